@@ -1,0 +1,31 @@
+/* Element types of parameter, gradient and data buffers.
+ * A run is float64 or float32 throughout; buffers are untyped (void *) and carry this tag. */
+#ifndef DK_DTYPE_H
+#define DK_DTYPE_H
+
+#include <stddef.h>
+
+typedef enum { DK_F64 = 0, DK_F32 = 1 } dk_dtype;
+
+static inline size_t dk_dtype_size(dk_dtype t) { return t == DK_F64 ? sizeof(double) : sizeof(float); }
+static inline const char *dk_dtype_name(dk_dtype t) { return t == DK_F64 ? "float64" : "float32"; }
+
+/* Element access for the few non-hot paths that handle both types. */
+static inline double dk_load(dk_dtype t, const void *buf, size_t i)
+{
+    return t == DK_F64 ? ((const double *)buf)[i] : (double)((const float *)buf)[i];
+}
+static inline void dk_store(dk_dtype t, void *buf, size_t i, double v)
+{
+    if (t == DK_F64)
+        ((double *)buf)[i] = v;
+    else
+        ((float *)buf)[i] = (float)v;
+}
+
+/* Contiguous split of n items over p parts: part r gets [begin, end). Every rank
+ * computes the same split, and the concatenation over r is 0..n-1 in order. */
+static inline size_t dk_part_begin(size_t n, int parts, int r) { return n * (size_t)r / (size_t)parts; }
+static inline size_t dk_part_end(size_t n, int parts, int r) { return n * (size_t)(r + 1) / (size_t)parts; }
+
+#endif

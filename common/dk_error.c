@@ -1,0 +1,104 @@
+#include "dk_error.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One error slot per thread; messages are short, frames are few. */
+enum { DK_ERROR_CAPACITY = 4096 };
+static _Thread_local char error_text[DK_ERROR_CAPACITY];
+static _Thread_local size_t error_length;
+static _Thread_local dk_err error_code_value;
+
+static void append(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void append(const char *fmt, ...)
+{
+    if (error_length >= sizeof error_text - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(error_text + error_length, sizeof error_text - error_length, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        error_length += (size_t)n;
+    if (error_length >= sizeof error_text)
+        error_length = sizeof error_text - 1;
+}
+
+dk_err dk_error_set(dk_err code, const char *file, int line, const char *fmt, ...)
+{
+    error_length = 0;
+    error_text[0] = '\0';
+    error_code_value = code;
+    append("%s:%d: ", file, line);
+    if (error_length < sizeof error_text - 1) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(error_text + error_length, sizeof error_text - error_length, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+            error_length += (size_t)n;
+        if (error_length >= sizeof error_text)
+            error_length = sizeof error_text - 1;
+    }
+    return code;
+}
+
+dk_err dk_error_push(dk_err code, const char *file, int line, const char *func)
+{
+    append("\n  from %s:%d (%s)", file, line, func);
+    return code;
+}
+
+const char *dk_error_message(void) { return error_length ? error_text : "no error recorded"; }
+dk_err dk_error_code(void) { return error_code_value; }
+
+void dk_error_clear(void)
+{
+    error_length = 0;
+    error_text[0] = '\0';
+    error_code_value = DK_OK;
+}
+
+const char *dk_error_code_name(dk_err code)
+{
+    switch (code) {
+    case DK_OK: return "ok";
+    case DK_ERR_INTERNAL: return "internal error";
+    case DK_ERR_USAGE: return "usage or config error";
+    case DK_ERR_IO: return "I/O error";
+    case DK_ERR_DATA: return "data error";
+    case DK_ERR_MEMORY: return "out of memory";
+    case DK_ERR_MPI: return "communication error";
+    case DK_ERR_NUMERIC: return "numerical error";
+    default: return "unknown error";
+    }
+}
+
+dk_err dk_calloc(void **out, size_t count, size_t size, const char *what)
+{
+    *out = NULL;
+    if (count == 0 || size == 0)
+        return DK_OK;
+    if (count > (size_t)-1 / size)
+        DK_ERROR(DK_ERR_MEMORY, "size overflow allocating %zu x %zu bytes for %s", count, size, what);
+    void *p = calloc(count, size);
+    if (!p)
+        DK_ERROR(DK_ERR_MEMORY, "cannot allocate %zu bytes for %s", count * size, what);
+    *out = p;
+    return DK_OK;
+}
+
+dk_err dk_aligned_alloc(void **out, size_t bytes, const char *what)
+{
+    *out = NULL;
+    if (bytes == 0)
+        return DK_OK;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded);
+    if (!p)
+        DK_ERROR(DK_ERR_MEMORY, "cannot allocate %zu bytes for %s", rounded, what);
+    memset(p, 0, rounded);
+    *out = p;
+    return DK_OK;
+}

@@ -1,0 +1,158 @@
+/* MPI implementation of dk_comm. Host buffers only; the NCCL backend adds device buffers
+ * behind the same calls. */
+#include "dk_comm.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdlib.h>
+
+struct dk_comm {
+    MPI_Comm world;
+    MPI_Comm node; /* processes sharing this node's memory */
+    int rank, size, local_rank, local_size;
+    int initialised_mpi; /* we called MPI_Init_thread, so we finalise */
+};
+
+/* Turns an MPI error code into a dk_err with MPI's own text. */
+static dk_err mpi_check(int rc, const char *what, const char *file, int line)
+{
+    if (rc == MPI_SUCCESS)
+        return DK_OK;
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "MPI error code %d", rc);
+    return dk_error_set(DK_ERR_MPI, file, line, "%s failed: %s", what, text);
+}
+#define MPI_CHECK(call) DK_CALL(mpi_check((call), #call, __FILE__, __LINE__))
+
+dk_err dk_comm_init(int *argc, char ***argv, dk_comm **out)
+{
+    *out = NULL;
+    dk_comm *c;
+    DK_CALL(DK_CALLOC(c, 1, "communicator"));
+    int already = 0;
+    MPI_Initialized(&already);
+    if (!already) {
+        int provided = 0;
+        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        if (rc != MPI_SUCCESS) {
+            free(c);
+            DK_ERROR(DK_ERR_MPI, "MPI_Init_thread failed (code %d)", rc);
+        }
+        c->initialised_mpi = 1;
+    }
+    /* Errors come back as codes so they can be reported with their rank, then the job is
+     * aborted deliberately, instead of MPI killing it with a generic message. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    c->world = MPI_COMM_WORLD;
+    MPI_CHECK(MPI_Comm_rank(c->world, &c->rank));
+    MPI_CHECK(MPI_Comm_size(c->world, &c->size));
+    MPI_CHECK(MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node));
+    MPI_CHECK(MPI_Comm_rank(c->node, &c->local_rank));
+    MPI_CHECK(MPI_Comm_size(c->node, &c->local_size));
+    *out = c;
+    return DK_OK;
+}
+
+void dk_comm_finalize(dk_comm **comm)
+{
+    if (!comm || !*comm)
+        return;
+    dk_comm *c = *comm;
+    if (c->node != MPI_COMM_NULL)
+        MPI_Comm_free(&c->node);
+    if (c->initialised_mpi)
+        MPI_Finalize();
+    free(c);
+    *comm = NULL;
+}
+
+int dk_comm_rank(const dk_comm *c) { return c ? c->rank : 0; }
+int dk_comm_size(const dk_comm *c) { return c ? c->size : 1; }
+int dk_comm_local_rank(const dk_comm *c) { return c ? c->local_rank : 0; }
+int dk_comm_local_size(const dk_comm *c) { return c ? c->local_size : 1; }
+const char *dk_comm_backend_name(const dk_comm *c) { return "mpi"; }
+
+static MPI_Datatype mpi_type(dk_dtype t) { return t == DK_F64 ? MPI_DOUBLE : MPI_FLOAT; }
+
+/* MPI counts are int: buffers beyond INT_MAX elements go in chunks. The chunking is a
+ * pure function of the count, so every rank issues the same sequence of calls. */
+enum { MAX_CHUNK = INT_MAX / 2 };
+
+dk_err dk_comm_allreduce_sum(dk_comm *c, void *buf, size_t count, dk_dtype dtype, dk_memspace where)
+{
+    if (where != DK_MEM_HOST)
+        DK_ERROR(DK_ERR_INTERNAL, "the MPI backend of this build handles host buffers only");
+    char *p = buf;
+    size_t elem = dk_dtype_size(dtype);
+    for (size_t done = 0; done < count;) {
+        int n = (int)(count - done < MAX_CHUNK ? count - done : MAX_CHUNK);
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + done * elem, n, mpi_type(dtype), MPI_SUM, c->world));
+        done += (size_t)n;
+    }
+    return DK_OK;
+}
+
+dk_err dk_comm_allreduce_max_f64(dk_comm *c, double *buf, size_t count)
+{
+    if (count > MAX_CHUNK)
+        DK_ERROR(DK_ERR_INTERNAL, "allreduce_max of %zu values: too many", count);
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_DOUBLE, MPI_MAX, c->world));
+    return DK_OK;
+}
+
+dk_err dk_comm_broadcast(dk_comm *c, void *buf, size_t bytes, int root, dk_memspace where)
+{
+    if (where != DK_MEM_HOST)
+        DK_ERROR(DK_ERR_INTERNAL, "the MPI backend of this build handles host buffers only");
+    char *p = buf;
+    for (size_t done = 0; done < bytes;) {
+        int n = (int)(bytes - done < MAX_CHUNK ? bytes - done : MAX_CHUNK);
+        MPI_CHECK(MPI_Bcast(p + done, n, MPI_BYTE, root, c->world));
+        done += (size_t)n;
+    }
+    return DK_OK;
+}
+
+dk_err dk_comm_allgather(dk_comm *c, const void *send, void *recv, size_t bytes_each)
+{
+    if (bytes_each > MAX_CHUNK)
+        DK_ERROR(DK_ERR_INTERNAL, "allgather of %zu bytes per rank: too large for one call", bytes_each);
+    MPI_CHECK(MPI_Allgather(send, (int)bytes_each, MPI_BYTE, recv, (int)bytes_each, MPI_BYTE, c->world));
+    return DK_OK;
+}
+
+dk_err dk_comm_barrier(dk_comm *c)
+{
+    MPI_CHECK(MPI_Barrier(c->world));
+    return DK_OK;
+}
+
+dk_err dk_comm_agree(dk_comm *c, dk_err local, int *report)
+{
+    *report = 0;
+    /* One all-reduce of two maxima: the worst code and -(lowest failing rank). */
+    double v[2] = {(double)local, local != DK_OK ? -(double)c->rank : -(double)c->size};
+    DK_CALL(dk_comm_allreduce_max_f64(c, v, 2));
+    if (v[0] == 0.0)
+        return DK_OK;
+    int lowest = (int)-v[1];
+    if (local != DK_OK) {
+        *report = c->rank == lowest;
+        return local;
+    }
+    return dk_error_set((dk_err)v[0], __FILE__, __LINE__, "rank %d failed (see its message)", lowest);
+}
+
+_Noreturn void dk_comm_abort(dk_comm *c, int code)
+{
+    fflush(stdout);
+    fflush(stderr);
+    int initialised = 0, finalised = 0;
+    MPI_Initialized(&initialised);
+    MPI_Finalized(&finalised);
+    if (initialised && !finalised && (!c || c->size > 1))
+        MPI_Abort(c ? c->world : MPI_COMM_WORLD, code);
+    exit(code);
+}

@@ -1,0 +1,43 @@
+/* B-spline basis with local support, pykan semantics.
+ *
+ * A knot vector t[0..n_knots-1] (strictly increasing, possibly non-uniform) and degree k
+ * (pykan's k; k = 3 is cubic) define n_basis = n_knots - 1 - k basis functions B_0..B_{n_basis-1},
+ * B_c supported on [t_c, t_{c+k+1}). For a pykan grid of G intervals extended by k knots
+ * on each side, n_knots = G + 2k + 1 and n_basis = G + k.
+ *
+ * Degree-0 pieces are half-open, [t_m, t_{m+1}), exactly as pykan's B_batch: at x equal
+ * to the last knot, or outside [t_0, t_{n_knots-1}), every basis function is zero.
+ * On [t_k, t_{n_knots-1-k}) (the un-extended grid range) the basis is a partition of unity.
+ *
+ * At most k+1 functions are non-zero at any x; only those are evaluated.
+ */
+#ifndef DK_BSPLINE_H
+#define DK_BSPLINE_H
+
+enum { DK_MAX_DEGREE = 7, DK_MAX_DERIV = 3 };
+
+/* Evaluates the non-zero basis functions at x and derivatives 0..n_deriv (n_deriv <= 3).
+ *
+ * Returns c_start, the index of the first of k+1 consecutive basis functions
+ * B_{c_start}..B_{c_start+k} that hold every non-zero value at x;
+ * 0 <= c_start <= n_basis-(k+1) always, so callers can index coef[c_start + r] without
+ * bounds checks. Positions of the window whose function is zero at x hold 0.
+ * values[d*(k+1) + r] = d^d/dx^d B_{c_start+r}(x).
+ * Returns -1 (and leaves values untouched) when x is outside [t_0, t_{n_knots-1}) or NaN.
+ *
+ * Requires 1 <= k <= DK_MAX_DEGREE and n_knots >= 2k+2 (at least one interval).
+ */
+int dk_bspline_eval_f64(const double *t, int n_knots, int k, double x, int n_deriv, double *values);
+int dk_bspline_eval_f32(const float *t, int n_knots, int k, float x, int n_deriv, float *values);
+
+/* Index m with t[m] <= x < t[m+1], or -1 outside [t_0, t_{n_knots-1}). Binary search, so
+ * it serves non-uniform knots. */
+int dk_bspline_span_f64(const double *t, int n_knots, double x);
+int dk_bspline_span_f32(const float *t, int n_knots, float x);
+
+/* pykan's grid: G+1 uniform points on [lo, hi] extended by k equally spaced knots on
+ * each side, written to t[0..G+2k]. */
+void dk_bspline_uniform_grid_f64(double lo, double hi, int G, int k, double *t);
+void dk_bspline_uniform_grid_f32(float lo, float hi, int G, int k, float *t);
+
+#endif

@@ -1,0 +1,97 @@
+/* Run configuration: an INI file (parsed with inih) plus `--set section.key=value`
+ * overrides, checked against one schema table (dk_config.c) that also holds every key's
+ * default, range and one-line documentation.
+ *
+ * Errors name the file and line (or the --set argument), the key, the value given and
+ * what was expected, and return DK_ERR_USAGE (exit code 2):
+ *   examples/fit.ini:7: [train] lr = 'fast': expected a number > 0
+ *   examples/fit.ini:3: unknown key 'widht' in section [model]; did you mean 'widths'? (known keys: ...)
+ *   --set train.steps=-5: [train] steps = '-5': expected an integer in [0, 1000000000]
+ * The INI dialect (comments, repeated keys, line length) is described in dk_config.c.
+ */
+#ifndef DK_CONFIG_H
+#define DK_CONFIG_H
+
+#include <stdio.h>
+
+#include "../common/dk_dtype.h"
+#include "../common/dk_error.h"
+#include "../optim/dk_lr_schedule.h"
+
+enum { DK_MAX_LAYERS = 64, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
+
+typedef enum { DK_TASK_FIT = 0, DK_TASK_PDE = 1 } dk_task_kind;
+typedef enum { DK_OPT_ADAM = 0 } dk_optimizer_kind;
+
+typedef struct dk_config {
+    /* [model] */
+    int widths[DK_MAX_LAYERS + 1]; /* widths, e.g. 2,5,1 */
+    int n_widths;                  /* number of entries in widths (layers + 1), >= 2 */
+    int grid;                      /* G, intervals per input */
+    int k;                         /* spline degree */
+    double grid_range[2];          /* lo, hi */
+    double grid_eps;               /* used by grid update from samples */
+    dk_dtype precision;
+    unsigned long long seed;
+    double noise_scale;            /* pykan's noise_scale for initial coefficients */
+    double scale_base_mu, scale_base_sigma, scale_sp;
+
+    /* [train] */
+    dk_optimizer_kind optimizer;
+    long steps;
+    double lr;
+    dk_lr_kind lr_schedule;
+    double lr_min;
+    double lr_gamma;
+    long lr_step_every;
+    long warmup_steps;
+    double beta1, beta2, adam_eps, weight_decay; /* keys beta1, beta2, eps, weight_decay */
+    long batch;                    /* global batch; 0 = the whole training set */
+    long log_every;
+
+    /* [task] */
+    dk_task_kind task;
+
+    /* [fit] */
+    char function[DK_NAME_MAX];    /* built-in target name; empty when csv is set */
+    char csv[DK_PATH_MAX];         /* CSV dataset path; empty for a built-in function */
+    int target_columns;            /* the last target_columns CSV columns are targets */
+    long train_size, test_size;
+
+    /* [dist] */
+    int threads;                   /* OpenMP threads per rank */
+
+    /* [output] */
+    char run_dir[DK_PATH_MAX];     /* default runs/<config file stem>; --run-dir overrides */
+
+    /* Where the configuration came from, for messages and the summary. */
+    char source_path[DK_PATH_MAX];
+} dk_config;
+
+/* Fills every key with its default (run_dir stays empty). */
+void dk_config_defaults(dk_config *cfg);
+
+/* Parses an INI file over the defaults, then applies the overrides in order
+ * (each "section.key=value"), then checks cross-key rules (e.g. lr_min < lr for cosine,
+ * widths match the built-in function), clears function when csv is set (csv wins) and
+ * fills run_dir from the file name when unset (runs/<stem>, e.g. runs/poisson).
+ * A missing or unreadable file is DK_ERR_USAGE naming the path. On error *cfg holds a
+ * partial configuration and must not be used. */
+dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overrides, int n_overrides);
+
+/* Applies one "section.key=value" assignment (no cross-key checks); `origin` names it in
+ * errors, e.g. "--set train.lr=0.1"; NULL means "--set <assignment>". */
+dk_err dk_config_set(dk_config *cfg, const char *assignment, const char *origin);
+
+/* Writes the resolved configuration as a valid INI file (every key, current values), so
+ * that a run can be reproduced from its run directory. */
+void dk_config_write_ini(const dk_config *cfg, FILE *f);
+
+/* Writes every key, one line each, with its default, what it accepts and its meaning
+ * (for `distkan keys`). */
+void dk_config_write_reference(FILE *f);
+
+/* The same as Markdown: one table per section (for the README, `distkan keys --markdown`). */
+void dk_config_write_reference_markdown(FILE *f);
+
+#endif

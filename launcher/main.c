@@ -1,0 +1,189 @@
+/* The distkan command line.
+ *
+ *   distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR]
+ *   distkan check CONFIG.ini [--set ...]     validate a configuration and print it resolved
+ *   distkan keys [--markdown]                 every config key with default and meaning
+ *   distkan --help | --version
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/dk_error.h"
+#include "../dist/dk_comm.h"
+#include "dk_config.h"
+#include "dk_train.h"
+
+enum { MAX_OVERRIDES = 256 };
+
+typedef struct cli {
+    const char *command; /* train, check, keys */
+    const char *config_path;
+    const char *run_dir;
+    const char *overrides[MAX_OVERRIDES];
+    int n_overrides;
+    int markdown;
+} cli;
+
+static const char usage_text[] =
+    "usage: distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR]\n"
+    "       distkan check CONFIG.ini [--set section.key=value ...]\n"
+    "       distkan keys [--markdown]\n"
+    "       distkan --help | --version\n"
+    "\n"
+    "  train   train the model the config describes; run it under mpirun for several ranks:\n"
+    "          mpirun -np 4 distkan train examples/fit.ini\n"
+    "  check   parse and validate the config, print every key as it would be used\n"
+    "  keys    list every config key with its default and meaning\n"
+    "\n"
+    "  --set section.key=value   override a config key (repeatable; applied after the file)\n"
+    "  --run-dir DIR             where results go (default: [output] run_dir, or runs/<config name>)\n";
+
+/* Before MPI starts, only the process that will be rank 0 should talk: launchers tell a
+ * process its rank through the environment. */
+static int probably_rank0(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v)
+            return strcmp(v, "0") == 0;
+    }
+    return 1;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    if (probably_rank0()) {
+        fprintf(stderr, "distkan: ");
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\n\n%s", usage_text);
+    }
+    return 2;
+}
+
+/* Returns 0 on success, else the exit code of a usage error (already reported). */
+static int parse_cli(int argc, char **argv, cli *c)
+{
+    memset(c, 0, sizeof *c);
+    if (argc < 2)
+        return usage_error("%sno command given", "");
+    c->command = argv[1];
+    int takes_config = !strcmp(c->command, "train") || !strcmp(c->command, "check");
+    if (!takes_config && strcmp(c->command, "keys") != 0)
+        return usage_error("unknown command '%s' (expected train, check, keys, --help or --version)", c->command);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (takes_config && (!strcmp(a, "--set") || !strcmp(a, "--run-dir"))) {
+            if (i + 1 >= argc)
+                return usage_error("%s needs a value", a);
+            const char *v = argv[++i];
+            if (!strcmp(a, "--run-dir")) {
+                if (!strcmp(c->command, "check"))
+                    return usage_error("%s is an option of train only", a);
+                c->run_dir = v;
+            } else if (c->n_overrides < MAX_OVERRIDES) {
+                c->overrides[c->n_overrides++] = v;
+            } else {
+                return usage_error("too many --set options (the limit is %s)", "256");
+            }
+        } else if (takes_config && !strncmp(a, "--set=", 6)) {
+            if (c->n_overrides >= MAX_OVERRIDES)
+                return usage_error("too many --set options (the limit is %s)", "256");
+            c->overrides[c->n_overrides++] = a + 6;
+        } else if (takes_config && !strncmp(a, "--run-dir=", 10) && strcmp(c->command, "train") == 0) {
+            c->run_dir = a + 10;
+        } else if (!takes_config && !strcmp(a, "--markdown")) {
+            c->markdown = 1;
+        } else if (a[0] == '-') {
+            return usage_error("unknown option '%s'", a);
+        } else if (takes_config && !c->config_path) {
+            c->config_path = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (takes_config && !c->config_path)
+        return usage_error("%s needs a CONFIG.ini file", c->command);
+    if (c->run_dir && !c->run_dir[0])
+        return usage_error("%s--run-dir needs a non-empty directory", "");
+    return 0;
+}
+
+static dk_err load_config(const cli *c, dk_config *cfg)
+{
+    DK_CALL(dk_config_load(cfg, c->config_path, c->overrides, c->n_overrides));
+    if (c->run_dir) {
+        if (strlen(c->run_dir) >= sizeof cfg->run_dir)
+            DK_ERROR(DK_ERR_USAGE, "--run-dir: the path is longer than %zu characters", sizeof cfg->run_dir - 1);
+        strcpy(cfg->run_dir, c->run_dir);
+    }
+    return DK_OK;
+}
+
+static int exit_code_for(dk_err err) { return err == DK_ERR_USAGE ? 2 : 1; }
+
+static int run_train(const cli *c, int argc, char **argv)
+{
+    dk_comm *comm = NULL;
+    if (dk_comm_init(&argc, &argv, &comm) != DK_OK) {
+        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+        return 1;
+    }
+    int rank = dk_comm_rank(comm), world = dk_comm_size(comm);
+    static dk_config cfg; /* large (paths): keep it off the stack */
+    dk_err err = load_config(c, &cfg);
+    int report = 0;
+    dk_err agreed = dk_comm_agree(comm, err, &report);
+    if (agreed == DK_OK) {
+        agreed = dk_train_run(&cfg, comm, &report);
+    }
+    if (agreed != DK_OK && report) {
+        if (world > 1)
+            fprintf(stderr, "distkan: rank %d: error: %s\n", rank, dk_error_message());
+        else
+            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+    }
+    dk_comm_finalize(&comm);
+    return agreed == DK_OK ? 0 : exit_code_for(agreed);
+}
+
+static int run_check(const cli *c)
+{
+    static dk_config cfg;
+    if (load_config(c, &cfg) != DK_OK) {
+        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+        return exit_code_for(dk_error_code());
+    }
+    printf("# %s is valid; resolved configuration:\n", c->config_path);
+    dk_config_write_ini(&cfg, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "--version")) {
+        printf("distkan %s\n", DISTKAN_VERSION);
+        return 0;
+    }
+    cli c;
+    int rc = parse_cli(argc, argv, &c);
+    if (rc != 0)
+        return rc;
+    if (!strcmp(c.command, "keys")) {
+        if (c.markdown)
+            dk_config_write_reference_markdown(stdout);
+        else
+            dk_config_write_reference(stdout);
+        return 0;
+    }
+    if (!strcmp(c.command, "check"))
+        return run_check(&c);
+    return run_train(&c, argc, argv);
+}

@@ -1,0 +1,83 @@
+/* A KAN: a stack of fused KAN layers with all trainable parameters in one flat buffer.
+ *
+ * Flat parameter buffer (and gradient buffer, same layout), layer after layer:
+ *   coef       [in][out][G+k]
+ *   scale_base [in][out]
+ *   scale_sp   [in][out]
+ * in the run's dtype. This is the order of final_params.bin. The gradient buffer has
+ * DK_GRAD_EXTRA more elements after the parameters, where tasks put scalars (the loss)
+ * that must be summed over ranks with the gradient: one all-reduce per step covers both.
+ *
+ * Non-trainable state (knots grid [in][G+2k+1] and mask [in][out] per layer) lives in a
+ * separate flat state buffer, same dtype.
+ *
+ * Initialisation follows pykan's KANLayer: knots of a uniform grid on grid_range extended
+ * by k on each side; coefficients are the minimum-norm least-squares fit (LAPACK dgelsd)
+ * of uniform noise (rand - 1/2) * noise_scale / G at the G+1 grid points;
+ * scale_base = scale_base_mu/sqrt(in) + scale_base_sigma * (2 rand - 1)/sqrt(in);
+ * scale_sp = scale_sp/sqrt(in); mask = 1.
+ *
+ * Workspaces (activations of every layer for max_batch rows, kernel scratch) are
+ * allocated at creation: forward and backward allocate nothing.
+ */
+#ifndef DK_NETWORK_H
+#define DK_NETWORK_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../common/dk_dtype.h"
+#include "../common/dk_error.h"
+#include "../kernels/dk_kan_layer.h"
+
+enum { DK_GRAD_EXTRA = 4, DK_NETWORK_MAX_LAYERS = 64 };
+
+typedef struct dk_network_settings {
+    const int *widths;   /* n_widths entries */
+    int n_widths;
+    int G, k;
+    double grid_lo, grid_hi;
+    dk_dtype dtype;
+    unsigned long long seed;
+    double noise_scale, scale_base_mu, scale_base_sigma, scale_sp;
+    int max_batch;       /* rows per forward/backward call */
+    int n_threads;
+} dk_network_settings;
+
+typedef struct dk_layer_view {
+    dk_kan_shape shape;
+    size_t coef, scale_base, scale_sp; /* element offsets into params and grads */
+    size_t grid, mask;                 /* element offsets into state */
+} dk_layer_view;
+
+typedef struct dk_network {
+    dk_dtype dtype;
+    int n_layers;
+    int widths[DK_NETWORK_MAX_LAYERS + 1];
+    int G, k;
+    dk_layer_view *layers;
+    size_t n_params;  /* trainable parameters */
+    void *params;     /* n_params elements */
+    void *grads;      /* n_params + DK_GRAD_EXTRA elements */
+    size_t n_state;
+    void *state;      /* grids and masks */
+    int max_batch, n_threads;
+    void **acts;      /* acts[l]: input of layer l, [max_batch][widths[l]]; acts[n_layers]: output */
+    void **dacts;     /* gradients w.r.t. acts, same shapes */
+    void *workspace;  /* kernel scratch, sized for the largest layer */
+} dk_network;
+
+dk_err dk_network_create(dk_network **out, const dk_network_settings *settings);
+void dk_network_destroy(dk_network **net);
+
+/* Runs the network on x[rows][widths[0]] (rows <= max_batch) and returns a pointer to the
+ * output activations [rows][widths[last]], valid until the next forward. */
+const void *dk_network_forward(dk_network *net, long rows, const void *x);
+/* Back-propagates dout = dL/doutput [rows][widths[last]] through the activations of the
+ * last forward and overwrites net->grads[0..n_params). */
+void dk_network_backward(dk_network *net, long rows, const void *dout);
+
+/* Prints a human summary: layers, shapes, parameter count, buffer sizes. */
+void dk_network_view(const dk_network *net, FILE *f);
+
+#endif

@@ -1,0 +1,243 @@
+/* Numeric CSV reading in two passes (see dk_csv.h). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* getline, strdup */
+#endif
+
+#include "dk_csv.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "../common/dk_rng.h"
+
+/* Records an error and leaves through the function's cleanup label. */
+#define CSV_FAIL(code, ...)                                                                \
+    do {                                                                                   \
+        err = dk_error_set((code), __FILE__, __LINE__, __VA_ARGS__);                       \
+        goto done;                                                                         \
+    } while (0)
+
+/* Field text is echoed in messages up to this many characters. */
+enum { CSV_ECHO_MAX = 64 };
+
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+
+/* Drops the line terminator (LF or CRLF) and trailing blanks; returns the new length. */
+static size_t trim_right(char *s, size_t n)
+{
+    while (n > 0 && is_blank(s[n - 1]))
+        n--;
+    s[n] = '\0';
+    return n;
+}
+
+/* Narrows [*a, *b) to exclude blanks at both ends. */
+static void trim_field(const char **a, const char **b)
+{
+    while (*a < *b && is_blank(**a))
+        (*a)++;
+    while (*b > *a && is_blank((*b)[-1]))
+        (*b)--;
+}
+
+static size_t count_fields(const char *s, size_t n)
+{
+    size_t fields = 1;
+    for (size_t i = 0; i < n; i++)
+        fields += s[i] == ',';
+    return fields;
+}
+
+static dk_err open_for_reading(const char *path, FILE **f)
+{
+    *f = fopen(path, "r");
+    if (!*f)
+        DK_ERROR(DK_ERR_IO, "cannot open CSV file %s: %s", path, strerror(errno));
+    return DK_OK;
+}
+
+void dk_csv_info_free(dk_csv_info *info)
+{
+    if (!info)
+        return;
+    if (info->names)
+        for (int c = 0; c < info->n_cols; c++)
+            free(info->names[c]);
+    free(info->names);
+    info->names = NULL;
+    info->n_cols = 0;
+    info->n_rows = 0;
+}
+
+/* Splits the header into trimmed, non-empty names. */
+static dk_err parse_header(const char *path, char *line, size_t n, dk_csv_info *info)
+{
+    size_t fields = count_fields(line, n);
+    if (fields > (size_t)INT32_MAX)
+        DK_ERROR(DK_ERR_DATA, "%s:1: too many columns (%zu)", path, fields);
+    DK_CALL(DK_CALLOC(info->names, fields, "CSV column names"));
+    info->n_cols = (int)fields;
+    const char *p = line, *end = line + n;
+    for (int c = 0; c < info->n_cols; c++) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *a = p, *b = comma ? comma : end;
+        p = comma ? comma + 1 : end;
+        trim_field(&a, &b);
+        if (a == b)
+            DK_ERROR(DK_ERR_DATA, "%s:1: column %d of the header has an empty name", path, c + 1);
+        size_t len = (size_t)(b - a);
+        DK_CALL(DK_CALLOC(info->names[c], len + 1, "CSV column name"));
+        memcpy(info->names[c], a, len);
+    }
+    return DK_OK;
+}
+
+dk_err dk_csv_scan(const char *path, dk_csv_info *info)
+{
+    dk_err err = DK_OK;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    memset(info, 0, sizeof *info);
+    DK_CALL(open_for_reading(path, &f));
+
+    ssize_t got = getline(&line, &cap, f);
+    if (got < 0) {
+        if (ferror(f))
+            CSV_FAIL(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
+        CSV_FAIL(DK_ERR_DATA, "%s: the file is empty (expected a header line, then data rows)", path);
+    }
+    char *head = line;
+    size_t n = (size_t)got;
+    /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the first name. */
+    if (n >= 3 && memcmp(head, "\xEF\xBB\xBF", 3) == 0) {
+        head += 3;
+        n -= 3;
+    }
+    n = trim_right(head, n);
+    if (n == 0)
+        CSV_FAIL(DK_ERR_DATA, "%s:1: the header line is empty (expected comma-separated column names)",
+                 path);
+    DK_CALL_GOTO(err, done, parse_header(path, head, n, info));
+
+    /* Only trailing blank lines are allowed: a blank line followed by data would shift
+     * every later row's line number and usually means a damaged file. */
+    long line_no = 1, first_blank = 0;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        line_no++;
+        if (trim_right(line, (size_t)got) == 0) {
+            if (!first_blank)
+                first_blank = line_no;
+            continue;
+        }
+        if (first_blank)
+            CSV_FAIL(DK_ERR_DATA, "%s:%ld: blank line inside the data (only trailing blank lines are "
+                     "allowed)", path, first_blank);
+        info->n_rows++;
+    }
+    if (ferror(f))
+        CSV_FAIL(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
+    if (info->n_rows == 0)
+        CSV_FAIL(DK_ERR_DATA, "%s: no data rows after the header", path);
+
+done:
+    free(line);
+    fclose(f);
+    if (err)
+        dk_csv_info_free(info);
+    return err;
+}
+
+/* Parses one data row (already trimmed) into out[0..n_cols). */
+static dk_err parse_row(const char *path, long line_no, char *s, size_t n, const dk_csv_info *info,
+                        dk_dtype dtype, void *out, size_t out_index)
+{
+    size_t found = count_fields(s, n);
+    if (found != (size_t)info->n_cols)
+        DK_ERROR(DK_ERR_DATA, "%s:%ld: expected %d columns, found %zu", path, line_no, info->n_cols,
+                 found);
+    char *p = s, *end = s + n;
+    for (int c = 0; c < info->n_cols; c++) {
+        char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *a = p, *b = comma ? comma : end;
+        p = comma ? comma + 1 : end;
+        trim_field(&a, &b);
+        int len = (int)((size_t)(b - a) < CSV_ECHO_MAX ? (size_t)(b - a) : CSV_ECHO_MAX);
+        const char *ellipsis = (size_t)(b - a) > CSV_ECHO_MAX ? "..." : "";
+        /* strtod needs a terminated field: the separator (or the trimmed end) becomes NUL,
+         * which is safe because p already points past it. */
+        *(char *)b = '\0';
+        char *stop = NULL;
+        errno = 0;
+        double v = a < b ? strtod(a, &stop) : 0.0;
+        if (a == b || stop != b)
+            DK_ERROR(DK_ERR_DATA, "%s:%ld: column %d ('%s'): '%.*s%s' is not a number", path, line_no,
+                     c + 1, info->names[c], len, a, ellipsis);
+        if (!isfinite(v))
+            DK_ERROR(DK_ERR_DATA, "%s:%ld: column %d ('%s'): '%.*s%s' is not a finite number", path,
+                     line_no, c + 1, info->names[c], len, a, ellipsis);
+        if (dtype == DK_F32 && fabs(v) > FLT_MAX)
+            DK_ERROR(DK_ERR_DATA, "%s:%ld: column %d ('%s'): '%.*s%s' is beyond the float32 range", path,
+                     line_no, c + 1, info->names[c], len, a, ellipsis);
+        dk_store(dtype, out, out_index + (size_t)c, v);
+    }
+    return DK_OK;
+}
+
+dk_err dk_csv_read_rows(const char *path, const dk_csv_info *info, const long *slot, dk_dtype dtype,
+                        void *values)
+{
+    /* Rows after the last one wanted need not even be read. */
+    long last = -1;
+    for (long i = 0; i < info->n_rows; i++)
+        if (slot[i] >= 0)
+            last = i;
+    if (last < 0)
+        return DK_OK;
+
+    dk_err err = DK_OK;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    DK_CALL(open_for_reading(path, &f));
+    ssize_t got = getline(&line, &cap, f); /* the header, checked by dk_csv_scan */
+    for (long i = 0; got >= 0 && i <= last; i++) {
+        got = getline(&line, &cap, f);
+        if (got < 0)
+            break;
+        if (slot[i] < 0)
+            continue;
+        size_t n = trim_right(line, (size_t)got);
+        DK_CALL_GOTO(err, done,
+                     parse_row(path, i + 2, line, n, info, dtype, values, (size_t)slot[i] * (size_t)info->n_cols));
+    }
+    if (ferror(f))
+        CSV_FAIL(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
+    if (got < 0)
+        CSV_FAIL(DK_ERR_DATA, "%s: the file became shorter while it was being read (had %ld data rows)",
+                 path, info->n_rows);
+
+done:
+    free(line);
+    fclose(f);
+    return err;
+}
+
+void dk_csv_permutation(uint64_t seed, long n, long *perm)
+{
+    for (long i = 0; i < n; i++)
+        perm[i] = i;
+    /* Fisher-Yates from the top: position i swaps with j uniform on [0, i]. Each draw is
+     * keyed by i alone, so the result depends on (seed, n) and nothing else. */
+    for (long i = n - 1; i > 0; i--) {
+        long j = (long)dk_rng_below(seed, DK_STREAM_CSV_SPLIT, (uint64_t)i, (uint64_t)i + 1);
+        long t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}

@@ -1,0 +1,45 @@
+/* Numeric CSV files for the fit task (internal to tasks/).
+ *
+ * Format: the first line is a header of comma-separated, non-empty column names; every
+ * following line is a data row of as many numeric fields. LF or CRLF line endings, blanks
+ * around fields and blank lines at the end are accepted; quoting is not (a comma always
+ * separates fields). Numbers are read with strtod in the C locale's format and must be
+ * finite.
+ *
+ * Reading is two passes so that a rank converts only its shard: dk_csv_scan checks the
+ * header and counts the rows, dk_csv_read_rows parses just the rows it is given slots for.
+ * Line numbers in messages are 1-based with the header as line 1, so data row i (0-based)
+ * is line i + 2.
+ */
+#ifndef DK_CSV_H
+#define DK_CSV_H
+
+#include <stdint.h>
+
+#include "../common/dk_dtype.h"
+#include "../common/dk_error.h"
+
+typedef struct dk_csv_info {
+    int n_cols;   /* columns in the header (and in every row) */
+    char **names; /* [n_cols] column names, blanks trimmed */
+    long n_rows;  /* data rows (the non-blank lines after the header) */
+} dk_csv_info;
+
+/* First pass: validates the header and counts the data rows. DK_ERR_IO when the file
+ * cannot be read; DK_ERR_DATA for an empty file, a missing or empty column name, no data
+ * rows, or a blank line followed by more data. */
+dk_err dk_csv_scan(const char *path, dk_csv_info *info);
+void dk_csv_info_free(dk_csv_info *info);
+
+/* Second pass: for every data row i with slot[i] >= 0, parses its n_cols numbers into
+ * values[slot[i] * n_cols + c] (in dtype); other rows are skipped unparsed. DK_ERR_DATA
+ * names the path and line for a wrong column count, a field that is not a number, a
+ * non-finite value, or (float32) a value beyond the float range. */
+dk_err dk_csv_read_rows(const char *path, const dk_csv_info *info, const long *slot, dk_dtype dtype,
+                        void *values);
+
+/* The train/test shuffle of n rows: a Fisher-Yates permutation that is a pure function of
+ * (seed, n), so every rank computes the same one without communicating. */
+void dk_csv_permutation(uint64_t seed, long n, long *perm);
+
+#endif

@@ -1,0 +1,21 @@
+# Config and usage errors: exit code 2 and a message naming file, line, key and what was
+# expected; nothing is written to the run directory.
+source "$(dirname "$0")/../lib.sh"
+printf '[model]\nwidths = 2,5,1\nwidht = 3\n' > unknown_key.ini
+expect_failure 2 "unknown_key.ini:3: .*widht" "$DISTKAN" train unknown_key.ini
+printf '[train]\nsteps = 10\nlr = fast\n' > bad_number.ini
+expect_failure 2 "bad_number.ini:3: .*lr.*fast" "$DISTKAN" train bad_number.ini
+printf '[model]\nk = 0\n' > out_of_range.ini
+expect_failure 2 "out_of_range.ini:2: .*k" "$DISTKAN" train out_of_range.ini
+expect_failure 2 "missing.ini" "$DISTKAN" train missing.ini
+printf '[train]\nsteps = 10\n' > ok.ini
+expect_failure 2 "train.steps=-5" "$DISTKAN" train ok.ini --set train.steps=-5
+expect_failure 2 "usage" "$DISTKAN" train
+expect_failure 2 "unknown command" "$DISTKAN" frobnicate
+expect_failure 2 "unknown option" "$DISTKAN" train ok.ini --bogus
+# Under mpirun the job exits 2 as well, and rank 0 alone prints the message.
+rc=0; run_ranks 2 train unknown_key.ini > out.txt 2> err.txt || rc=$?
+[ "$rc" -eq 2 ] || { cat err.txt; fail "mpirun exit $rc, expected 2"; }
+[ "$(grep -c 'widht' err.txt)" -eq 1 ] || { cat err.txt; fail "expected the message once"; }
+[ ! -e runs ] || fail "a failed config created a run directory"
+echo "config errors exit 2 with file:line messages"

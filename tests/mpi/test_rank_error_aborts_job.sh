@@ -1,0 +1,32 @@
+# A bad CSV row that only rank 1 parses: the job stops (no hang: CTest's timeout would
+# catch one), exits non-zero, and the message names the rank, the file and the line.
+source "$(dirname "$0")/../lib.sh"
+{
+    echo "x,y,target"
+    for i in $(seq 1 40); do echo "0.$i,-0.$i,1.$i"; done
+} > data.csv
+cat > csv.ini <<INI
+[model]
+widths = 2,3,1
+[train]
+steps = 5
+[fit]
+csv = data.csv
+train_size = 32
+test_size = 8
+INI
+run_ranks 2 train csv.ini --run-dir good > good.log || fail "the clean CSV run failed"
+# Corrupt every data line in turn until one lands in rank 1's shard: then exactly rank 1
+# reports it.
+found=0
+for line in $(seq 2 41); do
+    sed "${line}s/.*/0.5,oops,1.0/" data.csv > bad.csv
+    sed 's/data.csv/bad.csv/' csv.ini > bad.ini
+    rc=0
+    run_ranks 2 train bad.ini --run-dir bad > out.txt 2> err.txt || rc=$?
+    [ "$rc" -ne 0 ] || fail "a bad row at line $line was accepted"
+    grep -q "bad.csv:$line" err.txt || { cat err.txt; fail "message does not name bad.csv:$line"; }
+    if grep -q "rank 1" err.txt; then found=1; echo "ok: line $line, exit $rc: $(grep -m1 error err.txt)"; break; fi
+done
+[ "$found" -eq 1 ] || fail "no corrupted line was reported by rank 1"
+[ -f good/final_params.bin ] || fail "the earlier good run's results were lost"

@@ -1,0 +1,692 @@
+/* Configuration layer: defaults, parsing, range and cross-key checks, --set overrides,
+ * error messages (file, line, key, value, expectation), and the INI round trip.
+ *
+ * Every fixture is written from the test into a private temporary directory, so the
+ * file names that appear in messages are known exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "launcher/dk_config.h"
+#include "tasks/dk_fit_functions.h"
+
+/* ---- fixtures --------------------------------------------------------------------------- */
+
+enum { MAX_FILES = 128 };
+static char tmp_dir[64];
+static char *created[MAX_FILES];
+static int n_created;
+
+static int make_tmp_dir(void **state)
+{
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dk_test_config_XXXXXX");
+    return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+static int remove_tmp_dir(void **state)
+{
+    (void)state;
+    for (int i = n_created - 1; i >= 0; i--) {
+        remove(created[i]);
+        free(created[i]);
+    }
+    n_created = 0;
+    return rmdir(tmp_dir);
+}
+
+/* tmp_dir/name, remembered for removal at the end. */
+static const char *tmp_path(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
+    for (int i = 0; i < n_created; i++)
+        if (strcmp(created[i], path) == 0)
+            return created[i];
+    assert_true(n_created < MAX_FILES);
+    created[n_created] = strdup(path);
+    return created[n_created++];
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    const char *path = tmp_path(name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static dk_err load_text(dk_config *cfg, const char *name, const char *text, const char *const *overrides, int n)
+{
+    const char *path = write_file(name, text);
+    dk_error_clear();
+    return dk_config_load(cfg, path, overrides, n);
+}
+
+/* The error is a usage error and its message contains every string in parts. */
+static void check_usage(dk_err err, const char *const *parts)
+{
+    if (err != DK_ERR_USAGE)
+        fail_msg("expected DK_ERR_USAGE (2), got %d: %s", err, dk_error_message());
+    assert_int_equal(dk_error_code(), DK_ERR_USAGE);
+    for (; *parts; parts++)
+        if (!strstr(dk_error_message(), *parts))
+            fail_msg("the message lacks \"%s\":\n%s", *parts, dk_error_message());
+}
+#define EXPECT_USAGE(err, ...) check_usage((err), (const char *const[]){__VA_ARGS__, NULL})
+
+static void check_ok(dk_err err)
+{
+    if (err != DK_OK)
+        fail_msg("expected success, got %d: %s", err, dk_error_message());
+}
+
+/* One bad assignment in a file: the message names file:line, [section] key = 'value' and
+ * the expectation. */
+static void expect_bad_value(const char *section, const char *key, const char *value, const char *expected)
+{
+    char text[512], head[600];
+    snprintf(text, sizeof text, "# a comment\n[%s]\n%s = %s\n", section, key, value);
+    dk_config cfg;
+    dk_err err = load_text(&cfg, "bad.ini", text, NULL, 0);
+    snprintf(head, sizeof head, "bad.ini:3: [%s] %s = '%s': expected ", section, key, value);
+    EXPECT_USAGE(err, head, expected);
+}
+
+/* ---- defaults and a full file ------------------------------------------------------------ */
+
+static void test_defaults_equal_documented_values(void **state)
+{
+    (void)state;
+    dk_config c;
+    dk_config_defaults(&c);
+    assert_int_equal(c.n_widths, 3);
+    assert_int_equal(c.widths[0], 2);
+    assert_int_equal(c.widths[1], 5);
+    assert_int_equal(c.widths[2], 1);
+    assert_int_equal(c.widths[3], 0);
+    assert_int_equal(c.grid, 5);
+    assert_int_equal(c.k, 3);
+    assert_true(c.grid_range[0] == -1.0 && c.grid_range[1] == 1.0);
+    assert_true(c.grid_eps == 0.02);
+    assert_int_equal(c.precision, DK_F64);
+    assert_true(c.seed == 0);
+    assert_true(c.noise_scale == 0.3);
+    assert_true(c.scale_base_mu == 0.0 && c.scale_base_sigma == 1.0 && c.scale_sp == 1.0);
+    assert_int_equal(c.optimizer, DK_OPT_ADAM);
+    assert_int_equal(c.steps, 1000);
+    assert_true(c.lr == 0.01);
+    assert_int_equal(c.lr_schedule, DK_LR_CONSTANT);
+    assert_true(c.lr_min == 0.0 && c.lr_gamma == 0.5);
+    assert_int_equal(c.lr_step_every, 1000);
+    assert_int_equal(c.warmup_steps, 0);
+    assert_true(c.beta1 == 0.9 && c.beta2 == 0.999 && c.adam_eps == 1e-8 && c.weight_decay == 0.0);
+    assert_int_equal(c.batch, 0);
+    assert_int_equal(c.log_every, 100);
+    assert_int_equal(c.task, DK_TASK_FIT);
+    assert_string_equal(c.function, "exp_sin_sq");
+    assert_string_equal(c.csv, "");
+    assert_int_equal(c.target_columns, 1);
+    assert_int_equal(c.train_size, 1000);
+    assert_int_equal(c.test_size, 1000);
+    assert_int_equal(c.threads, 1);
+    assert_string_equal(c.run_dir, "");
+}
+
+static void test_empty_file_gives_defaults_and_run_dir_from_stem(void **state)
+{
+    (void)state;
+    dk_config loaded, defaults;
+    check_ok(load_text(&loaded, "poisson.ini", "; nothing set\n", NULL, 0));
+    dk_config_defaults(&defaults);
+    assert_string_equal(loaded.run_dir, "runs/poisson");
+    assert_string_equal(loaded.source_path, created[n_created - 1]);
+    memset(loaded.run_dir, 0, sizeof loaded.run_dir);
+    memset(loaded.source_path, 0, sizeof loaded.source_path);
+    assert_memory_equal(&loaded, &defaults, sizeof loaded);
+
+    check_ok(load_text(&loaded, "two.dots.cfg", "", NULL, 0));
+    assert_string_equal(loaded.run_dir, "runs/two.dots");
+    check_ok(load_text(&loaded, "noext", "", NULL, 0));
+    assert_string_equal(loaded.run_dir, "runs/noext");
+}
+
+static const char full_ini[] =
+    "; every key, none at its default\n"
+    "[model]\n"
+    "widths = 2, 7 ,3,1\n"
+    "grid = 10\n"
+    "k = 2\n"
+    "grid_range = -2.5, 4\n"
+    "grid_eps = 0.5\n"
+    "precision = float32\n"
+    "seed = 9223372036854775807\n"
+    "noise_scale = 0.1\n"
+    "scale_base_mu = -0.25\n"
+    "scale_base_sigma = 0\n"
+    "scale_sp = 2\n"
+    "\n"
+    "[train]\n"
+    "optimizer = adam\n"
+    "steps = 5000\n"
+    "lr = 3e-3 ; inline comment\n"
+    "lr_schedule = cosine\n"
+    "lr_min = 1e-5\n"
+    "lr_gamma = 0.25\n"
+    "lr_step_every = 77\n"
+    "warmup_steps = 100\n"
+    "beta1 = 0\n"
+    "beta2 = 0.99\n"
+    "eps = 1e-12\n"
+    "weight_decay = 0.001\n"
+    "batch = 256\n"
+    "log_every = 10\n"
+    "[task]\n"
+    "type = fit\n"
+    "[fit]\n"
+    "function = gaussian\n"
+    "csv =\n"
+    "target_columns = 1\n"
+    "train_size = 4000\n"
+    "test_size = 0\n"
+    "[dist]\n"
+    "threads = 16\n"
+    "[output]\n"
+    "run_dir = out/full run\n";
+
+static void test_full_file_sets_every_field(void **state)
+{
+    (void)state;
+    dk_config c;
+    check_ok(load_text(&c, "full.ini", full_ini, NULL, 0));
+    assert_int_equal(c.n_widths, 4);
+    assert_int_equal(c.widths[0], 2);
+    assert_int_equal(c.widths[1], 7);
+    assert_int_equal(c.widths[2], 3);
+    assert_int_equal(c.widths[3], 1);
+    assert_int_equal(c.grid, 10);
+    assert_int_equal(c.k, 2);
+    assert_true(c.grid_range[0] == -2.5 && c.grid_range[1] == 4.0);
+    assert_true(c.grid_eps == 0.5);
+    assert_int_equal(c.precision, DK_F32);
+    assert_true(c.seed == 9223372036854775807ULL);
+    assert_true(c.noise_scale == 0.1);
+    assert_true(c.scale_base_mu == -0.25 && c.scale_base_sigma == 0.0 && c.scale_sp == 2.0);
+    assert_int_equal(c.optimizer, DK_OPT_ADAM);
+    assert_int_equal(c.steps, 5000);
+    assert_true(c.lr == 3e-3);
+    assert_int_equal(c.lr_schedule, DK_LR_COSINE);
+    assert_true(c.lr_min == 1e-5 && c.lr_gamma == 0.25);
+    assert_int_equal(c.lr_step_every, 77);
+    assert_int_equal(c.warmup_steps, 100);
+    assert_true(c.beta1 == 0.0 && c.beta2 == 0.99 && c.adam_eps == 1e-12 && c.weight_decay == 0.001);
+    assert_int_equal(c.batch, 256);
+    assert_int_equal(c.log_every, 10);
+    assert_int_equal(c.task, DK_TASK_FIT);
+    assert_string_equal(c.function, "gaussian");
+    assert_string_equal(c.csv, "");
+    assert_int_equal(c.train_size, 4000);
+    assert_int_equal(c.test_size, 0);
+    assert_int_equal(c.threads, 16);
+    assert_string_equal(c.run_dir, "out/full run");
+}
+
+/* The INI dialect: indentation, repeated sections, ';' comments, CRLF and a BOM. */
+static void test_dialect_details(void **state)
+{
+    (void)state;
+    dk_config c;
+    /* Indented lines are ordinary lines, never continuations of the previous value. */
+    check_ok(load_text(&c, "indent.ini", "[model]\n  grid = 7\n\tk = 2\n  [ train ]\n    steps = 3\n", NULL, 0));
+    assert_int_equal(c.grid, 7);
+    assert_int_equal(c.k, 2);
+    assert_int_equal(c.steps, 3);
+    /* A section may reappear; its keys merge. */
+    check_ok(load_text(&c, "again.ini", "[train]\nlr = 0.5\n[model]\ngrid = 3\n[train]\nsteps = 7\n", NULL, 0));
+    assert_true(c.lr == 0.5);
+    assert_int_equal(c.steps, 7);
+    assert_int_equal(c.grid, 3);
+    check_ok(load_text(&c, "crlf.ini", "\xEF\xBB\xBF[model]\r\ngrid = 9 ; nine\r\n# comment\r\nk=1\r\n", NULL, 0));
+    assert_int_equal(c.grid, 9);
+    assert_int_equal(c.k, 1);
+}
+
+/* ---- unknown names and syntax ------------------------------------------------------------ */
+
+static void test_unknown_key_names_file_line_and_key(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "typo.ini", "[model]\nwidths = 2,5,1\nwidht = 3\n", NULL, 0),
+                 "typo.ini:3: unknown key 'widht' in section [model]", "did you mean 'widths'?",
+                 "known keys: widths, grid, k, grid_range");
+    EXPECT_USAGE(load_text(&c, "wrong_section.ini", "[model]\n\nlr = 0.1\n", NULL, 0),
+                 "wrong_section.ini:3: unknown key 'lr' in section [model]", "it belongs in section [train]");
+}
+
+static void test_unknown_section_is_reported_at_its_header(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "sec.ini", "[model]\ngrid = 5\n[modle]\nk = 3\n", NULL, 0),
+                 "sec.ini:3: unknown section [modle]", "did you mean [model]?",
+                 "(known sections: model, train, task, fit, dist, output)");
+    /* Even without keys under it. */
+    EXPECT_USAGE(load_text(&c, "empty_sec.ini", "[train]\n[optim]\n", NULL, 0), "empty_sec.ini:2: unknown section [optim]");
+}
+
+static void test_key_before_any_section(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "nosec.ini", "; top\ngrid = 5\n[model]\n", NULL, 0),
+                 "nosec.ini:2: key 'grid' comes before any [section] header", "it belongs in section [model]");
+}
+
+static void test_syntax_errors_name_the_line(void **state)
+{
+    (void)state;
+    dk_config c;
+    const char *expected = "syntax error, expected key = value or [section]";
+    EXPECT_USAGE(load_text(&c, "syn1.ini", "[train]\nlr = 0.1\nfast please\n", NULL, 0), "syn1.ini:3: ", expected);
+    EXPECT_USAGE(load_text(&c, "syn2.ini", "[train\nlr = 0.1\n", NULL, 0), "syn2.ini:1: ", expected);
+    EXPECT_USAGE(load_text(&c, "syn3.ini", "[train]\n= 0.1\n", NULL, 0), "syn3.ini:2: ", expected);
+    /* A syntax error before a bad value is the one reported (inih keeps parsing). */
+    EXPECT_USAGE(load_text(&c, "syn4.ini", "[train]\noops\nlr = fast\n", NULL, 0), "syn4.ini:2: ", expected);
+}
+
+static void test_key_set_twice_is_an_error(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "twice.ini", "[train]\nlr = 0.1\nsteps = 5\n[model]\n[train]\nlr = 0.2\n", NULL, 0),
+                 "twice.ini:6: [train] lr set twice, first at line 2");
+}
+
+static void test_overlong_line_is_an_error(void **state)
+{
+    (void)state;
+    char text[400];
+    snprintf(text, sizeof text, "[fit]\ncsv = %0250d\n", 7);
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "long.ini", text, NULL, 0), "long.ini:2: line is longer than 197 characters",
+                 "--set section.key=value");
+}
+
+static void test_missing_or_unreadable_file(void **state)
+{
+    (void)state;
+    dk_config c;
+    char path[256];
+    snprintf(path, sizeof path, "%s/nope.ini", tmp_dir);
+    char expected[400];
+    snprintf(expected, sizeof expected, "cannot open config file '%s': No such file or directory", path);
+    dk_error_clear();
+    EXPECT_USAGE(dk_config_load(&c, path, NULL, 0), expected);
+    /* A directory opens but cannot be read. */
+    dk_error_clear();
+    EXPECT_USAGE(dk_config_load(&c, tmp_dir, NULL, 0), "cannot read config file", tmp_dir);
+}
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+static void test_bad_numbers_are_rejected(void **state)
+{
+    (void)state;
+    expect_bad_value("train", "lr", "fast", "a number > 0");
+    expect_bad_value("train", "lr", "1e", "a number > 0");
+    expect_bad_value("train", "lr", "0.1.2", "a number > 0");
+    expect_bad_value("train", "lr", "nan", "a number > 0");
+    expect_bad_value("train", "lr", "inf", "a number > 0");
+    expect_bad_value("train", "lr", "1e999", "a number > 0");
+    expect_bad_value("model", "scale_sp", "-inf", "a finite number");
+    expect_bad_value("model", "grid", "12abc", "an integer in [1, 100000]");
+    expect_bad_value("model", "grid", "0x10", "an integer in [1, 100000]");
+    expect_bad_value("model", "grid", "", "an integer in [1, 100000]");
+    expect_bad_value("train", "lr", "", "a number > 0");
+    expect_bad_value("train", "steps", "1e3", "an integer in [0, 1000000000] (write integers in plain digits");
+    expect_bad_value("train", "steps", "2.0", "an integer in [0, 1000000000]");
+    expect_bad_value("train", "steps", "99999999999999999999", "an integer in [0, 1000000000]");
+    expect_bad_value("train", "log_every", "99999999999999999999", "an integer >= 1 (at most 9223372036854775807)");
+    expect_bad_value("fit", "target_columns", "3000000000", "an integer >= 1 (at most 2147483647)");
+    expect_bad_value("train", "lr", "0.1  # the usual", "a number > 0 (inline comments start with ';', not '#')");
+}
+
+static void test_out_of_range_values_are_rejected(void **state)
+{
+    (void)state;
+    expect_bad_value("model", "k", "0", "an integer in [1, 7]");
+    expect_bad_value("model", "k", "8", "an integer in [1, 7]");
+    expect_bad_value("model", "grid", "0", "an integer in [1, 100000]");
+    expect_bad_value("model", "grid", "100001", "an integer in [1, 100000]");
+    expect_bad_value("train", "lr", "-1", "a number > 0");
+    expect_bad_value("train", "lr", "0", "a number > 0");
+    expect_bad_value("train", "beta1", "1", "a number in [0, 1)");
+    expect_bad_value("train", "beta2", "-0.1", "a number in [0, 1)");
+    expect_bad_value("train", "lr_gamma", "0", "a number in (0, 1]");
+    expect_bad_value("train", "eps", "1e-400", "a number > 0");
+    expect_bad_value("model", "grid_eps", "1.5", "a number in [0, 1]");
+    expect_bad_value("model", "noise_scale", "-0.1", "a number >= 0");
+    expect_bad_value("model", "seed", "-1", "an integer >= 0");
+    expect_bad_value("model", "seed", "9223372036854775808", "an integer >= 0 (at most 9223372036854775807)");
+    expect_bad_value("train", "steps", "-5", "an integer in [0, 1000000000]");
+    expect_bad_value("train", "lr_step_every", "0", "an integer >= 1");
+    expect_bad_value("train", "batch", "-1", "an integer >= 0");
+    expect_bad_value("dist", "threads", "0", "an integer in [1, 1024]");
+    expect_bad_value("dist", "threads", "1025", "an integer in [1, 1024]");
+}
+
+static void test_enum_errors_list_allowed_values(void **state)
+{
+    (void)state;
+    expect_bad_value("model", "precision", "float16", "one of: float64, float32");
+    expect_bad_value("model", "precision", "Float64", "one of: float64, float32");
+    expect_bad_value("train", "optimizer", "lbfgs", "one of: adam");
+    expect_bad_value("train", "lr_schedule", "linear", "one of: constant, cosine, step");
+    expect_bad_value("task", "type", "classify", "one of: fit, pde");
+    expect_bad_value("fit", "function", "no_such_function", "one of: exp_sin_sq");
+    /* Every built-in function is listed. */
+    for (const dk_fit_function *f = dk_fit_functions; f->name; f++)
+        expect_bad_value("fit", "function", "nope", f->name);
+}
+
+static void test_malformed_lists_are_rejected(void **state)
+{
+    (void)state;
+    const char *w = "a comma-separated list of 2 to 65 integers, each >= 1";
+    expect_bad_value("model", "widths", "2,,1", w);
+    expect_bad_value("model", "widths", "2,,1", "(entry 2 is empty)");
+    expect_bad_value("model", "widths", "2", "(found 1 entry)");
+    expect_bad_value("model", "widths", "2,a,1", "(entry 2, 'a', is not an integer)");
+    expect_bad_value("model", "widths", "2,0,1", "(entry 2 is 0)");
+    expect_bad_value("model", "widths", "2,5,", "(entry 3 is empty)");
+    expect_bad_value("model", "widths", "2,1.5,1", "(entry 2, '1.5', is not an integer)");
+    expect_bad_value("model", "widths", "", w);
+    char many[400] = "2";
+    for (int i = 0; i < 65; i++)
+        strcat(many, ",1");
+    expect_bad_value("model", "widths", many, "(more than 65 entries)");
+
+    const char *p = "two finite numbers lo,hi with lo < hi";
+    expect_bad_value("model", "grid_range", "1,-1", p);
+    expect_bad_value("model", "grid_range", "1,1", "(lo is not below hi)");
+    expect_bad_value("model", "grid_range", "1", "(found one entry)");
+    expect_bad_value("model", "grid_range", "0,1,2", "(found more than two entries)");
+    expect_bad_value("model", "grid_range", "-1,inf", p);
+    expect_bad_value("model", "grid_range", "a,1", p);
+}
+
+static void test_longest_widths_list_is_accepted(void **state)
+{
+    (void)state;
+    char text[400] = "[model]\nwidths = 2";
+    for (int i = 0; i < 63; i++)
+        strcat(text, ",3");
+    strcat(text, ",1\n");
+    dk_config c;
+    check_ok(load_text(&c, "deep.ini", text, NULL, 0));
+    assert_int_equal(c.n_widths, DK_MAX_LAYERS + 1);
+    assert_int_equal(c.widths[DK_MAX_LAYERS], 1);
+}
+
+/* ---- --set ------------------------------------------------------------------------------- */
+
+static void test_set_overrides_beat_the_file_in_order(void **state)
+{
+    (void)state;
+    dk_config c;
+    const char *over[] = {"train.lr=0.5", "model.widths = 2,9,1", "train.lr = 0.25", "fit.function=xy"};
+    check_ok(load_text(&c, "over.ini", "[train]\nlr = 0.1\n[model]\nwidths = 2,3,1\n", over, 4));
+    assert_true(c.lr == 0.25);
+    assert_int_equal(c.widths[1], 9);
+    assert_string_equal(c.function, "xy");
+    /* Overrides may set output.run_dir, and may set a key the file does not mention. */
+    const char *dir[] = {"output.run_dir=elsewhere/r1", "train.steps=7"};
+    check_ok(load_text(&c, "over2.ini", "", dir, 2));
+    assert_string_equal(c.run_dir, "elsewhere/r1");
+    assert_int_equal(c.steps, 7);
+    /* Values may contain '.' and '='. */
+    const char *csv[] = {"fit.csv=data/a=b.csv", "model.widths=3,1"};
+    check_ok(load_text(&c, "over3.ini", "", csv, 2));
+    assert_string_equal(c.csv, "data/a=b.csv");
+}
+
+static void test_malformed_set_explains_the_form(void **state)
+{
+    (void)state;
+    const char *bad[] = {"trainlr=3", "train.lr", "train.lr 3", ".lr=3", "train.=3", "lr=3.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dk_config c;
+        char head[64];
+        snprintf(head, sizeof head, "--set %s: expected section.key=value", bad[i]);
+        EXPECT_USAGE(load_text(&c, "set.ini", "", &bad[i], 1), head, "e.g. --set train.lr=0.001");
+    }
+}
+
+static void test_set_unknown_names_and_bad_values(void **state)
+{
+    (void)state;
+    dk_config c;
+    const char *key[] = {"train.lrr=1"};
+    EXPECT_USAGE(load_text(&c, "set.ini", "", key, 1), "--set train.lrr=1: unknown key 'lrr' in section [train]",
+                 "did you mean 'lr'?");
+    const char *sec[] = {"modle.grid=3"};
+    EXPECT_USAGE(load_text(&c, "set.ini", "", sec, 1), "--set modle.grid=3: unknown section [modle]");
+    const char *val[] = {"train.steps=10", "train.steps=-5"};
+    EXPECT_USAGE(load_text(&c, "set.ini", "", val, 2),
+                 "--set train.steps=-5: [train] steps = '-5': expected an integer in [0, 1000000000]");
+    const char *lr[] = {"train.lr=x"};
+    EXPECT_USAGE(load_text(&c, "set.ini", "", lr, 1), "--set train.lr=x: [train] lr = 'x': expected a number > 0");
+}
+
+static void test_config_set_alone(void **state)
+{
+    (void)state;
+    dk_config c;
+    dk_config_defaults(&c);
+    check_ok(dk_config_set(&c, "model.grid=9", NULL));
+    assert_int_equal(c.grid, 9);
+    dk_error_clear();
+    EXPECT_USAGE(dk_config_set(&c, "model.grid=x", NULL), "--set model.grid=x: [model] grid = 'x'");
+    dk_error_clear();
+    EXPECT_USAGE(dk_config_set(&c, "output.run_dir", "--run-dir"), "--run-dir: expected section.key=value");
+    assert_int_equal(c.grid, 9); /* a failed assignment changes nothing */
+}
+
+/* ---- cross-key rules --------------------------------------------------------------------- */
+
+static void test_cosine_needs_lr_min_below_lr(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "cos.ini", "[train]\nlr = 0.01\nlr_schedule = cosine\nlr_min = 0.01\n", NULL, 0),
+                 "cos.ini:4: [train] lr_min = '0.01': expected a number < [train] lr = 0.01 when lr_schedule = cosine");
+    const char *over[] = {"train.lr_min=0.5"};
+    EXPECT_USAGE(load_text(&c, "cos2.ini", "[train]\nlr_schedule = cosine\n", over, 1),
+                 "--set train.lr_min=0.5: [train] lr_min = '0.5': expected a number < [train] lr = 0.01");
+    /* Any floor is fine for the other schedules, and the default floor 0 is fine for cosine. */
+    check_ok(load_text(&c, "cos3.ini", "[train]\nlr_min = 0.5\n", NULL, 0));
+    check_ok(load_text(&c, "cos4.ini", "[train]\nlr_schedule = cosine\n", NULL, 0));
+}
+
+static void test_pde_task_is_rejected_naming_the_file(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "pde.ini", "[task]\ntype = pde\n", NULL, 0),
+                 "pde.ini:2: [task] type = 'pde': PDE tasks are not available in this version");
+}
+
+static void test_warmup_must_be_shorter_than_the_run(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "warm.ini", "[train]\nsteps = 100\nwarmup_steps = 100\n", NULL, 0),
+                 "warm.ini:3: [train] warmup_steps = '100': expected an integer < [train] steps = 100");
+    check_ok(load_text(&c, "warm2.ini", "[train]\nsteps = 0\nwarmup_steps = 100\n", NULL, 0));
+}
+
+static void test_fit_data_rules(void **state)
+{
+    (void)state;
+    dk_config c;
+    /* A built-in function needs samples, and widths that match its dimension. */
+    EXPECT_USAGE(load_text(&c, "fit1.ini", "[fit]\ntrain_size = 0\n", NULL, 0),
+                 "fit1.ini:2: [fit] train_size = '0': expected an integer >= 1 for a built-in function");
+    EXPECT_USAGE(load_text(&c, "fit2.ini", "[model]\nwidths = 3,5,1\n", NULL, 0),
+                 "fit2.ini:2: [model] widths = '3,5,1': expected widths that start with 2 and end with 1");
+    EXPECT_USAGE(load_text(&c, "fit3.ini", "[fit]\nfunction =\n", NULL, 0),
+                 "fit3.ini:2: [fit] function = '': expected a built-in function when [fit] csv is empty",
+                 "exp_sin_sq");
+    check_ok(load_text(&c, "fit4.ini", "[model]\nwidths = 1,4,1\n[fit]\nfunction = sin_pi\n", NULL, 0));
+    /* csv wins over function, which is cleared; train_size 0 means all rows. */
+    check_ok(load_text(&c, "fit5.ini", "[model]\nwidths = 4,3,2\n[fit]\ncsv = d.csv\ntarget_columns = 2\ntrain_size = 0\n",
+                       NULL, 0));
+    assert_string_equal(c.csv, "d.csv");
+    assert_string_equal(c.function, "");
+    assert_int_equal(c.train_size, 0);
+    EXPECT_USAGE(load_text(&c, "fit6.ini", "[fit]\ncsv = d.csv\ntarget_columns = 2\n", NULL, 0),
+                 "fit6.ini: [model] widths = '2,5,1': expected the last width to equal [fit] target_columns = 2");
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+static void load_written(const dk_config *src, const char *name, dk_config *back)
+{
+    const char *path = tmp_path(name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    dk_config_write_ini(src, f);
+    assert_int_equal(fclose(f), 0);
+    dk_error_clear();
+    check_ok(dk_config_load(back, path, NULL, 0));
+}
+
+static void assert_same_config(dk_config a, dk_config b)
+{
+    memset(a.source_path, 0, sizeof a.source_path);
+    memset(b.source_path, 0, sizeof b.source_path);
+    assert_memory_equal(&a, &b, sizeof a);
+}
+
+static void test_write_ini_round_trips(void **state)
+{
+    (void)state;
+    static dk_config first, back;
+    check_ok(load_text(&first, "rt_full.ini", full_ini, NULL, 0));
+    load_written(&first, "rt_full_written.ini", &back);
+    assert_same_config(first, back);
+
+    /* Values that need all 17 digits, a huge seed, a CSV source and the default run_dir. */
+    const char *over[] = {"train.lr=0.30000000000000004", "model.grid_range=-0.1,0.7", "model.seed=12345678901234567",
+                          "fit.csv=data/my data.csv", "model.widths=5,1", "train.eps=4.9406564584124654e-324"};
+    check_ok(load_text(&first, "rt_csv.ini", "[model]\nnoise_scale = 0.1\n", over, 6));
+    assert_true(first.lr == 0.1 + 0.2);
+    load_written(&first, "rt_csv_written.ini", &back);
+    assert_same_config(first, back);
+    assert_string_equal(back.run_dir, "runs/rt_csv");
+}
+
+static char *capture(void (*write)(FILE *))
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    write(f);
+    fclose(f);
+    return text;
+}
+
+static void write_defaults_ini(FILE *f)
+{
+    dk_config c;
+    dk_config_defaults(&c);
+    dk_config_write_ini(&c, f);
+}
+
+static void test_written_ini_lists_sections_in_schema_order(void **state)
+{
+    (void)state;
+    char *text = capture(write_defaults_ini);
+    const char *order[] = {"[model]\nwidths = 2,5,1\ngrid = 5\n", "[train]\noptimizer = adam\n", "[task]\ntype = fit\n",
+                           "[fit]\nfunction = exp_sin_sq\ncsv = \n", "[dist]\nthreads = 1\n", "[output]\nrun_dir = \n"};
+    const char *at = text;
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+        const char *hit = strstr(at, order[i]);
+        if (!hit)
+            fail_msg("\"%s\" missing or out of order in:\n%s", order[i], text);
+        at = hit;
+    }
+    assert_non_null(strstr(text, "eps = 1e-08\n"));
+    free(text);
+}
+
+static void test_reference_tables_document_every_key(void **state)
+{
+    (void)state;
+    char *text = capture(dk_config_write_reference);
+    const char *parts[] = {"[model]\n  widths  ", "2,5,1", "a comma-separated list of 2 to 65 integers, each >= 1",
+                           "[train]\n  optimizer  ", "one of: adam", "lr_gamma", "a number in (0, 1]",
+                           "csv  ", "(empty)", "function is ignored", "[dist]\n  threads  ", "[output]\n  run_dir  ",
+                           "runs/<config file stem>"};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        if (!strstr(text, parts[i]))
+            fail_msg("reference lacks \"%s\":\n%s", parts[i], text);
+    free(text);
+
+    text = capture(dk_config_write_reference_markdown);
+    const char *md[] = {"### [model]\n\n| Key | Default | Expected | Meaning |\n|---|---|---|---|\n| `widths` | `2,5,1` |",
+                        "### [output]", "| `run_dir` | *(empty)* | a directory path, or empty for runs/&lt;config file stem&gt; |",
+                        "| `eps` | `1e-8` | a number &gt; 0 |", "grid_eps \\* uniform"};
+    for (size_t i = 0; i < sizeof md / sizeof *md; i++)
+        if (!strstr(text, md[i]))
+            fail_msg("markdown reference lacks \"%s\":\n%s", md[i], text);
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_equal_documented_values),
+        cmocka_unit_test(test_empty_file_gives_defaults_and_run_dir_from_stem),
+        cmocka_unit_test(test_full_file_sets_every_field),
+        cmocka_unit_test(test_dialect_details),
+        cmocka_unit_test(test_unknown_key_names_file_line_and_key),
+        cmocka_unit_test(test_unknown_section_is_reported_at_its_header),
+        cmocka_unit_test(test_key_before_any_section),
+        cmocka_unit_test(test_syntax_errors_name_the_line),
+        cmocka_unit_test(test_key_set_twice_is_an_error),
+        cmocka_unit_test(test_overlong_line_is_an_error),
+        cmocka_unit_test(test_missing_or_unreadable_file),
+        cmocka_unit_test(test_bad_numbers_are_rejected),
+        cmocka_unit_test(test_out_of_range_values_are_rejected),
+        cmocka_unit_test(test_enum_errors_list_allowed_values),
+        cmocka_unit_test(test_malformed_lists_are_rejected),
+        cmocka_unit_test(test_longest_widths_list_is_accepted),
+        cmocka_unit_test(test_set_overrides_beat_the_file_in_order),
+        cmocka_unit_test(test_malformed_set_explains_the_form),
+        cmocka_unit_test(test_set_unknown_names_and_bad_values),
+        cmocka_unit_test(test_config_set_alone),
+        cmocka_unit_test(test_cosine_needs_lr_min_below_lr),
+        cmocka_unit_test(test_pde_task_is_rejected_naming_the_file),
+        cmocka_unit_test(test_warmup_must_be_shorter_than_the_run),
+        cmocka_unit_test(test_fit_data_rules),
+        cmocka_unit_test(test_write_ini_round_trips),
+        cmocka_unit_test(test_written_ini_lists_sections_in_schema_order),
+        cmocka_unit_test(test_reference_tables_document_every_key),
+    };
+    return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
+}

@@ -1,0 +1,411 @@
+/* CSV datasets: parsing, error messages that name path, line and column, and the seeded
+ * train/test split. Fixtures are written to temporary files by each test. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tasks/dk_csv.h"
+#include "tasks/dk_fit_task.h"
+
+typedef struct temp_file {
+    char path[64];
+} temp_file;
+
+static temp_file write_temp(const char *content)
+{
+    temp_file t;
+    strcpy(t.path, "/tmp/dk_test_csv_XXXXXX");
+    int fd = mkstemp(t.path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_non_null(f);
+    size_t n = strlen(content);
+    assert_int_equal(fwrite(content, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+    return t;
+}
+
+static dk_fit_task_settings csv_settings(const char *path, int targets, long train, long test)
+{
+    dk_fit_task_settings s = {0};
+    s.dtype = DK_F64;
+    s.seed = 7;
+    s.function = "";
+    s.csv = path;
+    s.target_columns = targets;
+    s.train_size = train;
+    s.test_size = test;
+    s.batch = 0;
+    s.rank = 0;
+    s.world_size = 1;
+    return s;
+}
+
+/* Creates a task over the whole file and expects failure with `code`; returns the message. */
+static const char *expect_failure(const char *path, dk_err code)
+{
+    dk_fit_task_settings s = csv_settings(path, 1, 0, 0);
+    dk_fit_task *t = NULL;
+    dk_error_clear();
+    assert_int_equal(dk_fit_task_create(&t, &s), code);
+    assert_null(t);
+    return dk_error_message();
+}
+
+static void assert_contains(const char *text, const char *part)
+{
+    if (!strstr(text, part))
+        fail_msg("expected '%s' in: %s", part, text);
+}
+
+static const char good[] = "x, y ,target\n"
+                           "1.5,-2,3e2\n"
+                           "  0.25 ,1e-3,\t-7.125\n"
+                           "4,5,6\n"
+                           "-0,0x1p-2,1E+1\n";
+static const double good_values[4][3] = {
+    {1.5, -2.0, 300.0}, {0.25, 0.001, -7.125}, {4.0, 5.0, 6.0}, {-0.0, 0.25, 10.0}};
+
+static void test_good_file_parses_to_the_right_values(void **state)
+{
+    temp_file f = write_temp(good);
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
+    assert_int_equal(info.n_cols, 3);
+    assert_int_equal(info.n_rows, 4);
+    assert_string_equal(info.names[0], "x");
+    assert_string_equal(info.names[1], "y"); /* blanks around names are trimmed */
+    assert_string_equal(info.names[2], "target");
+    long slot[4] = {0, 1, 2, 3};
+    double v[12];
+    assert_int_equal(dk_csv_read_rows(f.path, &info, slot, DK_F64, v), DK_OK);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 3; c++)
+            assert_true(v[r * 3 + c] == good_values[r][c]);
+
+    /* float32, rows in other slots, one row left out */
+    long slot2[4] = {1, -1, 0, -1};
+    float w[6] = {0};
+    assert_int_equal(dk_csv_read_rows(f.path, &info, slot2, DK_F32, w), DK_OK);
+    for (int c = 0; c < 3; c++) {
+        assert_true(w[c] == (float)good_values[2][c]);
+        assert_true(w[3 + c] == (float)good_values[0][c]);
+    }
+    dk_csv_info_free(&info);
+
+    /* through the task: 2 inputs, 1 target, every row once across train and test */
+    dk_fit_task_settings s = csv_settings(f.path, 1, 0, 1);
+    dk_fit_task *t = NULL;
+    assert_int_equal(dk_fit_task_create(&t, &s), DK_OK);
+    assert_int_equal(t->n_in, 2);
+    assert_int_equal(t->n_out, 1);
+    assert_int_equal(t->train_size, 3);
+    assert_int_equal(t->local_test, 1);
+    int seen[4] = {0};
+    for (int k = 0; k < 4; k++) {
+        const double *x = k < 1 ? t->test_x : (const double *)t->train_x + (k - 1) * 2;
+        const double *y = k < 1 ? t->test_y : (const double *)t->train_y + (k - 1);
+        for (int r = 0; r < 4; r++)
+            if (x[0] == good_values[r][0] && x[1] == good_values[r][1] && y[0] == good_values[r][2])
+                seen[r]++;
+    }
+    for (int r = 0; r < 4; r++)
+        assert_int_equal(seen[r], 1);
+    dk_fit_task_destroy(&t);
+    unlink(f.path);
+}
+
+static void test_only_the_owned_rows_are_parsed(void **state)
+{
+    temp_file f = write_temp("a,b\n1,2\nnot,numbers\n3,4\n");
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK); /* the scan does not parse rows */
+    assert_int_equal(info.n_rows, 3);
+    long skip_bad[3] = {0, -1, 1};
+    double v[4];
+    assert_int_equal(dk_csv_read_rows(f.path, &info, skip_bad, DK_F64, v), DK_OK);
+    assert_true(v[0] == 1.0 && v[1] == 2.0 && v[2] == 3.0 && v[3] == 4.0);
+    long take_bad[3] = {-1, 0, -1};
+    assert_int_equal(dk_csv_read_rows(f.path, &info, take_bad, DK_F64, v), DK_ERR_DATA);
+    assert_contains(dk_error_message(), ":3: column 1 ('a'): 'not' is not a number");
+    dk_csv_info_free(&info);
+    unlink(f.path);
+}
+
+static void test_wrong_column_count_names_path_and_line(void **state)
+{
+    temp_file f = write_temp("x,y,z\n1,2,3\n4,5,6\n7,8,9\n10,11\n13,14,15\n");
+    const char *msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, f.path);
+    assert_contains(msg, ":5: expected 3 columns, found 2");
+    unlink(f.path);
+
+    f = write_temp("x,y\n1,2\n3,4,\n");
+    msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, ":3: expected 2 columns, found 3");
+    unlink(f.path);
+}
+
+static void test_non_number_names_the_column(void **state)
+{
+    temp_file f = write_temp("x,y,z\n1,2,3\n4,abc,6\n");
+    const char *msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, f.path);
+    assert_contains(msg, ":3: column 2 ('y'): 'abc' is not a number");
+    unlink(f.path);
+
+    const char *bad[] = {"x,y\n1,2.5.1\n", "x,y\n1,\n", "x,y\n1,2 3\n", "x,y\n1,1e\n"};
+    for (int i = 0; i < 4; i++) {
+        f = write_temp(bad[i]);
+        msg = expect_failure(f.path, DK_ERR_DATA);
+        assert_contains(msg, ":2: column 2 ('y'): '");
+        assert_contains(msg, "is not a number");
+        unlink(f.path);
+    }
+}
+
+static void test_non_finite_values_are_rejected(void **state)
+{
+    const char *bad[] = {"x,y\n1,nan\n", "x,y\ninf,2\n", "x,y\n1,-Infinity\n", "x,y\n1,1e999\n"};
+    for (int i = 0; i < 4; i++) {
+        temp_file f = write_temp(bad[i]);
+        const char *msg = expect_failure(f.path, DK_ERR_DATA);
+        assert_contains(msg, ":2: column ");
+        assert_contains(msg, "is not a finite number");
+        unlink(f.path);
+    }
+    /* finite in float64 but not in float32 */
+    temp_file f = write_temp("x,y\n1,1e300\n");
+    dk_fit_task_settings s = csv_settings(f.path, 1, 0, 0);
+    s.dtype = DK_F32;
+    dk_fit_task *t = NULL;
+    assert_int_equal(dk_fit_task_create(&t, &s), DK_ERR_DATA);
+    assert_contains(dk_error_message(), "float32");
+    s.dtype = DK_F64;
+    assert_int_equal(dk_fit_task_create(&t, &s), DK_OK);
+    dk_fit_task_destroy(&t);
+    unlink(f.path);
+}
+
+static void test_empty_file_is_rejected(void **state)
+{
+    temp_file f = write_temp("");
+    const char *msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, f.path);
+    assert_contains(msg, "empty");
+    unlink(f.path);
+}
+
+static void test_header_only_is_rejected(void **state)
+{
+    const char *files[] = {"x,y\n", "x,y", "x,y\n\n\n"};
+    for (int i = 0; i < 3; i++) {
+        temp_file f = write_temp(files[i]);
+        const char *msg = expect_failure(f.path, DK_ERR_DATA);
+        assert_contains(msg, f.path);
+        assert_contains(msg, "no data rows");
+        unlink(f.path);
+    }
+}
+
+static void test_bad_headers_are_rejected(void **state)
+{
+    temp_file f = write_temp("x,,z\n1,2,3\n");
+    const char *msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, ":1: column 2 of the header has an empty name");
+    unlink(f.path);
+
+    f = write_temp("x,y, \n1,2,3\n");
+    msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, ":1: column 3 of the header has an empty name");
+    unlink(f.path);
+
+    f = write_temp("\n1,2\n");
+    msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, ":1: the header line is empty");
+    unlink(f.path);
+}
+
+static void test_blank_lines_only_at_the_end(void **state)
+{
+    temp_file f = write_temp("x,y\n1,2\n\n3,4\n");
+    const char *msg = expect_failure(f.path, DK_ERR_DATA);
+    assert_contains(msg, ":3: blank line inside the data");
+    unlink(f.path);
+
+    f = write_temp("x,y\n1,2\n3,4\n\n  \r\n\n");
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
+    assert_int_equal(info.n_rows, 2);
+    dk_csv_info_free(&info);
+    unlink(f.path);
+}
+
+static void test_train_plus_test_beyond_the_file_is_rejected(void **state)
+{
+    temp_file f = write_temp("x,y\n1,2\n3,4\n5,6\n7,8\n9,10\n");
+    dk_fit_task_settings s = csv_settings(f.path, 1, 4, 2);
+    dk_fit_task *t = NULL;
+    assert_int_equal(dk_fit_task_create(&t, &s), DK_ERR_USAGE);
+    const char *msg = dk_error_message();
+    assert_contains(msg, f.path);
+    assert_contains(msg, "5 data rows");
+    assert_contains(msg, "test_size = 2");
+    assert_contains(msg, "train_size = 4");
+    s.test_size = 6;
+    s.train_size = 0;
+    assert_int_equal(dk_fit_task_create(&t, &s), DK_ERR_USAGE);
+    assert_contains(dk_error_message(), "test_size = 6");
+    /* exactly all rows is fine */
+    s.test_size = 1;
+    s.train_size = 4;
+    assert_int_equal(dk_fit_task_create(&t, &s), DK_OK);
+    assert_int_equal(t->train_size, 4);
+    dk_fit_task_destroy(&t);
+    unlink(f.path);
+}
+
+static void test_missing_file_is_an_io_error(void **state)
+{
+    const char *msg = expect_failure("/nonexistent/dk_no_such.csv", DK_ERR_IO);
+    assert_contains(msg, "/nonexistent/dk_no_such.csv");
+}
+
+static void test_crlf_and_trailing_whitespace_parse_like_lf(void **state)
+{
+    temp_file lf = write_temp(good);
+    temp_file crlf = write_temp("\xEF\xBB\xBFx, y ,target \r\n"
+                                "1.5,-2,3e2\r\n"
+                                "  0.25 ,1e-3,\t-7.125  \r\n"
+                                "4,5,6\t\r\n"
+                                "-0,0x1p-2,1E+1\r\n"
+                                "\r\n");
+    dk_csv_info a, b;
+    assert_int_equal(dk_csv_scan(lf.path, &a), DK_OK);
+    assert_int_equal(dk_csv_scan(crlf.path, &b), DK_OK);
+    assert_int_equal(b.n_cols, 3);
+    assert_int_equal(b.n_rows, 4);
+    for (int c = 0; c < 3; c++)
+        assert_string_equal(a.names[c], b.names[c]);
+    long slot[4] = {0, 1, 2, 3};
+    double va[12], vb[12];
+    assert_int_equal(dk_csv_read_rows(lf.path, &a, slot, DK_F64, va), DK_OK);
+    assert_int_equal(dk_csv_read_rows(crlf.path, &b, slot, DK_F64, vb), DK_OK);
+    assert_memory_equal(va, vb, sizeof va);
+    dk_csv_info_free(&a);
+    dk_csv_info_free(&b);
+    unlink(lf.path);
+    unlink(crlf.path);
+}
+
+static void test_long_lines_parse(void **state)
+{
+    /* 600 columns of 20-character numbers: far beyond any fixed line buffer */
+    enum { cols = 600 };
+    size_t cap = (size_t)cols * 32 * 3;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t n = 0;
+    for (int c = 0; c < cols; c++)
+        n += (size_t)snprintf(text + n, cap - n, "column_%d%s", c, c + 1 < cols ? "," : "\n");
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < cols; c++)
+            n += (size_t)snprintf(text + n, cap - n, "%.17g%s", r * 1000.0 + c + 0.123456789012345,
+                                  c + 1 < cols ? "," : "\n");
+    temp_file f = write_temp(text);
+    free(text);
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
+    assert_int_equal(info.n_cols, cols);
+    assert_string_equal(info.names[cols - 1], "column_599");
+    long slot[2] = {0, 1};
+    double *v = malloc(sizeof(double) * 2 * cols);
+    assert_int_equal(dk_csv_read_rows(f.path, &info, slot, DK_F64, v), DK_OK);
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < cols; c++)
+            assert_true(v[r * cols + c] == r * 1000.0 + c + 0.123456789012345);
+    free(v);
+    dk_csv_info_free(&info);
+    unlink(f.path);
+}
+
+static int is_permutation(const long *p, long n)
+{
+    char seen[64] = {0};
+    for (long i = 0; i < n; i++) {
+        if (p[i] < 0 || p[i] >= n || seen[p[i]])
+            return 0;
+        seen[p[i]] = 1;
+    }
+    return 1;
+}
+
+static void test_split_is_deterministic_per_seed(void **state)
+{
+    long a[40], b[40], c[40];
+    dk_csv_permutation(11, 40, a);
+    dk_csv_permutation(11, 40, b);
+    dk_csv_permutation(12, 40, c);
+    assert_true(is_permutation(a, 40));
+    assert_true(is_permutation(c, 40));
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_not_equal(a, c, sizeof a);
+    long one[1];
+    dk_csv_permutation(11, 1, one);
+    assert_int_equal(one[0], 0);
+
+    /* through the task: same seed, same split; another seed, another split */
+    char text[2048] = "in,out\n";
+    for (int i = 0; i < 40; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d,%d\n", i, -i);
+    temp_file f = write_temp(text);
+    dk_fit_task_settings s = csv_settings(f.path, 1, 0, 10);
+    s.seed = 11;
+    dk_fit_task *t1 = NULL, *t2 = NULL, *t3 = NULL;
+    assert_int_equal(dk_fit_task_create(&t1, &s), DK_OK);
+    assert_int_equal(dk_fit_task_create(&t2, &s), DK_OK);
+    s.seed = 12;
+    assert_int_equal(dk_fit_task_create(&t3, &s), DK_OK);
+    assert_memory_equal(t1->train_x, t2->train_x, 30 * sizeof(double));
+    assert_memory_equal(t1->test_x, t2->test_x, 10 * sizeof(double));
+    assert_memory_not_equal(t1->train_x, t3->train_x, 30 * sizeof(double));
+    for (int k = 0; k < 40; k++) {
+        double x = k < 10 ? ((double *)t1->test_x)[k] : ((double *)t1->train_x)[k - 10];
+        double y = k < 10 ? ((double *)t1->test_y)[k] : ((double *)t1->train_y)[k - 10];
+        assert_true(x == (double)a[k]); /* the split is the permutation */
+        assert_true(y == -x);
+    }
+    dk_fit_task_destroy(&t1);
+    dk_fit_task_destroy(&t2);
+    dk_fit_task_destroy(&t3);
+    unlink(f.path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_file_parses_to_the_right_values),
+        cmocka_unit_test(test_only_the_owned_rows_are_parsed),
+        cmocka_unit_test(test_wrong_column_count_names_path_and_line),
+        cmocka_unit_test(test_non_number_names_the_column),
+        cmocka_unit_test(test_non_finite_values_are_rejected),
+        cmocka_unit_test(test_empty_file_is_rejected),
+        cmocka_unit_test(test_header_only_is_rejected),
+        cmocka_unit_test(test_bad_headers_are_rejected),
+        cmocka_unit_test(test_blank_lines_only_at_the_end),
+        cmocka_unit_test(test_train_plus_test_beyond_the_file_is_rejected),
+        cmocka_unit_test(test_missing_file_is_an_io_error),
+        cmocka_unit_test(test_crlf_and_trailing_whitespace_parse_like_lf),
+        cmocka_unit_test(test_long_lines_parse),
+        cmocka_unit_test(test_split_is_deterministic_per_seed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
