@@ -14,9 +14,8 @@
  * work.
  *
  * Timing: one warm-up call, whose duration sizes the repetition count so a measurement
- * takes about --target-seconds; each repetition is timed alone and the median is kept
- * (robust to the other jobs of a shared machine). Calls longer than the target get a
- * single timed repetition after the warm-up.
+ * takes about --target-seconds (see reps_for); each repetition is timed alone and the
+ * fastest is kept (see time_step). The torch script follows the same rule.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -27,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/dk_dtype.h"
 #include "common/dk_rng.h"
@@ -79,6 +79,8 @@ typedef struct options {
     const char *python;
     const char *torch_script;
     int threads_all;  /* omp_get_num_procs(), or --threads */
+    int sizes[8], n_sizes, grids[8], n_grids; /* --n, --G: subsets for focused runs */
+    double max_wait_s; /* total seconds the run may wait for other jobs to finish */
 } options;
 
 static void usage(FILE *f)
@@ -86,7 +88,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: bench_kan_layer [--quick] [--md PATH] [--no-torch] [--no-compile]\n"
             "                       [--batch N] [--target-seconds S] [--max-reps N]\n"
-            "                       [--grid uniform|jitter] [--threads N]\n"
+            "                       [--grid uniform|jitter] [--threads N] [--n LIST] [--G LIST]\n"
+            "                       [--max-wait S]\n"
             "                       [--python EXE] [--torch-script PATH]\n"
             "  --quick           tiny sizes, one repetition, no torch.compile (smoke test)\n"
             "  --md PATH         write the table into PATH (markdown), keeping the text\n"
@@ -95,7 +98,10 @@ static void usage(FILE *f)
             "  --no-compile      torch eager only\n"
             "  --grid            uniform: pykan's grid on [-1,1]; jitter (default): interior\n"
             "                    knots moved by up to 15%% of a cell, as after grid updates\n"
-            "  --threads N       the 'all threads' count (default omp_get_num_procs())\n");
+            "  --threads N       the 'all threads' count (default omp_get_num_procs())\n"
+            "  --max-wait S      seconds in all the run may wait for a quiet machine before\n"
+            "                    a row (default 120; 0: never wait)\n"
+            "  --n LIST, --G LIST  comma lists replacing in=out {16,64,256} and G {5,10,50}\n");
 }
 
 static int parse_int(const char *s, int *out)
@@ -109,10 +115,24 @@ static int parse_int(const char *s, int *out)
     return 0;
 }
 
+/* Comma list of at most 8 positive ints. */
+static int parse_list(const char *s, int *out, int *n_out)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    *n_out = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (*n_out == 8 || parse_int(tok, &out[*n_out]))
+            return -1;
+        (*n_out)++;
+    }
+    return *n_out > 0 ? 0 : -1;
+}
+
 static int parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.batch = 4096, .k = 3, .target_s = 0.3, .max_reps = 200, .jitter = 0.3,
-                   .python = "python3", .torch_script = DK_BENCH_TORCH_SCRIPT,
+                   .python = "python3", .torch_script = DK_BENCH_TORCH_SCRIPT, .max_wait_s = 120,
                    .threads_all = omp_get_num_procs()};
     int batch_set = 0;
     for (int a = 1; a < argc; a++) {
@@ -145,10 +165,24 @@ static int parse_options(int argc, char **argv, options *o)
             if (parse_int(v, &o->threads_all))
                 return -1;
             a++;
+        } else if (v && !strcmp(s, "--n")) {
+            if (parse_list(v, o->sizes, &o->n_sizes))
+                return -1;
+            a++;
+        } else if (v && !strcmp(s, "--G")) {
+            if (parse_list(v, o->grids, &o->n_grids))
+                return -1;
+            a++;
         } else if (v && !strcmp(s, "--target-seconds")) {
             char *end;
             o->target_s = strtod(v, &end);
             if (*end || !(o->target_s >= 0))
+                return -1;
+            a++;
+        } else if (v && !strcmp(s, "--max-wait")) {
+            char *end;
+            o->max_wait_s = strtod(v, &end);
+            if (*end || !(o->max_wait_s >= 0))
                 return -1;
             a++;
         } else if (v && !strcmp(s, "--grid")) {
@@ -161,6 +195,19 @@ static int parse_options(int argc, char **argv, options *o)
             return -1;
         }
     }
+    static const int sizes_full[] = {16, 64, 256}, grids_full[] = {5, 10, 50};
+    static const int sizes_quick[] = {8}, grids_quick[] = {5, 10};
+    if (!o->n_sizes) {
+        o->n_sizes = o->quick ? 1 : 3;
+        memcpy(o->sizes, o->quick ? sizes_quick : sizes_full, (size_t)o->n_sizes * sizeof(int));
+    }
+    if (!o->n_grids) {
+        o->n_grids = o->quick ? 2 : 3;
+        memcpy(o->grids, o->quick ? grids_quick : grids_full, (size_t)o->n_grids * sizeof(int));
+    }
+    for (int q = 0; q < o->n_grids; q++)
+        if (o->grids[q] + 2 * o->k + 1 > DENSE_MAX_KNOTS)
+            return -1;
     if (o->quick) {
         /* Seconds, not minutes: the point is that every path runs. */
         if (!batch_set)
@@ -168,6 +215,7 @@ static int parse_options(int argc, char **argv, options *o)
         o->target_s = 0;
         o->max_reps = 1;
         o->no_compile = 1;
+        o->max_wait_s = 0;
     }
     return 0;
 }
@@ -324,47 +372,97 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Lets the previous phase's idle workers (OpenBLAS threads spin and yield for a while
- * after a GEMM, OpenMP threads spin after a region) go to sleep, so they do not steal
- * a core from the next measurement on a machine with few cores. */
-static void settle(void)
+/* CPU time of the whole machine and of this process, to tell how much of the machine
+ * other jobs used while we measured: on a shared 2-core machine a row measured beside a
+ * compile is worth little, and the table says so instead of hiding it. */
+typedef struct cpu_sample {
+    double busy_s; /* all CPUs, /proc/stat: user+nice+system+irq+softirq+steal */
+    double own_s;  /* this process, all threads */
+    double wall_s;
+} cpu_sample;
+
+static cpu_sample cpu_sample_now(void)
 {
+    cpu_sample c = {NAN, 0, now_s()};
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    c.own_s = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        unsigned long long u, ni, sy, id, io, irq, sirq, st;
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &u, &ni, &sy, &id, &io, &irq,
+                   &sirq, &st) == 8)
+            c.busy_s = (double)(u + ni + sy + irq + sirq + st) / (double)sysconf(_SC_CLK_TCK);
+        fclose(f);
+    }
+    return c;
+}
+
+/* Fraction of the machine (0..1) others used between a and b; NAN where /proc/stat is
+ * missing. Steal time counts as others': the hypervisor's other guests slow us alike. */
+static double others_load(const cpu_sample *a, const cpu_sample *b)
+{
+    double wall = b->wall_s - a->wall_s, ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
+    if (isnan(a->busy_s) || isnan(b->busy_s) || wall <= 0 || ncpu < 1)
+        return NAN;
+    double l = ((b->busy_s - a->busy_s) - (b->own_s - a->own_s)) / (wall * ncpu);
+    return l < 0 ? 0 : l > 1 ? 1 : l;
+}
+
+/* Before a measurement: lets the previous phase's idle workers go to sleep (OpenBLAS
+ * threads spin and yield for a while after a GEMM, OpenMP threads spin after a region),
+ * then, while other jobs keep more than 15 % of the machine busy, waits in 0.25 s steps,
+ * for at most the run's remaining --max-wait budget; then measures anyway. */
+static void settle(const options *o, double *wait_left)
+{
+    if (o->quick)
+        return; /* a smoke run measures nothing worth protecting */
     struct timespec ts = {0, 200 * 1000 * 1000};
     nanosleep(&ts, NULL);
+    ts.tv_nsec = 250 * 1000 * 1000;
+    while (*wait_left > 0) {
+        cpu_sample a = cpu_sample_now();
+        nanosleep(&ts, NULL);
+        cpu_sample b = cpu_sample_now();
+        double l = others_load(&a, &b);
+        if (!(l > 0.15))
+            break;
+        *wait_left -= b.wall_s - a.wall_s;
+    }
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Repetitions for a call that took `first` seconds: about target_s of timed calls, but at
+ * least 3 for calls under a second and 2 under three seconds, so one burst of another
+ * job on a shared machine cannot decide a row; long calls average such bursts out. */
+static int reps_for(double first, const options *o)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    int reps = (int)lround(o->target_s / (first > 1e-9 ? first : 1e-9));
+    int floor_reps = first < 1.0 ? 3 : first < 3.0 ? 2 : 1;
+    if (reps < floor_reps)
+        reps = floor_reps;
+    if (reps > o->max_reps)
+        reps = o->max_reps;
+    return reps > 0 ? reps : 1;
 }
 
-/* Median seconds of one step; *reps_out = timed repetitions. */
+/* Best (shortest) seconds of one step over the timed repetitions; *reps_out = their
+ * count. The minimum, not the median: on a machine shared with compiles and tests, the
+ * interference only ever adds time, so the fastest repetition estimates the machine's
+ * undisturbed speed best, for every implementation alike. */
 static double time_step(void (*step)(problem *), problem *pr, const options *o, int *reps_out)
 {
     double t0 = now_s();
     step(pr); /* warm-up: first touch of the buffers, thread pools started */
     double first = now_s() - t0;
-    int reps = (int)lround(o->target_s / (first > 1e-9 ? first : 1e-9));
-    if (reps < 1)
-        reps = 1;
-    if (reps > o->max_reps)
-        reps = o->max_reps;
-    double *t = malloc((size_t)reps * sizeof *t);
-    if (!t) {
-        *reps_out = 1;
-        return first;
-    }
+    int reps = reps_for(first, o);
+    double best = INFINITY;
     for (int r = 0; r < reps; r++) {
         t0 = now_s();
         step(pr);
-        t[r] = now_s() - t0;
+        best = fmin(best, now_s() - t0);
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-    free(t);
     *reps_out = reps;
-    return med;
+    return best;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -424,6 +522,7 @@ typedef struct row {
     int threads, n, G;
     double fused, dense, eager, compiled; /* samples/s; NAN when not measured */
     int reps_fused, reps_dense;
+    double load_c, load_torch; /* others' share of the machine while measured, 0..1 */
     char eager_note[NOTE_LEN], compiled_note[NOTE_LEN]; /* why a torch value is missing */
     double compile_s;
 } row;
@@ -479,9 +578,9 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
 
     int len = snprintf(cmd, sizeof cmd,
                        "'%s' '%s' --batch %d --k %d --target-seconds %g --max-reps %d "
-                       "--jitter %g%s --configs ",
+                       "--jitter %g --max-wait %g%s --configs ",
                        o->python, o->torch_script, o->batch, o->k, o->target_s, o->max_reps,
-                       o->jitter, o->no_compile ? " --no-compile" : "");
+                       o->jitter, o->max_wait_s, o->no_compile ? " --no-compile" : "");
     for (int r = 0; r < n_rows && len < (int)sizeof cmd; r++)
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%s:%d:%d:%d", r ? "," : "",
                         dk_dtype_name(rows[r].dt), rows[r].threads, rows[r].n, rows[r].G);
@@ -526,6 +625,10 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
         int eager = !strcmp(f[5], "eager");
         if (!strcmp(f[0], "result")) {
             *(eager ? &rw->eager : &rw->compiled) = atof(f[6]);
+            if (nf >= 10) {
+                double l = atof(f[9]);
+                rw->load_torch = isnan(rw->load_torch) ? l : fmax(rw->load_torch, l);
+            }
             set_note(eager ? rw->eager_note : rw->compiled_note, "");
             fprintf(stderr, "torch: %s threads=%s n=%s G=%s %s %s samples/s\n", f[1], f[2], f[3],
                     f[4], f[5], f[6]);
@@ -614,15 +717,16 @@ static void print_cell(FILE *f, int md, int width, const char *s)
 static void print_table(FILE *f, const row *rows, int n_rows, int md)
 {
     const char *hdr[] = {"dtype", "threads", "in=out", "G", "fused", "dense BLAS", "torch eager",
-                         "torch compiled", "fused/best other", "target", "met?"};
-    const int w[] = {7, 7, 6, 3, 11, 11, 13, 14, 16, 6, 4};
-    enum { NCOL = 11 };
+                         "torch compiled", "fused/best other", "target", "met?",
+                         "others' load C/torch"};
+    const int w[] = {7, 7, 6, 3, 11, 11, 13, 14, 16, 6, 4, 20};
+    enum { NCOL = 12 };
     for (int c = 0; c < NCOL; c++)
         print_cell(f, md, w[c], hdr[c]);
     fprintf(f, md ? "|\n" : "\n");
     if (md) {
         for (int c = 0; c < NCOL; c++)
-            fprintf(f, c < 4 || c >= 9 ? "|---" : "|---:");
+            fprintf(f, c < 4 || (c >= 9 && c < 11) ? "|---" : "|---:");
         fprintf(f, "|\n");
     }
     for (int r = 0; r < n_rows; r++) {
@@ -643,6 +747,12 @@ static void print_table(FILE *f, const row *rows, int n_rows, int md)
             snprintf(cell[8], 64, "%.2fx", ratio);
         snprintf(cell[9], 64, tg > 0 ? "%.0fx" : "-", tg);
         snprintf(cell[10], 64, "%s", tg <= 0 || isnan(ratio) ? "-" : ratio >= tg ? "yes" : "NO");
+        char lc[16] = "-", lt[16] = "-";
+        if (!isnan(rw->load_c))
+            snprintf(lc, sizeof lc, "%.0f%%", 100 * rw->load_c);
+        if (!isnan(rw->load_torch))
+            snprintf(lt, sizeof lt, "%.0f%%", 100 * rw->load_torch);
+        snprintf(cell[11], 64, "%s / %s", lc, lt);
         for (int c = 0; c < NCOL; c++)
             print_cell(f, md, w[c], cell[c]);
         fprintf(f, md ? "|\n" : "\n");
@@ -656,15 +766,16 @@ static void print_notes(FILE *f, const row *rows, int n_rows, const torch_info *
     int n_seen = 0;
     for (int r = 0; r < n_rows; r++) {
         const char *notes[2] = {rows[r].eager_note, rows[r].compiled_note};
+        int same = !strcmp(notes[0], notes[1]); /* e.g. "not installed": say it once */
         for (int q = 0; q < 2; q++) {
-            if (!notes[q][0])
+            if (!notes[q][0] || (same && q == 1))
                 continue;
             int dup = 0;
             for (int s = 0; s < n_seen; s++)
                 dup |= !strcmp(seen[s], notes[q]);
             if (!dup && n_seen < 64) {
                 seen[n_seen++] = notes[q];
-                fprintf(f, "- torch %s missing: %s\n", q ? "compiled" : "eager", notes[q]);
+                fprintf(f, "- torch%s: %s\n", same ? "" : q ? " compiled" : " eager", notes[q]);
             }
         }
     }
@@ -685,10 +796,11 @@ static void print_notes(FILE *f, const row *rows, int n_rows, const torch_info *
 
 static void write_generated(FILE *f, const row *rows, int n_rows, const options *o,
                             const machine_info *mi, const torch_info *ti,
-                            const check_result *cr, int n_cr, double wall_s)
+                            const check_result *cr, int n_cr, double wall_s, double waited_s)
 {
     fprintf(f, "%s\n\n", MD_BEGIN);
-    fprintf(f, "Run of %s, %.0f s wall in all.\n\n", mi->date, wall_s);
+    fprintf(f, "Run of %s, %.0f s wall in all (%.0f s of it waiting for other jobs to "
+               "finish).\n\n", mi->date, wall_s, waited_s);
     fprintf(f, "- CPU: %s, %d logical CPUs (`omp_get_num_procs()`); 'all threads' = %d\n", mi->cpu,
             mi->procs, o->threads_all);
     fprintf(f, "- compiler: %s\n", mi->compiler);
@@ -697,8 +809,9 @@ static void write_generated(FILE *f, const row *rows, int n_rows, const options 
     fprintf(f, "- batch %d, k = %d, grid: %s, mask = 1, x uniform on [-1, 1]\n", o->batch, o->k,
             o->jitter > 0 ? "pykan's on [-1, 1] with interior knots jittered (non-uniform)"
                           : "pykan's uniform grid on [-1, 1]");
-    fprintf(f, "- timing: median of N timed fwd+bwd calls after one warm-up call, N chosen so a "
-               "measurement takes about %.2g s (at most %d, at least 1)\n\n", o->target_s, o->max_reps);
+    fprintf(f, "- timing: best of N timed fwd+bwd calls after one warm-up call; N chosen so a "
+               "measurement takes about %.2g s, at least 3 for calls under 1 s and 2 under 3 s, "
+               "at most %d\n\n", o->target_s, o->max_reps);
     fprintf(f, "Start-up check, fused vs dense, max |fused - dense| / max |dense| "
                "(batch <= 512, %d threads):\n\n", o->threads_all);
     fprintf(f, "| dtype | in=out | G | y | dx | d coef | d scale_base | d scale_sp | ok |\n");
@@ -711,6 +824,10 @@ static void write_generated(FILE *f, const row *rows, int n_rows, const options 
     print_table(f, rows, n_rows, 1);
     fprintf(f, "\n");
     print_notes(f, rows, n_rows, ti);
+    fprintf(f, "- others' load: share of the machine's CPU time that other processes (and the "
+               "hypervisor's steal) took while the row's C / torch columns were measured; rows "
+               "above about 20 %% ran beside another job and are unreliable, the all-threads rows "
+               "most\n");
     fprintf(f, "\n%s\n", MD_END);
 }
 
@@ -746,7 +863,7 @@ static char *slurp(const char *path)
  * it (the analysis); a new file gets a skeleton with a placeholder for that text. */
 static int write_md(const char *path, const row *rows, int n_rows, const options *o,
                     const machine_info *mi, const torch_info *ti, const check_result *cr,
-                    int n_cr, double wall_s)
+                    int n_cr, double wall_s, double waited_s)
 {
     char *old = slurp(path);
     char *b = old ? strstr(old, MD_BEGIN) : NULL;
@@ -758,14 +875,14 @@ static int write_md(const char *path, const row *rows, int n_rows, const options
     }
     if (b && e) {
         fwrite(old, 1, (size_t)(b - old), f);
-        write_generated(f, rows, n_rows, o, mi, ti, cr, n_cr, wall_s);
+        write_generated(f, rows, n_rows, o, mi, ti, cr, n_cr, wall_s, waited_s);
         const char *rest = e + strlen(MD_END);
         rest += *rest == '\n';
         fputs(rest, f);
     } else {
         fprintf(f, "# Kernel benchmark: fused KAN layer vs dense-basis baselines\n\n"
                    "Produced by `scripts/bench_kernels.sh` (program `bench/bench_kan_layer.c`).\n\n");
-        write_generated(f, rows, n_rows, o, mi, ti, cr, n_cr, wall_s);
+        write_generated(f, rows, n_rows, o, mi, ti, cr, n_cr, wall_s, waited_s);
         fprintf(f, "\n## Analysis\n\n(To be written from the numbers above.)\n");
     }
     free(old);
@@ -785,14 +902,12 @@ int main(int argc, char **argv)
     machine_info mi;
     machine_info_get(&mi);
 
-    static const int sizes_full[] = {16, 64, 256}, grids_full[] = {5, 10, 50};
-    static const int sizes_quick[] = {8}, grids_quick[] = {5, 10};
-    const int *sizes = o.quick ? sizes_quick : sizes_full, *grids = o.quick ? grids_quick : grids_full;
-    int n_sizes = o.quick ? 1 : 3, n_grids = o.quick ? 2 : 3;
+    const int *sizes = o.sizes, *grids = o.grids;
+    int n_sizes = o.n_sizes, n_grids = o.n_grids;
     int thread_counts[2] = {1, o.threads_all}, n_tc = o.threads_all > 1 ? 2 : 1;
     dk_dtype dtypes[2] = {DK_F32, DK_F64};
 
-    row rows[64];
+    row rows[2 * 2 * 8 * 8];
     int n_rows = 0;
     for (int d = 0; d < 2; d++)
         for (int t = 0; t < n_tc; t++)
@@ -800,7 +915,8 @@ int main(int argc, char **argv)
                 for (int g = 0; g < n_grids; g++)
                     rows[n_rows++] = (row){.dt = dtypes[d], .threads = thread_counts[t],
                                            .n = sizes[s], .G = grids[g], .fused = NAN,
-                                           .dense = NAN, .eager = NAN, .compiled = NAN};
+                                           .dense = NAN, .eager = NAN, .compiled = NAN,
+                                           .load_c = NAN, .load_torch = NAN};
 
     printf("bench_kan_layer: %s, %d CPUs, batch %d, k %d%s\n", mi.cpu, mi.procs, o.batch, o.k,
            o.quick ? " (quick)" : "");
@@ -827,6 +943,7 @@ int main(int argc, char **argv)
 
     torch_info ti;
     run_torch(rows, n_rows, &o, &ti);
+    double wait_left = o.max_wait_s;
 
     for (int r = 0; r < n_rows; r++) {
         row *rw = &rows[r];
@@ -836,17 +953,22 @@ int main(int argc, char **argv)
                     dk_dtype_name(rw->dt), rw->n, rw->G);
             continue;
         }
-        settle();
+        settle(&o, &wait_left);
+        cpu_sample c0 = cpu_sample_now();
         double t = time_step(fused_step, &pr, &o, &rw->reps_fused);
+        cpu_sample c1 = cpu_sample_now();
         rw->fused = o.batch / t;
         openblas_set_num_threads(rw->threads);
-        settle();
+        settle(&o, &wait_left);
+        cpu_sample c2 = cpu_sample_now();
         t = time_step(dense_step, &pr, &o, &rw->reps_dense);
+        cpu_sample c3 = cpu_sample_now();
         rw->dense = o.batch / t;
+        rw->load_c = fmax(others_load(&c0, &c1), others_load(&c2, &c3));
         problem_free(&pr);
-        fprintf(stderr, "%s threads=%d n=%d G=%d: fused %.0f/s (%d reps), dense %.0f/s (%d reps)\n",
-                dk_dtype_name(rw->dt), rw->threads, rw->n, rw->G, rw->fused, rw->reps_fused,
-                rw->dense, rw->reps_dense);
+        fprintf(stderr, "%s threads=%d n=%d G=%d: fused %.0f/s (%d reps), dense %.0f/s (%d reps), "
+                "others' load %.0f%%\n", dk_dtype_name(rw->dt), rw->threads, rw->n, rw->G, rw->fused,
+                rw->reps_fused, rw->dense, rw->reps_dense, 100 * rw->load_c);
     }
 
     printf("\nsamples/s of fused forward+backward (with dx), batch %d, k %d:\n\n", o.batch, o.k);
@@ -854,10 +976,11 @@ int main(int argc, char **argv)
     printf("\n");
     print_notes(stdout, rows, n_rows, &ti);
     double wall = now_s() - wall0;
-    printf("wall time %.0f s\n", wall);
+    printf("wall time %.0f s, of it %.0f s waiting for other jobs\n", wall, o.max_wait_s - wait_left);
 
     if (o.md_path) {
-        if (write_md(o.md_path, rows, n_rows, &o, &mi, &ti, cr, n_cr, wall)) {
+        if (write_md(o.md_path, rows, n_rows, &o, &mi, &ti, cr, n_cr, wall,
+                     o.max_wait_s - wait_left)) {
             fprintf(stderr, "bench_kan_layer: cannot write %s: %s\n", o.md_path, strerror(errno));
             return 1;
         }

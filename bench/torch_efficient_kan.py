@@ -14,12 +14,13 @@ base_weight = scale_base^T, spline_scaler = scale_sp^T, spline_weight = coef per
 
 Output, one tab-separated line per measurement (the C program parses these):
     info    <key>   <value>
-    result  <dtype> <threads> <n> <G> <mode> <samples_per_s> <reps> <median_s>
+    result  <dtype> <threads> <n> <G> <mode> <samples_per_s> <reps> <best_s> <others_load>
     na      <dtype> <threads> <n> <G> <mode> <reason>
-mode is "eager" or "compiled".
+mode is "eager" or "compiled"; others_load is the share of the machine (0..1) that
+other processes used during the measurement, as bench_kan_layer.c computes it.
 """
 import argparse
-import statistics
+import os
 import sys
 import time
 import warnings
@@ -92,18 +93,56 @@ def fwd_bwd(fn, layer, x, dy):
     y.backward(dy)
 
 
-def time_calls(step, target_s, min_reps, max_reps):
-    """Median seconds of one call: one warm-up call sizes the repetition count."""
+def time_calls(step, target_s, max_reps):
+    """Best seconds of one call, by the rule of bench_kan_layer.c (reps_for, time_step):
+    one warm-up call sizes the count, at least 3 timed calls under 1 s and 2 under 3 s."""
     t0 = time.perf_counter()
     step()
     first = time.perf_counter() - t0
-    reps = int(min(max_reps, max(min_reps, round(target_s / max(first, 1e-9)))))
-    times = []
+    reps = round(target_s / max(first, 1e-9))
+    reps = max(reps, 3 if first < 1.0 else 2 if first < 3.0 else 1)
+    reps = max(1, min(max_reps, reps))
+    best = float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()
         step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), reps
+        best = min(best, time.perf_counter() - t0)
+    return best, reps
+
+
+def busy_seconds():
+    """CPU seconds the whole machine has been busy (user+nice+system+irq+softirq+steal)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return float("nan")
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
+class LoadMeter:
+    """Share of the machine other processes used between start() and stop()."""
+
+    def start(self):
+        self.busy, self.own, self.wall = busy_seconds(), time.process_time(), time.perf_counter()
+
+    def stop(self):
+        wall = time.perf_counter() - self.wall
+        others = (busy_seconds() - self.busy) - (time.process_time() - self.own)
+        return min(1.0, max(0.0, others / (wall * os.cpu_count()))) if wall > 0 else float("nan")
+
+
+def wait_quiet(budget):
+    """Waits while other jobs keep more than 15 % of the machine busy, in 0.25 s steps,
+    spending at most budget[0] seconds over the whole run (the rule of the C side)."""
+    time.sleep(0.2)
+    m = LoadMeter()
+    while budget[0] > 0:
+        m.start()
+        time.sleep(0.25)
+        if not m.stop() > 0.15:
+            return
+        budget[0] -= 0.25
 
 
 def emit(*fields):
@@ -117,15 +156,18 @@ def main():
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--target-seconds", type=float, default=0.3)
-    ap.add_argument("--min-reps", type=int, default=3)
     ap.add_argument("--max-reps", type=int, default=200)
     ap.add_argument("--jitter", type=float, default=0.3)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--max-wait", type=float, default=120.0,
+                    help="seconds in all to wait for a quiet machine before measurements")
     args = ap.parse_args()
 
     emit("info", "torch", torch.__version__)
     emit("info", "torch_blas", "mkl" if torch.backends.mkl.is_available() else "other")
     compile_broken = None  # first failure reason: later configs would fail the same way
+    wait_budget = [args.max_wait]
+    meter = LoadMeter()
 
     for spec in args.configs.split(","):
         dname, threads, n, G = spec.split(":")
@@ -138,9 +180,13 @@ def main():
         x.requires_grad_(True)
         dy = (torch.rand(args.batch, n, generator=gen, dtype=torch.float64) - 0.5).to(dtype)
 
-        med, reps = time_calls(lambda: fwd_bwd(layer, layer, x, dy),
-                               args.target_seconds, args.min_reps, args.max_reps)
-        emit("result", dname, threads, n, G, "eager", f"{args.batch / med:.6g}", reps, f"{med:.6g}")
+        wait_quiet(wait_budget)
+        meter.start()
+        best, reps = time_calls(lambda: fwd_bwd(layer, layer, x, dy),
+                                args.target_seconds, args.max_reps)
+        load = meter.stop()
+        emit("result", dname, threads, n, G, "eager", f"{args.batch / best:.6g}", reps, f"{best:.6g}",
+             f"{load:.3f}")
 
         if args.no_compile:
             emit("na", dname, threads, n, G, "compiled", "disabled by --no-compile")
@@ -154,11 +200,14 @@ def main():
             t0 = time.perf_counter()
             fwd_bwd(compiled, layer, x, dy)  # compiles forward and backward graphs
             compile_s = time.perf_counter() - t0
-            med, reps = time_calls(lambda: fwd_bwd(compiled, layer, x, dy),
-                                   args.target_seconds, args.min_reps, args.max_reps)
+            wait_quiet(wait_budget)
+            meter.start()
+            best, reps = time_calls(lambda: fwd_bwd(compiled, layer, x, dy),
+                                    args.target_seconds, args.max_reps)
+            load = meter.stop()
             emit("info", f"compile_s:{dname}:{threads}:{n}:{G}", f"{compile_s:.1f}")
-            emit("result", dname, threads, n, G, "compiled", f"{args.batch / med:.6g}", reps,
-                 f"{med:.6g}")
+            emit("result", dname, threads, n, G, "compiled", f"{args.batch / best:.6g}", reps,
+                 f"{best:.6g}", f"{load:.3f}")
         except Exception as e:  # noqa: BLE001 - any compile failure is a reportable 'n/a'
             reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160]
             reason = reason.replace("\t", " ")

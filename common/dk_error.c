@@ -10,19 +10,24 @@ static _Thread_local char error_text[DK_ERROR_CAPACITY];
 static _Thread_local size_t error_length;
 static _Thread_local dk_err error_code_value;
 
-static void append(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void append(const char *fmt, ...)
+static void vappend(const char *fmt, va_list ap)
 {
     if (error_length >= sizeof error_text - 1)
         return;
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(error_text + error_length, sizeof error_text - error_length, fmt, ap);
-    va_end(ap);
     if (n > 0)
         error_length += (size_t)n;
     if (error_length >= sizeof error_text)
         error_length = sizeof error_text - 1;
+}
+
+static void append(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void append(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vappend(fmt, ap);
+    va_end(ap);
 }
 
 dk_err dk_error_set(dk_err code, const char *file, int line, const char *fmt, ...)
@@ -31,16 +36,10 @@ dk_err dk_error_set(dk_err code, const char *file, int line, const char *fmt, ..
     error_text[0] = '\0';
     error_code_value = code;
     append("%s:%d: ", file, line);
-    if (error_length < sizeof error_text - 1) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(error_text + error_length, sizeof error_text - error_length, fmt, ap);
-        va_end(ap);
-        if (n > 0)
-            error_length += (size_t)n;
-        if (error_length >= sizeof error_text)
-            error_length = sizeof error_text - 1;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vappend(fmt, ap);
+    va_end(ap);
     return code;
 }
 

@@ -6,6 +6,11 @@
  * through host memory) can plug in behind the same calls; the CPU build has only
  * DK_MEM_HOST.
  *
+ * Streams: a GPU backend keeps its own dedicated communication stream inside dk_comm and
+ * orders it after the compute stream that produced the buffer (an event recorded by the
+ * caller's backend), so the calls below need no stream argument; "blocking" then means
+ * the result is ready for the next kernel on the compute stream.
+ *
  * Every collective is blocking and returns DK_ERR_MPI with the library's message on
  * failure. dk_comm_abort ends the whole job (MPI_Abort): a rank that hits an error must
  * never leave its peers waiting in a collective.

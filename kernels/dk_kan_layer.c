@@ -3,9 +3,9 @@
  *
  * Per call the kernels rebuild, from the parameters, the tables every sample reads:
  *   w_sp[i][c][j] = mask*scale_sp*coef[i][j][c]  and  w_base[i][j] = mask*scale_base,
- * laid out so that the loops over outputs j are contiguous; one knot-span block per
- * (input, span) for the local B-spline evaluation (dk_bspline_local.inc); and a bucket
- * table per input that turns the span search into a lookup plus a short walk.
+ * laid out so that the loops over outputs j are contiguous (panels, see the template);
+ * the k+1 basis functions that live on each knot span as polynomials (pieces, below);
+ * and a bucket table per input that turns the span search into a lookup plus a step.
  * These cost O(in * n_basis * out), nothing against a batch.
  *
  * Blocking: inputs are processed in blocks small enough that the block's slice of w_sp
@@ -24,18 +24,31 @@
 
 #include "dk_bspline.h"
 
-/* Bytes of a thread's L2 the streamed weight panel may take. */
-enum { PANEL_BYTES = 192 * 1024, MAX_IBLOCK = 256, ALIGN = 64 };
+/* Blocking. The outputs are cut into panels of 128 bytes (16 doubles, 32 floats). The rows
+ * of w_sp (and, in backward, of its gradient) that a block of inputs touches in one panel
+ * form a slice that a tile of samples streams through: forward slices (SLICE_FWD) may spill
+ * to L2 so that input blocks stay long (y is reloaded once per block), backward slices
+ * (SLICE_BWD, weights and gradients) should stay in L1. A tile is as many samples as make
+ * its rows of y or dy TILE_ROWS_BYTES, and at most TILE_PAIRS (sample, input) pairs; large
+ * tiles reuse each slice for many samples, which is what matters once w_sp outgrows L2.
+ * The tile's basis values are evaluated once and serve every panel, a chunk of samples
+ * (CHUNK_BYTES of values) at a time so that they stay in L1 beside the slice. */
+enum { PANEL_BYTES = 128, SLICE_FWD = 24 * 1024, SLICE_BWD = 20 * 1024, MAX_IBLOCK = 64, ALIGN = 64 };
+/* Below these block lengths reloading y (forward) or the dx sums (backward) per block costs
+ * more than a slice spilling from L1 to L2 (measured with G = 50 on a 32 KB L1). */
+enum { MIN_IBLOCK_FWD = 8, MIN_IBLOCK_BWD = 4 };
+enum { TILE_PAIRS = 8192, MAX_TILE = 1024, TILE_ROWS_BYTES = 1024 * 1024, CHUNK_BYTES = 16 * 1024 };
 
 /* Where each table lives in the workspace, and how the work is split. Offsets are from
  * the 64-byte aligned start of the workspace. */
 typedef struct plan {
-    size_t wsp, wbase, blocks, binv, bucket, tiles, tile_stride, acc, acc_stride, total;
-    int block_size;   /* numbers per knot-span block */
-    int n_buckets;    /* per input */
-    int ib_fwd, ib_bwd;
-    int pb, pi;       /* backward: batch groups x input groups */
-    int tile_vals;    /* numbers per (sample, input) in a tile: basis values, derivatives, silu */
+    size_t wsp, wbase, pieces, piece_cs, binv, bucket, tiles, tile_stride, acc, acc_stride, total;
+    size_t tile_xs, tile_sil, tile_dsil, tile_dx, tile_cs; /* offsets inside a tile region */
+    int piece_size;          /* numbers per polynomial piece (one per knot span) */
+    int n_buckets;           /* per input */
+    int ib_fwd, tb_fwd, ib_bwd, tb_bwd; /* inputs per block, samples per tile */
+    int pb, pi;              /* backward: batch groups x input groups */
+    int tile_vals;           /* numbers per (sample, input): basis values and derivatives */
 } plan;
 
 static size_t round_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
@@ -66,11 +79,18 @@ static plan make_plan(const dk_kan_shape *s, size_t es)
     plan p;
     size_t in = (size_t)s->in, out = (size_t)s->out, nb = (size_t)s->n_basis;
     int k = s->k;
-    p.block_size = 2 * k + k * (k + 1) / 2;
-    p.n_buckets = 2 * (s->n_knots - 1);
-    p.tile_vals = 2 * (k + 1) + 2;
-    p.ib_fwd = clamp_int((long)(PANEL_BYTES / (nb * out * es + 1)), 1, s->in < MAX_IBLOCK ? s->in : MAX_IBLOCK);
-    p.ib_bwd = clamp_int((long)(PANEL_BYTES / (2 * nb * out * es + 1)), 1, p.ib_fwd);
+    p.piece_size = 2 + (k + 1) * (k + 1);
+    p.n_buckets = 4 * (s->n_knots - 1);
+    p.tile_vals = 2 * (k + 1);
+    const size_t row = out * es < PANEL_BYTES ? out * es : PANEL_BYTES;
+    const int max_ib = s->in < MAX_IBLOCK ? s->in : MAX_IBLOCK;
+    const int max_tb = clamp_int((long)(TILE_ROWS_BYTES / (out * es)), 16, MAX_TILE);
+    p.ib_fwd = clamp_int((long)(SLICE_FWD / (nb * row)), MIN_IBLOCK_FWD, MAX_IBLOCK);
+    p.ib_bwd = clamp_int((long)(SLICE_BWD / (2 * nb * row)), MIN_IBLOCK_BWD, MAX_IBLOCK);
+    p.ib_fwd = p.ib_fwd < max_ib ? p.ib_fwd : max_ib;
+    p.ib_bwd = p.ib_bwd < max_ib ? p.ib_bwd : max_ib;
+    p.tb_fwd = clamp_int(TILE_PAIRS / p.ib_fwd, 16, max_tb);
+    p.tb_bwd = clamp_int(TILE_PAIRS / p.ib_bwd, 16, max_tb);
     split_threads(s->n_threads, s->in, &p.pb, &p.pi);
 
     size_t off = 0;
@@ -78,14 +98,24 @@ static plan make_plan(const dk_kan_shape *s, size_t es)
     off += round_up(in * nb * out * es);
     p.wbase = off;
     off += round_up(in * out * es);
-    p.blocks = off;
-    off += round_up(in * (size_t)(s->n_knots - 1) * (size_t)p.block_size * es);
+    p.pieces = off; /* n_knots - 1 spans and a zero piece per input */
+    off += round_up(in * (size_t)s->n_knots * (size_t)p.piece_size * es);
+    p.piece_cs = off; /* c_start of each piece */
+    off += round_up(in * (size_t)s->n_knots * sizeof(int));
     p.binv = off;
     off += round_up(in * es);
     p.bucket = off;
     off += round_up(in * (size_t)p.n_buckets * sizeof(int));
     p.tiles = off;
-    p.tile_stride = round_up((size_t)p.ib_fwd * ((size_t)p.tile_vals * es + sizeof(int)));
+    size_t pairs = (size_t)p.ib_fwd * p.tb_fwd;
+    if ((size_t)p.ib_bwd * p.tb_bwd > pairs)
+        pairs = (size_t)p.ib_bwd * p.tb_bwd;
+    p.tile_xs = round_up(pairs * p.tile_vals * es);
+    p.tile_sil = p.tile_xs + round_up(pairs * es);
+    p.tile_dsil = p.tile_sil + round_up(pairs * es);
+    p.tile_dx = p.tile_dsil + round_up(pairs * es);
+    p.tile_cs = p.tile_dx + round_up(pairs * (PANEL_BYTES / 4)); /* DXL partial dx sums per pair */
+    p.tile_stride = p.tile_cs + round_up(pairs * sizeof(int));
     off += (size_t)s->n_threads * p.tile_stride;
     p.acc = off;
     p.acc_stride = round_up((in * nb * out + in * out) * es);
@@ -140,45 +170,54 @@ static int team_rank(void)
 #endif
 }
 
-#define REAL double
-#define SFX(name) name##_f64
-#define REAL_EXP exp
 #if defined(FP_FAST_FMA)
-#define MADD(a, b, c) fma((a), (b), (c))
+#define MADD_F64(a, b, c) fma((a), (b), (c))
 #else
-#define MADD(a, b, c) ((a) * (b) + (c))
+#define MADD_F64(a, b, c) ((a) * (b) + (c))
 #endif
-/* Outputs per register-blocked forward panel: 8 and 2 AVX registers of doubles. */
-#define JB_WIDE 32
-#define JB_NARROW 8
-#define LANES 8
+#if defined(FP_FAST_FMAF)
+#define MADD_F32(a, b, c) fmaf((a), (b), (c))
+#else
+#define MADD_F32(a, b, c) ((a) * (b) + (c))
+#endif
+
+#include "dk_exp.inc"
+
+#define REAL double
+#define UBITS uint64_t
+#define SFX(name) name##_f64
+#define MADD MADD_F64
+#define EXP_NEG exp_neg_f64
+#define EXP_NEG_CAP EXP_NEG_CAP_F64
+/* Outputs per panel: 128 bytes. */
+#define PW 16
+#define DXL 4
 #include "dk_bspline_local.inc"
 #include "dk_kan_layer_impl.inc"
 #undef REAL
+#undef UBITS
 #undef SFX
-#undef REAL_EXP
 #undef MADD
-#undef JB_WIDE
-#undef JB_NARROW
-#undef LANES
+#undef EXP_NEG
+#undef EXP_NEG_CAP
+#undef PW
+#undef DXL
 
 #define REAL float
+#define UBITS uint32_t
 #define SFX(name) name##_f32
-#define REAL_EXP expf
-#if defined(FP_FAST_FMAF)
-#define MADD(a, b, c) fmaf((a), (b), (c))
-#else
-#define MADD(a, b, c) ((a) * (b) + (c))
-#endif
-#define JB_WIDE 64
-#define JB_NARROW 16
-#define LANES 16
+#define MADD MADD_F32
+#define EXP_NEG exp_neg_f32
+#define EXP_NEG_CAP EXP_NEG_CAP_F32
+#define PW 32
+#define DXL 8
 #include "dk_bspline_local.inc"
 #include "dk_kan_layer_impl.inc"
 #undef REAL
+#undef UBITS
 #undef SFX
-#undef REAL_EXP
 #undef MADD
-#undef JB_WIDE
-#undef JB_NARROW
-#undef LANES
+#undef EXP_NEG
+#undef EXP_NEG_CAP
+#undef PW
+#undef DXL

@@ -30,3 +30,12 @@ for line in $(seq 2 41); do
 done
 [ "$found" -eq 1 ] || fail "no corrupted line was reported by rank 1"
 [ -f good/final_params.bin ] || fail "the earlier good run's results were lost"
+
+# An error during training (a diverging run: the loss becomes non-finite) ends the whole
+# 2-rank job with a message naming the rank, well before CTest's timeout.
+rc=0
+run_ranks 2 train csv.ini --run-dir diverge --set train.lr=1e300 --set train.steps=200 > out.txt 2> err.txt || rc=$?
+[ "$rc" -ne 0 ] || fail "a diverging 2-rank run exited 0"
+grep -q "rank [01]: error: .*loss" err.txt || { cat err.txt; fail "no rank-tagged message about the loss"; }
+[ ! -f diverge/final_params.bin ] || fail "a failed run wrote final_params.bin"
+echo "ok: diverging run aborted, exit $rc: $(grep -m1 error err.txt | cut -c1-160)"
