@@ -100,7 +100,7 @@ static void usage(FILE *f)
             "                    knots moved by up to 15%% of a cell, as after grid updates\n"
             "  --threads N       the 'all threads' count (default omp_get_num_procs())\n"
             "  --max-wait S      seconds in all the run may wait for a quiet machine before\n"
-            "                    a row (default 120; 0: never wait)\n"
+            "                    a row or measure it again (default 180; 0: never)\n"
             "  --n LIST, --G LIST  comma lists replacing in=out {16,64,256} and G {5,10,50}\n");
 }
 
@@ -132,7 +132,7 @@ static int parse_list(const char *s, int *out, int *n_out)
 static int parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.batch = 4096, .k = 3, .target_s = 0.3, .max_reps = 200, .jitter = 0.3,
-                   .python = "python3", .torch_script = DK_BENCH_TORCH_SCRIPT, .max_wait_s = 120,
+                   .python = "python3", .torch_script = DK_BENCH_TORCH_SCRIPT, .max_wait_s = 180,
                    .threads_all = omp_get_num_procs()};
     int batch_set = 0;
     for (int a = 1; a < argc; a++) {
@@ -409,11 +409,21 @@ static double others_load(const cpu_sample *a, const cpu_sample *b)
     return l < 0 ? 0 : l > 1 ? 1 : l;
 }
 
+/* The most of the machine others may use while `threads` of ours run undisturbed: the
+ * cores we leave free, plus 15 % for daemons and short bursts. A 1-thread row on two
+ * cores tolerates one other busy core; an all-threads row tolerates next to nothing. */
+static double load_limit(int threads)
+{
+    double ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
+    double free_share = ncpu > threads ? (ncpu - threads) / ncpu : 0;
+    return free_share + 0.15;
+}
+
 /* Before a measurement: lets the previous phase's idle workers go to sleep (OpenBLAS
  * threads spin and yield for a while after a GEMM, OpenMP threads spin after a region),
- * then, while other jobs keep more than 15 % of the machine busy, waits in 0.25 s steps,
- * for at most the run's remaining --max-wait budget; then measures anyway. */
-static void settle(const options *o, double *wait_left)
+ * then, while other jobs use more than load_limit(threads) of the machine, waits in
+ * 0.25 s steps, for at most the run's remaining --max-wait budget; then measures anyway. */
+static void settle(const options *o, int threads, double *wait_left)
 {
     if (o->quick)
         return; /* a smoke run measures nothing worth protecting */
@@ -425,7 +435,7 @@ static void settle(const options *o, double *wait_left)
         nanosleep(&ts, NULL);
         cpu_sample b = cpu_sample_now();
         double l = others_load(&a, &b);
-        if (!(l > 0.15))
+        if (!(l > load_limit(threads)))
             break;
         *wait_left -= b.wall_s - a.wall_s;
     }
@@ -544,6 +554,7 @@ static row *find_row(row *rows, int n_rows, const char *dname, int threads, int 
 typedef struct torch_info {
     char status[NOTE_LEN]; /* version, or why there is no torch column */
     int available;
+    double waited_s; /* the script's waiting for other jobs */
 } torch_info;
 
 /* Runs torch_efficient_kan.py once for all rows, so python and torch start once, and
@@ -551,6 +562,7 @@ typedef struct torch_info {
 static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
 {
     ti->available = 0;
+    ti->waited_s = 0;
     const char *why = NULL;
     char cmd[8192];
     if (o->no_torch) {
@@ -606,6 +618,8 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
         if (nf == 3 && !strcmp(f[0], "info")) {
             if (!strcmp(f[1], "torch"))
                 snprintf(ti->status, NOTE_LEN, "%s", f[2]);
+            else if (!strcmp(f[1], "waited_s"))
+                ti->waited_s = atof(f[2]);
             else if (!strncmp(f[1], "compile_s:", 10)) {
                 char dname[16];
                 int th, n, G;
@@ -889,6 +903,23 @@ static int write_md(const char *path, const row *rows, int n_rows, const options
     return fclose(f) ? -1 : 0;
 }
 
+/* One attempt at a row's C columns: fused, then dense, each after settle(). */
+static void measure_row(problem *pr, row *rw, const options *o, double *wait_left)
+{
+    settle(o, rw->threads, wait_left);
+    cpu_sample c0 = cpu_sample_now();
+    double t = time_step(fused_step, pr, o, &rw->reps_fused);
+    cpu_sample c1 = cpu_sample_now();
+    rw->fused = o->batch / t;
+    openblas_set_num_threads(rw->threads);
+    settle(o, rw->threads, wait_left);
+    cpu_sample c2 = cpu_sample_now();
+    t = time_step(dense_step, pr, o, &rw->reps_dense);
+    cpu_sample c3 = cpu_sample_now();
+    rw->dense = o->batch / t;
+    rw->load_c = fmax(others_load(&c0, &c1), others_load(&c2, &c3));
+}
+
 /* ------------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -953,18 +984,20 @@ int main(int argc, char **argv)
                     dk_dtype_name(rw->dt), rw->n, rw->G);
             continue;
         }
-        settle(&o, &wait_left);
-        cpu_sample c0 = cpu_sample_now();
-        double t = time_step(fused_step, &pr, &o, &rw->reps_fused);
-        cpu_sample c1 = cpu_sample_now();
-        rw->fused = o.batch / t;
-        openblas_set_num_threads(rw->threads);
-        settle(&o, &wait_left);
-        cpu_sample c2 = cpu_sample_now();
-        t = time_step(dense_step, &pr, &o, &rw->reps_dense);
-        cpu_sample c3 = cpu_sample_now();
-        rw->dense = o.batch / t;
-        rw->load_c = fmax(others_load(&c0, &c1), others_load(&c2, &c3));
+        /* A row that ran beside another job anyway is measured again while the wait
+         * budget lasts, at most twice; the least disturbed attempt is kept. */
+        row best = *rw;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            row now = *rw;
+            measure_row(&pr, &now, &o, &wait_left);
+            if (attempt == 0 || !(now.load_c >= best.load_c))
+                best = now;
+            if (!(best.load_c > load_limit(rw->threads)) || wait_left <= 0)
+                break;
+            fprintf(stderr, "%s threads=%d n=%d G=%d: others' load %.0f%%, measuring again\n",
+                    dk_dtype_name(rw->dt), rw->threads, rw->n, rw->G, 100 * now.load_c);
+        }
+        *rw = best;
         problem_free(&pr);
         fprintf(stderr, "%s threads=%d n=%d G=%d: fused %.0f/s (%d reps), dense %.0f/s (%d reps), "
                 "others' load %.0f%%\n", dk_dtype_name(rw->dt), rw->threads, rw->n, rw->G, rw->fused,
@@ -976,11 +1009,11 @@ int main(int argc, char **argv)
     printf("\n");
     print_notes(stdout, rows, n_rows, &ti);
     double wall = now_s() - wall0;
-    printf("wall time %.0f s, of it %.0f s waiting for other jobs\n", wall, o.max_wait_s - wait_left);
+    double waited = o.max_wait_s - wait_left + ti.waited_s;
+    printf("wall time %.0f s, of it %.0f s waiting for other jobs\n", wall, waited);
 
     if (o.md_path) {
-        if (write_md(o.md_path, rows, n_rows, &o, &mi, &ti, cr, n_cr, wall,
-                     o.max_wait_s - wait_left)) {
+        if (write_md(o.md_path, rows, n_rows, &o, &mi, &ti, cr, n_cr, wall, waited)) {
             fprintf(stderr, "bench_kan_layer: cannot write %s: %s\n", o.md_path, strerror(errno));
             return 1;
         }

@@ -132,17 +132,41 @@ class LoadMeter:
         return min(1.0, max(0.0, others / (wall * os.cpu_count()))) if wall > 0 else float("nan")
 
 
-def wait_quiet(budget):
-    """Waits while other jobs keep more than 15 % of the machine busy, in 0.25 s steps,
-    spending at most budget[0] seconds over the whole run (the rule of the C side)."""
+def load_limit(threads):
+    """Most of the machine others may use beside `threads` of ours (load_limit in C)."""
+    ncpu = os.cpu_count()
+    return max(0.0, (ncpu - threads) / ncpu) + 0.15
+
+
+def wait_quiet(budget, threads):
+    """Waits while others use more than load_limit(threads), in 0.25 s steps, spending
+    at most budget[0] seconds over the whole run (settle() in bench_kan_layer.c)."""
     time.sleep(0.2)
     m = LoadMeter()
     while budget[0] > 0:
+        t0 = time.perf_counter()
         m.start()
         time.sleep(0.25)
-        if not m.stop() > 0.15:
+        if not m.stop() > load_limit(threads):
             return
-        budget[0] -= 0.25
+        budget[0] -= time.perf_counter() - t0
+
+
+def measure(step, args, threads, budget):
+    """(best seconds, reps, others' load): measured again, at most twice, while the
+    machine was shared and the wait budget lasts; the least disturbed attempt is kept."""
+    meter = LoadMeter()
+    kept = None
+    for _ in range(3):
+        wait_quiet(budget, threads)
+        meter.start()
+        best, reps = time_calls(step, args.target_seconds, args.max_reps)
+        load = meter.stop()
+        if kept is None or load < kept[2]:
+            kept = (best, reps, load)
+        if not kept[2] > load_limit(threads) or budget[0] <= 0:
+            break
+    return kept
 
 
 def emit(*fields):
@@ -159,7 +183,7 @@ def main():
     ap.add_argument("--max-reps", type=int, default=200)
     ap.add_argument("--jitter", type=float, default=0.3)
     ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--max-wait", type=float, default=120.0,
+    ap.add_argument("--max-wait", type=float, default=180.0,
                     help="seconds in all to wait for a quiet machine before measurements")
     args = ap.parse_args()
 
@@ -167,7 +191,6 @@ def main():
     emit("info", "torch_blas", "mkl" if torch.backends.mkl.is_available() else "other")
     compile_broken = None  # first failure reason: later configs would fail the same way
     wait_budget = [args.max_wait]
-    meter = LoadMeter()
 
     for spec in args.configs.split(","):
         dname, threads, n, G = spec.split(":")
@@ -180,11 +203,8 @@ def main():
         x.requires_grad_(True)
         dy = (torch.rand(args.batch, n, generator=gen, dtype=torch.float64) - 0.5).to(dtype)
 
-        wait_quiet(wait_budget)
-        meter.start()
-        best, reps = time_calls(lambda: fwd_bwd(layer, layer, x, dy),
-                                args.target_seconds, args.max_reps)
-        load = meter.stop()
+        best, reps, load = measure(lambda: fwd_bwd(layer, layer, x, dy), args, threads,
+                                   wait_budget)
         emit("result", dname, threads, n, G, "eager", f"{args.batch / best:.6g}", reps, f"{best:.6g}",
              f"{load:.3f}")
 
@@ -200,11 +220,8 @@ def main():
             t0 = time.perf_counter()
             fwd_bwd(compiled, layer, x, dy)  # compiles forward and backward graphs
             compile_s = time.perf_counter() - t0
-            wait_quiet(wait_budget)
-            meter.start()
-            best, reps = time_calls(lambda: fwd_bwd(compiled, layer, x, dy),
-                                    args.target_seconds, args.max_reps)
-            load = meter.stop()
+            best, reps, load = measure(lambda: fwd_bwd(compiled, layer, x, dy), args, threads,
+                                       wait_budget)
             emit("info", f"compile_s:{dname}:{threads}:{n}:{G}", f"{compile_s:.1f}")
             emit("result", dname, threads, n, G, "compiled", f"{args.batch / best:.6g}", reps,
                  f"{best:.6g}", f"{load:.3f}")
@@ -213,6 +230,7 @@ def main():
             reason = reason.replace("\t", " ")
             compile_broken = reason
             emit("na", dname, threads, n, G, "compiled", reason)
+    emit("info", "waited_s", f"{args.max_wait - wait_budget[0]:.1f}")
     return 0
 
 

@@ -14,10 +14,14 @@
  * scale_base, scale_sp, mask [in][out]. n_knots = G + 2k + 1, n_basis = G + k.
  *
  * Kernels take plain arrays, never fail and know nothing of MPI, files or configs.
- * Threading: `n_threads` OpenMP threads split the batch into fixed contiguous ranges and
- * reduce their partial parameter gradients in thread order, so the result is bitwise
- * reproducible for a given n_threads (and differs across thread counts only by
- * floating-point reassociation).
+ * Threading: `n_threads` OpenMP threads. Forward splits the batch into fixed contiguous
+ * ranges; every y[b][j] is summed in the same order whatever the thread count. Backward
+ * gives each thread a fixed (batch range, input range) cell: input ranges own disjoint
+ * gradient rows, and only when in < n_threads is the batch split too, the partial
+ * parameter gradients then being reduced in range order. The split depends only on
+ * (in, batch, n_threads), so results are bitwise reproducible for a given n_threads and
+ * differ across thread counts only by floating-point reassociation. Work is numbered by
+ * that split and dealt to however many threads OpenMP actually provides.
  */
 #ifndef DK_KAN_LAYER_H
 #define DK_KAN_LAYER_H
@@ -39,8 +43,12 @@ typedef struct dk_kan_shape {
 dk_kan_shape dk_kan_shape_make(int in, int out, int G, int k, int max_batch, int n_threads);
 
 /* Bytes of scratch memory the kernels below need for this shape and dtype. The caller
- * allocates it once (64-byte aligned) and passes it to every call: nothing is allocated
- * inside forward or backward. */
+ * allocates it once (64-byte aligned; the kernels align an unaligned pointer themselves)
+ * and passes it to every call: nothing is allocated inside forward or backward. It holds
+ * per-call tables (about in*n_basis*out elements), per-thread tiles of a few MB at most
+ * and, for backward, in*n_basis*out gradient accumulators per batch range (one unless
+ * in < n_threads); it does not grow with max_batch. Its content is scratch: nothing
+ * carries over between calls, so one workspace may serve several layers. */
 size_t dk_kan_workspace_bytes(const dk_kan_shape *s, dk_dtype dtype);
 
 typedef struct dk_kan_params_f64 {

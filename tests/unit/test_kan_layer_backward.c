@@ -204,6 +204,7 @@ typedef struct shape_case {
  * several input blocks; widths leave ragged vector tails. */
 static const shape_case CASES[] = {
     {1, 1, 3, 1, 5}, {2, 3, 5, 2, 13}, {4, 9, 4, 3, 21}, {3, 35, 6, 5, 17}, {5, 20, 1, 1, 8}, {70, 70, 10, 3, 6},
+    {3, 40, 4, 3, 9},
 };
 
 static void test_backward_gradients_match_finite_differences(void **state)
@@ -291,7 +292,7 @@ static void round_array(double *v, size_t n)
 static void test_backward_f32_matches_f64(void **state)
 {
     (void)state;
-    const shape_case cases[] = {{3, 35, 6, 5, 17}, {16, 70, 10, 3, 200}, {1, 1, 3, 1, 9}, {2, 20, 5, 2, 64}};
+    const shape_case cases[] = {{3, 35, 6, 5, 17}, {16, 70, 10, 3, 200}, {1, 1, 3, 1, 9}, {2, 20, 5, 2, 64}, {4, 48, 6, 3, 50}};
     for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
         const shape_case *sc = &cases[q];
         layer L = make_layer(sc->in, sc->out, sc->G, sc->k);

@@ -132,11 +132,14 @@ typedef struct shape_case {
     int in, out, G, k, batch;
 } shape_case;
 
-/* Output widths cover full register panels, narrow panels and ragged tails of both
- * precisions; 64 inputs by 70 outputs take several input blocks; batch 1 leaves threads idle. */
+/* Output widths cover full panels (16 doubles, 32 floats), half panels (40 = 16+16+8 in
+ * doubles, 48 = 32+16 in floats) and ragged tails of both precisions; 64x70, 40x40 and
+ * 30x48 take several input blocks (outputs accumulate across blocks); batch 1 leaves
+ * threads idle. */
 static const shape_case CASES[] = {
     {1, 1, 3, 1, 1},   {1, 1, 5, 3, 17},  {2, 3, 5, 2, 37},  {5, 45, 4, 3, 70}, {3, 90, 7, 5, 65},
-    {64, 70, 5, 3, 19}, {7, 9, 1, 1, 23}, {4, 33, 6, 7, 11}, {6, 16, 10, 5, 129},
+    {64, 70, 5, 3, 19}, {7, 9, 1, 1, 23}, {4, 33, 6, 7, 11}, {6, 16, 10, 5, 129}, {5, 40, 6, 3, 33},
+    {3, 48, 4, 2, 31}, {40, 40, 20, 3, 21}, {30, 48, 30, 2, 17},
 };
 
 static void check_f64(const shape_case *sc, int n_threads, int misalign)
