@@ -399,11 +399,13 @@ static cpu_sample cpu_sample_now(void)
 }
 
 /* Fraction of the machine (0..1) others used between a and b; NAN where /proc/stat is
- * missing. Steal time counts as others': the hypervisor's other guests slow us alike. */
+ * missing or the window is under 0.1 s, since /proc/stat counts in clock ticks (10 ms)
+ * and a shorter window reads 0 % or 100 % by chance. Steal time counts as others': the
+ * hypervisor's other guests slow us alike. */
 static double others_load(const cpu_sample *a, const cpu_sample *b)
 {
     double wall = b->wall_s - a->wall_s, ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
-    if (isnan(a->busy_s) || isnan(b->busy_s) || wall <= 0 || ncpu < 1)
+    if (isnan(a->busy_s) || isnan(b->busy_s) || wall < 0.1 || ncpu < 1)
         return NAN;
     double l = ((b->busy_s - a->busy_s) - (b->own_s - a->own_s)) / (wall * ncpu);
     return l < 0 ? 0 : l > 1 ? 1 : l;

@@ -127,9 +127,10 @@ class LoadMeter:
         self.busy, self.own, self.wall = busy_seconds(), time.process_time(), time.perf_counter()
 
     def stop(self):
+        """nan for windows under 0.1 s: /proc/stat counts 10 ms ticks (others_load in C)."""
         wall = time.perf_counter() - self.wall
         others = (busy_seconds() - self.busy) - (time.process_time() - self.own)
-        return min(1.0, max(0.0, others / (wall * os.cpu_count()))) if wall > 0 else float("nan")
+        return min(1.0, max(0.0, others / (wall * os.cpu_count()))) if wall >= 0.1 else float("nan")
 
 
 def load_limit(threads):
