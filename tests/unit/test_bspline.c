@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "kan_reference.h"
+
 #include "common/dk_rng.h"
 #include "kernels/dk_bspline.h"
 
@@ -35,18 +37,6 @@ static float *to_float(const double *t, int n)
     for (int m = 0; m < n; m++)
         f[m] = (float)t[m];
     return f;
-}
-
-/* pykan's B_batch for one x: degree-0 indicators of [t_m, t_{m+1}), then
- *   B_{m,p} = (x - t_m)/(t_{m+p} - t_m) B_{m,p-1} + (t_{m+p+1} - x)/(t_{m+p+1} - t_{m+1}) B_{m+1,p-1}
- * over all functions; B[0..n-2-k] on return. */
-static void full_basis(const double *t, int n, int k, double x, double *B)
-{
-    for (int m = 0; m < n - 1; m++)
-        B[m] = (x >= t[m] && x < t[m + 1]) ? 1.0 : 0.0;
-    for (int p = 1; p <= k; p++)
-        for (int m = 0; m < n - 1 - p; m++)
-            B[m] = (x - t[m]) / (t[m + p] - t[m]) * B[m] + (t[m + p + 1] - x) / (t[m + p + 1] - t[m + 1]) * B[m + 1];
 }
 
 static int n_knots_for(int G, int k) { return G + 2 * k + 1; }

@@ -12,61 +12,13 @@
 
 #include "common/dk_rng.h"
 #include "kernels/dk_kan_layer.h"
+#include "kan_reference.h"
 
 enum { SEED = 4242 };
 
-static uint64_t draw_index;
-static double uni(void) { return dk_rng_uniform(SEED, 92, draw_index++); }
-static double sym(double a) { return a * (2.0 * uni() - 1.0); }
-
-typedef struct layer {
-    int in, out, G, k, nk, nb;
-    double *grid, *coef, *sb, *ssp, *mask;
-} layer;
-
-/* Random non-uniform grids, coefficients, scales, and a mask with about a third off. */
-static layer make_layer(int in, int out, int G, int k)
-{
-    layer L = {in, out, G, k, G + 2 * k + 1, G + k, NULL, NULL, NULL, NULL, NULL};
-    L.grid = malloc(sizeof(double) * (size_t)in * L.nk);
-    L.coef = malloc(sizeof(double) * (size_t)in * out * L.nb);
-    L.sb = malloc(sizeof(double) * (size_t)in * out);
-    L.ssp = malloc(sizeof(double) * (size_t)in * out);
-    L.mask = malloc(sizeof(double) * (size_t)in * out);
-    for (int i = 0; i < in; i++) {
-        double *t = L.grid + (size_t)i * L.nk, h = (0.5 + uni()) * 2.0 / G;
-        t[0] = -1.0 - k * h + sym(0.3);
-        for (int m = 1; m < L.nk; m++)
-            t[m] = t[m - 1] + h * (0.3 + 1.4 * uni());
-    }
-    for (size_t e = 0; e < (size_t)in * out * L.nb; e++)
-        L.coef[e] = sym(1.0);
-    for (size_t e = 0; e < (size_t)in * out; e++) {
-        L.sb[e] = sym(1.5);
-        L.ssp[e] = sym(1.5);
-        L.mask[e] = uni() < 0.33 ? 0.0 : 1.0;
-    }
-    return L;
-}
-
-static void free_layer(layer *L)
-{
-    free(L->grid);
-    free(L->coef);
-    free(L->sb);
-    free(L->ssp);
-    free(L->mask);
-}
-
-/* pykan's B_batch for one x: indicators of [t_m, t_{m+1}), then the two-term recursion. */
-static void full_basis(const double *t, int n, int k, double x, double *B)
-{
-    for (int m = 0; m < n - 1; m++)
-        B[m] = (x >= t[m] && x < t[m + 1]) ? 1.0 : 0.0;
-    for (int p = 1; p <= k; p++)
-        for (int m = 0; m < n - 1 - p; m++)
-            B[m] = (x - t[m]) / (t[m + p] - t[m]) * B[m] + (t[m + p + 1] - x) / (t[m + p + 1] - t[m + 1]) * B[m + 1];
-}
+static ref_rng rng = {SEED, 92, 0};
+static double uni(void) { return ref_uni(&rng); }
+static double sym(double a) { return ref_sym(&rng, a); }
 
 /* The edge function phi_ij(x) = mask (sb silu(x) + ssp sum_c coef_c B_c(x)); the layer is
  * y[b][j] = sum_i phi_ij(x[b][i]). */
@@ -212,7 +164,7 @@ static void test_backward_gradients_match_finite_differences(void **state)
     (void)state;
     for (size_t q = 0; q < sizeof CASES / sizeof CASES[0]; q++) {
         const shape_case *sc = &CASES[q];
-        layer L = make_layer(sc->in, sc->out, sc->G, sc->k);
+        layer L = make_layer(&rng, sc->in, sc->out, sc->G, sc->k);
         double *x = make_inputs(&L, sc->batch);
         double *w = random_weights((size_t)sc->batch * sc->out);
         grads fd = finite_differences(&L, sc->batch, x, w);
@@ -250,7 +202,7 @@ static void test_backward_reproducible_and_thread_count_independent(void **state
     const shape_case cases[] = {{2, 50, 8, 3, 301}, {9, 40, 6, 2, 257}, {1, 7, 5, 5, 100}};
     for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
         const shape_case *sc = &cases[q];
-        layer L = make_layer(sc->in, sc->out, sc->G, sc->k);
+        layer L = make_layer(&rng, sc->in, sc->out, sc->G, sc->k);
         double *x = make_inputs(&L, sc->batch);
         double *w = random_weights((size_t)sc->batch * sc->out);
         grads a = run_backward(&L, sc->batch, 3, x, w, 1);
@@ -295,7 +247,7 @@ static void test_backward_f32_matches_f64(void **state)
     const shape_case cases[] = {{3, 35, 6, 5, 17}, {16, 70, 10, 3, 200}, {1, 1, 3, 1, 9}, {2, 20, 5, 2, 64}, {4, 48, 6, 3, 50}};
     for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
         const shape_case *sc = &cases[q];
-        layer L = make_layer(sc->in, sc->out, sc->G, sc->k);
+        layer L = make_layer(&rng, sc->in, sc->out, sc->G, sc->k);
         const size_t nx = (size_t)sc->batch * sc->in, ny = (size_t)sc->batch * sc->out;
         const size_t ne = (size_t)sc->in * sc->out, nc = ne * L.nb, ng = (size_t)sc->in * L.nk;
         double *x = make_inputs(&L, sc->batch), *w = random_weights(ny);

@@ -12,52 +12,12 @@
 
 #include "common/dk_rng.h"
 #include "kernels/dk_kan_layer.h"
+#include "kan_reference.h"
 
 enum { SEED = 777 };
 
-static uint64_t draw_index;
-static double uni(void) { return dk_rng_uniform(SEED, 91, draw_index++); }
-static double sym(double a) { return a * (2.0 * uni() - 1.0); }
-
-typedef struct layer {
-    int in, out, G, k, nk, nb;
-    double *grid, *coef, *sb, *ssp, *mask;
-} layer;
-
-/* Random non-uniform grids (spacings 0.3..1.7 times h, extension included), coefficients,
- * scales, and a mask with about a third of the edges off. */
-static layer make_layer(int in, int out, int G, int k)
-{
-    layer L = {in, out, G, k, G + 2 * k + 1, G + k, NULL, NULL, NULL, NULL, NULL};
-    L.grid = malloc(sizeof(double) * (size_t)in * L.nk);
-    L.coef = malloc(sizeof(double) * (size_t)in * out * L.nb);
-    L.sb = malloc(sizeof(double) * (size_t)in * out);
-    L.ssp = malloc(sizeof(double) * (size_t)in * out);
-    L.mask = malloc(sizeof(double) * (size_t)in * out);
-    for (int i = 0; i < in; i++) {
-        double *t = L.grid + (size_t)i * L.nk, h = (0.5 + uni()) * 2.0 / G;
-        t[0] = -1.0 - k * h + sym(0.3);
-        for (int m = 1; m < L.nk; m++)
-            t[m] = t[m - 1] + h * (0.3 + 1.4 * uni());
-    }
-    for (size_t e = 0; e < (size_t)in * out * L.nb; e++)
-        L.coef[e] = sym(1.0);
-    for (size_t e = 0; e < (size_t)in * out; e++) {
-        L.sb[e] = sym(1.5);
-        L.ssp[e] = sym(1.5);
-        L.mask[e] = uni() < 0.33 ? 0.0 : 1.0;
-    }
-    return L;
-}
-
-static void free_layer(layer *L)
-{
-    free(L->grid);
-    free(L->coef);
-    free(L->sb);
-    free(L->ssp);
-    free(L->mask);
-}
+static ref_rng rng = {SEED, 91, 0};
+static double uni(void) { return ref_uni(&rng); }
 
 /* Rounds every parameter to float, so that both precisions see the same layer. */
 static void round_to_float(layer *L)
@@ -76,16 +36,6 @@ static float *floats(const double *v, size_t n)
     for (size_t e = 0; e < n; e++)
         f[e] = (float)v[e];
     return f;
-}
-
-/* pykan's B_batch for one x: indicators of [t_m, t_{m+1}), then the two-term recursion. */
-static void full_basis(const double *t, int n, int k, double x, double *B)
-{
-    for (int m = 0; m < n - 1; m++)
-        B[m] = (x >= t[m] && x < t[m + 1]) ? 1.0 : 0.0;
-    for (int p = 1; p <= k; p++)
-        for (int m = 0; m < n - 1 - p; m++)
-            B[m] = (x - t[m]) / (t[m + p] - t[m]) * B[m] + (t[m + p + 1] - x) / (t[m + p + 1] - t[m + 1]) * B[m + 1];
 }
 
 /* y[b][j] = sum_i mask (sb silu(x) + ssp sum_c coef B_c(x)); mag[b][j] the same sum of
@@ -144,7 +94,7 @@ static const shape_case CASES[] = {
 
 static void check_f64(const shape_case *sc, int n_threads, int misalign)
 {
-    layer L = make_layer(sc->in, sc->out, sc->G, sc->k);
+    layer L = make_layer(&rng, sc->in, sc->out, sc->G, sc->k);
     double *x = make_inputs(&L, sc->batch);
     size_t ny = (size_t)sc->batch * sc->out;
     double *ref = malloc(ny * sizeof *ref), *mag = malloc(ny * sizeof *mag), *y = malloc(ny * sizeof *y);
@@ -169,7 +119,7 @@ static void check_f64(const shape_case *sc, int n_threads, int misalign)
 
 static void check_f32(const shape_case *sc, int n_threads)
 {
-    layer L = make_layer(sc->in, sc->out, sc->G, sc->k);
+    layer L = make_layer(&rng, sc->in, sc->out, sc->G, sc->k);
     round_to_float(&L);
     double *x = make_inputs(&L, sc->batch);
     size_t nx = (size_t)sc->batch * sc->in, ny = (size_t)sc->batch * sc->out;
@@ -231,7 +181,7 @@ static void test_forward_identical_across_thread_counts(void **state)
 {
     (void)state;
     const shape_case sc = {13, 37, 6, 3, 101};
-    layer L = make_layer(sc.in, sc.out, sc.G, sc.k);
+    layer L = make_layer(&rng, sc.in, sc.out, sc.G, sc.k);
     double *x = make_inputs(&L, sc.batch);
     size_t ny = (size_t)sc.batch * sc.out;
     double *y1 = malloc(ny * sizeof *y1), *y3 = malloc(ny * sizeof *y3);

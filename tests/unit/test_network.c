@@ -11,6 +11,7 @@
 
 #include "common/dk_rng.h"
 #include "layers/dk_network.h"
+#include "kan_reference.h"
 
 static dk_network *make(const int *widths, int n_widths, int G, int k, dk_dtype dtype, int max_batch,
                         unsigned long long seed)
@@ -22,18 +23,6 @@ static dk_network *make(const int *widths, int n_widths, int G, int k, dk_dtype 
     dk_network *net = NULL;
     assert_int_equal(dk_network_create(&net, &s), DK_OK);
     return net;
-}
-
-/* Independent Cox-de Boor over the whole knot vector (pykan's B_batch), for reference. */
-static double naive_basis(const double *t, int n_knots, int k, int c, double x)
-{
-    double b[64];
-    for (int i = 0; i < n_knots - 1; i++)
-        b[i] = (x >= t[i] && x < t[i + 1]) ? 1.0 : 0.0;
-    for (int p = 1; p <= k; p++)
-        for (int i = 0; i < n_knots - 1 - p; i++)
-            b[i] = (x - t[i]) / (t[i + p] - t[i]) * b[i] + (t[i + p + 1] - x) / (t[i + p + 1] - t[i + 1]) * b[i + 1];
-    return b[c];
 }
 
 static void test_layout_packs_every_layer_contiguously(void **state)
@@ -75,9 +64,10 @@ static void test_init_splines_interpolate_the_noise_at_grid_points(void **state)
             for (int j = 0; j < out; j++) {
                 size_t edge = (size_t)i * out + j;
                 for (int q = 0; q <= G; q++) {
-                    double x = t[k + q], spline = 0.0;
+                    double x = t[k + q], spline = 0.0, B[64];
+                    full_basis(t, nk, k, x, B); /* independent of the kernels */
                     for (int c = 0; c < nb; c++)
-                        spline += p[v->coef + edge * nb + c] * naive_basis(t, nk, k, c, x);
+                        spline += p[v->coef + edge * nb + c] * B[c];
                     double noise =
                         (dk_rng_uniform(seed, DK_STREAM_INIT_NOISE, v->coef + edge * nb + q) - 0.5) * 0.3 / G;
                     assert_true(fabs(spline - noise) < 1e-12);

@@ -1,0 +1,72 @@
+/* Independent references shared by the kernel and network tests (test code only):
+ * pykan's full Cox-de Boor basis, and random layers on non-uniform grids. Nothing here
+ * calls the kernels under test. */
+#ifndef DK_TEST_KAN_REFERENCE_H
+#define DK_TEST_KAN_REFERENCE_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "common/dk_rng.h"
+
+/* A reproducible stream of draws: each test file owns one. */
+typedef struct ref_rng {
+    uint64_t seed, stream, index;
+} ref_rng;
+
+static inline double ref_uni(ref_rng *r) { return dk_rng_uniform(r->seed, r->stream, r->index++); }
+static inline double ref_sym(ref_rng *r, double a) { return a * (2.0 * ref_uni(r) - 1.0); }
+
+/* pykan's B_batch for one x: degree-0 indicators of [t_m, t_{m+1}), then
+ *   B_{m,p} = (x - t_m)/(t_{m+p} - t_m) B_{m,p-1} + (t_{m+p+1} - x)/(t_{m+p+1} - t_{m+1}) B_{m+1,p-1}
+ * over all functions of the n knots; B[0..n-2-k] on return (B needs n-1 entries). */
+static inline void full_basis(const double *t, int n, int k, double x, double *B)
+{
+    for (int m = 0; m < n - 1; m++)
+        B[m] = (x >= t[m] && x < t[m + 1]) ? 1.0 : 0.0;
+    for (int p = 1; p <= k; p++)
+        for (int m = 0; m < n - 1 - p; m++)
+            B[m] = (x - t[m]) / (t[m + p] - t[m]) * B[m] + (t[m + p + 1] - x) / (t[m + p + 1] - t[m + 1]) * B[m + 1];
+}
+
+typedef struct layer {
+    int in, out, G, k, nk, nb;
+    double *grid, *coef, *sb, *ssp, *mask;
+} layer;
+
+/* Random non-uniform grids (spacings 0.3..1.7 times h, extension included), coefficients,
+ * scales, and a mask with about a third of the edges off. */
+static inline layer make_layer(ref_rng *r, int in, int out, int G, int k)
+{
+    layer L = {in, out, G, k, G + 2 * k + 1, G + k, NULL, NULL, NULL, NULL, NULL};
+    L.grid = malloc(sizeof(double) * (size_t)in * L.nk);
+    L.coef = malloc(sizeof(double) * (size_t)in * out * L.nb);
+    L.sb = malloc(sizeof(double) * (size_t)in * out);
+    L.ssp = malloc(sizeof(double) * (size_t)in * out);
+    L.mask = malloc(sizeof(double) * (size_t)in * out);
+    for (int i = 0; i < in; i++) {
+        double *t = L.grid + (size_t)i * L.nk, h = (0.5 + ref_uni(r)) * 2.0 / G;
+        t[0] = -1.0 - k * h + ref_sym(r, 0.3);
+        for (int m = 1; m < L.nk; m++)
+            t[m] = t[m - 1] + h * (0.3 + 1.4 * ref_uni(r));
+    }
+    for (size_t e = 0; e < (size_t)in * out * L.nb; e++)
+        L.coef[e] = ref_sym(r, 1.0);
+    for (size_t e = 0; e < (size_t)in * out; e++) {
+        L.sb[e] = ref_sym(r, 1.5);
+        L.ssp[e] = ref_sym(r, 1.5);
+        L.mask[e] = ref_uni(r) < 0.33 ? 0.0 : 1.0;
+    }
+    return L;
+}
+
+static inline void free_layer(layer *L)
+{
+    free(L->grid);
+    free(L->coef);
+    free(L->sb);
+    free(L->ssp);
+    free(L->mask);
+}
+
+#endif
