@@ -19,7 +19,11 @@ enum {
     DK_STREAM_INIT_SCALE_BASE = 2, /* scale_base at initialisation */
     DK_STREAM_FIT_TRAIN = 3,       /* built-in function samples, training set */
     DK_STREAM_FIT_TEST = 4,        /* built-in function samples, test set */
-    DK_STREAM_CSV_SPLIT = 5        /* train/test permutation of CSV rows */
+    DK_STREAM_CSV_SPLIT = 5,       /* train/test permutation of CSV rows */
+    DK_STREAM_PDE_INTERIOR = 6,    /* PDE interior collocation points */
+    DK_STREAM_PDE_BOUNDARY = 7,    /* PDE boundary collocation points */
+    DK_STREAM_PDE_SHIFT = 8,       /* Halton random shifts */
+    DK_STREAM_PDE_EVAL = 9         /* PDE evaluation points (dimensions above 3) */
 };
 
 uint64_t dk_rng_u64(uint64_t seed, uint64_t stream, uint64_t index);

@@ -33,12 +33,14 @@
 #include <ini.h>
 
 #include "../tasks/dk_fit_functions.h"
+#include "../tasks/dk_pde_problem.h"
 
 /* Enum keys are stored through an int; the enums involved must have int's representation. */
 _Static_assert(sizeof(dk_dtype) == sizeof(int), "dk_dtype is stored as int");
 _Static_assert(sizeof(dk_lr_kind) == sizeof(int), "dk_lr_kind is stored as int");
 _Static_assert(sizeof(dk_task_kind) == sizeof(int), "dk_task_kind is stored as int");
 _Static_assert(sizeof(dk_optimizer_kind) == sizeof(int), "dk_optimizer_kind is stored as int");
+_Static_assert(sizeof(dk_sampling) == sizeof(int), "dk_sampling is stored as int");
 
 /* ---------------------------------------------------------------------------------------
  * The schema
@@ -81,7 +83,8 @@ typedef struct key_spec {
 #define FIELD(f) .offset = offsetof(dk_config, f), .size = sizeof(((dk_config *)0)->f)
 
 static const char *const precision_names[] = {"float64", "float32", NULL}; /* = dk_dtype */
-static const char *const optimizer_names[] = {"adam", NULL};               /* = dk_optimizer_kind */
+static const char *const optimizer_names[] = {"adam", "lbfgs", "adam_then_lbfgs", NULL}; /* = dk_optimizer_kind */
+static const char *const sampling_names[] = {"uniform", "halton", NULL};    /* = dk_sampling */
 static const char *const lr_schedule_names[] = {"constant", "cosine", "step", NULL}; /* = dk_lr_kind */
 static const char *const task_names[] = {"fit", "pde", NULL};              /* = dk_task_kind */
 
@@ -96,6 +99,15 @@ static void expect_function(char *buf, size_t n)
         used += (size_t)snprintf(buf + used, n - used, "%s%s", f == dk_fit_functions ? "" : ", ", f->name);
     if (used < n)
         snprintf(buf + used, n - used, " (or empty when csv is set)");
+}
+
+static bool accepts_problem(const char *value) { return dk_pde_problem_find(value) != NULL; }
+
+static void expect_problem(char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "one of: ");
+    if (used < n)
+        dk_pde_problem_names(buf + used, n - used);
 }
 
 static void expect_csv(char *buf, size_t n) { snprintf(buf, n, "a file path, or empty"); }
@@ -132,9 +144,12 @@ static const key_spec keys[] = {
 
     /* [train] */
     {.section = "train", .key = "optimizer", .type = KT_ENUM, .default_text = "adam", FIELD(optimizer),
-     .names = optimizer_names, .doc = "Optimizer (L-BFGS is planned)."},
+     .names = optimizer_names,
+     .doc = "adam; lbfgs (full-batch L-BFGS, [lbfgs] section); adam_then_lbfgs ([train] steps Adam steps, then "
+            "[lbfgs] steps L-BFGS iterations)."},
     {.section = "train", .key = "steps", .type = KT_INT, .default_text = "1000", FIELD(steps), .imin = 0,
-     .imax = 1000000000, .doc = "Optimizer updates to run (0 = evaluate only)."},
+     .imax = 1000000000,
+     .doc = "Adam steps (optimizer adam or adam_then_lbfgs; unused by lbfgs). 0 = evaluate only."},
     {.section = "train", .key = "lr", .type = KT_DOUBLE, .default_text = "0.01", FIELD(lr), .dmin = 0,
      .range = R_MIN | R_MIN_OPEN, .doc = "Base (peak) learning rate."},
     {.section = "train", .key = "lr_schedule", .type = KT_ENUM, .default_text = "constant", FIELD(lr_schedule),
@@ -161,9 +176,33 @@ static const key_spec keys[] = {
     {.section = "train", .key = "log_every", .type = KT_INT, .default_text = "100", FIELD(log_every), .imin = 1,
      .imax = LLONG_MAX, .doc = "Report the loss every this many steps (and at the last step)."},
 
+    /* [lbfgs] */
+    {.section = "lbfgs", .key = "steps", .type = KT_INT, .default_text = "100", FIELD(lbfgs_steps), .imin = 0,
+     .imax = 1000000000,
+     .doc = "L-BFGS iterations (one line search each) for optimizer lbfgs or adam_then_lbfgs; a run stops earlier "
+            "when the line search makes no progress."},
+    {.section = "lbfgs", .key = "history", .type = KT_INT, .default_text = "10", FIELD(lbfgs_history), .imin = 1,
+     .imax = 1000, .doc = "Correction pairs kept (memory: 2 x history x parameters float64 numbers)."},
+    {.section = "lbfgs", .key = "max_evals", .type = KT_INT, .default_text = "25", FIELD(lbfgs_max_evals),
+     .imin = 1, .imax = 1000, .doc = "Loss and gradient evaluations allowed per line search."},
+    {.section = "lbfgs", .key = "c1", .type = KT_DOUBLE, .default_text = "1e-4", FIELD(lbfgs_c1), .dmin = 0,
+     .dmax = 1, .range = R_MIN | R_MAX | R_MIN_OPEN | R_MAX_OPEN,
+     .doc = "Strong Wolfe sufficient-decrease constant (0 < c1 < c2)."},
+    {.section = "lbfgs", .key = "c2", .type = KT_DOUBLE, .default_text = "0.9", FIELD(lbfgs_c2), .dmin = 0,
+     .dmax = 1, .range = R_MIN | R_MAX | R_MIN_OPEN | R_MAX_OPEN,
+     .doc = "Strong Wolfe curvature constant (c1 < c2 < 1)."},
+    {.section = "lbfgs", .key = "tolerance_grad", .type = KT_DOUBLE, .default_text = "0",
+     FIELD(lbfgs_tolerance_grad), .dmin = 0, .range = R_MIN,
+     .doc = "Stop when the largest gradient component is at most this (0 = never, as pykan)."},
+    {.section = "lbfgs", .key = "tolerance_change", .type = KT_DOUBLE, .default_text = "0",
+     FIELD(lbfgs_tolerance_change), .dmin = 0, .range = R_MIN,
+     .doc = "Stop when both the loss change and the largest parameter change of a step are below this "
+            "(0 = never)."},
+
     /* [task] */
     {.section = "task", .key = "type", .type = KT_ENUM, .default_text = "fit", FIELD(task), .names = task_names,
-     .doc = "fit = regression on a built-in function or a CSV file; pde is not available in this version."},
+     .doc = "fit = regression on a built-in function or a CSV file ([fit]); pde = physics-informed solution of a "
+            "built-in PDE ([pde])."},
 
     /* [fit] */
     {.section = "fit", .key = "function", .type = KT_STRING, .default_text = "exp_sin_sq", FIELD(function),
@@ -177,6 +216,38 @@ static const key_spec keys[] = {
      .imax = LLONG_MAX, .doc = "Training samples; with csv, 0 = every row not in the test set (built-in: >= 1)."},
     {.section = "fit", .key = "test_size", .type = KT_INT, .default_text = "1000", FIELD(test_size), .imin = 0,
      .imax = LLONG_MAX, .doc = "Test samples, held out for evaluation."},
+
+    /* [pde] */
+    {.section = "pde", .key = "problem", .type = KT_STRING, .default_text = "poisson2d", FIELD(pde_problem),
+     .accepts = accepts_problem, .expect = expect_problem,
+     .doc = "Built-in problem (docs/pde.md lists the equations): poisson2d, helmholtz2d, poisson_nd, heat_nd."},
+    {.section = "pde", .key = "dim", .type = KT_INT, .default_text = "2", FIELD(pde_dim), .imin = 1,
+     .imax = DK_PDE_MAX_DIM, .doc = "Spatial dimension d of poisson_nd and heat_nd (heat_nd has d + 1 inputs)."},
+    {.section = "pde", .key = "a1", .type = KT_DOUBLE, .default_text = "1", FIELD(pde_a1),
+     .doc = "helmholtz2d: u = sin(a1 pi x) sin(a2 pi y)."},
+    {.section = "pde", .key = "a2", .type = KT_DOUBLE, .default_text = "4", FIELD(pde_a2),
+     .doc = "helmholtz2d: see a1."},
+    {.section = "pde", .key = "wavenumber", .type = KT_DOUBLE, .default_text = "1", FIELD(pde_wavenumber),
+     .doc = "helmholtz2d: k in u_xx + u_yy + k^2 u = q."},
+    {.section = "pde", .key = "diffusivity", .type = KT_DOUBLE, .default_text = "0.1", FIELD(pde_diffusivity),
+     .dmin = 0, .range = R_MIN | R_MIN_OPEN, .doc = "heat_nd: kappa in u_t = kappa Laplacian u."},
+    {.section = "pde", .key = "alpha", .type = KT_DOUBLE, .default_text = "0.01", FIELD(pde_alpha), .dmin = 0,
+     .range = R_MIN | R_MIN_OPEN,
+     .doc = "Loss = alpha * mean(residual^2) + mean((u - g)^2 on the boundary) (pykan's tutorial: 0.01)."},
+    {.section = "pde", .key = "interior_points", .type = KT_INT, .default_text = "4096", FIELD(pde_interior),
+     .imin = 1, .imax = LLONG_MAX, .doc = "Interior collocation points, summed over ranks."},
+    {.section = "pde", .key = "boundary_points", .type = KT_INT, .default_text = "1024", FIELD(pde_boundary),
+     .imin = 1, .imax = LLONG_MAX, .doc = "Boundary collocation points, summed over ranks, shared equally by the faces."},
+    {.section = "pde", .key = "sampling", .type = KT_ENUM, .default_text = "halton", FIELD(pde_sampling),
+     .names = sampling_names,
+     .doc = "Collocation points: uniform random, or the randomly shifted Halton sequence (low discrepancy)."},
+    {.section = "pde", .key = "resample_every", .type = KT_INT, .default_text = "0", FIELD(pde_resample_every),
+     .imin = 0, .imax = LLONG_MAX,
+     .doc = "Draw new collocation points every this many steps (0 = never); clears the L-BFGS history."},
+    {.section = "pde", .key = "eval_grid", .type = KT_INT, .default_text = "51", FIELD(pde_eval_grid), .imin = 2,
+     .imax = 100000, .doc = "Evaluation on a tensor grid of eval_grid points per axis (problems with up to 3 inputs)."},
+    {.section = "pde", .key = "eval_points", .type = KT_INT, .default_text = "10000", FIELD(pde_eval_points),
+     .imin = 1, .imax = LLONG_MAX, .doc = "Evaluation on this many uniform random points (problems with more than 3 inputs)."},
 
     /* [dist] */
     {.section = "dist", .key = "threads", .type = KT_INT, .default_text = "1", FIELD(threads), .imin = 1,
@@ -193,7 +264,7 @@ static const key_spec keys[] = {
 
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 
-static const char *const sections[] = {"model", "train", "task", "fit", "dist", "output"};
+static const char *const sections[] = {"model", "train", "lbfgs", "task", "fit", "pde", "dist", "output"};
 enum { N_SECTIONS = sizeof sections / sizeof sections[0] };
 
 /* ---------------------------------------------------------------------------------------
@@ -836,23 +907,10 @@ static dk_err cross_error(const load_state *st, const char *section, const char 
     DK_ERROR(DK_ERR_USAGE, "%s: [%s] %s = '%s': %s", where, section, key, value, what);
 }
 
-static dk_err check_cross_keys(const load_state *st)
+static dk_err check_fit_keys(const load_state *st)
 {
     const dk_config *cfg = st->cfg;
     char what[1200];
-    if (cfg->task == DK_TASK_PDE)
-        DK_CALL(cross_error(st, "task", "type",
-                            "PDE tasks are not available in this version of distkan (expected: fit)"));
-    if (cfg->lr_schedule == DK_LR_COSINE && !(cfg->lr_min < cfg->lr)) {
-        char lr[32];
-        format_double(cfg->lr, lr, sizeof lr);
-        snprintf(what, sizeof what, "expected a number < [train] lr = %s when lr_schedule = cosine", lr);
-        DK_CALL(cross_error(st, "train", "lr_min", what));
-    }
-    if (cfg->steps > 0 && cfg->warmup_steps >= cfg->steps) {
-        snprintf(what, sizeof what, "expected an integer < [train] steps = %ld", cfg->steps);
-        DK_CALL(cross_error(st, "train", "warmup_steps", what));
-    }
     if (!cfg->csv[0]) {
         const dk_fit_function *f = dk_fit_function_find(cfg->function);
         if (!f) {
@@ -879,6 +937,58 @@ static dk_err check_cross_keys(const load_state *st)
     return DK_OK;
 }
 
+static dk_err check_pde_keys(const load_state *st)
+{
+    const dk_config *cfg = st->cfg;
+    const dk_pde_problem *pb = dk_pde_problem_find(cfg->pde_problem);
+    char what[1200], why[512] = "";
+    if (!pb) { /* the key's own check rejects unknown names; this guards the table */
+        expect_problem(why, sizeof why);
+        snprintf(what, sizeof what, "expected %s", why);
+        return dk_error_push(cross_error(st, "pde", "problem", what), __FILE__, __LINE__, __func__);
+    }
+    dk_pde_params pp = dk_config_pde_params(cfg);
+    int inputs = pb->inputs(&pp, why, sizeof why);
+    if (inputs < 0) {
+        snprintf(what, sizeof what, "cannot be set up with these [pde] parameters: %s", why);
+        DK_CALL(cross_error(st, "pde", "problem", what));
+    }
+    if (cfg->widths[0] != inputs || cfg->widths[cfg->n_widths - 1] != 1) {
+        snprintf(what, sizeof what, "expected widths that start with %d and end with 1: [pde] problem = %s has %d input%s "
+                 "and a scalar solution",
+                 inputs, pb->name, inputs, inputs == 1 ? "" : "s");
+        DK_CALL(cross_error(st, "model", "widths", what));
+    }
+    return DK_OK;
+}
+
+static dk_err check_cross_keys(const load_state *st)
+{
+    const dk_config *cfg = st->cfg;
+    char what[1200];
+    if (cfg->lr_schedule == DK_LR_COSINE && !(cfg->lr_min < cfg->lr)) {
+        char lr[32];
+        format_double(cfg->lr, lr, sizeof lr);
+        snprintf(what, sizeof what, "expected a number < [train] lr = %s when lr_schedule = cosine", lr);
+        DK_CALL(cross_error(st, "train", "lr_min", what));
+    }
+    if (cfg->steps > 0 && cfg->warmup_steps >= cfg->steps) {
+        snprintf(what, sizeof what, "expected an integer < [train] steps = %ld", cfg->steps);
+        DK_CALL(cross_error(st, "train", "warmup_steps", what));
+    }
+    if (!(cfg->lbfgs_c1 < cfg->lbfgs_c2)) {
+        char c1[32];
+        format_double(cfg->lbfgs_c1, c1, sizeof c1);
+        snprintf(what, sizeof what, "expected a number > [lbfgs] c1 = %s (strong Wolfe needs 0 < c1 < c2 < 1)", c1);
+        DK_CALL(cross_error(st, "lbfgs", "c2", what));
+    }
+    if (cfg->task == DK_TASK_FIT)
+        DK_CALL(check_fit_keys(st));
+    else
+        DK_CALL(check_pde_keys(st));
+    return DK_OK;
+}
+
 /* runs/<file name without directory and extension>, e.g. runs/poisson for cfg/poisson.ini. */
 static dk_err default_run_dir(dk_config *cfg, const char *path)
 {
@@ -897,6 +1007,12 @@ static dk_err default_run_dir(dk_config *cfg, const char *path)
 /* ---------------------------------------------------------------------------------------
  * Public interface
  * ------------------------------------------------------------------------------------- */
+
+dk_pde_params dk_config_pde_params(const dk_config *cfg)
+{
+    return (dk_pde_params){.dim = cfg->pde_dim, .a1 = cfg->pde_a1, .a2 = cfg->pde_a2,
+                           .wavenumber = cfg->pde_wavenumber, .diffusivity = cfg->pde_diffusivity};
+}
 
 void dk_config_defaults(dk_config *cfg)
 {

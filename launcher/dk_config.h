@@ -17,11 +17,14 @@
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
 #include "../optim/dk_lr_schedule.h"
+#include "../tasks/dk_collocation.h"
+#include "../tasks/dk_pde_problem.h"
 
 enum { DK_MAX_LAYERS = 64, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
 
 typedef enum { DK_TASK_FIT = 0, DK_TASK_PDE = 1 } dk_task_kind;
-typedef enum { DK_OPT_ADAM = 0 } dk_optimizer_kind;
+/* adam_then_lbfgs: [train] steps Adam steps, then [lbfgs] steps L-BFGS iterations. */
+typedef enum { DK_OPT_ADAM = 0, DK_OPT_LBFGS = 1, DK_OPT_ADAM_THEN_LBFGS = 2 } dk_optimizer_kind;
 
 typedef struct dk_config {
     /* [model] */
@@ -38,7 +41,7 @@ typedef struct dk_config {
 
     /* [train] */
     dk_optimizer_kind optimizer;
-    long steps;
+    long steps;                    /* Adam steps (optimizer adam or adam_then_lbfgs) */
     double lr;
     dk_lr_kind lr_schedule;
     double lr_min;
@@ -49,6 +52,13 @@ typedef struct dk_config {
     long batch;                    /* global batch; 0 = the whole training set */
     long log_every;
 
+    /* [lbfgs] */
+    long lbfgs_steps;              /* iterations (optimizer lbfgs or adam_then_lbfgs) */
+    int lbfgs_history;
+    int lbfgs_max_evals;           /* objective evaluations per line search */
+    double lbfgs_c1, lbfgs_c2;
+    double lbfgs_tolerance_grad, lbfgs_tolerance_change;
+
     /* [task] */
     dk_task_kind task;
 
@@ -57,6 +67,18 @@ typedef struct dk_config {
     char csv[DK_PATH_MAX];         /* CSV dataset path; empty for a built-in function */
     int target_columns;            /* the last target_columns CSV columns are targets */
     long train_size, test_size;
+
+    /* [pde] */
+    char pde_problem[DK_NAME_MAX];
+    int pde_dim;                   /* spatial dimension of poisson_nd and heat_nd */
+    double pde_a1, pde_a2, pde_wavenumber; /* helmholtz2d */
+    double pde_diffusivity;        /* heat_nd */
+    double pde_alpha;              /* weight of the interior residual term */
+    long pde_interior, pde_boundary; /* global collocation point counts */
+    dk_sampling pde_sampling;
+    long pde_resample_every;       /* 0 = never */
+    long pde_eval_grid;            /* evaluation grid points per axis (inputs <= 3) */
+    long pde_eval_points;          /* random evaluation points (inputs > 3) */
 
     /* [dist] */
     int threads;                   /* OpenMP threads per rank */
@@ -67,6 +89,9 @@ typedef struct dk_config {
     /* Where the configuration came from, for messages and the summary. */
     char source_path[DK_PATH_MAX];
 } dk_config;
+
+/* The [pde] problem parameters. */
+dk_pde_params dk_config_pde_params(const dk_config *cfg);
 
 /* Fills every key with its default (run_dir stays empty). */
 void dk_config_defaults(dk_config *cfg);

@@ -7,6 +7,7 @@
 
 #include "../common/dk_rng.h"
 #include "../kernels/dk_bspline.h"
+#include "../kernels/dk_kan_jet.h"
 
 /* Lays out every layer's blocks in the flat buffers and returns the totals. */
 static void plan_layout(dk_network *net, const dk_network_settings *s)
@@ -120,6 +121,33 @@ static dk_err check_settings(const dk_network_settings *s)
     return DK_OK;
 }
 
+/* Jet buffers: derivatives of layer l's input (l >= 1) along every input direction and
+ * their loss gradients; the workspace grows to what the jet kernels need. */
+static dk_err alloc_jets(dk_network *net, size_t *work)
+{
+    const size_t es = dk_dtype_size(net->dtype);
+    net->n_dir = net->widths[0];
+    const int L = net->n_layers;
+    DK_CALL(DK_CALLOC(net->jet1, (size_t)L + 1, "jet table"));
+    DK_CALL(DK_CALLOC(net->jet2, (size_t)L + 1, "jet table"));
+    DK_CALL(DK_CALLOC(net->gjet1, (size_t)L + 1, "jet gradient table"));
+    DK_CALL(DK_CALLOC(net->gjet2, (size_t)L + 1, "jet gradient table"));
+    for (int l = 0; l < L; l++) {
+        const dk_kan_shape *sh = &net->layers[l].shape;
+        size_t w = dk_kan_jet_workspace_bytes(sh, net->n_dir, net->dtype);
+        *work = w > *work ? w : *work;
+        size_t bytes = (size_t)net->max_batch * (size_t)net->n_dir * (size_t)sh->out * es;
+        DK_CALL(dk_aligned_alloc(&net->jet1[l + 1], bytes, "activation first derivatives"));
+        DK_CALL(dk_aligned_alloc(&net->jet2[l + 1], bytes, "activation second derivatives"));
+        if (l > 0) {
+            size_t in_bytes = (size_t)net->max_batch * (size_t)net->n_dir * (size_t)sh->in * es;
+            DK_CALL(dk_aligned_alloc(&net->gjet1[l], in_bytes, "first-derivative gradients"));
+            DK_CALL(dk_aligned_alloc(&net->gjet2[l], in_bytes, "second-derivative gradients"));
+        }
+    }
+    return DK_OK;
+}
+
 dk_err dk_network_create(dk_network **out, const dk_network_settings *s)
 {
     *out = NULL;
@@ -155,6 +183,8 @@ dk_err dk_network_create(dk_network **out, const dk_network_settings *s)
             DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->dacts[l], (size_t)s->max_batch * sh->in * es,
                                                      "activation gradients"));
     }
+    if (s->jet)
+        DK_CALL_GOTO(err, fail, alloc_jets(net, &work));
     DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->workspace, work, "kernel workspace"));
     for (int l = 0; l < net->n_layers; l++)
         DK_CALL_GOTO(err, fail, init_layer(net, l, s));
@@ -174,6 +204,18 @@ void dk_network_destroy(dk_network **pnet)
         free(net->acts[l]);
     for (int l = 1; net->dacts && l < net->n_layers; l++)
         free(net->dacts[l]);
+    for (int l = 1; net->jet1 && l <= net->n_layers; l++) {
+        free(net->jet1[l]);
+        free(net->jet2[l]);
+    }
+    for (int l = 1; net->gjet1 && l < net->n_layers; l++) {
+        free(net->gjet1[l]);
+        free(net->gjet2[l]);
+    }
+    free(net->jet1);
+    free(net->jet2);
+    free(net->gjet1);
+    free(net->gjet2);
     free(net->acts);
     free(net->dacts);
     free(net->workspace);
@@ -231,6 +273,58 @@ void dk_network_backward(dk_network *net, long rows, const void *dout)
             float *g = net->grads;
             dk_kan_grads_f32 gr = {g + v->coef, g + v->scale_base, g + v->scale_sp};
             dk_kan_backward_f32(&v->shape, &p, (int)rows, net->acts[l], net->dacts[l + 1], dx, &gr, net->workspace);
+        }
+    }
+}
+
+const void *dk_network_jet_forward(dk_network *net, long rows, const void *x, const void **u1, const void **u2)
+{
+    net->acts[0] = (void *)x;
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_kan_shape *sh = &net->layers[l].shape;
+        const int first = l == 0; /* the coordinates themselves: identity first derivatives */
+        if (net->dtype == DK_F64) {
+            dk_kan_params_f64 p = params_f64(net, l);
+            dk_kan_jet_forward_f64(sh, &p, (int)rows, net->n_dir, first, net->acts[l], first ? NULL : net->jet1[l],
+                                   first ? NULL : net->jet2[l], net->acts[l + 1], net->jet1[l + 1], net->jet2[l + 1],
+                                   net->workspace);
+        } else {
+            dk_kan_params_f32 p = params_f32(net, l);
+            dk_kan_jet_forward_f32(sh, &p, (int)rows, net->n_dir, first, net->acts[l], first ? NULL : net->jet1[l],
+                                   first ? NULL : net->jet2[l], net->acts[l + 1], net->jet1[l + 1], net->jet2[l + 1],
+                                   net->workspace);
+        }
+    }
+    *u1 = net->jet1[net->n_layers];
+    *u2 = net->jet2[net->n_layers];
+    return net->acts[net->n_layers];
+}
+
+void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const void *gu1, const void *gu2)
+{
+    const int L = net->n_layers;
+    net->dacts[L] = (void *)gu;
+    net->gjet1[L] = (void *)gu1;
+    net->gjet2[L] = (void *)gu2;
+    for (int l = L - 1; l >= 0; l--) {
+        const dk_layer_view *v = &net->layers[l];
+        const int first = l == 0; /* nobody needs gradients with respect to the coordinates */
+        if (net->dtype == DK_F64) {
+            dk_kan_params_f64 p = params_f64(net, l);
+            double *g = net->grads;
+            dk_kan_grads_f64 gr = {g + v->coef, g + v->scale_base, g + v->scale_sp};
+            dk_kan_jet_backward_f64(&v->shape, &p, (int)rows, net->n_dir, first, net->acts[l],
+                                    first ? NULL : net->jet1[l], first ? NULL : net->jet2[l], net->dacts[l + 1],
+                                    net->gjet1[l + 1], net->gjet2[l + 1], first ? NULL : net->dacts[l],
+                                    first ? NULL : net->gjet1[l], first ? NULL : net->gjet2[l], &gr, net->workspace);
+        } else {
+            dk_kan_params_f32 p = params_f32(net, l);
+            float *g = net->grads;
+            dk_kan_grads_f32 gr = {g + v->coef, g + v->scale_base, g + v->scale_sp};
+            dk_kan_jet_backward_f32(&v->shape, &p, (int)rows, net->n_dir, first, net->acts[l],
+                                    first ? NULL : net->jet1[l], first ? NULL : net->jet2[l], net->dacts[l + 1],
+                                    net->gjet1[l + 1], net->gjet2[l + 1], first ? NULL : net->dacts[l],
+                                    first ? NULL : net->gjet1[l], first ? NULL : net->gjet2[l], &gr, net->workspace);
         }
     }
 }

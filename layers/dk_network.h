@@ -42,6 +42,7 @@ typedef struct dk_network_settings {
     double noise_scale, scale_base_mu, scale_base_sigma, scale_sp;
     int max_batch;       /* rows per forward/backward call */
     int n_threads;
+    int jet;             /* non-zero: also allocate buffers for dk_network_jet_* (PDE losses) */
 } dk_network_settings;
 
 typedef struct dk_layer_view {
@@ -65,6 +66,12 @@ typedef struct dk_network {
     void **acts;      /* acts[l]: input of layer l, [max_batch][widths[l]]; acts[n_layers]: output */
     void **dacts;     /* gradients w.r.t. acts, same shapes */
     void *workspace;  /* kernel scratch, sized for the largest layer */
+    /* Jet buffers (only with settings.jet; n_dir = widths[0]): first and second derivatives
+     * of every activation along each input direction, [max_batch][n_dir][widths[l]], and
+     * the loss gradients with respect to them. jet1[0], jet2[0] are unused (the first
+     * layer's input derivatives are the identity and zero). */
+    int n_dir;
+    void **jet1, **jet2, **gjet1, **gjet2;
 } dk_network;
 
 dk_err dk_network_create(dk_network **out, const dk_network_settings *settings);
@@ -76,6 +83,14 @@ const void *dk_network_forward(dk_network *net, long rows, const void *x);
 /* Back-propagates dout = dL/doutput [rows][widths[last]] through the activations of the
  * last forward and overwrites net->grads[0..n_params). */
 void dk_network_backward(dk_network *net, long rows, const void *dout);
+
+/* Second order: runs the network on x[rows][widths[0]] carrying derivatives with respect
+ * to every input (needs settings.jet). Returns the output u [rows][n_out] and sets *u1 and
+ * *u2 to du/dx_a and d^2u/dx_a^2, [rows][n_dir][n_out]; all valid until the next forward. */
+const void *dk_network_jet_forward(dk_network *net, long rows, const void *x, const void **u1, const void **u2);
+/* Back-propagates the loss gradients with respect to u, u1 and u2 (shapes as returned by
+ * dk_network_jet_forward) through the last jet forward; overwrites net->grads[0..n_params). */
+void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const void *gu1, const void *gu2);
 
 /* Prints a human summary: layers, shapes, parameter count, buffer sizes. */
 void dk_network_view(const dk_network *net, FILE *f);

@@ -282,7 +282,7 @@ static void test_unknown_section_is_reported_at_its_header(void **state)
     dk_config c;
     EXPECT_USAGE(load_text(&c, "sec.ini", "[model]\ngrid = 5\n[modle]\nk = 3\n", NULL, 0),
                  "sec.ini:3: unknown section [modle]", "did you mean [model]?",
-                 "(known sections: model, train, task, fit, dist, output)");
+                 "(known sections: model, train, lbfgs, task, fit, pde, dist, output)");
     /* Even without keys under it. */
     EXPECT_USAGE(load_text(&c, "empty_sec.ini", "[train]\n[optim]\n", NULL, 0), "empty_sec.ini:2: unknown section [optim]");
 }
@@ -393,7 +393,9 @@ static void test_enum_errors_list_allowed_values(void **state)
     (void)state;
     expect_bad_value("model", "precision", "float16", "one of: float64, float32");
     expect_bad_value("model", "precision", "Float64", "one of: float64, float32");
-    expect_bad_value("train", "optimizer", "lbfgs", "one of: adam");
+    expect_bad_value("train", "optimizer", "sgd", "one of: adam, lbfgs, adam_then_lbfgs");
+    expect_bad_value("pde", "sampling", "sobol", "one of: uniform, halton");
+    expect_bad_value("pde", "problem", "burgers", "one of: poisson2d, helmholtz2d, poisson_nd, heat_nd");
     expect_bad_value("train", "lr_schedule", "linear", "one of: constant, cosine, step");
     expect_bad_value("task", "type", "classify", "one of: fit, pde");
     expect_bad_value("fit", "function", "no_such_function", "one of: exp_sin_sq");
@@ -521,12 +523,35 @@ static void test_cosine_needs_lr_min_below_lr(void **state)
     check_ok(load_text(&c, "cos4.ini", "[train]\nlr_schedule = cosine\n", NULL, 0));
 }
 
-static void test_pde_task_is_rejected_naming_the_file(void **state)
+static void test_pde_widths_must_match_the_problem(void **state)
 {
     (void)state;
     dk_config c;
-    EXPECT_USAGE(load_text(&c, "pde.ini", "[task]\ntype = pde\n", NULL, 0),
-                 "pde.ini:2: [task] type = 'pde': PDE tasks are not available in this version");
+    check_ok(load_text(&c, "pde.ini", "[task]\ntype = pde\n", NULL, 0));
+    assert_string_equal(c.pde_problem, "poisson2d");
+    /* heat_nd in 3 space dimensions has 4 inputs (time last). */
+    EXPECT_USAGE(load_text(&c, "heat.ini", "[model]\nwidths = 3,8,1\n[task]\ntype = pde\n[pde]\nproblem = heat_nd\ndim = 3\n",
+                           NULL, 0),
+                 "heat.ini:2: [model] widths = '3,8,1': expected widths that start with 4 and end with 1: [pde] problem "
+                 "= heat_nd has 4 inputs");
+    const char *over[] = {"model.widths=4,8,1"};
+    check_ok(load_text(&c, "heat2.ini", "[task]\ntype = pde\n[pde]\nproblem = heat_nd\ndim = 3\n", over, 1));
+    /* A PDE solution is scalar. */
+    EXPECT_USAGE(load_text(&c, "two.ini", "[model]\nwidths = 2,5,2\n[task]\ntype = pde\n", NULL, 0),
+                 "two.ini:2: [model] widths = '2,5,2': expected widths that start with 2 and end with 1");
+}
+
+static void test_lbfgs_wolfe_constants_must_be_ordered(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "wolfe.ini", "[lbfgs]\nc1 = 0.5\nc2 = 0.4\n", NULL, 0),
+                 "wolfe.ini:3: [lbfgs] c2 = '0.4': expected a number > [lbfgs] c1 = 0.5");
+    EXPECT_USAGE(load_text(&c, "wolfe2.ini", "[lbfgs]\nc2 = 1\n", NULL, 0), "wolfe2.ini:2: [lbfgs] c2 = '1'");
+    check_ok(load_text(&c, "lb.ini", "[train]\noptimizer = adam_then_lbfgs\n[lbfgs]\nsteps = 7\nhistory = 50\n", NULL, 0));
+    assert_int_equal(c.optimizer, DK_OPT_ADAM_THEN_LBFGS);
+    assert_int_equal(c.lbfgs_steps, 7);
+    assert_int_equal(c.lbfgs_history, 50);
 }
 
 static void test_warmup_must_be_shorter_than_the_run(void **state)
@@ -681,7 +706,8 @@ int main(void)
         cmocka_unit_test(test_set_unknown_names_and_bad_values),
         cmocka_unit_test(test_config_set_alone),
         cmocka_unit_test(test_cosine_needs_lr_min_below_lr),
-        cmocka_unit_test(test_pde_task_is_rejected_naming_the_file),
+        cmocka_unit_test(test_pde_widths_must_match_the_problem),
+        cmocka_unit_test(test_lbfgs_wolfe_constants_must_be_ordered),
         cmocka_unit_test(test_warmup_must_be_shorter_than_the_run),
         cmocka_unit_test(test_fit_data_rules),
         cmocka_unit_test(test_write_ini_round_trips),

@@ -1,0 +1,297 @@
+/* The training loop: the global loss and gradient (one all-reduce per evaluation), the
+ * Adam and L-BFGS phases, evaluation and logging.
+ *
+ * Every rank runs the same sequence of collectives: the number of loss evaluations in a
+ * step depends only on all-reduced values (the loss and gradient), which are identical on
+ * every rank, so the ranks stay in lockstep without any extra communication. */
+#include <math.h>
+#include <string.h>
+
+#include "dk_run_files.h"
+#include "dk_train_run.h"
+
+/* ---------------------------------------------------------------------------------------
+ * The loss
+ * ------------------------------------------------------------------------------------- */
+
+/* grad_sum (+)= net->grads, for the fit task's full-batch loss. */
+static void add_grads(dk_run *r, bool first)
+{
+    dk_network *net = r->net;
+    if (first) {
+        memcpy(r->grad_sum, net->grads, net->n_params * dk_dtype_size(net->dtype));
+        return;
+    }
+    if (net->dtype == DK_F64) {
+        double *acc = r->grad_sum;
+        const double *g = net->grads;
+        for (size_t i = 0; i < net->n_params; i++)
+            acc[i] += g[i];
+    } else {
+        float *acc = r->grad_sum;
+        const float *g = net->grads;
+        for (size_t i = 0; i < net->n_params; i++)
+            acc[i] += g[i];
+    }
+}
+
+/* This rank's fit loss: the batch of `step`, or with `full` the mean over all batches
+ * (L-BFGS needs one fixed objective). Leaves this rank's gradient in net->grads. */
+static double fit_local_loss(dk_run *r, long step, bool full)
+{
+    dk_network *net = r->net;
+    const dk_fit_task *t = r->fit;
+    long first = full ? 1 : step, last = full ? t->n_batches : step;
+    double loss = 0.0;
+    for (long b = first; b <= last; b++) {
+        const void *x, *y;
+        long rows;
+        dk_fit_task_batch(t, b, &x, &y, &rows);
+        const void *pred = dk_network_forward(net, rows, x);
+        loss += dk_fit_task_loss(t, rows, pred, y, r->dout);
+        dk_network_backward(net, rows, r->dout);
+        if (full && t->n_batches > 1)
+            add_grads(r, b == first);
+    }
+    if (full && t->n_batches > 1) {
+        double inv = 1.0 / (double)t->n_batches;
+        for (size_t i = 0; i < net->n_params; i++)
+            dk_store(net->dtype, net->grads, i, dk_load(net->dtype, r->grad_sum, i) * inv);
+        loss *= inv;
+    }
+    return loss;
+}
+
+/* The global loss and gradient: each rank's share, then one all-reduce that carries the
+ * loss terms in the gradient buffer's spare slots. */
+static dk_err global_loss(dk_run *r, long step, bool full)
+{
+    dk_network *net = r->net;
+    double local = 0.0, interior = 0.0, boundary = 0.0;
+    if (r->pde)
+        local = dk_pde_task_loss(r->pde, net, &interior, &boundary);
+    else
+        local = fit_local_loss(r, step, full);
+    dk_store(net->dtype, net->grads, net->n_params, local);
+    dk_store(net->dtype, net->grads, net->n_params + 1, interior);
+    dk_store(net->dtype, net->grads, net->n_params + 2, boundary);
+    DK_CALL(dk_comm_allreduce_sum(r->comm, net->grads, net->n_params + 3, net->dtype, DK_MEM_HOST));
+    r->loss.total = dk_load(net->dtype, net->grads, net->n_params);
+    r->loss.interior = r->pde ? dk_load(net->dtype, net->grads, net->n_params + 1) : NAN;
+    r->loss.boundary = r->pde ? dk_load(net->dtype, net->grads, net->n_params + 2) : NAN;
+    r->samples_since_log += r->samples_per_eval * (full && r->fit ? (double)r->fit->n_batches : 1.0);
+    return DK_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Evaluation and logging
+ * ------------------------------------------------------------------------------------- */
+
+dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
+{
+    *out = (dk_eval){NAN, NAN, NAN, NAN};
+    dk_network *net = r->net;
+    if (r->pde) {
+        double sums[2], mx;
+        dk_pde_task_evaluate(r->pde, net, &sums[0], &sums[1], &mx);
+        DK_CALL(dk_comm_allreduce_sum(r->comm, sums, 2, DK_F64, DK_MEM_HOST));
+        DK_CALL(dk_comm_allreduce_max_f64(r->comm, &mx, 1));
+        out->mse = sums[0] / (double)r->pde->n_eval;
+        out->rel_l2 = sums[1] > 0 ? sqrt(sums[0] / sums[1]) : NAN;
+        out->max_err = mx;
+        return DK_OK;
+    }
+    const dk_fit_task *t = r->fit;
+    size_t es = dk_dtype_size(t->dtype);
+    double sse = 0.0;
+    for (long row = 0; row < t->local_test; row += net->max_batch) {
+        long n = t->local_test - row < net->max_batch ? t->local_test - row : net->max_batch;
+        const char *x = (const char *)t->test_x + (size_t)row * t->n_in * es;
+        const char *y = (const char *)t->test_y + (size_t)row * t->n_out * es;
+        const void *pred = dk_network_forward(net, n, x);
+        sse += dk_fit_task_sse(t, n, pred, y);
+    }
+    DK_CALL(dk_comm_allreduce_sum(r->comm, &sse, 1, DK_F64, DK_MEM_HOST));
+    out->test_rmse = t->test_size > 0 ? sqrt(sse / ((double)t->test_size * t->n_out)) : NAN;
+    return DK_OK;
+}
+
+static void json_field(FILE *f, const char *name, double v)
+{
+    fprintf(f, ", \"%s\": ", name);
+    dk_json_number(f, v);
+}
+
+/* phase_value: the learning rate (Adam) or the accepted step length (L-BFGS). */
+static void write_log(dk_run *r, const char *phase, double phase_value, int evals, double samples_per_s)
+{
+    if (r->rank != 0)
+        return;
+    double wall = dk_train_now() - r->t_start;
+    int width = 1 + (int)log10((double)(r->total_steps > 0 ? r->total_steps : 1));
+    printf("%-5s step %*ld/%ld  loss %.6e", phase, width, r->step, r->total_steps, r->loss.total);
+    if (r->pde)
+        printf(" (interior %.3e, boundary %.3e)  rel_l2 %.4e  max_err %.4e", r->loss.interior, r->loss.boundary,
+               r->eval.rel_l2, r->eval.max_err);
+    else
+        printf("  test_rmse %.6e", r->eval.test_rmse);
+    if (evals)
+        printf("  t %.3e  evals %d", phase_value, evals);
+    else
+        printf("  lr %.3e", phase_value);
+    printf("  samples/s %.4g\n", samples_per_s);
+    fflush(stdout);
+    FILE *f = r->metrics;
+    fprintf(f, "{\"step\": %ld, \"phase\": \"%s\"", r->step, phase);
+    json_field(f, "loss", r->loss.total);
+    if (r->pde) {
+        json_field(f, "loss_interior", r->loss.interior);
+        json_field(f, "loss_boundary", r->loss.boundary);
+        json_field(f, "rel_l2", r->eval.rel_l2);
+        json_field(f, "max_err", r->eval.max_err);
+        json_field(f, "mse", r->eval.mse);
+    } else {
+        json_field(f, "test_rmse", r->eval.test_rmse);
+    }
+    if (evals) {
+        json_field(f, "step_length", phase_value);
+        fprintf(f, ", \"evals\": %d", evals);
+    } else {
+        json_field(f, "lr", phase_value);
+    }
+    json_field(f, "samples_per_s", samples_per_s);
+    json_field(f, "wall_s", wall);
+    fputs("}\n", f);
+    fflush(f);
+}
+
+/* Logs every log_every updates, at the last update and when forced (an early stop). */
+static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int evals, bool force)
+{
+    if (!force && r->step % r->cfg->log_every != 0 && r->step != r->total_steps)
+        return DK_OK;
+    double rate = r->samples_since_log / (dk_train_now() - r->t_log);
+    DK_CALL(dk_train_evaluate(r, &r->eval));
+    write_log(r, phase, phase_value, evals, rate);
+    r->samples_since_log = 0.0;
+    r->t_log = dk_train_now(); /* evaluation time is not training throughput */
+    r->last_logged = r->step;
+    return DK_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Adam
+ * ------------------------------------------------------------------------------------- */
+
+static dk_err adam_phase(dk_run *r)
+{
+    const dk_config *cfg = r->cfg;
+    dk_network *net = r->net;
+    for (long s = 1; s <= r->adam_steps; s++) {
+        r->step++;
+        if (r->pde)
+            dk_pde_task_prepare_step(r->pde, r->step);
+        DK_CALL(global_loss(r, s, false));
+        if (!isfinite(r->loss.total))
+            DK_ERROR(DK_ERR_NUMERIC,
+                     "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
+                     r->loss.total, r->step, cfg->lr);
+        double lr = dk_lr_at(&r->lr, s);
+        dk_adam_step(r->adam, net->params, net->grads, lr);
+        DK_CALL(maybe_log(r, "adam", lr, 0, false));
+    }
+    return DK_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * L-BFGS
+ * ------------------------------------------------------------------------------------- */
+
+static void params_from_x(dk_network *net, const double *x)
+{
+    if (net->dtype == DK_F64) {
+        memcpy(net->params, x, sizeof(double) * net->n_params);
+        return;
+    }
+    float *p = net->params;
+    for (size_t i = 0; i < net->n_params; i++)
+        p[i] = (float)x[i];
+}
+
+static void grads_to_g(const dk_network *net, double *g)
+{
+    for (size_t i = 0; i < net->n_params; i++)
+        g[i] = dk_load(net->dtype, net->grads, i);
+}
+
+static dk_err lbfgs_objective(void *ctx, const double *x, double *f, double *g)
+{
+    dk_run *r = ctx;
+    params_from_x(r->net, x);
+    DK_CALL(global_loss(r, 0, true));
+    *f = r->loss.total;
+    grads_to_g(r->net, g);
+    return DK_OK;
+}
+
+/* Loss and gradient at the current parameters, the start of an L-BFGS run. */
+static dk_err lbfgs_start(dk_run *r, double *f)
+{
+    dk_network *net = r->net;
+    for (size_t i = 0; i < net->n_params; i++)
+        r->lbfgs_x[i] = dk_load(net->dtype, net->params, i);
+    return lbfgs_objective(r, r->lbfgs_x, f, r->lbfgs_g);
+}
+
+static dk_err lbfgs_phase(dk_run *r)
+{
+    if (r->lbfgs_steps == 0)
+        return DK_OK;
+    double f;
+    DK_CALL(lbfgs_start(r, &f));
+    if (!isfinite(f))
+        DK_ERROR(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", f, r->step);
+    r->lbfgs_stop = "steps";
+    for (long s = 1; s <= r->lbfgs_steps; s++) {
+        r->step++;
+        /* New collocation points change the objective: the curvature pairs no longer
+         * describe it. */
+        if (r->pde && dk_pde_task_prepare_step(r->pde, r->step)) {
+            dk_lbfgs_reset(r->lbfgs);
+            DK_CALL(lbfgs_start(r, &f));
+        }
+        dk_lbfgs_report rep;
+        DK_CALL(dk_lbfgs_step(r->lbfgs, r->lbfgs_x, &f, r->lbfgs_g, lbfgs_objective, r, &rep));
+        /* The last evaluation may have been at a rejected trial point. */
+        params_from_x(r->net, r->lbfgs_x);
+        r->loss.total = f;
+        if (rep.status != DK_LBFGS_PROGRESS) {
+            r->lbfgs_stop = rep.status == DK_LBFGS_CONVERGED ? "gradient below tolerance_grad"
+                                                              : "no progress (line search or tolerance_change)";
+            r->total_steps = r->step;
+            DK_CALL(maybe_log(r, "lbfgs", rep.step, rep.evals, true));
+            if (r->rank == 0)
+                printf("L-BFGS stopped after %ld iterations: %s\n", s, r->lbfgs_stop);
+            r->lbfgs_steps = s;
+            break;
+        }
+        DK_CALL(maybe_log(r, "lbfgs", rep.step, rep.evals, false));
+    }
+    /* Loss terms of the accepted point (the last evaluation may have been elsewhere). */
+    if (r->pde) {
+        double f_check;
+        DK_CALL(lbfgs_objective(r, r->lbfgs_x, &f_check, r->lbfgs_g));
+    }
+    return DK_OK;
+}
+
+dk_err dk_train_optimise(dk_run *r)
+{
+    r->t_log = dk_train_now();
+    r->samples_since_log = 0.0;
+    DK_CALL(adam_phase(r));
+    DK_CALL(lbfgs_phase(r));
+    if (r->step == 0 || r->last_logged != r->step)
+        DK_CALL(dk_train_evaluate(r, &r->eval));
+    return DK_OK;
+}

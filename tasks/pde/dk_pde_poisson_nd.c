@@ -1,0 +1,70 @@
+/* The d-dimensional Poisson problem
+ *
+ *   sum_a u_aa + (pi^2 / 4) sum_a sin(pi x_a / 2) = 0 on [0, 1]^d,
+ *
+ * with exact solution u = sum_a sin(pi x_a / 2) (u_aa = -(pi^2 / 4) sin(pi x_a / 2)) and
+ * Dirichlet data from it on all 2d faces. A sum of 1-D functions: the difficulty grows with
+ * d only through the number of inputs, which makes it a scaling test.
+ * Residual r = sum_a u_aa + (pi^2 / 4) sum_a sin(pi x_a / 2).
+ * Parameter: dim = d, 1 <= d <= DIM_MAX.
+ */
+#include "../dk_pde_problem.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static const double pi = 3.14159265358979323846;
+
+enum { DIM_MAX = 1000 };
+
+static int inputs(const dk_pde_params *p, char *why, size_t n)
+{
+    if (p->dim < 1 || p->dim > DIM_MAX) {
+        if (why && n > 0)
+            snprintf(why, n, "poisson_nd needs 1 <= dim <= %d (got dim = %d)", DIM_MAX, p->dim);
+        return -1;
+    }
+    return p->dim;
+}
+
+static void domain(const dk_pde_params *p, double *lo, double *hi)
+{
+    for (int a = 0; a < p->dim; a++) {
+        lo[a] = 0.0;
+        hi[a] = 1.0;
+    }
+}
+
+static bool boundary_face(const dk_pde_params *p, int axis, bool upper) { return true; }
+
+static double exact(const dk_pde_params *p, const double *x)
+{
+    double u = 0.0;
+    for (int a = 0; a < p->dim; a++)
+        u += sin(0.5 * pi * x[a]);
+    return u;
+}
+
+static double residual(const dk_pde_params *p, const double *x, double u, const double *du, const double *d2u,
+                       double *dr_du, double *dr_ddu, double *dr_dd2u)
+{
+    double r = 0.25 * pi * pi * exact(p, x);
+    *dr_du = 0.0;
+    for (int a = 0; a < p->dim; a++) {
+        r += d2u[a];
+        dr_ddu[a] = 0.0;
+        dr_dd2u[a] = 1.0;
+    }
+    return r;
+}
+
+const dk_pde_problem dk_pde_poisson_nd = {
+    .name = "poisson_nd",
+    .summary = "sum_i u_ii + (pi^2/4) sum_i sin(pi x_i/2) = 0 on [0,1]^d, u = sum_i sin(pi x_i/2) "
+               "(param dim = d), Dirichlet on all faces",
+    .inputs = inputs,
+    .domain = domain,
+    .boundary_face = boundary_face,
+    .exact = exact,
+    .residual = residual,
+};
