@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@
 #include "common/dk_dtype.h"
 #include "common/dk_rng.h"
 #include "kernels/dk_kan_layer.h"
+
+#include "bench_common.h"
 
 #ifndef DK_BENCH_TORCH_SCRIPT
 #define DK_BENCH_TORCH_SCRIPT "bench/torch_efficient_kan.py"
@@ -104,31 +107,6 @@ static void usage(FILE *f)
             "  --n LIST, --G LIST  comma lists replacing in=out {16,64,256} and G {5,10,50}\n");
 }
 
-static int parse_int(const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < 1 || v > 1 << 24)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* Comma list of at most 8 positive ints. */
-static int parse_list(const char *s, int *out, int *n_out)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    *n_out = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (*n_out == 8 || parse_int(tok, &out[*n_out]))
-            return -1;
-        (*n_out)++;
-    }
-    return *n_out > 0 ? 0 : -1;
-}
-
 static int parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.batch = 4096, .k = 3, .target_s = 0.3, .max_reps = 200, .jitter = 0.3,
@@ -154,35 +132,31 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (v && !strcmp(s, "--torch-script")) {
             o->torch_script = v, a++;
         } else if (v && !strcmp(s, "--batch")) {
-            if (parse_int(v, &o->batch))
+            if (bench_parse_int(v, &o->batch))
                 return -1;
             batch_set = 1, a++;
         } else if (v && !strcmp(s, "--max-reps")) {
-            if (parse_int(v, &o->max_reps))
+            if (bench_parse_int(v, &o->max_reps))
                 return -1;
             a++;
         } else if (v && !strcmp(s, "--threads")) {
-            if (parse_int(v, &o->threads_all))
+            if (bench_parse_int(v, &o->threads_all))
                 return -1;
             a++;
         } else if (v && !strcmp(s, "--n")) {
-            if (parse_list(v, o->sizes, &o->n_sizes))
+            if (bench_parse_list(v, o->sizes, &o->n_sizes, 8))
                 return -1;
             a++;
         } else if (v && !strcmp(s, "--G")) {
-            if (parse_list(v, o->grids, &o->n_grids))
+            if (bench_parse_list(v, o->grids, &o->n_grids, 8))
                 return -1;
             a++;
         } else if (v && !strcmp(s, "--target-seconds")) {
-            char *end;
-            o->target_s = strtod(v, &end);
-            if (*end || !(o->target_s >= 0))
+            if (bench_parse_seconds(v, &o->target_s))
                 return -1;
             a++;
         } else if (v && !strcmp(s, "--max-wait")) {
-            char *end;
-            o->max_wait_s = strtod(v, &end);
-            if (*end || !(o->max_wait_s >= 0))
+            if (bench_parse_seconds(v, &o->max_wait_s))
                 return -1;
             a++;
         } else if (v && !strcmp(s, "--grid")) {
@@ -332,8 +306,9 @@ oom:
     return -1;
 }
 
-static void fused_step(problem *pr)
+static void fused_step(void *ctx)
 {
+    problem *pr = ctx;
     if (pr->dt == DK_F64) {
         dk_kan_params_f64 p = {pr->grid, pr->coef, pr->scale_base, pr->scale_sp, pr->mask};
         dk_kan_grads_f64 g = {pr->g_coef, pr->g_sb, pr->g_ssp};
@@ -347,8 +322,9 @@ static void fused_step(problem *pr)
     }
 }
 
-static void dense_step(problem *pr)
+static void dense_step(void *ctx)
 {
+    problem *pr = ctx;
     if (pr->dt == DK_F64) {
         dk_kan_params_f64 p = {pr->grid, pr->coef, pr->scale_base, pr->scale_sp, pr->mask};
         dk_kan_grads_f64 g = {pr->g_coef2, pr->g_sb2, pr->g_ssp2};
@@ -365,116 +341,11 @@ static void dense_step(problem *pr)
 /* ------------------------------------------------------------------------------------
  * Timing */
 
-static double now_s(void)
+/* Best seconds of one step over the timed repetitions (bench_time_best: one warm-up call
+ * sizes the count, the fastest repetition is kept). */
+static double time_step(void (*step)(void *), problem *pr, const options *o, int *reps_out)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* CPU time of the whole machine and of this process, to tell how much of the machine
- * other jobs used while we measured: on a shared 2-core machine a row measured beside a
- * compile is worth little, and the table says so instead of hiding it. */
-typedef struct cpu_sample {
-    double busy_s; /* all CPUs, /proc/stat: user+nice+system+irq+softirq+steal */
-    double own_s;  /* this process, all threads */
-    double wall_s;
-} cpu_sample;
-
-static cpu_sample cpu_sample_now(void)
-{
-    cpu_sample c = {NAN, 0, now_s()};
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    c.own_s = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-    FILE *f = fopen("/proc/stat", "r");
-    if (f) {
-        unsigned long long u, ni, sy, id, io, irq, sirq, st;
-        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &u, &ni, &sy, &id, &io, &irq,
-                   &sirq, &st) == 8)
-            c.busy_s = (double)(u + ni + sy + irq + sirq + st) / (double)sysconf(_SC_CLK_TCK);
-        fclose(f);
-    }
-    return c;
-}
-
-/* Fraction of the machine (0..1) others used between a and b; NAN where /proc/stat is
- * missing or the window is under 0.1 s, since /proc/stat counts in clock ticks (10 ms)
- * and a shorter window reads 0 % or 100 % by chance. Steal time counts as others': the
- * hypervisor's other guests slow us alike. */
-static double others_load(const cpu_sample *a, const cpu_sample *b)
-{
-    double wall = b->wall_s - a->wall_s, ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
-    if (isnan(a->busy_s) || isnan(b->busy_s) || wall < 0.1 || ncpu < 1)
-        return NAN;
-    double l = ((b->busy_s - a->busy_s) - (b->own_s - a->own_s)) / (wall * ncpu);
-    return l < 0 ? 0 : l > 1 ? 1 : l;
-}
-
-/* The most of the machine others may use while `threads` of ours run undisturbed: the
- * cores we leave free, plus 15 % for daemons and short bursts. A 1-thread row on two
- * cores tolerates one other busy core; an all-threads row tolerates next to nothing. */
-static double load_limit(int threads)
-{
-    double ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
-    double free_share = ncpu > threads ? (ncpu - threads) / ncpu : 0;
-    return free_share + 0.15;
-}
-
-/* Before a measurement: lets the previous phase's idle workers go to sleep (OpenBLAS
- * threads spin and yield for a while after a GEMM, OpenMP threads spin after a region),
- * then, while other jobs use more than load_limit(threads) of the machine, waits in
- * 0.25 s steps, for at most the run's remaining --max-wait budget; then measures anyway. */
-static void settle(const options *o, int threads, double *wait_left)
-{
-    if (o->quick)
-        return; /* a smoke run measures nothing worth protecting */
-    struct timespec ts = {0, 200 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-    ts.tv_nsec = 250 * 1000 * 1000;
-    while (*wait_left > 0) {
-        cpu_sample a = cpu_sample_now();
-        nanosleep(&ts, NULL);
-        cpu_sample b = cpu_sample_now();
-        double l = others_load(&a, &b);
-        if (!(l > load_limit(threads)))
-            break;
-        *wait_left -= b.wall_s - a.wall_s;
-    }
-}
-
-/* Repetitions for a call that took `first` seconds: about target_s of timed calls, but at
- * least 3 for calls under a second and 2 under three seconds, so one burst of another
- * job on a shared machine cannot decide a row; long calls average such bursts out. */
-static int reps_for(double first, const options *o)
-{
-    int reps = (int)lround(o->target_s / (first > 1e-9 ? first : 1e-9));
-    int floor_reps = first < 1.0 ? 3 : first < 3.0 ? 2 : 1;
-    if (reps < floor_reps)
-        reps = floor_reps;
-    if (reps > o->max_reps)
-        reps = o->max_reps;
-    return reps > 0 ? reps : 1;
-}
-
-/* Best (shortest) seconds of one step over the timed repetitions; *reps_out = their
- * count. The minimum, not the median: on a machine shared with compiles and tests, the
- * interference only ever adds time, so the fastest repetition estimates the machine's
- * undisturbed speed best, for every implementation alike. */
-static double time_step(void (*step)(problem *), problem *pr, const options *o, int *reps_out)
-{
-    double t0 = now_s();
-    step(pr); /* warm-up: first touch of the buffers, thread pools started */
-    double first = now_s() - t0;
-    int reps = reps_for(first, o);
-    double best = INFINITY;
-    for (int r = 0; r < reps; r++) {
-        t0 = now_s();
-        step(pr);
-        best = fmin(best, now_s() - t0);
-    }
-    *reps_out = reps;
-    return best;
+    return bench_time_best(step, pr, o->target_s, o->max_reps, NULL, reps_out);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -527,22 +398,15 @@ static int run_check(dk_dtype dt, int n, int G, const options *o, check_result *
 /* ------------------------------------------------------------------------------------
  * Rows and the torch baseline */
 
-#define NOTE_LEN 200
-
 typedef struct row {
     dk_dtype dt;
     int threads, n, G;
     double fused, dense, eager, compiled; /* samples/s; NAN when not measured */
     int reps_fused, reps_dense;
     double load_c, load_torch; /* others' share of the machine while measured, 0..1 */
-    char eager_note[NOTE_LEN], compiled_note[NOTE_LEN]; /* why a torch value is missing */
+    char eager_note[BENCH_NOTE_LEN], compiled_note[BENCH_NOTE_LEN]; /* why a torch value is missing */
     double compile_s;
 } row;
-
-static void set_note(char *dst, const char *s)
-{
-    snprintf(dst, NOTE_LEN, "%s", s);
-}
 
 static row *find_row(row *rows, int n_rows, const char *dname, int threads, int n, int G)
 {
@@ -554,7 +418,7 @@ static row *find_row(row *rows, int n_rows, const char *dname, int threads, int 
 }
 
 typedef struct torch_info {
-    char status[NOTE_LEN]; /* version, or why there is no torch column */
+    char status[BENCH_NOTE_LEN]; /* version, or why there is no torch column */
     int available;
     double waited_s; /* the script's waiting for other jobs */
 } torch_info;
@@ -565,31 +429,17 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
 {
     ti->available = 0;
     ti->waited_s = 0;
-    const char *why = NULL;
-    char cmd[8192];
-    if (o->no_torch) {
-        why = "skipped (--no-torch)";
-    } else {
-        snprintf(cmd, sizeof cmd, "'%s' -c 'import torch' >/dev/null 2>&1", o->python);
-        if (system(cmd) != 0)
-            why = "not installed";
-        else {
-            FILE *f = fopen(o->torch_script, "r");
-            if (!f)
-                why = "script not found";
-            else
-                fclose(f);
-        }
-    }
+    const char *why = bench_torch_unavailable(o->no_torch, o->python, o->torch_script);
     if (why) {
-        set_note(ti->status, why);
+        bench_set_note(ti->status, why);
         for (int r = 0; r < n_rows; r++) {
-            set_note(rows[r].eager_note, why);
-            set_note(rows[r].compiled_note, why);
+            bench_set_note(rows[r].eager_note, why);
+            bench_set_note(rows[r].compiled_note, why);
         }
         return;
     }
 
+    char cmd[8192];
     int len = snprintf(cmd, sizeof cmd,
                        "'%s' '%s' --batch %d --k %d --target-seconds %g --max-reps %d "
                        "--jitter %g --max-wait %g%s --configs ",
@@ -599,16 +449,16 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%s:%d:%d:%d", r ? "," : "",
                         dk_dtype_name(rows[r].dt), rows[r].threads, rows[r].n, rows[r].G);
     for (int r = 0; r < n_rows; r++) {
-        set_note(rows[r].eager_note, "no result (script failed)");
-        set_note(rows[r].compiled_note, "no result (script failed)");
+        bench_set_note(rows[r].eager_note, "no result (script failed)");
+        bench_set_note(rows[r].compiled_note, "no result (script failed)");
     }
     fprintf(stderr, "torch: running %s\n", o->torch_script);
     FILE *p = popen(cmd, "r");
     if (!p) {
-        set_note(ti->status, "popen failed");
+        bench_set_note(ti->status, "popen failed");
         return;
     }
-    set_note(ti->status, "installed");
+    bench_set_note(ti->status, "installed");
     ti->available = 1;
     char line[4096];
     while (fgets(line, sizeof line, p)) {
@@ -619,7 +469,7 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
             f[nf++] = s;
         if (nf == 3 && !strcmp(f[0], "info")) {
             if (!strcmp(f[1], "torch"))
-                snprintf(ti->status, NOTE_LEN, "%s", f[2]);
+                snprintf(ti->status, BENCH_NOTE_LEN, "%s", f[2]);
             else if (!strcmp(f[1], "waited_s"))
                 ti->waited_s = atof(f[2]);
             else if (!strncmp(f[1], "compile_s:", 10)) {
@@ -645,11 +495,11 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
                 double l = atof(f[9]);
                 rw->load_torch = isnan(rw->load_torch) ? l : fmax(rw->load_torch, l);
             }
-            set_note(eager ? rw->eager_note : rw->compiled_note, "");
+            bench_set_note(eager ? rw->eager_note : rw->compiled_note, "");
             fprintf(stderr, "torch: %s threads=%s n=%s G=%s %s %s samples/s\n", f[1], f[2], f[3],
                     f[4], f[5], f[6]);
         } else {
-            set_note(eager ? rw->eager_note : rw->compiled_note, f[6]);
+            bench_set_note(eager ? rw->eager_note : rw->compiled_note, f[6]);
         }
     }
     int st = pclose(p);
@@ -661,41 +511,13 @@ static void run_torch(row *rows, int n_rows, const options *o, torch_info *ti)
  * Report */
 
 typedef struct machine_info {
-    char cpu[256], date[64], compiler[256], openblas[256];
-    int procs;
+    bench_machine_info base;
+    char openblas[256];
 } machine_info;
 
 static void machine_info_get(machine_info *mi)
 {
-    snprintf(mi->cpu, sizeof mi->cpu, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "model name", 10)) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    c += 1 + strspn(c + 1, " \t");
-                    c[strcspn(c, "\n")] = 0;
-                    snprintf(mi->cpu, sizeof mi->cpu, "%s", c);
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    mi->procs = omp_get_num_procs();
-    time_t t = time(NULL);
-    struct tm tmv;
-    gmtime_r(&t, &tmv);
-    strftime(mi->date, sizeof mi->date, "%Y-%m-%d %H:%M UTC", &tmv);
-#if defined(__clang__)
-    snprintf(mi->compiler, sizeof mi->compiler, "clang %s, flags %s", __clang_version__, DK_BENCH_C_FLAGS);
-#elif defined(__GNUC__)
-    snprintf(mi->compiler, sizeof mi->compiler, "gcc %s, flags %s", __VERSION__, DK_BENCH_C_FLAGS);
-#else
-    snprintf(mi->compiler, sizeof mi->compiler, "unknown, flags %s", DK_BENCH_C_FLAGS);
-#endif
+    bench_machine_info_get(&mi->base, DK_BENCH_C_FLAGS);
     snprintf(mi->openblas, sizeof mi->openblas, "%s", openblas_get_config());
 }
 
@@ -721,14 +543,6 @@ static void fmt_sps(char *buf, size_t len, double v, const char *note)
         snprintf(buf, len, "n/a");
 }
 
-static void print_cell(FILE *f, int md, int width, const char *s)
-{
-    if (md)
-        fprintf(f, "| %s ", s);
-    else
-        fprintf(f, "%*s  ", width, s);
-}
-
 /* One table, as markdown (md = 1) or as aligned text for the terminal. */
 static void print_table(FILE *f, const row *rows, int n_rows, int md)
 {
@@ -738,7 +552,7 @@ static void print_table(FILE *f, const row *rows, int n_rows, int md)
     const int w[] = {7, 7, 6, 3, 11, 11, 13, 14, 16, 6, 4, 20};
     enum { NCOL = 12 };
     for (int c = 0; c < NCOL; c++)
-        print_cell(f, md, w[c], hdr[c]);
+        bench_print_cell(f, md, w[c], hdr[c]);
     fprintf(f, md ? "|\n" : "\n");
     if (md) {
         for (int c = 0; c < NCOL; c++)
@@ -770,7 +584,7 @@ static void print_table(FILE *f, const row *rows, int n_rows, int md)
             snprintf(lt, sizeof lt, "%.0f%%", 100 * rw->load_torch);
         snprintf(cell[11], 64, "%s / %s", lc, lt);
         for (int c = 0; c < NCOL; c++)
-            print_cell(f, md, w[c], cell[c]);
+            bench_print_cell(f, md, w[c], cell[c]);
         fprintf(f, md ? "|\n" : "\n");
     }
 }
@@ -778,23 +592,8 @@ static void print_table(FILE *f, const row *rows, int n_rows, int md)
 /* Footnotes for missing torch values (each distinct reason once) and compile times. */
 static void print_notes(FILE *f, const row *rows, int n_rows, const torch_info *ti)
 {
-    const char *seen[64];
-    int n_seen = 0;
-    for (int r = 0; r < n_rows; r++) {
-        const char *notes[2] = {rows[r].eager_note, rows[r].compiled_note};
-        int same = !strcmp(notes[0], notes[1]); /* e.g. "not installed": say it once */
-        for (int q = 0; q < 2; q++) {
-            if (!notes[q][0] || (same && q == 1))
-                continue;
-            int dup = 0;
-            for (int s = 0; s < n_seen; s++)
-                dup |= !strcmp(seen[s], notes[q]);
-            if (!dup && n_seen < 64) {
-                seen[n_seen++] = notes[q];
-                fprintf(f, "- torch%s: %s\n", same ? "" : q ? " compiled" : " eager", notes[q]);
-            }
-        }
-    }
+    bench_print_note_lines(f, rows, n_rows, sizeof *rows, offsetof(row, eager_note),
+                           offsetof(row, compiled_note));
     if (ti->available) {
         double total = 0, worst = 0;
         for (int r = 0; r < n_rows; r++) {
@@ -816,10 +615,10 @@ static void write_generated(FILE *f, const row *rows, int n_rows, const options 
 {
     fprintf(f, "%s\n\n", MD_BEGIN);
     fprintf(f, "Run of %s, %.0f s wall in all (%.0f s of it waiting for other jobs to "
-               "finish).\n\n", mi->date, wall_s, waited_s);
-    fprintf(f, "- CPU: %s, %d logical CPUs (`omp_get_num_procs()`); 'all threads' = %d\n", mi->cpu,
-            mi->procs, o->threads_all);
-    fprintf(f, "- compiler: %s\n", mi->compiler);
+               "finish).\n\n", mi->base.date, wall_s, waited_s);
+    fprintf(f, "- CPU: %s, %d logical CPUs (`omp_get_num_procs()`); 'all threads' = %d\n", mi->base.cpu,
+            mi->base.procs, o->threads_all);
+    fprintf(f, "- compiler: %s\n", mi->base.compiler);
     fprintf(f, "- OpenBLAS: %s\n", mi->openblas);
     fprintf(f, "- PyTorch: %s\n", ti->status);
     fprintf(f, "- batch %d, k = %d, grid: %s, mask = 1, x uniform on [-1, 1]\n", o->batch, o->k,
@@ -847,32 +646,22 @@ static void write_generated(FILE *f, const row *rows, int n_rows, const options 
     fprintf(f, "\n%s\n", MD_END);
 }
 
-static char *slurp(const char *path)
+typedef struct report {
+    const row *rows;
+    int n_rows;
+    const options *o;
+    const machine_info *mi;
+    const torch_info *ti;
+    const check_result *cr;
+    int n_cr;
+    double wall_s, waited_s;
+} report;
+
+static void write_report(FILE *f, const void *ctx)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = 2 * cap + 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, 4096, f);
-        len += got;
-        if (got < 4096)
-            break;
-    }
-    fclose(f);
-    buf[len] = 0;
-    return buf;
+    const report *rp = ctx;
+    write_generated(f, rp->rows, rp->n_rows, rp->o, rp->mi, rp->ti, rp->cr, rp->n_cr, rp->wall_s,
+                    rp->waited_s);
 }
 
 /* Replaces the generated block of an existing file, keeping the hand-written text around
@@ -881,45 +670,28 @@ static int write_md(const char *path, const row *rows, int n_rows, const options
                     const machine_info *mi, const torch_info *ti, const check_result *cr,
                     int n_cr, double wall_s, double waited_s)
 {
-    char *old = slurp(path);
-    char *b = old ? strstr(old, MD_BEGIN) : NULL;
-    char *e = b ? strstr(b, MD_END) : NULL;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        free(old);
-        return -1;
-    }
-    if (b && e) {
-        fwrite(old, 1, (size_t)(b - old), f);
-        write_generated(f, rows, n_rows, o, mi, ti, cr, n_cr, wall_s, waited_s);
-        const char *rest = e + strlen(MD_END);
-        rest += *rest == '\n';
-        fputs(rest, f);
-    } else {
-        fprintf(f, "# Kernel benchmark: fused KAN layer vs dense-basis baselines\n\n"
-                   "Produced by `scripts/bench_kernels.sh` (program `bench/bench_kan_layer.c`).\n\n");
-        write_generated(f, rows, n_rows, o, mi, ti, cr, n_cr, wall_s, waited_s);
-        fprintf(f, "\n## Analysis\n\n(To be written from the numbers above.)\n");
-    }
-    free(old);
-    return fclose(f) ? -1 : 0;
+    const report rp = {rows, n_rows, o, mi, ti, cr, n_cr, wall_s, waited_s};
+    return bench_write_md(path, MD_BEGIN, MD_END,
+                          "# Kernel benchmark: fused KAN layer vs dense-basis baselines\n\n"
+                          "Produced by `scripts/bench_kernels.sh` (program `bench/bench_kan_layer.c`).\n\n",
+                          write_report, &rp);
 }
 
 /* One attempt at a row's C columns: fused, then dense, each after settle(). */
 static void measure_row(problem *pr, row *rw, const options *o, double *wait_left)
 {
-    settle(o, rw->threads, wait_left);
-    cpu_sample c0 = cpu_sample_now();
+    bench_settle(o->quick, rw->threads, wait_left);
+    bench_cpu_sample c0 = bench_cpu_sample_now();
     double t = time_step(fused_step, pr, o, &rw->reps_fused);
-    cpu_sample c1 = cpu_sample_now();
+    bench_cpu_sample c1 = bench_cpu_sample_now();
     rw->fused = o->batch / t;
     openblas_set_num_threads(rw->threads);
-    settle(o, rw->threads, wait_left);
-    cpu_sample c2 = cpu_sample_now();
+    bench_settle(o->quick, rw->threads, wait_left);
+    bench_cpu_sample c2 = bench_cpu_sample_now();
     t = time_step(dense_step, pr, o, &rw->reps_dense);
-    cpu_sample c3 = cpu_sample_now();
+    bench_cpu_sample c3 = bench_cpu_sample_now();
     rw->dense = o->batch / t;
-    rw->load_c = fmax(others_load(&c0, &c1), others_load(&c2, &c3));
+    rw->load_c = fmax(bench_others_load(&c0, &c1), bench_others_load(&c2, &c3));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -931,7 +703,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    double wall0 = now_s();
+    double wall0 = bench_now_s();
     machine_info mi;
     machine_info_get(&mi);
 
@@ -951,7 +723,7 @@ int main(int argc, char **argv)
                                            .dense = NAN, .eager = NAN, .compiled = NAN,
                                            .load_c = NAN, .load_torch = NAN};
 
-    printf("bench_kan_layer: %s, %d CPUs, batch %d, k %d%s\n", mi.cpu, mi.procs, o.batch, o.k,
+    printf("bench_kan_layer: %s, %d CPUs, batch %d, k %d%s\n", mi.base.cpu, mi.base.procs, o.batch, o.k,
            o.quick ? " (quick)" : "");
     printf("OpenBLAS: %s\n", mi.openblas);
 
@@ -994,7 +766,7 @@ int main(int argc, char **argv)
             measure_row(&pr, &now, &o, &wait_left);
             if (attempt == 0 || !(now.load_c >= best.load_c))
                 best = now;
-            if (!(best.load_c > load_limit(rw->threads)) || wait_left <= 0)
+            if (!(best.load_c > bench_load_limit(rw->threads)) || wait_left <= 0)
                 break;
             fprintf(stderr, "%s threads=%d n=%d G=%d: others' load %.0f%%, measuring again\n",
                     dk_dtype_name(rw->dt), rw->threads, rw->n, rw->G, 100 * now.load_c);
@@ -1010,7 +782,7 @@ int main(int argc, char **argv)
     print_table(stdout, rows, n_rows, 0);
     printf("\n");
     print_notes(stdout, rows, n_rows, &ti);
-    double wall = now_s() - wall0;
+    double wall = bench_now_s() - wall0;
     double waited = o.max_wait_s - wait_left + ti.waited_s;
     printf("wall time %.0f s, of it %.0f s waiting for other jobs\n", wall, waited);
 

@@ -27,7 +27,9 @@
  *
  * Threading and determinism: the batch is split into fixed contiguous ranges, one per
  * thread slot; backward accumulates each range's parameter gradients separately and sums
- * them in range order. Results are bitwise reproducible for a given n_threads.
+ * them in range order. Results are bitwise reproducible for a given n_threads (whatever
+ * team OpenMP actually provides); y, y1, y2, gx, gx1, gx2 are computed per sample and do
+ * not depend on n_threads at all, the parameter gradients only up to reassociation.
  */
 #ifndef DK_KAN_JET_H
 #define DK_KAN_JET_H
@@ -37,7 +39,9 @@
 #include "dk_kan_layer.h"
 
 /* Scratch bytes for jet forward/backward on this shape with n_dir directions (allocated
- * once by the caller, as for dk_kan_workspace_bytes; may be shared between layers). */
+ * once by the caller, as for dk_kan_workspace_bytes; may be shared between layers). It
+ * grows with n_dir (per-sample rows of gy1, gy2 and x1^2), so a call must not use more
+ * directions than the workspace was sized for; it does not grow with max_batch. */
 size_t dk_kan_jet_workspace_bytes(const dk_kan_shape *s, int n_dir, dk_dtype dtype);
 
 void dk_kan_jet_forward_f64(const dk_kan_shape *s, const dk_kan_params_f64 *p, int batch, int n_dir,

@@ -152,37 +152,7 @@ size_t dk_kan_workspace_bytes(const dk_kan_shape *s, dk_dtype dtype)
     return make_plan(s, dk_dtype_size(dtype)).total + ALIGN;
 }
 
-/* The team may be smaller than asked (nested regions, thread limits): work items are
- * numbered 0..n_threads-1 independently of it and dealt round-robin, so the arithmetic
- * does not depend on how many threads actually run. */
-static int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-static int team_rank(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-#if defined(FP_FAST_FMA)
-#define MADD_F64(a, b, c) fma((a), (b), (c))
-#else
-#define MADD_F64(a, b, c) ((a) * (b) + (c))
-#endif
-#if defined(FP_FAST_FMAF)
-#define MADD_F32(a, b, c) fmaf((a), (b), (c))
-#else
-#define MADD_F32(a, b, c) ((a) * (b) + (c))
-#endif
-
+#include "dk_kernel_common.inc"
 #include "dk_exp.inc"
 
 #define REAL double
