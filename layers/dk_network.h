@@ -92,6 +92,14 @@ const void *dk_network_jet_forward(dk_network *net, long rows, const void *x, co
  * dk_network_jet_forward) through the last jet forward; overwrites net->grads[0..n_params). */
 void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const void *gu1, const void *gu2);
 
+/* Grid extension of the whole network: a new network with the same widths, k, dtype,
+ * batch capacity, threads and jet buffers, G_new intervals per input on each input's old
+ * range, every spline refitted by dk_grid_refine_layer (float64) and scale_base, scale_sp
+ * and mask copied. The parameter layout changes with G, so optimiser state tied to it must
+ * be rebuilt by the caller. *max_change (optional) is the largest change of any edge's
+ * spline at the fitting points. */
+dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, double *max_change);
+
 /* Prints a human summary: layers, shapes, parameter count, buffer sizes. */
 void dk_network_view(const dk_network *net, FILE *f);
 

@@ -12,6 +12,7 @@
 #include "kan_reference.h"
 #include "kernels/dk_bspline.h"
 #include "layers/dk_grid_refine.h"
+#include "layers/dk_network.h"
 
 static ref_rng rng = {2024, 31, 0};
 
@@ -132,6 +133,69 @@ static void test_smooth_function_survives_non_nested_refinement(void **state)
     free_layer(&L);
 }
 
+/* The whole network: G = 5 -> 10 on pykan's uniform initial grids is nested, so the
+ * refined network computes the same function (float64 to rounding, float32 to its
+ * precision) wherever every layer's input lies in its grid range, with the new layout and
+ * every non-spline parameter carried over. (Outside the range the extension knots move
+ * closer, as in pykan, and the function is not preserved there.) */
+static void check_network_refine(dk_dtype dt, double tol)
+{
+    const int widths[] = {2, 5, 3, 1};
+    dk_network_settings s = {.widths = widths, .n_widths = 4, .G = 5, .k = 3, .grid_lo = -1.0, .grid_hi = 1.0,
+                             .dtype = dt, .seed = 9, .noise_scale = 0.3, .scale_base_mu = 0.0,
+                             .scale_base_sigma = 1.0, .scale_sp = 1.0, .max_batch = 64, .n_threads = 1, .jet = 1};
+    dk_network *net = NULL, *fine = NULL;
+    assert_int_equal(dk_network_create(&net, &s), DK_OK);
+    for (size_t e = 0; e < net->n_params; e++) /* make the splines matter */
+        dk_store(dt, net->params, e, dk_load(dt, net->params, e) + ref_sym(&rng, 0.2));
+    double change = -1.0;
+    assert_int_equal(dk_network_refine(net, 10, &fine, &change), DK_OK);
+    assert_true(change >= 0.0 && change < tol);
+    assert_int_equal(fine->G, 10);
+    assert_int_equal(fine->n_dir, 2);
+    assert_int_equal(fine->layers[1].shape.n_basis, 13);
+    for (int l = 0; l < 3; l++) {
+        const dk_layer_view *a = &net->layers[l], *b = &fine->layers[l];
+        size_t io = (size_t)a->shape.in * a->shape.out;
+        for (size_t e = 0; e < io; e++) {
+            assert_true(dk_load(dt, net->params, a->scale_base + e) == dk_load(dt, fine->params, b->scale_base + e));
+            assert_true(dk_load(dt, net->params, a->scale_sp + e) == dk_load(dt, fine->params, b->scale_sp + e));
+        }
+    }
+    enum { N = 64 };
+    double xd[2 * N], y0[N];
+    float xf[2 * N];
+    for (int e = 0; e < 2 * N; e++)
+        xf[e] = (float)(xd[e] = ref_sym(&rng, 0.99));
+    const void *x = dt == DK_F64 ? (const void *)xd : (const void *)xf;
+    const void *y = dk_network_forward(net, N, x);
+    int inside[N], n_inside = 0;
+    for (int b = 0; b < N; b++) {
+        y0[b] = dk_load(dt, y, b);
+        inside[b] = 1;
+        for (int l = 1; l < 3; l++)
+            for (int i = 0; i < widths[l]; i++) {
+                double h = dk_load(dt, net->acts[l], (size_t)b * widths[l] + i);
+                inside[b] &= h >= -1.0 && h < 1.0;
+            }
+        n_inside += inside[b];
+    }
+    assert_true(n_inside >= N / 4);
+    y = dk_network_forward(fine, N, x);
+    for (int b = 0; b < N; b++)
+        if (inside[b])
+            assert_true(fabs(dk_load(dt, y, b) - y0[b]) <= tol * (1.0 + fabs(y0[b])));
+    dk_network_destroy(&net);
+    dk_network_destroy(&fine);
+}
+
+static void test_network_refine_preserves_the_function(void **state)
+{
+    (void)state;
+    check_network_refine(DK_F64, 1e-11);
+    check_network_refine(DK_F32, 1e-4);
+}
+
 static void test_bad_sizes_are_rejected(void **state)
 {
     (void)state;
@@ -150,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nested_refinement_is_exact),
         cmocka_unit_test(test_smooth_function_survives_non_nested_refinement),
+        cmocka_unit_test(test_network_refine_preserves_the_function),
         cmocka_unit_test(test_bad_sizes_are_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
