@@ -23,6 +23,18 @@ static inline void dk_store(dk_dtype t, void *buf, size_t i, double v)
         ((float *)buf)[i] = (float)v;
 }
 
+/* Block conversions to and from float64: dst[e] = buf[offset + e], buf[offset + e] = src[e]. */
+static inline void dk_load_block(dk_dtype t, const void *buf, size_t offset, size_t n, double *dst)
+{
+    for (size_t e = 0; e < n; e++)
+        dst[e] = dk_load(t, buf, offset + e);
+}
+static inline void dk_store_block(dk_dtype t, void *buf, size_t offset, size_t n, const double *src)
+{
+    for (size_t e = 0; e < n; e++)
+        dk_store(t, buf, offset + e, src[e]);
+}
+
 /* Contiguous split of n items over p parts: part r gets [begin, end). Every rank
  * computes the same split, and the concatenation over r is 0..n-1 in order. */
 static inline size_t dk_part_begin(size_t n, int parts, int r) { return n * (size_t)r / (size_t)parts; }

@@ -1008,6 +1008,8 @@ static dk_err default_run_dir(dk_config *cfg, const char *path)
  * Public interface
  * ------------------------------------------------------------------------------------- */
 
+const char *dk_config_optimizer_name(dk_optimizer_kind kind) { return optimizer_names[kind]; }
+
 dk_pde_params dk_config_pde_params(const dk_config *cfg)
 {
     return (dk_pde_params){.dim = cfg->pde_dim, .a1 = cfg->pde_a1, .a2 = cfg->pde_a2,

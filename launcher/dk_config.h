@@ -90,6 +90,9 @@ typedef struct dk_config {
     char source_path[DK_PATH_MAX];
 } dk_config;
 
+/* The config spelling of an optimizer ("adam", "lbfgs", "adam_then_lbfgs"). */
+const char *dk_config_optimizer_name(dk_optimizer_kind kind);
+
 /* The [pde] problem parameters. */
 dk_pde_params dk_config_pde_params(const dk_config *cfg);
 

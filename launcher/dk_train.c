@@ -168,7 +168,6 @@ static void write_summary_body(const run *r, FILE *f, double wall)
 {
     const dk_config *cfg = r->cfg;
     const dk_network *net = r->net;
-    static const char *const optimizer_names[] = {"adam", "lbfgs", "adam_then_lbfgs"};
     fputs("{\n  \"distkan_version\": ", f);
     dk_json_string(f, DISTKAN_VERSION);
     fputs(",\n  \"config\": ", f);
@@ -176,7 +175,7 @@ static void write_summary_body(const run *r, FILE *f, double wall)
     fputs(",\n  \"task\": ", f);
     dk_json_string(f, r->pde ? r->pde->description : r->fit->description);
     fprintf(f, ",\n  \"optimizer\": \"%s\",\n  \"steps\": %ld,\n  \"adam_steps\": %ld,\n  \"lbfgs_steps\": %ld",
-            optimizer_names[cfg->optimizer], r->step, r->adam_steps, r->lbfgs_steps);
+            dk_config_optimizer_name(cfg->optimizer), r->step, r->adam_steps, r->lbfgs_steps);
     if (r->lbfgs) {
         fputs(",\n  \"lbfgs_stop\": ", f);
         dk_json_string(f, r->lbfgs_stop ? r->lbfgs_stop : "not run");

@@ -14,27 +14,6 @@
  * The loss
  * ------------------------------------------------------------------------------------- */
 
-/* grad_sum (+)= net->grads, for the fit task's full-batch loss. */
-static void add_grads(dk_run *r, bool first)
-{
-    dk_network *net = r->net;
-    if (first) {
-        memcpy(r->grad_sum, net->grads, net->n_params * dk_dtype_size(net->dtype));
-        return;
-    }
-    if (net->dtype == DK_F64) {
-        double *acc = r->grad_sum;
-        const double *g = net->grads;
-        for (size_t i = 0; i < net->n_params; i++)
-            acc[i] += g[i];
-    } else {
-        float *acc = r->grad_sum;
-        const float *g = net->grads;
-        for (size_t i = 0; i < net->n_params; i++)
-            acc[i] += g[i];
-    }
-}
-
 /* This rank's fit loss: the batch of `step`, or with `full` the mean over all batches
  * (L-BFGS needs one fixed objective). Leaves this rank's gradient in net->grads. */
 static double fit_local_loss(dk_run *r, long step, bool full)
@@ -51,7 +30,7 @@ static double fit_local_loss(dk_run *r, long step, bool full)
         loss += dk_fit_task_loss(t, rows, pred, y, r->dout);
         dk_network_backward(net, rows, r->dout);
         if (full && t->n_batches > 1)
-            add_grads(r, b == first);
+            dk_network_accumulate_grads(net, r->grad_sum, b == first);
     }
     if (full && t->n_batches > 1) {
         double inv = 1.0 / (double)t->n_batches;
@@ -207,39 +186,20 @@ static dk_err adam_phase(dk_run *r)
  * L-BFGS
  * ------------------------------------------------------------------------------------- */
 
-static void params_from_x(dk_network *net, const double *x)
-{
-    if (net->dtype == DK_F64) {
-        memcpy(net->params, x, sizeof(double) * net->n_params);
-        return;
-    }
-    float *p = net->params;
-    for (size_t i = 0; i < net->n_params; i++)
-        p[i] = (float)x[i];
-}
-
-static void grads_to_g(const dk_network *net, double *g)
-{
-    for (size_t i = 0; i < net->n_params; i++)
-        g[i] = dk_load(net->dtype, net->grads, i);
-}
-
 static dk_err lbfgs_objective(void *ctx, const double *x, double *f, double *g)
 {
     dk_run *r = ctx;
-    params_from_x(r->net, x);
+    dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, x);
     DK_CALL(global_loss(r, 0, true));
     *f = r->loss.total;
-    grads_to_g(r->net, g);
+    dk_load_block(r->net->dtype, r->net->grads, 0, r->net->n_params, g);
     return DK_OK;
 }
 
 /* Loss and gradient at the current parameters, the start of an L-BFGS run. */
 static dk_err lbfgs_start(dk_run *r, double *f)
 {
-    dk_network *net = r->net;
-    for (size_t i = 0; i < net->n_params; i++)
-        r->lbfgs_x[i] = dk_load(net->dtype, net->params, i);
+    dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
     return lbfgs_objective(r, r->lbfgs_x, f, r->lbfgs_g);
 }
 
@@ -263,7 +223,7 @@ static dk_err lbfgs_phase(dk_run *r)
         dk_lbfgs_report rep;
         DK_CALL(dk_lbfgs_step(r->lbfgs, r->lbfgs_x, &f, r->lbfgs_g, lbfgs_objective, r, &rep));
         /* The last evaluation may have been at a rejected trial point. */
-        params_from_x(r->net, r->lbfgs_x);
+        dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
         r->loss.total = f;
         if (rep.status != DK_LBFGS_PROGRESS) {
             r->lbfgs_stop = rep.status == DK_LBFGS_CONVERGED ? "gradient below tolerance_grad"

@@ -329,6 +329,23 @@ void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const v
     }
 }
 
+void dk_network_accumulate_grads(const dk_network *net, void *sum, bool first)
+{
+    if (first) {
+        memcpy(sum, net->grads, net->n_params * dk_dtype_size(net->dtype));
+    } else if (net->dtype == DK_F64) {
+        double *acc = sum;
+        const double *g = net->grads;
+        for (size_t i = 0; i < net->n_params; i++)
+            acc[i] += g[i];
+    } else {
+        float *acc = sum;
+        const float *g = net->grads;
+        for (size_t i = 0; i < net->n_params; i++)
+            acc[i] += g[i];
+    }
+}
+
 void dk_network_view(const dk_network *net, FILE *f)
 {
     fprintf(f, "KAN [");

@@ -23,6 +23,7 @@
 #ifndef DK_NETWORK_H
 #define DK_NETWORK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -91,6 +92,10 @@ const void *dk_network_jet_forward(dk_network *net, long rows, const void *x, co
 /* Back-propagates the loss gradients with respect to u, u1 and u2 (shapes as returned by
  * dk_network_jet_forward) through the last jet forward; overwrites net->grads[0..n_params). */
 void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const void *gu1, const void *gu2);
+
+/* sum = grads (first) or sum += grads, over the n_params parameter gradients: for losses
+ * evaluated in several backward calls, since backward overwrites net->grads. */
+void dk_network_accumulate_grads(const dk_network *net, void *sum, bool first);
 
 /* Grid extension of the whole network: a new network with the same widths, k, dtype,
  * batch capacity, threads and jet buffers, G_new intervals per input on each input's old

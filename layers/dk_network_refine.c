@@ -7,18 +7,6 @@
 #include "dk_grid_refine.h"
 #include "dk_network.h"
 
-static void load_block(dk_dtype dt, const void *buf, size_t offset, size_t n, double *dst)
-{
-    for (size_t e = 0; e < n; e++)
-        dst[e] = dk_load(dt, buf, offset + e);
-}
-
-static void store_block(dk_dtype dt, void *buf, size_t offset, size_t n, const double *src)
-{
-    for (size_t e = 0; e < n; e++)
-        dk_store(dt, buf, offset + e, src[e]);
-}
-
 dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, double *max_change)
 {
     *out = NULL;
@@ -42,21 +30,21 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
         DK_CALL_GOTO(err, done, DK_CALLOC(grid1, n_grid1, "new knots"));
         DK_CALL_GOTO(err, done, DK_CALLOC(coef1, n_coef1, "new coefficients"));
         DK_CALL_GOTO(err, done, DK_CALLOC(small, io, "scales"));
-        load_block(old->dtype, old->state, a->grid, n_grid0, grid0);
-        load_block(old->dtype, old->params, a->coef, n_coef0, coef0);
+        dk_load_block(old->dtype, old->state, a->grid, n_grid0, grid0);
+        dk_load_block(old->dtype, old->params, a->coef, n_coef0, coef0);
         double change = 0.0;
         DK_CALL_GOTO(err, done, dk_grid_refine_layer(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new, grid1,
                                                      coef1, &change));
         worst = change > worst || isnan(change) ? change : worst;
-        store_block(net->dtype, net->state, b->grid, n_grid1, grid1);
-        store_block(net->dtype, net->params, b->coef, n_coef1, coef1);
+        dk_store_block(net->dtype, net->state, b->grid, n_grid1, grid1);
+        dk_store_block(net->dtype, net->params, b->coef, n_coef1, coef1);
         const size_t blocks[2][2] = {{a->scale_base, b->scale_base}, {a->scale_sp, b->scale_sp}};
         for (int q = 0; q < 2; q++) {
-            load_block(old->dtype, old->params, blocks[q][0], io, small);
-            store_block(net->dtype, net->params, blocks[q][1], io, small);
+            dk_load_block(old->dtype, old->params, blocks[q][0], io, small);
+            dk_store_block(net->dtype, net->params, blocks[q][1], io, small);
         }
-        load_block(old->dtype, old->state, a->mask, io, small);
-        store_block(net->dtype, net->state, b->mask, io, small);
+        dk_load_block(old->dtype, old->state, a->mask, io, small);
+        dk_store_block(net->dtype, net->state, b->mask, io, small);
         free(grid0), free(coef0), free(grid1), free(coef1), free(small);
         grid0 = coef0 = grid1 = coef1 = small = NULL;
     }

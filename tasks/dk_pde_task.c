@@ -186,28 +186,6 @@ bool dk_pde_task_prepare_step(dk_pde_task *t, long step)
     return true;
 }
 
-/* grad_sum (+)= net->grads: the kernels overwrite the gradient, chunks must add up. */
-static void accumulate(dk_pde_task *t, const dk_network *net, bool first)
-{
-    if (t->dtype == DK_F64) {
-        double *acc = t->grad_sum;
-        const double *g = net->grads;
-        if (first)
-            memcpy(acc, g, sizeof(double) * t->n_params);
-        else
-            for (size_t i = 0; i < t->n_params; i++)
-                acc[i] += g[i];
-    } else {
-        float *acc = t->grad_sum;
-        const float *g = net->grads;
-        if (first)
-            memcpy(acc, g, sizeof(float) * t->n_params);
-        else
-            for (size_t i = 0; i < t->n_params; i++)
-                acc[i] += g[i];
-    }
-}
-
 /* Interior chunk: residual at each point from the jet outputs; the loss gradient with
  * respect to u, Du[a], D2u[a] is 2 alpha r dr/d(.) / N_int. Residuals are formed in
  * float64 whatever the run's precision. */
@@ -266,13 +244,13 @@ double dk_pde_task_loss(dk_pde_task *t, dk_network *net, double *interior, doubl
     for (long b = 0; b < t->local_int; b += t->chunk) {
         long rows = t->local_int - b < t->chunk ? t->local_int - b : t->chunk;
         li += interior_chunk(t, net, b, rows);
-        accumulate(t, net, first);
+        dk_network_accumulate_grads(net, t->grad_sum, first);
         first = false;
     }
     for (long b = 0; b < t->local_bnd; b += t->chunk) {
         long rows = t->local_bnd - b < t->chunk ? t->local_bnd - b : t->chunk;
         lb += boundary_chunk(t, net, b, rows);
-        accumulate(t, net, first);
+        dk_network_accumulate_grads(net, t->grad_sum, first);
         first = false;
     }
     memcpy(net->grads, t->grad_sum, t->n_params * dk_dtype_size(t->dtype));
