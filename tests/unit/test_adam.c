@@ -11,15 +11,10 @@
 
 #include <cmocka.h>
 
+#include "test_asserts.h"
+
 #include "optim/dk_adam.h"
 
-#define assert_close(actual, expected, tol)                                                \
-    do {                                                                                   \
-        const double a_ = (double)(actual), e_ = (double)(expected), t_ = (double)(tol);   \
-        if (!(fabs(a_ - e_) <= t_))                                                        \
-            fail_msg("%s = %.17g, expected %.17g (|diff| %.3g > %.3g)", #actual, a_, e_,   \
-                     fabs(a_ - e_), t_);                                                   \
-    } while (0)
 
 static const dk_adam_settings torch_defaults = {
     .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0};
@@ -61,9 +56,9 @@ static void test_three_steps_match_closed_form(void **state)
         assert_int_equal(adam->step, t);
         for (int i = 0; i < N; i++) {
             ref_update(&ref[i], g[t - 1][i], t, lr, &torch_defaults);
-            assert_close(p[i], ref[i].p, 1e-14);
-            assert_close(((double *)adam->m)[i], ref[i].m, 1e-16);
-            assert_close(((double *)adam->v)[i], ref[i].v, 1e-18);
+            assert_close_abs(p[i], ref[i].p, 1e-14);
+            assert_close_abs(((double *)adam->m)[i], ref[i].m, 1e-16);
+            assert_close_abs(((double *)adam->v)[i], ref[i].v, 1e-18);
         }
         if (t == 1) {
             /* By hand: after step 1, m = 0.1 g and v = 0.001 g^2, and bc1 = 0.1, bc2 = 0.001
@@ -72,9 +67,9 @@ static void test_three_steps_match_closed_form(void **state)
              *   p0 = 1 - 0.1 * 0.5 / 0.50000001 = 0.900000002 (0.90000000199999996...)
              *   p1 = -2 + 0.1 * 1 / 1.00000001 = -1.900000001
              *   p2 = 0.5 - 0.1 * 2 / 2.00000001 = 0.4000000005 */
-            assert_close(p[0], 0.90000000199999996, 1e-15);
-            assert_close(p[1], -1.900000001, 1e-15);
-            assert_close(p[2], 0.4000000005, 1e-15);
+            assert_close_abs(p[0], 0.90000000199999996, 1e-15);
+            assert_close_abs(p[1], -1.900000001, 1e-15);
+            assert_close_abs(p[2], 0.4000000005, 1e-15);
         }
         if (t == 2) {
             /* By hand, element 0 (g = 0.5 then 1.0):
@@ -82,15 +77,15 @@ static void test_three_steps_match_closed_form(void **state)
              *   bc1 = 1 - 0.81 = 0.19,  bc2 = 1 - 0.998001 = 0.001999
              *   m_hat = 0.7631578947, v_hat = 0.6251875938, sqrt(v_hat) = 0.7906880...
              *   p = 0.900000002 - 0.1 * 0.7631578947 / 0.7906880 = 0.8034818006... */
-            assert_close(((double *)adam->m)[0], 0.145, 1e-15);
-            assert_close(((double *)adam->v)[0], 0.00124975, 1e-17);
-            assert_close(p[0], 0.80348180063850872, 1e-14);
+            assert_close_abs(((double *)adam->m)[0], 0.145, 1e-15);
+            assert_close_abs(((double *)adam->v)[0], 0.00124975, 1e-17);
+            assert_close_abs(p[0], 0.80348180063850872, 1e-14);
         }
     }
     /* Third step, from a high-precision evaluation of the same recurrence. */
-    assert_close(p[0], 0.74462112825555603, 1e-14);
-    assert_close(p[1], -1.8672274111845649, 1e-14);
-    assert_close(p[2], 0.30983427866210458, 1e-14);
+    assert_close_abs(p[0], 0.74462112825555603, 1e-14);
+    assert_close_abs(p[1], -1.8672274111845649, 1e-14);
+    assert_close_abs(p[2], 0.30983427866210458, 1e-14);
     dk_adam_destroy(&adam);
     assert_null(adam);
 }
@@ -106,7 +101,7 @@ static void test_first_step_is_lr_whatever_the_gradient_scale(void **state)
     assert_int_equal(dk_adam_create(&adam, DK_F64, N, &torch_defaults), DK_OK);
     dk_adam_step(adam, p, g, 0.01);
     for (int i = 0; i < N; i++)
-        assert_close(p[i], g[i] > 0 ? -0.01 : 0.01, 0.01 * 1e-5);
+        assert_close_abs(p[i], g[i] > 0 ? -0.01 : 0.01, 0.01 * 1e-5);
     dk_adam_destroy(&adam);
 }
 
@@ -127,12 +122,12 @@ static void test_weight_decay_is_added_to_the_gradient(void **state)
         dk_adam_step(adam, p, g, lr);
         for (int i = 0; i < N; i++) {
             ref_update(&ref[i], g[i], t, lr, &s);
-            assert_close(p[i], ref[i].p, 1e-14);
+            assert_close_abs(p[i], ref[i].p, 1e-14);
         }
         if (t == 1) {
             /* By hand, element 0 has no loss gradient: g' = 0.1 * 2 = 0.2, so the first step
              * is lr * 0.2 / (0.2 + 1e-6) = 0.05 * 0.999995000025 = 0.04999975000125 towards 0. */
-            assert_close(p[0], 2.0 - 0.04999975000125, 1e-14);
+            assert_close_abs(p[0], 2.0 - 0.04999975000125, 1e-14);
         }
     }
     /* Without the penalty element 0 would not move at all. */
@@ -168,11 +163,11 @@ static void test_float32_matches_float64(void **state)
         dk_adam_step(a32, p32, g32, 1e-3);
     }
     for (int i = 0; i < N; i++) {
-        assert_close(p32[i], p64[i], 1e-6 * fabs(p64[i]));
+        assert_close_abs(p32[i], p64[i], 1e-6 * fabs(p64[i]));
         const double m64 = ((double *)a64->m)[i], m32 = ((float *)a32->m)[i];
         const double v64 = ((double *)a64->v)[i], v32 = ((float *)a32->v)[i];
-        assert_close(m32, m64, 1e-5 * fabs(m64));
-        assert_close(v32, v64, 1e-5 * fabs(v64));
+        assert_close_abs(m32, m64, 1e-5 * fabs(m64));
+        assert_close_abs(v32, v64, 1e-5 * fabs(v64));
     }
     dk_adam_destroy(&a64);
     dk_adam_destroy(&a32);
@@ -223,7 +218,7 @@ static void test_reset_range_zeroes_only_the_range(void **state)
     }
     dk_adam_step(adam, p, g, lr);
     for (int i = 0; i < N; i++)
-        assert_close(p[i], ref[i].p, 1e-14);
+        assert_close_abs(p[i], ref[i].p, 1e-14);
 
     /* Ranges past the end are clipped; empty ranges are no-ops. */
     memcpy(m_before, adam->m, sizeof m_before);
@@ -262,7 +257,7 @@ static void minimise_quadratic(dk_dtype dtype, double tol)
             dk_adam_step(adam, p32, g32, lr);
     }
     for (int i = 0; i < N; i++)
-        assert_close(dtype == DK_F64 ? p64[i] : (double)p32[i], c[i], tol);
+        assert_close_abs(dtype == DK_F64 ? p64[i] : (double)p32[i], c[i], tol);
     dk_adam_destroy(&adam);
 }
 

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "test_asserts.h"
+
 #include "tasks/dk_fit_functions.h"
 
 static const dk_fit_function *get(const char *name, int dim)
@@ -19,20 +21,15 @@ static const dk_fit_function *get(const char *name, int dim)
     return f;
 }
 
-static void assert_close(double got, double want, double tol)
-{
-    if (!(fabs(got - want) <= tol * (1.0 + fabs(want))))
-        fail_msg("got %.17g, want %.17g", got, want);
-}
 
 static void test_exp_sin_sq_matches_closed_form(void **state)
 {
     const dk_fit_function *f = get("exp_sin_sq", 2);
     /* sin(pi/2) = 1, 1^2 = 1 -> e^2; sin(pi/6) = 1/2, (1/2)^2 -> e^{3/4}; sin(-pi/2) = -1, 0 -> 1/e */
-    assert_close(f->eval((double[]){0.5, 1.0}), exp(2.0), 1e-15);
-    assert_close(f->eval((double[]){1.0 / 6.0, 0.5}), exp(0.75), 1e-15);
-    assert_close(f->eval((double[]){-0.5, 0.0}), exp(-1.0), 1e-15);
-    assert_close(f->eval((double[]){0.0, 0.0}), 1.0, 1e-15);
+    assert_close_rel(f->eval((double[]){0.5, 1.0}), exp(2.0), 1e-15);
+    assert_close_rel(f->eval((double[]){1.0 / 6.0, 0.5}), exp(0.75), 1e-15);
+    assert_close_rel(f->eval((double[]){-0.5, 0.0}), exp(-1.0), 1e-15);
+    assert_close_rel(f->eval((double[]){0.0, 0.0}), 1.0, 1e-15);
 }
 
 static void test_xy_is_the_product(void **state)
@@ -45,21 +42,21 @@ static void test_xy_is_the_product(void **state)
 static void test_sin_pi_matches_closed_form(void **state)
 {
     const dk_fit_function *f = get("sin_pi", 1);
-    assert_close(f->eval((double[]){0.5}), 1.0, 1e-15);
-    assert_close(f->eval((double[]){1.0 / 6.0}), 0.5, 1e-15);
-    assert_close(f->eval((double[]){-0.25}), -sqrt(0.5), 1e-15);
-    assert_close(f->eval((double[]){1.0}), 0.0, 1e-15);
+    assert_close_rel(f->eval((double[]){0.5}), 1.0, 1e-15);
+    assert_close_rel(f->eval((double[]){1.0 / 6.0}), 0.5, 1e-15);
+    assert_close_rel(f->eval((double[]){-0.25}), -sqrt(0.5), 1e-15);
+    assert_close_rel(f->eval((double[]){1.0}), 0.0, 1e-15);
 }
 
 static void test_exp_4d_matches_closed_form(void **state)
 {
     const dk_fit_function *f = get("exp_4d", 4);
     /* x1^2 + x2^2 = 1/2 gives sin(pi/2) = 1; zeros give sin(0) = 0. */
-    assert_close(f->eval((double[]){0.5, 0.5, 0.0, 0.0}), exp(0.5), 1e-15);
-    assert_close(f->eval((double[]){0.5, 0.5, 0.5, 0.5}), exp(1.0), 1e-15);
-    assert_close(f->eval((double[]){0.0, 0.0, 0.0, 0.0}), 1.0, 1e-15);
+    assert_close_rel(f->eval((double[]){0.5, 0.5, 0.0, 0.0}), exp(0.5), 1e-15);
+    assert_close_rel(f->eval((double[]){0.5, 0.5, 0.5, 0.5}), exp(1.0), 1e-15);
+    assert_close_rel(f->eval((double[]){0.0, 0.0, 0.0, 0.0}), 1.0, 1e-15);
     /* x1^2 + x2^2 = 3/2 gives sin(3 pi/2) = -1 */
-    assert_close(f->eval((double[]){1.0, sqrt(0.5), 0.0, 0.0}), exp(-0.5), 1e-14);
+    assert_close_rel(f->eval((double[]){1.0, sqrt(0.5), 0.0, 0.0}), exp(-0.5), 1e-14);
 }
 
 static void test_exp_100d_matches_closed_form(void **state)
@@ -68,21 +65,21 @@ static void test_exp_100d_matches_closed_form(void **state)
     double x[100];
     for (int i = 0; i < 100; i++)
         x[i] = 1.0; /* sin^2(pi/2) = 1 for every input: mean 1 */
-    assert_close(f->eval(x), exp(1.0), 1e-15);
+    assert_close_rel(f->eval(x), exp(1.0), 1e-15);
     for (int i = 0; i < 100; i++)
         x[i] = 0.0;
-    assert_close(f->eval(x), 1.0, 1e-15);
+    assert_close_rel(f->eval(x), 1.0, 1e-15);
     for (int i = 0; i < 100; i++)
         x[i] = i < 25 ? 1.0 : 0.5; /* 25 ones and 75 halves: (25 + 75/2) / 100 = 0.625 */
-    assert_close(f->eval(x), exp(0.625), 1e-14);
+    assert_close_rel(f->eval(x), exp(0.625), 1e-14);
 }
 
 static void test_bessel_j0_matches_known_values(void **state)
 {
     const dk_fit_function *f = get("bessel_j0", 1);
-    assert_close(f->eval((double[]){0.0}), 1.0, 1e-15);
+    assert_close_rel(f->eval((double[]){0.0}), 1.0, 1e-15);
     /* J0(1) = 0.76519768655796655 (Abramowitz & Stegun table 9.1) */
-    assert_close(f->eval((double[]){0.05}), 0.76519768655796655, 1e-14);
+    assert_close_rel(f->eval((double[]){0.05}), 0.76519768655796655, 1e-14);
     /* first zero of J0 is 2.404825557695773 */
     assert_true(fabs(f->eval((double[]){2.404825557695773 / 20.0})) < 1e-13);
 }
@@ -90,8 +87,8 @@ static void test_bessel_j0_matches_known_values(void **state)
 static void test_gaussian_matches_closed_form(void **state)
 {
     const dk_fit_function *f = get("gaussian", 2);
-    assert_close(f->eval((double[]){0.0, 0.0}), 1.0, 1e-15);
-    assert_close(f->eval((double[]){1.0, -1.0}), exp(-2.0), 1e-15);
+    assert_close_rel(f->eval((double[]){0.0, 0.0}), 1.0, 1e-15);
+    assert_close_rel(f->eval((double[]){1.0, -1.0}), exp(-2.0), 1e-15);
 }
 
 static void test_find_returns_null_for_unknown_names(void **state)

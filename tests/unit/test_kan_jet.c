@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "test_asserts.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -66,22 +68,6 @@ static double *nan_array(size_t n)
     return w;
 }
 
-/* ||a - b|| <= tol ||b|| and max |a - b| <= tol max |b| (both pass when a == b == 0). */
-static void assert_close(const double *a, const double *b, size_t n, double tol)
-{
-    double num = 0, den = 0, worst = 0, big = 0;
-    for (size_t e = 0; e < n; e++) {
-        num += (a[e] - b[e]) * (a[e] - b[e]);
-        den += b[e] * b[e];
-        worst = fmax(worst, fabs(a[e] - b[e]));
-        big = fmax(big, fabs(b[e]));
-    }
-    if (!(sqrt(num) <= tol * sqrt(den) + 1e-300) || !(worst <= tol * big + 1e-300))
-        print_error("relative error %.3g (max %.3g of %.3g), tolerance %.3g\n", sqrt(num) / sqrt(den), worst, big,
-                    tol);
-    assert_true(sqrt(num) <= tol * sqrt(den) + 1e-300);
-    assert_true(worst <= tol * big + 1e-300);
-}
 
 /* One jet layer call: the layer, its inputs and the loss weights (shapes of y, y1, y2). */
 typedef struct jcase {
@@ -285,7 +271,7 @@ static void test_jet_value_matches_first_order_kernel(void **state)
         double *want = plain_forward(&c.L, c.batch, c.x);
         for (int nt = 1; nt <= 3; nt += 2) {
             jout o = jet_forward(&c, nt);
-            assert_close(o.y, want, n_y(&c), 1e-13);
+            assert_arrays_close(o.y, want, n_y(&c), 1e-13);
             free_out(&o);
         }
         free(want);
@@ -386,11 +372,11 @@ static void test_jet_derivatives_match_finite_differences(void **state)
                 free(bp[st]);
             }
         }
-        assert_close(ja.y1, fa1, ya, 1e-6);
-        assert_close(ja.y2, fa2, ya, 1e-6);
-        assert_close(jb.y, b0, (size_t)batch * o, 1e-13);
-        assert_close(jb.y1, fb1, yb, 1e-6);
-        assert_close(jb.y2, fb2, yb, 1e-6);
+        assert_arrays_close(ja.y1, fa1, ya, 1e-6);
+        assert_arrays_close(ja.y2, fa2, ya, 1e-6);
+        assert_arrays_close(jb.y, b0, (size_t)batch * o, 1e-13);
+        assert_arrays_close(jb.y1, fb1, yb, 1e-6);
+        assert_arrays_close(jb.y2, fb2, yb, 1e-6);
         free(fa1);
         free(fa2);
         free(fb1);
@@ -408,14 +394,14 @@ static void test_jet_derivatives_match_finite_differences(void **state)
 
 static void assert_grads_close(const jgrad *g, const jgrad *want, const jcase *c, double tol)
 {
-    assert_close(g->coef, want->coef, n_c(c), tol);
-    assert_close(g->sb, want->sb, n_e(c), tol);
-    assert_close(g->ssp, want->ssp, n_e(c), tol);
+    assert_arrays_close(g->coef, want->coef, n_c(c), tol);
+    assert_arrays_close(g->sb, want->sb, n_e(c), tol);
+    assert_arrays_close(g->ssp, want->ssp, n_e(c), tol);
     if (c->identity)
         return;
-    assert_close(g->gx, want->gx, n_x(c), tol);
-    assert_close(g->gx1, want->gx1, n_xj(c), tol);
-    assert_close(g->gx2, want->gx2, n_xj(c), tol);
+    assert_arrays_close(g->gx, want->gx, n_x(c), tol);
+    assert_arrays_close(g->gx1, want->gx1, n_xj(c), tol);
+    assert_arrays_close(g->gx2, want->gx2, n_xj(c), tol);
 }
 
 /* General and identity inputs, out = 1, ragged widths and whole vectors, degrees 1 to 5,
@@ -634,7 +620,7 @@ static void test_jet_f32_matches_f64(void **state)
         for (int a = 0; a < (c.identity ? 6 : 9); a++) {
             double *back = doubles(got[a], len[a]);
             /* float sums over up to 60 samples, and basis values rounded near knots */
-            assert_close(back, want[a], len[a], 1e-4);
+            assert_arrays_close(back, want[a], len[a], 1e-4);
             free(back);
         }
         float *all[] = {gf, cf, sbf, sspf, mf, xf, x1f, x2f, w0f, w1f, w2f, y, y1, y2, gx, gx1, gx2, dc, dsb, dssp};

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "test_asserts.h"
+
 #include "common/dk_rng.h"
 #include "kernels/dk_kan_layer.h"
 #include "kan_reference.h"
@@ -120,19 +122,6 @@ static double *random_weights(size_t n)
     return w;
 }
 
-/* ||a - b|| / ||b|| (0 when both vanish), and the largest |a - b| against max |b|. */
-static void assert_close(const double *a, const double *b, size_t n, double tol)
-{
-    double num = 0, den = 0, worst = 0, big = 0;
-    for (size_t e = 0; e < n; e++) {
-        num += (a[e] - b[e]) * (a[e] - b[e]);
-        den += b[e] * b[e];
-        worst = fmax(worst, fabs(a[e] - b[e]));
-        big = fmax(big, fabs(b[e]));
-    }
-    assert_true(sqrt(num) <= tol * sqrt(den) + 1e-300);
-    assert_true(worst <= tol * big + 1e-300);
-}
 
 static grads run_backward(const layer *L, int batch, int n_threads, const double *x, const double *dy, int want_dx)
 {
@@ -172,10 +161,10 @@ static void test_backward_gradients_match_finite_differences(void **state)
             grads g = run_backward(&L, sc->batch, nt, x, w, 1);
             /* x: h^2 truncation ~1e-12 and eps/h rounding ~1e-10 of the quotient;
              * parameters: rounding only. 1e-6 leaves three orders of margin. */
-            assert_close(g.dx, fd.dx, (size_t)sc->batch * sc->in, 1e-6);
-            assert_close(g.coef, fd.coef, (size_t)sc->in * sc->out * L.nb, 1e-6);
-            assert_close(g.sb, fd.sb, (size_t)sc->in * sc->out, 1e-6);
-            assert_close(g.ssp, fd.ssp, (size_t)sc->in * sc->out, 1e-6);
+            assert_arrays_close(g.dx, fd.dx, (size_t)sc->batch * sc->in, 1e-6);
+            assert_arrays_close(g.coef, fd.coef, (size_t)sc->in * sc->out * L.nb, 1e-6);
+            assert_arrays_close(g.sb, fd.sb, (size_t)sc->in * sc->out, 1e-6);
+            assert_arrays_close(g.ssp, fd.ssp, (size_t)sc->in * sc->out, 1e-6);
             free_grads(&g);
         }
         free_grads(&fd);
@@ -212,10 +201,10 @@ static void test_backward_reproducible_and_thread_count_independent(void **state
         assert_grads_equal(&a, &c, &L, sc->batch, 0);
         grads one = run_backward(&L, sc->batch, 1, x, w, 1);
         /* batch sums split in 3 partial sums: reassociation only */
-        assert_close(one.dx, a.dx, (size_t)sc->batch * sc->in, 1e-13);
-        assert_close(one.coef, a.coef, (size_t)sc->in * sc->out * L.nb, 1e-13);
-        assert_close(one.sb, a.sb, (size_t)sc->in * sc->out, 1e-13);
-        assert_close(one.ssp, a.ssp, (size_t)sc->in * sc->out, 1e-13);
+        assert_arrays_close(one.dx, a.dx, (size_t)sc->batch * sc->in, 1e-13);
+        assert_arrays_close(one.coef, a.coef, (size_t)sc->in * sc->out * L.nb, 1e-13);
+        assert_arrays_close(one.sb, a.sb, (size_t)sc->in * sc->out, 1e-13);
+        assert_arrays_close(one.ssp, a.ssp, (size_t)sc->in * sc->out, 1e-13);
         free_grads(&a);
         free_grads(&b);
         free_grads(&c);
@@ -278,7 +267,7 @@ static void test_backward_f32_matches_f64(void **state)
                 for (size_t e = 0; e < len[a]; e++)
                     back[a][e] = src[a][e];
                 /* float sums over up to 200 samples, and basis values rounded near knots */
-                assert_close(back[a], want[a], len[a], 1e-4);
+                assert_arrays_close(back[a], want[a], len[a], 1e-4);
                 free(back[a]);
             }
         }

@@ -8,15 +8,10 @@
 
 #include <cmocka.h>
 
+#include "test_asserts.h"
+
 #include "optim/dk_lr_schedule.h"
 
-#define assert_close(actual, expected, tol)                                                \
-    do {                                                                                   \
-        const double a_ = (double)(actual), e_ = (double)(expected), t_ = (double)(tol);   \
-        if (!(fabs(a_ - e_) <= t_))                                                        \
-            fail_msg("%s = %.17g, expected %.17g (|diff| %.3g > %.3g)", #actual, a_, e_,   \
-                     fabs(a_ - e_), t_);                                                   \
-    } while (0)
 
 static const double tight = 1e-15;
 
@@ -35,12 +30,12 @@ static void test_cosine_start_middle_end(void **state)
     (void)state;
     /* S = total - warmup = 100 and s = step - 1. */
     const dk_lr_schedule s = {.kind = DK_LR_COSINE, .lr = 0.1, .lr_min = 0.001, .total = 100};
-    assert_close(dk_lr_at(&s, 1), 0.1, tight);                  /* s = 0: cos 0 = 1 */
-    assert_close(dk_lr_at(&s, 26), 0.0855017856687341, 1e-15);  /* s = S/4: (1 + 1/sqrt2)/2 */
-    assert_close(dk_lr_at(&s, 51), (0.1 + 0.001) / 2, tight);   /* s = S/2: cos(pi/2) = 0 */
+    assert_close_abs(dk_lr_at(&s, 1), 0.1, tight);                  /* s = 0: cos 0 = 1 */
+    assert_close_abs(dk_lr_at(&s, 26), 0.0855017856687341, 1e-15);  /* s = S/4: (1 + 1/sqrt2)/2 */
+    assert_close_abs(dk_lr_at(&s, 51), (0.1 + 0.001) / 2, tight);   /* s = S/2: cos(pi/2) = 0 */
     /* The last update of the run, s = 99: lr_min + (lr - lr_min) sin^2(pi/200)
      * = 0.001 + 0.099 * 0.000246719817 = 0.00102442526, just above lr_min. */
-    assert_close(dk_lr_at(&s, 100), 0.0010244252618962857, 1e-15);
+    assert_close_abs(dk_lr_at(&s, 100), 0.0010244252618962857, 1e-15);
     /* The end of the schedule, s = S (step total + 1), is lr_min exactly. */
     assert_true(dk_lr_at(&s, 101) == 0.001);
     /* Strictly decreasing over the run. */
@@ -54,11 +49,11 @@ static void test_cosine_after_warmup(void **state)
     /* warmup 10, total 110: S = 100, the cosine starts at step 11. */
     const dk_lr_schedule s = {.kind = DK_LR_COSINE, .lr = 0.1, .lr_min = 0.001, .warmup = 10,
                               .total = 110};
-    assert_close(dk_lr_at(&s, 1), 0.01, tight);
-    assert_close(dk_lr_at(&s, 10), 0.1, tight);
-    assert_close(dk_lr_at(&s, 11), 0.1, tight);
-    assert_close(dk_lr_at(&s, 61), 0.0505, tight);
-    assert_close(dk_lr_at(&s, 110), 0.0010244252618962857, 1e-15);
+    assert_close_abs(dk_lr_at(&s, 1), 0.01, tight);
+    assert_close_abs(dk_lr_at(&s, 10), 0.1, tight);
+    assert_close_abs(dk_lr_at(&s, 11), 0.1, tight);
+    assert_close_abs(dk_lr_at(&s, 61), 0.0505, tight);
+    assert_close_abs(dk_lr_at(&s, 110), 0.0010244252618962857, 1e-15);
     assert_true(dk_lr_at(&s, 111) == 0.001);
 }
 
@@ -78,7 +73,7 @@ static void test_step_decay_boundaries(void **state)
     /* With warm-up 5 the decay clock starts at step 6: 6..15 at lr, 16.. at lr gamma. */
     dk_lr_schedule w = s;
     w.warmup = 5;
-    assert_close(dk_lr_at(&w, 5), 1.0, tight);
+    assert_close_abs(dk_lr_at(&w, 5), 1.0, tight);
     assert_true(dk_lr_at(&w, 6) == 1.0);
     assert_true(dk_lr_at(&w, 15) == 1.0);
     assert_true(dk_lr_at(&w, 16) == 0.5);
@@ -97,14 +92,14 @@ static void test_warmup_ramps_linearly_to_lr(void **state)
     for (size_t k = 0; k < 3; k++) {
         const dk_lr_schedule s = {.kind = kinds[k], .lr = 0.2, .lr_min = 0.0, .gamma = 0.1,
                                   .step_every = 50, .warmup = 4, .total = 100};
-        assert_close(dk_lr_at(&s, 1), 0.05, tight);
-        assert_close(dk_lr_at(&s, 2), 0.10, tight);
-        assert_close(dk_lr_at(&s, 3), 0.15, tight);
+        assert_close_abs(dk_lr_at(&s, 1), 0.05, tight);
+        assert_close_abs(dk_lr_at(&s, 2), 0.10, tight);
+        assert_close_abs(dk_lr_at(&s, 3), 0.15, tight);
         assert_true(dk_lr_at(&s, 4) == 0.2); /* exactly lr at the end of warm-up */
         assert_true(dk_lr_at(&s, 5) == 0.2); /* first decay step: s = 0 */
         /* Steps before the first are treated as step 1. */
-        assert_close(dk_lr_at(&s, 0), 0.05, tight);
-        assert_close(dk_lr_at(&s, -3), 0.05, tight);
+        assert_close_abs(dk_lr_at(&s, 0), 0.05, tight);
+        assert_close_abs(dk_lr_at(&s, -3), 0.05, tight);
     }
 }
 
@@ -129,11 +124,11 @@ static void test_total_not_beyond_warmup_has_no_decay_phase(void **state)
     (void)state;
     dk_lr_schedule s = {.kind = DK_LR_COSINE, .lr = 0.1, .lr_min = 0.01, .gamma = 0.5,
                         .step_every = 1, .warmup = 10, .total = 10};
-    assert_close(dk_lr_at(&s, 10), 0.1, tight);
+    assert_close_abs(dk_lr_at(&s, 10), 0.1, tight);
     assert_true(dk_lr_at(&s, 11) == 0.01); /* the cosine end value */
     /* total < warmup: warm-up still runs its course, then the end value. */
     s.total = 5;
-    assert_close(dk_lr_at(&s, 7), 0.07, tight);
+    assert_close_abs(dk_lr_at(&s, 7), 0.07, tight);
     assert_true(dk_lr_at(&s, 12) == 0.01);
     s.kind = DK_LR_STEP;
     assert_true(dk_lr_at(&s, 12) == 0.1); /* S = 0: gamma^0 */

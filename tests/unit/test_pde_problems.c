@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "test_asserts.h"
+
 #include "common/dk_rng.h"
 #include "tasks/dk_pde_problem.h"
 
@@ -26,11 +28,6 @@ static const dk_pde_params param_sets[] = {
 };
 enum { N_SETS = sizeof(param_sets) / sizeof(param_sets[0]), N_POINTS = 20, MAXN = 16 };
 
-static void assert_close(double got, double want, double tol)
-{
-    if (!(fabs(got - want) <= tol * (1.0 + fabs(want))))
-        fail_msg("got %.17g, want %.17g", got, want);
-}
 
 static int inputs_of(const dk_pde_problem *prob, const dk_pde_params *p)
 {
@@ -151,7 +148,7 @@ static void test_residual_partials_match_differences(void **state)
 
                 double rp = call_residual(prob, p, n, x, u + h, du, d2u, &tmp_du, tmp_ddu, tmp_dd2u);
                 double rm = call_residual(prob, p, n, x, u - h, du, d2u, &tmp_du, tmp_ddu, tmp_dd2u);
-                assert_close(g_du, (rp - rm) / (2.0 * h), 1e-8);
+                assert_close_rel(g_du, (rp - rm) / (2.0 * h), 1e-8);
                 for (int a = 0; a < n; a++) {
                     double v = du[a];
                     du[a] = v + h;
@@ -159,14 +156,14 @@ static void test_residual_partials_match_differences(void **state)
                     du[a] = v - h;
                     rm = call_residual(prob, p, n, x, u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
                     du[a] = v;
-                    assert_close(g_ddu[a], (rp - rm) / (2.0 * h), 1e-8);
+                    assert_close_rel(g_ddu[a], (rp - rm) / (2.0 * h), 1e-8);
                     v = d2u[a];
                     d2u[a] = v + h;
                     rp = call_residual(prob, p, n, x, u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
                     d2u[a] = v - h;
                     rm = call_residual(prob, p, n, x, u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
                     d2u[a] = v;
-                    assert_close(g_dd2u[a], (rp - rm) / (2.0 * h), 1e-8);
+                    assert_close_rel(g_dd2u[a], (rp - rm) / (2.0 * h), 1e-8);
                 }
             }
         }
@@ -291,16 +288,16 @@ static void test_poisson2d_matches_hand_values(void **state)
     /* (1/2, 1/2): u = sin(pi/2) sin(pi/4) = 1/sqrt 2;
      * f = -pi^2 (1 + 1) (1/sqrt 2) + 2 pi (1/sqrt 2) = (2 pi - 2 pi^2) / sqrt 2 */
     double x[2] = {0.5, 0.5};
-    assert_close(prob->exact(&p, x), 0.70710678118654752, 1e-15);
+    assert_close_rel(prob->exact(&p, x), 0.70710678118654752, 1e-15);
     double f = (2.0 * pi - 2.0 * pi * pi) * 0.70710678118654752;
-    assert_close(f, -9.5148454611, 1e-10);
+    assert_close_rel(f, -9.5148454611, 1e-10);
     /* r = u_xx + u_yy - f, so at u = 0 the residual is -f. */
-    assert_close(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), -f, 1e-14);
+    assert_close_rel(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), -f, 1e-14);
     assert_true(dr_du == 0.0 && dr_ddu[0] == 0.0 && dr_ddu[1] == 0.0 && dr_dd2u[0] == 1.0 && dr_dd2u[1] == 1.0);
     /* (1/2, 1): u = sin(pi/2) sin(pi) = 0, f = 0 + 2 pi cos(pi) = -2 pi. */
     x[1] = 1.0;
     assert_true(fabs(prob->exact(&p, x)) < 1e-15);
-    assert_close(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), 2.0 * pi, 1e-14);
+    assert_close_rel(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), 2.0 * pi, 1e-14);
     /* (1/2, 1/2) with u_xx, u_yy from the closed forms: -pi^2 u and
      * 2 pi cos(pi/4) - 4 pi^2 (1/4) sin(pi/4): the residual vanishes. */
     x[1] = 0.5;
@@ -316,8 +313,8 @@ static void test_helmholtz2d_matches_hand_values(void **state)
     double dr_du, dr_ddu[2], dr_dd2u[2], zero[2] = {0, 0};
     /* (1/2, 1/8): u = sin(pi/2) sin(pi/2) = 1, q = (1 - 17 pi^2) */
     double x[2] = {0.5, 0.125};
-    assert_close(prob->exact(&p, x), 1.0, 1e-15);
-    assert_close(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), 17.0 * pi * pi - 1.0, 1e-14);
+    assert_close_rel(prob->exact(&p, x), 1.0, 1e-15);
+    assert_close_rel(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), 17.0 * pi * pi - 1.0, 1e-14);
     assert_true(dr_du == 1.0 && dr_dd2u[0] == 1.0 && dr_dd2u[1] == 1.0 && dr_ddu[0] == 0.0);
     p.wavenumber = 3.0;
     prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u);
@@ -329,12 +326,12 @@ static void test_heat_nd_matches_hand_values(void **state)
     const dk_pde_problem *prob = dk_pde_problem_find("heat_nd");
     dk_pde_params p = {.dim = 2, .diffusivity = 0.5};
     /* (1/2, 1/6, t = 1): (sin(pi/2) + sin(pi/6)) exp(-pi^2 / 2) = 1.5 exp(-pi^2/2) */
-    assert_close(prob->exact(&p, (double[]){0.5, 1.0 / 6.0, 1.0}), 1.5 * exp(-0.5 * pi * pi), 1e-14);
-    assert_close(prob->exact(&p, (double[]){0.5, 1.0 / 6.0, 0.0}), 1.5, 1e-15);
+    assert_close_rel(prob->exact(&p, (double[]){0.5, 1.0 / 6.0, 1.0}), 1.5 * exp(-0.5 * pi * pi), 1e-14);
+    assert_close_rel(prob->exact(&p, (double[]){0.5, 1.0 / 6.0, 0.0}), 1.5, 1e-15);
     double dr_du, dr_ddu[3], dr_dd2u[3];
     double r = prob->residual(&p, (double[]){0.3, 0.3, 0.3}, 9.0, (double[]){5.0, 6.0, 2.0},
                               (double[]){1.0, 3.0, 100.0}, &dr_du, dr_ddu, dr_dd2u);
-    assert_close(r, 2.0 - 0.5 * (1.0 + 3.0), 1e-15); /* u_t - kappa (u_xx + u_yy), u_tt unused */
+    assert_close_rel(r, 2.0 - 0.5 * (1.0 + 3.0), 1e-15); /* u_t - kappa (u_xx + u_yy), u_tt unused */
     assert_true(dr_du == 0.0 && dr_ddu[0] == 0.0 && dr_ddu[1] == 0.0 && dr_ddu[2] == 1.0);
     assert_true(dr_dd2u[0] == -0.5 && dr_dd2u[1] == -0.5 && dr_dd2u[2] == 0.0);
 }
@@ -345,8 +342,8 @@ static void test_poisson_nd_matches_hand_values(void **state)
     dk_pde_params p = {.dim = 3};
     /* sin(pi/2) + sin(pi/6) + sin(0) = 1.5 */
     double x[3] = {1.0, 1.0 / 3.0, 0.0}, zero[3] = {0, 0, 0}, dr_du, dr_ddu[3], dr_dd2u[3];
-    assert_close(prob->exact(&p, x), 1.5, 1e-15);
-    assert_close(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), 1.5 * pi * pi / 4.0, 1e-15);
+    assert_close_rel(prob->exact(&p, x), 1.5, 1e-15);
+    assert_close_rel(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), 1.5 * pi * pi / 4.0, 1e-15);
 }
 
 int main(void)
