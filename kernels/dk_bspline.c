@@ -1,4 +1,5 @@
-/* B-spline basis with local support: float64 and float32 from one template. */
+/* B-spline basis with local support: float64 and float32 from one template; pykan's grid
+ * extension in float64 only (grids are changed on the host in float64, then stored). */
 #include "dk_bspline.h"
 
 #define REAL double
@@ -14,3 +15,16 @@
 #include "dk_bspline_impl.inc"
 #undef REAL
 #undef SFX
+
+void dk_bspline_extend_grid_f64(const double *inner, int G, int k, double *t)
+{
+    for (int i = 0; i <= G; i++)
+        t[k + i] = inner[i];
+    /* pykan steps by the mean width, not the end intervals' own widths: an adapted grid's
+     * extension stays as wide as the grid on average however crowded its ends are. */
+    const double h = (inner[G] - inner[0]) / (double)G;
+    for (int e = 1; e <= k; e++) {
+        t[k - e] = t[k - e + 1] - h;
+        t[k + G + e] = t[k + G + e - 1] + h;
+    }
+}

@@ -40,4 +40,11 @@ int dk_bspline_span_f32(const float *t, int n_knots, float x);
 void dk_bspline_uniform_grid_f64(double lo, double hi, int G, int k, double *t);
 void dk_bspline_uniform_grid_f32(float lo, float hi, int G, int k, float *t);
 
+/* pykan's extend_grid for any inner knots inner[0..G] (G intervals, possibly non-uniform):
+ * t[k..k+G] = inner, then k knots on each side stepping outwards by the AVERAGE interval
+ * width h = (inner[G] - inner[0]) / G, t[k-e] = t[k-e+1] - h and t[k+G+e] = t[k+G+e-1] + h.
+ * Writes t[0..G+2k]; inner and t must not overlap. On a uniform inner grid this gives
+ * dk_bspline_uniform_grid_f64's knots up to rounding. */
+void dk_bspline_extend_grid_f64(const double *inner, int G, int k, double *t);
+
 #endif

@@ -1,21 +1,35 @@
-/* Grid extension of one layer (the KAN paper's "grid extension", pykan's refine):
- * replace every input's spline grid of G intervals by a uniform grid of G' intervals on
- * the same range, and fit the new coefficients so that every edge's spline keeps its shape.
+/* Grid extension of one layer (the KAN paper's "grid extension", pykan's MultKAN.refine):
+ * replace every input's spline grid of G intervals by one of G' intervals with the same
+ * shape, and fit the new coefficients so that every edge's spline keeps its values.
  *
- * For input i the new knots are G' + 1 uniform points on the old un-extended range
- * [t_k, t_{G+k}] extended by k on each side (pykan's grid). The coefficients of all `out`
- * edges of input i are the least-squares solution (LAPACK dgels, one call per input, all
- * edges as right-hand sides) of
+ * Knots (pykan's initialize_grid_from_parent): new inner knot j = 0..G' is the piecewise-
+ * linear interpolant of the old inner knots t_k..t_{k+G} at fractional index s = j G / G',
  *
- *   sum_c coef'_ijc B'_c(x_p) = sum_c coef_ijc B_c(x_p),   p = 0..n_points-1,
+ *   t'_{k+j} = t_{k+m} + (s - m) (t_{k+m+1} - t_{k+m}),   m = floor(s),
  *
- * on n_points = 4 (G' + k) + 1 equally spaced points spanning the range. Only the spline
- * term is refitted; scale_base, scale_sp and mask are unchanged (as in pykan). When the new
- * knots contain the old ones (G' a multiple of G on a uniform grid) the old spline lies in
- * the new space and the fit is exact up to rounding.
+ * taken as the old knot itself when s is an integer. A uniform grid stays uniform, an
+ * adapted (non-uniform) grid keeps its shape, and when G' is a multiple of G the new knots
+ * contain every old inner knot. The inner knots are then extended by k on each side with
+ * the average width (dk_bspline_extend_grid_f64, pykan's extend_grid).
  *
- * Float64 throughout; the caller converts a float32 network's parameters. This is the
- * building block of issue 4's grid schedule; the network re-layout lives there.
+ * Coefficients: for input i, all `out` edges at once, the least-squares fit
+ * (dk_spline_fit.h) of
+ *
+ *   sum_c coef'_ijc B'_c(x_p) = sum_c coef_ijc B_c(x_p)
+ *
+ * at k + 3 points inside each NEW interval, at fractions (q + 1/2) / (k + 3). Each interval
+ * holding more than k + 1 points determines the spline's polynomial there, so all G' + k
+ * coefficients are determined and the system is well conditioned; no point sits on the
+ * last knot, where pykan's half-open pieces make every basis function vanish. (pykan fits
+ * at the cached training samples instead; fixed points make refinement independent of
+ * the data.) When the new knots contain the old inner ones (G' a multiple of G) the old
+ * spline lies in the new space on the grid range and the fit is exact up to rounding.
+ *
+ * Only the spline term is refitted; scale_base, scale_sp and mask are unchanged (as in
+ * pykan). Outside the inner range the extension knots move (their width is range / G'),
+ * so the function is not preserved there, as in pykan.
+ *
+ * Float64 throughout; the caller converts a float32 network's parameters.
  */
 #ifndef DK_GRID_REFINE_H
 #define DK_GRID_REFINE_H

@@ -267,6 +267,35 @@ static void test_uniform_grid_matches_pykan_extended_grid(void **state)
     }
 }
 
+/* pykan's extend_grid: inner knots kept as given, k knots on each side stepping by the mean
+ * width (grid[-1] - grid[0]) / G even when the inner knots are not uniform; on a uniform
+ * inner grid it agrees with dk_bspline_uniform_grid_f64. */
+static void test_extend_grid_steps_by_mean_width(void **state)
+{
+    (void)state;
+    for (int k = 1; k <= 3; k++) {
+        const int G = 7, n = n_knots_for(G, k);
+        double inner[8], t[32], u[32];
+        inner[0] = -0.7;
+        for (int i = 1; i <= G; i++)
+            inner[i] = inner[i - 1] + 0.1 + uni(); /* non-uniform widths */
+        dk_bspline_extend_grid_f64(inner, G, k, t);
+        const double h = (inner[G] - inner[0]) / G;
+        for (int i = 0; i <= G; i++)
+            assert_true(t[k + i] == inner[i]);
+        for (int e = 1; e <= k; e++) {
+            assert_true(fabs(t[k - e] - (inner[0] - e * h)) < 1e-14);
+            assert_true(fabs(t[k + G + e] - (inner[G] + e * h)) < 1e-14);
+        }
+        for (int i = 0; i <= G; i++)
+            inner[i] = -1.5 + 4.0 * i / G;
+        dk_bspline_extend_grid_f64(inner, G, k, t);
+        dk_bspline_uniform_grid_f64(-1.5, 2.5, G, k, u);
+        for (int m = 0; m < n; m++)
+            assert_true(fabs(t[m] - u[m]) < 1e-14);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_fewer_than_k_plus_1_nonzero_near_grid_ends),
         cmocka_unit_test(test_span_search_on_non_uniform_knots),
         cmocka_unit_test(test_uniform_grid_matches_pykan_extended_grid),
+        cmocka_unit_test(test_extend_grid_steps_by_mean_width),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,36 @@
+/* Least-squares fit of B-spline coefficients to values at points (pykan's curve2coef),
+ * shared by grid extension (dk_grid_refine.h) and grid update (dk_grid_update.h).
+ *
+ * For knots t[0..G+2k] and degree k, the coefficients c_j [G+k] of every right-hand side j
+ * minimise
+ *
+ *   sum_p ( sum_c c_jc B_c(x_p) - Y[p][j] )^2,
+ *
+ * and among the minimisers the one of least norm (LAPACK dgelsd, SVD based), as pykan's
+ * torch.linalg.lstsq. A point outside [t_0, t_{G+2k}) gives an all-zero row.
+ *
+ * Singular values below DK_SPLINE_FIT_RCOND times the largest count as zero. When a basis
+ * function is touched only at the far tip of its support (a sample just inside an
+ * extension knot), its column is tiny and an exact solve would give it a huge coefficient
+ * that fits one point and ruins the spline between samples; 1e-10 drops such directions
+ * while B-spline bases sampled in every interval (condition numbers of order 10 to 1e3)
+ * are solved to full accuracy.
+ *
+ * Allocates its workspace per call: it runs at grid changes, not in the training step.
+ */
+#ifndef DK_SPLINE_FIT_H
+#define DK_SPLINE_FIT_H
+
+#include "../common/dk_error.h"
+
+#define DK_SPLINE_FIT_RCOND 1e-10
+
+/* t: G + 2k + 1 knots; x [n_pts], Y [n_pts][n_rhs] (row-major). Writes coef [n_rhs][G + k]
+ * (right-hand side j's coefficients contiguous) and, when rank is not NULL, the numerical
+ * rank of the basis matrix: below G + k the fit is underdetermined (fewer distinct points
+ * than coefficients, or basis functions no point sees) and the minimum-norm solution is
+ * returned. Needs n_pts >= 1, n_rhs >= 1, 1 <= k <= DK_MAX_DEGREE, G >= 1. */
+dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, int n_rhs, const double *Y,
+                     double *coef, int *rank);
+
+#endif
