@@ -30,6 +30,7 @@
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
 #include "../kernels/dk_kan_layer.h"
+#include "dk_grid_update.h"
 
 enum { DK_GRAD_EXTRA = 4, DK_NETWORK_MAX_LAYERS = 64 };
 
@@ -99,11 +100,19 @@ void dk_network_accumulate_grads(const dk_network *net, void *sum, bool first);
 
 /* Grid extension of the whole network: a new network with the same widths, k, dtype,
  * batch capacity, threads and jet buffers, G_new intervals per input on each input's old
- * range, every spline refitted by dk_grid_refine_layer (float64) and scale_base, scale_sp
- * and mask copied. The parameter layout changes with G, so optimiser state tied to it must
- * be rebuilt by the caller. *max_change (optional) is the largest change of any edge's
- * spline at the fitting points. */
+ * range keeping the old grid's shape, every spline refitted by dk_grid_refine_layer
+ * (float64) and scale_base, scale_sp and mask copied. The parameter layout changes with G,
+ * so optimiser state tied to it must be rebuilt by the caller. *max_change (optional) is
+ * the largest change of any edge's spline at the fitting points. */
 dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, double *max_change);
+
+/* Grid update from samples of the whole network (pykan's update_grid_from_samples): layer by
+ * layer, the inputs of layer l are recomputed on the n samples x [n][widths[0]] (float64) with
+ * layers < l already updated, then dk_grid_update_layer. Every rank calling it with the same
+ * samples and parameters computes the same bits. Accumulates into *report (zeroed by the caller).
+ * The layout is unchanged (optimiser state stays valid); the activation buffers are used as
+ * scratch. On failure the parameters and state are put back as they were. */
+dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double grid_eps, dk_grid_update_report *report);
 
 /* Prints a human summary: layers, shapes, parameter count, buffer sizes. */
 void dk_network_view(const dk_network *net, FILE *f);

@@ -1,0 +1,169 @@
+#include "dk_grid_update.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/dk_bspline.h"
+#include "dk_spline_fit.h"
+
+/* The smallest grid_eps the robustness rule falls back to: every gap >= MIN_EPS * h. */
+#define MIN_EPS 0.01
+
+/* Appends one note if it fits whole; otherwise marks the list as cut with "..." once. */
+static void add_note(dk_grid_update_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_note(dk_grid_update_report *r, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    const size_t used = strlen(r->notes), len = strlen(line), cap = sizeof r->notes;
+    if (used >= 3 && strcmp(r->notes + used - 3, "...") == 0)
+        return;
+    if (used + len + 4 <= cap) /* keep room for a later "..." */
+        memcpy(r->notes + used, line, len + 1);
+    else
+        memcpy(r->notes + used, "...", 4);
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* pykan's get_grid on sorted samples xs[0..n-1]: inner[0..G]. */
+static void mixed_knots(const double *xs, long n, int G, double eps, double *inner)
+{
+    const double h = (xs[n - 1] - xs[0]) / (double)G;
+    for (int m = 0; m <= G; m++) {
+        /* Python's int(batch / num_interval * i): float division, then truncation. */
+        const long id = m < G ? (long)((double)n / (double)G * (double)m) : n - 1;
+        const double uniform = xs[0] + h * (double)m;
+        inner[m] = eps * uniform + (1.0 - eps) * xs[id];
+    }
+}
+
+static double smallest_gap(const double *t, int n_knots)
+{
+    double g = INFINITY;
+    for (int m = 1; m < n_knots; m++)
+        g = fmin(g, t[m] - t[m - 1]);
+    return g;
+}
+
+/* Counts distinct values, and samples that share their value with another one. */
+static void count_ties(const double *xs, long n, long *distinct, long *tied)
+{
+    *distinct = n > 0;
+    *tied = 0;
+    for (long p = 0; p < n; p++) {
+        if (p > 0 && xs[p] != xs[p - 1])
+            (*distinct)++;
+        if ((p > 0 && xs[p] == xs[p - 1]) || (p + 1 < n && xs[p] == xs[p + 1]))
+            (*tied)++;
+    }
+}
+
+/* sum_c coef[c] B_c(x) on knots t; 0 outside them, as the layer computes. */
+static double spline_at(const double *t, int n_knots, int k, const double *coef, double x)
+{
+    double v[DK_MAX_DEGREE + 1];
+    int c0 = dk_bspline_eval_f64(t, n_knots, k, x, 0, v);
+    if (c0 < 0)
+        return 0.0;
+    double s = 0.0;
+    for (int r = 0; r <= k; r++)
+        s += coef[c0 + r] * v[r];
+    return s;
+}
+
+dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long n, const double *x,
+                            double *grid, double *coef, int layer, dk_grid_update_report *report)
+{
+    if (in < 1 || out < 1 || k < 1 || k > DK_MAX_DEGREE || G < 1 || n < 0)
+        DK_ERROR(DK_ERR_USAGE, "grid update of layer %d: in %d, out %d, k %d, G %d, %ld samples: expected positive "
+                 "sizes, 1 <= k <= %d and n >= 0", layer, in, out, k, G, n, DK_MAX_DEGREE);
+    if (!(grid_eps >= 0.0 && grid_eps <= 1.0))
+        DK_ERROR(DK_ERR_USAGE, "grid update of layer %d: grid_eps %g is outside [0, 1]", layer, grid_eps);
+    for (long p = 0; p < n; p++)
+        for (int i = 0; i < in; i++)
+            if (!isfinite(x[(size_t)p * in + i]))
+                DK_ERROR(DK_ERR_NUMERIC, "grid update of layer %d: input %d of sample %ld is %g", layer, i, p,
+                         x[(size_t)p * in + i]);
+    report->inputs += in;
+    if (n == 0) {
+        report->kept += in;
+        add_note(report, "layer %d: no samples: grids kept; ", layer);
+        return DK_OK;
+    }
+    const int nk = G + 2 * k + 1, nb = G + k;
+    dk_err err = DK_OK;
+    double *xs = NULL, *Y = NULL, *inner = NULL, *t = NULL, *fit = NULL;
+    DK_CALL_GOTO(err, done, DK_CALLOC(xs, (size_t)n, "sorted samples"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(Y, (size_t)n * out, "old spline values"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(inner, (size_t)G + 1, "updated inner knots"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(t, (size_t)nk, "updated knots"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(fit, (size_t)out * nb, "updated coefficients"));
+    for (int i = 0; i < in; i++) {
+        for (long p = 0; p < n; p++)
+            xs[p] = x[(size_t)p * in + i];
+        qsort(xs, (size_t)n, sizeof *xs, compare_doubles);
+        if (xs[0] == xs[n - 1]) {
+            report->kept++;
+            add_note(report, "layer %d input %d: all %ld samples equal %g: grid kept; ", layer, i, n, xs[0]);
+            continue;
+        }
+        mixed_knots(xs, n, G, grid_eps, inner);
+        const double h = (xs[n - 1] - xs[0]) / (double)G;
+        if (grid_eps < MIN_EPS && smallest_gap(inner, G + 1) < MIN_EPS * h) {
+            long distinct, tied;
+            count_ties(xs, n, &distinct, &tied);
+            mixed_knots(xs, n, G, MIN_EPS, inner);
+            report->eps_raised++;
+            add_note(report,
+                     "layer %d input %d: %ld of the %ld samples are tied (%ld distinct values for %d intervals): "
+                     "grid_eps raised to %g; ", layer, i, tied, n, distinct, G, MIN_EPS);
+        }
+        dk_bspline_extend_grid_f64(inner, G, k, t);
+        const double gap = smallest_gap(t, nk);
+        if (!(gap > 0.0) || !isfinite(t[0]) || !isfinite(t[nk - 1])) {
+            report->kept++;
+            add_note(report, "layer %d input %d: samples in [%g, %g] give no strictly increasing knots: grid kept; ",
+                     layer, i, xs[0], xs[n - 1]);
+            continue;
+        }
+        const double *t_old = grid + (size_t)i * nk;
+        double *c_old = coef + (size_t)i * out * nb;
+        for (long p = 0; p < n; p++)
+            for (int j = 0; j < out; j++)
+                Y[(size_t)p * out + j] = spline_at(t_old, nk, k, c_old + (size_t)j * nb, xs[p]);
+        int rank = 0;
+        DK_CALL_GOTO(err, done, dk_spline_fit(t, G, k, n, xs, out, Y, fit, &rank));
+        if (rank < nb) {
+            long distinct, tied;
+            count_ties(xs, n, &distinct, &tied);
+            report->underdetermined++;
+            add_note(report, "layer %d input %d: fit of rank %d for %d coefficients (%ld distinct samples): "
+                     "minimum-norm solution; ", layer, i, rank, nb, distinct);
+        }
+        for (long p = 0; p < n; p++)
+            for (int j = 0; j < out; j++) {
+                double d = fabs(spline_at(t, nk, k, fit + (size_t)j * nb, xs[p]) - Y[(size_t)p * out + j]);
+                report->max_change = d > report->max_change || isnan(d) ? d : report->max_change;
+            }
+        memcpy(grid + (size_t)i * nk, t, sizeof(double) * (size_t)nk);
+        memcpy(c_old, fit, sizeof(double) * (size_t)out * nb);
+    }
+done:
+    free(xs);
+    free(Y);
+    free(inner);
+    free(t);
+    free(fit);
+    return err;
+}

@@ -1,0 +1,130 @@
+/* Grid changes of a whole network: extension and update from samples.
+ * Extension (dk_network_refine) builds new buffers laid out for the new G and refits the
+ * splines layer by layer (layers/dk_grid_refine.h); the update from samples
+ * (dk_network_update_grid) keeps the layout and moves the knots in place
+ * (layers/dk_grid_update.h). Both work in float64 and convert a float32 network's blocks. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dk_grid_refine.h"
+#include "dk_grid_update.h"
+#include "dk_network.h"
+
+dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, double *max_change)
+{
+    *out = NULL;
+    const int k = old->k;
+    dk_network_settings s = {.widths = old->widths, .n_widths = old->n_layers + 1, .G = G_new, .k = k,
+                             .grid_lo = -1.0, .grid_hi = 1.0, .dtype = old->dtype, .seed = 0,
+                             .noise_scale = 0.0, .scale_base_mu = 0.0, .scale_base_sigma = 0.0, .scale_sp = 1.0,
+                             .max_batch = old->max_batch, .n_threads = old->n_threads, .jet = old->n_dir > 0};
+    dk_network *net = NULL;
+    DK_CALL(dk_network_create(&net, &s));
+    dk_err err = DK_OK;
+    double *grid0 = NULL, *coef0 = NULL, *grid1 = NULL, *coef1 = NULL, *small = NULL;
+    double worst = 0.0;
+    for (int l = 0; l < old->n_layers && err == DK_OK; l++) {
+        const dk_layer_view *a = &old->layers[l], *b = &net->layers[l];
+        const size_t in = (size_t)a->shape.in, io = in * (size_t)a->shape.out;
+        const size_t n_grid0 = in * a->shape.n_knots, n_coef0 = io * a->shape.n_basis;
+        const size_t n_grid1 = in * b->shape.n_knots, n_coef1 = io * b->shape.n_basis;
+        DK_CALL_GOTO(err, done, DK_CALLOC(grid0, n_grid0, "old knots"));
+        DK_CALL_GOTO(err, done, DK_CALLOC(coef0, n_coef0, "old coefficients"));
+        DK_CALL_GOTO(err, done, DK_CALLOC(grid1, n_grid1, "new knots"));
+        DK_CALL_GOTO(err, done, DK_CALLOC(coef1, n_coef1, "new coefficients"));
+        DK_CALL_GOTO(err, done, DK_CALLOC(small, io, "scales"));
+        dk_load_block(old->dtype, old->state, a->grid, n_grid0, grid0);
+        dk_load_block(old->dtype, old->params, a->coef, n_coef0, coef0);
+        double change = 0.0;
+        DK_CALL_GOTO(err, done, dk_grid_refine_layer(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new, grid1,
+                                                     coef1, &change));
+        worst = change > worst || isnan(change) ? change : worst;
+        dk_store_block(net->dtype, net->state, b->grid, n_grid1, grid1);
+        dk_store_block(net->dtype, net->params, b->coef, n_coef1, coef1);
+        const size_t blocks[2][2] = {{a->scale_base, b->scale_base}, {a->scale_sp, b->scale_sp}};
+        for (int q = 0; q < 2; q++) {
+            dk_load_block(old->dtype, old->params, blocks[q][0], io, small);
+            dk_store_block(net->dtype, net->params, blocks[q][1], io, small);
+        }
+        dk_load_block(old->dtype, old->state, a->mask, io, small);
+        dk_store_block(net->dtype, net->state, b->mask, io, small);
+        free(grid0), free(coef0), free(grid1), free(coef1), free(small);
+        grid0 = coef0 = grid1 = coef1 = small = NULL;
+    }
+done:
+    free(grid0), free(coef0), free(grid1), free(coef1), free(small);
+    if (err != DK_OK) {
+        dk_network_destroy(&net);
+        return err;
+    }
+    if (max_change)
+        *max_change = worst;
+    *out = net;
+    return DK_OK;
+}
+
+/* Inputs of layer l for all n samples, as float64 [n][widths[l]]: the samples go through
+ * the network's dtype (what its forward sees) in chunks of max_batch rows. */
+static void layer_inputs(dk_network *net, int l, long n, const double *x, void *chunk, double *h)
+{
+    const size_t w0 = (size_t)net->widths[0], wl = (size_t)net->widths[l];
+    for (long b0 = 0; b0 < n; b0 += net->max_batch) {
+        const long rows = n - b0 < net->max_batch ? n - b0 : net->max_batch;
+        dk_store_block(net->dtype, chunk, 0, (size_t)rows * w0, x + (size_t)b0 * w0);
+        const void *src = chunk;
+        if (l > 0) {
+            dk_network_forward(net, rows, chunk);
+            src = net->acts[l];
+        }
+        dk_load_block(net->dtype, src, 0, (size_t)rows * wl, h + (size_t)b0 * wl);
+    }
+}
+
+dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double grid_eps, dk_grid_update_report *report)
+{
+    if (n < 0)
+        DK_ERROR(DK_ERR_USAGE, "grid update: %ld samples", n);
+    const size_t es = dk_dtype_size(net->dtype);
+    int widest = 0;
+    for (int l = 0; l <= net->n_layers; l++)
+        widest = net->widths[l] > widest ? net->widths[l] : widest;
+    dk_err err = DK_OK;
+    void *chunk = NULL, *params0 = NULL, *state0 = NULL;
+    double *h = NULL, *grid = NULL, *coef = NULL;
+    DK_CALL_GOTO(err, done, dk_calloc(&chunk, (size_t)net->max_batch * net->widths[0], es, "sample chunk"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(h, (size_t)(n > 0 ? n : 1) * widest, "layer inputs"));
+    /* A failure in layer l would leave layers < l updated: keep the old parameters and
+     * state to put back, so the network is either fully updated or unchanged. */
+    DK_CALL_GOTO(err, done, dk_calloc(&params0, net->n_params, es, "parameter backup"));
+    DK_CALL_GOTO(err, done, dk_calloc(&state0, net->n_state, es, "state backup"));
+    memcpy(params0, net->params, net->n_params * es);
+    memcpy(state0, net->state, net->n_state * es);
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const size_t n_grid = (size_t)v->shape.in * v->shape.n_knots;
+        const size_t n_coef = (size_t)v->shape.in * v->shape.out * v->shape.n_basis;
+        /* pykan recomputes the activations before each layer: layer l sees the inputs made
+         * by layers < l as already updated. */
+        layer_inputs(net, l, n, x, chunk, h);
+        DK_CALL_GOTO(err, restore, DK_CALLOC(grid, n_grid, "layer knots"));
+        DK_CALL_GOTO(err, restore, DK_CALLOC(coef, n_coef, "layer coefficients"));
+        dk_load_block(net->dtype, net->state, v->grid, n_grid, grid);
+        dk_load_block(net->dtype, net->params, v->coef, n_coef, coef);
+        DK_CALL_GOTO(err, restore, dk_grid_update_layer(v->shape.in, v->shape.out, net->k, net->G, grid_eps, n, h,
+                                                        grid, coef, l, report));
+        dk_store_block(net->dtype, net->state, v->grid, n_grid, grid);
+        dk_store_block(net->dtype, net->params, v->coef, n_coef, coef);
+        free(grid), free(coef);
+        grid = coef = NULL;
+    }
+    goto done;
+restore:
+    memcpy(net->params, params0, net->n_params * es);
+    memcpy(net->state, state0, net->n_state * es);
+done:
+    /* The activation buffers are scratch; only the input pointer would dangle. */
+    net->acts[0] = NULL;
+    free(chunk), free(params0), free(state0), free(h), free(grid), free(coef);
+    return err;
+}

@@ -1,0 +1,695 @@
+/* Grid update from samples (pykan's update_grid_from_samples), one layer and a whole
+ * network. References written here: pykan's knot formula re-implemented step by step, the
+ * naive Cox-de Boor basis of kan_reference.h, polynomial splines in closed form (blossoms)
+ * and a normal-equations least-squares solve. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kan_reference.h"
+#include "test_asserts.h"
+#include "kernels/dk_bspline.h"
+#include "layers/dk_grid_update.h"
+#include "layers/dk_network.h"
+
+static ref_rng rng = {2025, 41, 0};
+
+static double spline(const double *t, int nk, int k, const double *coef, double x)
+{
+    double B[256];
+    full_basis(t, nk, k, x, B);
+    double s = 0.0;
+    for (int c = 0; c < nk - 1 - k; c++)
+        s += coef[c] * B[c];
+    return s;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Column i of x [n][in], sorted. */
+static double *sorted_column(const double *x, long n, int in, int i)
+{
+    double *xs = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    for (long p = 0; p < n; p++)
+        xs[p] = x[(size_t)p * in + i];
+    qsort(xs, (size_t)n, sizeof *xs, by_value);
+    return xs;
+}
+
+/* pykan, transcribed:
+ *   x_pos = sort(x); ids = [int(batch / num_interval * i) for i in range(num_interval)] + [-1]
+ *   grid_adaptive = x_pos[ids]; h = (grid_adaptive[-1] - grid_adaptive[0]) / num_interval
+ *   grid_uniform = grid_adaptive[0] + h * arange(num_interval + 1)
+ *   grid = grid_eps * grid_uniform + (1 - grid_eps) * grid_adaptive
+ *   extend_grid: h = (grid[-1] - grid[0]) / (len - 1); k times prepend grid[0] - h, append grid[-1] + h */
+static void pykan_knots(const double *x, long n, int in, int i, int G, int k, double eps, double *t)
+{
+    double *xs = sorted_column(x, n, in, i), grid[256];
+    double adaptive[256];
+    for (int m = 0; m < G; m++)
+        adaptive[m] = xs[(long)((double)n / (double)G * (double)m)];
+    adaptive[G] = xs[n - 1];
+    const double h = (adaptive[G] - adaptive[0]) / G;
+    for (int m = 0; m <= G; m++)
+        grid[m] = eps * (adaptive[0] + h * (double)m) + (1.0 - eps) * adaptive[m];
+    const double he = (grid[G] - grid[0]) / G;
+    for (int m = 0; m <= G; m++)
+        t[k + m] = grid[m];
+    for (int e = 1; e <= k; e++) {
+        t[k - e] = t[k - e + 1] - he;
+        t[k + G + e] = t[k + G + e - 1] + he;
+    }
+    free(xs);
+}
+
+/* Coefficients of the polynomial sum_m a[m] x^m (degree <= k) in the B-spline basis on
+ * knots t (Marsden's identity): c_c = sum_m a[m] e_m(t_{c+1}, ..., t_{c+k}) / binom(k, m),
+ * e_m the elementary symmetric polynomials. Exact on [t_k, t_{nk-1-k}]. */
+static void polynomial_coef(const double *t, int nk, int k, const double *a, double *coef)
+{
+    for (int c = 0; c < nk - 1 - k; c++) {
+        double e[DK_MAX_DEGREE + 1] = {1.0};
+        for (int q = 1; q <= k; q++)
+            for (int m = q; m >= 1; m--)
+                e[m] += t[c + q] * e[m - 1];
+        double s = 0.0, binom = 1.0;
+        for (int m = 0; m <= k; m++) {
+            s += a[m] * e[m] / binom;
+            binom = binom * (k - m) / (m + 1);
+        }
+        coef[c] = s;
+    }
+}
+
+static double polynomial(const double *a, int k, double x)
+{
+    double s = 0.0;
+    for (int m = k; m >= 0; m--)
+        s = s * x + a[m];
+    return s;
+}
+
+/* max |new - old| over the samples of input i, every edge, with the naive basis. */
+static double change_at_samples(int in, int out, int k, int G, const double *t0, const double *c0, const double *t1,
+                                const double *c1, long n, const double *x)
+{
+    const int nk = G + 2 * k + 1, nb = G + k;
+    double worst = 0.0;
+    for (int i = 0; i < in; i++)
+        for (long p = 0; p < n; p++)
+            for (int j = 0; j < out; j++) {
+                const size_t e = ((size_t)i * out + j) * nb;
+                const double xp = x[(size_t)p * in + i];
+                worst = fmax(worst, fabs(spline(t1 + (size_t)i * nk, nk, k, c1 + e, xp) -
+                                         spline(t0 + (size_t)i * nk, nk, k, c0 + e, xp)));
+            }
+    return worst;
+}
+
+static void assert_strictly_increasing(const double *t, int n)
+{
+    for (int m = 1; m < n; m++)
+        if (!(t[m] > t[m - 1]))
+            fail_msg("knot %d = %.17g does not exceed knot %d = %.17g", m, t[m], m - 1, t[m - 1]);
+}
+
+static double *copy_of(const double *a, size_t n)
+{
+    double *b = malloc(sizeof(double) * n);
+    memcpy(b, a, sizeof(double) * n);
+    return b;
+}
+
+/* The knots are pykan's, bit for bit (same operations in the same order), for grid_eps 0,
+ * 0.02 and 1, sample counts that are and are not multiples of G, uniform and clustered
+ * samples. */
+static void test_knots_follow_pykans_formula(void **state)
+{
+    (void)state;
+    enum { IN = 2, OUT = 2, G = 10, K = 3, NK = G + 2 * K + 1 };
+    const long ns[] = {1000, 997, 37};
+    const double eps[] = {0.0, 0.02, 1.0};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            const long n = ns[a];
+            layer L = make_layer(&rng, IN, OUT, G, K);
+            double *x = malloc(sizeof(double) * (size_t)n * IN);
+            for (long p = 0; p < n; p++) {
+                x[p * IN] = ref_sym(&rng, 1.2);
+                const double u = ref_sym(&rng, 1.0);
+                x[p * IN + 1] = 2.0 * u * fabs(u) + 0.5; /* crowded in the middle */
+            }
+            dk_grid_update_report r = {0};
+            assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, eps[b], n, x, L.grid, L.coef, 0, &r), DK_OK);
+            for (int i = 0; i < IN; i++) {
+                double t[NK];
+                pykan_knots(x, n, IN, i, G, K, eps[b], t);
+                for (int m = 0; m < NK; m++)
+                    assert_close_abs(L.grid[i * NK + m], t[m], 0.0);
+            }
+            assert_int_equal(r.inputs, IN);
+            assert_int_equal(r.kept, 0);
+            assert_int_equal(r.eps_raised, 0);
+            assert_int_equal(r.underdetermined, 0);
+            assert_string_equal(r.notes, "");
+            free(x);
+            free_layer(&L);
+        }
+}
+
+/* An edge that is a polynomial of degree <= k on the samples lies in every spline space of
+ * degree k, so the refit must keep it exactly: on the samples (to 1e-9) and everywhere
+ * between them, for k = 1..3, non-uniform old grids, several inputs and outputs. */
+static void test_polynomial_edges_are_kept_exactly(void **state)
+{
+    (void)state;
+    enum { IN = 3, OUT = 2, G = 7, N = 400 };
+    const double eps[] = {0.0, 0.02, 1.0};
+    for (int k = 1; k <= 3; k++)
+        for (int b = 0; b < 3; b++) {
+            layer L = make_layer(&rng, IN, OUT, G, k);
+            double a[IN * OUT][DK_MAX_DEGREE + 1], x[N * IN], lo[IN], hi[IN];
+            for (int i = 0; i < IN; i++) {
+                const double *t = L.grid + (size_t)i * L.nk;
+                /* a sub-range of the old grid range, where the old spline is the polynomial */
+                lo[i] = t[k] + 0.2 * (t[k + G] - t[k]) * ref_uni(&rng);
+                hi[i] = t[k + G] - 0.2 * (t[k + G] - t[k]) * ref_uni(&rng);
+                for (int j = 0; j < OUT; j++) {
+                    for (int m = 0; m <= k; m++)
+                        a[i * OUT + j][m] = ref_sym(&rng, 1.0);
+                    polynomial_coef(t, L.nk, k, a[i * OUT + j], L.coef + ((size_t)i * OUT + j) * L.nb);
+                }
+                for (int p = 0; p < N; p++)
+                    x[p * IN + i] = lo[i] + (hi[i] - lo[i]) * ref_uni(&rng);
+            }
+            double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+            dk_grid_update_report r = {0};
+            assert_int_equal(dk_grid_update_layer(IN, OUT, k, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
+            const double diff = change_at_samples(IN, OUT, k, G, t0, c0, L.grid, L.coef, N, x);
+            assert_true(diff < 1e-9);
+            assert_true(r.max_change < 1e-9);
+            for (int i = 0; i < IN; i++) {
+                const double *t = L.grid + (size_t)i * L.nk;
+                assert_strictly_increasing(t, L.nk);
+                for (int q = 0; q < 200; q++) {
+                    const double xq = t[k] + (t[k + G] - t[k]) * ref_uni(&rng);
+                    for (int j = 0; j < OUT; j++)
+                        assert_close_abs(spline(t, L.nk, k, L.coef + ((size_t)i * OUT + j) * L.nb, xq),
+                                         polynomial(a[i * OUT + j], k, xq), 1e-9);
+                }
+            }
+            assert_int_equal(r.underdetermined, 0);
+            free(t0);
+            free(c0);
+            free_layer(&L);
+        }
+}
+
+/* Reference least squares by the normal equations (Gauss-Jordan, SPD, no pivoting) with the
+ * naive basis: coef [out][nb] for targets y [n][out] at points xs [n]. */
+static void normal_equations_fit(const double *t, int nk, int k, long n, const double *xs, int out, const double *y,
+                                 double *coef)
+{
+    const int nb = nk - 1 - k;
+    double N[64 * 64] = {0}, rhs[64 * 4] = {0};
+    for (long p = 0; p < n; p++) {
+        double B[256];
+        full_basis(t, nk, k, xs[p], B);
+        for (int a = 0; a < nb; a++) {
+            for (int b = 0; b < nb; b++)
+                N[a * nb + b] += B[a] * B[b];
+            for (int j = 0; j < out; j++)
+                rhs[a * out + j] += B[a] * y[p * out + j];
+        }
+    }
+    for (int a = 0; a < nb; a++)
+        for (int b = 0; b < nb; b++)
+            if (b != a) {
+                const double f = N[b * nb + a] / N[a * nb + a];
+                for (int c = 0; c < nb; c++)
+                    N[b * nb + c] -= f * N[a * nb + c];
+                for (int j = 0; j < out; j++)
+                    rhs[b * out + j] -= f * rhs[a * out + j];
+            }
+    for (int j = 0; j < out; j++)
+        for (int a = 0; a < nb; a++)
+            coef[j * nb + a] = rhs[a * out + j] / N[a * nb + a];
+}
+
+/* A general old spline with samples reaching beyond the old knots (where the old layer
+ * computes 0): the old function is not in the new space, so the refit is the least-squares
+ * one. Its coefficients match a normal-equations solve on pykan's knots, and max_change is
+ * the true largest change at the samples. */
+static void test_general_edges_get_the_least_squares_fit(void **state)
+{
+    (void)state;
+    enum { OUT = 2, G = 6, N = 600 };
+    for (int k = 1; k <= 3; k++) {
+        layer L = make_layer(&rng, 1, OUT, G, k);
+        const double lo = L.grid[0], hi = L.grid[L.nk - 1], w = hi - lo;
+        double x[N];
+        for (int p = 0; p < N; p++) /* a fifth of the range on each side is outside the old knots */
+            x[p] = lo - 0.2 * w + 1.4 * w * ref_uni(&rng);
+        double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+        dk_grid_update_report r = {0};
+        assert_int_equal(dk_grid_update_layer(1, OUT, k, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
+        double t[64], y[N * OUT], ref[OUT * 64], *xs = sorted_column(x, N, 1, 0);
+        pykan_knots(x, N, 1, 0, G, k, 0.02, t);
+        for (int m = 0; m < L.nk; m++)
+            assert_true(L.grid[m] == t[m]);
+        for (int p = 0; p < N; p++)
+            for (int j = 0; j < OUT; j++)
+                y[p * OUT + j] = spline(t0, L.nk, k, c0 + (size_t)j * L.nb, xs[p]);
+        normal_equations_fit(t, L.nk, k, N, xs, OUT, y, ref);
+        assert_arrays_close(L.coef, ref, (size_t)OUT * L.nb, 1e-8);
+        const double diff = change_at_samples(1, OUT, k, G, t0, c0, L.grid, L.coef, N, x);
+        print_message("k %d: least-squares change at %d samples (a fifth outside the old knots): %.3g\n", k, N, diff);
+        assert_close_abs(r.max_change, diff, 1e-12);
+        assert_true(diff > 1e-6); /* not trivially exact: the test would prove nothing */
+        assert_int_equal(r.underdetermined, 0);
+        free(xs);
+        free(t0);
+        free(c0);
+        free_layer(&L);
+    }
+}
+
+/* No more samples than coefficients, some outside the old knots: the fit interpolates, so
+ * the old values (0 outside) are kept at every sample. */
+static void test_few_samples_partly_outside_are_interpolated(void **state)
+{
+    (void)state;
+    enum { OUT = 2, G = 10, K = 3, N = 12 };
+    layer L = make_layer(&rng, 1, OUT, G, K);
+    const double lo = L.grid[0], hi = L.grid[L.nk - 1], w = hi - lo;
+    double x[N];
+    for (int p = 0; p < N; p++)
+        x[p] = p < 4 ? hi + 0.1 * w * (p + 1) : lo + w * ref_uni(&rng);
+    double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_strictly_increasing(L.grid, L.nk);
+    for (int p = 0; p < 4; p++) /* outside: 0 before, 0 after */
+        for (int j = 0; j < OUT; j++)
+            assert_close_abs(spline(L.grid, L.nk, K, L.coef + (size_t)j * L.nb, x[p]), 0.0, 1e-9);
+    assert_true(change_at_samples(1, OUT, K, G, t0, c0, L.grid, L.coef, N, x) < 1e-9);
+    assert_int_equal(r.underdetermined, 1); /* 12 samples, 13 coefficients */
+    free(t0);
+    free(c0);
+    free_layer(&L);
+}
+
+/* Input 1's samples are all equal: its knots and coefficients stay bit for bit, input 0 is
+ * updated, and the note names the case. */
+static void test_all_equal_samples_keep_the_input(void **state)
+{
+    (void)state;
+    enum { IN = 2, OUT = 3, G = 5, K = 3, N = 50 };
+    layer L = make_layer(&rng, IN, OUT, G, K);
+    double x[N * IN];
+    for (int p = 0; p < N; p++) {
+        x[p * IN] = ref_sym(&rng, 1.0);
+        x[p * IN + 1] = 0.25;
+    }
+    double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 1, &r), DK_OK);
+    assert_memory_equal(L.grid + L.nk, t0 + L.nk, sizeof(double) * L.nk);
+    assert_memory_equal(L.coef + OUT * L.nb, c0 + OUT * L.nb, sizeof(double) * OUT * L.nb);
+    assert_memory_not_equal(L.grid, t0, sizeof(double) * L.nk);
+    assert_int_equal(r.inputs, 2);
+    assert_int_equal(r.kept, 1);
+    assert_string_equal(r.notes, "layer 1 input 1: all 50 samples equal 0.25: grid kept; ");
+    /* a single sample is the same case */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, 1, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(r.kept, 2);
+    free(t0);
+    free(c0);
+    free_layer(&L);
+}
+
+static void test_no_samples_keep_the_layer(void **state)
+{
+    (void)state;
+    enum { IN = 3, OUT = 2, G = 5, K = 2 };
+    layer L = make_layer(&rng, IN, OUT, G, K);
+    double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, 0, NULL, L.grid, L.coef, 4, &r), DK_OK);
+    assert_memory_equal(L.grid, t0, sizeof(double) * IN * L.nk);
+    assert_memory_equal(L.coef, c0, sizeof(double) * IN * OUT * L.nb);
+    assert_int_equal(r.inputs, IN);
+    assert_int_equal(r.kept, IN);
+    assert_string_equal(r.notes, "layer 4: no samples: grids kept; ");
+    free(t0);
+    free(c0);
+    free_layer(&L);
+}
+
+/* grid_eps = 0 with 90% of the samples tied: the quantile knots collapse onto 0.25,
+ * so grid_eps is raised to 0.01 for that input (pykan's formula with 0.01), every gap is at
+ * least 0.01 h, and the old values at the samples are kept (the edge is a polynomial). */
+static void test_tied_samples_raise_grid_eps(void **state)
+{
+    (void)state;
+    enum { OUT = 2, G = 10, K = 3, N = 1000 };
+    layer L = make_layer(&rng, 1, OUT, G, K);
+    const double *t = L.grid;
+    double a[OUT][4], x[N];
+    for (int j = 0; j < OUT; j++) {
+        for (int m = 0; m <= K; m++)
+            a[j][m] = ref_sym(&rng, 1.0);
+        polynomial_coef(t, L.nk, K, a[j], L.coef + (size_t)j * L.nb);
+    }
+    const double lo = t[K], w = t[K + G] - t[K], tie = lo + 0.6 * w;
+    for (int p = 0; p < N; p++) /* inside the old grid range, where the old edge is the polynomial */
+        x[p] = p % 10 == 3 ? lo + w * (0.1 + 0.8 * ref_uni(&rng)) : tie;
+    double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 0.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    double ref[64];
+    pykan_knots(x, N, 1, 0, G, K, 0.01, ref);
+    for (int m = 0; m < L.nk; m++)
+        assert_true(L.grid[m] == ref[m]);
+    assert_strictly_increasing(L.grid, L.nk);
+    const double h = (L.grid[K + G] - L.grid[K]) / G;
+    for (int m = 1; m < L.nk; m++)
+        assert_true(L.grid[m] - L.grid[m - 1] >= 0.01 * h * (1.0 - 1e-9));
+    assert_int_equal(r.eps_raised, 1);
+    assert_non_null(strstr(r.notes, "layer 0 input 0: 900 of the 1000 samples are tied"));
+    assert_non_null(strstr(r.notes, "grid_eps raised to 0.01"));
+    const double diff = change_at_samples(1, OUT, K, G, t0, c0, L.grid, L.coef, N, x);
+    print_message("tied samples: change %.3g, underdetermined %d, notes: %s\n", diff, r.underdetermined, r.notes);
+    assert_true(diff < 1e-9);
+    free(t0);
+    free(c0);
+    free_layer(&L);
+}
+
+/* 3 samples for G = 10 (13 coefficients): strictly increasing knots, the fit is counted as
+ * underdetermined, and the minimum-norm solution still interpolates the old values. With
+ * grid_eps = 0 the quantile knots repeat and grid_eps is raised as well. */
+static void test_three_samples_are_interpolated(void **state)
+{
+    (void)state;
+    enum { OUT = 2, G = 10, K = 3, N = 3 };
+    const double eps[] = {0.02, 0.0};
+    for (int b = 0; b < 2; b++) {
+        layer L = make_layer(&rng, 1, OUT, G, K);
+        double x[N] = {-0.4, 0.7, 0.1};
+        double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+        dk_grid_update_report r = {0};
+        assert_int_equal(dk_grid_update_layer(1, OUT, K, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
+        assert_strictly_increasing(L.grid, L.nk);
+        assert_close_abs(L.grid[K], -0.4, 1e-15);
+        assert_close_abs(L.grid[K + G], 0.7, 1e-15);
+        assert_true(change_at_samples(1, OUT, K, G, t0, c0, L.grid, L.coef, N, x) < 1e-9);
+        assert_int_equal(r.underdetermined, 1);
+        assert_int_equal(r.eps_raised, b == 1);
+        assert_non_null(strstr(r.notes, "layer 2 input 0: fit of rank 3 for 13 coefficients (3 distinct samples)"));
+        free(t0);
+        free(c0);
+        free_layer(&L);
+    }
+}
+
+/* All samples beyond the old knots: the old edges are 0 there, so the new coefficients are
+ * exactly 0 (minimum norm) on knots spanning the samples. */
+static void test_samples_all_outside_the_old_grid(void **state)
+{
+    (void)state;
+    enum { IN = 2, OUT = 2, G = 5, K = 3, N = 100 };
+    layer L = make_layer(&rng, IN, OUT, G, K);
+    double x[N * IN];
+    for (int p = 0; p < N; p++)
+        for (int i = 0; i < IN; i++)
+            x[p * IN + i] = 10.0 + 5.0 * ref_uni(&rng);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    for (int i = 0; i < IN; i++) {
+        double ref[64];
+        pykan_knots(x, N, IN, i, G, K, 0.02, ref);
+        for (int m = 0; m < L.nk; m++)
+            assert_true(L.grid[i * L.nk + m] == ref[m]);
+    }
+    for (int e = 0; e < IN * OUT * L.nb; e++)
+        assert_true(L.coef[e] == 0.0);
+    assert_true(r.max_change == 0.0);
+    free_layer(&L);
+}
+
+static void test_bad_input_changes_nothing(void **state)
+{
+    (void)state;
+    enum { IN = 2, OUT = 1, G = 5, K = 3, N = 10 };
+    layer L = make_layer(&rng, IN, OUT, G, K);
+    double x[N * IN];
+    for (int e = 0; e < N * IN; e++)
+        x[e] = ref_sym(&rng, 1.0);
+    x[7 * IN + 1] = NAN;
+    double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 3, &r), DK_ERR_NUMERIC);
+    assert_non_null(strstr(dk_error_message(), "grid update of layer 3: input 1 of sample 7 is nan"));
+    dk_error_clear();
+    assert_memory_equal(L.grid, t0, sizeof(double) * IN * L.nk);
+    assert_memory_equal(L.coef, c0, sizeof(double) * IN * OUT * L.nb);
+    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 1.5, N, x, L.grid, L.coef, 3, &r), DK_ERR_USAGE);
+    dk_error_clear();
+    free(t0);
+    free(c0);
+    free_layer(&L);
+}
+
+/* Many notes: the list stops at a whole note and says so with "...". */
+static void test_notes_are_truncated_cleanly(void **state)
+{
+    (void)state;
+    enum { IN = 60, OUT = 1, G = 3, K = 1, N = 4 };
+    layer L = make_layer(&rng, IN, OUT, G, K);
+    double x[N * IN];
+    for (int e = 0; e < N * IN; e++)
+        x[e] = 0.5;
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 12, &r), DK_OK);
+    assert_int_equal(r.kept, IN);
+    const size_t len = strlen(r.notes);
+    assert_true(len < sizeof r.notes);
+    assert_string_equal(r.notes + len - 5, "; ...");
+    assert_non_null(strstr(r.notes, "layer 12 input 0: all 4 samples equal 0.5: grid kept; layer 12 input 1:"));
+    free_layer(&L);
+}
+
+/* ---- the whole network ------------------------------------------------------------ */
+
+enum { NET_N = 500 };
+static const int widths[] = {2, 4, 3, 1};
+
+/* A [2,4,3,1] network whose every edge spline is a cubic polynomial on its grid range [-1, 1]
+ * (polynomial = true), small enough that every layer's inputs stay inside it, or the random
+ * splines of dk_network_create (polynomial = false). */
+static dk_network *make_network(dk_dtype dt, bool polynomial)
+{
+    dk_network_settings s = {.widths = widths, .n_widths = 4, .G = 5, .k = 3, .grid_lo = -1.0, .grid_hi = 1.0,
+                             .dtype = dt, .seed = 17, .noise_scale = 0.5, .scale_base_mu = 0.0,
+                             .scale_base_sigma = 0.3, .scale_sp = 1.0, .max_batch = 64, .n_threads = 1, .jet = 0};
+    dk_network *net = NULL;
+    assert_int_equal(dk_network_create(&net, &s), DK_OK);
+    for (int l = 0; polynomial && l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const int in = v->shape.in, out = v->shape.out, nk = v->shape.n_knots, nb = v->shape.n_basis;
+        for (int i = 0; i < in; i++) {
+            double t[64], c[64], a[4];
+            dk_load_block(dt, net->state, v->grid + (size_t)i * nk, (size_t)nk, t);
+            for (int j = 0; j < out; j++) {
+                for (int m = 0; m <= 3; m++)
+                    a[m] = ref_sym(&rng, 0.25 / in);
+                polynomial_coef(t, nk, 3, a, c);
+                dk_store_block(dt, net->params, v->coef + ((size_t)i * out + j) * nb, (size_t)nb, c);
+            }
+        }
+    }
+    return net;
+}
+
+static dk_network *copy_network(const dk_network *a)
+{
+    dk_network_settings s = {.widths = widths, .n_widths = 4, .G = a->G, .k = a->k, .grid_lo = -1.0,
+                             .grid_hi = 1.0, .dtype = a->dtype, .seed = 1, .noise_scale = 0.0, .scale_base_mu = 0.0,
+                             .scale_base_sigma = 0.0, .scale_sp = 1.0, .max_batch = a->max_batch,
+                             .n_threads = a->n_threads, .jet = 0};
+    dk_network *b = NULL;
+    assert_int_equal(dk_network_create(&b, &s), DK_OK);
+    const size_t es = dk_dtype_size(a->dtype);
+    memcpy(b->params, a->params, a->n_params * es);
+    memcpy(b->state, a->state, a->n_state * es);
+    return b;
+}
+
+/* Outputs [NET_N] and, for each layer l, its inputs [NET_N][widths[l]] (all float64),
+ * computed by the test in chunks of its own size. */
+static void run_network(dk_network *net, const double *x, double *y, double **h)
+{
+    enum { CHUNK = 50 };
+    const dk_dtype dt = net->dtype;
+    void *xc = malloc(CHUNK * 2 * dk_dtype_size(dt));
+    for (int b0 = 0; b0 < NET_N; b0 += CHUNK) {
+        dk_store_block(dt, xc, 0, CHUNK * 2, x + b0 * 2);
+        const void *out = dk_network_forward(net, CHUNK, xc);
+        dk_load_block(dt, out, 0, CHUNK, y + b0);
+        for (int l = 0; h && l < net->n_layers; l++)
+            dk_load_block(dt, l == 0 ? xc : net->acts[l], 0, (size_t)CHUNK * widths[l], h[l] + (size_t)b0 * widths[l]);
+    }
+    free(xc);
+}
+
+static void random_samples(double *x)
+{
+    for (int e = 0; e < NET_N * 2; e++)
+        x[e] = ref_sym(&rng, 0.9);
+}
+
+/* Every layer keeps its polynomial edges on its own inputs, so the whole network keeps its
+ * output on the samples; each layer's knots span its inputs; and a second network with the
+ * same bits updated from the same samples ends with the same bits. */
+static void check_network_update(dk_dtype dt, double tol)
+{
+    dk_network *net = make_network(dt, true);
+    double x[NET_N * 2], y0[NET_N], y1[NET_N], *h[3];
+    for (int l = 0; l < 3; l++)
+        h[l] = malloc(sizeof(double) * NET_N * widths[l]);
+    random_samples(x);
+    run_network(net, x, y0, h);
+    for (int l = 1; l < 3; l++) /* the construction keeps every input inside the old grid range */
+        for (int e = 0; e < NET_N * widths[l]; e++)
+            assert_true(h[l][e] > -1.0 && h[l][e] < 1.0);
+    dk_network *twin = copy_network(net);
+    dk_grid_update_report r = {0}, r2 = {0};
+    assert_int_equal(dk_network_update_grid(net, NET_N, x, 0.02, &r), DK_OK);
+    run_network(net, x, y1, h);
+    double worst = 0.0;
+    for (int b = 0; b < NET_N; b++)
+        worst = fmax(worst, fabs(y1[b] - y0[b]));
+    print_message("%s network: output change at %d samples %.3g, report max_change %.3g\n", dk_dtype_name(dt), NET_N,
+                  worst, r.max_change);
+    assert_true(worst < tol);
+    assert_true(r.max_change < tol);
+    assert_int_equal(r.inputs, 2 + 4 + 3);
+    assert_int_equal(r.kept + r.eps_raised + r.underdetermined, 0);
+    for (int l = 0; l < 3; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const int nk = v->shape.n_knots;
+        for (int i = 0; i < widths[l]; i++) {
+            double t[64], lo = INFINITY, hi = -INFINITY;
+            dk_load_block(dt, net->state, v->grid + (size_t)i * nk, (size_t)nk, t);
+            assert_strictly_increasing(t, nk);
+            for (int b = 0; b < NET_N; b++) {
+                lo = fmin(lo, h[l][b * widths[l] + i]);
+                hi = fmax(hi, h[l][b * widths[l] + i]);
+            }
+            const double ulp = dt == DK_F64 ? 1e-15 : 1e-7;
+            assert_close_abs(t[3], lo, ulp);
+            assert_close_abs(t[3 + 5], hi, ulp);
+        }
+    }
+    assert_int_equal(dk_network_update_grid(twin, NET_N, x, 0.02, &r2), DK_OK);
+    const size_t es = dk_dtype_size(dt);
+    assert_memory_equal(net->params, twin->params, net->n_params * es);
+    assert_memory_equal(net->state, twin->state, net->n_state * es);
+    assert_memory_equal(&r, &r2, sizeof r);
+    for (int l = 0; l < 3; l++)
+        free(h[l]);
+    dk_network_destroy(&net);
+    dk_network_destroy(&twin);
+}
+
+static void test_network_update_keeps_the_function_on_the_samples(void **state)
+{
+    (void)state;
+    check_network_update(DK_F64, 1e-8);
+    check_network_update(DK_F32, 1e-4);
+}
+
+/* Random splines (dk_network_create's noise): not in the new spaces, so the output moves by
+ * the least-squares error of each layer; the call is still deterministic. */
+static void test_network_update_of_random_splines(void **state)
+{
+    (void)state;
+    dk_network *net = make_network(DK_F64, false), *twin = copy_network(net);
+    double x[NET_N * 2], y0[NET_N], y1[NET_N];
+    random_samples(x);
+    run_network(net, x, y0, NULL);
+    double scale = 0.0;
+    for (int b = 0; b < NET_N; b++)
+        scale = fmax(scale, fabs(y0[b]));
+    dk_grid_update_report r = {0}, r2 = {0};
+    assert_int_equal(dk_network_update_grid(net, NET_N, x, 0.02, &r), DK_OK);
+    assert_int_equal(dk_network_update_grid(twin, NET_N, x, 0.02, &r2), DK_OK);
+    run_network(net, x, y1, NULL);
+    double worst = 0.0;
+    for (int b = 0; b < NET_N; b++)
+        worst = fmax(worst, fabs(y1[b] - y0[b]));
+    print_message("random splines: output change %.3g of output size %.3g, report max_change %.3g\n", worst, scale,
+                  r.max_change);
+    assert_true(worst < 0.05 * scale);
+    assert_true(r.max_change > 0.0 && r.max_change < 0.05);
+    assert_memory_equal(net->params, twin->params, net->n_params * sizeof(double));
+    assert_memory_equal(net->state, twin->state, net->n_state * sizeof(double));
+    dk_network_destroy(&net);
+    dk_network_destroy(&twin);
+}
+
+/* A failure in a later layer (its inputs overflow to infinity) puts every layer back. The
+ * first layer's huge sample gives knots that overflow, so that input is kept, not broken. */
+static void test_network_update_failure_changes_nothing(void **state)
+{
+    (void)state;
+    dk_network *net = make_network(DK_F64, false), *twin = copy_network(net);
+    double *sb = (double *)net->params + net->layers[0].scale_base;
+    for (int e = 0; e < 2 * 4; e++)
+        sb[e] = 1.0; /* silu(1.5e308) summed over both inputs overflows */
+    memcpy(twin->params, net->params, net->n_params * sizeof(double));
+    double x[NET_N * 2];
+    random_samples(x);
+    x[10] = x[11] = 1.5e308;
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_network_update_grid(net, NET_N, x, 0.02, &r), DK_ERR_NUMERIC);
+    assert_non_null(strstr(dk_error_message(), "grid update of layer 1"));
+    dk_error_clear();
+    assert_non_null(strstr(r.notes, "layer 0 input 0: samples in"));
+    assert_memory_equal(net->params, twin->params, net->n_params * sizeof(double));
+    assert_memory_equal(net->state, twin->state, net->n_state * sizeof(double));
+    dk_network_destroy(&net);
+    dk_network_destroy(&twin);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_knots_follow_pykans_formula),
+        cmocka_unit_test(test_polynomial_edges_are_kept_exactly),
+        cmocka_unit_test(test_general_edges_get_the_least_squares_fit),
+        cmocka_unit_test(test_few_samples_partly_outside_are_interpolated),
+        cmocka_unit_test(test_all_equal_samples_keep_the_input),
+        cmocka_unit_test(test_no_samples_keep_the_layer),
+        cmocka_unit_test(test_tied_samples_raise_grid_eps),
+        cmocka_unit_test(test_three_samples_are_interpolated),
+        cmocka_unit_test(test_samples_all_outside_the_old_grid),
+        cmocka_unit_test(test_bad_input_changes_nothing),
+        cmocka_unit_test(test_notes_are_truncated_cleanly),
+        cmocka_unit_test(test_network_update_keeps_the_function_on_the_samples),
+        cmocka_unit_test(test_network_update_of_random_splines),
+        cmocka_unit_test(test_network_update_failure_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
