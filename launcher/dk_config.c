@@ -199,6 +199,31 @@ static const key_spec keys[] = {
      .doc = "Stop when both the loss change and the largest parameter change of a step are below this "
             "(0 = never)."},
 
+    /* [grid] */
+    {.section = "grid", .key = "schedule", .type = KT_INT_LIST, .default_text = "", FIELD(grid_schedule),
+     .count_offset = offsetof(dk_config, n_grid_schedule), .imin = 1, .imax = 100000, .min_count = 0,
+     .max_count = DK_MAX_GRID_STAGES,
+     .doc = "Grid extension: G of each training stage, strictly increasing, e.g. 5,10,20,50; the network starts at "
+            "the first (which [model] grid must equal if set) and is refined at each stage change. Empty = no "
+            "extension."},
+    {.section = "grid", .key = "steps", .type = KT_INT_LIST, .default_text = "", FIELD(grid_steps),
+     .count_offset = offsetof(dk_config, n_grid_steps), .imin = 1, .imax = INT_MAX, .min_count = 0,
+     .max_count = DK_MAX_GRID_STAGES,
+     .doc = "Updates (Adam steps and L-BFGS iterations) per stage: one value for every stage or one per stage, "
+            "summing to the run's updates; empty = the run's updates split equally."},
+    {.section = "grid", .key = "update_every", .type = KT_INT, .default_text = "0", FIELD(grid_update_every),
+     .imin = 0, .imax = LLONG_MAX,
+     .doc = "Grid update from samples (knots to the inputs' quantiles, splines refitted) before update 0, N, 2N, "
+            "... of every stage; 0 = never (pykan's grid_update_freq)."},
+    {.section = "grid", .key = "update_until", .type = KT_INT, .default_text = "0", FIELD(grid_update_until),
+     .imin = 0, .imax = LLONG_MAX,
+     .doc = "No grid update at or after this update of a stage (pykan's stop_grid_update_step); 0 = the whole "
+            "stage."},
+    {.section = "grid", .key = "update_samples", .type = KT_INT, .default_text = "2048",
+     FIELD(grid_update_samples), .imin = 1, .imax = 1000000,
+     .doc = "Global input samples per grid update, spread evenly over the training set (fit) or the current "
+            "collocation points (PDE), at most all of them; every rank gets the same set."},
+
     /* [task] */
     {.section = "task", .key = "type", .type = KT_ENUM, .default_text = "fit", FIELD(task), .names = task_names,
      .doc = "fit = regression on a built-in function or a CSV file ([fit]); pde = physics-informed solution of a "
@@ -264,7 +289,7 @@ static const key_spec keys[] = {
 
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 
-static const char *const sections[] = {"model", "train", "lbfgs", "task", "fit", "pde", "dist", "output"};
+static const char *const sections[] = {"model", "train", "lbfgs", "grid", "task", "fit", "pde", "dist", "output"};
 enum { N_SECTIONS = sizeof sections / sizeof sections[0] };
 
 /* ---------------------------------------------------------------------------------------
@@ -553,8 +578,13 @@ static bool parse_into(const key_spec *s, const char *value, dk_config *cfg, cha
     case KT_INT_LIST: {
         int tmp[DK_MAX_LAYERS + 1];
         int count = 0;
-        if (!value[0])
+        if (!value[0] && s->min_count > 0)
             return false;
+        if (!value[0]) {
+            memset(field, 0, s->size);
+            memcpy((char *)cfg + s->count_offset, &count, sizeof count);
+            return true;
+        }
         for (const char *p = value;;) {
             const char *comma = strchr(p, ',');
             const char *end = comma ? comma : p + strlen(p);
@@ -657,6 +687,7 @@ static void format_value(const key_spec *s, const dk_config *cfg, char *buf, siz
         int count, v;
         memcpy(&count, (const char *)cfg + s->count_offset, sizeof count);
         size_t used = 0;
+        buf[0] = '\0';
         for (int i = 0; i < count && used < n; i++) {
             memcpy(&v, (const char *)field + (size_t)i * sizeof v, sizeof v);
             used += (size_t)snprintf(buf + used, n - used, "%s%d", i ? "," : "", v);
@@ -962,6 +993,69 @@ static dk_err check_pde_keys(const load_state *st)
     return DK_OK;
 }
 
+/* What the run's updates are made of, for messages: "[lbfgs] steps = 800". */
+static void describe_total(const dk_config *cfg, char *buf, size_t n)
+{
+    if (cfg->optimizer == DK_OPT_ADAM)
+        snprintf(buf, n, "[train] steps = %ld Adam steps", cfg->steps);
+    else if (cfg->optimizer == DK_OPT_LBFGS)
+        snprintf(buf, n, "[lbfgs] steps = %ld L-BFGS iterations", cfg->lbfgs_steps);
+    else
+        snprintf(buf, n, "[train] steps = %ld Adam steps + [lbfgs] steps = %ld L-BFGS iterations", cfg->steps,
+                 cfg->lbfgs_steps);
+}
+
+/* The grid schedule: sizes increase, [model] grid agrees with the first (and is set from
+ * it when not given), stage lengths cover exactly the run's updates. */
+static dk_err check_grid_keys(const load_state *st)
+{
+    dk_config *cfg = st->cfg;
+    char what[1200], total_text[200];
+    const int n = cfg->n_grid_schedule;
+    if (n == 0) {
+        if (cfg->n_grid_steps > 0)
+            DK_CALL(cross_error(st, "grid", "steps", "expected no value without a [grid] schedule (one stage)"));
+        return DK_OK;
+    }
+    for (int s = 1; s < n; s++)
+        if (cfg->grid_schedule[s] <= cfg->grid_schedule[s - 1]) {
+            snprintf(what, sizeof what, "expected strictly increasing grid sizes (entry %d, %d, is not above %d)",
+                     s + 1, cfg->grid_schedule[s], cfg->grid_schedule[s - 1]);
+            DK_CALL(cross_error(st, "grid", "schedule", what));
+        }
+    if (st->from[key_index("model", "grid")] != 0 && cfg->grid != cfg->grid_schedule[0]) {
+        snprintf(what, sizeof what, "expected the first size of [grid] schedule, %d (or leave [model] grid unset)",
+                 cfg->grid_schedule[0]);
+        DK_CALL(cross_error(st, "model", "grid", what));
+    }
+    cfg->grid = cfg->grid_schedule[0];
+    const long total = dk_config_total_updates(cfg);
+    describe_total(cfg, total_text, sizeof total_text);
+    if (cfg->n_grid_steps == 0) {
+        if (total < n) {
+            snprintf(what, sizeof what, "has %d stages but the run has %ld update%s (%s): every stage needs one",
+                     n, total, total == 1 ? "" : "s", total_text);
+            DK_CALL(cross_error(st, "grid", "schedule", what));
+        }
+        return DK_OK;
+    }
+    if (cfg->n_grid_steps != 1 && cfg->n_grid_steps != n) {
+        snprintf(what, sizeof what, "expected one value or one per stage ([grid] schedule has %d stages), found %d",
+                 n, cfg->n_grid_steps);
+        DK_CALL(cross_error(st, "grid", "steps", what));
+    }
+    long stage_steps[DK_MAX_GRID_STAGES], sum = 0;
+    dk_config_grid_stages(cfg, stage_steps);
+    for (int s = 0; s < n; s++)
+        sum += stage_steps[s];
+    if (sum != total) {
+        snprintf(what, sizeof what, "the %d stages add up to %ld updates but the run has %ld (%s): make them agree",
+                 n, sum, total, total_text);
+        DK_CALL(cross_error(st, "grid", "steps", what));
+    }
+    return DK_OK;
+}
+
 static dk_err check_cross_keys(const load_state *st)
 {
     const dk_config *cfg = st->cfg;
@@ -982,6 +1076,7 @@ static dk_err check_cross_keys(const load_state *st)
         snprintf(what, sizeof what, "expected a number > [lbfgs] c1 = %s (strong Wolfe needs 0 < c1 < c2 < 1)", c1);
         DK_CALL(cross_error(st, "lbfgs", "c2", what));
     }
+    DK_CALL(check_grid_keys(st));
     if (cfg->task == DK_TASK_FIT)
         DK_CALL(check_fit_keys(st));
     else
@@ -1009,6 +1104,21 @@ static dk_err default_run_dir(dk_config *cfg, const char *path)
  * ------------------------------------------------------------------------------------- */
 
 const char *dk_config_optimizer_name(dk_optimizer_kind kind) { return optimizer_names[kind]; }
+
+long dk_config_total_updates(const dk_config *cfg)
+{
+    return (cfg->optimizer != DK_OPT_LBFGS ? cfg->steps : 0) + (cfg->optimizer != DK_OPT_ADAM ? cfg->lbfgs_steps : 0);
+}
+
+int dk_config_grid_stages(const dk_config *cfg, long *stage_steps)
+{
+    const int n = cfg->n_grid_schedule > 0 ? cfg->n_grid_schedule : 1;
+    const long total = dk_config_total_updates(cfg);
+    for (int s = 0; s < n; s++)
+        stage_steps[s] = cfg->n_grid_steps == 0 ? total * (s + 1) / n - total * s / n
+                                                : cfg->grid_steps[cfg->n_grid_steps == 1 ? 0 : s];
+    return n;
+}
 
 dk_pde_params dk_config_pde_params(const dk_config *cfg)
 {

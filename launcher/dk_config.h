@@ -20,7 +20,7 @@
 #include "../tasks/dk_collocation.h"
 #include "../tasks/dk_pde_problem.h"
 
-enum { DK_MAX_LAYERS = 64, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
+enum { DK_MAX_LAYERS = 64, DK_MAX_GRID_STAGES = 32, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
 
 typedef enum { DK_TASK_FIT = 0, DK_TASK_PDE = 1 } dk_task_kind;
 /* adam_then_lbfgs: [train] steps Adam steps, then [lbfgs] steps L-BFGS iterations. */
@@ -59,6 +59,15 @@ typedef struct dk_config {
     double lbfgs_c1, lbfgs_c2;
     double lbfgs_tolerance_grad, lbfgs_tolerance_change;
 
+    /* [grid] */
+    int grid_schedule[DK_MAX_GRID_STAGES]; /* G of each stage; empty (n = 0) = [model] grid throughout */
+    int n_grid_schedule;
+    int grid_steps[DK_MAX_GRID_STAGES];    /* updates per stage: none = equal split, one = every stage */
+    int n_grid_steps;
+    long grid_update_every;        /* grid update from samples every N updates of a stage; 0 = never */
+    long grid_update_until;        /* no update at or after this update of a stage; 0 = whole stage */
+    long grid_update_samples;      /* global samples per update */
+
     /* [task] */
     dk_task_kind task;
 
@@ -92,6 +101,12 @@ typedef struct dk_config {
 
 /* The config spelling of an optimizer ("adam", "lbfgs", "adam_then_lbfgs"). */
 const char *dk_config_optimizer_name(dk_optimizer_kind kind);
+
+/* The run's updates (Adam steps plus L-BFGS iterations the optimizer plans) and the
+ * number of grid stages (1 without a schedule); stage_steps[s] receives the updates of
+ * stage s (the config checks made them positive and summing to the total). */
+long dk_config_total_updates(const dk_config *cfg);
+int dk_config_grid_stages(const dk_config *cfg, long *stage_steps);
 
 /* The [pde] problem parameters. */
 dk_pde_params dk_config_pde_params(const dk_config *cfg);

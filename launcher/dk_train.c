@@ -63,35 +63,47 @@ static dk_err setup_pde(run *r, long *max_batch, int *local_failure)
     return DK_OK;
 }
 
-static dk_err setup_optimisers(run *r, int *local_failure)
+dk_err dk_train_create_optimisers(run *r)
 {
     const dk_config *cfg = r->cfg;
     const size_t n = r->net->n_params;
-    bool adam = cfg->optimizer != DK_OPT_LBFGS, lbfgs = cfg->optimizer != DK_OPT_ADAM;
-    r->adam_steps = adam ? cfg->steps : 0;
-    r->lbfgs_steps = lbfgs ? cfg->lbfgs_steps : 0;
-    r->total_steps = r->adam_steps + r->lbfgs_steps;
-    if (adam) {
+    dk_adam_destroy(&r->adam);
+    dk_lbfgs_destroy(&r->lbfgs);
+    free(r->lbfgs_x), free(r->lbfgs_g), free(r->grad_sum);
+    r->lbfgs_x = r->lbfgs_g = NULL;
+    r->grad_sum = NULL;
+    if (cfg->optimizer != DK_OPT_LBFGS) {
         dk_adam_settings as = {cfg->beta1, cfg->beta2, cfg->adam_eps, cfg->weight_decay};
-        DK_CALL(agree(r, dk_adam_create(&r->adam, cfg->precision, n, &as), local_failure));
-        r->lr = (dk_lr_schedule){.kind = cfg->lr_schedule, .lr = cfg->lr, .lr_min = cfg->lr_min,
-                                 .gamma = cfg->lr_gamma, .step_every = cfg->lr_step_every,
-                                 .warmup = cfg->warmup_steps, .total = cfg->steps};
+        DK_CALL(dk_adam_create(&r->adam, cfg->precision, n, &as));
     }
-    if (lbfgs) {
+    if (cfg->optimizer != DK_OPT_ADAM) {
         dk_lbfgs_settings ls = {.history = cfg->lbfgs_history, .max_evals = cfg->lbfgs_max_evals,
                                 .c1 = cfg->lbfgs_c1, .c2 = cfg->lbfgs_c2,
                                 .tolerance_grad = cfg->lbfgs_tolerance_grad,
                                 .tolerance_change = cfg->lbfgs_tolerance_change};
-        dk_err err = dk_lbfgs_create(&r->lbfgs, n, &ls);
-        if (err == DK_OK)
-            err = DK_CALLOC(r->lbfgs_x, n, "L-BFGS iterate");
-        if (err == DK_OK)
-            err = DK_CALLOC(r->lbfgs_g, n, "L-BFGS gradient");
-        if (err == DK_OK && r->fit && r->fit->n_batches > 1)
-            err = dk_aligned_alloc(&r->grad_sum, n * dk_dtype_size(cfg->precision), "full-batch gradient");
-        DK_CALL(agree(r, err, local_failure));
+        DK_CALL(dk_lbfgs_create(&r->lbfgs, n, &ls));
+        DK_CALL(DK_CALLOC(r->lbfgs_x, n, "L-BFGS iterate"));
+        DK_CALL(DK_CALLOC(r->lbfgs_g, n, "L-BFGS gradient"));
     }
+    /* The full-batch objective (L-BFGS, and the losses logged around grid changes) sums
+     * the gradient over the training batches. */
+    if (r->fit && r->fit->n_batches > 1)
+        DK_CALL(dk_aligned_alloc(&r->grad_sum, n * dk_dtype_size(cfg->precision), "full-batch gradient"));
+    return DK_OK;
+}
+
+static dk_err setup_optimisers(run *r, int *local_failure)
+{
+    const dk_config *cfg = r->cfg;
+    bool adam = cfg->optimizer != DK_OPT_LBFGS, lbfgs = cfg->optimizer != DK_OPT_ADAM;
+    r->adam_steps = adam ? cfg->steps : 0;
+    r->lbfgs_steps = lbfgs ? cfg->lbfgs_steps : 0;
+    r->total_steps = r->adam_steps + r->lbfgs_steps;
+    if (adam)
+        r->lr = (dk_lr_schedule){.kind = cfg->lr_schedule, .lr = cfg->lr, .lr_min = cfg->lr_min,
+                                 .gamma = cfg->lr_gamma, .step_every = cfg->lr_step_every,
+                                 .warmup = cfg->warmup_steps, .total = cfg->steps};
+    DK_CALL(agree(r, dk_train_create_optimisers(r), local_failure));
     return DK_OK;
 }
 
@@ -117,6 +129,7 @@ static dk_err setup(run *r, int *local_failure)
     size_t es = dk_dtype_size(cfg->precision);
     DK_CALL(dk_comm_broadcast(r->comm, r->net->params, r->net->n_params * es, 0, DK_MEM_HOST));
     DK_CALL(setup_optimisers(r, local_failure));
+    DK_CALL(agree(r, dk_train_grid_setup(r), local_failure));
     if (r->fit)
         DK_CALL(agree(r, dk_aligned_alloc(&r->dout, (size_t)(r->fit->local_batch > 0 ? r->fit->local_batch : 1) *
                                                         r->fit->n_out * es,
@@ -132,12 +145,12 @@ static dk_err setup(run *r, int *local_failure)
     return DK_OK;
 }
 
-/* FNV-1a over the parameter bytes: ranks compare hashes to prove they hold identical
- * parameters (they must: same reduced gradient, same update). */
-static uint64_t hash_bytes(const void *data, size_t n)
+/* FNV-1a over the parameter and grid bytes: ranks compare hashes to prove they hold
+ * identical parameters and grids (they must: same reduced gradient, same update, same
+ * gathered samples for grid updates). */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
 {
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 0x100000001b3ULL;
     return h;
@@ -145,15 +158,16 @@ static uint64_t hash_bytes(const void *data, size_t n)
 
 static dk_err check_ranks_agree(run *r)
 {
-    size_t bytes = r->net->n_params * dk_dtype_size(r->net->dtype);
-    uint64_t mine = hash_bytes(r->net->params, bytes);
+    size_t es = dk_dtype_size(r->net->dtype);
+    uint64_t mine = hash_bytes(0xcbf29ce484222325ULL, r->net->params, r->net->n_params * es);
+    mine = hash_bytes(mine, r->net->state, r->net->n_state * es);
     uint64_t *all;
     DK_CALL(DK_CALLOC(all, (size_t)r->world, "parameter hashes"));
     dk_err err = dk_comm_allgather(r->comm, &mine, all, sizeof mine);
     for (int i = 0; err == DK_OK && i < r->world; i++)
         if (all[i] != all[0])
             err = dk_error_set(DK_ERR_INTERNAL, __FILE__, __LINE__,
-                               "rank %d holds different parameters from rank 0 at the end of training", i);
+                               "rank %d holds different parameters or grids from rank 0 at the end of training", i);
     free(all);
     return err;
 }
@@ -202,13 +216,36 @@ static void write_summary_body(const run *r, FILE *f, double wall)
         json_pair(f, "test_rmse", r->eval.test_rmse);
     }
     json_pair(f, "wall_s", wall);
-    /* Where each block sits in final_params.bin, in elements. */
+    fprintf(f, ",\n  \"grid_updates\": %ld,\n  \"stages\": [", r->grid_updates);
+    for (int s = 0; s < r->n_stages; s++) {
+        const dk_stage *st = &r->stages[s];
+        fprintf(f, "%s\n    {\"grid\": %d, \"first_step\": %ld, \"steps\": %ld", s ? "," : "", st->G,
+                st->first_step, st->done);
+        const char *names[] = {"loss_before_extension", "loss_after_extension", "extension_max_change", "loss",
+                               "test_rmse", "rel_l2", "max_err", "mse"};
+        double values[] = {st->loss_before, st->loss_after, st->refine_change, st->loss, st->eval.test_rmse,
+                           st->eval.rel_l2, st->eval.max_err, st->eval.mse};
+        for (int q = 0; q < 8; q++)
+            if (!isnan(values[q]) || q == 3) {
+                fprintf(f, ", \"%s\": ", names[q]);
+                dk_json_number(f, values[q]);
+            }
+        fputs("}", f);
+    }
+    fputs("\n  ]", f);
+    /* Where each block sits in final_params.bin and final_state.bin, in elements. */
     fputs(",\n  \"final_params_layout\": [", f);
     for (int l = 0; l < net->n_layers; l++) {
         const dk_layer_view *v = &net->layers[l];
         fprintf(f, "%s\n    {\"layer\": %d, \"in\": %d, \"out\": %d, \"n_basis\": %d, \"coef\": %zu, "
                    "\"scale_base\": %zu, \"scale_sp\": %zu}",
                 l ? "," : "", l, v->shape.in, v->shape.out, v->shape.n_basis, v->coef, v->scale_base, v->scale_sp);
+    }
+    fputs("\n  ],\n  \"final_state_layout\": [", f);
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        fprintf(f, "%s\n    {\"layer\": %d, \"knots\": %zu, \"n_knots\": %d, \"mask\": %zu}", l ? "," : "", l,
+                v->grid, v->shape.n_knots, v->mask);
     }
     fputs("\n  ]\n}\n", f);
 }
@@ -225,6 +262,9 @@ static dk_err write_outputs(run *r)
     DK_CALL(dk_partial_commit(f, dir, "config.ini"));
     DK_CALL(dk_write_file_atomic(dir, "final_params.bin", r->net->params,
                                  r->net->n_params * dk_dtype_size(r->net->dtype)));
+    /* Knots move with grid updates and G with the schedule: the parameters alone do not
+     * define the model. */
+    DK_CALL(dk_write_file_atomic(dir, "final_state.bin", r->net->state, r->net->n_state * dk_dtype_size(r->net->dtype)));
     DK_CALL(dk_partial_open(&f, dir, "summary.json"));
     write_summary_body(r, f, wall);
     DK_CALL(dk_partial_commit(f, dir, "summary.json"));
@@ -245,6 +285,7 @@ static void teardown(run *r)
         fclose(r->metrics); /* a failed run keeps its metrics.jsonl.partial for diagnosis */
     free(r->dout);
     free(r->grad_sum);
+    free(r->grid_samples);
     free(r->lbfgs_x);
     free(r->lbfgs_g);
     dk_lbfgs_destroy(&r->lbfgs);

@@ -109,6 +109,8 @@ static void write_log(dk_run *r, const char *phase, double phase_value, int eval
     double wall = dk_train_now() - r->t_start;
     int width = 1 + (int)log10((double)(r->total_steps > 0 ? r->total_steps : 1));
     printf("%-5s step %*ld/%ld  loss %.6e", phase, width, r->step, r->total_steps, r->loss.total);
+    if (r->n_stages > 1 || r->n_grid_samples > 0)
+        printf("  G %d", r->net->G);
     if (r->pde)
         printf(" (interior %.3e, boundary %.3e)  rel_l2 %.4e  max_err %.4e", r->loss.interior, r->loss.boundary,
                r->eval.rel_l2, r->eval.max_err);
@@ -121,7 +123,7 @@ static void write_log(dk_run *r, const char *phase, double phase_value, int eval
     printf("  samples/s %.4g\n", samples_per_s);
     fflush(stdout);
     FILE *f = r->metrics;
-    fprintf(f, "{\"step\": %ld, \"phase\": \"%s\"", r->step, phase);
+    fprintf(f, "{\"step\": %ld, \"phase\": \"%s\", \"grid\": %d", r->step, phase, r->net->G);
     json_field(f, "loss", r->loss.total);
     if (r->pde) {
         json_field(f, "loss_interior", r->loss.interior);
@@ -144,10 +146,23 @@ static void write_log(dk_run *r, const char *phase, double phase_value, int eval
     fflush(f);
 }
 
+void dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *const *names, const double *values)
+{
+    if (r->rank != 0)
+        return;
+    FILE *f = r->metrics;
+    fprintf(f, "{\"step\": %ld, \"event\": \"%s\", \"grid\": %d", r->step, event, r->net->G);
+    for (int i = 0; i < n_fields; i++)
+        json_field(f, names[i], values[i]);
+    json_field(f, "wall_s", dk_train_now() - r->t_start);
+    fputs("}\n", f);
+    fflush(f);
+}
+
 /* Logs every log_every updates, at the last update and when forced (an early stop). */
 static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int evals, bool force)
 {
-    if (!force && r->step % r->cfg->log_every != 0 && r->step != r->total_steps)
+    if (!force && !r->log_now && r->step % r->cfg->log_every != 0 && r->step != r->total_steps)
         return DK_OK;
     double rate = r->samples_since_log / (dk_train_now() - r->t_log);
     DK_CALL(dk_train_evaluate(r, &r->eval));
@@ -162,24 +177,17 @@ static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int ev
  * Adam
  * ------------------------------------------------------------------------------------- */
 
-static dk_err adam_phase(dk_run *r)
+static dk_err adam_update(dk_run *r)
 {
-    const dk_config *cfg = r->cfg;
-    dk_network *net = r->net;
-    for (long s = 1; s <= r->adam_steps; s++) {
-        r->step++;
-        if (r->pde)
-            dk_pde_task_prepare_step(r->pde, r->step);
-        DK_CALL(global_loss(r, s, false));
-        if (!isfinite(r->loss.total))
-            DK_ERROR(DK_ERR_NUMERIC,
-                     "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
-                     r->loss.total, r->step, cfg->lr);
-        double lr = dk_lr_at(&r->lr, s);
-        dk_adam_step(r->adam, net->params, net->grads, lr);
-        DK_CALL(maybe_log(r, "adam", lr, 0, false));
-    }
-    return DK_OK;
+    r->adam_done++;
+    DK_CALL(global_loss(r, r->adam_done, false));
+    if (!isfinite(r->loss.total))
+        DK_ERROR(DK_ERR_NUMERIC,
+                 "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
+                 r->loss.total, r->step, r->cfg->lr);
+    double lr = dk_lr_at(&r->lr, r->adam_done);
+    dk_adam_step(r->adam, r->net->params, r->net->grads, lr);
+    return maybe_log(r, "adam", lr, 0, false);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -196,52 +204,84 @@ static dk_err lbfgs_objective(void *ctx, const double *x, double *f, double *g)
     return DK_OK;
 }
 
-/* Loss and gradient at the current parameters, the start of an L-BFGS run. */
-static dk_err lbfgs_start(dk_run *r, double *f)
+dk_err dk_train_full_loss(dk_run *r, double *loss)
 {
-    dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
-    return lbfgs_objective(r, r->lbfgs_x, f, r->lbfgs_g);
+    DK_CALL(global_loss(r, 0, true));
+    *loss = r->loss.total;
+    return DK_OK;
 }
 
-static dk_err lbfgs_phase(dk_run *r)
+/* One L-BFGS iteration; rep->status says whether it made progress. A fresh start (first
+ * use, new collocation points, new grid) clears the history: the curvature pairs describe
+ * another objective or another parameterisation. */
+static dk_err lbfgs_update(dk_run *r, dk_lbfgs_report *rep)
 {
-    if (r->lbfgs_steps == 0)
-        return DK_OK;
-    double f;
-    DK_CALL(lbfgs_start(r, &f));
-    if (!isfinite(f))
-        DK_ERROR(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", f, r->step);
-    r->lbfgs_stop = "steps";
-    for (long s = 1; s <= r->lbfgs_steps; s++) {
+    if (r->lbfgs_fresh) {
+        dk_lbfgs_reset(r->lbfgs);
+        dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
+        DK_CALL(lbfgs_objective(r, r->lbfgs_x, &r->lbfgs_f, r->lbfgs_g));
+        if (!isfinite(r->lbfgs_f))
+            DK_ERROR(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", r->lbfgs_f, r->step);
+        r->lbfgs_fresh = false;
+    }
+    DK_CALL(dk_lbfgs_step(r->lbfgs, r->lbfgs_x, &r->lbfgs_f, r->lbfgs_g, lbfgs_objective, r, rep));
+    /* The last evaluation may have been at a rejected trial point. */
+    dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
+    r->loss.total = r->lbfgs_f;
+    if (rep->status == DK_LBFGS_PROGRESS)
+        return maybe_log(r, "lbfgs", rep->step, rep->evals, false);
+    r->lbfgs_stop = rep->status == DK_LBFGS_CONVERGED ? "gradient below tolerance_grad"
+                                                       : "no progress (line search or tolerance_change)";
+    return DK_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Stages
+ * ------------------------------------------------------------------------------------- */
+
+/* One stage: its updates, Adam while the plan has Adam steps left, then L-BFGS. An
+ * L-BFGS stop ends the stage early; the run goes on with the next stage (new grid). */
+static dk_err run_stage(dk_run *r, dk_stage *st)
+{
+    st->first_step = r->step;
+    for (long u = 0; u < st->planned; u++) {
         r->step++;
+        r->log_now = u + 1 == st->planned; /* every stage's end is logged */
         /* New collocation points change the objective: the curvature pairs no longer
          * describe it. */
-        if (r->pde && dk_pde_task_prepare_step(r->pde, r->step)) {
-            dk_lbfgs_reset(r->lbfgs);
-            DK_CALL(lbfgs_start(r, &f));
+        if (r->pde && dk_pde_task_prepare_step(r->pde, r->step))
+            r->lbfgs_fresh = true;
+        if (dk_train_grid_update_due(r, u))
+            DK_CALL(dk_train_grid_update(r));
+        if (r->adam_done < r->adam_steps) {
+            DK_CALL(adam_update(r));
+            continue;
         }
         dk_lbfgs_report rep;
-        DK_CALL(dk_lbfgs_step(r->lbfgs, r->lbfgs_x, &f, r->lbfgs_g, lbfgs_objective, r, &rep));
-        /* The last evaluation may have been at a rejected trial point. */
-        dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
-        r->loss.total = f;
+        DK_CALL(lbfgs_update(r, &rep));
         if (rep.status != DK_LBFGS_PROGRESS) {
-            r->lbfgs_stop = rep.status == DK_LBFGS_CONVERGED ? "gradient below tolerance_grad"
-                                                              : "no progress (line search or tolerance_change)";
-            r->total_steps = r->step;
+            long dropped = st->planned - u - 1;
+            r->total_steps -= dropped;
+            r->lbfgs_steps -= dropped;
+            st->done = u + 1;
             DK_CALL(maybe_log(r, "lbfgs", rep.step, rep.evals, true));
-            if (r->rank == 0)
-                printf("L-BFGS stopped after %ld iterations: %s\n", s, r->lbfgs_stop);
-            r->lbfgs_steps = s;
+            if (r->rank == 0 && r->n_stages > 1)
+                printf("L-BFGS stopped at step %ld, update %ld of grid stage %d (G = %d): %s\n", r->step, st->done,
+                       r->stage + 1, st->G, r->lbfgs_stop);
+            else if (r->rank == 0)
+                printf("L-BFGS stopped at step %ld: %s\n", r->step, r->lbfgs_stop);
             break;
         }
-        DK_CALL(maybe_log(r, "lbfgs", rep.step, rep.evals, false));
     }
-    /* Loss terms of the accepted point (the last evaluation may have been elsewhere). */
-    if (r->pde) {
+    if (st->done == 0)
+        st->done = st->planned;
+    /* Loss terms at the accepted L-BFGS point (its last evaluation may have been elsewhere). */
+    if (r->pde && r->step > st->first_step && r->adam_done == r->adam_steps && !r->lbfgs_fresh) {
         double f_check;
         DK_CALL(lbfgs_objective(r, r->lbfgs_x, &f_check, r->lbfgs_g));
     }
+    st->loss = r->loss.total;
+    st->eval = r->eval;
     return DK_OK;
 }
 
@@ -249,8 +289,13 @@ dk_err dk_train_optimise(dk_run *r)
 {
     r->t_log = dk_train_now();
     r->samples_since_log = 0.0;
-    DK_CALL(adam_phase(r));
-    DK_CALL(lbfgs_phase(r));
+    r->lbfgs_fresh = true;
+    for (r->stage = 0; r->stage < r->n_stages; r->stage++) {
+        r->lbfgs_stop = "steps";
+        if (r->stage > 0)
+            DK_CALL(dk_train_grid_extend(r, r->stage));
+        DK_CALL(run_stage(r, &r->stages[r->stage]));
+    }
     if (r->step == 0 || r->last_logged != r->step)
         DK_CALL(dk_train_evaluate(r, &r->eval));
     return DK_OK;

@@ -29,6 +29,18 @@ typedef struct dk_loss {
     double total, interior, boundary;
 } dk_loss;
 
+/* One grid stage (layers/dk_network.h, dk_network_refine): its size, its updates and what
+ * it reached, for the log and summary.json. */
+typedef struct dk_stage {
+    int G;
+    long first_step;          /* updates done before the stage */
+    long planned, done;       /* updates planned and done (fewer when L-BFGS stopped early) */
+    double loss_before, loss_after; /* full objective either side of the refinement (NaN for stage 0) */
+    double refine_change;     /* largest spline change at the refinement points (NaN for stage 0) */
+    double loss;              /* the loss at the end of the stage */
+    dk_eval eval;             /* and the evaluation there */
+} dk_stage;
+
 typedef struct dk_run {
     const dk_config *cfg;
     dk_comm *comm;
@@ -52,8 +64,18 @@ typedef struct dk_run {
     double samples_since_log;
     double t_log;
     long last_logged;
+    bool log_now;         /* log this update whatever log_every says (a stage's last) */
     dk_loss loss;
     dk_eval eval;
+    long adam_done;       /* Adam updates so far (the learning-rate schedule's clock) */
+    bool lbfgs_fresh;     /* L-BFGS must restart: first use, new points, new grid */
+    double lbfgs_f;       /* the loss at the L-BFGS iterate */
+    /* Grid schedule and grid updates from samples (dk_train_grid.c). */
+    int n_stages, stage;
+    dk_stage stages[DK_MAX_GRID_STAGES];
+    long n_grid_samples;  /* global samples per grid update (0 = no updates) */
+    double *grid_samples; /* [n_grid_samples][inputs], identical on every rank after gathering */
+    long grid_updates;    /* grid updates done */
 } dk_run;
 
 static inline double dk_train_now(void)
@@ -63,8 +85,37 @@ static inline double dk_train_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs the optimiser phases the config asks for, logging as it goes. */
+/* Runs the optimiser phases the config asks for, stage by stage, logging as it goes. */
 dk_err dk_train_optimise(dk_run *r);
+
+/* The full objective at the current parameters (every batch of a fit task, this epoch's
+ * points of a PDE), all-reduced; leaves the gradient in net->grads and sets r->loss. */
+dk_err dk_train_full_loss(dk_run *r, double *loss);
+
+/* Fresh optimiser state for the current network (zero Adam moments and step, empty
+ * L-BFGS history) and the buffers sized by its parameter count; frees any old ones.
+ * At setup and after every grid extension. Defined in dk_train.c. */
+dk_err dk_train_create_optimisers(dk_run *r);
+
+/* Grid changes (dk_train_grid.c). Setup allocates the sample buffer when the config asks
+ * for grid updates. Extension refines the network to stage `stage`'s G, refits every
+ * spline, rebinds the task and restarts the optimisers; the update recomputes every
+ * layer's knots from the gathered samples and restarts L-BFGS. Both log what they did
+ * and are identical on every rank. */
+dk_err dk_train_grid_setup(dk_run *r);
+dk_err dk_train_grid_extend(dk_run *r, int stage);
+dk_err dk_train_grid_update(dk_run *r);
+/* The n samples of a grid update, [n][d] float64, identical on every rank and for every
+ * world size: each rank writes the samples it owns into a zeroed buffer (the task's
+ * *_grid_samples) and one all-reduce sums them (adding zeros is exact). */
+dk_err dk_train_gather_grid_samples(dk_comm *comm, const dk_fit_task *fit, const dk_pde_task *pde, long n, int d,
+                                    double *x);
+/* Whether a grid update is due before update `u` (0-based) of the current stage. */
+bool dk_train_grid_update_due(const dk_run *r, long u);
+
+/* Writes one metrics.jsonl event line (rank 0): {"step": S, "event": NAME, "grid": G, ...}
+ * with the given numeric fields. */
+void dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *const *names, const double *values);
 
 /* Evaluates the model on the test set (fit) or against the exact solution (PDE). */
 dk_err dk_train_evaluate(dk_run *r, dk_eval *out);

@@ -40,8 +40,8 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
     const int nk_old = G_old + 2 * k + 1, nb_old = G_old + k;
     const int nk_new = G_new + 2 * k + 1, nb_new = G_new + k;
     /* k + 3 points per new interval: more than the k + 1 that fix a degree-k piece. */
-    const int per_interval = k + 3;
-    const long n_pts = (long)per_interval * G_new;
+    const int per_interval = k + 3, n_intervals = G_new + 2 * k;
+    const long n_pts = (long)per_interval * n_intervals;
     dk_err err = DK_OK;
     double *x = NULL, *Y = NULL, *inner = NULL, *fit = NULL;
     DK_CALL_GOTO(err, done, DK_CALLOC(x, (size_t)n_pts, "refinement points"));
@@ -59,11 +59,16 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
             goto done;
         }
         interpolate_knots(t_old + k, G_old, G_new, inner);
-        dk_bspline_extend_grid_f64(inner, G_new, k, t_new);
-        for (int m = 0; m < G_new; m++)
+        for (int j = 0; j < k; j++) {
+            t_new[j] = t_old[j];
+            t_new[G_new + k + 1 + j] = t_old[G_old + k + 1 + j];
+        }
+        for (int j = 0; j <= G_new; j++)
+            t_new[k + j] = inner[j];
+        for (int m = 0; m < n_intervals; m++)
             for (int q = 0; q < per_interval; q++)
                 x[(long)m * per_interval + q] =
-                    inner[m] + (inner[m + 1] - inner[m]) * (((double)q + 0.5) / (double)per_interval);
+                    t_new[m] + (t_new[m + 1] - t_new[m]) * (((double)q + 0.5) / (double)per_interval);
         for (long p = 0; p < n_pts; p++)
             for (int j = 0; j < out; j++)
                 Y[(size_t)p * out + j] = spline_at(t_old, nk_old, k, coef_old + ((size_t)i * out + j) * nb_old, x[p]);

@@ -9,25 +9,27 @@
  *
  * taken as the old knot itself when s is an integer. A uniform grid stays uniform, an
  * adapted (non-uniform) grid keeps its shape, and when G' is a multiple of G the new knots
- * contain every old inner knot. The inner knots are then extended by k on each side with
- * the average width (dk_bspline_extend_grid_f64, pykan's extend_grid).
+ * contain every old inner knot. The k extension knots on each side are the OLD ones, where
+ * pykan re-extends by the new average width (deliberate difference, docs/grid.md): the
+ * splines reach past the grid range over the extension knots, hidden layers' inputs do go
+ * there, and with the old outer knots kept the function survives refinement there too.
  *
  * Coefficients: for input i, all `out` edges at once, the least-squares fit
  * (dk_spline_fit.h) of
  *
  *   sum_c coef'_ijc B'_c(x_p) = sum_c coef_ijc B_c(x_p)
  *
- * at k + 3 points inside each NEW interval, at fractions (q + 1/2) / (k + 3). Each interval
- * holding more than k + 1 points determines the spline's polynomial there, so all G' + k
- * coefficients are determined and the system is well conditioned; no point sits on the
- * last knot, where pykan's half-open pieces make every basis function vanish. (pykan fits
- * at the cached training samples instead; fixed points make refinement independent of
- * the data.) When the new knots contain the old inner ones (G' a multiple of G) the old
- * spline lies in the new space on the grid range and the fit is exact up to rounding.
+ * at k + 3 points inside each of the G' + 2k intervals of the new knot vector (grid range
+ * and extensions), at fractions (q + 1/2) / (k + 3). Each interval holding more than k + 1
+ * points determines the spline's polynomial there, so all G' + k coefficients are
+ * determined and the system is well conditioned; no point sits on a knot, where pykan's
+ * half-open pieces make every basis function vanish at the last one. (pykan fits at the
+ * cached training samples instead; fixed points make refinement independent of the data.)
+ * When the new knots contain the old ones (G' a multiple of G) the old spline lies in the
+ * new space everywhere and the fit is exact up to rounding.
  *
  * Only the spline term is refitted; scale_base, scale_sp and mask are unchanged (as in
- * pykan). Outside the inner range the extension knots move (their width is range / G'),
- * so the function is not preserved there, as in pykan.
+ * pykan).
  *
  * Float64 throughout; the caller converts a float32 network's parameters.
  */

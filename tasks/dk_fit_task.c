@@ -63,8 +63,8 @@ static dk_err plan_batches(dk_fit_task *t, const dk_fit_task_settings *s, long t
     t->batch = batch;
     t->n_batches = train_rows / batch;
     t->train_size = t->n_batches * batch;
-    t->local_batch = (long)(dk_part_end((size_t)batch, s->world_size, s->rank) -
-                            dk_part_begin((size_t)batch, s->world_size, s->rank));
+    t->batch_begin = (long)dk_part_begin((size_t)batch, s->world_size, s->rank);
+    t->local_batch = (long)dk_part_end((size_t)batch, s->world_size, s->rank) - t->batch_begin;
     long unused = train_rows - t->train_size;
     if (unused > 0)
         snprintf(t->warning, sizeof t->warning,
@@ -301,4 +301,19 @@ double dk_fit_task_sse(const dk_fit_task *task, long rows, const void *pred, con
         sum += d * d;
     }
     return sum;
+}
+
+void dk_fit_task_grid_samples(const dk_fit_task *task, long n_samples, double *x)
+{
+    const int d = task->n_in;
+    for (long j = 0; j < n_samples; j++) {
+        /* Evenly spread over the training set: CSV rows are permuted, generated rows are
+         * random, so a stride is as good as any subsample and needs no generator. */
+        long g = (long)((double)j * (double)task->train_size / (double)n_samples);
+        long block = g / task->batch, pos = g % task->batch - task->batch_begin;
+        if (pos < 0 || pos >= task->local_batch)
+            continue;
+        size_t row = (size_t)block * (size_t)task->local_batch + (size_t)pos;
+        dk_load_block(task->dtype, task->train_x, row * (size_t)d, (size_t)d, x + (size_t)j * d);
+    }
 }

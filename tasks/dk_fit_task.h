@@ -44,6 +44,7 @@ typedef struct dk_fit_task {
     long batch;                    /* global batch per step */
     long n_batches;                /* blocks per pass over the training set */
     long local_batch;              /* this rank's rows per step (same for every block) */
+    long batch_begin;              /* position of this rank's first row within each block */
     void *train_x, *train_y;       /* this rank's rows: [n_batches][local_batch][n_in|n_out] */
     long local_test;               /* this rank's test rows */
     void *test_x, *test_y;         /* [local_test][n_in|n_out] */
@@ -65,6 +66,12 @@ void dk_fit_task_batch(const dk_fit_task *task, long step, const void **x, const
  * and gradients over ranks gives the global loss and gradient. */
 double dk_fit_task_loss(const dk_fit_task *task, long rows, const void *pred, const void *target,
                         void *dpred);
+
+/* Samples of the training inputs for a grid update: sample j (j < n_samples <= train_size)
+ * is global training row floor(j * train_size / n_samples). Writes the samples this rank
+ * owns into x[j][n_in] (float64) and leaves the other rows untouched, so that the sum over
+ * ranks of zero-filled buffers is the whole sample set, in the same order for any world size. */
+void dk_fit_task_grid_samples(const dk_fit_task *task, long n_samples, double *x);
 
 /* Sum of squared errors over `rows` rows (for test RMSE; the caller all-reduces). */
 double dk_fit_task_sse(const dk_fit_task *task, long rows, const void *pred, const void *target);

@@ -177,6 +177,36 @@ dk_err dk_pde_task_bind(dk_pde_task *t, const dk_network *net)
     return DK_OK;
 }
 
+dk_err dk_pde_task_rebind(dk_pde_task *t, const dk_network *net)
+{
+    if (net->max_batch != t->chunk || net->widths[0] != t->dim || net->n_dir != t->dim)
+        DK_ERROR(DK_ERR_INTERNAL, "PDE task rebind: the network's batch capacity or inputs changed (%d rows, %d inputs; "
+                 "bound to %ld rows, %d inputs)", net->max_batch, net->widths[0], t->chunk, t->dim);
+    free(t->grad_sum);
+    t->grad_sum = NULL;
+    t->n_params = net->n_params;
+    DK_CALL(dk_aligned_alloc(&t->grad_sum, t->n_params * dk_dtype_size(t->dtype), "PDE gradient sum"));
+    return DK_OK;
+}
+
+void dk_pde_task_grid_samples(const dk_pde_task *t, long n_samples, double *x)
+{
+    const int d = t->dim;
+    const long total = t->n_int + t->n_bnd;
+    for (long j = 0; j < n_samples; j++) {
+        long g = (long)((double)j * (double)total / (double)n_samples);
+        const void *src;
+        long local;
+        if (g < t->n_int)
+            src = t->x_int, local = g - t->int_begin;
+        else
+            src = t->x_bnd, local = g - t->n_int - t->bnd_begin;
+        if (local < 0 || local >= (g < t->n_int ? t->local_int : t->local_bnd))
+            continue;
+        dk_load_block(t->dtype, src, (size_t)local * d, (size_t)d, x + (size_t)j * d);
+    }
+}
+
 bool dk_pde_task_prepare_step(dk_pde_task *t, long step)
 {
     long epoch = t->resample_every > 0 ? (step - 1) / t->resample_every : 0;

@@ -83,6 +83,18 @@ long dk_pde_task_max_rows(const dk_pde_task *task, const int *widths, int n_widt
  * and generates the points of epoch 0. Call once, before the first loss. */
 dk_err dk_pde_task_bind(dk_pde_task *task, const dk_network *net);
 
+/* After a grid change re-laid out the parameters: reallocates the gradient sum for the
+ * network's new parameter count. Points, epoch and chunking are kept (the batch capacity
+ * must not change). */
+dk_err dk_pde_task_rebind(dk_pde_task *task, const dk_network *net);
+
+/* Samples of the network inputs for a grid update: sample j (j < n_samples <= N_int + N_bnd)
+ * is point floor(j * (N_int + N_bnd) / n_samples) of the current interior points followed by
+ * the boundary points. Writes the samples this rank owns into x[j][dim] (float64) and leaves
+ * the other rows untouched, so that summing zero-filled buffers over ranks gives the whole
+ * set in the same order for any world size. */
+void dk_pde_task_grid_samples(const dk_pde_task *task, long n_samples, double *x);
+
 /* Regenerates this rank's collocation points if `step` (1-based) starts a new epoch;
  * returns true when it did (an L-BFGS history is then stale). */
 bool dk_pde_task_prepare_step(dk_pde_task *task, long step);

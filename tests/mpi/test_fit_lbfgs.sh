@@ -9,7 +9,7 @@ done
 tail -n 2 np2.log
 "$COMPARE_PARAMS" np1/final_params.bin np2/final_params.bin float64 1e-10 \
     || fail "L-BFGS fit: world size 2 differs from world size 1"
-first=$(sed -n 's/.*"step": 10, "phase": "lbfgs", "loss": \([-0-9.eE+]*\).*/\1/p' np1/metrics.jsonl)
+first=$(sed -n 's/.*"step": 10, "phase": "lbfgs", "grid": [0-9]*, "loss": \([-0-9.eE+]*\).*/\1/p' np1/metrics.jsonl)
 last=$(json_number np1/summary.json final_loss)
 [ -n "$first" ] && [ -n "$last" ] || fail "missing L-BFGS losses in metrics.jsonl or summary.json"
 assert_less "$last" "$first" "final loss after 30 iterations vs loss at iteration 10"

@@ -282,7 +282,7 @@ static void test_unknown_section_is_reported_at_its_header(void **state)
     dk_config c;
     EXPECT_USAGE(load_text(&c, "sec.ini", "[model]\ngrid = 5\n[modle]\nk = 3\n", NULL, 0),
                  "sec.ini:3: unknown section [modle]", "did you mean [model]?",
-                 "(known sections: model, train, lbfgs, task, fit, pde, dist, output)");
+                 "(known sections: model, train, lbfgs, grid, task, fit, pde, dist, output)");
     /* Even without keys under it. */
     EXPECT_USAGE(load_text(&c, "empty_sec.ini", "[train]\n[optim]\n", NULL, 0), "empty_sec.ini:2: unknown section [optim]");
 }
@@ -563,6 +563,53 @@ static void test_warmup_must_be_shorter_than_the_run(void **state)
     check_ok(load_text(&c, "warm2.ini", "[train]\nsteps = 0\nwarmup_steps = 100\n", NULL, 0));
 }
 
+/* [grid]: sizes increase, [model] grid agrees with the first size, stage lengths cover
+ * the run exactly; one value or none spreads them. */
+static void test_grid_schedule_rules(void **state)
+{
+    (void)state;
+    dk_config c;
+    long stage[DK_MAX_GRID_STAGES];
+    check_ok(load_text(&c, "g0.ini", "", NULL, 0));
+    assert_int_equal(c.n_grid_schedule, 0);
+    assert_int_equal(dk_config_grid_stages(&c, stage), 1);
+    assert_int_equal(stage[0], c.steps);
+    /* No steps: the run's updates split equally, the remainder at the end. */
+    check_ok(load_text(&c, "g1.ini", "[train]\nsteps = 10\n[grid]\nschedule = 3, 5,10\n", NULL, 0));
+    assert_int_equal(c.grid, 3);
+    assert_int_equal(dk_config_grid_stages(&c, stage), 3);
+    assert_true(stage[0] == 3 && stage[1] == 3 && stage[2] == 4);
+    /* One value for every stage, and adam_then_lbfgs counts both phases. */
+    check_ok(load_text(&c, "g2.ini",
+                       "[model]\ngrid = 5\n[train]\noptimizer = adam_then_lbfgs\nsteps = 100\n[lbfgs]\nsteps = 300\n"
+                       "[grid]\nschedule = 5,10,20,50\nsteps = 100\n",
+                       NULL, 0));
+    assert_int_equal(dk_config_grid_stages(&c, stage), 4);
+    assert_true(stage[0] == 100 && stage[3] == 100);
+    check_ok(load_text(&c, "g3.ini", "[train]\noptimizer = lbfgs\n[lbfgs]\nsteps = 30\n[grid]\nschedule = 5,7\nsteps = 10,20\n",
+                       NULL, 0));
+    assert_int_equal(dk_config_grid_stages(&c, stage), 2);
+    assert_true(stage[0] == 10 && stage[1] == 20);
+    EXPECT_USAGE(load_text(&c, "g4.ini", "[grid]\nschedule = 5,5,10\n", NULL, 0),
+                 "g4.ini:2: [grid] schedule = '5,5,10': expected strictly increasing grid sizes (entry 2, 5, is not "
+                 "above 5)");
+    EXPECT_USAGE(load_text(&c, "g5.ini", "[model]\ngrid = 10\n[grid]\nschedule = 5,10\n", NULL, 0),
+                 "g5.ini:2: [model] grid = '10': expected the first size of [grid] schedule, 5");
+    EXPECT_USAGE(load_text(&c, "g6.ini", "[train]\nsteps = 100\n[grid]\nschedule = 5,10\nsteps = 60\n", NULL, 0),
+                 "g6.ini:5: [grid] steps = '60': the 2 stages add up to 120 updates but the run has 100 ([train] "
+                 "steps = 100 Adam steps)");
+    EXPECT_USAGE(load_text(&c, "g7.ini", "[train]\nsteps = 100\n[grid]\nschedule = 5,10,20\nsteps = 50,50\n", NULL, 0),
+                 "[grid] steps = '50,50': expected one value or one per stage ([grid] schedule has 3 stages)");
+    EXPECT_USAGE(load_text(&c, "g8.ini", "[grid]\nsteps = 50\n", NULL, 0),
+                 "g8.ini:2: [grid] steps = '50': expected no value without a [grid] schedule");
+    EXPECT_USAGE(load_text(&c, "g9.ini", "[train]\nsteps = 2\n[grid]\nschedule = 3,5,10\n", NULL, 0),
+                 "[grid] schedule = '3,5,10': has 3 stages but the run has 2 updates");
+    /* --set can clear a schedule again. */
+    const char *over[] = {"grid.schedule=", "grid.steps="};
+    check_ok(load_text(&c, "g10.ini", "[grid]\nschedule = 5,10\nsteps = 7\n", over, 2));
+    assert_int_equal(c.n_grid_schedule, 0);
+}
+
 static void test_fit_data_rules(void **state)
 {
     (void)state;
@@ -710,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_lbfgs_wolfe_constants_must_be_ordered),
         cmocka_unit_test(test_warmup_must_be_shorter_than_the_run),
         cmocka_unit_test(test_fit_data_rules),
+        cmocka_unit_test(test_grid_schedule_rules),
         cmocka_unit_test(test_write_ini_round_trips),
         cmocka_unit_test(test_written_ini_lists_sections_in_schema_order),
         cmocka_unit_test(test_reference_tables_document_every_key),

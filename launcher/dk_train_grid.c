@@ -1,0 +1,118 @@
+/* Grid changes during training: the stage schedule's extensions (G -> G') and the grid
+ * updates from samples.
+ *
+ * Both run redundantly on every rank from identical inputs: the parameters are identical
+ * after every update, and the samples of a grid update are gathered into one set that is
+ * the same, element for element, on every rank (each sample is owned by exactly one rank,
+ * the others contribute zeros, and a sum with zeros is exact). The same code on the same
+ * bits then gives the same grids without broadcasting them. The run's final hash check
+ * (dk_train.c) covers grids as well as parameters.
+ *
+ * These are the only places after setup that allocate: a new network at each stage change
+ * and the least-squares workspaces of a grid update, a few times per run. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dk_train_run.h"
+
+dk_err dk_train_grid_setup(dk_run *r)
+{
+    const dk_config *cfg = r->cfg;
+    long stage_steps[DK_MAX_GRID_STAGES];
+    r->n_stages = dk_config_grid_stages(cfg, stage_steps);
+    for (int s = 0; s < r->n_stages; s++)
+        r->stages[s] = (dk_stage){.G = cfg->n_grid_schedule > 0 ? cfg->grid_schedule[s] : cfg->grid,
+                                  .planned = stage_steps[s], .loss_before = NAN, .loss_after = NAN,
+                                  .refine_change = NAN, .loss = NAN};
+    if (cfg->grid_update_every == 0)
+        return DK_OK;
+    long available = r->pde ? r->pde->n_int + r->pde->n_bnd : r->fit->train_size;
+    r->n_grid_samples = cfg->grid_update_samples < available ? cfg->grid_update_samples : available;
+    return DK_CALLOC(r->grid_samples, (size_t)r->n_grid_samples * (size_t)r->net->widths[0], "grid update samples");
+}
+
+bool dk_train_grid_update_due(const dk_run *r, long u)
+{
+    const dk_config *cfg = r->cfg;
+    return cfg->grid_update_every > 0 && u % cfg->grid_update_every == 0 &&
+           (cfg->grid_update_until == 0 || u < cfg->grid_update_until);
+}
+
+dk_err dk_train_gather_grid_samples(dk_comm *comm, const dk_fit_task *fit, const dk_pde_task *pde, long n, int d,
+                                    double *x)
+{
+    memset(x, 0, sizeof(double) * (size_t)n * (size_t)d);
+    if (pde)
+        dk_pde_task_grid_samples(pde, n, x);
+    else
+        dk_fit_task_grid_samples(fit, n, x);
+    return dk_comm_allreduce_sum(comm, x, (size_t)n * (size_t)d, DK_F64, DK_MEM_HOST);
+}
+
+dk_err dk_train_grid_update(dk_run *r)
+{
+    const long n = r->n_grid_samples;
+    DK_CALL(dk_train_gather_grid_samples(r->comm, r->fit, r->pde, n, r->net->widths[0], r->grid_samples));
+    double before, after;
+    DK_CALL(dk_train_full_loss(r, &before));
+    dk_grid_update_report rep;
+    memset(&rep, 0, sizeof rep);
+    DK_CALL(dk_network_update_grid(r->net, n, r->grid_samples, r->cfg->grid_eps, &rep));
+    DK_CALL(dk_train_full_loss(r, &after));
+    /* The knots moved under the coefficients: old curvature pairs mean nothing now. Adam's
+     * moments are kept, as in pykan, whose optimizer survives its grid updates. */
+    r->lbfgs_fresh = true;
+    r->grid_updates++;
+    if (r->rank == 0) {
+        printf("grid update at step %ld (G %d, %ld samples): loss %.6e -> %.6e, largest spline change at the "
+               "samples %.2e\n",
+               r->step, r->net->G, n, before, after, rep.max_change);
+        if (rep.kept || rep.eps_raised || rep.underdetermined)
+            printf("  %d input%s kept, %d with grid_eps raised, %d underdetermined: %s\n", rep.kept,
+                   rep.kept == 1 ? "" : "s", rep.eps_raised, rep.underdetermined, rep.notes);
+        fflush(stdout);
+    }
+    const char *const names[] = {"samples", "loss_before", "loss_after", "max_change",
+                                 "inputs_kept", "inputs_eps_raised", "inputs_underdetermined"};
+    const double values[] = {(double)n, before, after, rep.max_change,
+                             rep.kept, rep.eps_raised, rep.underdetermined};
+    dk_train_log_event(r, "grid_update", 7, names, values);
+    return DK_OK;
+}
+
+dk_err dk_train_grid_extend(dk_run *r, int stage)
+{
+    dk_stage *st = &r->stages[stage];
+    const int G_old = r->net->G;
+    const size_t n_old = r->net->n_params;
+    DK_CALL(dk_train_full_loss(r, &st->loss_before));
+    dk_network *fine = NULL;
+    DK_CALL(dk_network_refine(r->net, st->G, &fine, &st->refine_change));
+    dk_network_destroy(&r->net);
+    r->net = fine;
+    if (r->pde)
+        DK_CALL(dk_pde_task_rebind(r->pde, r->net));
+    /* The coefficient layout changed: every optimiser starts afresh, as pykan's fit does
+     * with its new optimizer after refine. */
+    DK_CALL(dk_train_create_optimisers(r));
+    r->lbfgs_fresh = true;
+    DK_CALL(dk_train_full_loss(r, &st->loss_after));
+    double rel = (st->loss_after - st->loss_before) / st->loss_before;
+    if (r->rank == 0) {
+        printf("grid extension at step %ld: G %d -> %d, %zu -> %zu parameters, loss %.6e -> %.6e (%+.3g%%), "
+               "largest spline change %.2e\n",
+               r->step, G_old, st->G, n_old, r->net->n_params, st->loss_before, st->loss_after, 100.0 * rel,
+               st->refine_change);
+        /* The refit keeps each spline on its grid range; inputs beyond it see the extension
+         * knots, which move with G. */
+        if (fabs(rel) > 0.01)
+            printf("  the loss moved by more than 1%%: some layer inputs lie outside their grid ranges; grid "
+                   "updates from samples ([grid] update_every) keep the grids on the data\n");
+        fflush(stdout);
+    }
+    const char *const names[] = {"grid_before", "parameters", "loss_before", "loss_after", "max_change"};
+    const double values[] = {G_old, (double)r->net->n_params, st->loss_before, st->loss_after, st->refine_change};
+    dk_train_log_event(r, "grid_extension", 5, names, values);
+    return DK_OK;
+}
