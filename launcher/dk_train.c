@@ -320,6 +320,19 @@ static void print_header(const run *r)
             printf("warning: %s\n", r->fit->warning);
     }
     dk_network_view(r->net, stdout);
+    if (r->n_stages > 1) {
+        printf("grid schedule:");
+        for (int s = 0; s < r->n_stages; s++)
+            printf("%s G %d for %ld updates", s ? "," : "", r->stages[s].G, r->stages[s].planned);
+        printf("\n");
+    }
+    if (r->n_grid_samples > 0) {
+        printf("grid updates from %ld samples (grid_eps %g) before update 0, %ld, %ld, ... of every stage", r->n_grid_samples,
+               cfg->grid_eps, cfg->grid_update_every, 2 * cfg->grid_update_every);
+        if (cfg->grid_update_until)
+            printf(" below %ld", cfg->grid_update_until);
+        printf("\n");
+    }
     fflush(stdout);
 }
 
