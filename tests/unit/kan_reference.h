@@ -29,6 +29,52 @@ static inline void full_basis(const double *t, int n, int k, double x, double *B
             B[m] = (x - t[m]) / (t[m + p] - t[m]) * B[m] + (t[m + p + 1] - x) / (t[m + p + 1] - t[m + 1]) * B[m + 1];
 }
 
+/* sum_c coef[c] B_c(x) with the full reference basis (n knots, at most 256). */
+static inline double ref_spline(const double *t, int nk, int k, const double *coef, double x)
+{
+    double B[256];
+    full_basis(t, nk, k, x, B);
+    double s = 0.0;
+    for (int c = 0; c < nk - 1 - k; c++)
+        s += coef[c] * B[c];
+    return s;
+}
+
+/* Least-squares spline fit by the normal equations, solved by Gauss-Jordan without
+ * pivoting (the Gram matrix is symmetric positive definite when the points determine the
+ * spline): an independent check of the LAPACK path. At most 64 basis functions and 4
+ * right-hand sides; y [n][out], coef [out][nk-1-k]. */
+static inline void ref_spline_lstsq(const double *t, int nk, int k, long n, const double *x, int out, const double *y,
+                                    double *coef)
+{
+    const int nb = nk - 1 - k;
+    double N[64 * 64] = {0}, r[64 * 4] = {0};
+    if (nb > 64 || out > 4)
+        abort();
+    for (long p = 0; p < n; p++) {
+        double B[256];
+        full_basis(t, nk, k, x[p], B);
+        for (int a = 0; a < nb; a++) {
+            for (int b = 0; b < nb; b++)
+                N[a * nb + b] += B[a] * B[b];
+            for (int j = 0; j < out; j++)
+                r[a * out + j] += B[a] * y[p * out + j];
+        }
+    }
+    for (int a = 0; a < nb; a++)
+        for (int b = 0; b < nb; b++)
+            if (b != a) {
+                const double f = N[b * nb + a] / N[a * nb + a];
+                for (int c = 0; c < nb; c++)
+                    N[b * nb + c] -= f * N[a * nb + c];
+                for (int j = 0; j < out; j++)
+                    r[b * out + j] -= f * r[a * out + j];
+            }
+    for (int j = 0; j < out; j++)
+        for (int a = 0; a < nb; a++)
+            coef[j * nb + a] = r[a * out + j] / N[a * nb + a];
+}
+
 typedef struct layer {
     int in, out, G, k, nk, nb;
     double *grid, *coef, *sb, *ssp, *mask;

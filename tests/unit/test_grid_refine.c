@@ -17,16 +17,6 @@
 
 static ref_rng rng = {2024, 31, 0};
 
-static double spline(const double *t, int nk, int k, const double *coef, double x)
-{
-    double B[256];
-    full_basis(t, nk, k, x, B);
-    double s = 0.0;
-    for (int c = 0; c < nk - 1 - k; c++)
-        s += coef[c] * B[c];
-    return s;
-}
-
 /* Largest |new - old| over `n` random points of each input's whole knot span and a bit
  * beyond (grid range, extension intervals, outside), all edges. */
 static double max_difference(int in, int out, int k, int G0, const double *t0, const double *c0, int G1,
@@ -40,8 +30,8 @@ static double max_difference(int in, int out, int k, int G0, const double *t0, c
             const double lo = a[0], hi = a[nk0 - 1], pad = 0.1 * (hi - lo);
             double x = lo - pad + (hi - lo + 2 * pad) * ref_uni(&rng);
             for (int j = 0; j < out; j++) {
-                double d = fabs(spline(b, nk1, k, c1 + ((size_t)i * out + j) * (G1 + k), x) -
-                                spline(a, nk0, k, c0 + ((size_t)i * out + j) * (G0 + k), x));
+                double d = fabs(ref_spline(b, nk1, k, c1 + ((size_t)i * out + j) * (G1 + k), x) -
+                                ref_spline(a, nk0, k, c0 + ((size_t)i * out + j) * (G0 + k), x));
                 worst = d > worst ? d : worst;
             }
         }
@@ -80,39 +70,6 @@ static void test_nested_refinement_is_exact(void **state)
     }
 }
 
-/* Reference least squares (normal equations, Gauss-Jordan; fine for these small, well-
- * sampled systems): coef [out][nb] fitting rhs [n][out] at points x [n] with the naive
- * basis on knots t. */
-static void reference_fit(const double *t, int nk, int k, int n, const double *x, int out, const double *rhs,
-                          double *coef)
-{
-    const int nb = nk - 1 - k;
-    double N[64 * 64] = {0}, r[64 * 4] = {0};
-    assert_true(nb <= 64 && out <= 4);
-    for (int p = 0; p < n; p++) {
-        double B[256];
-        full_basis(t, nk, k, x[p], B);
-        for (int a = 0; a < nb; a++) {
-            for (int b = 0; b < nb; b++)
-                N[a * nb + b] += B[a] * B[b];
-            for (int j = 0; j < out; j++)
-                r[a * out + j] += B[a] * rhs[p * out + j];
-        }
-    }
-    for (int a = 0; a < nb; a++) /* SPD: no pivoting */
-        for (int b = 0; b < nb; b++)
-            if (b != a) {
-                double f = N[b * nb + a] / N[a * nb + a];
-                for (int c = 0; c < nb; c++)
-                    N[b * nb + c] -= f * N[a * nb + c];
-                for (int j = 0; j < out; j++)
-                    r[b * out + j] -= f * r[a * out + j];
-            }
-    for (int j = 0; j < out; j++)
-        for (int a = 0; a < nb; a++)
-            coef[j * nb + a] = r[a * out + j] / N[a * nb + a];
-}
-
 /* A smooth edge function on a non-uniform grid (as after a grid update), refined G = 10 ->
  * 25: the new knots interpolate the old ones but contain only every second one, so the old
  * spline is not in the new space and the refit keeps it to within the approximation error
@@ -129,7 +86,7 @@ static void test_smooth_function_survives_non_nested_refinement(void **state)
         rhs[p * OUT] = sin(2 * x[p]);
         rhs[p * OUT + 1] = exp(x[p]) / 3;
     }
-    reference_fit(t, L.nk, K, N_FIT, x, OUT, rhs, c0);
+    ref_spline_lstsq(t, L.nk, K, N_FIT, x, OUT, rhs, c0);
     double t1[G1 + 2 * K + 1], c1[OUT * (G1 + K)], change;
     assert_int_equal(dk_grid_refine_layer(1, OUT, K, G, t, c0, G1, t1, c1, &change), DK_OK);
     double diff = max_difference(1, OUT, K, G, t, c0, G1, t1, c1, 2000);
@@ -199,14 +156,14 @@ static void test_smooth_edge_refined_to_twice_the_grid_changes_below_1e_6(void *
         x[p] = -2.0 + 4.0 * (p + 0.5) / N_FIT;
         rhs[p] = sin(2 * x[p]) + x[p] * x[p];
     }
-    reference_fit(t, G + 2 * K + 1, K, N_FIT, x, 1, rhs, c0);
+    ref_spline_lstsq(t, G + 2 * K + 1, K, N_FIT, x, 1, rhs, c0);
     double t1[G1 + 2 * K + 1], c1[G1 + K], change = -1.0;
     assert_int_equal(dk_grid_refine_layer(1, 1, K, G, t, c0, G1, t1, c1, &change), DK_OK);
     double worst = 0.0;
     for (int m = 0; m < G1; m++)
         for (int q = 0; q < K + 3; q++) {
             double xp = t1[K + m] + (t1[K + m + 1] - t1[K + m]) * (q + 0.5) / (K + 3);
-            worst = fmax(worst, fabs(spline(t1, G1 + 2 * K + 1, K, c1, xp) - spline(t, G + 2 * K + 1, K, c0, xp)));
+            worst = fmax(worst, fabs(ref_spline(t1, G1 + 2 * K + 1, K, c1, xp) - ref_spline(t, G + 2 * K + 1, K, c0, xp)));
         }
     print_message("sin(2x)+x^2, G %d -> %d: max change %.3g (reported %.3g)\n", G, G1, worst, change);
     assert_true(worst < 1e-6);

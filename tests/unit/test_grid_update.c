@@ -19,16 +19,6 @@
 
 static ref_rng rng = {2025, 41, 0};
 
-static double spline(const double *t, int nk, int k, const double *coef, double x)
-{
-    double B[256];
-    full_basis(t, nk, k, x, B);
-    double s = 0.0;
-    for (int c = 0; c < nk - 1 - k; c++)
-        s += coef[c] * B[c];
-    return s;
-}
-
 static int by_value(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;
@@ -109,8 +99,8 @@ static double change_at_samples(int in, int out, int k, int G, const double *t0,
             for (int j = 0; j < out; j++) {
                 const size_t e = ((size_t)i * out + j) * nb;
                 const double xp = x[(size_t)p * in + i];
-                worst = fmax(worst, fabs(spline(t1 + (size_t)i * nk, nk, k, c1 + e, xp) -
-                                         spline(t0 + (size_t)i * nk, nk, k, c0 + e, xp)));
+                worst = fmax(worst, fabs(ref_spline(t1 + (size_t)i * nk, nk, k, c1 + e, xp) -
+                                         ref_spline(t0 + (size_t)i * nk, nk, k, c0 + e, xp)));
             }
     return worst;
 }
@@ -203,7 +193,7 @@ static void test_polynomial_edges_are_kept_exactly(void **state)
                 for (int q = 0; q < 200; q++) {
                     const double xq = t[k] + (t[k + G] - t[k]) * ref_uni(&rng);
                     for (int j = 0; j < OUT; j++)
-                        assert_close_abs(spline(t, L.nk, k, L.coef + ((size_t)i * OUT + j) * L.nb, xq),
+                        assert_close_abs(ref_spline(t, L.nk, k, L.coef + ((size_t)i * OUT + j) * L.nb, xq),
                                          polynomial(a[i * OUT + j], k, xq), 1e-9);
                 }
             }
@@ -212,37 +202,6 @@ static void test_polynomial_edges_are_kept_exactly(void **state)
             free(c0);
             free_layer(&L);
         }
-}
-
-/* Reference least squares by the normal equations (Gauss-Jordan, SPD, no pivoting) with the
- * naive basis: coef [out][nb] for targets y [n][out] at points xs [n]. */
-static void normal_equations_fit(const double *t, int nk, int k, long n, const double *xs, int out, const double *y,
-                                 double *coef)
-{
-    const int nb = nk - 1 - k;
-    double N[64 * 64] = {0}, rhs[64 * 4] = {0};
-    for (long p = 0; p < n; p++) {
-        double B[256];
-        full_basis(t, nk, k, xs[p], B);
-        for (int a = 0; a < nb; a++) {
-            for (int b = 0; b < nb; b++)
-                N[a * nb + b] += B[a] * B[b];
-            for (int j = 0; j < out; j++)
-                rhs[a * out + j] += B[a] * y[p * out + j];
-        }
-    }
-    for (int a = 0; a < nb; a++)
-        for (int b = 0; b < nb; b++)
-            if (b != a) {
-                const double f = N[b * nb + a] / N[a * nb + a];
-                for (int c = 0; c < nb; c++)
-                    N[b * nb + c] -= f * N[a * nb + c];
-                for (int j = 0; j < out; j++)
-                    rhs[b * out + j] -= f * rhs[a * out + j];
-            }
-    for (int j = 0; j < out; j++)
-        for (int a = 0; a < nb; a++)
-            coef[j * nb + a] = rhs[a * out + j] / N[a * nb + a];
 }
 
 /* A general old spline with samples reaching beyond the old knots (where the old layer
@@ -268,8 +227,8 @@ static void test_general_edges_get_the_least_squares_fit(void **state)
             assert_true(L.grid[m] == t[m]);
         for (int p = 0; p < N; p++)
             for (int j = 0; j < OUT; j++)
-                y[p * OUT + j] = spline(t0, L.nk, k, c0 + (size_t)j * L.nb, xs[p]);
-        normal_equations_fit(t, L.nk, k, N, xs, OUT, y, ref);
+                y[p * OUT + j] = ref_spline(t0, L.nk, k, c0 + (size_t)j * L.nb, xs[p]);
+        ref_spline_lstsq(t, L.nk, k, N, xs, OUT, y, ref);
         assert_arrays_close(L.coef, ref, (size_t)OUT * L.nb, 1e-8);
         const double diff = change_at_samples(1, OUT, k, G, t0, c0, L.grid, L.coef, N, x);
         print_message("k %d: least-squares change at %d samples (a fifth outside the old knots): %.3g\n", k, N, diff);
@@ -300,7 +259,7 @@ static void test_few_samples_partly_outside_are_interpolated(void **state)
     assert_strictly_increasing(L.grid, L.nk);
     for (int p = 0; p < 4; p++) /* outside: 0 before, 0 after */
         for (int j = 0; j < OUT; j++)
-            assert_close_abs(spline(L.grid, L.nk, K, L.coef + (size_t)j * L.nb, x[p]), 0.0, 1e-9);
+            assert_close_abs(ref_spline(L.grid, L.nk, K, L.coef + (size_t)j * L.nb, x[p]), 0.0, 1e-9);
     assert_true(change_at_samples(1, OUT, K, G, t0, c0, L.grid, L.coef, N, x) < 1e-9);
     assert_int_equal(r.underdetermined, 1); /* 12 samples, 13 coefficients */
     free(t0);
