@@ -1,4 +1,4 @@
-# Shared helpers for the scripted tests (sourced). CTest passes DISTKAN, COMPARE_PARAMS,
+# Shared helpers for the scripted tests (sourced). CTest passes DISTKAN, COMPARE_PARAMS, CHECK_KNOTS,
 # MPIEXEC and SOURCE_DIR in the environment and a scratch directory as $1.
 set -euo pipefail
 SCRATCH=${1:?scratch directory}

@@ -1,0 +1,166 @@
+# Grid updates from samples on degenerate data, through the whole program (CSV files made
+# here, `distkan train` under mpirun): every run exits 0 with a finite final loss and
+# strictly increasing knots in final_state.bin, and the trainer explains what it did.
+#  (a) a constant input column: that input's grid is kept, and said so;
+#  (b) data far outside [model] grid_range: the first layer's knots move onto the data;
+#  (c) grid_eps = 0 with 90% of a column tied: grid_eps raised for that input, and said so;
+#  (d) 3 training rows for G = 10 (13 coefficients): underdetermined fits, on 1 rank and on
+#      3 ranks owning one row each, which agree; also with grid_eps = 0 (eps raised too);
+#  (e) a single sample per update: every input kept;
+#  (f) a column whose range is two float64 ulps: no strictly increasing knots, grid kept.
+source "$(dirname "$0")/../lib.sh"
+
+# check_knots DIR: every knot row of DIR/final_state.bin is finite and strictly increasing
+# (precision and layout from DIR/summary.json); the rows' first and last knots go to DIR.knots.
+check_knots() {
+    local dir=$1 dtype args
+    dtype=$(sed -n 's/^ *"precision": "\(float[0-9]*\)".*/\1/p' "$dir/summary.json")
+    args=$(awk 'function val(key,   i) { i = index($0, "\"" key "\": "); return substr($0, i + length(key) + 4) + 0 }
+        /"final_params_layout"/ { part = 1 } /"final_state_layout"/ { part = 2 }
+        part == 1 && /"in":/ { ins[np++] = val("in") }
+        part == 2 && /"knots":/ { off[ns] = val("knots"); nk[ns++] = val("n_knots") }
+        END { printf "%d", ns; for (l = 0; l < ns; l++) printf " %d %d %d", off[l], ins[l], nk[l] }' "$dir/summary.json")
+    "$CHECK_KNOTS" "$dir/final_state.bin" "$dtype" $args > "$dir.knots" \
+        || { cat "$dir.knots"; fail "$dir: knots are not finite and strictly increasing"; }
+}
+
+# knot_span DIR LAYER INPUT: "first last" knot of that row (after check_knots).
+knot_span() {
+    sed -n "s/^layer $2 input $3: knots \[\(.*\), \(.*\)\]$/\1 \2/p" "$1.knots"
+}
+
+# train NAME NP CONFIG ARGS...: a run that must succeed, with a finite final loss.
+train() {
+    local name=$1 np=$2 cfg=$3; shift 3
+    run_ranks "$np" train "$cfg" --run-dir "$name" "$@" > "$name.log" 2>&1 || { cat "$name.log"; fail "$name failed"; }
+    local loss
+    loss=$(json_number "$name/summary.json" final_loss)
+    awk -v a="$loss" 'BEGIN { exit !(a ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) }' || fail "$name: final loss '$loss' is not finite"
+    check_knots "$name"
+}
+
+# expect_counters NAME UPDATES KEPT EPS_RAISED UNDERDETERMINED: NAME/metrics.jsonl has
+# UPDATES grid_update events, each with these counters.
+expect_counters() {
+    local name=$1 updates=$2 want="$3 $4 $5" lines
+    lines=$(grep '"event": "grid_update"' "$name/metrics.jsonl" \
+        | sed 's/.*"inputs_kept": \([0-9]*\), "inputs_eps_raised": \([0-9]*\), "inputs_underdetermined": \([0-9]*\).*/\1 \2 \3/')
+    [ "$(printf '%s\n' "$lines" | grep -c .)" -eq "$updates" ] || fail "$name: expected $updates grid updates"
+    [ "$(printf '%s\n' "$lines" | sort -u)" = "$want" ] \
+        || { printf '%s\n' "$lines"; fail "$name: expected kept, eps_raised, underdetermined = $want in every update"; }
+}
+
+# expect_line NAME TEXT: NAME.log has a line containing TEXT (fixed string).
+expect_line() {
+    grep -qF -- "$2" "$1.log" || { cat "$1.log"; fail "$1: no line with '$2'"; }
+}
+
+# close A B TOL: |A - B| <= TOL.
+close() {
+    awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; exit !(d <= t && -d <= t) }'
+}
+
+# A small network, plain Adam, three grid updates (before steps 1, 6 and 11).
+cat > base.ini <<'EOF'
+[model]
+widths = 2,3,1
+grid = 5
+k = 3
+seed = 1
+
+[train]
+optimizer = adam
+steps = 20
+lr = 0.01
+batch = 0
+log_every = 1000
+
+[grid]
+update_every = 5
+update_until = 12
+update_samples = 100
+
+[fit]
+train_size = 0
+test_size = 0
+EOF
+
+# (a) Column c is 0.5 in every row: layer 0 input 1 keeps its initial grid, -1..1 with
+# G = 5 and k = 3 (knots -2.2 .. 2.2); the varying column gets knots from its samples.
+awk 'BEGIN { print "x,c,y"; for (i = 0; i < 60; i++) { x = -1 + 2 * i / 59; printf "%.17g,0.5,%.17g\n", x, sin(3 * x) } }' > const.csv
+train const 2 base.ini --set fit.csv=const.csv
+expect_line const "1 input kept, 0 with grid_eps raised, 0 underdetermined: layer 0 input 1: all 60 samples equal 0.5: grid kept"
+expect_counters const 3 1 0 0
+read -r lo hi <<< "$(knot_span const 0 1)"
+close "$lo" -2.2 1e-12 && close "$hi" 2.2 1e-12 || fail "const: the constant input's knots moved to [$lo, $hi]"
+echo "ok (a): constant input kept: $(grep -m 1 'inputs\? kept' const.log)"
+
+# (b) x in [3, 7] and z in [-5, -2], far outside grid_range -1,1, with L-BFGS. After the
+# updates the first layer's inner knots are the data range, so the extended knots are
+# [3 - 3 h, 7 + 3 h] with h = 4/5 and [-5 - 3 h, -2 + 3 h] with h = 3/5. No degenerate input.
+awk 'BEGIN { print "x,z,y"; for (i = 0; i < 60; i++) { x = 3 + 4 * i / 59; z = -5 + 3 * ((i * 37) % 60) / 59
+                                                       printf "%.17g,%.17g,%.17g\n", x, z, sin(x) + 0.1 * z } }' > outside.csv
+train outside 1 base.ini --set fit.csv=outside.csv --set train.optimizer=lbfgs --set lbfgs.steps=15
+expect_counters outside 3 0 0 0
+grep -q "inputs\? kept" outside.log && { cat outside.log; fail "outside: an input was reported degenerate"; }
+read -r lo hi <<< "$(knot_span outside 0 0)"
+assert_less "$lo" 3 "outside: first knot of x"
+assert_less 7 "$hi" "outside: last knot of x"
+close "$lo" 0.6 1e-9 && close "$hi" 9.4 1e-9 || fail "outside: x knots [$lo, $hi], expected [0.6, 9.4]"
+echo "ok (b): data outside grid_range: x knots [$lo, $hi], final loss $(json_number outside/summary.json final_loss)"
+read -r lo hi <<< "$(knot_span outside 0 1)"
+close "$lo" -6.8 1e-9 && close "$hi" -0.2 1e-9 || fail "outside: z knots [$lo, $hi], expected [-6.8, -0.2]"
+
+# (c) grid_eps = 0, column t is 0.25 in 90 of 100 rows: the quantile knots collapse, so
+# grid_eps is raised to 0.01 for that input only.
+awk 'BEGIN { print "x,t,y"; for (i = 0; i < 100; i++) { x = -1 + 2 * i / 99; t = i % 10 == 3 ? x : 0.25
+                                                        printf "%.17g,%.17g,%.17g\n", x, t, x * x + t } }' > tied.csv
+train tied 2 base.ini --set fit.csv=tied.csv --set model.grid_eps=0
+expect_line tied "0 inputs kept, 1 with grid_eps raised, 0 underdetermined: layer 0 input 1: 90 of the 100 samples are tied (11 distinct values for 5 intervals): grid_eps raised to 0.01"
+expect_counters tied 3 0 1 0
+echo "ok (c): tied samples: $(grep -m 1 'grid_eps raised to' tied.log)"
+
+# (d) 3 training rows, batch 3, G = 10: every input (2 in layer 0, 3 in layer 1) has 3
+# distinct samples for 13 coefficients. 3 ranks own one row each and agree with 1 rank.
+printf 'x,z,y\n-0.5,0.3,0.2\n0.1,-0.7,-0.4\n0.8,0.6,0.9\n' > few.csv
+few=(--set fit.csv=few.csv --set model.grid=10 --set train.batch=3)
+for np in 1 3; do
+    train "few$np" "$np" base.ini "${few[@]}"
+    expect_line "few$np" "0 inputs kept, 0 with grid_eps raised, 5 underdetermined: layer 0 input 0: fit of rank 3 for 13 coefficients (3 distinct samples): minimum-norm solution"
+    expect_counters "few$np" 3 0 0 5
+done
+for f in final_params.bin final_state.bin; do
+    "$COMPARE_PARAMS" few1/$f few3/$f float64 1e-10 || fail "few: $f of 3 ranks differs from 1 rank"
+done
+# The same with grid_eps = 0: 3 quantiles for 10 intervals collapse, so eps is raised as well.
+for np in 1 3; do
+    train "few_eps0_$np" "$np" base.ini "${few[@]}" --set model.grid_eps=0
+    expect_line "few_eps0_$np" "0 inputs kept, 5 with grid_eps raised, 5 underdetermined: layer 0 input 0: 0 of the 3 samples are tied (3 distinct values for 10 intervals): grid_eps raised to 0.01"
+    expect_counters "few_eps0_$np" 3 0 5 5
+done
+"$COMPARE_PARAMS" few_eps0_1/final_params.bin few_eps0_3/final_params.bin float64 1e-10 \
+    || fail "few, grid_eps 0: 3 ranks differ from 1 rank"
+echo "ok (d): 3 samples for 13 coefficients: $(grep -m 1 'underdetermined:' few3.log | cut -c1-120)..."
+
+# (e) update_samples = 1: a single sample spans no interval, every input is kept.
+train one 3 base.ini "${few[@]}" --set grid.update_samples=1
+expect_line one "5 inputs kept, 0 with grid_eps raised, 0 underdetermined: layer 0 input 0: all 1 samples equal"
+expect_counters one 3 5 0 0
+# Every row still has the initial knots: -1..1 with G = 10 and k = 3 gives -1.6 .. 1.6.
+while read -r row; do
+    read -r lo hi <<< "$row"
+    close "$lo" -1.6 1e-12 && close "$hi" 1.6 1e-12 || fail "one: a kept grid moved to [$lo, $hi]"
+done < <(sed -n 's/^layer .* knots \[\(.*\), \(.*\)\]$/\1 \2/p' one.knots)
+[ "$(wc -l < one.knots)" -eq 5 ] || fail "one: expected 5 knot rows"
+echo "ok (e): one sample: every input kept"
+# (f) Column x spans two float64 ulps at 1e8: its quantile knots, 1e-9 apart at most, do
+# not increase strictly in float64, so that input keeps its initial grid.
+printf 'x,z,y\n1e8,0.3,0.2\n100000000.0000000149,-0.7,-0.4\n100000000.0000000298,0.6,0.9\n' > narrow.csv
+train narrow 1 base.ini "${few[@]}" --set fit.csv=narrow.csv
+expect_line narrow "layer 0 input 0: samples in [1e+08, 1e+08] give no strictly increasing knots: grid kept"
+grep -q '"event": "grid_update".*"inputs_kept": [1-5],' narrow/metrics.jsonl || fail "narrow: no input counted as kept"
+read -r lo hi <<< "$(knot_span narrow 0 0)"
+close "$lo" -1.6 1e-12 && close "$hi" 1.6 1e-12 || fail "narrow: the narrow input's knots moved to [$lo, $hi]"
+echo "ok (f): range of two ulps: $(grep -m 1 -o 'layer 0 input 0: samples in[^;]*' narrow.log)"
+
+echo "grid updates on degenerate data: explained, counted, finite, strictly increasing knots"
