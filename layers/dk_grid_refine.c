@@ -6,19 +6,6 @@
 #include "../kernels/dk_bspline.h"
 #include "dk_spline_fit.h"
 
-/* sum_c coef[c] B_c(x) on knots t (0 outside them, as the layer computes). */
-static double spline_at(const double *t, int n_knots, int k, const double *coef, double x)
-{
-    double v[DK_MAX_DEGREE + 1];
-    int c0 = dk_bspline_eval_f64(t, n_knots, k, x, 0, v);
-    if (c0 < 0)
-        return 0.0;
-    double s = 0.0;
-    for (int r = 0; r <= k; r++)
-        s += coef[c0 + r] * v[r];
-    return s;
-}
-
 /* Piecewise-linear interpolation of the old inner knots at s = j G_old / G_new, in integer
  * arithmetic for the index so that integral s reproduces the old knot bit for bit. */
 static void interpolate_knots(const double *inner_old, int G_old, int G_new, double *inner_new)
@@ -71,14 +58,14 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
                     t_new[m] + (t_new[m + 1] - t_new[m]) * (((double)q + 0.5) / (double)per_interval);
         for (long p = 0; p < n_pts; p++)
             for (int j = 0; j < out; j++)
-                Y[(size_t)p * out + j] = spline_at(t_old, nk_old, k, coef_old + ((size_t)i * out + j) * nb_old, x[p]);
+                Y[(size_t)p * out + j] = dk_spline_value(t_old, nk_old, k, coef_old + ((size_t)i * out + j) * nb_old, x[p]);
         DK_CALL_GOTO(err, done, dk_spline_fit(t_new, G_new, k, n_pts, x, out, Y, fit, NULL));
         for (int j = 0; j < out; j++) {
             double *cn = coef_new + ((size_t)i * out + j) * nb_new;
             for (int c = 0; c < nb_new; c++)
                 cn[c] = fit[(size_t)j * nb_new + c];
             for (long p = 0; p < n_pts; p++) {
-                double d = fabs(spline_at(t_new, nk_new, k, cn, x[p]) - Y[(size_t)p * out + j]);
+                double d = fabs(dk_spline_value(t_new, nk_new, k, cn, x[p]) - Y[(size_t)p * out + j]);
                 worst = d > worst || isnan(d) ? d : worst;
             }
         }

@@ -13,8 +13,7 @@
 #define MIN_EPS 0.01
 
 /* Appends one note if it fits whole; otherwise marks the list as cut with "..." once. */
-static void add_note(dk_grid_update_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_note(dk_grid_update_report *r, const char *fmt, ...)
+void dk_grid_update_note(dk_grid_update_report *r, const char *fmt, ...)
 {
     char line[256];
     va_list ap;
@@ -69,19 +68,6 @@ static void count_ties(const double *xs, long n, long *distinct, long *tied)
     }
 }
 
-/* sum_c coef[c] B_c(x) on knots t; 0 outside them, as the layer computes. */
-static double spline_at(const double *t, int n_knots, int k, const double *coef, double x)
-{
-    double v[DK_MAX_DEGREE + 1];
-    int c0 = dk_bspline_eval_f64(t, n_knots, k, x, 0, v);
-    if (c0 < 0)
-        return 0.0;
-    double s = 0.0;
-    for (int r = 0; r <= k; r++)
-        s += coef[c0 + r] * v[r];
-    return s;
-}
-
 dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long n, const double *x,
                             double *grid, double *coef, int layer, dk_grid_update_report *report)
 {
@@ -98,7 +84,7 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
     report->inputs += in;
     if (n == 0) {
         report->kept += in;
-        add_note(report, "layer %d: no samples: grids kept; ", layer);
+        dk_grid_update_note(report, "layer %d: no samples: grids kept; ", layer);
         return DK_OK;
     }
     const int nk = G + 2 * k + 1, nb = G + k;
@@ -115,7 +101,7 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         qsort(xs, (size_t)n, sizeof *xs, compare_doubles);
         if (xs[0] == xs[n - 1]) {
             report->kept++;
-            add_note(report, "layer %d input %d: all %ld samples equal %g: grid kept; ", layer, i, n, xs[0]);
+            dk_grid_update_note(report, "layer %d input %d: all %ld samples equal %g: grid kept; ", layer, i, n, xs[0]);
             continue;
         }
         mixed_knots(xs, n, G, grid_eps, inner);
@@ -125,7 +111,7 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
             count_ties(xs, n, &distinct, &tied);
             mixed_knots(xs, n, G, MIN_EPS, inner);
             report->eps_raised++;
-            add_note(report,
+            dk_grid_update_note(report,
                      "layer %d input %d: %ld of the %ld samples are tied (%ld distinct values for %d intervals): "
                      "grid_eps raised to %g; ", layer, i, tied, n, distinct, G, MIN_EPS);
         }
@@ -133,7 +119,7 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         const double gap = smallest_gap(t, nk);
         if (!(gap > 0.0) || !isfinite(t[0]) || !isfinite(t[nk - 1])) {
             report->kept++;
-            add_note(report, "layer %d input %d: samples in [%g, %g] give no strictly increasing knots: grid kept; ",
+            dk_grid_update_note(report, "layer %d input %d: samples in [%g, %g] give no strictly increasing knots: grid kept; ",
                      layer, i, xs[0], xs[n - 1]);
             continue;
         }
@@ -141,19 +127,19 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         double *c_old = coef + (size_t)i * out * nb;
         for (long p = 0; p < n; p++)
             for (int j = 0; j < out; j++)
-                Y[(size_t)p * out + j] = spline_at(t_old, nk, k, c_old + (size_t)j * nb, xs[p]);
+                Y[(size_t)p * out + j] = dk_spline_value(t_old, nk, k, c_old + (size_t)j * nb, xs[p]);
         int rank = 0;
         DK_CALL_GOTO(err, done, dk_spline_fit(t, G, k, n, xs, out, Y, fit, &rank));
         if (rank < nb) {
             long distinct, tied;
             count_ties(xs, n, &distinct, &tied);
             report->underdetermined++;
-            add_note(report, "layer %d input %d: fit of rank %d for %d coefficients (%ld distinct samples): "
+            dk_grid_update_note(report, "layer %d input %d: fit of rank %d for %d coefficients (%ld distinct samples): "
                      "minimum-norm solution; ", layer, i, rank, nb, distinct);
         }
         for (long p = 0; p < n; p++)
             for (int j = 0; j < out; j++) {
-                double d = fabs(spline_at(t, nk, k, fit + (size_t)j * nb, xs[p]) - Y[(size_t)p * out + j]);
+                double d = fabs(dk_spline_value(t, nk, k, fit + (size_t)j * nb, xs[p]) - Y[(size_t)p * out + j]);
                 report->max_change = d > report->max_change || isnan(d) ? d : report->max_change;
             }
         memcpy(grid + (size_t)i * nk, t, sizeof(double) * (size_t)nk);

@@ -28,6 +28,8 @@
  *    (`eps_raised`, noted).
  *  - Knots that still do not increase strictly in float64 (a sample range too narrow for
  *    its magnitude, or an infinite width) keep the input as it is (`kept`, noted).
+ *    dk_network_update_grid applies the same rule to the knots of a float32 network as
+ *    stored: knots that collide only when rounded to float keep that input as it is.
  *  - A fit of rank below G + k (fewer distinct samples than coefficients, e.g. 3 samples
  *    for 13 coefficients) returns the minimum-norm coefficients, which still reproduce the
  *    old values at the samples (`underdetermined`, noted).
@@ -54,5 +56,8 @@ typedef struct dk_grid_update_report {
  * updated in place. `layer` is only for the notes. Accumulates into *report (caller zeroes it). */
 dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long n, const double *x,
                             double *grid, double *coef, int layer, dk_grid_update_report *report);
+
+/* Appends a note to report->notes (printf format), or "..." once when it no longer fits. */
+void dk_grid_update_note(dk_grid_update_report *report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -4,12 +4,29 @@
  * (dk_network_update_grid) keeps the layout and moves the knots in place
  * (layers/dk_grid_update.h). Both work in float64 and convert a float32 network's blocks. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dk_grid_refine.h"
 #include "dk_grid_update.h"
 #include "dk_network.h"
+
+/* Refined knots a float32 network cannot hold apart (a grid range of a few float32 ulps
+ * cut into G' pieces): an error rather than a grid with repeated knots. */
+static dk_err check_float32_knots(const double *grid, int in, int n_knots, int layer, int G_new)
+{
+    for (int i = 0; i < in; i++) {
+        const double *t = grid + (size_t)i * n_knots;
+        for (int m = 1; m < n_knots; m++)
+            if (!((float)t[m] > (float)t[m - 1]))
+                DK_ERROR(DK_ERR_NUMERIC,
+                         "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] that are not strictly "
+                         "increasing in float32; use [model] precision = float64 or a smaller G",
+                         G_new, layer, i, t[0], t[n_knots - 1]);
+    }
+    return DK_OK;
+}
 
 dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, double *max_change)
 {
@@ -40,6 +57,8 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
         DK_CALL_GOTO(err, done, dk_grid_refine_layer(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new, grid1,
                                                      coef1, &change));
         worst = change > worst || isnan(change) ? change : worst;
+        if (net->dtype == DK_F32)
+            DK_CALL_GOTO(err, done, check_float32_knots(grid1, a->shape.in, b->shape.n_knots, l, G_new));
         dk_store_block(net->dtype, net->state, b->grid, n_grid1, grid1);
         dk_store_block(net->dtype, net->params, b->coef, n_coef1, coef1);
         const size_t blocks[2][2] = {{a->scale_base, b->scale_base}, {a->scale_sp, b->scale_sp}};
@@ -81,6 +100,28 @@ static void layer_inputs(dk_network *net, int l, long n, const double *x, void *
     }
 }
 
+/* Knots strictly increasing in float64 can still collide when stored as float32 (a sample
+ * range of a few float32 ulps): such an input keeps its knots and coefficients as they are
+ * in the network, as dk_grid_update_layer does for knots that collide in float64. */
+static void keep_float32_collisions(const dk_network *net, const dk_layer_view *v, int l, double *grid,
+                                    double *coef, dk_grid_update_report *report)
+{
+    const size_t nk = (size_t)v->shape.n_knots, per = (size_t)v->shape.out * v->shape.n_basis;
+    for (int i = 0; i < v->shape.in; i++) {
+        const double *t = grid + (size_t)i * nk;
+        bool ok = isfinite((float)t[0]);
+        for (size_t m = 1; m < nk && ok; m++)
+            ok = isfinite((float)t[m]) && (float)t[m] > (float)t[m - 1];
+        if (ok)
+            continue;
+        report->kept++;
+        dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] are not strictly increasing in "
+                            "float32: grid kept; ", l, i, t[0], t[nk - 1]);
+        dk_load_block(net->dtype, net->state, v->grid + (size_t)i * nk, nk, grid + (size_t)i * nk);
+        dk_load_block(net->dtype, net->params, v->coef + (size_t)i * per, per, coef + (size_t)i * per);
+    }
+}
+
 dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double grid_eps, dk_grid_update_report *report)
 {
     if (n < 0)
@@ -113,6 +154,8 @@ dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double g
         dk_load_block(net->dtype, net->params, v->coef, n_coef, coef);
         DK_CALL_GOTO(err, restore, dk_grid_update_layer(v->shape.in, v->shape.out, net->k, net->G, grid_eps, n, h,
                                                         grid, coef, l, report));
+        if (net->dtype == DK_F32)
+            keep_float32_collisions(net, v, l, grid, coef, report);
         dk_store_block(net->dtype, net->state, v->grid, n_grid, grid);
         dk_store_block(net->dtype, net->params, v->coef, n_coef, coef);
         free(grid), free(coef);

@@ -51,3 +51,15 @@ done:
     free(sing);
     return err;
 }
+
+double dk_spline_value(const double *t, int n_knots, int k, const double *coef, double x)
+{
+    double v[DK_MAX_DEGREE + 1];
+    int c0 = dk_bspline_eval_f64(t, n_knots, k, x, 0, v);
+    if (c0 < 0)
+        return 0.0;
+    double s = 0.0;
+    for (int r = 0; r <= k; r++)
+        s += coef[c0 + r] * v[r];
+    return s;
+}

@@ -33,4 +33,8 @@
 dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, int n_rhs, const double *Y,
                      double *coef, int *rank);
 
+/* sum_c coef[c] B_c(x) on the n_knots knots t: the spline as a layer computes it (0 outside
+ * the knots, pykan's half-open pieces). */
+double dk_spline_value(const double *t, int n_knots, int k, const double *coef, double x);
+
 #endif

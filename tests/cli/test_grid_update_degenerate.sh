@@ -7,7 +7,8 @@
 #  (d) 3 training rows for G = 10 (13 coefficients): underdetermined fits, on 1 rank and on
 #      3 ranks owning one row each, which agree; also with grid_eps = 0 (eps raised too);
 #  (e) a single sample per update: every input kept;
-#  (f) a column whose range is two float64 ulps: no strictly increasing knots, grid kept.
+#  (f) a column whose range is two float64 ulps: no strictly increasing knots, grid kept;
+#  (g) float32, a column whose knots collide only when rounded to float: grid kept.
 source "$(dirname "$0")/../lib.sh"
 
 # check_knots DIR: every knot row of DIR/final_state.bin is finite and strictly increasing
@@ -162,5 +163,14 @@ grep -q '"event": "grid_update".*"inputs_kept": [1-5],' narrow/metrics.jsonl || 
 read -r lo hi <<< "$(knot_span narrow 0 0)"
 close "$lo" -1.6 1e-12 && close "$hi" 1.6 1e-12 || fail "narrow: the narrow input's knots moved to [$lo, $hi]"
 echo "ok (f): range of two ulps: $(grep -m 1 -o 'layer 0 input 0: samples in[^;]*' narrow.log)"
+
+# (g) float32, column x = 100 + 2e-5 (i mod 4): 4 distinct float32 values spanning 8 of
+# their ulps, for G = 10: the knots increase in float64 but collide when stored as float32,
+# so that input keeps its grid (it used to get repeated knots).
+awk 'BEGIN { print "x,z,y"; for (i = 0; i < 40; i++) { z = -1 + 2 * i / 39; printf "%.17g,%.17g,%.17g\n", 100 + 2e-5 * (i % 4), z, z * z } }' > f32.csv
+train f32 2 base.ini --set fit.csv=f32.csv --set model.grid=10 --set model.precision=float32
+expect_line f32 "layer 0 input 0: knots in [99.9999817, 100.000079] are not strictly increasing in float32: grid kept"
+grep -q '"event": "grid_update".*"inputs_kept": 1,' f32/metrics.jsonl || fail "f32: the float32 collision is not counted as kept"
+echo "ok (g): float32 knot collision: $(grep -m 1 -o 'layer 0 input 0: knots in[^;]*' f32.log)"
 
 echo "grid updates on degenerate data: explained, counted, finite, strictly increasing knots"

@@ -231,6 +231,30 @@ static void test_network_refine_preserves_the_function(void **state)
     check_network_refine(DK_F32, 1e-4);
 }
 
+/* float32 cannot hold apart the knots of a fine grid on a range of a few ulps: refining
+ * says so instead of producing repeated knots. */
+static void test_float32_knot_collision_is_an_error(void **state)
+{
+    (void)state;
+    const int widths[] = {1, 1};
+    dk_network_settings s = {.widths = widths, .n_widths = 2, .G = 5, .k = 3, .grid_lo = -1.0, .grid_hi = 1.0,
+                             .dtype = DK_F32, .seed = 1, .noise_scale = 0.3, .scale_base_sigma = 1.0, .scale_sp = 1.0,
+                             .max_batch = 4, .n_threads = 1};
+    dk_network *net = NULL, *fine = NULL;
+    assert_int_equal(dk_network_create(&net, &s), DK_OK);
+    const dk_layer_view *v = &net->layers[0];
+    for (int m = 0; m < v->shape.n_knots; m++) /* spacing 4e-5: about 5 float32 ulps at 100 */
+        dk_store(DK_F32, net->state, v->grid + m, 100.0 + 4e-5 * m);
+    assert_int_equal(dk_network_refine(net, 10, &fine, NULL), DK_OK); /* 2e-5: still apart */
+    dk_network_destroy(&fine);
+    dk_error_clear();
+    assert_int_equal(dk_network_refine(net, 40, &fine, NULL), DK_ERR_NUMERIC); /* 5e-6 < 1 ulp */
+    assert_null(fine);
+    assert_non_null(strstr(dk_error_message(), "not strictly increasing in float32"));
+    dk_error_clear();
+    dk_network_destroy(&net);
+}
+
 static void test_bad_sizes_are_rejected(void **state)
 {
     (void)state;
@@ -252,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_refinement_keeps_non_uniform_grid_shape),
         cmocka_unit_test(test_smooth_edge_refined_to_twice_the_grid_changes_below_1e_6),
         cmocka_unit_test(test_network_refine_preserves_the_function),
+        cmocka_unit_test(test_float32_knot_collision_is_an_error),
         cmocka_unit_test(test_bad_sizes_are_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
