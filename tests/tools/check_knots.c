@@ -11,24 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned char *slurp(const char *path, long *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "check_knots: cannot open %s\n", path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    *size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)*size + 1);
-    if (!buf || fread(buf, 1, (size_t)*size, f) != (size_t)*size) {
-        fprintf(stderr, "check_knots: cannot read %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-    return buf;
-}
+#include "slurp.h"
 
 int main(int argc, char **argv)
 {
@@ -37,7 +20,7 @@ int main(int argc, char **argv)
         return 2;
     }
     long size;
-    unsigned char *s = slurp(argv[1], &size);
+    unsigned char *s = slurp("check_knots", argv[1], &size);
     const int f64 = strcmp(argv[2], "float64") == 0;
     const size_t es = f64 ? 8 : 4;
     const int n_layers = atoi(argv[3]);

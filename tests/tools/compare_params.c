@@ -10,24 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned char *slurp(const char *path, long *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "compare_params: cannot open %s\n", path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    *size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)*size + 1);
-    if (!buf || fread(buf, 1, (size_t)*size, f) != (size_t)*size) {
-        fprintf(stderr, "compare_params: cannot read %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-    return buf;
-}
+#include "slurp.h"
 
 int main(int argc, char **argv)
 {
@@ -36,7 +19,7 @@ int main(int argc, char **argv)
         return 2;
     }
     long na, nb;
-    unsigned char *a = slurp(argv[1], &na), *b = slurp(argv[2], &nb);
+    unsigned char *a = slurp("compare_params", argv[1], &na), *b = slurp("compare_params", argv[2], &nb);
     int f64 = strcmp(argv[3], "float64") == 0;
     double tol = atof(argv[4]);
     size_t es = f64 ? 8 : 4;
