@@ -12,18 +12,28 @@
 #include "dk_grid_update.h"
 #include "dk_network.h"
 
-/* Refined knots a float32 network cannot hold apart (a grid range of a few float32 ulps
- * cut into G' pieces): an error rather than a grid with repeated knots. */
+/* Whether the n knots t, stored as float32, stay finite and strictly increasing: knots
+ * that do in float64 can still collide in a float32 network (a grid range of a few float32
+ * ulps cut into G pieces). */
+static bool knots_hold_in_float32(const double *t, int n)
+{
+    bool ok = isfinite((float)t[0]);
+    for (int m = 1; m < n && ok; m++)
+        ok = isfinite((float)t[m]) && (float)t[m] > (float)t[m - 1];
+    return ok;
+}
+
+/* Refined knots a float32 network cannot hold apart: an error rather than a grid with
+ * repeated knots (an extension changes G, so there is no old grid to keep). */
 static dk_err check_float32_knots(const double *grid, int in, int n_knots, int layer, int G_new)
 {
     for (int i = 0; i < in; i++) {
         const double *t = grid + (size_t)i * n_knots;
-        for (int m = 1; m < n_knots; m++)
-            if (!((float)t[m] > (float)t[m - 1]))
-                DK_ERROR(DK_ERR_NUMERIC,
-                         "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] that are not strictly "
-                         "increasing in float32; use [model] precision = float64 or a smaller G",
-                         G_new, layer, i, t[0], t[n_knots - 1]);
+        if (!knots_hold_in_float32(t, n_knots))
+            DK_ERROR(DK_ERR_NUMERIC,
+                     "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] that are not strictly "
+                     "increasing in float32; use [model] precision = float64 or a smaller G",
+                     G_new, layer, i, t[0], t[n_knots - 1]);
     }
     return DK_OK;
 }
@@ -100,19 +110,16 @@ static void layer_inputs(dk_network *net, int l, long n, const double *x, void *
     }
 }
 
-/* Knots strictly increasing in float64 can still collide when stored as float32 (a sample
- * range of a few float32 ulps): such an input keeps its knots and coefficients as they are
- * in the network, as dk_grid_update_layer does for knots that collide in float64. */
+/* Updated knots that collide when stored as float32: such an input keeps its knots and
+ * coefficients as they are in the network, as dk_grid_update_layer does for knots that
+ * collide in float64. */
 static void keep_float32_collisions(const dk_network *net, const dk_layer_view *v, int l, double *grid,
                                     double *coef, dk_grid_update_report *report)
 {
     const size_t nk = (size_t)v->shape.n_knots, per = (size_t)v->shape.out * v->shape.n_basis;
     for (int i = 0; i < v->shape.in; i++) {
         const double *t = grid + (size_t)i * nk;
-        bool ok = isfinite((float)t[0]);
-        for (size_t m = 1; m < nk && ok; m++)
-            ok = isfinite((float)t[m]) && (float)t[m] > (float)t[m - 1];
-        if (ok)
+        if (knots_hold_in_float32(t, (int)nk))
             continue;
         report->kept++;
         dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] are not strictly increasing in "
