@@ -159,10 +159,18 @@ void dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *
     fflush(f);
 }
 
-/* Logs every log_every updates, at the last update and when forced (an early stop). */
+/* Whether the update just done is the current grid stage's last planned one. */
+static bool stage_ends(const dk_run *r)
+{
+    const dk_stage *st = &r->stages[r->stage];
+    return r->step == st->first_step + st->planned;
+}
+
+/* Logs every log_every updates, at the end of every stage and of the run, and when forced
+ * (an early stop). */
 static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int evals, bool force)
 {
-    if (!force && !r->log_now && r->step % r->cfg->log_every != 0 && r->step != r->total_steps)
+    if (!force && !stage_ends(r) && r->step % r->cfg->log_every != 0 && r->step != r->total_steps)
         return DK_OK;
     double rate = r->samples_since_log / (dk_train_now() - r->t_log);
     DK_CALL(dk_train_evaluate(r, &r->eval));
@@ -246,7 +254,6 @@ static dk_err run_stage(dk_run *r, dk_stage *st)
     st->first_step = r->step;
     for (long u = 0; u < st->planned; u++) {
         r->step++;
-        r->log_now = u + 1 == st->planned; /* every stage's end is logged */
         /* New collocation points change the objective: the curvature pairs no longer
          * describe it. */
         if (r->pde && dk_pde_task_prepare_step(r->pde, r->step))

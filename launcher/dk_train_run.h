@@ -64,7 +64,6 @@ typedef struct dk_run {
     double samples_since_log;
     double t_log;
     long last_logged;
-    bool log_now;         /* log this update whatever log_every says (a stage's last) */
     dk_loss loss;
     dk_eval eval;
     long adam_done;       /* Adam updates so far (the learning-rate schedule's clock) */
