@@ -115,3 +115,9 @@ void dk_json_number(FILE *f, double v)
     else
         fputs("null", f);
 }
+
+void dk_json_field(FILE *f, const char *sep, const char *name, double v)
+{
+    fprintf(f, "%s\"%s\": ", sep, name);
+    dk_json_number(f, v);
+}

@@ -23,5 +23,8 @@ dk_err dk_write_file_atomic(const char *dir, const char *name, const void *data,
 void dk_json_string(FILE *f, const char *s);
 /* Writes a double as JSON: %.17g, or null when not finite (JSON has no NaN). */
 void dk_json_number(FILE *f, double v);
+/* Writes `sep"name": v` (v as dk_json_number): one member of a JSON object after the first,
+ * with sep ", " on one line or ",\n  " on the next. */
+void dk_json_field(FILE *f, const char *sep, const char *name, double v);
 
 #endif

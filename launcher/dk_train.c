@@ -172,11 +172,8 @@ static dk_err check_ranks_agree(run *r)
     return err;
 }
 
-static void json_pair(FILE *f, const char *name, double v)
-{
-    fprintf(f, ",\n  \"%s\": ", name);
-    dk_json_number(f, v);
-}
+/* summary.json: one member per line. */
+static void json_pair(FILE *f, const char *name, double v) { dk_json_field(f, ",\n  ", name, v); }
 
 static void write_summary_body(const run *r, FILE *f, double wall)
 {
@@ -206,30 +203,25 @@ static void write_summary_body(const run *r, FILE *f, double wall)
                 t->n_bnd, t->n_eval);
         json_pair(f, "final_loss_interior", r->loss.interior);
         json_pair(f, "final_loss_boundary", r->loss.boundary);
-        json_pair(f, "rel_l2", r->eval.rel_l2);
-        json_pair(f, "max_err", r->eval.max_err);
-        json_pair(f, "mse", r->eval.mse);
     } else {
         const dk_fit_task *t = r->fit;
         fprintf(f, ",\n  \"global_batch\": %ld,\n  \"train_size\": %ld,\n  \"test_size\": %ld", t->batch,
                 t->train_size, t->test_size);
-        json_pair(f, "test_rmse", r->eval.test_rmse);
     }
+    dk_train_write_eval(f, ",\n  ", r, &r->eval);
     json_pair(f, "wall_s", wall);
     fprintf(f, ",\n  \"grid_updates\": %ld,\n  \"stages\": [", r->grid_updates);
     for (int s = 0; s < r->n_stages; s++) {
         const dk_stage *st = &r->stages[s];
         fprintf(f, "%s\n    {\"grid\": %d, \"first_step\": %ld, \"steps\": %ld", s ? "," : "", st->G,
                 st->first_step, st->done);
-        const char *names[] = {"loss_before_extension", "loss_after_extension", "extension_max_change", "loss",
-                               "test_rmse", "rel_l2", "max_err", "mse"};
-        double values[] = {st->loss_before, st->loss_after, st->refine_change, st->loss, st->eval.test_rmse,
-                           st->eval.rel_l2, st->eval.max_err, st->eval.mse};
-        for (int q = 0; q < 8; q++)
-            if (!isnan(values[q]) || q == 3) {
-                fprintf(f, ", \"%s\": ", names[q]);
-                dk_json_number(f, values[q]);
-            }
+        if (s > 0) { /* the first stage has no extension before it */
+            dk_json_field(f, ", ", "loss_before_extension", st->loss_before);
+            dk_json_field(f, ", ", "loss_after_extension", st->loss_after);
+            dk_json_field(f, ", ", "extension_max_change", st->refine_change);
+        }
+        dk_json_field(f, ", ", "loss", st->loss);
+        dk_train_write_eval(f, ", ", r, &st->eval);
         fputs("}", f);
     }
     fputs("\n  ]", f);

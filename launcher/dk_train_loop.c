@@ -95,11 +95,18 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
     return DK_OK;
 }
 
-static void json_field(FILE *f, const char *name, double v)
+void dk_train_write_eval(FILE *f, const char *sep, const dk_run *r, const dk_eval *e)
 {
-    fprintf(f, ", \"%s\": ", name);
-    dk_json_number(f, v);
+    if (!r->pde) {
+        dk_json_field(f, sep, "test_rmse", e->test_rmse);
+        return;
+    }
+    dk_json_field(f, sep, "rel_l2", e->rel_l2);
+    dk_json_field(f, sep, "max_err", e->max_err);
+    dk_json_field(f, sep, "mse", e->mse);
 }
+
+static void json_field(FILE *f, const char *name, double v) { dk_json_field(f, ", ", name, v); }
 
 /* phase_value: the learning rate (Adam) or the accepted step length (L-BFGS). */
 static void write_log(dk_run *r, const char *phase, double phase_value, int evals, double samples_per_s)
@@ -128,12 +135,8 @@ static void write_log(dk_run *r, const char *phase, double phase_value, int eval
     if (r->pde) {
         json_field(f, "loss_interior", r->loss.interior);
         json_field(f, "loss_boundary", r->loss.boundary);
-        json_field(f, "rel_l2", r->eval.rel_l2);
-        json_field(f, "max_err", r->eval.max_err);
-        json_field(f, "mse", r->eval.mse);
-    } else {
-        json_field(f, "test_rmse", r->eval.test_rmse);
     }
+    dk_train_write_eval(f, ", ", r, &r->eval);
     if (evals) {
         json_field(f, "step_length", phase_value);
         fprintf(f, ", \"evals\": %d", evals);

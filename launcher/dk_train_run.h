@@ -118,5 +118,8 @@ void dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *
 
 /* Evaluates the model on the test set (fit) or against the exact solution (PDE). */
 dk_err dk_train_evaluate(dk_run *r, dk_eval *out);
+/* Writes an evaluation's JSON fields, each preceded by sep: test_rmse (fit) or rel_l2,
+ * max_err, mse (PDE). Shared by metrics.jsonl and summary.json. */
+void dk_train_write_eval(FILE *f, const char *sep, const dk_run *r, const dk_eval *e);
 
 #endif
