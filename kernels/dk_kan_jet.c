@@ -136,36 +136,16 @@ size_t dk_kan_jet_workspace_bytes(const dk_kan_shape *s, int n_dir, dk_dtype dty
 #include "dk_kernel_common.inc"
 #include "dk_exp.inc"
 
-#define REAL double
-#define UBITS uint64_t
-#define SFX(name) name##_f64
-#define MADD MADD_F64
-#define EXP_NEG exp_neg_f64
-#define EXP_NEG_CAP EXP_NEG_CAP_F64
+#include "dk_real_f64.inc"
 #define VW 4
 #include "dk_bspline_local.inc"
 #include "dk_kan_jet_impl.inc"
-#undef REAL
-#undef UBITS
-#undef SFX
-#undef MADD
-#undef EXP_NEG
-#undef EXP_NEG_CAP
+#include "dk_real_undef.inc"
 #undef VW
 
-#define REAL float
-#define UBITS uint32_t
-#define SFX(name) name##_f32
-#define MADD MADD_F32
-#define EXP_NEG exp_neg_f32
-#define EXP_NEG_CAP EXP_NEG_CAP_F32
+#include "dk_real_f32.inc"
 #define VW 8
 #include "dk_bspline_local.inc"
 #include "dk_kan_jet_impl.inc"
-#undef REAL
-#undef UBITS
-#undef SFX
-#undef MADD
-#undef EXP_NEG
-#undef EXP_NEG_CAP
+#include "dk_real_undef.inc"
 #undef VW

@@ -155,41 +155,21 @@ size_t dk_kan_workspace_bytes(const dk_kan_shape *s, dk_dtype dtype)
 #include "dk_kernel_common.inc"
 #include "dk_exp.inc"
 
-#define REAL double
-#define UBITS uint64_t
-#define SFX(name) name##_f64
-#define MADD MADD_F64
-#define EXP_NEG exp_neg_f64
-#define EXP_NEG_CAP EXP_NEG_CAP_F64
+#include "dk_real_f64.inc"
 /* Outputs per panel: 128 bytes. */
 #define PW 16
 #define DXL 4
 #include "dk_bspline_local.inc"
 #include "dk_kan_layer_impl.inc"
-#undef REAL
-#undef UBITS
-#undef SFX
-#undef MADD
-#undef EXP_NEG
-#undef EXP_NEG_CAP
+#include "dk_real_undef.inc"
 #undef PW
 #undef DXL
 
-#define REAL float
-#define UBITS uint32_t
-#define SFX(name) name##_f32
-#define MADD MADD_F32
-#define EXP_NEG exp_neg_f32
-#define EXP_NEG_CAP EXP_NEG_CAP_F32
+#include "dk_real_f32.inc"
 #define PW 32
 #define DXL 8
 #include "dk_bspline_local.inc"
 #include "dk_kan_layer_impl.inc"
-#undef REAL
-#undef UBITS
-#undef SFX
-#undef MADD
-#undef EXP_NEG
-#undef EXP_NEG_CAP
+#include "dk_real_undef.inc"
 #undef PW
 #undef DXL
