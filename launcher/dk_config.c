@@ -77,6 +77,7 @@ typedef struct key_spec {
     const char *const *names;      /* KT_ENUM, NULL-terminated */
     bool (*accepts)(const char *value);        /* KT_STRING: extra validation */
     void (*expect)(char *buf, size_t n);       /* KT_STRING: expectation text */
+    bool resume_may_change;        /* a resumed run may use another value (dk_config_check_resume) */
     const char *doc;
 } key_spec;
 
@@ -112,6 +113,7 @@ static void expect_problem(char *buf, size_t n)
 
 static void expect_csv(char *buf, size_t n) { snprintf(buf, n, "a file path, or empty"); }
 static void expect_run_dir(char *buf, size_t n) { snprintf(buf, n, "a directory path, or empty for runs/<config file stem>"); }
+static void expect_checkpoint_dir(char *buf, size_t n) { snprintf(buf, n, "a directory path, or empty for <run_dir>/checkpoints"); }
 
 static const key_spec keys[] = {
     /* [model] */
@@ -147,7 +149,7 @@ static const key_spec keys[] = {
      .names = optimizer_names,
      .doc = "adam; lbfgs (full-batch L-BFGS, [lbfgs] section); adam_then_lbfgs ([train] steps Adam steps, then "
             "[lbfgs] steps L-BFGS iterations)."},
-    {.section = "train", .key = "steps", .type = KT_INT, .default_text = "1000", FIELD(steps), .imin = 0,
+    {.section = "train", .key = "steps", .resume_may_change = true, .type = KT_INT, .default_text = "1000", FIELD(steps), .imin = 0,
      .imax = 1000000000,
      .doc = "Adam steps (optimizer adam or adam_then_lbfgs; unused by lbfgs). 0 = evaluate only."},
     {.section = "train", .key = "lr", .type = KT_DOUBLE, .default_text = "0.01", FIELD(lr), .dmin = 0,
@@ -173,11 +175,11 @@ static const key_spec keys[] = {
      .dmin = 0, .range = R_MIN, .doc = "Weight decay coefficient (0 = none)."},
     {.section = "train", .key = "batch", .type = KT_INT, .default_text = "0", FIELD(batch), .imin = 0,
      .imax = LLONG_MAX, .doc = "Global batch per step, summed over ranks; 0 = the whole training set."},
-    {.section = "train", .key = "log_every", .type = KT_INT, .default_text = "100", FIELD(log_every), .imin = 1,
+    {.section = "train", .key = "log_every", .resume_may_change = true, .type = KT_INT, .default_text = "100", FIELD(log_every), .imin = 1,
      .imax = LLONG_MAX, .doc = "Report the loss every this many steps (and at the last step)."},
 
     /* [lbfgs] */
-    {.section = "lbfgs", .key = "steps", .type = KT_INT, .default_text = "100", FIELD(lbfgs_steps), .imin = 0,
+    {.section = "lbfgs", .key = "steps", .resume_may_change = true, .type = KT_INT, .default_text = "100", FIELD(lbfgs_steps), .imin = 0,
      .imax = 1000000000,
      .doc = "L-BFGS iterations (one line search each) for optimizer lbfgs or adam_then_lbfgs; a run stops earlier "
             "when the line search makes no progress."},
@@ -206,7 +208,7 @@ static const key_spec keys[] = {
      .doc = "Grid extension: G of each training stage, strictly increasing, e.g. 5,10,20,50; the network starts at "
             "the first (which [model] grid must equal if set) and is refined at each stage change. Empty = no "
             "extension."},
-    {.section = "grid", .key = "steps", .type = KT_INT_LIST, .default_text = "", FIELD(grid_steps),
+    {.section = "grid", .key = "steps", .resume_may_change = true, .type = KT_INT_LIST, .default_text = "", FIELD(grid_steps),
      .count_offset = offsetof(dk_config, n_grid_steps), .imin = 1, .imax = INT_MAX, .min_count = 0,
      .max_count = DK_MAX_GRID_STAGES,
      .doc = "Updates (Adam steps and L-BFGS iterations) per stage: one value for every stage or one per stage, "
@@ -269,27 +271,50 @@ static const key_spec keys[] = {
     {.section = "pde", .key = "resample_every", .type = KT_INT, .default_text = "0", FIELD(pde_resample_every),
      .imin = 0, .imax = LLONG_MAX,
      .doc = "Draw new collocation points every this many steps (0 = never); clears the L-BFGS history."},
-    {.section = "pde", .key = "eval_grid", .type = KT_INT, .default_text = "51", FIELD(pde_eval_grid), .imin = 2,
+    {.section = "pde", .key = "eval_grid", .resume_may_change = true, .type = KT_INT, .default_text = "51", FIELD(pde_eval_grid), .imin = 2,
      .imax = 100000, .doc = "Evaluation on a tensor grid of eval_grid points per axis (problems with up to 3 inputs)."},
-    {.section = "pde", .key = "eval_points", .type = KT_INT, .default_text = "10000", FIELD(pde_eval_points),
+    {.section = "pde", .key = "eval_points", .resume_may_change = true, .type = KT_INT, .default_text = "10000", FIELD(pde_eval_points),
      .imin = 1, .imax = LLONG_MAX, .doc = "Evaluation on this many uniform random points (problems with more than 3 inputs)."},
 
     /* [dist] */
-    {.section = "dist", .key = "threads", .type = KT_INT, .default_text = "1", FIELD(threads), .imin = 1,
+    {.section = "dist", .key = "threads", .resume_may_change = true, .type = KT_INT, .default_text = "1", FIELD(threads), .imin = 1,
      .imax = 1024,
      .doc = "OpenMP threads per rank; part of the config because results are bitwise reproducible only for a "
             "fixed thread count."},
 
     /* [output] */
-    {.section = "output", .key = "run_dir", .type = KT_STRING, .default_text = "", FIELD(run_dir),
+    {.section = "output", .key = "run_dir", .resume_may_change = true, .type = KT_STRING, .default_text = "", FIELD(run_dir),
      .expect = expect_run_dir,
      .doc = "Directory for logs, checkpoints and the resolved config; empty = runs/<config file stem>; "
             "--run-dir overrides."},
+
+    /* [checkpoint] */
+    {.section = "checkpoint", .key = "every", .type = KT_INT, .default_text = "0", FIELD(ckpt_every), .imin = 0,
+     .imax = LLONG_MAX, .resume_may_change = true,
+     .doc = "Write a checkpoint after every this many updates; 0 = never (SIGTERM, SIGUSR1 and the end of the run "
+            "still write one)."},
+    {.section = "checkpoint", .key = "every_seconds", .type = KT_DOUBLE, .default_text = "0",
+     FIELD(ckpt_every_seconds), .dmin = 0, .range = R_MIN, .resume_may_change = true,
+     .doc = "Also write one when this many seconds have passed since the last (rank 0's clock decides for all "
+            "ranks); 0 = never."},
+    {.section = "checkpoint", .key = "keep", .type = KT_INT, .default_text = "3", FIELD(ckpt_keep), .imin = 1,
+     .imax = 1000000, .resume_may_change = true,
+     .doc = "Newest checkpoints kept; older ones are removed once a new one is safely on disk."},
+    {.section = "checkpoint", .key = "dir", .type = KT_STRING, .default_text = "", FIELD(ckpt_dir),
+     .expect = expect_checkpoint_dir, .resume_may_change = true,
+     .doc = "Directory of the checkpoints (ckpt-<step>.dkc); empty = <run_dir>/checkpoints."},
+    {.section = "checkpoint", .key = "chunk_bytes", .type = KT_INT, .default_text = "67108864",
+     FIELD(ckpt_chunk_bytes), .imin = 1, .imax = 1073741824, .resume_may_change = true,
+     .doc = "Tensor bytes per checksummed chunk of a checkpoint file (a corrupt chunk is located to this size)."},
+    {.section = "checkpoint", .key = "final", .type = KT_BOOL, .default_text = "true", FIELD(ckpt_final),
+     .resume_may_change = true,
+     .doc = "Write a checkpoint at the end of the run too (a later run can resume from it with more steps)."},
 };
 
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 
-static const char *const sections[] = {"model", "train", "lbfgs", "grid", "task", "fit", "pde", "dist", "output"};
+static const char *const sections[] = {"model", "train", "lbfgs", "grid", "task", "fit", "pde", "dist", "output",
+                                       "checkpoint"};
 enum { N_SECTIONS = sizeof sections / sizeof sections[0] };
 
 /* ---------------------------------------------------------------------------------------
@@ -1137,22 +1162,14 @@ void dk_config_defaults(dk_config *cfg)
         }
 }
 
-dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overrides, int n_overrides)
+/* Parses `file` (called `path` in messages) over the defaults already in cfg, applies the
+ * overrides and checks the cross-key rules. */
+static dk_err load_stream(dk_config *cfg, FILE *file, const char *path, const char *const *overrides,
+                          int n_overrides)
 {
-    dk_config_defaults(cfg);
-    if (!path || !path[0])
-        DK_ERROR(DK_ERR_USAGE, "no config file given");
-    if (strlen(path) >= sizeof cfg->source_path)
-        DK_ERROR(DK_ERR_USAGE, "config file path is longer than %zu characters", sizeof cfg->source_path - 1);
-    strcpy(cfg->source_path, path);
-
-    load_state st = {.cfg = cfg, .path = path, .overrides = overrides};
-    st.file = fopen(path, "r");
-    if (!st.file)
-        DK_ERROR(DK_ERR_USAGE, "cannot open config file '%s': %s", path, strerror(errno));
+    load_state st = {.cfg = cfg, .path = path, .overrides = overrides, .file = file};
     int ret = ini_parse_stream(read_line, &st, on_key, &st);
     free(st.line);
-    fclose(st.file);
     if (ret == -2)
         DK_ERROR(DK_ERR_MEMORY, "%s: out of memory while parsing", path);
     /* inih keeps going after a syntax error (a line without '=' or an unclosed '['), so
@@ -1175,8 +1192,87 @@ dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overr
      * source of data to look at. */
     if (cfg->csv[0])
         memset(cfg->function, 0, sizeof cfg->function);
+    return DK_OK;
+}
+
+static dk_err set_source(dk_config *cfg, const char *path)
+{
+    dk_config_defaults(cfg);
+    if (!path || !path[0])
+        DK_ERROR(DK_ERR_USAGE, "no config file given");
+    if (strlen(path) >= sizeof cfg->source_path)
+        DK_ERROR(DK_ERR_USAGE, "config file path is longer than %zu characters", sizeof cfg->source_path - 1);
+    strcpy(cfg->source_path, path);
+    return DK_OK;
+}
+
+dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overrides, int n_overrides)
+{
+    DK_CALL(set_source(cfg, path));
+    FILE *file = fopen(path, "r");
+    if (!file)
+        DK_ERROR(DK_ERR_USAGE, "cannot open config file '%s': %s", path, strerror(errno));
+    dk_err err = load_stream(cfg, file, path, overrides, n_overrides);
+    fclose(file);
+    DK_CALL(err);
     if (!cfg->run_dir[0])
         DK_CALL(default_run_dir(cfg, path));
+    return DK_OK;
+}
+
+dk_err dk_config_load_text(dk_config *cfg, const char *text, const char *label)
+{
+    DK_CALL(set_source(cfg, label));
+    if (!text[0])
+        DK_ERROR(DK_ERR_USAGE, "%s: the configuration is empty", label);
+    FILE *file = fmemopen((void *)text, strlen(text), "r");
+    if (!file)
+        DK_ERROR(DK_ERR_MEMORY, "%s: cannot read the configuration text: %s", label, strerror(errno));
+    dk_err err = load_stream(cfg, file, label, NULL, 0);
+    fclose(file);
+    DK_CALL(err);
+    return DK_OK;
+}
+
+dk_err dk_config_check_resume(const dk_config *saved, const dk_config *now, const char *checkpoint_label,
+                              FILE *changes, int *n_changed)
+{
+    static char a[DK_PATH_MAX + 16], b[DK_PATH_MAX + 16];
+    char fixed[2048] = "";
+    size_t used = 0;
+    int n_fixed = 0;
+    *n_changed = 0;
+    for (int i = 0; i < N_KEYS; i++) {
+        format_value(&keys[i], saved, a, sizeof a);
+        format_value(&keys[i], now, b, sizeof b);
+        if (strcmp(a, b) == 0)
+            continue;
+        if (keys[i].resume_may_change) {
+            if (changes)
+                fprintf(changes, "  [%s] %s: %s -> %s\n", keys[i].section, keys[i].key, a, b);
+            (*n_changed)++;
+            continue;
+        }
+        n_fixed++;
+        if (used < sizeof fixed)
+            used += (size_t)snprintf(fixed + used, sizeof fixed - used, "\n  [%s] %s: the checkpoint has '%s', the config '%s'",
+                                     keys[i].section, keys[i].key, a, b);
+    }
+    if (n_fixed > 0)
+        DK_ERROR(DK_ERR_USAGE,
+                 "%s: cannot resume from %s: %d key%s differ%s from the checkpoint and cannot change on resume "
+                 "(only step counts, log_every, threads, run_dir, evaluation sizes and [checkpoint] keys can):%s",
+                 now->source_path, checkpoint_label, n_fixed, n_fixed == 1 ? "" : "s", n_fixed == 1 ? "s" : "", fixed);
+    return DK_OK;
+}
+
+dk_err dk_config_checkpoint_dir(const dk_config *cfg, char *out, size_t capacity)
+{
+    int n = cfg->ckpt_dir[0] ? snprintf(out, capacity, "%s", cfg->ckpt_dir)
+                             : snprintf(out, capacity, "%s/checkpoints", cfg->run_dir);
+    if (n < 0 || (size_t)n >= capacity)
+        DK_ERROR(DK_ERR_USAGE, "%s: the checkpoint directory path is longer than %zu characters; set [checkpoint] dir",
+                 cfg->source_path, capacity - 1);
     return DK_OK;
 }
 

@@ -12,6 +12,7 @@
 #ifndef DK_CONFIG_H
 #define DK_CONFIG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "../common/dk_dtype.h"
@@ -95,6 +96,14 @@ typedef struct dk_config {
     /* [output] */
     char run_dir[DK_PATH_MAX];     /* default runs/<config file stem>; --run-dir overrides */
 
+    /* [checkpoint] */
+    long ckpt_every;               /* checkpoint every N updates; 0 = never */
+    double ckpt_every_seconds;     /* and/or every this many seconds of training; 0 = never */
+    int ckpt_keep;                 /* newest checkpoints kept */
+    char ckpt_dir[DK_PATH_MAX];    /* empty = <run_dir>/checkpoints */
+    long ckpt_chunk_bytes;         /* tensor bytes per checksummed chunk */
+    bool ckpt_final;               /* write one at the end of the run */
+
     /* Where the configuration came from, for messages and the summary. */
     char source_path[DK_PATH_MAX];
 } dk_config;
@@ -129,6 +138,22 @@ dk_err dk_config_set(dk_config *cfg, const char *assignment, const char *origin)
 /* Writes the resolved configuration as a valid INI file (every key, current values), so
  * that a run can be reproduced from its run directory. */
 void dk_config_write_ini(const dk_config *cfg, FILE *f);
+
+/* Loads a configuration from INI text (a checkpoint's resolved config); `label` stands for
+ * the file name in messages. Same rules as dk_config_load, without overrides. */
+dk_err dk_config_load_text(dk_config *cfg, const char *text, const char *label);
+
+/* Compares the configuration a checkpoint was written with (`saved`) with the one a
+ * resumed run uses (`now`), key by key. Keys that may change on resume (step counts,
+ * logging, checkpoint settings, threads, run directory, evaluation set size) are listed on
+ * `changes` (if not NULL), one "  [section] key: old -> new" line each, and *n_changed
+ * counts them. Any other difference is a DK_ERR_USAGE error listing every such key with
+ * both values. */
+dk_err dk_config_check_resume(const dk_config *saved, const dk_config *now, const char *checkpoint_label,
+                              FILE *changes, int *n_changed);
+
+/* The checkpoint directory: [checkpoint] dir, or <run_dir>/checkpoints when empty. */
+dk_err dk_config_checkpoint_dir(const dk_config *cfg, char *out, size_t capacity);
 
 /* Writes every key, one line each, with its default, what it accepts and its meaning
  * (for `distkan keys`). */

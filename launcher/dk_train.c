@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+
 #include "dk_run_files.h"
+#include "dk_signals.h"
 #include "dk_train_run.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -115,8 +118,10 @@ static dk_err setup(run *r, int *local_failure)
         DK_CALL(setup_pde(r, &max_batch, local_failure));
     else
         DK_CALL(setup_fit(r, &max_batch, local_failure));
+    /* A resumed run builds its network at the grid size its checkpoint reached. */
     dk_network_settings ns = {
-        .widths = cfg->widths, .n_widths = cfg->n_widths, .G = cfg->grid, .k = cfg->k,
+        .widths = cfg->widths, .n_widths = cfg->n_widths, .G = r->resume ? dk_train_resume_grid(r) : cfg->grid,
+        .k = cfg->k,
         .grid_lo = cfg->grid_range[0], .grid_hi = cfg->grid_range[1], .dtype = cfg->precision,
         .seed = cfg->seed, .noise_scale = cfg->noise_scale, .scale_base_mu = cfg->scale_base_mu,
         .scale_base_sigma = cfg->scale_base_sigma, .scale_sp = cfg->scale_sp,
@@ -135,13 +140,22 @@ static dk_err setup(run *r, int *local_failure)
                                                         r->fit->n_out * es,
                                           "output gradient"),
                       local_failure));
-    dk_err err = DK_OK;
-    if (r->rank == 0) {
+    if (r->resume)
+        DK_CALL(dk_train_resume_restore(r, local_failure));
+    dk_err err = dk_config_checkpoint_dir(cfg, r->ckpt_dir, sizeof r->ckpt_dir);
+    if (err == DK_OK && r->rank == 0) {
         err = dk_make_dirs(cfg->run_dir);
         if (err == DK_OK)
             err = dk_partial_open(&r->metrics, cfg->run_dir, "metrics.jsonl");
+        if (err == DK_OK)
+            dk_train_resume_carry_metrics(r);
     }
+    if (err == DK_OK)
+        err = dk_train_checkpoint_set_aside(r);
     DK_CALL(agree(r, err, local_failure));
+    dk_train_resume_close(r);
+    r->last_ckpt_step = r->resumed ? r->step : -1;
+    r->t_last_ckpt = dk_train_now();
     return DK_OK;
 }
 
@@ -189,7 +203,7 @@ static void write_summary_body(const run *r, FILE *f, double wall)
             dk_config_optimizer_name(cfg->optimizer), r->step, r->adam_steps, r->lbfgs_steps);
     if (r->lbfgs) {
         fputs(",\n  \"lbfgs_stop\": ", f);
-        dk_json_string(f, r->lbfgs_stop ? r->lbfgs_stop : "not run");
+        dk_json_string(f, r->lbfgs_stop[0] ? r->lbfgs_stop : "not run");
     }
     fprintf(f, ",\n  \"world_size\": %d,\n  \"threads_per_rank\": %d,\n", r->world, cfg->threads);
     fprintf(f, "  \"precision\": \"%s\",\n  \"seed\": %llu,\n  \"widths\": [", dk_dtype_name(net->dtype), cfg->seed);
@@ -273,6 +287,7 @@ static dk_err write_outputs(run *r)
 
 static void teardown(run *r)
 {
+    dk_train_resume_close(r);
     if (r->metrics)
         fclose(r->metrics); /* a failed run keeps its metrics.jsonl.partial for diagnosis */
     free(r->dout);
@@ -334,18 +349,37 @@ static dk_err train_and_save(run *r)
         print_header(r);
     DK_CALL(dk_train_optimise(r));
     DK_CALL(check_ranks_agree(r));
-    if (r->rank == 0)
-        DK_CALL(write_outputs(r));
+    if (r->stopped) {
+        /* The run is not finished: no final outputs, and metrics.jsonl stays .partial
+         * until a resumed run completes it. */
+        if (r->rank == 0) {
+            printf("stopped by %s at step %ld of %ld; resume with: distkan train %s --resume latest\n",
+                   dk_signals_stop_requested() == SIGUSR1 ? "SIGUSR1" : "SIGTERM", r->step, r->total_steps,
+                   r->cfg->source_path);
+            fflush(stdout);
+        }
+    } else {
+        if (r->cfg->ckpt_final && r->last_ckpt_step != r->step)
+            DK_CALL(dk_train_checkpoint_save(r, "final"));
+        if (r->rank == 0)
+            DK_CALL(write_outputs(r));
+    }
     DK_CALL(dk_comm_barrier(r->comm));
     return DK_OK;
 }
 
-dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, int *local_failure)
+dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int *local_failure)
 {
     run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm)};
     r.t_start = dk_train_now();
     *local_failure = 0;
-    dk_err err = setup(&r, local_failure);
+    /* Installed before setup, so that a signal during a long setup is kept for the first
+     * step boundary instead of killing the job. */
+    dk_err err = agree(&r, dk_signals_install(), local_failure);
+    if (err == DK_OK && resume)
+        err = dk_train_resume_open(&r, resume, local_failure);
+    if (err == DK_OK)
+        err = setup(&r, local_failure);
     if (err != DK_OK) {
         teardown(&r);
         return dk_error_push(err, __FILE__, __LINE__, __func__);

@@ -7,12 +7,17 @@
 #include "dk_config.h"
 
 /* Trains as cfg says and writes cfg->run_dir/{metrics.jsonl, summary.json,
- * final_params.bin, config.ini}. Collective: every rank calls it.
+ * final_params.bin, final_state.bin, config.ini}, with checkpoints in the checkpoint
+ * directory. Collective: every rank calls it. `resume` (NULL: start afresh) is "latest" or
+ * a checkpoint path to continue from.
+ *
+ * A stop signal (SIGTERM, SIGUSR1; dk_signals.h) ends training at the next step boundary
+ * with a checkpoint and returns DK_OK without the final outputs.
  *
  * Errors found while setting up (bad data, a CSV row, a batch that cannot be split) are
  * agreed on by all ranks and returned by every rank, with *local_failure telling whether
  * this rank found it (and so should print it). Errors during training end the job
  * through dk_comm_abort. */
-dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, int *local_failure);
+dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int *local_failure);
 
 #endif

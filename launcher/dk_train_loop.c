@@ -42,7 +42,7 @@ static double fit_local_loss(dk_run *r, long step, bool full)
 }
 
 /* The global loss and gradient: each rank's share, then one all-reduce that carries the
- * loss terms in the gradient buffer's spare slots. */
+ * loss terms and the checkpoint control word in the gradient buffer's spare slots. */
 static dk_err global_loss(dk_run *r, long step, bool full)
 {
     dk_network *net = r->net;
@@ -54,7 +54,9 @@ static dk_err global_loss(dk_run *r, long step, bool full)
     dk_store(net->dtype, net->grads, net->n_params, local);
     dk_store(net->dtype, net->grads, net->n_params + 1, interior);
     dk_store(net->dtype, net->grads, net->n_params + 2, boundary);
-    DK_CALL(dk_comm_allreduce_sum(r->comm, net->grads, net->n_params + 3, net->dtype, DK_MEM_HOST));
+    dk_store(net->dtype, net->grads, net->n_params + 3, dk_train_control_word(r));
+    DK_CALL(dk_comm_allreduce_sum(r->comm, net->grads, net->n_params + 4, net->dtype, DK_MEM_HOST));
+    r->control = dk_load(net->dtype, net->grads, net->n_params + 3);
     r->loss.total = dk_load(net->dtype, net->grads, net->n_params);
     r->loss.interior = r->pde ? dk_load(net->dtype, net->grads, net->n_params + 1) : NAN;
     r->loss.boundary = r->pde ? dk_load(net->dtype, net->grads, net->n_params + 2) : NAN;
@@ -198,6 +200,7 @@ static dk_err adam_update(dk_run *r)
                  r->loss.total, r->step, r->cfg->lr);
     double lr = dk_lr_at(&r->lr, r->adam_done);
     dk_adam_step(r->adam, r->net->params, r->net->grads, lr);
+    r->last_lr = lr;
     return maybe_log(r, "adam", lr, 0, false);
 }
 
@@ -241,8 +244,9 @@ static dk_err lbfgs_update(dk_run *r, dk_lbfgs_report *rep)
     r->loss.total = r->lbfgs_f;
     if (rep->status == DK_LBFGS_PROGRESS)
         return maybe_log(r, "lbfgs", rep->step, rep->evals, false);
-    r->lbfgs_stop = rep->status == DK_LBFGS_CONVERGED ? "gradient below tolerance_grad"
-                                                       : "no progress (line search or tolerance_change)";
+    snprintf(r->lbfgs_stop, sizeof r->lbfgs_stop, "%s",
+             rep->status == DK_LBFGS_CONVERGED ? "gradient below tolerance_grad"
+                                                : "no progress (line search or tolerance_change)");
     return DK_OK;
 }
 
@@ -250,12 +254,13 @@ static dk_err lbfgs_update(dk_run *r, dk_lbfgs_report *rep)
  * Stages
  * ------------------------------------------------------------------------------------- */
 
-/* One stage: its updates, Adam while the plan has Adam steps left, then L-BFGS. An
- * L-BFGS stop ends the stage early; the run goes on with the next stage (new grid). */
+/* One stage, from where the run stands in it (its start, or a resumed checkpoint's
+ * update): Adam while the plan has Adam steps left, then L-BFGS. An L-BFGS stop ends the
+ * stage early; the run goes on with the next stage (new grid). After every update a
+ * checkpoint may be written, and a stop signal ends the run there. */
 static dk_err run_stage(dk_run *r, dk_stage *st)
 {
-    st->first_step = r->step;
-    for (long u = 0; u < st->planned; u++) {
+    for (long u = r->step - st->first_step; st->done == 0 && u < st->planned; u++) {
         r->step++;
         /* New collocation points change the objective: the curvature pairs no longer
          * describe it. */
@@ -265,26 +270,31 @@ static dk_err run_stage(dk_run *r, dk_stage *st)
             DK_CALL(dk_train_grid_update(r));
         if (r->adam_done < r->adam_steps) {
             DK_CALL(adam_update(r));
-            continue;
+        } else {
+            dk_lbfgs_report rep;
+            DK_CALL(lbfgs_update(r, &rep));
+            if (rep.status != DK_LBFGS_PROGRESS) {
+                long dropped = st->planned - u - 1;
+                r->total_steps -= dropped;
+                r->lbfgs_steps -= dropped;
+                r->lbfgs_dropped += dropped;
+                st->done = u + 1;
+                DK_CALL(maybe_log(r, "lbfgs", rep.step, rep.evals, true));
+                if (r->rank == 0 && r->n_stages > 1)
+                    printf("L-BFGS stopped at step %ld, update %ld of grid stage %d (G = %d): %s\n", r->step,
+                           st->done, r->stage + 1, st->G, r->lbfgs_stop);
+                else if (r->rank == 0)
+                    printf("L-BFGS stopped at step %ld: %s\n", r->step, r->lbfgs_stop);
+            }
         }
-        dk_lbfgs_report rep;
-        DK_CALL(lbfgs_update(r, &rep));
-        if (rep.status != DK_LBFGS_PROGRESS) {
-            long dropped = st->planned - u - 1;
-            r->total_steps -= dropped;
-            r->lbfgs_steps -= dropped;
-            st->done = u + 1;
-            DK_CALL(maybe_log(r, "lbfgs", rep.step, rep.evals, true));
-            if (r->rank == 0 && r->n_stages > 1)
-                printf("L-BFGS stopped at step %ld, update %ld of grid stage %d (G = %d): %s\n", r->step, st->done,
-                       r->stage + 1, st->G, r->lbfgs_stop);
-            else if (r->rank == 0)
-                printf("L-BFGS stopped at step %ld: %s\n", r->step, r->lbfgs_stop);
-            break;
-        }
+        if (r->step == st->first_step + st->planned)
+            st->done = st->planned;
+        DK_CALL(dk_train_step_boundary(r));
+        if (r->stopped)
+            return DK_OK;
     }
     if (st->done == 0)
-        st->done = st->planned;
+        st->done = st->planned; /* a stage of no updates */
     /* Loss terms at the accepted L-BFGS point (its last evaluation may have been elsewhere). */
     if (r->pde && r->step > st->first_step && r->adam_done == r->adam_steps && !r->lbfgs_fresh) {
         double f_check;
@@ -299,12 +309,20 @@ dk_err dk_train_optimise(dk_run *r)
 {
     r->t_log = dk_train_now();
     r->samples_since_log = 0.0;
-    r->lbfgs_fresh = true;
-    for (r->stage = 0; r->stage < r->n_stages; r->stage++) {
-        r->lbfgs_stop = "steps";
-        if (r->stage > 0)
-            DK_CALL(dk_train_grid_extend(r, r->stage));
+    if (!r->resumed) { /* a resumed run continues in the stage its checkpoint was in */
+        r->lbfgs_fresh = true;
+        r->stage = 0;
+        r->stages[0].first_step = 0;
+        snprintf(r->lbfgs_stop, sizeof r->lbfgs_stop, "steps");
+    }
+    for (;;) {
         DK_CALL(run_stage(r, &r->stages[r->stage]));
+        if (r->stopped || r->stage + 1 == r->n_stages)
+            break;
+        r->stage++;
+        r->stages[r->stage].first_step = r->step;
+        snprintf(r->lbfgs_stop, sizeof r->lbfgs_stop, "steps");
+        DK_CALL(dk_train_grid_extend(r, r->stage));
     }
     if (r->step == 0 || r->last_logged != r->step)
         DK_CALL(dk_train_evaluate(r, &r->eval));

@@ -59,7 +59,7 @@ typedef struct dk_run {
     long step;            /* updates done, Adam and L-BFGS together */
     long total_steps;     /* updates planned */
     long adam_steps, lbfgs_steps;
-    const char *lbfgs_stop; /* why the L-BFGS phase ended ("steps" when it ran them all) */
+    char lbfgs_stop[64];  /* why the L-BFGS phase ended ("steps" when it ran them all) */
     double samples_per_eval; /* global samples one loss evaluation touches */
     double samples_since_log;
     double t_log;
@@ -75,6 +75,16 @@ typedef struct dk_run {
     long n_grid_samples;  /* global samples per grid update (0 = no updates) */
     double *grid_samples; /* [n_grid_samples][inputs], identical on every rank after gathering */
     long grid_updates;    /* grid updates done */
+    long lbfgs_dropped;   /* L-BFGS updates dropped by early stops (so total_steps shrank) */
+    /* Checkpoints (dk_train_checkpoint.c) and resuming (dk_train_resume.c). */
+    char ckpt_dir[DK_PATH_MAX];
+    double control;       /* the control word of the last loss all-reduce (dk_train_control_word) */
+    double t_last_ckpt;   /* rank 0: when the last checkpoint was written, or the run started */
+    long last_ckpt_step;  /* step of the last checkpoint written by this run (-1: none) */
+    bool stopped;         /* a stop signal ended the run early, after a checkpoint */
+    bool resumed;         /* the state was restored from a checkpoint */
+    double last_lr;       /* learning rate of the last Adam update */
+    struct dk_resume *resume; /* while a resumed run is set up */
 } dk_run;
 
 static inline double dk_train_now(void)
@@ -83,6 +93,9 @@ static inline double dk_train_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* Wall-clock seconds of training so far, over this run and those it resumed. */
+static inline double dk_train_wall(const dk_run *r) { return dk_train_now() - r->t_start; }
 
 /* Runs the optimiser phases the config asks for, stage by stage, logging as it goes. */
 dk_err dk_train_optimise(dk_run *r);
@@ -121,5 +134,55 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out);
 /* Writes an evaluation's JSON fields, each preceded by sep: test_rmse (fit) or rel_l2,
  * max_err, mse (PDE). Shared by metrics.jsonl and summary.json. */
 void dk_train_write_eval(FILE *f, const char *sep, const dk_run *r, const dk_eval *e);
+
+/* Checkpoints (dk_train_checkpoint.c).
+ *
+ * The control word rides in the gradient all-reduce (the slot after the loss terms), so
+ * that deciding when to checkpoint or stop costs no extra communication: each rank adds 2
+ * when a stop signal (SIGTERM, SIGUSR1) has reached it, and rank 0 adds 1 when
+ * [checkpoint] every_seconds have passed. Every rank sees the same sum after the
+ * all-reduce and so takes the same decision at the same step boundary. */
+double dk_train_control_word(const dk_run *r);
+/* At the end of every update: writes a checkpoint when one is due (every N updates, every
+ * N seconds, a stop signal) and sets r->stopped on a stop signal. */
+dk_err dk_train_step_boundary(dk_run *r);
+/* Writes a checkpoint of the run's whole state (rank 0; the others return at once), then
+ * removes the oldest beyond [checkpoint] keep. reason: "every", "every_seconds",
+ * "signal", "final". */
+dk_err dk_train_checkpoint_save(dk_run *r, const char *reason);
+
+/* Rank 0, at setup: checkpoints already in the checkpoint directory that this run would
+ * overwrite or prune without having written them (all of them for a fresh run; those
+ * after the resumed step for a resumed one, e.g. a corrupt newest that was skipped) are
+ * moved into <dir>/earlier-<UTC time>/, so that no run ever deletes another's work. */
+dk_err dk_train_checkpoint_set_aside(dk_run *r);
+
+/* Resuming (dk_train_resume.c). dk_train_resume_open (before setup): rank 0 finds the
+ * checkpoint ("latest" or a path), verifies it completely and broadcasts its manifest;
+ * every rank checks the config against it. dk_train_resume_grid gives the G the network
+ * must be created with. dk_train_resume_restore (after setup): the tensors are read on
+ * rank 0 and broadcast, and the counters, stages and data position are restored on every
+ * rank. dk_train_resume_close frees what is left. */
+dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure);
+int dk_train_resume_grid(const dk_run *r);
+dk_err dk_train_resume_restore(dk_run *r, int *local_failure);
+/* Rank 0: carries the metrics.jsonl lines up to the checkpoint's step over from the run
+ * that wrote it into the new metrics file. */
+void dk_train_resume_carry_metrics(dk_run *r);
+void dk_train_resume_close(dk_run *r);
+
+/* A tensor of the run's state: its name in the checkpoint and where it lives in memory.
+ * One table (dk_train_state_tensors) serves both saving and restoring, so the two cannot
+ * disagree about what a checkpoint holds. */
+typedef struct dk_state_tensor {
+    char name[48];
+    dk_dtype dtype;
+    int n_dims;
+    unsigned long long shape[4];
+    size_t count;
+    void *data;
+} dk_state_tensor;
+enum { DK_MAX_STATE_TENSORS = 5 * DK_NETWORK_MAX_LAYERS + 8 };
+int dk_train_state_tensors(dk_run *r, dk_state_tensor *out);
 
 #endif

@@ -1,11 +1,13 @@
 /* The distkan command line.
  *
- *   distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR]
+ *   distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|CKPT]
  *   distkan check CONFIG.ini [--set ...]     validate a configuration and print it resolved
+ *   distkan inspect CKPT|DIR                 summarise and verify checkpoints
  *   distkan keys [--markdown]                 every config key with default and meaning
  *   distkan --help | --version
  *
- * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+ * Exit codes: 0 success (also a run stopped by SIGTERM/SIGUSR1 after its checkpoint),
+ * 1 runtime failure or invalid checkpoint, 2 usage or configuration error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,22 +16,25 @@
 #include "../common/dk_error.h"
 #include "../dist/dk_comm.h"
 #include "dk_config.h"
+#include "dk_inspect.h"
 #include "dk_train.h"
 
 enum { MAX_OVERRIDES = 256 };
 
 typedef struct cli {
-    const char *command; /* train, check, keys */
-    const char *config_path;
+    const char *command; /* train, check, keys, inspect */
+    const char *config_path; /* or the checkpoint of inspect */
     const char *run_dir;
+    const char *resume;
     const char *overrides[MAX_OVERRIDES];
     int n_overrides;
     int markdown;
 } cli;
 
 static const char usage_text[] =
-    "usage: distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR]\n"
+    "usage: distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|CKPT]\n"
     "       distkan check CONFIG.ini [--set section.key=value ...]\n"
+    "       distkan inspect CKPT|DIR\n"
     "       distkan keys [--markdown]\n"
     "       distkan --help | --version\n"
     "\n"
@@ -37,9 +42,16 @@ static const char usage_text[] =
     "          mpirun -np 4 distkan train examples/fit.ini\n"
     "  check   parse and validate the config, print every key as it would be used\n"
     "  keys    list every config key with its default and meaning\n"
+    "  inspect summarise a checkpoint and verify its checksums (exit 0 valid, 1 invalid);\n"
+    "          for a directory, one line per checkpoint\n"
     "\n"
     "  --set section.key=value   override a config key (repeatable; applied after the file)\n"
-    "  --run-dir DIR             where results go (default: [output] run_dir, or runs/<config name>)\n";
+    "  --run-dir DIR             where results go (default: [output] run_dir, or runs/<config name>)\n"
+    "  --resume latest|CKPT      continue from the newest valid checkpoint of the checkpoint\n"
+    "                            directory, or from the file CKPT\n"
+    "\n"
+    "  SIGTERM or SIGUSR1 make train write a checkpoint at the next step and exit 0; a second\n"
+    "  SIGTERM exits at once.\n";
 
 /* Before MPI starts, only the process that will be rank 0 should talk: launchers tell a
  * process its rank through the environment. */
@@ -71,18 +83,29 @@ static int parse_cli(int argc, char **argv, cli *c)
     if (argc < 2)
         return usage_error("%sno command given", "");
     c->command = argv[1];
+    if (!strcmp(c->command, "inspect")) {
+        if (argc != 3 || argv[2][0] == '-')
+            return usage_error("%sinspect takes one checkpoint file or directory", "");
+        c->config_path = argv[2];
+        return 0;
+    }
     int takes_config = !strcmp(c->command, "train") || !strcmp(c->command, "check");
     if (!takes_config && strcmp(c->command, "keys") != 0)
-        return usage_error("unknown command '%s' (expected train, check, keys, --help or --version)", c->command);
+        return usage_error("unknown command '%s' (expected train, check, keys, inspect, --help or --version)",
+                           c->command);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        if (takes_config && (!strcmp(a, "--set") || !strcmp(a, "--run-dir"))) {
+        if (takes_config && (!strcmp(a, "--set") || !strcmp(a, "--run-dir") || !strcmp(a, "--resume"))) {
             if (i + 1 >= argc)
                 return usage_error("%s needs a value", a);
             const char *v = argv[++i];
-            if (!strcmp(a, "--run-dir")) {
-                if (!strcmp(c->command, "check"))
-                    return usage_error("%s is an option of train only", a);
+            if (strcmp(a, "--set") != 0 && !strcmp(c->command, "check"))
+                return usage_error("%s is an option of train only", a);
+            if (!strcmp(a, "--resume")) {
+                if (!v[0])
+                    return usage_error("%s--resume needs 'latest' or a checkpoint path", "");
+                c->resume = v;
+            } else if (!strcmp(a, "--run-dir")) {
                 c->run_dir = v;
             } else if (c->n_overrides < MAX_OVERRIDES) {
                 c->overrides[c->n_overrides++] = v;
@@ -95,6 +118,8 @@ static int parse_cli(int argc, char **argv, cli *c)
             c->overrides[c->n_overrides++] = a + 6;
         } else if (takes_config && !strncmp(a, "--run-dir=", 10) && strcmp(c->command, "train") == 0) {
             c->run_dir = a + 10;
+        } else if (takes_config && !strncmp(a, "--resume=", 9) && a[9] && strcmp(c->command, "train") == 0) {
+            c->resume = a + 9;
         } else if (!takes_config && !strcmp(a, "--markdown")) {
             c->markdown = 1;
         } else if (a[0] == '-') {
@@ -138,7 +163,7 @@ static int run_train(const cli *c, int argc, char **argv)
     int report = 0;
     dk_err agreed = dk_comm_agree(comm, err, &report);
     if (agreed == DK_OK) {
-        agreed = dk_train_run(&cfg, comm, &report);
+        agreed = dk_train_run(&cfg, comm, c->resume, &report);
     }
     if (agreed != DK_OK && report) {
         if (world > 1)
@@ -185,5 +210,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(c.command, "check"))
         return run_check(&c);
+    if (!strcmp(c.command, "inspect"))
+        return dk_inspect(c.config_path);
     return run_train(&c, argc, argv);
 }

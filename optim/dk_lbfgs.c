@@ -376,6 +376,26 @@ void dk_lbfgs_reset(dk_lbfgs *lb)
 
 int dk_lbfgs_pairs(const dk_lbfgs *lb) { return lb->count; }
 
+void dk_lbfgs_state_view(dk_lbfgs *lb, dk_lbfgs_state *out)
+{
+    *out = (dk_lbfgs_state){.history = lb->settings.history, .head = lb->head, .count = lb->count,
+                            .steps = lb->steps, .evals = lb->evals, .n = lb->n, .stride = lb->stride,
+                            .s = lb->s, .y = lb->y, .rho = lb->rho};
+}
+
+dk_err dk_lbfgs_restore_counters(dk_lbfgs *lb, int head, int count, long steps, long evals)
+{
+    const int h = lb->settings.history;
+    if (head < 0 || head >= h || count < 0 || count > h || steps < 0 || evals < 0)
+        DK_ERROR(DK_ERR_DATA, "L-BFGS state out of range: head %d and count %d with history %d, %ld steps, %ld evaluations",
+                 head, count, h, steps, evals);
+    lb->head = head;
+    lb->count = count;
+    lb->steps = steps;
+    lb->evals = evals;
+    return DK_OK;
+}
+
 void dk_lbfgs_view(const dk_lbfgs *lb, FILE *f)
 {
     const dk_lbfgs_settings *s = &lb->settings;

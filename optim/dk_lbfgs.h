@@ -70,6 +70,20 @@ void dk_lbfgs_reset(dk_lbfgs *lb);
 int dk_lbfgs_pairs(const dk_lbfgs *lb);
 void dk_lbfgs_view(const dk_lbfgs *lb, FILE *f);
 
+/* The state that lives between steps, for checkpoints: the counters and pointers to the
+ * history arrays inside the optimiser (s and y are [history][stride] doubles, the row
+ * padding beyond n is zero; rho is [history]). A restore fills the arrays through a view
+ * and then sets the counters with dk_lbfgs_restore_counters, which checks them. */
+typedef struct dk_lbfgs_state {
+    int history, head, count;
+    long steps, evals;
+    size_t n, stride;
+    double *s, *y, *rho;
+} dk_lbfgs_state;
+
+void dk_lbfgs_state_view(dk_lbfgs *lb, dk_lbfgs_state *out);
+dk_err dk_lbfgs_restore_counters(dk_lbfgs *lb, int head, int count, long steps, long evals);
+
 /* One iteration from x (n values) where the objective is *f with gradient g. On return
  * x, *f and g hold the accepted point (or the best point found); the last call of the
  * objective may have been at another point, so callers that keep the parameters elsewhere

@@ -207,6 +207,15 @@ void dk_pde_task_grid_samples(const dk_pde_task *t, long n_samples, double *x)
     }
 }
 
+dk_err dk_pde_task_set_epoch(dk_pde_task *t, long epoch)
+{
+    if (epoch < 0 || (t->resample_every == 0 && epoch != 0))
+        DK_ERROR(DK_ERR_DATA, "collocation epoch %ld is impossible with resample_every = %ld", epoch, t->resample_every);
+    if (epoch != t->epoch)
+        generate_points(t, epoch);
+    return DK_OK;
+}
+
 bool dk_pde_task_prepare_step(dk_pde_task *t, long step)
 {
     long epoch = t->resample_every > 0 ? (step - 1) / t->resample_every : 0;

@@ -99,6 +99,11 @@ void dk_pde_task_grid_samples(const dk_pde_task *task, long n_samples, double *x
  * returns true when it did (an L-BFGS history is then stale). */
 bool dk_pde_task_prepare_step(dk_pde_task *task, long step);
 
+/* Makes the task hold the points of `epoch` (a resumed run continues with the epoch its
+ * checkpoint held, so that the next dk_pde_task_prepare_step behaves as it would have in
+ * the uninterrupted run). Needs dk_pde_task_bind first. */
+dk_err dk_pde_task_set_epoch(dk_pde_task *task, long epoch);
+
 /* This rank's share of the loss over the GLOBAL point counts: writes the gradient with
  * respect to the parameters into net->grads[0..n_params) and the interior and boundary
  * terms to *interior and *boundary (their sum is the return value). Summing over ranks

@@ -282,7 +282,7 @@ static void test_unknown_section_is_reported_at_its_header(void **state)
     dk_config c;
     EXPECT_USAGE(load_text(&c, "sec.ini", "[model]\ngrid = 5\n[modle]\nk = 3\n", NULL, 0),
                  "sec.ini:3: unknown section [modle]", "did you mean [model]?",
-                 "(known sections: model, train, lbfgs, grid, task, fit, pde, dist, output)");
+                 "(known sections: model, train, lbfgs, grid, task, fit, pde, dist, output, checkpoint)");
     /* Even without keys under it. */
     EXPECT_USAGE(load_text(&c, "empty_sec.ini", "[train]\n[optim]\n", NULL, 0), "empty_sec.ini:2: unknown section [optim]");
 }

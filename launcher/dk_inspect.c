@@ -1,0 +1,183 @@
+#include "dk_inspect.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../checkpoint/dk_ckpt_dir.h"
+#include "../checkpoint/dk_ckpt_file.h"
+
+static const char *dtype_name(Dk__DType t)
+{
+    return t == DK__DTYPE__F64 ? "float64" : t == DK__DTYPE__F32 ? "float32" : "unknown";
+}
+
+static void print_eval(FILE *f, const Dk__Eval *e)
+{
+    if (!e)
+        return;
+    /* A fit has a test RMSE, a PDE the errors against its exact solution; the others are NaN. */
+    if (e->test_rmse == e->test_rmse)
+        fprintf(f, ", test RMSE %.6e", e->test_rmse);
+    if (e->rel_l2 == e->rel_l2)
+        fprintf(f, ", rel L2 %.4e, max error %.4e, MSE %.4e", e->rel_l2, e->max_err, e->mse);
+}
+
+static void print_summary(FILE *f, const dk_ckpt_reader *rd)
+{
+    const Dk__Manifest *m = dk_ckpt_manifest(rd);
+    const Dk__Metadata *md = m->metadata;
+    fprintf(f, "checkpoint %s\n  format version %u", dk_ckpt_label(rd), m->format_version);
+    if (md) {
+        time_t when = (time_t)md->created_unix_s;
+        char stamp[64] = "?";
+        struct tm tm;
+        if (gmtime_r(&when, &tm))
+            strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        fprintf(f, ", distkan %s, written %s on %s by %d rank%s (%s), %.2f s of training\n", md->distkan_version,
+                stamp, md->hostname, md->world_size, md->world_size == 1 ? "" : "s", md->reason, md->wall_s);
+        fprintf(f, "  config file %s\n", md->config_path);
+    } else {
+        fprintf(f, "\n");
+    }
+    const Dk__Schedule *sc = m->schedule;
+    if (sc) {
+        fprintf(f, "  step %lld (%lld Adam of %lld planned, L-BFGS planned %lld", (long long)sc->step,
+                (long long)sc->adam_done, (long long)sc->adam_steps, (long long)sc->lbfgs_steps);
+        if (sc->lbfgs_dropped)
+            fprintf(f, " after %lld dropped by early stops", (long long)sc->lbfgs_dropped);
+        fprintf(f, "), grid stage %d of %zu, %lld grid updates", sc->stage + 1, sc->n_stages,
+                (long long)sc->grid_updates);
+        if (sc->adam_done > 0)
+            fprintf(f, ", last lr %.3e", sc->lr);
+        fprintf(f, "\n");
+        for (size_t s = 0; s < sc->n_stages; s++) {
+            const Dk__Stage *st = sc->stages[s];
+            fprintf(f, "    stage %zu: G %d, from step %lld, %lld updates planned, %s\n", s + 1, st->grid,
+                    (long long)st->first_step, (long long)st->planned,
+                    st->done ? "finished" : (int)s == sc->stage ? "running" : "to come");
+        }
+    }
+    const Dk__Model *md_ = m->model;
+    if (md_) {
+        fprintf(f, "  model: widths ");
+        for (size_t i = 0; i < md_->n_widths; i++)
+            fprintf(f, "%s%d", i ? "," : "", md_->widths[i]);
+        fprintf(f, ", G %d, k %d, %s, %llu parameters, %llu state values (knots, masks)\n", md_->grid, md_->k,
+                dtype_name(md_->dtype), (unsigned long long)md_->n_params, (unsigned long long)md_->n_state);
+        for (size_t l = 0; l < md_->n_layers; l++)
+            fprintf(f, "    layer %zu: %d -> %d, %d basis functions, %d knots per input\n", l, md_->layers[l]->in,
+                    md_->layers[l]->out, md_->layers[l]->n_basis, md_->layers[l]->n_knots);
+    }
+    if (m->loss) {
+        fprintf(f, "  loss %.6e", m->loss->total);
+        if (m->loss->interior == m->loss->interior)
+            fprintf(f, " (interior %.4e, boundary %.4e)", m->loss->interior, m->loss->boundary);
+        print_eval(f, m->eval);
+        fprintf(f, "\n");
+    }
+    if (m->adam)
+        fprintf(f, "  Adam: step %lld\n", (long long)m->adam->step);
+    if (m->lbfgs)
+        fprintf(f, "  L-BFGS: %d of %d pairs, %lld iterations, %lld evaluations, loss %.6e%s, phase: %s\n",
+                m->lbfgs->count, m->lbfgs->history, (long long)m->lbfgs->steps, (long long)m->lbfgs->evals,
+                m->lbfgs->f, m->lbfgs->fresh ? ", restarts with an empty history" : "",
+                m->lbfgs->stop && m->lbfgs->stop[0] ? m->lbfgs->stop : "-");
+    if (m->data)
+        fprintf(f, "  data: seed %llu, batch clock %lld, collocation epoch %lld\n", (unsigned long long)m->data->seed,
+                (long long)m->data->fit_batch, (long long)m->data->pde_epoch);
+    unsigned long long bytes = 0, chunks = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        bytes += m->tensors[i]->nbytes;
+        chunks += m->tensors[i]->n_chunks;
+    }
+    fprintf(f, "  tensors: %zu, %llu bytes in %llu chunks\n", m->n_tensors, bytes, chunks);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const Dk__Tensor *t = m->tensors[i];
+        fprintf(f, "    %-22s %-7s [", t->name, dtype_name(t->dtype));
+        for (size_t d = 0; d < t->n_shape; d++)
+            fprintf(f, "%s%llu", d ? ", " : "", (unsigned long long)t->shape[d]);
+        fprintf(f, "] %llu bytes, %zu chunk%s\n", (unsigned long long)t->nbytes, t->n_chunks,
+                t->n_chunks == 1 ? "" : "s");
+    }
+}
+
+static void print_config(FILE *f, const Dk__Manifest *m)
+{
+    fprintf(f, "  config:\n");
+    const char *p = m->config_ini;
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        if (len > 0 && p[0] != '#')
+            fprintf(f, "    %.*s\n", len, p);
+        p = nl ? nl + 1 : p + len;
+    }
+}
+
+/* One file: the summary, the config, then every checksum. */
+static int inspect_file(const char *path)
+{
+    dk_ckpt_reader *rd = NULL;
+    if (dk_ckpt_open(&rd, path) != DK_OK) {
+        fprintf(stderr, "distkan: invalid checkpoint: %s\n", dk_error_message());
+        return 1;
+    }
+    print_summary(stdout, rd);
+    print_config(stdout, dk_ckpt_manifest(rd));
+    fflush(stdout);
+    dk_err err = dk_ckpt_verify(rd);
+    size_t chunks = 0;
+    for (size_t i = 0; i < dk_ckpt_manifest(rd)->n_tensors; i++)
+        chunks += dk_ckpt_manifest(rd)->tensors[i]->n_chunks;
+    if (err == DK_OK)
+        printf("valid: header, manifest and all %zu chunk checksums verified\n", chunks);
+    else
+        fprintf(stderr, "distkan: invalid checkpoint: %s\n", dk_error_message());
+    dk_ckpt_close(&rd);
+    return err == DK_OK ? 0 : 1;
+}
+
+/* A directory: one line per checkpoint, newest first. */
+static int inspect_dir(const char *dir)
+{
+    dk_ckpt_entry *entries = NULL;
+    int n = 0;
+    if (dk_ckpt_list(dir, &entries, &n) != DK_OK) {
+        fprintf(stderr, "distkan: %s\n", dk_error_message());
+        return 1;
+    }
+    if (n == 0) {
+        fprintf(stderr, "distkan: %s holds no checkpoints (ckpt-<step>.dkc)\n", dir);
+        free(entries);
+        return 1;
+    }
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        dk_ckpt_reader *rd = NULL;
+        dk_err err = dk_ckpt_open(&rd, entries[i].path);
+        if (err == DK_OK)
+            err = dk_ckpt_verify(rd);
+        if (err == DK_OK) {
+            const Dk__Manifest *m = dk_ckpt_manifest(rd);
+            printf("valid    %s  step %ld, loss %.6e (%s)\n", entries[i].path, entries[i].step,
+                   m->loss ? m->loss->total : 0.0 / 0.0, m->metadata ? m->metadata->reason : "?");
+        } else {
+            printf("INVALID  %s  %s\n", entries[i].path, dk_error_message());
+            bad++;
+        }
+        dk_ckpt_close(&rd);
+    }
+    free(entries);
+    printf("%d of %d checkpoint%s valid\n", n - bad, n, n == 1 ? "" : "s");
+    return bad ? 1 : 0;
+}
+
+int dk_inspect(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return inspect_dir(path);
+    return inspect_file(path);
+}

@@ -1,0 +1,20 @@
+/* Stop signals: what schedulers send before they preempt or end a job.
+ *
+ * SIGTERM (Slurm at the time limit or on scancel, Kubernetes, most batch systems) and
+ * SIGUSR1 (what `sbatch --signal=USR1@120` or `mpirun` forwarding delivers ahead of time)
+ * ask the run to stop: the handler only records the request; training sees it at its next
+ * step boundary, where all ranks agree on it (dk_train_control_word), write a checkpoint
+ * and exit 0. A SIGTERM after a stop was already requested ends the process at once with
+ * status 143 (128 + SIGTERM), as an impatient user or scheduler expects; the previous
+ * checkpoint is untouched because checkpoints are written atomically. */
+#ifndef DK_SIGNALS_H
+#define DK_SIGNALS_H
+
+#include "../common/dk_error.h"
+
+/* Installs the handlers (sigaction, SA_RESTART so that file writes are not interrupted). */
+dk_err dk_signals_install(void);
+/* The signal number of the first stop request, or 0. */
+int dk_signals_stop_requested(void);
+
+#endif

@@ -1,0 +1,359 @@
+/* Writing checkpoints of a training run: when (every N updates, every N seconds, on a stop
+ * signal, at the end), and what (dk_train_state_tensors and the manifest below).
+ *
+ * Parameters, optimiser state and grids are identical on every rank (the same reduced
+ * gradient meets the same update), so rank 0 alone writes; the others go on to the next
+ * collective and wait there for it. A failed write ends the job like any training error;
+ * the previous checkpoint is intact, because dk_ckpt_write replaces files atomically. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../checkpoint/dk_ckpt_dir.h"
+#include "../checkpoint/dk_ckpt_file.h"
+#include "dk_run_files.h"
+#include "dk_signals.h"
+#include "dk_train_run.h"
+
+double dk_train_control_word(const dk_run *r)
+{
+    double word = dk_signals_stop_requested() ? 2.0 : 0.0;
+    if (r->rank == 0 && r->cfg->ckpt_every_seconds > 0 && dk_train_now() - r->t_last_ckpt >= r->cfg->ckpt_every_seconds)
+        word += 1.0;
+    return word;
+}
+
+dk_err dk_train_step_boundary(dk_run *r)
+{
+    /* Decoded from the all-reduced sum: rank 0's clock contributes 1, each signalled
+     * rank 2, so the sum is odd exactly when the time is due. Cleared once read, so that
+     * an update without a loss evaluation (L-BFGS converged) does not act on it twice. */
+    const double word = r->control;
+    r->control = 0.0;
+    /* A stop requested at the run's last update is just the end of the run (final
+     * outputs and checkpoint). */
+    const bool stop = word >= 2.0 && r->step < r->total_steps;
+    const bool time_due = fmod(word, 2.0) == 1.0;
+    const bool every_due = r->cfg->ckpt_every > 0 && r->step % r->cfg->ckpt_every == 0;
+    if (!(stop || time_due || every_due))
+        return DK_OK;
+    DK_CALL(dk_train_checkpoint_save(r, stop ? "signal" : every_due ? "every" : "every_seconds"));
+    r->stopped = stop;
+    return DK_OK;
+}
+
+dk_err dk_train_checkpoint_set_aside(dk_run *r)
+{
+    if (r->rank != 0)
+        return DK_OK;
+    dk_ckpt_entry *entries = NULL;
+    int n = 0;
+    DK_CALL(dk_ckpt_list(r->ckpt_dir, &entries, &n));
+    int moved = 0;
+    char aside[DK_CKPT_PATH_MAX], target[DK_CKPT_PATH_MAX + 64];
+    dk_err err = DK_OK;
+    for (int i = 0; i < n && err == DK_OK; i++) {
+        if (r->resumed && entries[i].step <= r->step)
+            continue;
+        if (moved == 0) {
+            char stamp[32];
+            time_t now = time(NULL);
+            struct tm tm;
+            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
+            /* A new directory every time (suffixes -2, -3, ... within one second): moving
+             * into an existing one could replace a file of the same name. */
+            bool made = false;
+            for (int k = 1; k <= 1000 && !made && err == DK_OK; k++) {
+                int len = k == 1 ? snprintf(aside, sizeof aside, "%s/earlier-%s", r->ckpt_dir, stamp)
+                                 : snprintf(aside, sizeof aside, "%s/earlier-%s-%d", r->ckpt_dir, stamp, k);
+                if (len < 0 || (size_t)len >= sizeof aside)
+                    err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: path too long", r->ckpt_dir);
+                else if (mkdir(aside, 0755) == 0)
+                    made = true;
+                else if (errno != EEXIST)
+                    err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot create %s: %s", aside, strerror(errno));
+            }
+            if (err == DK_OK && !made)
+                err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "no free name for %s", aside);
+        }
+        const char *base = strrchr(entries[i].path, '/');
+        int len = snprintf(target, sizeof target, "%s/%s", aside, base ? base + 1 : entries[i].path);
+        if (err == DK_OK && (len < 0 || (size_t)len >= sizeof target))
+            err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: path too long", aside);
+        if (err == DK_OK && rename(entries[i].path, target) != 0)
+            err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot move %s to %s: %s", entries[i].path, target,
+                               strerror(errno));
+        moved += err == DK_OK;
+    }
+    free(entries);
+    DK_CALL(err);
+    if (moved > 0) {
+        printf("note: %d checkpoint%s of an earlier run in %s %s not from this run's history: moved to %s\n", moved,
+               moved == 1 ? "" : "s", r->ckpt_dir, moved == 1 ? "is" : "are", aside);
+        fflush(stdout);
+    }
+    return DK_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * What a checkpoint holds
+ * ------------------------------------------------------------------------------------- */
+
+static void add_tensor(dk_state_tensor *t, int *n, const char *name, dk_dtype dtype, void *data, int n_dims,
+                       unsigned long long d0, unsigned long long d1, unsigned long long d2)
+{
+    dk_state_tensor *e = &t[(*n)++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->dtype = dtype;
+    e->n_dims = n_dims;
+    const unsigned long long dims[3] = {d0, d1, d2};
+    e->count = 1;
+    for (int i = 0; i < n_dims; i++) {
+        e->shape[i] = dims[i];
+        e->count *= (size_t)dims[i];
+    }
+    e->data = data;
+}
+
+int dk_train_state_tensors(dk_run *r, dk_state_tensor *t)
+{
+    const dk_network *net = r->net;
+    const dk_dtype dt = net->dtype;
+    const size_t es = dk_dtype_size(dt);
+    char *params = net->params, *state = net->state;
+    char name[48];
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const unsigned long long in = (unsigned long long)v->shape.in, out = (unsigned long long)v->shape.out;
+        snprintf(name, sizeof name, "layers.%d.coef", l);
+        add_tensor(t, &n, name, dt, params + v->coef * es, 3, in, out, (unsigned long long)v->shape.n_basis);
+        snprintf(name, sizeof name, "layers.%d.scale_base", l);
+        add_tensor(t, &n, name, dt, params + v->scale_base * es, 2, in, out, 0);
+        snprintf(name, sizeof name, "layers.%d.scale_sp", l);
+        add_tensor(t, &n, name, dt, params + v->scale_sp * es, 2, in, out, 0);
+        snprintf(name, sizeof name, "layers.%d.knots", l);
+        add_tensor(t, &n, name, dt, state + v->grid * es, 2, in, (unsigned long long)v->shape.n_knots, 0);
+        snprintf(name, sizeof name, "layers.%d.mask", l);
+        add_tensor(t, &n, name, dt, state + v->mask * es, 2, in, out, 0);
+    }
+    if (r->adam) {
+        add_tensor(t, &n, "adam.m", dt, r->adam->m, 1, r->adam->n, 0, 0);
+        add_tensor(t, &n, "adam.v", dt, r->adam->v, 1, r->adam->n, 0, 0);
+    }
+    if (r->lbfgs) {
+        dk_lbfgs_state ls;
+        dk_lbfgs_state_view(r->lbfgs, &ls);
+        const unsigned long long h = (unsigned long long)ls.history;
+        add_tensor(t, &n, "lbfgs.s", DK_F64, ls.s, 2, h, ls.stride, 0);
+        add_tensor(t, &n, "lbfgs.y", DK_F64, ls.y, 2, h, ls.stride, 0);
+        add_tensor(t, &n, "lbfgs.rho", DK_F64, ls.rho, 1, h, 0, 0);
+        add_tensor(t, &n, "lbfgs.x", DK_F64, r->lbfgs_x, 1, ls.n, 0, 0);
+        add_tensor(t, &n, "lbfgs.g", DK_F64, r->lbfgs_g, 1, ls.n, 0, 0);
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The manifest
+ * ------------------------------------------------------------------------------------- */
+
+static Dk__DType proto_dtype(dk_dtype t) { return t == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32; }
+
+static void fill_eval(Dk__Eval *e, const dk_eval *v)
+{
+    dk__eval__init(e);
+    e->test_rmse = v->test_rmse;
+    e->rel_l2 = v->rel_l2;
+    e->max_err = v->max_err;
+    e->mse = v->mse;
+}
+
+/* Everything the manifest points to lives here, on the writer's stack frame: protobuf-c
+ * messages refer to their parts by pointer. */
+typedef struct manifest_parts {
+    Dk__Manifest m;
+    Dk__Metadata meta;
+    Dk__Model model;
+    Dk__Layer layers[DK_NETWORK_MAX_LAYERS];
+    Dk__Layer *layer_ptrs[DK_NETWORK_MAX_LAYERS];
+    int32_t widths[DK_NETWORK_MAX_LAYERS + 1];
+    Dk__Schedule schedule;
+    Dk__Stage stages[DK_MAX_GRID_STAGES];
+    Dk__Stage *stage_ptrs[DK_MAX_GRID_STAGES];
+    Dk__Eval stage_evals[DK_MAX_GRID_STAGES];
+    Dk__Adam adam;
+    Dk__Lbfgs lbfgs;
+    Dk__DataPosition data;
+    Dk__Loss loss;
+    Dk__Eval eval;
+    char hostname[256];
+} manifest_parts;
+
+static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const char *reason)
+{
+    const dk_network *net = r->net;
+    dk__manifest__init(&p->m);
+
+    dk__metadata__init(&p->meta);
+    p->meta.distkan_version = (char *)DISTKAN_VERSION;
+    p->meta.world_size = r->world;
+    p->meta.created_unix_s = (int64_t)time(NULL);
+    if (gethostname(p->hostname, sizeof p->hostname) != 0)
+        p->hostname[0] = '\0';
+    p->hostname[sizeof p->hostname - 1] = '\0';
+    p->meta.hostname = p->hostname;
+    p->meta.wall_s = dk_train_wall(r);
+    p->meta.config_path = (char *)r->cfg->source_path;
+    p->meta.reason = (char *)reason;
+    p->m.metadata = &p->meta;
+    p->m.config_ini = config_ini;
+
+    dk__model__init(&p->model);
+    for (int l = 0; l <= net->n_layers; l++)
+        p->widths[l] = net->widths[l];
+    p->model.n_widths = (size_t)net->n_layers + 1;
+    p->model.widths = p->widths;
+    p->model.k = net->k;
+    p->model.grid = net->G;
+    p->model.dtype = proto_dtype(net->dtype);
+    p->model.n_params = net->n_params;
+    p->model.n_state = net->n_state;
+    for (int l = 0; l < net->n_layers; l++) {
+        Dk__Layer *ly = &p->layers[l];
+        dk__layer__init(ly);
+        ly->in = net->layers[l].shape.in;
+        ly->out = net->layers[l].shape.out;
+        ly->n_basis = net->layers[l].shape.n_basis;
+        ly->n_knots = net->layers[l].shape.n_knots;
+        p->layer_ptrs[l] = ly;
+    }
+    p->model.n_layers = (size_t)net->n_layers;
+    p->model.layers = p->layer_ptrs;
+    p->m.model = &p->model;
+
+    dk__schedule__init(&p->schedule);
+    p->schedule.step = r->step;
+    p->schedule.adam_steps = r->adam_steps;
+    p->schedule.lbfgs_steps = r->lbfgs_steps;
+    p->schedule.lbfgs_dropped = r->lbfgs_dropped;
+    p->schedule.adam_done = r->adam_done;
+    p->schedule.stage = r->stage;
+    p->schedule.grid_updates = r->grid_updates;
+    p->schedule.lr = r->last_lr;
+    p->schedule.last_logged = r->last_logged;
+    for (int s = 0; s < r->n_stages; s++) {
+        const dk_stage *st = &r->stages[s];
+        Dk__Stage *ps = &p->stages[s];
+        dk__stage__init(ps);
+        ps->grid = st->G;
+        ps->first_step = st->first_step;
+        ps->planned = st->planned;
+        ps->done = st->done;
+        ps->loss_before = st->loss_before;
+        ps->loss_after = st->loss_after;
+        ps->refine_change = st->refine_change;
+        ps->loss = st->loss;
+        fill_eval(&p->stage_evals[s], &st->eval);
+        ps->eval = &p->stage_evals[s];
+        p->stage_ptrs[s] = ps;
+    }
+    p->schedule.n_stages = (size_t)r->n_stages;
+    p->schedule.stages = p->stage_ptrs;
+    p->m.schedule = &p->schedule;
+
+    if (r->adam) {
+        dk__adam__init(&p->adam);
+        p->adam.step = r->adam->step;
+        p->m.adam = &p->adam;
+    }
+    if (r->lbfgs) {
+        dk_lbfgs_state ls;
+        dk_lbfgs_state_view(r->lbfgs, &ls);
+        dk__lbfgs__init(&p->lbfgs);
+        p->lbfgs.history = ls.history;
+        p->lbfgs.head = ls.head;
+        p->lbfgs.count = ls.count;
+        p->lbfgs.steps = ls.steps;
+        p->lbfgs.evals = ls.evals;
+        p->lbfgs.fresh = r->lbfgs_fresh;
+        p->lbfgs.f = r->lbfgs_f;
+        p->lbfgs.stop = r->lbfgs_stop;
+        p->m.lbfgs = &p->lbfgs;
+    }
+
+    dk__data_position__init(&p->data);
+    p->data.seed = r->cfg->seed;
+    p->data.fit_batch = r->fit ? r->adam_done : 0;
+    p->data.pde_epoch = r->pde ? r->pde->epoch : -1;
+    p->m.data = &p->data;
+
+    dk__loss__init(&p->loss);
+    p->loss.total = r->loss.total;
+    p->loss.interior = r->loss.interior;
+    p->loss.boundary = r->loss.boundary;
+    p->m.loss = &p->loss;
+    fill_eval(&p->eval, &r->eval);
+    p->m.eval = &p->eval;
+}
+
+/* The resolved config as INI text, the same text as the run's config.ini. */
+static dk_err config_text(const dk_config *cfg, char **text)
+{
+    size_t size = 0;
+    FILE *f = open_memstream(text, &size);
+    if (!f)
+        DK_ERROR(DK_ERR_MEMORY, "cannot buffer the configuration for a checkpoint");
+    dk_config_write_ini(cfg, f);
+    if (fclose(f) != 0)
+        DK_ERROR(DK_ERR_MEMORY, "cannot buffer the configuration for a checkpoint");
+    return DK_OK;
+}
+
+dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
+{
+    if (r->rank != 0)
+        return DK_OK;
+    const double t0 = dk_train_now();
+    static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
+    static dk_ckpt_tensor_source sources[DK_MAX_STATE_TENSORS];
+    static manifest_parts parts;
+    const int n = dk_train_state_tensors(r, tensors);
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        dk_state_tensor *t = &tensors[i];
+        sources[i] = (dk_ckpt_tensor_source){.name = t->name, .dtype = t->dtype, .n_dims = t->n_dims, .data = t->data};
+        for (int d = 0; d < t->n_dims; d++)
+            sources[i].shape[d] = t->shape[d];
+        bytes += t->count * dk_dtype_size(t->dtype);
+    }
+    char *ini = NULL;
+    DK_CALL(config_text(r->cfg, &ini));
+    fill_manifest(r, &parts, ini, reason);
+    char path[DK_CKPT_PATH_MAX];
+    dk_err err = dk_ckpt_path(path, sizeof path, r->ckpt_dir, r->step);
+    if (err == DK_OK)
+        err = dk_make_dirs(r->ckpt_dir);
+    if (err == DK_OK)
+        err = dk_ckpt_write(path, &parts.m, sources, n, (size_t)r->cfg->ckpt_chunk_bytes);
+    free(ini);
+    DK_CALL(err);
+    DK_CALL(dk_ckpt_prune(r->ckpt_dir, r->cfg->ckpt_keep));
+    r->t_last_ckpt = dk_train_now();
+    r->last_ckpt_step = r->step;
+    const double seconds = r->t_last_ckpt - t0;
+    printf("checkpoint (%s) at step %ld: %s, %.1f MB in %.2f s\n", reason, r->step, path, (double)bytes / 1e6,
+           seconds);
+    fflush(stdout);
+    const char *const names[] = {"bytes", "seconds"};
+    const double values[] = {(double)bytes, seconds};
+    dk_train_log_event(r, "checkpoint", 2, names, values);
+    return DK_OK;
+}

@@ -1,0 +1,347 @@
+/* Resuming a run from a checkpoint.
+ *
+ * Rank 0 finds the file ("latest": the newest one in the checkpoint directory that
+ * verifies, skipping corrupt ones with a warning), verifies every checksum, and broadcasts
+ * the manifest; every rank then checks the config against the checkpoint's own and builds
+ * its network at the checkpoint's grid size. After setup, rank 0 reads each tensor straight
+ * into the run's buffers and broadcasts it, and every rank restores the counters.
+ *
+ * Nothing in a checkpoint is per-rank: batch and collocation counts are global, points and
+ * batches are functions of (seed, position), so a checkpoint resumes on any number of ranks.
+ * On the same number of ranks, with the same threads, the resumed run repeats the
+ * uninterrupted one bit for bit. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../checkpoint/dk_ckpt_dir.h"
+#include "../checkpoint/dk_ckpt_file.h"
+#include "dk_train_run.h"
+
+struct dk_resume {
+    Dk__Manifest *manifest;  /* unpacked on every rank */
+    dk_ckpt_reader *reader;  /* rank 0 */
+    char path[DK_CKPT_PATH_MAX];
+    char *metrics;           /* rank 0: the metrics lines to carry over (NULL: none) */
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Finding and sharing the checkpoint
+ * ------------------------------------------------------------------------------------- */
+
+/* Rank 0: resolves spec, opens and verifies the file, packs its manifest. */
+static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64_t *size)
+{
+    struct dk_resume *res = r->resume;
+    if (strcmp(spec, "latest") == 0) {
+        char dir[DK_PATH_MAX];
+        DK_CALL(dk_config_checkpoint_dir(r->cfg, dir, sizeof dir));
+        DK_CALL(dk_ckpt_find_latest(dir, res->path, sizeof res->path, stderr));
+    } else {
+        if (strlen(spec) >= sizeof res->path)
+            DK_ERROR(DK_ERR_USAGE, "--resume: the path is longer than %zu characters", sizeof res->path - 1);
+        strcpy(res->path, spec);
+        DK_CALL(dk_ckpt_open(&res->reader, res->path));
+        DK_CALL(dk_ckpt_verify(res->reader));
+    }
+    if (!res->reader) {
+        DK_CALL(dk_ckpt_open(&res->reader, res->path));
+        DK_CALL(dk_ckpt_verify(res->reader));
+    }
+    const ProtobufCMessage *m = &dk_ckpt_manifest(res->reader)->base;
+    *size = protobuf_c_message_get_packed_size(m);
+    DK_CALL(dk_calloc((void **)packed, *size ? *size : 1, 1, "checkpoint manifest"));
+    protobuf_c_message_pack(m, *packed);
+    return DK_OK;
+}
+
+/* Every rank: the manifest describes this run's kind of model and state. The config
+ * comparison has already matched the keys; these checks catch a file whose manifest
+ * disagrees with its own config. */
+static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char *path)
+{
+    const dk_config *cfg = r->cfg;
+    const Dk__Model *model = m->model;
+    const Dk__Schedule *sc = m->schedule;
+    if (!model || !sc || !m->data || !m->metadata)
+        DK_ERROR(DK_ERR_DATA, "%s: the manifest lacks its %s", path,
+                 !model ? "model" : !sc ? "schedule" : !m->data ? "data position" : "metadata");
+    bool ok = model->n_widths == (size_t)cfg->n_widths && model->k == cfg->k &&
+              model->dtype == (cfg->precision == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32);
+    for (size_t i = 0; ok && i < model->n_widths; i++)
+        ok = model->widths[i] == cfg->widths[i];
+    if (!ok)
+        DK_ERROR(DK_ERR_DATA, "%s: the manifest's model (widths, k, precision) disagrees with the config stored in it",
+                 path);
+    long stage_steps[DK_MAX_GRID_STAGES];
+    const int n_stages = dk_config_grid_stages(cfg, stage_steps);
+    if (sc->n_stages != (size_t)n_stages || sc->stage < 0 || sc->stage >= n_stages)
+        DK_ERROR(DK_ERR_DATA, "%s: the schedule has %zu grid stages (in stage %d) but the config has %d", path,
+                 sc->n_stages, sc->stage, n_stages);
+    for (int s = 0; s < n_stages; s++) {
+        const Dk__Stage *st = sc->stages[s];
+        const int G = cfg->n_grid_schedule > 0 ? cfg->grid_schedule[s] : cfg->grid;
+        if (!st || st->grid != G || st->first_step < 0 || st->planned < 0 || st->done < 0 || st->done > st->planned)
+            DK_ERROR(DK_ERR_DATA, "%s: grid stage %d of the schedule is inconsistent (G %d, the config says %d)", path,
+                     s + 1, st ? st->grid : -1, G);
+    }
+    if (model->grid != sc->stages[sc->stage]->grid)
+        DK_ERROR(DK_ERR_DATA, "%s: the model has G = %d but its stage %d has G = %d", path, model->grid, sc->stage + 1,
+                 sc->stages[sc->stage]->grid);
+    if (sc->step < 0 || sc->adam_done < 0 || sc->adam_done > sc->step || sc->lbfgs_dropped < 0 ||
+        sc->grid_updates < 0 || sc->stages[sc->stage]->first_step > sc->step)
+        DK_ERROR(DK_ERR_DATA, "%s: the schedule's counters are inconsistent (step %lld, Adam updates %lld)", path,
+                 (long long)sc->step, (long long)sc->adam_done);
+    const bool adam = cfg->optimizer != DK_OPT_LBFGS, lbfgs = cfg->optimizer != DK_OPT_ADAM;
+    if (adam != (m->adam != NULL) || lbfgs != (m->lbfgs != NULL))
+        DK_ERROR(DK_ERR_DATA, "%s: the optimizer state (Adam %s, L-BFGS %s) does not fit optimizer = %s", path,
+                 m->adam ? "present" : "absent", m->lbfgs ? "present" : "absent",
+                 dk_config_optimizer_name(cfg->optimizer));
+    if (m->lbfgs && m->lbfgs->history != cfg->lbfgs_history)
+        DK_ERROR(DK_ERR_DATA, "%s: the L-BFGS history holds %d pairs, the config %d", path, m->lbfgs->history,
+                 cfg->lbfgs_history);
+    return DK_OK;
+}
+
+/* Rank 0: the lines of the run directory's metrics file (the unfinished .partial of a
+ * stopped run, else the committed one) up to the checkpoint: lines of later steps, and
+ * lines after the checkpoint's own event at its step, were written after it. */
+static void read_metrics_to_carry(dk_run *r, long step)
+{
+    /* The newer of the two: a stale .partial of an older failed run must not win over the
+     * committed file of a finished run that is now trained further. */
+    char path[2][DK_PATH_MAX + 32];
+    struct stat st[2];
+    bool found[2];
+    const char *names[] = {"metrics.jsonl.partial", "metrics.jsonl"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path[i], sizeof path[i], "%s/%s", r->cfg->run_dir, names[i]);
+        found[i] = stat(path[i], &st[i]) == 0;
+    }
+    int pick = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
+    FILE *f = found[pick] ? fopen(path[pick], "r") : NULL;
+    if (!f)
+        return;
+    size_t size = 0;
+    FILE *out = open_memstream(&r->resume->metrics, &size);
+    char *line = NULL;
+    size_t cap = 0;
+    char mark[64];
+    snprintf(mark, sizeof mark, "{\"step\": %ld, \"event\": \"checkpoint\"", step);
+    while (out && getline(&line, &cap, f) > 0) {
+        long line_step;
+        if (sscanf(line, "{\"step\": %ld", &line_step) != 1 || line_step > step)
+            break;
+        fputs(line, out);
+        if (strncmp(line, mark, strlen(mark)) == 0)
+            break;
+    }
+    free(line);
+    fclose(f);
+    if (out)
+        fclose(out);
+}
+
+dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
+{
+    DK_CALL(dk_comm_agree(r->comm, DK_CALLOC(r->resume, 1, "resume state"), local_failure));
+    struct dk_resume *res = r->resume;
+    uint8_t *packed = NULL;
+    uint64_t size = 0;
+    dk_err err = r->rank == 0 ? open_on_root(r, spec, &packed, &size) : DK_OK;
+    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
+    DK_CALL(dk_comm_broadcast(r->comm, &size, sizeof size, 0, DK_MEM_HOST));
+    DK_CALL(dk_comm_broadcast(r->comm, res->path, sizeof res->path, 0, DK_MEM_HOST));
+    if (r->rank != 0)
+        err = dk_calloc((void **)&packed, size ? size : 1, 1, "checkpoint manifest");
+    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
+    DK_CALL(dk_comm_broadcast(r->comm, packed, size, 0, DK_MEM_HOST));
+    res->manifest = dk__manifest__unpack(NULL, size, packed);
+    free(packed);
+    /* The bytes passed rank 0's checks before they were sent, so only memory can fail. */
+    err = res->manifest ? DK_OK : dk_error_set(DK_ERR_MEMORY, __FILE__, __LINE__, "%s: cannot unpack the manifest", res->path);
+    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
+
+    /* From here on every rank computes the same verdict from the same bytes. */
+    const Dk__Manifest *m = res->manifest;
+    static dk_config saved;
+    char label[DK_CKPT_PATH_MAX + 32];
+    snprintf(label, sizeof label, "%s (its config)", res->path);
+    err = dk_config_load_text(&saved, m->config_ini, label);
+    int n_changed = 0;
+    if (err == DK_OK)
+        err = dk_config_check_resume(&saved, r->cfg, res->path, NULL, &n_changed);
+    if (err == DK_OK) /* the keys that shape the model now agree: check the manifest against them */
+        err = check_manifest(r, m, res->path);
+    /* Every rank found the same error: rank 0 reports it. */
+    int report = 0;
+    dk_err agreed = dk_comm_agree(r->comm, err, &report);
+    if (agreed != DK_OK) {
+        *local_failure = r->rank == 0;
+        return dk_error_push(err != DK_OK ? err : agreed, __FILE__, __LINE__, __func__);
+    }
+    if (r->rank == 0) {
+        const Dk__Metadata *md = m->metadata;
+        time_t when = (time_t)md->created_unix_s;
+        char stamp[64] = "?";
+        struct tm tm;
+        if (gmtime_r(&when, &tm))
+            strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        printf("resuming from %s: step %lld, grid stage %d of %zu (G %d), written by %d rank%s at %s (%s)\n",
+               res->path, (long long)m->schedule->step, m->schedule->stage + 1, m->schedule->n_stages,
+               m->model->grid, md->world_size, md->world_size == 1 ? "" : "s", stamp, md->reason);
+        if (n_changed > 0) {
+            printf("config keys changed since the checkpoint (%d):\n", n_changed);
+            dk_config_check_resume(&saved, r->cfg, res->path, stdout, &n_changed);
+        }
+        if (md->world_size != r->world)
+            printf("note: the checkpoint was written by %d rank%s and resumes on %d: the split of the batch and the "
+                   "collocation points changes, so results agree with an uninterrupted run to rounding only\n",
+                   md->world_size, md->world_size == 1 ? "" : "s", r->world);
+        fflush(stdout);
+        read_metrics_to_carry(r, (long)m->schedule->step);
+    }
+    return DK_OK;
+}
+
+int dk_train_resume_grid(const dk_run *r) { return r->resume->manifest->model->grid; }
+
+/* ---------------------------------------------------------------------------------------
+ * Restoring the state
+ * ------------------------------------------------------------------------------------- */
+
+/* The run's plan comes from the config, which may have changed step counts: the stages the
+ * checkpoint has left must keep their lengths, the current one may grow or shrink but not
+ * below what it has done (one that L-BFGS ended early stays ended), and Adam cannot resume
+ * once L-BFGS has started. A stage that ended only because its plan ran out, typically the
+ * last stage of a finished run, is reopened when its plan grows: that is how a run is
+ * trained further. */
+static dk_err restore_plan(dk_run *r, const Dk__Schedule *sc, const char *path)
+{
+    const dk_config *cfg = r->cfg;
+    const long lbfgs_done = (long)(sc->step - sc->adam_done);
+    if (r->adam_steps < sc->adam_done || (lbfgs_done > 0 && r->adam_steps != sc->adam_done))
+        DK_ERROR(DK_ERR_USAGE, "%s: [train] steps = %ld cannot continue %s: it has done %lld Adam steps%s",
+                 cfg->source_path, cfg->steps, path, (long long)sc->adam_done,
+                 lbfgs_done > 0 ? " and started L-BFGS, so the Adam phase is over" : "");
+    for (int s = 0; s <= sc->stage; s++) {
+        const Dk__Stage *cs = sc->stages[s];
+        dk_stage *st = &r->stages[s];
+        const long done_in_stage = s < sc->stage ? (long)cs->done : (long)(sc->step - cs->first_step);
+        const bool fixed = s < sc->stage || (cs->done > 0 && cs->done < cs->planned);
+        if (fixed ? st->planned != cs->planned : st->planned < done_in_stage)
+            DK_ERROR(DK_ERR_USAGE,
+                     "%s: the step counts plan %ld updates for grid stage %d (G %d), but %s %s %lld; change [grid] "
+                     "steps or the step counts of the current stage or the stages still to come only",
+                     cfg->source_path, st->planned, s + 1, st->G, path,
+                     fixed ? "has finished it with a plan of" : "has done", (long long)(fixed ? cs->planned : done_in_stage));
+        st->first_step = cs->first_step;
+        st->done = cs->done;
+        if (s == sc->stage && cs->done == cs->planned && st->planned > cs->done)
+            st->done = 0; /* the plan grew: the stage goes on */
+        st->loss_before = cs->loss_before;
+        st->loss_after = cs->loss_after;
+        st->refine_change = cs->refine_change;
+        st->loss = cs->loss;
+        if (cs->eval)
+            st->eval = (dk_eval){cs->eval->test_rmse, cs->eval->rel_l2, cs->eval->max_err, cs->eval->mse};
+    }
+    r->stage = sc->stage;
+    r->step = sc->step;
+    r->adam_done = sc->adam_done;
+    r->lbfgs_dropped = sc->lbfgs_dropped;
+    r->lbfgs_steps -= sc->lbfgs_dropped;
+    r->total_steps = r->adam_steps + r->lbfgs_steps;
+    if (r->total_steps < r->step)
+        DK_ERROR(DK_ERR_USAGE, "%s: the step counts plan %ld updates, fewer than the %ld %s has done",
+                 cfg->source_path, r->total_steps, r->step, path);
+    r->grid_updates = sc->grid_updates;
+    r->last_lr = sc->lr;
+    r->last_logged = sc->last_logged;
+    return DK_OK;
+}
+
+static dk_err restore_counters(dk_run *r)
+{
+    struct dk_resume *res = r->resume;
+    const Dk__Manifest *m = res->manifest;
+    if (r->net->n_params != m->model->n_params || r->net->n_state != m->model->n_state)
+        DK_ERROR(DK_ERR_DATA, "%s: the model has %llu parameters and %llu state values, but the network built from "
+                 "its shapes has %zu and %zu",
+                 res->path, (unsigned long long)m->model->n_params, (unsigned long long)m->model->n_state,
+                 r->net->n_params, r->net->n_state);
+    DK_CALL(restore_plan(r, m->schedule, res->path));
+    if (r->adam)
+        r->adam->step = (long)m->adam->step;
+    if (r->lbfgs) {
+        const Dk__Lbfgs *lb = m->lbfgs;
+        DK_CALL(dk_lbfgs_restore_counters(r->lbfgs, lb->head, lb->count, (long)lb->steps, (long)lb->evals));
+        r->lbfgs_fresh = lb->fresh;
+        r->lbfgs_f = lb->f;
+        snprintf(r->lbfgs_stop, sizeof r->lbfgs_stop, "%s", lb->stop ? lb->stop : "");
+    } else {
+        r->lbfgs_fresh = true;
+    }
+    if (r->pde)
+        DK_CALL(dk_pde_task_set_epoch(r->pde, (long)m->data->pde_epoch));
+    if (r->fit && m->data->fit_batch != r->adam_done)
+        DK_ERROR(DK_ERR_DATA, "%s: the batch clock (%lld) differs from the Adam step count (%ld)", res->path,
+                 (long long)m->data->fit_batch, r->adam_done);
+    if (m->loss)
+        r->loss = (dk_loss){m->loss->total, m->loss->interior, m->loss->boundary};
+    if (m->eval)
+        r->eval = (dk_eval){m->eval->test_rmse, m->eval->rel_l2, m->eval->max_err, m->eval->mse};
+    /* Wall time continues from the checkpoint. */
+    r->t_start = dk_train_now() - m->metadata->wall_s;
+    r->resumed = true;
+    return DK_OK;
+}
+
+dk_err dk_train_resume_restore(dk_run *r, int *local_failure)
+{
+    static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
+    const int n = dk_train_state_tensors(r, tensors);
+    dk_err err = DK_OK;
+    if (r->rank == 0)
+        for (int i = 0; i < n && err == DK_OK; i++)
+            err = dk_ckpt_read_tensor(r->resume->reader, tensors[i].name, tensors[i].dtype, tensors[i].count,
+                                      tensors[i].data);
+    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
+    for (int i = 0; i < n; i++)
+        DK_CALL(dk_comm_broadcast(r->comm, tensors[i].data, tensors[i].count * dk_dtype_size(tensors[i].dtype), 0,
+                                  DK_MEM_HOST));
+    /* Deterministic on every rank: all find the same error, rank 0 reports it. */
+    err = restore_counters(r);
+    int report = 0;
+    dk_err agreed = dk_comm_agree(r->comm, err, &report);
+    if (agreed != DK_OK) {
+        *local_failure = r->rank == 0;
+        return dk_error_push(err != DK_OK ? err : agreed, __FILE__, __LINE__, __func__);
+    }
+    return DK_OK;
+}
+
+void dk_train_resume_carry_metrics(dk_run *r)
+{
+    if (r->rank != 0 || !r->resume || !r->resume->metrics || !r->metrics)
+        return;
+    fputs(r->resume->metrics, r->metrics);
+    fflush(r->metrics);
+}
+
+void dk_train_resume_close(dk_run *r)
+{
+    struct dk_resume *res = r->resume;
+    if (!res)
+        return;
+    dk_ckpt_close(&res->reader);
+    if (res->manifest)
+        dk__manifest__free_unpacked(res->manifest, NULL);
+    free(res->metrics);
+    free(res);
+    r->resume = NULL;
+}

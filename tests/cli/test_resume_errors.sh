@@ -1,0 +1,86 @@
+# Resuming from bad input: every case exits non-zero with a message that names the file,
+# the key or the part that failed, and leaves what the run directory holds untouched.
+# Also: keys that may change on resume are reported, a corrupt newest checkpoint is
+# skipped for an older valid one, and `distkan inspect` tells valid from invalid.
+source "$(dirname "$0")/../lib.sh"
+cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
+ckdir=run/checkpoints
+"$DISTKAN" train "$cfg" --run-dir run --set checkpoint.every=10 --set checkpoint.keep=10 > first.log \
+    || { cat first.log; fail "the first run failed"; }
+ls "$ckdir"
+snapshot() { (cd run && find . -type f -exec md5sum {} + | sort); }
+snapshot > before.md5
+
+# Nothing to resume from.
+expect_failure 1 "no valid checkpoint.*empty/checkpoints|empty/checkpoints.*no valid checkpoint|empty/checkpoints" \
+    "$DISTKAN" train "$cfg" --run-dir empty --resume latest
+expect_failure 1 "nonexistent.dkc" "$DISTKAN" train "$cfg" --run-dir run --resume nonexistent.dkc
+
+# Keys that cannot change: each is named with both values.
+expect_failure 2 "\[model\] k: the checkpoint has '3', the config '2'" \
+    "$DISTKAN" train "$cfg" --run-dir run --resume latest --set model.k=2
+expect_failure 2 "\[model\] widths: the checkpoint has '2,5,1', the config '2,3,1'" \
+    "$DISTKAN" train "$cfg" --run-dir run --resume latest --set model.widths=2,3,1
+expect_failure 2 "\[task\] type" \
+    "$DISTKAN" train "$cfg" --run-dir run --resume latest --set task.type=pde --set model.widths=2,5,1
+expect_failure 2 "2 keys differ from the checkpoint" \
+    "$DISTKAN" train "$cfg" --run-dir run --resume latest --set train.lr=0.5 --set model.seed=8
+grep -q "\[train\] lr: the checkpoint has '0.01', the config '0.5'" err.txt && grep -q "\[model\] seed" err.txt \
+    || fail "not every changed key is named"
+# Fewer steps than the checkpoint has done.
+expect_failure 2 "\[train\] steps = 20 cannot continue .*ckpt-000000000050.dkc: it has done 50 Adam steps" \
+    "$DISTKAN" train "$cfg" --run-dir run --resume latest --set train.steps=20
+
+# A checkpoint cut short or with one flipped byte, given by path.
+cp "$ckdir/ckpt-000000000040.dkc" cut.dkc
+truncate -s -100 cut.dkc
+expect_failure 1 "cut.dkc: truncated" "$DISTKAN" train "$cfg" --run-dir run --resume cut.dkc
+cp "$ckdir/ckpt-000000000040.dkc" flipped.dkc
+size=$(stat -c %s flipped.dkc)
+printf '\x55' | dd of=flipped.dkc bs=1 seek=$((size - 10)) conv=notrunc status=none
+expect_failure 1 "flipped.dkc: tensor '[a-z0-9._]+' chunk [0-9]+.*checksum" "$DISTKAN" train "$cfg" --run-dir run --resume flipped.dkc
+expect_failure 1 "flipped.dkc: tensor" "$DISTKAN" inspect flipped.dkc
+"$DISTKAN" inspect "$ckdir/ckpt-000000000040.dkc" > inspect.txt || fail "inspect rejects a valid checkpoint"
+grep -q "step 40 " inspect.txt && grep -q "150 parameters" inspect.txt && grep -q "^valid" inspect.txt \
+    || { cat inspect.txt; fail "inspect lacks the step, the parameter count or the verdict"; }
+
+# None of the failures above touched the run directory.
+snapshot > after.md5
+diff before.md5 after.md5 || fail "a failed resume changed the run directory"
+
+# A corrupt newest checkpoint is skipped, with a warning naming it; the previous one is used,
+# and the step count may grow (reported).
+printf '\x55' | dd of="$ckdir/ckpt-000000000050.dkc" bs=1 seek=20 conv=notrunc status=none
+expect_failure 1 "ckpt-000000000050.dkc: header" "$DISTKAN" inspect "$ckdir/ckpt-000000000050.dkc"
+rc=0
+"$DISTKAN" inspect "$ckdir" > dir.txt || rc=$?
+[ "$rc" -eq 1 ] && grep -q "^INVALID  $ckdir/ckpt-000000000050.dkc" dir.txt && grep -q "^4 of 5 checkpoints valid" dir.txt \
+    || { cat dir.txt; fail "inspect of the directory: exit $rc, expected 1 with the corrupt file named"; }
+"$DISTKAN" train "$cfg" --run-dir run --resume latest --set train.steps=70 > resumed.log 2> resumed.err \
+    || { cat resumed.log resumed.err; fail "resuming past a corrupt newest checkpoint failed"; }
+grep -q "ckpt-000000000050.dkc" resumed.err || { cat resumed.err; fail "no warning naming the corrupt checkpoint"; }
+grep -q "resuming from run/checkpoints/ckpt-000000000040.dkc: step 40" resumed.log \
+    || { cat resumed.log; fail "did not fall back to the checkpoint of step 40"; }
+grep -q "\[train\] steps: 50 -> 70" resumed.log || { cat resumed.log; fail "the changed step count is not reported"; }
+grep -q '"steps": 70,' run/summary.json || fail "the resumed run did not train to step 70"
+# The corrupt checkpoint it skipped is kept aside, not overwritten by the new step 50.
+ls run/checkpoints/earlier-*/ckpt-000000000050.dkc > /dev/null || fail "the skipped checkpoint was not kept aside"
+echo "ok: resume errors are named and harmless; a corrupt newest checkpoint is skipped"
+
+# A finished run trains further from its final checkpoint when the step count grows.
+"$DISTKAN" train "$cfg" --run-dir run --resume latest --set train.steps=80 > further.log \
+    || { cat further.log; fail "training a finished run further failed"; }
+grep -q "resuming from run/checkpoints/ckpt-000000000070.dkc: step 70" further.log || { cat further.log; fail "not resumed from the final checkpoint"; }
+grep -q '"steps": 80,' run/summary.json || fail "the run was not trained on to step 80"
+echo "ok: a finished run trained on from 70 to 80 steps"
+
+# A fresh run in the same directory never deletes the earlier run's checkpoints: they are
+# moved aside, still valid, and the new run's own history starts clean.
+before=$(ls run/checkpoints/ckpt-*.dkc | wc -l)
+"$DISTKAN" train "$cfg" --run-dir run --set checkpoint.keep=1 > fresh.log || { cat fresh.log; fail "the fresh run failed"; }
+grep -q "moved to run/checkpoints/earlier-" fresh.log || { cat fresh.log; fail "no note about the earlier checkpoints"; }
+aside=$(ls -d run/checkpoints/earlier-* | tail -n 1)
+[ "$(ls "$aside"/ckpt-*.dkc | wc -l)" -eq "$before" ] || fail "not all $before earlier checkpoints were kept"
+"$DISTKAN" inspect "$aside/ckpt-000000000080.dkc" > /dev/null || fail "a kept checkpoint no longer verifies"
+[ "$(ls run/checkpoints/ckpt-*.dkc)" = "run/checkpoints/ckpt-000000000050.dkc" ] || fail "the fresh run's checkpoints are wrong"
+echo "ok: a fresh run moved the $before earlier checkpoints to $aside"
