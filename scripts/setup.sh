@@ -11,7 +11,10 @@ packages=(build-essential cmake pkg-config
           libopenmpi-dev openmpi-bin      # MPI: the CPU all-reduce and the launcher
           libcmocka-dev                   # unit tests
           libinih-dev                     # config files
-          liblapacke-dev libopenblas-dev) # least squares for spline fits; BLAS for the benchmark baseline
+          liblapacke-dev libopenblas-dev  # least squares for spline fits; BLAS for the benchmark baseline
+          protobuf-c-compiler             # protoc-c: C code for the checkpoint manifest schema
+          libprotobuf-c-dev               # the protobuf-c runtime that code links against
+          clang libclang-rt-dev)          # libFuzzer and sanitizer runtimes for scripts/fuzz.sh
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,39 @@
+/* The checkpoints of a run: one directory holding ckpt-<step>.dkc files (the step
+ * zero-padded to 12 digits, so that names sort by step), the newest `keep` of them kept.
+ *
+ * Writers go through dk_ckpt_write (checkpoint/dk_ckpt_file.h), whose temporary files are
+ * named "<final name>.tmp.<pid>"; a crash can leave one behind, and dk_ckpt_prune removes
+ * such leftovers. One directory belongs to one job at a time. */
+#ifndef DK_CKPT_DIR_H
+#define DK_CKPT_DIR_H
+
+#include <stdio.h>
+
+#include "../common/dk_error.h"
+
+enum { DK_CKPT_PATH_MAX = 4096 };
+
+/* out = "<dir>/ckpt-<step, 12 digits>.dkc". */
+dk_err dk_ckpt_path(char *out, size_t capacity, const char *dir, long step);
+
+typedef struct dk_ckpt_entry {
+    long step;
+    char path[DK_CKPT_PATH_MAX];
+} dk_ckpt_entry;
+
+/* The checkpoint files in dir (names matching ckpt-<digits>.dkc exactly; temporary files
+ * and anything else are ignored), newest step first, in a malloc'ed array the caller
+ * frees. A directory that does not exist has no checkpoints (*n = 0, not an error). */
+dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n);
+
+/* The newest checkpoint in dir that opens and verifies completely (dk_ckpt_verify). Each
+ * newer one that fails is skipped with a line on `warnings` (if not NULL) naming it and
+ * why. An error when dir holds no valid checkpoint, saying how many were tried. */
+dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *warnings);
+
+/* Removes all but the `keep` newest checkpoints (keep >= 1) and leftover temporary files
+ * of crashed writes. Called after a new checkpoint has been written and synced, so the
+ * newest is never removed. */
+dk_err dk_ckpt_prune(const char *dir, int keep);
+
+#endif

@@ -1,0 +1,122 @@
+/* Helpers shared by the checkpoint tests (include after <cmocka.h>): scratch directories,
+ * whole-file reads and writes, error-message assertions, and an independent writer of the
+ * file layout of checkpoint/dk_ckpt_file.h for crafting files the library would never
+ * write. */
+#ifndef CKPT_TEST_UTIL_H
+#define CKPT_TEST_UTIL_H
+
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint/dk_crc32c.h"
+#include "common/dk_error.h"
+
+/* A fresh directory under $TMPDIR (or /tmp); path has room for 256 bytes. */
+static inline void scratch_dir(char *path, const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(path, 256, "%s/distkan-%s-XXXXXX", base && base[0] ? base : "/tmp", tag);
+    assert_non_null(mkdtemp(path));
+}
+
+/* Removes the files of a scratch directory (it has no subdirectories) and the directory. */
+static inline void scratch_remove(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    const struct dirent *e;
+    char file[4096];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+            unlink(file);
+        }
+    closedir(d);
+    rmdir(path);
+}
+
+static inline unsigned char *slurp(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return p;
+}
+
+static inline void spit(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static inline int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* err is `code` and the recorded message contains `text`; prints the message otherwise. */
+#define assert_dk_error(err, code, text)                                                   \
+    do {                                                                                   \
+        const dk_err e_ = (err);                                                           \
+        if (e_ != (code) || !strstr(dk_error_message(), (text)))                           \
+            fail_msg("expected error %d containing \"%s\", got %d: %s", (int)(code), (text), \
+                     (int)e_, dk_error_message());                                         \
+        dk_error_clear();                                                                  \
+    } while (0)
+
+#define assert_dk_ok(expr)                                                                 \
+    do {                                                                                   \
+        const dk_err e_ = (expr);                                                          \
+        if (e_ != DK_OK)                                                                   \
+            fail_msg("%s failed: %s", #expr, dk_error_message());                          \
+    } while (0)
+
+/* The layout of dk_ckpt_file.h written out again here, field by field, so that the tests
+ * can produce headers and manifests the writer never would: a malloc'ed file of
+ * 40 + m + d bytes. */
+static inline void craft_put(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline unsigned char *craft_file(size_t *size, uint32_t version, uint32_t flags, const void *manifest,
+                                        uint64_t m, const void *data, uint64_t d)
+{
+    *size = 40 + (size_t)m + (size_t)d;
+    unsigned char *f = calloc(*size, 1);
+    assert_non_null(f);
+    memcpy(f, "\x89" "DKCKPT\n", 8);
+    craft_put(f + 8, version, 4);
+    craft_put(f + 12, flags, 4);
+    craft_put(f + 16, m, 8);
+    craft_put(f + 24, d, 8);
+    craft_put(f + 32, dk_crc32c(manifest, (size_t)m), 4);
+    craft_put(f + 36, dk_crc32c(f, 36), 4);
+    if (m)
+        memcpy(f + 40, manifest, (size_t)m);
+    if (d && data)
+        memcpy(f + 40 + m, data, (size_t)d);
+    return f;
+}
+
+/* Overwrites a header field of a crafted (or written) file and recomputes the header CRC,
+ * so that what is seen is the field's check, not the checksum's. */
+static inline void craft_patch(unsigned char *f, int at, uint64_t v, int bytes)
+{
+    craft_put(f + at, v, bytes);
+    craft_put(f + 36, dk_crc32c(f, 36), 4);
+}
+
+#endif
