@@ -58,9 +58,13 @@ stop_and_resume usr1 SIGUSR1 mpirun 0
 # grace period): the README advises SIGUSR1 to mpirun, or SIGTERM to the ranks (srun).
 stop_and_resume term_mpirun SIGTERM mpirun 1
 
-# Two SIGTERMs in a row: the second arrives before the step ends and exits at once.
-start twice --set pde.interior_points=30000 --set checkpoint.every=5
+# Two SIGTERMs in a row: the second arrives before the step ends and exits at once. Steps
+# are made slow (about a tenth of a second) so that the handler sees the first before the
+# second is sent (two pending SIGTERMs would merge into one) and the second still lands
+# within the same step.
+start twice --set pde.interior_points=200000 --set checkpoint.every=2 --set train.log_every=1
 pkill -TERM -P "$pid"
+sleep 0.02
 pkill -TERM -P "$pid"
 rc=0
 wait "$pid" || rc=$?
