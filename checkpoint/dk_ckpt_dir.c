@@ -47,20 +47,20 @@ static long checkpoint_step(const char *name)
     return step;
 }
 
-/* Whether name is "ckpt-<digits>.dkc.tmp.<digits>": what dk_ckpt_write leaves behind when
- * it is killed between creating its temporary file and renaming it. */
-static int is_leftover_temp(const char *name)
+/* 0 when name is "ckpt-<digits>.dkc.tmp.<digits>", what dk_ckpt_write leaves behind when
+ * it is killed between creating its temporary file and renaming it; -1 otherwise. */
+static long leftover_temp(const char *name)
 {
     const size_t p = sizeof PREFIX - 1, s = sizeof SUFFIX - 1, t = sizeof TEMP_MARK - 1;
     if (strncmp(name, PREFIX, p) != 0)
-        return 0;
+        return -1;
     const size_t d = digits(name + p);
     const char *rest = name + p + d;
     if (d == 0 || strncmp(rest, SUFFIX, s) != 0 || strncmp(rest + s, TEMP_MARK, t) != 0)
-        return 0;
+        return -1;
     const char *pid = rest + s + t;
     const size_t e = digits(pid);
-    return e > 0 && pid[e] == '\0';
+    return e > 0 && pid[e] == '\0' ? 0 : -1;
 }
 
 static int newest_first(const void *a, const void *b)
@@ -72,7 +72,11 @@ static int newest_first(const void *a, const void *b)
     return strcmp(y->path, x->path);
 }
 
-dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n)
+/* The entries of dir whose names `key` maps to a number >= 0 (the entry's step), as
+ * "<dir>/<name>" in a malloc'ed array, in directory order. A directory that does not exist
+ * has none. Collected completely before the caller acts on any: POSIX leaves readdir's view
+ * of a directory that changes during the listing unspecified. */
+static dk_err scan_dir(const char *dir, long (*key)(const char *name), dk_ckpt_entry **entries, int *n)
 {
     *entries = NULL;
     *n = 0;
@@ -94,7 +98,7 @@ dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n)
                                    strerror(errno));
             break;
         }
-        const long step = checkpoint_step(e->d_name);
+        const long step = key(e->d_name);
         if (step < 0)
             continue;
         if (count == capacity) {
@@ -123,10 +127,16 @@ dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n)
         free(list);
         return err;
     }
-    if (count > 1)
-        qsort(list, (size_t)count, sizeof *list, newest_first);
     *entries = list;
     *n = count;
+    return DK_OK;
+}
+
+dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n)
+{
+    DK_CALL(scan_dir(dir, checkpoint_step, entries, n));
+    if (*n > 1)
+        qsort(*entries, (size_t)*n, sizeof **entries, newest_first);
     return DK_OK;
 }
 
@@ -150,93 +160,53 @@ static const char *reason_of(const char *message, const char *path, size_t *leng
     return r;
 }
 
-static dk_err open_and_verify(const char *path)
+/* The reader of path after dk_ckpt_verify, or an error with the reader closed. */
+static dk_err open_verified(const char *path, dk_ckpt_reader **out)
 {
-    dk_ckpt_reader *reader = NULL;
-    DK_CALL(dk_ckpt_open(&reader, path));
-    const dk_err err = dk_ckpt_verify(reader);
-    dk_ckpt_close(&reader);
+    DK_CALL(dk_ckpt_open(out, path));
+    const dk_err err = dk_ckpt_verify(*out);
+    if (err != DK_OK)
+        dk_ckpt_close(out);
     return err;
 }
 
-dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *warnings)
+dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings)
 {
+    *out = NULL;
     dk_ckpt_entry *list = NULL;
     int n = 0;
     DK_CALL(dk_ckpt_list(dir, &list, &n));
     if (n == 0)
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
     for (int i = 0; i < n; i++) {
-        if (open_and_verify(list[i].path) != DK_OK) {
-            if (warnings) {
-                size_t length;
-                const char *reason = reason_of(dk_error_message(), list[i].path, &length);
-                fprintf(warnings, "warning: skipping checkpoint %s: %.*s\n", list[i].path, (int)length, reason);
-            }
-            dk_error_clear();
-            continue;
+        if (open_verified(list[i].path, out) == DK_OK) {
+            free(list);
+            return DK_OK;
         }
-        const size_t need = strlen(list[i].path) + 1;
-        dk_err err = DK_OK;
-        if (need > capacity)
-            err = dk_error_set(DK_ERR_INTERNAL, __FILE__, __LINE__, "checkpoint path %s does not fit in %zu bytes",
-                               list[i].path, capacity);
-        else
-            memcpy(path, list[i].path, need);
-        free(list);
-        return err;
+        if (warnings) {
+            size_t length;
+            const char *reason = reason_of(dk_error_message(), list[i].path, &length);
+            fprintf(warnings, "warning: skipping checkpoint %s: %.*s\n", list[i].path, (int)length, reason);
+        }
+        dk_error_clear();
     }
     free(list);
     DK_ERROR(DK_ERR_DATA, "no valid checkpoint in %s: all %d failed to verify", dir, n);
 }
 
-/* The leftover temporary files in dir, as "<dir>/<name>" strings (malloc'ed, like the
- * array). Collected before any is removed: POSIX leaves readdir's view of a directory
- * that changes during the listing unspecified. */
-static dk_err list_leftover_temps(const char *dir, char ***paths, int *n)
+dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *warnings)
 {
-    *paths = NULL;
-    *n = 0;
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT)
-            return DK_OK;
-        DK_ERROR(DK_ERR_IO, "cannot list checkpoint directory %s: %s", dir, strerror(errno));
-    }
+    dk_ckpt_reader *reader = NULL;
+    DK_CALL(dk_ckpt_open_latest(dir, &reader, warnings));
+    const char *found = dk_ckpt_label(reader);
+    const size_t need = strlen(found) + 1;
     dk_err err = DK_OK;
-    char **list = NULL;
-    int count = 0, capacity = 0;
-    for (;;) {
-        errno = 0;
-        const struct dirent *e = readdir(d);
-        if (!e) {
-            if (errno != 0)
-                err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot list checkpoint directory %s: %s", dir,
-                                   strerror(errno));
-            break;
-        }
-        if (!is_leftover_temp(e->d_name))
-            continue;
-        if (count == capacity) {
-            const int grown = capacity ? 2 * capacity : 8;
-            char **bigger = capacity < INT_MAX / 2 ? realloc(list, (size_t)grown * sizeof *list) : NULL;
-            if (!bigger) {
-                err = dk_error_set(DK_ERR_MEMORY, __FILE__, __LINE__, "cannot list checkpoint directory %s: "
-                                   "out of memory at %d entries", dir, count);
-                break;
-            }
-            list = bigger;
-            capacity = grown;
-        }
-        const size_t size = strlen(dir) + 1 + strlen(e->d_name) + 1;
-        err = dk_calloc((void **)&list[count], size, 1, "a file name");
-        if (err != DK_OK)
-            break;
-        snprintf(list[count++], size, "%s/%s", dir, e->d_name);
-    }
-    closedir(d);
-    *paths = list;
-    *n = count;
+    if (need > capacity)
+        err = dk_error_set(DK_ERR_INTERNAL, __FILE__, __LINE__, "checkpoint path %s does not fit in %zu bytes", found,
+                           capacity);
+    else
+        memcpy(path, found, need);
+    dk_ckpt_close(&reader);
     return err;
 }
 
@@ -256,17 +226,13 @@ dk_err dk_ckpt_prune(const char *dir, int keep)
     if (err != DK_OK)
         return err;
 
-    char **temps = NULL;
+    dk_ckpt_entry *temps = NULL;
     int n_temps = 0;
-    err = list_leftover_temps(dir, &temps, &n_temps);
-    if (err != DK_OK)
-        dk_error_push(err, __FILE__, __LINE__, __func__);
-    for (int i = 0; i < n_temps; i++) {
-        if (err == DK_OK && unlink(temps[i]) != 0 && errno != ENOENT)
+    DK_CALL(scan_dir(dir, leftover_temp, &temps, &n_temps));
+    for (int i = 0; i < n_temps && err == DK_OK; i++)
+        if (unlink(temps[i].path) != 0 && errno != ENOENT)
             err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot remove leftover temporary file %s: %s",
-                               temps[i], strerror(errno));
-        free(temps[i]);
-    }
+                               temps[i].path, strerror(errno));
     free(temps);
     return err;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "../common/dk_error.h"
+#include "dk_ckpt_file.h"
 
 enum { DK_CKPT_PATH_MAX = 4096 };
 
@@ -30,6 +31,9 @@ dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n);
  * newer one that fails is skipped with a line on `warnings` (if not NULL) naming it and
  * why. An error when dir holds no valid checkpoint, saying how many were tried. */
 dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *warnings);
+/* The same, returning that checkpoint open (its label is its path) rather than its name,
+ * so that a caller that goes on to read it does not verify it a second time. */
+dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings);
 
 /* Removes all but the `keep` newest checkpoints (keep >= 1) and leftover temporary files
  * of crashed writes. Called after a new checkpoint has been written and synced, so the

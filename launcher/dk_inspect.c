@@ -1,5 +1,6 @@
 #include "dk_inspect.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,9 +19,9 @@ static void print_eval(FILE *f, const Dk__Eval *e)
     if (!e)
         return;
     /* A fit has a test RMSE, a PDE the errors against its exact solution; the others are NaN. */
-    if (e->test_rmse == e->test_rmse)
+    if (!isnan(e->test_rmse))
         fprintf(f, ", test RMSE %.6e", e->test_rmse);
-    if (e->rel_l2 == e->rel_l2)
+    if (!isnan(e->rel_l2))
         fprintf(f, ", rel L2 %.4e, max error %.4e, MSE %.4e", e->rel_l2, e->max_err, e->mse);
 }
 
@@ -72,7 +73,7 @@ static void print_summary(FILE *f, const dk_ckpt_reader *rd)
     }
     if (m->loss) {
         fprintf(f, "  loss %.6e", m->loss->total);
-        if (m->loss->interior == m->loss->interior)
+        if (!isnan(m->loss->interior))
             fprintf(f, " (interior %.4e, boundary %.4e)", m->loss->interior, m->loss->boundary);
         print_eval(f, m->eval);
         fprintf(f, "\n");
@@ -162,7 +163,7 @@ static int inspect_dir(const char *dir)
         if (err == DK_OK) {
             const Dk__Manifest *m = dk_ckpt_manifest(rd);
             printf("valid    %s  step %ld, loss %.6e (%s)\n", entries[i].path, entries[i].step,
-                   m->loss ? m->loss->total : 0.0 / 0.0, m->metadata ? m->metadata->reason : "?");
+                   m->loss ? m->loss->total : NAN, m->metadata ? m->metadata->reason : "?");
         } else {
             printf("INVALID  %s  %s\n", entries[i].path, dk_error_message());
             bad++;

@@ -40,18 +40,15 @@ static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64
     if (strcmp(spec, "latest") == 0) {
         char dir[DK_PATH_MAX];
         DK_CALL(dk_config_checkpoint_dir(r->cfg, dir, sizeof dir));
-        DK_CALL(dk_ckpt_find_latest(dir, res->path, sizeof res->path, stderr));
+        DK_CALL(dk_ckpt_open_latest(dir, &res->reader, stderr));
     } else {
-        if (strlen(spec) >= sizeof res->path)
-            DK_ERROR(DK_ERR_USAGE, "--resume: the path is longer than %zu characters", sizeof res->path - 1);
-        strcpy(res->path, spec);
-        DK_CALL(dk_ckpt_open(&res->reader, res->path));
+        DK_CALL(dk_ckpt_open(&res->reader, spec));
         DK_CALL(dk_ckpt_verify(res->reader));
     }
-    if (!res->reader) {
-        DK_CALL(dk_ckpt_open(&res->reader, res->path));
-        DK_CALL(dk_ckpt_verify(res->reader));
-    }
+    const char *path = dk_ckpt_label(res->reader);
+    if (strlen(path) >= sizeof res->path)
+        DK_ERROR(DK_ERR_USAGE, "--resume: the path is longer than %zu characters", sizeof res->path - 1);
+    strcpy(res->path, path);
     const ProtobufCMessage *m = &dk_ckpt_manifest(res->reader)->base;
     *size = protobuf_c_message_get_packed_size(m);
     DK_CALL(dk_calloc((void **)packed, *size ? *size : 1, 1, "checkpoint manifest"));
