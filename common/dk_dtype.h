@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { DK_F64 = 0, DK_F32 = 1 } dk_dtype;
 
 static inline size_t dk_dtype_size(dk_dtype t) { return t == DK_F64 ? sizeof(double) : sizeof(float); }
@@ -39,5 +43,9 @@ static inline void dk_store_block(dk_dtype t, void *buf, size_t offset, size_t n
  * computes the same split, and the concatenation over r is 0..n-1 in order. */
 static inline size_t dk_part_begin(size_t n, int parts, int r) { return n * (size_t)r / (size_t)parts; }
 static inline size_t dk_part_end(size_t n, int parts, int r) { return n * (size_t)(r + 1) / (size_t)parts; }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef int dk_err;
 
 enum {
@@ -65,5 +69,9 @@ const char *dk_error_code_name(dk_err code);
 dk_err dk_calloc(void **out, size_t count, size_t size, const char *what);
 dk_err dk_aligned_alloc(void **out, size_t bytes, const char *what); /* 64-byte aligned, zeroed */
 #define DK_CALLOC(ptr, count, what) dk_calloc((void **)&(ptr), (count), sizeof(*(ptr)), (what))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

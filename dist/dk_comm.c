@@ -1,17 +1,12 @@
-/* MPI implementation of dk_comm. Host buffers only; the NCCL backend adds device buffers
- * behind the same calls. */
+/* MPI implementation of dk_comm. Host buffers here; device buffers (NCCL, or MPI staged
+ * through host memory) are handed to dk_comm_nccl.c, built only with the CUDA backend. */
 #include "dk_comm.h"
 
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
 
-struct dk_comm {
-    MPI_Comm world;
-    MPI_Comm node; /* processes sharing this node's memory */
-    int rank, size, local_rank, local_size;
-    int initialised_mpi; /* we called MPI_Init_thread, so we finalise */
-};
+#include "dk_comm_impl.h"
 
 /* Turns an MPI error code into a dk_err with MPI's own text. */
 static dk_err mpi_check(int rc, const char *what, const char *file, int line)
@@ -60,6 +55,10 @@ void dk_comm_finalize(dk_comm **comm)
     if (!comm || !*comm)
         return;
     dk_comm *c = *comm;
+#ifdef DISTKAN_HAVE_CUDA
+    if (c->dev)
+        dk_comm_device_release(c);
+#endif
     if (c->node != MPI_COMM_NULL)
         MPI_Comm_free(&c->node);
     if (c->initialised_mpi)
@@ -72,7 +71,44 @@ int dk_comm_rank(const dk_comm *c) { return c ? c->rank : 0; }
 int dk_comm_size(const dk_comm *c) { return c ? c->size : 1; }
 int dk_comm_local_rank(const dk_comm *c) { return c ? c->local_rank : 0; }
 int dk_comm_local_size(const dk_comm *c) { return c ? c->local_size : 1; }
-const char *dk_comm_backend_name(const dk_comm *c) { return "mpi"; }
+const char *dk_comm_backend_name(const dk_comm *c)
+{
+    return dk_comm_device_backend(c) == DK_COMM_NCCL ? "nccl" : "mpi";
+}
+
+dk_comm_backend dk_comm_device_backend(const dk_comm *c)
+{
+#ifdef DISTKAN_HAVE_CUDA
+    if (c && c->dev)
+        return dk_comm_device_kind(c);
+#endif
+    return DK_COMM_MPI;
+}
+
+dk_err dk_comm_enable_device(dk_comm *c, dk_comm_backend backend, void *compute_stream)
+{
+#ifdef DISTKAN_HAVE_CUDA
+    if (c->dev)
+        DK_ERROR(DK_ERR_INTERNAL, "dk_comm_enable_device called twice");
+    DK_CALL(dk_comm_device_enable(c, backend, compute_stream));
+    return DK_OK;
+#else
+    DK_ERROR(DK_ERR_USAGE, "GPU communication (%s) needs distkan built with the CUDA backend (this build is CPU only)",
+             backend == DK_COMM_NCCL ? "nccl" : "mpi");
+#endif
+}
+
+/* The device half of a collective, or why there is none. */
+static dk_err need_device(const dk_comm *c)
+{
+#ifdef DISTKAN_HAVE_CUDA
+    if (c->dev)
+        return DK_OK;
+    DK_ERROR(DK_ERR_INTERNAL, "a device buffer was passed before dk_comm_enable_device");
+#else
+    DK_ERROR(DK_ERR_INTERNAL, "a device buffer was passed to a CPU-only build");
+#endif
+}
 
 static MPI_Datatype mpi_type(dk_dtype t) { return t == DK_F64 ? MPI_DOUBLE : MPI_FLOAT; }
 
@@ -82,8 +118,13 @@ enum { MAX_CHUNK = INT_MAX / 2 };
 
 dk_err dk_comm_allreduce_sum(dk_comm *c, void *buf, size_t count, dk_dtype dtype, dk_memspace where)
 {
-    if (where != DK_MEM_HOST)
-        DK_ERROR(DK_ERR_INTERNAL, "the MPI backend of this build handles host buffers only");
+    if (where == DK_MEM_DEVICE) {
+        DK_CALL(need_device(c));
+#ifdef DISTKAN_HAVE_CUDA
+        DK_CALL(dk_comm_device_allreduce(c, buf, count, dtype));
+#endif
+        return DK_OK;
+    }
     char *p = buf;
     size_t elem = dk_dtype_size(dtype);
     for (size_t done = 0; done < count;) {
@@ -91,6 +132,24 @@ dk_err dk_comm_allreduce_sum(dk_comm *c, void *buf, size_t count, dk_dtype dtype
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + done * elem, n, mpi_type(dtype), MPI_SUM, c->world));
         done += (size_t)n;
     }
+    return DK_OK;
+}
+
+dk_err dk_comm_allreduce_start(dk_comm *c, void *buf, size_t count, dk_dtype dtype)
+{
+    DK_CALL(need_device(c));
+#ifdef DISTKAN_HAVE_CUDA
+    DK_CALL(dk_comm_device_start(c, buf, count, dtype));
+#endif
+    return DK_OK;
+}
+
+dk_err dk_comm_allreduce_wait(dk_comm *c)
+{
+    DK_CALL(need_device(c));
+#ifdef DISTKAN_HAVE_CUDA
+    DK_CALL(dk_comm_device_wait(c));
+#endif
     return DK_OK;
 }
 
@@ -104,8 +163,13 @@ dk_err dk_comm_allreduce_max_f64(dk_comm *c, double *buf, size_t count)
 
 dk_err dk_comm_broadcast(dk_comm *c, void *buf, size_t bytes, int root, dk_memspace where)
 {
-    if (where != DK_MEM_HOST)
-        DK_ERROR(DK_ERR_INTERNAL, "the MPI backend of this build handles host buffers only");
+    if (where == DK_MEM_DEVICE) {
+        DK_CALL(need_device(c));
+#ifdef DISTKAN_HAVE_CUDA
+        DK_CALL(dk_comm_device_broadcast(c, buf, bytes, root));
+#endif
+        return DK_OK;
+    }
     char *p = buf;
     for (size_t done = 0; done < bytes;) {
         int n = (int)(bytes - done < MAX_CHUNK ? bytes - done : MAX_CHUNK);
@@ -149,6 +213,10 @@ _Noreturn void dk_comm_abort(dk_comm *c, int code)
 {
     fflush(stdout);
     fflush(stderr);
+#ifdef DISTKAN_HAVE_CUDA
+    if (c && c->dev)
+        dk_comm_device_abort(c);
+#endif
     int initialised = 0, finalised = 0;
     MPI_Initialized(&initialised);
     MPI_Finalized(&finalised);

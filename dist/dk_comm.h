@@ -7,12 +7,12 @@
  * DK_MEM_HOST.
  *
  * Streams: a GPU backend keeps its own dedicated communication stream inside dk_comm and
- * orders it after the compute stream that produced the buffer (an event recorded by the
- * caller's backend), so the calls below need no stream argument; "blocking" then means
- * the result is ready for the next kernel on the compute stream.
+ * orders it after the compute stream named in dk_comm_enable_device (an event recorded on
+ * it), so the calls below need no stream argument; the compute stream in turn waits for
+ * the communication stream, so the next kernel queued on it sees the result.
  *
- * Every collective is blocking and returns DK_ERR_MPI with the library's message on
- * failure. dk_comm_abort ends the whole job (MPI_Abort): a rank that hits an error must
+ * Every collective except dk_comm_allreduce_start is blocking and returns DK_ERR_MPI with
+ * the library's message on failure. dk_comm_abort ends the whole job (MPI_Abort): a rank that hits an error must
  * never leave its peers waiting in a collective.
  */
 #ifndef DK_COMM_H
@@ -25,21 +25,58 @@
 
 typedef enum { DK_MEM_HOST = 0, DK_MEM_DEVICE = 1 } dk_memspace;
 
+/* How device buffers travel: NCCL, or MPI staged through pinned host memory (the fallback
+ * where NCCL cannot run, e.g. several ranks sharing one GPU). */
+typedef enum { DK_COMM_MPI = 0, DK_COMM_NCCL = 1 } dk_comm_backend;
+
 typedef struct dk_comm dk_comm;
 
 /* Initialises MPI (MPI_THREAD_FUNNELED: OpenMP threads compute, the main thread talks). */
 dk_err dk_comm_init(int *argc, char ***argv, dk_comm **out);
-/* Finalises MPI. */
+/* Releases the device backend (NCCL communicator, streams, staging buffers), then finalises
+ * MPI. */
 void dk_comm_finalize(dk_comm **comm);
 
 int dk_comm_rank(const dk_comm *comm);
 int dk_comm_size(const dk_comm *comm);
 int dk_comm_local_rank(const dk_comm *comm); /* rank among the processes on this node */
 int dk_comm_local_size(const dk_comm *comm);
-const char *dk_comm_backend_name(const dk_comm *comm); /* "mpi" */
+/* "nccl" once NCCL is enabled for device buffers, "mpi" otherwise. */
+const char *dk_comm_backend_name(const dk_comm *comm);
 
-/* In-place element-wise sum over all ranks; every rank receives the same result. */
+/* Collective. Prepares device-buffer collectives on the calling rank's current CUDA device
+ * (the caller picks it, e.g. local rank modulo the device count). With DK_COMM_NCCL rank 0
+ * creates the ncclUniqueId, MPI broadcasts it, every rank joins with ncclCommInitRank and
+ * creates a dedicated communication stream; with DK_COMM_MPI device buffers are staged
+ * through pinned host buffers (grown at the first calls, then reused: nothing is allocated
+ * in steady state). compute_stream (a cudaStream_t; NULL: the legacy default stream) is the
+ * stream whose work produces and consumes the buffers. Fails on every rank with a message
+ * if the build has no CUDA backend, if NCCL cannot start (several ranks on one GPU: the
+ * message says so and suggests [dist] comm = mpi), or if called twice.
+ *
+ * Determinism: NCCL's reduction order (ring/tree and its chunking) is fixed for a given
+ * world size, topology and NCCL version, so a rerun reproduces the same bits; it differs
+ * from the MPI backend's order, and from one world size to another. */
+dk_err dk_comm_enable_device(dk_comm *comm, dk_comm_backend backend, void *compute_stream);
+/* The backend for device buffers: DK_COMM_NCCL once enabled with it, else DK_COMM_MPI. */
+dk_comm_backend dk_comm_device_backend(const dk_comm *comm);
+
+/* In-place element-wise sum over all ranks; every rank receives the same result.
+ * DK_MEM_DEVICE needs dk_comm_enable_device; the call then returns once the sum is
+ * complete on the device. If NCCL reports an asynchronous error, or the sum does not
+ * complete within DISTKAN_COMM_TIMEOUT seconds (default 600: a peer may have died), the
+ * rank prints a message naming itself, its host and GPU, aborts NCCL and ends the job
+ * (exit status 1): it never hangs silently. */
 dk_err dk_comm_allreduce_sum(dk_comm *comm, void *buf, size_t count, dk_dtype dtype, dk_memspace where);
+/* Overlapping communication with backward, one bucket (e.g. a layer's gradients) at a time.
+ * start: an in-place sum of a device buffer on the communication stream, ordered after the
+ * work queued so far on the compute stream; returns at once with NCCL (with the MPI backend
+ * it completes before returning). At most 64 may be outstanding; the buffer must not be
+ * touched until wait. wait: makes the compute stream wait for every started sum and checks
+ * NCCL's asynchronous error (ending the job as above); it returns without a host sync. A
+ * watchdog thread ends the job if a started sum does not complete within the timeout. */
+dk_err dk_comm_allreduce_start(dk_comm *comm, void *buf, size_t count, dk_dtype dtype);
+dk_err dk_comm_allreduce_wait(dk_comm *comm);
 /* In-place maximum of doubles (e.g. agreeing on an error flag or a wall time). */
 dk_err dk_comm_allreduce_max_f64(dk_comm *comm, double *buf, size_t count);
 /* Copies `bytes` bytes from root's buf to every rank's buf. */
@@ -55,8 +92,9 @@ dk_err dk_comm_barrier(dk_comm *comm);
  * ranks get a generic message. */
 dk_err dk_comm_agree(dk_comm *comm, dk_err local, int *report);
 
-/* Ends every process of the job with exit status `code`. Safe to call with comm NULL
- * (before or without initialisation): then only this process exits. */
+/* Ends every process of the job with exit status `code` (aborting NCCL first, if enabled).
+ * Safe to call with comm NULL (before or without initialisation): then only this process
+ * exits. */
 _Noreturn void dk_comm_abort(dk_comm *comm, int code);
 
 #endif

@@ -38,6 +38,10 @@
 
 #include "dk_kan_layer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Scratch bytes for jet forward/backward on this shape with n_dir directions (allocated
  * once by the caller, as for dk_kan_workspace_bytes; may be shared between layers). It
  * grows with n_dir (per-sample rows of gy1, gy2 and x1^2), so a call must not use more
@@ -62,5 +66,9 @@ void dk_kan_jet_backward_f32(const dk_kan_shape *s, const dk_kan_params_f32 *p, 
                              int identity_input, const float *x, const float *x1, const float *x2,
                              const float *gy, const float *gy1, const float *gy2, float *gx, float *gx1,
                              float *gx2, const dk_kan_grads_f32 *g, void *workspace);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

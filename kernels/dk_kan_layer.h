@@ -30,6 +30,10 @@
 
 #include "../common/dk_dtype.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct dk_kan_shape {
     int in, out;
     int G, k;       /* intervals of the (un-extended) grid, spline degree */
@@ -80,5 +84,9 @@ void dk_kan_backward_f64(const dk_kan_shape *s, const dk_kan_params_f64 *p, int 
 void dk_kan_backward_f32(const dk_kan_shape *s, const dk_kan_params_f32 *p, int batch,
                          const float *x, const float *dy, float *dx,
                          const dk_kan_grads_f32 *g, void *workspace);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

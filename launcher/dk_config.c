@@ -84,6 +84,8 @@ typedef struct key_spec {
 #define FIELD(f) .offset = offsetof(dk_config, f), .size = sizeof(((dk_config *)0)->f)
 
 static const char *const precision_names[] = {"float64", "float32", NULL}; /* = dk_dtype */
+static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};       /* = dk_device_kind */
+static const char *const comm_names[] = {"auto", "nccl", "mpi", NULL};         /* = dk_comm_choice */
 static const char *const optimizer_names[] = {"adam", "lbfgs", "adam_then_lbfgs", NULL}; /* = dk_optimizer_kind */
 static const char *const sampling_names[] = {"uniform", "halton", NULL};    /* = dk_sampling */
 static const char *const lr_schedule_names[] = {"constant", "cosine", "step", NULL}; /* = dk_lr_kind */
@@ -281,6 +283,14 @@ static const key_spec keys[] = {
      .imax = 1024,
      .doc = "OpenMP threads per rank; part of the config because results are bitwise reproducible only for a "
             "fixed thread count."},
+    {.section = "dist", .key = "device", .resume_may_change = true, .type = KT_ENUM, .default_text = "auto",
+     FIELD(device), .names = device_names,
+     .doc = "Where each rank computes: cuda (one GPU per rank, chosen by its rank on the node), cpu, or auto "
+            "(cuda when every rank sees a GPU and distkan was built with CUDA, else cpu)."},
+    {.section = "dist", .key = "comm", .resume_may_change = true, .type = KT_ENUM, .default_text = "auto",
+     FIELD(comm), .names = comm_names,
+     .doc = "Gradient all-reduce on GPUs: nccl, or mpi (staged through host memory; lets several ranks share "
+            "a GPU); auto = nccl unless ranks share a GPU. CPU runs always use MPI."},
 
     /* [output] */
     {.section = "output", .key = "run_dir", .resume_may_change = true, .type = KT_STRING, .default_text = "", FIELD(run_dir),

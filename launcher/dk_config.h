@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "../common/dk_device.h"
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
 #include "../optim/dk_lr_schedule.h"
@@ -92,6 +93,8 @@ typedef struct dk_config {
 
     /* [dist] */
     int threads;                   /* OpenMP threads per rank */
+    dk_device_kind device;         /* auto, cpu, cuda */
+    dk_comm_choice comm;           /* auto, nccl, mpi (GPU runs) */
 
     /* [output] */
     char run_dir[DK_PATH_MAX];     /* default runs/<config file stem>; --run-dir overrides */

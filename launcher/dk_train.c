@@ -9,6 +9,7 @@
 
 #include "dk_run_files.h"
 #include "dk_signals.h"
+#include "dk_train_device.h"
 #include "dk_train_run.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -84,9 +85,13 @@ dk_err dk_train_create_optimisers(run *r)
                                 .c1 = cfg->lbfgs_c1, .c2 = cfg->lbfgs_c2,
                                 .tolerance_grad = cfg->lbfgs_tolerance_grad,
                                 .tolerance_change = cfg->lbfgs_tolerance_change};
-        DK_CALL(dk_lbfgs_create(&r->lbfgs, n, &ls));
+        /* A GPU run keeps the L-BFGS vectors on the GPU; lbfgs_x and lbfgs_g stay the
+         * host record that checkpoints read. */
+        DK_CALL(dk_lbfgs_create_ops(&r->lbfgs, n, &ls, r->dev ? dk_train_device_vec_ops(r) : dk_vec_ops_cpu()));
         DK_CALL(DK_CALLOC(r->lbfgs_x, n, "L-BFGS iterate"));
         DK_CALL(DK_CALLOC(r->lbfgs_g, n, "L-BFGS gradient"));
+        if (r->dev)
+            DK_CALL(dk_train_device_lbfgs_alloc(r));
     }
     /* The full-batch objective (L-BFGS, and the losses logged around grid changes) sums
      * the gradient over the training batches. */
@@ -114,6 +119,7 @@ static dk_err setup(run *r, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
     long max_batch = 1;
+    DK_CALL(dk_train_device_open(r, local_failure));
     if (cfg->task == DK_TASK_PDE)
         DK_CALL(setup_pde(r, &max_batch, local_failure));
     else
@@ -154,6 +160,8 @@ static dk_err setup(run *r, int *local_failure)
         err = dk_train_checkpoint_set_aside(r);
     DK_CALL(agree(r, err, local_failure));
     dk_train_resume_close(r);
+    if (r->dev) /* after a restore, so that the device starts from the restored state */
+        DK_CALL(agree(r, dk_train_device_bind(r), local_failure));
     r->last_ckpt_step = r->resumed ? r->step : -1;
     r->t_last_ckpt = dk_train_now();
     return DK_OK;
@@ -290,6 +298,7 @@ static void teardown(run *r)
     dk_train_resume_close(r);
     if (r->metrics)
         fclose(r->metrics); /* a failed run keeps its metrics.jsonl.partial for diagnosis */
+    dk_train_device_close(r);
     free(r->dout);
     free(r->grad_sum);
     free(r->grid_samples);
@@ -326,6 +335,8 @@ static void print_header(const run *r)
         if (r->fit->warning[0])
             printf("warning: %s\n", r->fit->warning);
     }
+    printf("device: %s (%s)%s\n", r->device.name, r->device.why,
+           r->dev ? (dk_comm_device_backend(r->comm) == DK_COMM_NCCL ? ", all-reduce: NCCL" : ", all-reduce: MPI staged through host memory") : "");
     dk_network_view(r->net, stdout);
     if (r->n_stages > 1) {
         printf("grid schedule:");
@@ -348,6 +359,8 @@ static dk_err train_and_save(run *r)
     if (r->rank == 0)
         print_header(r);
     DK_CALL(dk_train_optimise(r));
+    if (r->dev)
+        DK_CALL(dk_train_device_to_host(r));
     DK_CALL(check_ranks_agree(r));
     if (r->stopped) {
         /* The run is not finished: no final outputs, and metrics.jsonl stays .partial

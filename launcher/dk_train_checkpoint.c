@@ -19,6 +19,7 @@
 #include "../checkpoint/dk_ckpt_file.h"
 #include "dk_run_files.h"
 #include "dk_signals.h"
+#include "dk_train_device.h"
 #include "dk_train_run.h"
 
 double dk_train_control_word(const dk_run *r)
@@ -149,8 +150,11 @@ int dk_train_state_tensors(dk_run *r, dk_state_tensor *t)
         add_tensor(t, &n, "adam.v", dt, r->adam->v, 1, r->adam->n, 0, 0);
     }
     if (r->lbfgs) {
-        dk_lbfgs_state ls;
-        dk_lbfgs_state_view(r->lbfgs, &ls);
+        dk_lbfgs_state ls; /* host arrays (a GPU run's history is copied to the host first) */
+        if (r->dev)
+            dk_train_device_lbfgs_view(r, &ls);
+        else
+            dk_lbfgs_state_view(r->lbfgs, &ls);
         const unsigned long long h = (unsigned long long)ls.history;
         add_tensor(t, &n, "lbfgs.s", DK_F64, ls.s, 2, h, ls.stride, 0);
         add_tensor(t, &n, "lbfgs.y", DK_F64, ls.y, 2, h, ls.stride, 0);
@@ -322,6 +326,8 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
     if (r->rank != 0)
         return DK_OK;
     const double t0 = dk_train_now();
+    if (r->dev)
+        DK_CALL(dk_train_device_to_host(r));
     static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
     static dk_ckpt_tensor_source sources[DK_MAX_STATE_TENSORS];
     static manifest_parts parts;

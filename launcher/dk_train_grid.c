@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dk_train_device.h"
 #include "dk_train_run.h"
 
 dk_err dk_train_grid_setup(dk_run *r)
@@ -58,7 +59,13 @@ dk_err dk_train_grid_update(dk_run *r)
     DK_CALL(dk_train_full_loss(r, &before));
     dk_grid_update_report rep;
     memset(&rep, 0, sizeof rep);
+    /* The update runs on the host copy (it is rare and needs LAPACK); a GPU run moves the
+     * model there and back. */
+    if (r->dev)
+        DK_CALL(dk_train_device_to_host(r));
     DK_CALL(dk_network_update_grid(r->net, n, r->grid_samples, r->cfg->grid_eps, &rep));
+    if (r->dev)
+        DK_CALL(dk_train_device_from_host(r));
     DK_CALL(dk_train_full_loss(r, &after));
     /* The knots moved under the coefficients: old curvature pairs mean nothing now. Adam's
      * moments are kept, as in pykan, whose optimizer survives its grid updates. */
@@ -88,6 +95,8 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     const size_t n_old = r->net->n_params;
     DK_CALL(dk_train_full_loss(r, &st->loss_before));
     dk_network *fine = NULL;
+    if (r->dev)
+        DK_CALL(dk_train_device_to_host(r));
     DK_CALL(dk_network_refine(r->net, st->G, &fine, &st->refine_change));
     dk_network_destroy(&r->net);
     r->net = fine;
@@ -96,6 +105,8 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     /* The coefficient layout changed: every optimiser starts afresh, as pykan's fit does
      * with its new optimizer after refine. */
     DK_CALL(dk_train_create_optimisers(r));
+    if (r->dev)
+        DK_CALL(dk_train_device_bind(r));
     r->lbfgs_fresh = true;
     DK_CALL(dk_train_full_loss(r, &st->loss_after));
     double rel = (st->loss_after - st->loss_before) / st->loss_before;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dk_run_files.h"
+#include "dk_train_device.h"
 #include "dk_train_run.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -46,6 +47,16 @@ static double fit_local_loss(dk_run *r, long step, bool full)
 static dk_err global_loss(dk_run *r, long step, bool full)
 {
     dk_network *net = r->net;
+    if (r->dev) {
+        double sums[4];
+        DK_CALL(dk_train_device_global_loss(r, step, full, sums));
+        r->loss.total = sums[0];
+        r->loss.interior = r->pde ? sums[1] : NAN;
+        r->loss.boundary = r->pde ? sums[2] : NAN;
+        r->control = sums[3];
+        r->samples_since_log += r->samples_per_eval * (full && r->fit ? (double)r->fit->n_batches : 1.0);
+        return DK_OK;
+    }
     double local = 0.0, interior = 0.0, boundary = 0.0;
     if (r->pde)
         local = dk_pde_task_loss(r->pde, net, &interior, &boundary);
@@ -74,7 +85,10 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
     dk_network *net = r->net;
     if (r->pde) {
         double sums[2], mx;
-        dk_pde_task_evaluate(r->pde, net, &sums[0], &sums[1], &mx);
+        if (r->dev)
+            DK_CALL(dk_train_device_evaluate(r, sums, &mx));
+        else
+            dk_pde_task_evaluate(r->pde, net, &sums[0], &sums[1], &mx);
         DK_CALL(dk_comm_allreduce_sum(r->comm, sums, 2, DK_F64, DK_MEM_HOST));
         DK_CALL(dk_comm_allreduce_max_f64(r->comm, &mx, 1));
         out->mse = sums[0] / (double)r->pde->n_eval;
@@ -85,7 +99,12 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
     const dk_fit_task *t = r->fit;
     size_t es = dk_dtype_size(t->dtype);
     double sse = 0.0;
-    for (long row = 0; row < t->local_test; row += net->max_batch) {
+    if (r->dev) {
+        double sums[2], unused;
+        DK_CALL(dk_train_device_evaluate(r, sums, &unused));
+        sse = sums[0];
+    }
+    for (long row = 0; !r->dev && row < t->local_test; row += net->max_batch) {
         long n = t->local_test - row < net->max_batch ? t->local_test - row : net->max_batch;
         const char *x = (const char *)t->test_x + (size_t)row * t->n_in * es;
         const char *y = (const char *)t->test_y + (size_t)row * t->n_out * es;
@@ -199,7 +218,10 @@ static dk_err adam_update(dk_run *r)
                  "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
                  r->loss.total, r->step, r->cfg->lr);
     double lr = dk_lr_at(&r->lr, r->adam_done);
-    dk_adam_step(r->adam, r->net->params, r->net->grads, lr);
+    if (r->dev)
+        DK_CALL(dk_train_device_adam(r, lr));
+    else
+        dk_adam_step(r->adam, r->net->params, r->net->grads, lr);
     r->last_lr = lr;
     return maybe_log(r, "adam", lr, 0, false);
 }
@@ -208,13 +230,32 @@ static dk_err adam_update(dk_run *r)
  * L-BFGS
  * ------------------------------------------------------------------------------------- */
 
+/* x and g live where the L-BFGS vectors do: on the host, or on the GPU for a GPU run. */
 static dk_err lbfgs_objective(void *ctx, const double *x, double *f, double *g)
 {
     dk_run *r = ctx;
-    dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, x);
+    if (r->dev)
+        DK_CALL(dk_train_device_x_to_params(r, x));
+    else
+        dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, x);
     DK_CALL(global_loss(r, 0, true));
     *f = r->loss.total;
-    dk_load_block(r->net->dtype, r->net->grads, 0, r->net->n_params, g);
+    if (r->dev)
+        DK_CALL(dk_train_device_grads_to_g(r, g));
+    else
+        dk_load_block(r->net->dtype, r->net->grads, 0, r->net->n_params, g);
+    return DK_OK;
+}
+
+static double *lbfgs_x(dk_run *r) { return r->dev ? dk_train_device_lbfgs_x(r) : r->lbfgs_x; }
+static double *lbfgs_g(dk_run *r) { return r->dev ? dk_train_device_lbfgs_g(r) : r->lbfgs_g; }
+
+/* The parameters <- the L-BFGS iterate. */
+static dk_err lbfgs_set_params(dk_run *r)
+{
+    if (r->dev)
+        return dk_train_device_x_to_params(r, lbfgs_x(r));
+    dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
     return DK_OK;
 }
 
@@ -232,15 +273,18 @@ static dk_err lbfgs_update(dk_run *r, dk_lbfgs_report *rep)
 {
     if (r->lbfgs_fresh) {
         dk_lbfgs_reset(r->lbfgs);
-        dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
-        DK_CALL(lbfgs_objective(r, r->lbfgs_x, &r->lbfgs_f, r->lbfgs_g));
+        if (r->dev)
+            DK_CALL(dk_train_device_params_to_x(r, lbfgs_x(r)));
+        else
+            dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
+        DK_CALL(lbfgs_objective(r, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r)));
         if (!isfinite(r->lbfgs_f))
             DK_ERROR(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", r->lbfgs_f, r->step);
         r->lbfgs_fresh = false;
     }
-    DK_CALL(dk_lbfgs_step(r->lbfgs, r->lbfgs_x, &r->lbfgs_f, r->lbfgs_g, lbfgs_objective, r, rep));
+    DK_CALL(dk_lbfgs_step(r->lbfgs, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r), lbfgs_objective, r, rep));
     /* The last evaluation may have been at a rejected trial point. */
-    dk_store_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
+    DK_CALL(lbfgs_set_params(r));
     r->loss.total = r->lbfgs_f;
     if (rep->status == DK_LBFGS_PROGRESS)
         return maybe_log(r, "lbfgs", rep->step, rep->evals, false);
@@ -264,8 +308,11 @@ static dk_err run_stage(dk_run *r, dk_stage *st)
         r->step++;
         /* New collocation points change the objective: the curvature pairs no longer
          * describe it. */
-        if (r->pde && dk_pde_task_prepare_step(r->pde, r->step))
+        if (r->pde && dk_pde_task_prepare_step(r->pde, r->step)) {
             r->lbfgs_fresh = true;
+            if (r->dev)
+                DK_CALL(dk_train_device_points_changed(r));
+        }
         if (dk_train_grid_update_due(r, u))
             DK_CALL(dk_train_grid_update(r));
         if (r->adam_done < r->adam_steps) {
@@ -298,7 +345,7 @@ static dk_err run_stage(dk_run *r, dk_stage *st)
     /* Loss terms at the accepted L-BFGS point (its last evaluation may have been elsewhere). */
     if (r->pde && r->step > st->first_step && r->adam_done == r->adam_steps && !r->lbfgs_fresh) {
         double f_check;
-        DK_CALL(lbfgs_objective(r, r->lbfgs_x, &f_check, r->lbfgs_g));
+        DK_CALL(lbfgs_objective(r, lbfgs_x(r), &f_check, lbfgs_g(r)));
     }
     st->loss = r->loss.total;
     st->eval = r->eval;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "../common/dk_device.h"
 #include "../dist/dk_comm.h"
 #include "../layers/dk_network.h"
 #include "../optim/dk_adam.h"
@@ -85,6 +86,9 @@ typedef struct dk_run {
     bool resumed;         /* the state was restored from a checkpoint */
     double last_lr;       /* learning rate of the last Adam update */
     struct dk_resume *resume; /* while a resumed run is set up */
+    /* Device (dk_train_device.h): NULL on the CPU. */
+    dk_device_choice device;
+    struct dk_device_run *dev;
 } dk_run;
 
 static inline double dk_train_now(void)

@@ -4,6 +4,7 @@
  *   distkan check CONFIG.ini [--set ...]     validate a configuration and print it resolved
  *   distkan inspect CKPT|DIR                 summarise and verify checkpoints
  *   distkan keys [--markdown]                 every config key with default and meaning
+ *   distkan device                           where `device = auto` would run this process
  *   distkan --help | --version
  *
  * Exit codes: 0 success (also a run stopped by SIGTERM/SIGUSR1 after its checkpoint),
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/dk_device.h"
 #include "../common/dk_error.h"
 #include "../dist/dk_comm.h"
 #include "dk_config.h"
@@ -36,6 +38,7 @@ static const char usage_text[] =
     "       distkan check CONFIG.ini [--set section.key=value ...]\n"
     "       distkan inspect CKPT|DIR\n"
     "       distkan keys [--markdown]\n"
+    "       distkan device\n"
     "       distkan --help | --version\n"
     "\n"
     "  train   train the model the config describes; run it under mpirun for several ranks:\n"
@@ -44,6 +47,8 @@ static const char usage_text[] =
     "  keys    list every config key with its default and meaning\n"
     "  inspect summarise a checkpoint and verify its checksums (exit 0 valid, 1 invalid);\n"
     "          for a directory, one line per checkpoint\n"
+    "  device  print where [dist] device = auto would put this process: 'cuda N NAME' (N GPUs\n"
+    "          visible, the first one's name) or 'cpu: REASON'\n"
     "\n"
     "  --set section.key=value   override a config key (repeatable; applied after the file)\n"
     "  --run-dir DIR             where results go (default: [output] run_dir, or runs/<config name>)\n"
@@ -83,6 +88,11 @@ static int parse_cli(int argc, char **argv, cli *c)
     if (argc < 2)
         return usage_error("%sno command given", "");
     c->command = argv[1];
+    if (!strcmp(c->command, "device")) {
+        if (argc != 2)
+            return usage_error("%sdevice takes no arguments", "");
+        return 0;
+    }
     if (!strcmp(c->command, "inspect")) {
         if (argc != 3 || argv[2][0] == '-')
             return usage_error("%sinspect takes one checkpoint file or directory", "");
@@ -91,7 +101,7 @@ static int parse_cli(int argc, char **argv, cli *c)
     }
     int takes_config = !strcmp(c->command, "train") || !strcmp(c->command, "check");
     if (!takes_config && strcmp(c->command, "keys") != 0)
-        return usage_error("unknown command '%s' (expected train, check, keys, inspect, --help or --version)",
+        return usage_error("unknown command '%s' (expected train, check, keys, inspect, device, --help or --version)",
                            c->command);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -187,6 +197,19 @@ static int run_check(const cli *c)
     return 0;
 }
 
+/* `distkan device`: the placement a single process would get (no MPI needed). */
+static int print_device(void)
+{
+    dk_device_choice ch;
+    if (dk_device_choose(DK_DEVICE_AUTO, 0, 1, &ch) == DK_OK && ch.kind == DK_DEVICE_CUDA &&
+        dk_device_activate(&ch) == DK_OK) {
+        printf("cuda %d %s\n", ch.visible, ch.name);
+        return 0;
+    }
+    printf("cpu: %s\n", ch.why);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
@@ -212,5 +235,7 @@ int main(int argc, char **argv)
         return run_check(&c);
     if (!strcmp(c.command, "inspect"))
         return dk_inspect(c.config_path);
+    if (!strcmp(c.command, "device"))
+        return print_device();
     return run_train(&c, argc, argv);
 }

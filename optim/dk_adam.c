@@ -11,14 +11,12 @@
  *
  * which equals lr * (m/bc1) / (sqrt(v/bc2) + eps): eps is added after the square root of
  * the bias-corrected second moment, exactly as in the header. The scalars are formed once per
- * step in double; the f32 loop then runs entirely in float. */
-typedef struct adam_scalars {
-    double beta1, one_minus_beta1; /* m <- beta1 m + (1 - beta1) g   */
-    double beta2, one_minus_beta2; /* v <- beta2 v + (1 - beta2) g^2 */
-    double step_size;              /* lr / (1 - beta1^t)             */
-    double inv_sqrt_bc2;           /* 1 / sqrt(1 - beta2^t)          */
-    double eps, weight_decay;
-} adam_scalars;
+ * step in double (dk_adam_scalars, shared with the GPU kernel); the f32 loop then runs
+ * entirely in float. Whether `a * b + c` is fused is left to the compiler's contraction
+ * (GCC -O3 -march=native fuses it on FMA hardware, and not always the same way in the
+ * vectorised body and the scalar remainder), so the GPU kernel agrees with this loop to an
+ * ulp or two, not always bitwise. */
+typedef dk_adam_scalars adam_scalars;
 
 /* The two loops below are the hot path. `restrict` tells the compiler that the four arrays
  * never alias (parameters, gradients and the two moment halves are distinct buffers), so the
@@ -113,12 +111,12 @@ void dk_adam_destroy(dk_adam **adam)
     *adam = NULL;
 }
 
-void dk_adam_step(dk_adam *adam, void *params, const void *grads, double lr)
+dk_adam_scalars dk_adam_next_scalars(dk_adam *adam, double lr)
 {
     adam->step++;
     const double t = (double)adam->step;
     const dk_adam_settings *cfg = &adam->settings;
-    adam_scalars s;
+    dk_adam_scalars s;
     s.beta1 = cfg->beta1;
     s.one_minus_beta1 = 1.0 - cfg->beta1;
     s.beta2 = cfg->beta2;
@@ -131,6 +129,12 @@ void dk_adam_step(dk_adam *adam, void *params, const void *grads, double lr)
     s.inv_sqrt_bc2 = 1.0 / sqrt(bc2);
     s.eps = cfg->eps;
     s.weight_decay = cfg->weight_decay;
+    return s;
+}
+
+void dk_adam_step(dk_adam *adam, void *params, const void *grads, double lr)
+{
+    const dk_adam_scalars s = dk_adam_next_scalars(adam, lr);
 
     if (adam->dtype == DK_F64)
         adam_step_f64(adam->n, (double *)params, (const double *)grads, (double *)adam->m,

@@ -3,7 +3,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* A pair (s, y) enters the history only when
  *   y.s > DK_LBFGS_CURVATURE_COS * |s| |y|,
@@ -35,6 +34,7 @@
  * dead between steps. */
 struct dk_lbfgs {
     dk_lbfgs_settings settings;
+    const dk_vec_ops *ops; /* where s, y, d, x_trial, g_a, g_b live and how they are combined */
     size_t n;
     size_t stride;  /* doubles between history rows: n rounded up to 8 (64-byte rows) */
     int head;       /* next slot to write, in [0, history) */
@@ -42,9 +42,9 @@ struct dk_lbfgs {
     long steps;     /* iterations that moved x */
     long evals;     /* objective evaluations over all steps */
 
-    double *s, *y;  /* [history][stride]: s = x_{k+1} - x_k, y = g_{k+1} - g_k */
-    double *rho;    /* [history]: 1 / y.s */
-    double *alpha;  /* [history]: two-loop scratch */
+    double *s, *y;  /* [history][stride]: s = x_{k+1} - x_k, y = g_{k+1} - g_k (ops memory) */
+    double *rho;    /* [history]: 1 / y.s (host) */
+    double *alpha;  /* [history]: two-loop scratch (host) */
     double *d;      /* search direction */
     double *x_trial;
     /* Gradients the line search keeps: the trial point's and the bracket's low end's (the
@@ -53,7 +53,8 @@ struct dk_lbfgs {
      * (Alg. 3.6 replaces the low end only by a new trial point). The low end starts as t = 0,
      * whose gradient is the caller's g, which is only read. */
     double *g_a, *g_b;
-    void *memory;   /* the one allocation all arrays above point into */
+    double *vectors; /* the one ops allocation s, y, d, x_trial, g_a and g_b point into */
+    double *scalars; /* the one host allocation rho and alpha point into */
 };
 
 /* One point on the line x + t d. */
@@ -63,33 +64,17 @@ typedef struct line_point {
     int finite;       /* f and gtd are finite */
 } line_point;
 
-static double dot(size_t n, const double *a, const double *b)
+/* The first failure of the vector operations since the last check (dk_vec_ops.h). */
+static dk_err ops_error(const dk_lbfgs *lb)
 {
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += a[i] * b[i];
-    return sum;
-}
-
-static double max_abs(size_t n, const double *a)
-{
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double v = fabs(a[i]);
-        /* written so that a NaN propagates (fmax would drop it) */
-        if (!(v <= m))
-            m = v;
-    }
-    return m;
+    return lb->ops->error ? lb->ops->error(lb->ops->ctx) : DK_OK;
 }
 
 /* The point x + t d. Both the trial evaluation and the final update go through here, so
  * the accepted x is bitwise the point the objective saw. */
-static void point_on_line(size_t n, double *restrict out, const double *restrict x, double t,
-                          const double *restrict d)
+static void point_on_line(const dk_lbfgs *lb, double *out, const double *x, double t, const double *d)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = x[i] + t * d[i];
+    lb->ops->line(lb->ops->ctx, lb->n, x, t, d, out);
 }
 
 static int slot_of(const dk_lbfgs *lb, int k)
@@ -102,30 +87,29 @@ static int slot_of(const dk_lbfgs *lb, int k)
  * Hessian built on H0 = gamma I, gamma = s.y / y.y of the newest pair (eq. 7.20). */
 static void two_loop(dk_lbfgs *lb, const double *g)
 {
+    const dk_vec_ops *ops = lb->ops;
+    void *ctx = ops->ctx;
     const size_t n = lb->n;
-    double *restrict d = lb->d;
-    for (size_t i = 0; i < n; i++)
-        d[i] = -g[i];
+    double *d = lb->d;
+    ops->negate(ctx, n, g, d);
     for (int k = 0; k < lb->count; k++) { /* newest to oldest */
         const int j = slot_of(lb, k);
         const double *s = lb->s + (size_t)j * lb->stride, *y = lb->y + (size_t)j * lb->stride;
-        const double a = lb->rho[j] * dot(n, s, d);
+        const double a = lb->rho[j] * ops->dot(ctx, n, s, d);
         lb->alpha[j] = a;
-        for (size_t i = 0; i < n; i++)
-            d[i] -= a * y[i];
+        /* d - a y, written d + (-a) y: the same rounded value (negation is exact). */
+        ops->axpy(ctx, n, -a, y, d);
     }
     const int newest = slot_of(lb, 0);
     const double *y_new = lb->y + (size_t)newest * lb->stride;
-    const double gamma = 1.0 / (lb->rho[newest] * dot(n, y_new, y_new));
-    for (size_t i = 0; i < n; i++)
-        d[i] *= gamma;
+    const double gamma = 1.0 / (lb->rho[newest] * ops->dot(ctx, n, y_new, y_new));
+    ops->scale(ctx, n, gamma, d);
     for (int k = lb->count - 1; k >= 0; k--) { /* oldest to newest */
         const int j = slot_of(lb, k);
         const double *s = lb->s + (size_t)j * lb->stride, *y = lb->y + (size_t)j * lb->stride;
-        const double b = lb->rho[j] * dot(n, y, d);
+        const double b = lb->rho[j] * ops->dot(ctx, n, y, d);
         const double c = lb->alpha[j] - b;
-        for (size_t i = 0; i < n; i++)
-            d[i] += c * s[i];
+        ops->axpy(ctx, n, c, s, d);
     }
 }
 
@@ -173,13 +157,17 @@ static double *free_buffer(const dk_lbfgs *lb, const line_point *low)
 static dk_err evaluate(line_search *ls, double t, double *g, line_point *out)
 {
     dk_lbfgs *lb = ls->lb;
-    point_on_line(lb->n, lb->x_trial, ls->x, t, lb->d);
+    point_on_line(lb, lb->x_trial, ls->x, t, lb->d);
+    /* The objective never sees a trial point whose computation failed. */
+    DK_CALL(ops_error(lb));
     double f = 0.0;
     DK_CALL(ls->objective(ls->ctx, lb->x_trial, &f, g));
     ls->evals++;
     out->t = t;
     out->f = f;
-    out->gtd = dot(lb->n, g, lb->d);
+    out->gtd = lb->ops->dot(lb->ops->ctx, lb->n, g, lb->d);
+    /* A failed dot product is NaN, which the search would read as "too far". */
+    DK_CALL(ops_error(lb));
     out->g = g;
     out->finite = isfinite(out->f) && isfinite(out->gtd);
     return DK_OK;
@@ -241,7 +229,7 @@ static dk_err search(line_search *ls, double t_init, line_point *low)
 
     /* Alg. 3.6: shrink the bracket, keeping low the best point satisfying sufficient
      * decrease and high with low.gtd (high.t - low.t) < 0, so a Wolfe point lies between. */
-    const double d_max = max_abs(lb->n, lb->d);
+    const double d_max = lb->ops->max_abs(lb->ops->ctx, lb->n, lb->d);
     int near_end_before = 0;
     while (ls->evals < cfg->max_evals) {
         const double a = fmin(low->t, high.t), b = fmax(low->t, high.t);
@@ -294,9 +282,16 @@ static dk_err search(line_search *ls, double t_init, line_point *low)
 
 dk_err dk_lbfgs_create(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *settings)
 {
+    return dk_lbfgs_create_ops(out, n, settings, dk_vec_ops_cpu());
+}
+
+dk_err dk_lbfgs_create_ops(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *settings, const dk_vec_ops *ops)
+{
     *out = NULL;
     if (!settings)
         DK_ERROR(DK_ERR_INTERNAL, "lbfgs: no settings given");
+    if (!ops)
+        ops = dk_vec_ops_cpu();
     const dk_lbfgs_settings *s = settings;
     if (n < 1)
         DK_ERROR(DK_ERR_USAGE, "lbfgs: n = %zu parameters, need at least 1", n);
@@ -320,26 +315,27 @@ dk_err dk_lbfgs_create(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *settin
     if (n > SIZE_MAX / sizeof(double) - 8)
         DK_ERROR(DK_ERR_MEMORY, "lbfgs: %zu parameters overflow the state size", n);
     const size_t stride = (n + 7) / 8 * 8;
-    /* s, y: 2 m rows; d, x_trial, g_a, g_b: 4 rows; rho, alpha: 2 m scalars, padded to a row
-     * multiple so every array starts on a 64-byte boundary. */
+    /* Vectors (the ops' memory): s, y: 2 m rows; d, x_trial, g_a, g_b: 4 rows, every row
+     * starting on a 64-byte boundary. Scalars (host): rho, alpha: 2 m. */
     const size_t rows = 2 * m + 4;
-    const size_t scalars = (2 * m + 7) / 8 * 8;
-    if (stride > (SIZE_MAX / sizeof(double) - scalars) / rows)
+    if (stride > SIZE_MAX / sizeof(double) / rows)
         DK_ERROR(DK_ERR_MEMORY, "lbfgs: history %d x %zu parameters overflow the state size",
                  s->history, n);
-    const size_t total = rows * stride + scalars;
 
     dk_lbfgs *lb = NULL;
     DK_CALL(DK_CALLOC(lb, 1, "lbfgs optimiser"));
-    dk_err err = dk_aligned_alloc(&lb->memory, total * sizeof(double), "lbfgs history");
+    lb->ops = ops;
+    dk_err err = ops->alloc(ops->ctx, rows * stride, &lb->vectors, "lbfgs history");
+    if (err == DK_OK)
+        err = dk_calloc((void **)&lb->scalars, 2 * m, sizeof(double), "lbfgs history scalars");
     if (err != DK_OK) {
-        free(lb);
+        dk_lbfgs_destroy(&lb);
         return dk_error_push(err, __FILE__, __LINE__, __func__);
     }
     lb->settings = *s;
     lb->n = n;
     lb->stride = stride;
-    double *p = lb->memory;
+    double *p = lb->vectors;
     lb->s = p;
     p += m * stride;
     lb->y = p;
@@ -351,9 +347,8 @@ dk_err dk_lbfgs_create(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *settin
     lb->g_a = p;
     p += stride;
     lb->g_b = p;
-    p += stride;
-    lb->rho = p;
-    lb->alpha = p + m;
+    lb->rho = lb->scalars;
+    lb->alpha = lb->scalars + m;
     dk_lbfgs_reset(lb);
     *out = lb;
     return DK_OK;
@@ -363,7 +358,9 @@ void dk_lbfgs_destroy(dk_lbfgs **lb)
 {
     if (!lb || !*lb)
         return;
-    free((*lb)->memory);
+    if ((*lb)->vectors)
+        (*lb)->ops->release((*lb)->ops->ctx, (*lb)->vectors);
+    free((*lb)->scalars);
     free(*lb);
     *lb = NULL;
 }
@@ -407,26 +404,22 @@ void dk_lbfgs_view(const dk_lbfgs *lb, FILE *f)
             s->tolerance_grad, s->tolerance_change);
 }
 
-/* Stores the pair (s, y) = (x_new - x, g_new - g) if it passes the curvature test above. */
-static void push_pair(dk_lbfgs *lb, const double *x, const double *x_new, const double *g,
-                      const double *g_new)
+/* Stores the pair (s, y) (already formed as x_new - x and g_new - g in scratch vectors) if
+ * it passes the curvature test above. The scratch keeps a rejected pair from overwriting
+ * the oldest stored one. Each of y.s, s.s and y.y is one sequential dot product, as the
+ * single fused loop this replaced computed them. */
+static void push_pair(dk_lbfgs *lb, const double *s_new, const double *y_new)
 {
+    const dk_vec_ops *ops = lb->ops;
     const size_t n = lb->n;
-    double ys = 0.0, ss = 0.0, yy = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double si = x_new[i] - x[i], yi = g_new[i] - g[i];
-        ys += yi * si;
-        ss += si * si;
-        yy += yi * yi;
-    }
+    const double ys = ops->dot(ops->ctx, n, y_new, s_new);
+    const double ss = ops->dot(ops->ctx, n, s_new, s_new);
+    const double yy = ops->dot(ops->ctx, n, y_new, y_new);
     if (!(ys > DK_LBFGS_CURVATURE_COS * sqrt(ss) * sqrt(yy)) || !isfinite(ys))
         return;
     const int j = lb->head;
-    double *s = lb->s + (size_t)j * lb->stride, *y = lb->y + (size_t)j * lb->stride;
-    for (size_t i = 0; i < n; i++) {
-        s[i] = x_new[i] - x[i];
-        y[i] = g_new[i] - g[i];
-    }
+    ops->copy(ops->ctx, n, s_new, lb->s + (size_t)j * lb->stride);
+    ops->copy(ops->ctx, n, y_new, lb->y + (size_t)j * lb->stride);
     lb->rho[j] = 1.0 / ys;
     lb->head = (lb->head + 1) % lb->settings.history;
     if (lb->count < lb->settings.history)
@@ -438,11 +431,9 @@ static void push_pair(dk_lbfgs *lb, const double *x, const double *x_new, const 
  * whatever the gradient's scale. Returns that t. */
 static double steepest_descent(dk_lbfgs *lb, const double *g)
 {
-    double l1 = 0.0;
-    for (size_t i = 0; i < lb->n; i++) {
-        lb->d[i] = -g[i];
-        l1 += fabs(g[i]);
-    }
+    const dk_vec_ops *ops = lb->ops;
+    ops->negate(ops->ctx, lb->n, g, lb->d);
+    const double l1 = ops->sum_abs(ops->ctx, lb->n, g);
     return fmin(1.0, 1.0 / l1);
 }
 
@@ -453,7 +444,9 @@ dk_err dk_lbfgs_step(dk_lbfgs *lb, double *x, double *f, double *g, dk_lbfgs_obj
     const dk_lbfgs_settings *cfg = &lb->settings;
     *report = (dk_lbfgs_report){.status = DK_LBFGS_PROGRESS, .evals = 0, .step = 0.0,
                                 .directional = 0.0};
-    const double g_max = max_abs(n, g);
+    const dk_vec_ops *ops = lb->ops;
+    const double g_max = ops->max_abs(ops->ctx, n, g);
+    DK_CALL(ops_error(lb));
     if (!isfinite(*f) || !isfinite(g_max))
         DK_ERROR(DK_ERR_NUMERIC, "lbfgs: non-finite %s at the start of a step",
                  isfinite(*f) ? "gradient" : "loss");
@@ -470,11 +463,13 @@ dk_err dk_lbfgs_step(dk_lbfgs *lb, double *x, double *f, double *g, dk_lbfgs_obj
     } else {
         t_init = steepest_descent(lb, g);
     }
-    double gtd = dot(n, g, lb->d);
+    double gtd = ops->dot(ops->ctx, n, g, lb->d);
+    DK_CALL(ops_error(lb));
     if (!(gtd < 0.0) && lb->count > 0) {
         dk_lbfgs_reset(lb);
         t_init = steepest_descent(lb, g);
-        gtd = dot(n, g, lb->d);
+        gtd = ops->dot(ops->ctx, n, g, lb->d);
+        DK_CALL(ops_error(lb));
     }
     report->directional = gtd;
 
@@ -495,19 +490,26 @@ dk_err dk_lbfgs_step(dk_lbfgs *lb, double *x, double *f, double *g, dk_lbfgs_obj
          * same failed search bit for bit. */
         report->status = DK_LBFGS_NO_PROGRESS;
         dk_lbfgs_reset(lb);
+        /* The zoom's max |d_i| may have failed with no evaluation after it. */
+        DK_CALL(ops_error(lb));
         return DK_OK;
     }
 
     /* Accept: x_trial becomes the accepted point (recomputed as the trial evaluations
-     * computed it), then the pair enters the history before x and g are overwritten. */
-    point_on_line(n, lb->x_trial, x, low.t, lb->d);
-    double dx_max = 0.0;
-    for (size_t i = 0; i < n; i++)
-        dx_max = fmax(dx_max, fabs(lb->x_trial[i] - x[i]));
-    push_pair(lb, x, lb->x_trial, g, low.g);
+     * computed it), then the pair enters the history before x and g are overwritten. The
+     * direction d is dead from here on and the gradient buffer not holding low.g is free:
+     * they take s = x_new - x and y = g_new - g. */
+    point_on_line(lb, lb->x_trial, x, low.t, lb->d);
+    double *s_new = lb->d, *y_new = free_buffer(lb, &low);
+    ops->sub(ops->ctx, n, lb->x_trial, x, s_new);
+    ops->sub(ops->ctx, n, low.g, g, y_new);
+    const double dx_max = ops->max_abs(ops->ctx, n, s_new);
+    push_pair(lb, s_new, y_new);
     const double df = fabs(low.f - *f);
-    memcpy(x, lb->x_trial, n * sizeof *x);
-    memcpy(g, low.g, n * sizeof *g);
+    ops->copy(ops->ctx, n, lb->x_trial, x);
+    ops->copy(ops->ctx, n, low.g, g);
+    /* x and g are written: a failure above is returned, not hidden behind a report. */
+    DK_CALL(ops_error(lb));
     *f = low.f;
     lb->steps++;
     report->step = low.t;

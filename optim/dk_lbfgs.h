@@ -22,6 +22,15 @@
  * the history and falls back to that steepest-descent step.
  *
  * All memory is allocated by dk_lbfgs_create: steps allocate nothing.
+ *
+ * Memory spaces. Every O(n) operation goes through a dk_vec_ops table (dk_vec_ops.h), so
+ * the same code drives host vectors (dk_lbfgs_create: the CPU table) or GPU vectors
+ * (dk_lbfgs_create_ops with a device table, e.g. optim/dk_vec_cuda.h): x and g of
+ * dk_lbfgs_step, the x and g the objective receives, and s and y of the state view live in
+ * the table's memory; f, the reports, rho and every other scalar live on the host. A
+ * failure the table records (a CUDA error inside a dot product) is returned by
+ * dk_lbfgs_step with its traceback; x, f and g are then unspecified. With the CPU table
+ * the float64 results are those of the plain loops (one sequential sum per dot product).
  */
 #ifndef DK_LBFGS_H
 #define DK_LBFGS_H
@@ -30,6 +39,7 @@
 #include <stdio.h>
 
 #include "../common/dk_error.h"
+#include "dk_vec_ops.h"
 
 typedef struct dk_lbfgs_settings {
     int history;             /* pairs kept (pykan/torch: 10 and 100) */
@@ -39,8 +49,8 @@ typedef struct dk_lbfgs_settings {
     double tolerance_change; /* no progress when |f_new - f| and max |t d_i| are both below it */
 } dk_lbfgs_settings;
 
-/* f and g at x: the caller's loss and gradient (already summed over ranks). Returning an
- * error aborts the step with that error. */
+/* f and g at x: the caller's loss and gradient (already summed over ranks); x and g are n
+ * doubles in the vector table's memory. Returning an error aborts the step with that error. */
 typedef dk_err (*dk_lbfgs_objective)(void *ctx, const double *x, double *f, double *g);
 
 typedef enum dk_lbfgs_status {
@@ -61,7 +71,11 @@ typedef struct dk_lbfgs_report {
 
 typedef struct dk_lbfgs dk_lbfgs;
 
+/* Host vectors (the CPU table). */
 dk_err dk_lbfgs_create(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *settings);
+/* Vectors in ops' memory (NULL: the CPU table); ops (a table and its ctx) must outlive the
+ * optimiser. */
+dk_err dk_lbfgs_create_ops(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *settings, const dk_vec_ops *ops);
 void dk_lbfgs_destroy(dk_lbfgs **lb);
 
 /* Forgets the history (after the parameter vector is re-laid out, e.g. a grid change). */
@@ -71,8 +85,8 @@ int dk_lbfgs_pairs(const dk_lbfgs *lb);
 void dk_lbfgs_view(const dk_lbfgs *lb, FILE *f);
 
 /* The state that lives between steps, for checkpoints: the counters and pointers to the
- * history arrays inside the optimiser (s and y are [history][stride] doubles, the row
- * padding beyond n is zero; rho is [history]). A restore fills the arrays through a view
+ * history arrays inside the optimiser (s and y are [history][stride] doubles in the vector
+ * table's memory, the row padding beyond n is zero; rho is [history] doubles on the host). A restore fills the arrays through a view
  * and then sets the counters with dk_lbfgs_restore_counters, which checks them. */
 typedef struct dk_lbfgs_state {
     int history, head, count;
@@ -90,8 +104,9 @@ dk_err dk_lbfgs_restore_counters(dk_lbfgs *lb, int head, int count, long steps, 
  * must copy x back. The objective is never called with x itself: trial points live in the
  * optimiser's own buffer, and x, f, g are written only when a step is accepted, so they are
  * also unchanged when the objective fails. A non-finite *f or g at the start is a
- * DK_ERR_NUMERIC error. If the evaluation budget runs out before both Wolfe conditions
- * hold, the lowest point found that satisfies sufficient decrease is accepted. */
+ * DK_ERR_NUMERIC error (a NaN anywhere in g counts). If the evaluation budget runs out
+ * before both Wolfe conditions hold, the lowest point found that satisfies sufficient
+ * decrease is accepted. x and g are in the vector table's memory. */
 dk_err dk_lbfgs_step(dk_lbfgs *lb, double *x, double *f, double *g, dk_lbfgs_objective objective, void *ctx,
                      dk_lbfgs_report *report);
 

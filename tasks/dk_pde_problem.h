@@ -46,6 +46,11 @@ typedef struct dk_pde_problem {
      * dr_dd2u[a] for every input a. */
     double (*residual)(const dk_pde_params *p, const double *x, double u, const double *du, const double *d2u,
                        double *dr_du, double *dr_ddu, double *dr_dd2u);
+    /* The residual is linear with constant coefficients, r = c0 u + sum_a c1[a] Du[a] +
+     * sum_a c2[a] D2u[a] - f(x): the CUDA backend then evaluates it on the GPU from f at
+     * the points and the coefficients (dk_pde_task_linear_form); other problems train on
+     * the CPU. */
+    bool linear;
 } dk_pde_problem;
 
 /* Built-in problems, terminated by a NULL pointer. */

@@ -298,6 +298,22 @@ double dk_pde_task_loss(dk_pde_task *t, dk_network *net, double *interior, doubl
     return li + lb;
 }
 
+dk_err dk_pde_task_linear_form(const dk_pde_task *t, double *coef, double *f)
+{
+    if (!t->problem->linear)
+        DK_ERROR(DK_ERR_USAGE, "[pde] problem = %s: its residual is not linear with constant coefficients, "
+                 "which the GPU backend needs; train it with [dist] device = cpu", t->problem->name);
+    const int d = t->dim;
+    double zeros[2 * (DK_PDE_MAX_DIM + 1)] = {0}, xv[DK_PDE_MAX_DIM + 1] = {0};
+    for (long p = 0; p < t->local_int; p++) {
+        dk_load_block(t->dtype, t->x_int, (size_t)p * d, (size_t)d, xv);
+        f[p] = -t->problem->residual(&t->params, xv, 0.0, zeros, zeros + d, &coef[0], coef + 1, coef + 1 + d);
+    }
+    if (t->local_int == 0) /* the coefficients still come out of one call */
+        t->problem->residual(&t->params, xv, 0.0, zeros, zeros + d, &coef[0], coef + 1, coef + 1 + d);
+    return DK_OK;
+}
+
 void dk_pde_task_evaluate(const dk_pde_task *t, dk_network *net, double *sse, double *ss_exact, double *max_err)
 {
     const size_t es = dk_dtype_size(t->dtype);

@@ -110,6 +110,11 @@ dk_err dk_pde_task_set_epoch(dk_pde_task *task, long epoch);
  * gives the global loss and gradient. */
 double dk_pde_task_loss(dk_pde_task *task, dk_network *net, double *interior, double *boundary);
 
+/* For a linear problem (dk_pde_problem.linear): coef[0] = c0, coef[1 + a] = c1[a],
+ * coef[1 + dim + a] = c2[a] (1 + 2 dim values), and the source f(x) = -r(x, 0, 0, 0) at
+ * this rank's current interior points, f[local_int]. DK_ERR_USAGE for a nonlinear problem. */
+dk_err dk_pde_task_linear_form(const dk_pde_task *task, double *coef, double *f);
+
 /* This rank's sums over its evaluation points: sum (u - u*)^2, sum u*^2 and max |u - u*|. */
 void dk_pde_task_evaluate(const dk_pde_task *task, dk_network *net, double *sse, double *ss_exact, double *max_err);
 

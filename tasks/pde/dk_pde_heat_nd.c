@@ -78,4 +78,5 @@ const dk_pde_problem dk_pde_heat_nd = {
     .boundary_face = boundary_face,
     .exact = exact,
     .residual = residual,
+    .linear = true,
 };

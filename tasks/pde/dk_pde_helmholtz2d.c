@@ -58,4 +58,5 @@ const dk_pde_problem dk_pde_helmholtz2d = {
     .boundary_face = boundary_face,
     .exact = exact,
     .residual = residual,
+    .linear = true,
 };

@@ -51,4 +51,5 @@ const dk_pde_problem dk_pde_poisson2d = {
     .boundary_face = boundary_face,
     .exact = exact,
     .residual = residual,
+    .linear = true,
 };

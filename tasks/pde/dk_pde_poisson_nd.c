@@ -67,4 +67,5 @@ const dk_pde_problem dk_pde_poisson_nd = {
     .boundary_face = boundary_face,
     .exact = exact,
     .residual = residual,
+    .linear = true,
 };

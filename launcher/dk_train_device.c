@@ -1,0 +1,59 @@
+/* Choosing where a run computes (see dk_train_device.h). Built with or without CUDA. */
+#include "dk_train_device.h"
+
+#include <stdio.h>
+
+/* Implemented in dk_train_device_cuda.c: creates r->dev on the activated GPU. */
+dk_err dk_train_device_start(dk_run *r, dk_comm_choice comm);
+
+dk_err dk_train_device_open(dk_run *r, int *local_failure)
+{
+    const dk_config *cfg = r->cfg;
+    dk_err err = dk_device_choose(cfg->device, dk_comm_local_rank(r->comm), dk_comm_local_size(r->comm), &r->device);
+    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
+    /* One rank without a GPU puts an `auto` run on the CPU everywhere, and one node with more
+     * ranks than GPUs puts the all-reduce on MPI: collectives need every rank to agree. */
+    double votes[2] = {r->device.kind == DK_DEVICE_CPU, r->device.shared};
+    DK_CALL(dk_comm_allreduce_max_f64(r->comm, votes, 2));
+    if (votes[0] > 0 && r->device.kind == DK_DEVICE_CUDA) {
+        r->device.kind = DK_DEVICE_CPU;
+        snprintf(r->device.why, sizeof r->device.why, "device = auto: some rank sees no CUDA device");
+        snprintf(r->device.name, sizeof r->device.name, "cpu");
+    }
+    if (r->device.kind == DK_DEVICE_CPU)
+        return DK_OK;
+    r->device.shared = votes[1] > 0;
+    dk_comm_choice comm = DK_COMM_CHOICE_MPI;
+    err = dk_device_comm(cfg->comm, &r->device, &comm);
+    if (err == DK_OK)
+        err = dk_device_activate(&r->device);
+    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
+#ifdef DISTKAN_HAVE_CUDA
+    DK_CALL(dk_comm_agree(r->comm, dk_train_device_start(r, comm), local_failure));
+    return DK_OK;
+#else
+    DK_ERROR(DK_ERR_INTERNAL, "a GPU was chosen in a build without CUDA");
+#endif
+}
+
+#ifndef DISTKAN_HAVE_CUDA
+/* Without the CUDA backend r->dev is always NULL and none of these is ever reached; they
+ * exist so that the launcher has one code path for both builds. */
+#define UNREACHABLE DK_ERROR(DK_ERR_INTERNAL, "%s called in a build without CUDA", __func__)
+dk_err dk_train_device_bind(dk_run *r) { UNREACHABLE; }
+const dk_vec_ops *dk_train_device_vec_ops(dk_run *r) { return NULL; }
+dk_err dk_train_device_lbfgs_alloc(dk_run *r) { UNREACHABLE; }
+dk_err dk_train_device_points_changed(dk_run *r) { UNREACHABLE; }
+dk_err dk_train_device_to_host(dk_run *r) { UNREACHABLE; }
+dk_err dk_train_device_from_host(dk_run *r) { UNREACHABLE; }
+dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[4]) { UNREACHABLE; }
+dk_err dk_train_device_adam(dk_run *r, double lr) { UNREACHABLE; }
+double *dk_train_device_lbfgs_x(dk_run *r) { return NULL; }
+double *dk_train_device_lbfgs_g(dk_run *r) { return NULL; }
+dk_err dk_train_device_params_to_x(dk_run *r, double *x) { UNREACHABLE; }
+dk_err dk_train_device_x_to_params(dk_run *r, const double *x) { UNREACHABLE; }
+dk_err dk_train_device_grads_to_g(dk_run *r, double *g) { UNREACHABLE; }
+void dk_train_device_lbfgs_view(dk_run *r, dk_lbfgs_state *out) { dk_lbfgs_state_view(r->lbfgs, out); }
+dk_err dk_train_device_evaluate(dk_run *r, double sums[2], double *max_err) { UNREACHABLE; }
+void dk_train_device_close(dk_run *r) {}
+#endif
