@@ -9,7 +9,7 @@
 #include "dk_comm_impl.h"
 
 /* Turns an MPI error code into a dk_err with MPI's own text. */
-static dk_err mpi_check(int rc, const char *what, const char *file, int line)
+dk_err dk_comm_mpi_check(int rc, const char *what, const char *file, int line)
 {
     if (rc == MPI_SUCCESS)
         return DK_OK;
@@ -19,7 +19,6 @@ static dk_err mpi_check(int rc, const char *what, const char *file, int line)
         snprintf(text, sizeof text, "MPI error code %d", rc);
     return dk_error_set(DK_ERR_MPI, file, line, "%s failed: %s", what, text);
 }
-#define MPI_CHECK(call) DK_CALL(mpi_check((call), #call, __FILE__, __LINE__))
 
 dk_err dk_comm_init(int *argc, char ***argv, dk_comm **out)
 {

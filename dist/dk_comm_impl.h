@@ -33,4 +33,8 @@ void dk_comm_device_release(dk_comm *c);
 void dk_comm_device_abort(dk_comm *c);
 #endif
 
+/* Turns an MPI error code into a dk_err with MPI's own text (both implementation files). */
+dk_err dk_comm_mpi_check(int rc, const char *what, const char *file, int line);
+#define MPI_CHECK(call) DK_CALL(dk_comm_mpi_check((call), #call, __FILE__, __LINE__))
+
 #endif

@@ -78,17 +78,6 @@ static void nap(long ns)
     nanosleep(&t, NULL);
 }
 
-static dk_err mpi_check(int rc, const char *what, const char *file, int line)
-{
-    if (rc == MPI_SUCCESS)
-        return DK_OK;
-    char text[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
-        snprintf(text, sizeof text, "MPI error code %d", rc);
-    return dk_error_set(DK_ERR_MPI, file, line, "%s failed: %s", what, text);
-}
-#define MPI_CHECK(call) DK_CALL(mpi_check((call), #call, __FILE__, __LINE__))
 
 static void nccl_version(char *out, size_t n)
 {
@@ -336,7 +325,7 @@ static dk_err check_gpu_sharing(dk_comm *c, struct dk_comm_device *d)
     }
     DK_CALL(dk_calloc((void **)&all, (size_t)c->size, sizeof *all, "GPU placement of the ranks"));
     int rc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, c->world);
-    dk_err err = mpi_check(rc, "MPI_Allgather of GPU placements", __FILE__, __LINE__);
+    dk_err err = dk_comm_mpi_check(rc, "MPI_Allgather of GPU placements", __FILE__, __LINE__);
     int a = -1, b = -1;
     for (int i = 0; err == DK_OK && i < c->size && a < 0; i++)
         for (int j = i + 1; j < c->size; j++)
