@@ -216,6 +216,18 @@ void bench_print_cell(FILE *f, int md, int width, const char *s)
         fprintf(f, "%*s  ", width, s);
 }
 
+void bench_print_header(FILE *f, int md, int n, const char *const *hdr, const int *w, const char *align)
+{
+    for (int c = 0; c < n; c++)
+        bench_print_cell(f, md, w[c], hdr[c]);
+    fprintf(f, md ? "|\n" : "\n");
+    if (!md)
+        return;
+    for (int c = 0; c < n; c++)
+        fprintf(f, align[c] == 'l' ? "|---" : "|---:");
+    fprintf(f, "|\n");
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");

@@ -102,6 +102,10 @@ void bench_print_note_lines(FILE *f, const void *rows, int n_rows, size_t row_si
 /* One table cell: markdown (md = 1) or right-aligned to width. */
 void bench_print_cell(FILE *f, int md, int width, const char *s);
 
+/* A table's header row of n columns (hdr, widths w), and for markdown the separator row:
+ * align[c] is 'l' for a left-aligned column, anything else for right-aligned. */
+void bench_print_header(FILE *f, int md, int n, const char *const *hdr, const int *w, const char *align);
+
 /* Writes a report into path: an existing file keeps the hand-written text around its
  * generated block (from the line md_begin up to md_end, both included), which is replaced
  * by what generate(f, ctx) writes (itself starting with md_begin and ending with md_end);

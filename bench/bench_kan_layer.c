@@ -551,14 +551,7 @@ static void print_table(FILE *f, const row *rows, int n_rows, int md)
                          "others' load C/torch"};
     const int w[] = {7, 7, 6, 3, 11, 11, 13, 14, 16, 6, 4, 20};
     enum { NCOL = 12 };
-    for (int c = 0; c < NCOL; c++)
-        bench_print_cell(f, md, w[c], hdr[c]);
-    fprintf(f, md ? "|\n" : "\n");
-    if (md) {
-        for (int c = 0; c < NCOL; c++)
-            fprintf(f, c < 4 || (c >= 9 && c < 11) ? "|---" : "|---:");
-        fprintf(f, "|\n");
-    }
+    bench_print_header(f, md, NCOL, hdr, w, "llllrrrrrllr");
     for (int r = 0; r < n_rows; r++) {
         const row *rw = &rows[r];
         char cell[NCOL][64];

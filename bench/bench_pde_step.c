@@ -915,14 +915,7 @@ static void print_table(FILE *f, const row *rows, int n_rows, const options *o, 
                          "others' load C/torch"};
     const int w[] = {11, 2, 7, 7, 6, 10, 14, 17, 13, 8, 18, 20};
     enum { NCOL = 12 };
-    for (int c = 0; c < NCOL; c++)
-        bench_print_cell(f, md, w[c], hdr[c]);
-    fprintf(f, md ? "|\n" : "\n");
-    if (md) {
-        for (int c = 0; c < NCOL; c++)
-            fprintf(f, c < 4 || c == 9 ? "|---" : "|---:");
-        fprintf(f, "|\n");
-    }
+    bench_print_header(f, md, NCOL, hdr, w, "llllrrrrrlrr");
     for (int r = 0; r < n_rows; r++) {
         const row *rw = &rows[r];
         char cell[NCOL][64];
@@ -965,14 +958,7 @@ static void print_phases(FILE *f, const row *rows, int n_rows, int md)
                          "torch backward"};
     const int w[] = {11, 2, 7, 7, 10, 11, 10, 11, 9, 8, 12, 14, 14};
     enum { NCOL = 13 };
-    for (int c = 0; c < NCOL; c++)
-        bench_print_cell(f, md, w[c], hdr[c]);
-    fprintf(f, md ? "|\n" : "\n");
-    if (md) {
-        for (int c = 0; c < NCOL; c++)
-            fprintf(f, c < 4 ? "|---" : "|---:");
-        fprintf(f, "|\n");
-    }
+    bench_print_header(f, md, NCOL, hdr, w, "llllrrrrrrrrr");
     for (int r = 0; r < n_rows; r++) {
         const row *rw = &rows[r];
         if (rw->threads != 1)

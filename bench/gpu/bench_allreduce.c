@@ -37,6 +37,7 @@
 #include "common/dk_cuda.h"
 #include "common/dk_dtype.h"
 #include "common/dk_error.h"
+#include "common/dk_rng.h"
 #include "dist/dk_comm.h"
 #include "kernels/dk_kan_cuda.h"
 #include "kernels/dk_kan_layer.h"
@@ -137,14 +138,8 @@ static void model_free(model *m)
         dk_cuda_free(b[q]);
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static double unif(uint64_t *s) { return (double)(splitmix(s) >> 11) * 0x1.0p-53; }
+/* The library's counter-based generator, *s the counter. */
+static double unif(uint64_t *s) { return dk_rng_uniform(0, 0, (*s)++); }
 
 /* Uploads n values uniform on [lo, hi) as dtype dt. */
 static dk_err upload(void *dst, dk_dtype dt, size_t n, double lo, double hi, uint64_t *s, void *stream)

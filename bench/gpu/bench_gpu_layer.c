@@ -45,6 +45,7 @@
 #include "common/dk_cuda.h"
 #include "common/dk_dtype.h"
 #include "common/dk_error.h"
+#include "common/dk_rng.h"
 #include "kernels/dk_kan_cuda.h"
 #include "kernels/dk_kan_layer.h"
 
@@ -223,14 +224,8 @@ static int gpu_info_get(gpu_info *gi)
 /* ------------------------------------------------------------------------------------
  * Host-side data: a fast generator is enough (the values only need to be typical) */
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static double unif(uint64_t *s) { return (double)(splitmix(s) >> 11) * 0x1.0p-53; }
+/* The library's counter-based generator, *s the counter. */
+static double unif(uint64_t *s) { return dk_rng_uniform(0, 0, (*s)++); }
 
 /* pykan's extended grid on [-1, 1] with interior knots moved by up to 15% of a cell, as
  * bench_kan_layer.c and torch_kan_common.knot_grid do. */
@@ -638,14 +633,7 @@ static void print_table(FILE *f, const row *rows, int n_rows, const gpu_info *gi
                                 "mem ratio", "KAN/MLP"};
     static const int w[] = {7, 6, 3, 10, 12, 8, 6, 8, 9, 11, 8, 13, 8, 9, 7};
     enum { NC = 15 };
-    for (int c = 0; c < NC; c++)
-        bench_print_cell(f, md, w[c], hdr[c]);
-    fprintf(f, md ? "|\n" : "\n");
-    if (md) {
-        for (int c = 0; c < NC; c++)
-            fprintf(f, c < 3 ? "|---" : "|---:");
-        fprintf(f, "|\n");
-    }
+    bench_print_header(f, md, NC, hdr, w, "lllrrrrrrrrrrrr");
     for (int r = 0; r < n_rows; r++) {
         const row *rw = &rows[r];
         char cell[NC][48];
