@@ -257,9 +257,7 @@ static dk_err fit_local(dk_run *r, long step, bool full)
     const long first = full ? 1 : step, last = full ? t->n_batches : step;
     const bool averaged = full && t->n_batches > 1;
     for (long b = first; b <= last; b++) {
-        long block = (b - 1) % t->n_batches;
-        block += block < 0 ? t->n_batches : 0;
-        const size_t row0 = (size_t)block * (size_t)t->local_batch;
+        const size_t row0 = dk_fit_task_batch_row(t, b);
         const void *pred;
         DK_CALL(dk_network_cuda_forward(d->net, t->local_batch, at(d->train_x, row0 * t->n_in, dt), &pred));
         DK_CALL(dk_loss_cuda_mse(dt, (size_t)t->local_batch * t->n_out, pred, at(d->train_y, row0 * t->n_out, dt),

@@ -42,21 +42,12 @@ static double fit_local_loss(dk_run *r, long step, bool full)
     return loss;
 }
 
-/* The global loss and gradient: each rank's share, then one all-reduce that carries the
- * loss terms and the checkpoint control word in the gradient buffer's spare slots. */
-static dk_err global_loss(dk_run *r, long step, bool full)
+/* This rank's loss terms and gradient on the host, with the control word, summed over
+ * ranks by one all-reduce of the gradient buffer, whose spare slots carry the scalars.
+ * sums: the reduced total, interior and boundary loss and control word. */
+static dk_err host_global_loss(dk_run *r, long step, bool full, double sums[4])
 {
     dk_network *net = r->net;
-    if (r->dev) {
-        double sums[4];
-        DK_CALL(dk_train_device_global_loss(r, step, full, sums));
-        r->loss.total = sums[0];
-        r->loss.interior = r->pde ? sums[1] : NAN;
-        r->loss.boundary = r->pde ? sums[2] : NAN;
-        r->control = sums[3];
-        r->samples_since_log += r->samples_per_eval * (full && r->fit ? (double)r->fit->n_batches : 1.0);
-        return DK_OK;
-    }
     double local = 0.0, interior = 0.0, boundary = 0.0;
     if (r->pde)
         local = dk_pde_task_loss(r->pde, net, &interior, &boundary);
@@ -67,10 +58,24 @@ static dk_err global_loss(dk_run *r, long step, bool full)
     dk_store(net->dtype, net->grads, net->n_params + 2, boundary);
     dk_store(net->dtype, net->grads, net->n_params + 3, dk_train_control_word(r));
     DK_CALL(dk_comm_allreduce_sum(r->comm, net->grads, net->n_params + 4, net->dtype, DK_MEM_HOST));
-    r->control = dk_load(net->dtype, net->grads, net->n_params + 3);
-    r->loss.total = dk_load(net->dtype, net->grads, net->n_params);
-    r->loss.interior = r->pde ? dk_load(net->dtype, net->grads, net->n_params + 1) : NAN;
-    r->loss.boundary = r->pde ? dk_load(net->dtype, net->grads, net->n_params + 2) : NAN;
+    for (int i = 0; i < 4; i++)
+        sums[i] = dk_load(net->dtype, net->grads, net->n_params + (size_t)i);
+    return DK_OK;
+}
+
+/* The global loss and gradient, on the host or the GPU; the gradient is left in the
+ * network's (or its device mirror's) gradient buffer. */
+static dk_err global_loss(dk_run *r, long step, bool full)
+{
+    double sums[4];
+    if (r->dev)
+        DK_CALL(dk_train_device_global_loss(r, step, full, sums));
+    else
+        DK_CALL(host_global_loss(r, step, full, sums));
+    r->loss.total = sums[0];
+    r->loss.interior = r->pde ? sums[1] : NAN;
+    r->loss.boundary = r->pde ? sums[2] : NAN;
+    r->control = sums[3];
     r->samples_since_log += r->samples_per_eval * (full && r->fit ? (double)r->fit->n_batches : 1.0);
     return DK_OK;
 }
@@ -103,13 +108,14 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
         double sums[2], unused;
         DK_CALL(dk_train_device_evaluate(r, sums, &unused));
         sse = sums[0];
-    }
-    for (long row = 0; !r->dev && row < t->local_test; row += net->max_batch) {
-        long n = t->local_test - row < net->max_batch ? t->local_test - row : net->max_batch;
-        const char *x = (const char *)t->test_x + (size_t)row * t->n_in * es;
-        const char *y = (const char *)t->test_y + (size_t)row * t->n_out * es;
-        const void *pred = dk_network_forward(net, n, x);
-        sse += dk_fit_task_sse(t, n, pred, y);
+    } else {
+        for (long row = 0; row < t->local_test; row += net->max_batch) {
+            long n = t->local_test - row < net->max_batch ? t->local_test - row : net->max_batch;
+            const char *x = (const char *)t->test_x + (size_t)row * t->n_in * es;
+            const char *y = (const char *)t->test_y + (size_t)row * t->n_out * es;
+            const void *pred = dk_network_forward(net, n, x);
+            sse += dk_fit_task_sse(t, n, pred, y);
+        }
     }
     DK_CALL(dk_comm_allreduce_sum(r->comm, &sse, 1, DK_F64, DK_MEM_HOST));
     out->test_rmse = t->test_size > 0 ? sqrt(sse / ((double)t->test_size * t->n_out)) : NAN;

@@ -250,14 +250,19 @@ void dk_fit_task_destroy(dk_fit_task **task)
     *task = NULL;
 }
 
-void dk_fit_task_batch(const dk_fit_task *task, long step, const void **x, const void **y, long *rows)
+size_t dk_fit_task_batch_row(const dk_fit_task *task, long step)
 {
     /* Steps are 1-based; the floor-mod keeps a (meaningless) step <= 0 inside the data. */
     long block = (step - 1) % task->n_batches;
     if (block < 0)
         block += task->n_batches;
+    return (size_t)block * (size_t)task->local_batch;
+}
+
+void dk_fit_task_batch(const dk_fit_task *task, long step, const void **x, const void **y, long *rows)
+{
     size_t es = dk_dtype_size(task->dtype);
-    size_t first = (size_t)block * (size_t)task->local_batch;
+    size_t first = dk_fit_task_batch_row(task, step);
     *x = (const char *)task->train_x + first * (size_t)task->n_in * es;
     *y = (const char *)task->train_y + first * (size_t)task->n_out * es;
     *rows = task->local_batch;

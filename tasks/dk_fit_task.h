@@ -57,6 +57,10 @@ typedef struct dk_fit_task {
 dk_err dk_fit_task_create(dk_fit_task **out, const dk_fit_task_settings *settings);
 void dk_fit_task_destroy(dk_fit_task **task);
 
+/* The first of this rank's rows (index into train_x / train_y, in rows) that update
+ * number `step` (1-based) uses; the batch is the local_batch rows from there. */
+size_t dk_fit_task_batch_row(const dk_fit_task *task, long step);
+
 /* This rank's inputs and targets for update number `step` (1-based); *rows = local_batch. */
 void dk_fit_task_batch(const dk_fit_task *task, long step, const void **x, const void **y, long *rows);
 
