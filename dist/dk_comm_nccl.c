@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/dk_cuda.h"
 #include "dk_comm_impl.h"
@@ -156,6 +157,9 @@ static _Noreturn void end_job(dk_comm *c, const char *fmt, ...)
     MPI_Finalized(&finalised);
     /* From the watchdog this breaks MPI_THREAD_FUNNELED's letter; MPI_Abort only asks the
      * runtime to kill the job, which is what is wanted, and _Exit follows if it returns. */
+    /* MPI_Abort may itself block on a wedged runtime: SIGALRM's default action ends the
+     * process after 30 s whatever happens. */
+    alarm(30);
     if (initialised && !finalised)
         MPI_Abort(c->world, 1);
     _Exit(1);

@@ -60,10 +60,20 @@ dk_err dk_train_device_start(dk_run *r, dk_comm_choice comm)
     DK_CALL(DK_CALLOC(d, 1, "device run"));
     r->dev = d;
     d->comm = comm;
-    DK_CALL(dk_cuda_stream_create(&d->stream));
-    DK_CALL(dk_cuda_malloc((void **)&d->acc, 4 * sizeof(double), "loss accumulators"));
-    DK_CALL(dk_cuda_host_alloc((void **)&d->pinned, 8 * sizeof(double), "loss read-back"));
-    DK_CALL(dk_vec_ops_cuda_create(&d->ops, d->stream));
+    dk_err local = dk_cuda_stream_create(&d->stream);
+    if (local == DK_OK)
+        local = dk_cuda_malloc((void **)&d->acc, 4 * sizeof(double), "loss accumulators");
+    if (local == DK_OK)
+        local = dk_cuda_host_alloc((void **)&d->pinned, 8 * sizeof(double), "loss read-back");
+    if (local == DK_OK)
+        local = dk_vec_ops_cuda_create(&d->ops, d->stream);
+    /* Agree before dk_comm_enable_device, which is collective: a rank that failed here
+     * must not leave the others waiting inside it. */
+    int report = 0;
+    dk_err agreed = dk_comm_agree(r->comm, local, &report);
+    if (local != DK_OK)
+        return dk_error_push(local, __FILE__, __LINE__, __func__);
+    DK_CALL(agreed);
     DK_CALL(dk_comm_enable_device(r->comm, comm == DK_COMM_CHOICE_NCCL ? DK_COMM_NCCL : DK_COMM_MPI, d->stream));
     return DK_OK;
 }

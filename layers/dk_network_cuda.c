@@ -63,6 +63,7 @@ dk_err dk_network_cuda_create(dk_network_cuda **out, const dk_network *net, void
     dk_network_cuda *d;
     DK_CALL(DK_CALLOC(d, 1, "device network"));
     d->host = net;
+    d->n_layers = net->n_layers;
     d->stream = stream;
     dk_err err = create_buffers(d, net);
     if (!err)
@@ -87,7 +88,7 @@ void dk_network_cuda_destroy(dk_network_cuda **pd)
     if (!pd || !*pd)
         return;
     dk_network_cuda *d = *pd;
-    const int L = d->host->n_layers;
+    const int L = d->n_layers;
     free_table(d->acts, 1, L);
     free_table(d->dacts, 1, L - 1);
     free_table(d->jet1, 1, L);

@@ -17,7 +17,9 @@
 #include "dk_network.h"
 
 typedef struct dk_network_cuda {
-    const dk_network *host; /* the layout this mirror was made for */
+    const dk_network *host; /* the layout this mirror was made for; may be gone when the
+                             * mirror is destroyed (grid extension replaces the network) */
+    int n_layers;           /* host->n_layers, kept for destroy */
     void *stream;           /* cudaStream_t the kernels run on (not owned) */
     void *params, *grads, *state;
     void **acts, **dacts;   /* as in dk_network; acts[0] and dacts[n_layers] are the caller's */
