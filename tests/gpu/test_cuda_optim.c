@@ -1,9 +1,9 @@
 /* The GPU optimiser and loss arithmetic against the CPU code, on random data in float64 and
  * float32 at n = 1, 1000 and 10^6 + 7:
  *   Adam: five steps of dk_adam_cuda_step against dk_adam_step, each from the same state:
- *     parameters and moments within 2 ulp (NOT asserted bitwise: the CPU loop's fused
- *     multiply-adds are the compiler's contraction; the kernel mirrors GCC's vectorised
- *     body, and the test prints how many elements still differ);
+ *     parameters and moments within the forward error bound of the update's formulas
+ *     (NOT asserted bitwise: the CPU loop's fused multiply-adds are the compiler's
+ *     contraction; the test prints how many values still differ);
  *   conversions, gradient accumulation and averaging, scalar stores: bitwise;
  *   the device dk_vec_ops: elementwise operations bitwise against explicit fma/plain
  *     references, reductions within 1e-12 of the CPU table (different summation order);
@@ -106,19 +106,45 @@ static void assert_bitwise(dk_dtype dt, const void *got, const void *want, size_
                  (long long)ulp);
 }
 
-/* At most max_ulp units in the last place apart; prints how many elements are not bitwise
- * equal (Adam: the CPU loop's fused multiply-adds are the compiler's choice). */
-static void assert_within_ulp(dk_dtype dt, const void *got, const void *want, size_t n, int64_t max_ulp,
-                              const char *what)
+/* One Adam update on the GPU against the CPU's, element by element, within the forward error
+ * bound of its formulas: each side rounds each result a few times (at most 4 u of the
+ * magnitude of the terms it sums), so the two differ by at most 8 u of it,
+ *   m = b1 m0 + c1 g',  v = b2 v0 + c2 g'^2,  p = p0 - step m / (sqrt(v) inv_sqrt_bc2 + eps),
+ * with g' = g + wd p0 (the CPU's products and the GPU's fused multiply-adds round
+ * differently). A count of ulps of the result would not do: p0 - update can cancel, and
+ * then one rounding of the update is many ulps of p. */
+static void assert_adam_close(dk_dtype dt, size_t n, const void *got_p, const void *want_p, const void *got_m,
+                              const void *want_m, const void *got_v, const void *want_v, const void *p0,
+                              const void *m0, const void *v0, const void *g, const dk_adam_scalars *s)
 {
-    int64_t ulp;
-    size_t d = count_bit_differences(dt, got, want, n, &ulp);
-    if (d)
-        printf("  %s (%s, n = %zu): %zu of %zu elements not bitwise equal, up to %lld ulp\n", what,
-               dk_dtype_name(dt), n, d, n, (long long)ulp);
-    if (ulp > max_ulp)
-        fail_msg("%s (%s, n = %zu): %lld ulp apart, more than %lld", what, dk_dtype_name(dt), n, (long long)ulp,
-                 (long long)max_ulp);
+    const double u = dt == DK_F64 ? 0x1p-53 : 0x1p-24;
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* gt bounds |g'| and its terms: where g and wd p0 cancel, g' carries an error of
+         * order u gt, not u |g'|, and so do m and v through it. */
+        const double gt = fabs(dk_load(dt, g, i)) + fabs(s->weight_decay * dk_load(dt, p0, i));
+        const double mt = fabs(s->beta1 * dk_load(dt, m0, i)) + fabs(s->one_minus_beta1) * gt;
+        const double vt = fabs(s->beta2 * dk_load(dt, v0, i)) + fabs(s->one_minus_beta2) * gt * gt;
+        const double m = dk_load(dt, want_m, i), v = dk_load(dt, want_v, i);
+        const double den = sqrt(v) * s->inv_sqrt_bc2 + s->eps;
+        const double update = fabs(s->step_size * m / den), update_t = fabs(s->step_size) * mt / den;
+        const double pt = fabs(dk_load(dt, p0, i)) + update + update_t;
+        const struct {
+            const char *what;
+            double got, want, tol;
+        } c[3] = {{"parameter", dk_load(dt, got_p, i), dk_load(dt, want_p, i), 8 * u * pt},
+                  {"first moment", dk_load(dt, got_m, i), m, 8 * u * mt},
+                  {"second moment", dk_load(dt, got_v, i), v, 8 * u * vt}};
+        for (int k = 0; k < 3; k++) {
+            differ += c[k].got != c[k].want;
+            if (!(fabs(c[k].got - c[k].want) <= c[k].tol))
+                fail_msg("Adam %s %zu (%s, n = %zu): GPU %.17g, CPU %.17g, apart %.3g > bound %.3g", c[k].what, i,
+                         dk_dtype_name(dt), n, c[k].got, c[k].want, fabs(c[k].got - c[k].want), c[k].tol);
+        }
+    }
+    if (differ)
+        printf("  Adam (%s, n = %zu): %zu of %zu values not bitwise equal, all within the bound\n",
+               dk_dtype_name(dt), n, differ, 3 * n);
 }
 
 static void assert_rel(double got, double want, double tol, const char *what, size_t n)
@@ -129,7 +155,7 @@ static void assert_rel(double got, double want, double tol, const char *what, si
 
 /* ---- Adam ----------------------------------------------------------------------------- */
 
-static void test_adam_within_2_ulp_of_cpu(void **state)
+static void test_adam_within_rounding_of_cpu(void **state)
 {
     (void)state;
     const dk_adam_settings set = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
@@ -149,18 +175,19 @@ static void test_adam_within_2_ulp_of_cpu(void **state)
                 const double lr = 1e-2 / (1 + step);
                 void *g = host_random(dt, n, 100 + 10 * si + step, -1e-3, 1e-3);
                 void *dg = to_device(g, bytes);
+                void *p0 = malloc(bytes), *m0 = malloc(bytes), *v0 = malloc(bytes);
+                assert_true(p0 && m0 && v0);
+                memcpy(p0, p, bytes), memcpy(m0, cpu->m, bytes), memcpy(v0, cpu->v, bytes);
                 dk_adam_step(cpu, p, g, lr);
                 const dk_adam_scalars s = dk_adam_next_scalars(gpu, lr);
                 CHECK(dk_adam_cuda_step(dt, n, dp, dg, dm, dv, &s, stream));
                 void *hp = from_device(dp, bytes), *hm = from_device(dm, bytes), *hv = from_device(dv, bytes);
-                assert_within_ulp(dt, hp, p, n, 2, "Adam parameters");
-                assert_within_ulp(dt, hm, cpu->m, n, 2, "Adam first moments");
-                assert_within_ulp(dt, hv, cpu->v, n, 2, "Adam second moments");
+                assert_adam_close(dt, n, hp, p, hm, cpu->m, hv, cpu->v, p0, m0, v0, g, &s);
                 /* the next step starts from the CPU's state: each step is compared alone */
                 CHECK(dk_cuda_to_device(dp, p, bytes, stream));
                 CHECK(dk_cuda_to_device(dm, cpu->m, bytes, stream));
                 CHECK(dk_cuda_to_device(dv, cpu->v, bytes, stream));
-                free(hp), free(hm), free(hv), free(g);
+                free(hp), free(hm), free(hv), free(g), free(p0), free(m0), free(v0);
                 dk_cuda_free(dg);
             }
             assert_int_equal(cpu->step, gpu->step);
@@ -610,7 +637,7 @@ int main(void)
     }
     printf("GPU 0: %s\n", name);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_adam_within_2_ulp_of_cpu),
+        cmocka_unit_test(test_adam_within_rounding_of_cpu),
         cmocka_unit_test(test_conversions_and_gradient_sums_bitwise),
         cmocka_unit_test(test_device_vec_ops_against_cpu),
         cmocka_unit_test(test_lbfgs_on_device_follows_cpu),

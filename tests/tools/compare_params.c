@@ -1,5 +1,7 @@
-/* compare_params A.bin B.bin float64|float32 REL_TOL
+/* compare_params A.bin B.bin DTYPE REL_TOL
  *
+ * DTYPE is float64 or float32 (both files), or float32/float64 (A in float32, B in float64:
+ * a float32 run against the float64 run of the same config, its reference).
  * Compares two final_params.bin files element by element and exits 0 when
  *   max_i |a_i - b_i| / max(max_i |a_i|, tiny) <= REL_TOL,
  * i.e. the largest difference relative to the largest parameter (a per-element ratio
@@ -12,41 +14,52 @@
 
 #include "slurp.h"
 
+static double load(const unsigned char *p, size_t i, size_t size)
+{
+    if (size == 8) {
+        double v;
+        memcpy(&v, p + i * 8, 8);
+        return v;
+    }
+    float v;
+    memcpy(&v, p + i * 4, 4);
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
-        fprintf(stderr, "usage: compare_params A.bin B.bin float64|float32 REL_TOL\n");
+        fprintf(stderr, "usage: compare_params A.bin B.bin float64|float32|float32/float64 REL_TOL\n");
         return 2;
     }
     long na, nb;
     unsigned char *a = slurp("compare_params", argv[1], &na), *b = slurp("compare_params", argv[2], &nb);
-    int f64 = strcmp(argv[3], "float64") == 0;
+    size_t ea, eb;
+    if (!strcmp(argv[3], "float64"))
+        ea = eb = 8;
+    else if (!strcmp(argv[3], "float32"))
+        ea = eb = 4;
+    else if (!strcmp(argv[3], "float32/float64"))
+        ea = 4, eb = 8;
+    else {
+        fprintf(stderr, "compare_params: DTYPE %s: expected float64, float32 or float32/float64\n", argv[3]);
+        return 2;
+    }
     double tol = atof(argv[4]);
-    size_t es = f64 ? 8 : 4;
-    if (na != nb || na % (long)es != 0 || na == 0) {
+    if (na % (long)ea != 0 || nb % (long)eb != 0 || na / (long)ea != nb / (long)eb || na == 0) {
         fprintf(stderr, "compare_params: sizes differ or are not whole elements: %ld vs %ld bytes\n", na, nb);
         return 1;
     }
     if (tol == 0.0) {
-        int same = memcmp(a, b, (size_t)na) == 0;
+        int same = na == nb && memcmp(a, b, (size_t)na) == 0;
         printf("%s: %ld bytes %s\n", same ? "identical" : "DIFFERENT", na, same ? "match" : "differ");
         return same ? 0 : 1;
     }
-    size_t n = (size_t)na / es;
+    size_t n = (size_t)na / ea;
     double max_diff = 0.0, max_abs = 0.0;
     size_t worst = 0;
     for (size_t i = 0; i < n; i++) {
-        double x, y;
-        if (f64) {
-            memcpy(&x, a + i * 8, 8);
-            memcpy(&y, b + i * 8, 8);
-        } else {
-            float fx, fy;
-            memcpy(&fx, a + i * 4, 4);
-            memcpy(&fy, b + i * 4, 4);
-            x = fx;
-            y = fy;
-        }
+        double x = load(a, i, ea), y = load(b, i, eb);
         if (!isfinite(x) || !isfinite(y)) {
             printf("non-finite parameter at element %zu\n", i);
             return 1;
