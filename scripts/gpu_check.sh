@@ -56,6 +56,9 @@ LOG=$OUT/gpu_check.log
 exec > >(tee -a "$LOG") 2>&1
 tee_pid=$!
 export PYTHONUNBUFFERED=1
+# NCCL's own warnings (an init failure inside a VM says why only with this); an explicit
+# NCCL_DEBUG from the caller wins.
+export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 t_start=$SECONDS
 NP=$(nproc)
 

@@ -15,9 +15,15 @@
 #     the GPU image lacks its own (checked: every NEEDED library of every unpacked binary
 #     is then in the root, in fallback/, or one of libc/libm/libstdc++/libgcc_s);
 #   - libinireader0 (libinih-dev's C++ dependency) and libhwloc-plugins are not needed;
+#   - pkgconf, pkgconf-bin, libpkgconf3 (CMakeLists.txt's find_package(PkgConfig REQUIRED):
+#     an image without pkg-config stops at configure; found in a bare Debian chroot);
 #   - no failure where .git/info is missing (git worktrees, fresh clones): .gitignore
 #     already ignores /.gpudeps/, the exclude entry is only added when git does not.
 #
+# Tested on a bare system: a minbase Debian 12 chroot with only gcc, g++, make, python3,
+# cmake, ninja-build and a read-only CUDA 13.0 toolkit (2026-11-23): unpack, configure with
+# DISTKAN_CUDA=ON, build, the unit tests, an mpirun test and a 2-rank training run pass,
+# the gpu tests skip (no GPU there).
 # Versions downloaded (Debian 12 bookworm, 2026-11-23; 30 MB; .gpudeps/MANIFEST lists the files):
 #   openmpi-bin libopenmpi3 libopenmpi-dev 4.1.4-3+b1, openmpi-common 4.1.4-3,
 #   libpmix2 4.2.2-1+deb12u1, libhwloc15 2.9.0-1, libevent-core-2.1-7 libevent-pthreads-2.1-7
@@ -29,6 +35,7 @@
 #   liblapacke liblapacke-dev libtmglib3 libtmglib-dev liblapack3 liblapack-dev libblas3
 #   libblas-dev 3.11.0-2; libopenblas0 libopenblas0-pthread libopenblas-dev
 #   libopenblas-pthread-dev 0.3.21+ds-4; libgfortran5 libquadmath0 12.2.0-14+deb12u1;
+#   pkgconf pkgconf-bin libpkgconf3 1.8.1-1;
 #   fallback/: libudev1 252.39-1~deb12u2, libuuid1 2.38.1-5+deb12u3, libatomic1
 #   12.2.0-14+deb12u1, zlib1g 1:1.2.13.dfsg-1.
 set -euo pipefail
@@ -42,7 +49,8 @@ pkgs="openmpi-bin openmpi-common libopenmpi3 libopenmpi-dev libpmix2 libhwloc15
  libcmocka0 libcmocka-dev libinih1 libinih-dev
  liblapacke liblapacke-dev libtmglib3 libtmglib-dev liblapack3 liblapack-dev libblas3 libblas-dev
  libopenblas0 libopenblas0-pthread libopenblas-dev libopenblas-pthread-dev
- libgfortran5 libquadmath0 ibverbs-providers"
+ libgfortran5 libquadmath0 ibverbs-providers
+ pkgconf pkgconf-bin libpkgconf3"
 # Libraries every Ubuntu/Debian image normally has; unpack.sh uses them only where the
 # GPU machine's own are missing (ldconfig -p), never in front of them.
 fallback="libudev1 libuuid1 libatomic1 zlib1g"
