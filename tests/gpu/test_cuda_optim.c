@@ -34,6 +34,8 @@
 #include "optim/dk_vec_ops.h"
 #include "tasks/dk_loss_cuda.h"
 
+#include "../unit/rosenbrock.h"
+
 enum { TEST_STREAM = 91 };
 static void *stream;
 static const size_t sizes[] = {1, 1000, 1000007};
@@ -365,14 +367,7 @@ static void evaluate_host(const problem *p, const double *x, double *f, double *
     const size_t n = p->n;
     double fx = 0.0;
     if (p->rosenbrock) {
-        for (size_t i = 0; i < n; i++)
-            g[i] = 0.0;
-        for (size_t i = 0; i + 1 < n; i++) {
-            const double u = x[i + 1] - x[i] * x[i], v = 1.0 - x[i];
-            fx += 100.0 * u * u + v * v;
-            g[i] += -400.0 * x[i] * u - 2.0 * v;
-            g[i + 1] += 200.0 * u;
-        }
+        fx = rosenbrock_value_grad(n, x, g);
     } else {
         double s = 0.0;
         for (size_t i = 0; i < n; i++)

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "rosenbrock.h"
 #include "test_asserts.h"
 #include <lapacke.h>
 
@@ -145,16 +146,7 @@ static dk_err rosenbrock_objective_n(void *ctx, const double *x, double *f, doub
             return DK_OK;
         }
     }
-    double fx = 0.0;
-    for (size_t i = 0; i < n; i++)
-        g[i] = 0.0;
-    for (size_t i = 0; i + 1 < n; i++) {
-        const double u = x[i + 1] - x[i] * x[i], v = 1.0 - x[i];
-        fx += 100.0 * u * u + v * v;
-        g[i] += -400.0 * x[i] * u - 2.0 * v;
-        g[i + 1] += 200.0 * u;
-    }
-    *f = fx;
+    *f = rosenbrock_value_grad(n, x, g);
     return DK_OK;
 }
 

@@ -17,6 +17,8 @@
 #include "optim/dk_lbfgs.h"
 #include "optim/dk_vec_ops.h"
 
+#include "rosenbrock.h"
+
 enum { TEST_STREAM = 78 }; /* test-only random stream */
 
 static void fill_random(double *a, size_t n, uint64_t seed)
@@ -241,16 +243,7 @@ enum { RN = 6 };
 static dk_err rosenbrock(void *ctx, const double *x, double *f, double *g)
 {
     (void)ctx;
-    double fx = 0.0;
-    for (size_t i = 0; i < RN; i++)
-        g[i] = 0.0;
-    for (size_t i = 0; i + 1 < RN; i++) {
-        const double u = x[i + 1] - x[i] * x[i], v = 1.0 - x[i];
-        fx += 100.0 * u * u + v * v;
-        g[i] += -400.0 * x[i] * u - 2.0 * v;
-        g[i + 1] += 200.0 * u;
-    }
-    *f = fx;
+    *f = rosenbrock_value_grad(RN, x, g);
     return DK_OK;
 }
 
