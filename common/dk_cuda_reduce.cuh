@@ -1,5 +1,7 @@
-/* Deterministic reductions on the GPU, shared by the vector operations (optim/dk_vec_cuda.cu)
- * and the losses (tasks/dk_loss_cuda.cu). Include from .cu files only.
+/* Deterministic reductions on the GPU, and the elementwise kernels' grid-stride loop and
+ * once-rounded operations, shared by the vector operations (optim/dk_vec_cuda.cu), Adam
+ * (optim/dk_adam_cuda.cu) and the losses (tasks/dk_loss_cuda.cu). Include from .cu files
+ * only.
  *
  * A reduction of n elements is bitwise the same on every run and every GPU, because nothing
  * in it depends on scheduling (no floating-point atomics anywhere):
@@ -38,6 +40,26 @@ static inline unsigned elementwise_blocks(size_t n)
     const size_t b = (n + THREADS - 1) / THREADS;
     return b > MAX_ELEMENTWISE_BLOCKS ? (unsigned)MAX_ELEMENTWISE_BLOCKS : (unsigned)b;
 }
+
+/* Elementwise kernels visit i = b blockDim + t, then i + gridDim blockDim, ... < n. */
+#define DK_GRID_STRIDE(i, n)                                                               \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                \
+         i += (size_t)gridDim.x * blockDim.x)
+
+/* IEEE operations rounded once, by type, so that one template kernel states a formula for
+ * float64 and float32 alike (nvcc contracts no explicitly rounded operation into an FMA). */
+__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
+__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double sub_rn(double a, double b) { return __dsub_rn(a, b); }
+__device__ __forceinline__ float sub_rn(float a, float b) { return __fsub_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double div_rn(double a, double b) { return __ddiv_rn(a, b); }
+__device__ __forceinline__ float div_rn(float a, float b) { return __fdiv_rn(a, b); }
+__device__ __forceinline__ double sqrt_rn(double a) { return __dsqrt_rn(a); }
+__device__ __forceinline__ float sqrt_rn(float a) { return __fsqrt_rn(a); }
+__device__ __forceinline__ double fma_rn(double a, double b, double c) { return __fma_rn(a, b, c); }
+__device__ __forceinline__ float fma_rn(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 
 /* max with NaN winning (a NaN anywhere makes the result NaN); the values are magnitudes. */
 __device__ __forceinline__ double max_nan(double a, double b)

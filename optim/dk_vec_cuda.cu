@@ -14,10 +14,6 @@ using dk_reduce::THREADS;
  * Elementwise kernels (grid-stride; float64 unless stated)
  * ------------------------------------------------------------------------------------- */
 
-#define DK_GRID_STRIDE(i, n)                                                               \
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                \
-         i += (size_t)gridDim.x * blockDim.x)
-
 __global__ void negate_kernel(size_t n, const double *src, double *dst)
 {
     DK_GRID_STRIDE(i, n) dst[i] = -src[i];
@@ -55,14 +51,10 @@ __global__ void f64_to_f32_kernel(size_t n, const double *src, float *dst)
     DK_GRID_STRIDE(i, n) dst[i] = __double2float_rn(src[i]);
 }
 
-__global__ void accumulate_f64_kernel(size_t n, const double *src, double *sum)
+template <typename T>
+__global__ void accumulate_kernel(size_t n, const T *src, T *sum)
 {
-    DK_GRID_STRIDE(i, n) sum[i] = __dadd_rn(sum[i], src[i]);
-}
-
-__global__ void accumulate_f32_kernel(size_t n, const float *src, float *sum)
-{
-    DK_GRID_STRIDE(i, n) sum[i] = __fadd_rn(sum[i], src[i]);
+    DK_GRID_STRIDE(i, n) sum[i] = dk_reduce::add_rn(sum[i], src[i]);
 }
 
 __global__ void scale_f32_kernel(size_t n, double alpha, float *x)
@@ -332,9 +324,9 @@ extern "C" dk_err dk_vec_cuda_accumulate(dk_dtype dtype, size_t n, const void *s
         return dk_cuda_device_copy(sum, src, n * dk_dtype_size(dtype), stream);
     const unsigned blocks = dk_reduce::elementwise_blocks(n);
     if (dtype == DK_F64)
-        accumulate_f64_kernel<<<blocks, THREADS, 0, (cudaStream_t)stream>>>(n, (const double *)src, (double *)sum);
+        accumulate_kernel<<<blocks, THREADS, 0, (cudaStream_t)stream>>>(n, (const double *)src, (double *)sum);
     else
-        accumulate_f32_kernel<<<blocks, THREADS, 0, (cudaStream_t)stream>>>(n, (const float *)src, (float *)sum);
+        accumulate_kernel<<<blocks, THREADS, 0, (cudaStream_t)stream>>>(n, (const float *)src, (float *)sum);
     DK_CUDA_LAUNCHED("gradient accumulation kernel");
     return DK_OK;
 }
