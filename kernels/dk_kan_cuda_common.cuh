@@ -212,6 +212,18 @@ inline dk_kc_args<T> dk_kc_args_make(const dk_kan_shape *s, int batch)
     return a;
 }
 
+/* The per-sample kernels' launch (forward, dx and their jet forms): one block of 32 x 8
+ * threads per tile of `samples` samples by `cols` of the n_cols outputs or inputs. */
+template <typename T>
+inline dk_err dk_kc_launch_tiles(void (*kernel)(dk_kc_args<T>), const dk_kc_args<T> &a, int samples, int n_cols,
+                                 int cols, cudaStream_t st, const char *what)
+{
+    const dim3 grid((unsigned)((a.batch + samples - 1) / samples), (unsigned)((n_cols + cols - 1) / cols));
+    kernel<<<grid, dim3(32, 8), 0, st>>>(a);
+    DK_CUDA_LAUNCHED(what);
+    return DK_OK;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Workspace plan (host)
  *

@@ -222,24 +222,6 @@ __global__ void __launch_bounds__(256) kan_jet_gx_kernel(dk_kc_args<T> a)
     }
 }
 
-template <typename T, int K>
-dk_err launch_jet_forward(const dk_kc_args<T> &a, cudaStream_t st)
-{
-    const dim3 grid((unsigned)((a.batch + JF_SAMPLES - 1) / JF_SAMPLES), (unsigned)((a.out + 31) / 32));
-    kan_jet_forward_kernel<T, K><<<grid, dim3(32, 8), 0, st>>>(a);
-    DK_CUDA_LAUNCHED("KAN jet forward kernel");
-    return DK_OK;
-}
-
-template <typename T, int K>
-dk_err launch_jet_gx(const dk_kc_args<T> &a, cudaStream_t st)
-{
-    const dim3 grid((unsigned)((a.batch + JG_SAMPLES - 1) / JG_SAMPLES), (unsigned)((a.in + JG_INPUTS - 1) / JG_INPUTS));
-    kan_jet_gx_kernel<T, K><<<grid, dim3(32, 8), 0, st>>>(a);
-    DK_CUDA_LAUNCHED("KAN jet input-gradient kernel");
-    return DK_OK;
-}
-
 inline dk_err jet_check(const dk_kan_shape *s, int batch, int n_dir, int identity, const void *x1, const void *x2,
                         const void *workspace, const char *what)
 {
@@ -252,6 +234,21 @@ inline dk_err jet_check(const dk_kan_shape *s, int batch, int n_dir, int identit
     if (!identity && n_dir > 0 && (!x1 || !x2))
         DK_ERROR(DK_ERR_USAGE, "%s: x1 and x2 are required without identity_input", what);
     return DK_OK;
+}
+
+/* The arguments both jet directions take alike. */
+template <typename T>
+inline dk_kc_args<T> jet_args(const dk_kan_shape *s, int batch, int n_dir, int identity, const T *grid, const T *x,
+                              const T *x1, const T *x2)
+{
+    dk_kc_args<T> a = dk_kc_args_make<T>(s, batch);
+    a.nd = n_dir;
+    a.identity = identity != 0;
+    a.grid = grid;
+    a.x = x;
+    a.x1 = x1;
+    a.x2 = x2;
+    return a;
 }
 
 template <typename T, typename P>
@@ -269,19 +266,14 @@ dk_err kan_jet_forward(const dk_kan_shape *s, const P *p, int batch, int n_dir, 
     T *A = (T *)(ws + pl.a), *Bw = (T *)(ws + pl.bw);
     cudaStream_t st = (cudaStream_t)stream;
     DK_CALL(dk_kc_pack<T>(s, p->coef, p->scale_base, p->scale_sp, p->mask, A, Bw, st));
-    dk_kc_args<T> a = dk_kc_args_make<T>(s, batch);
-    a.nd = n_dir;
-    a.identity = identity != 0;
-    a.grid = p->grid;
-    a.x = x;
-    a.x1 = x1;
-    a.x2 = x2;
+    dk_kc_args<T> a = jet_args(s, batch, n_dir, identity, p->grid, x, x1, x2);
     a.A = A;
     a.Bw = Bw;
     a.y = y;
     a.y1 = y1;
     a.y2 = y2;
-    DK_KC_DISPATCH_K(s->k, DK_CALL((launch_jet_forward<T, KK>(a, st))));
+    DK_KC_DISPATCH_K(s->k, DK_CALL((dk_kc_launch_tiles<T>(kan_jet_forward_kernel<T, KK>, a, JF_SAMPLES, a.out, 32, st,
+                                                         "KAN jet forward kernel"))));
     return DK_OK;
 }
 
@@ -300,13 +292,7 @@ dk_err kan_jet_backward(const dk_kan_shape *s, const P *p, int batch, int n_dir,
     const dk_kc_plan pl = dk_kc_make_plan(s, sizeof(T));
     unsigned char *ws = dk_kc_align(workspace);
     cudaStream_t st = (cudaStream_t)stream;
-    dk_kc_args<T> a = dk_kc_args_make<T>(s, batch);
-    a.nd = n_dir;
-    a.identity = identity != 0;
-    a.grid = p->grid;
-    a.x = x;
-    a.x1 = x1;
-    a.x2 = x2;
+    dk_kc_args<T> a = jet_args(s, batch, n_dir, identity, p->grid, x, x1, x2);
     a.gy = gy;
     a.gy1 = gy1;
     a.gy2 = gy2;
@@ -322,7 +308,8 @@ dk_err kan_jet_backward(const dk_kan_shape *s, const P *p, int batch, int n_dir,
     if (!want_gx || batch == 0)
         return DK_OK;
     DK_CALL(dk_kc_pack<T>(s, p->coef, p->scale_base, p->scale_sp, p->mask, (T *)(ws + pl.a), (T *)(ws + pl.bw), st));
-    DK_KC_DISPATCH_K(s->k, DK_CALL((launch_jet_gx<T, KK>(a, st))));
+    DK_KC_DISPATCH_K(s->k, DK_CALL((dk_kc_launch_tiles<T>(kan_jet_gx_kernel<T, KK>, a, JG_SAMPLES, a.in, JG_INPUTS, st,
+                                                         "KAN jet input-gradient kernel"))));
     return DK_OK;
 }
 

@@ -133,24 +133,6 @@ __global__ void __launch_bounds__(256) kan_dx_kernel(dk_kc_args<T> a)
     }
 }
 
-template <typename T, int K>
-dk_err launch_forward(const dk_kc_args<T> &a, cudaStream_t st)
-{
-    const dim3 grid((unsigned)((a.batch + FWD_SAMPLES - 1) / FWD_SAMPLES), (unsigned)((a.out + 31) / 32));
-    kan_forward_kernel<T, K><<<grid, dim3(32, 8), 0, st>>>(a);
-    DK_CUDA_LAUNCHED("KAN forward kernel");
-    return DK_OK;
-}
-
-template <typename T, int K>
-dk_err launch_dx(const dk_kc_args<T> &a, cudaStream_t st)
-{
-    const dim3 grid((unsigned)((a.batch + DX_SAMPLES - 1) / DX_SAMPLES), (unsigned)((a.in + DX_INPUTS - 1) / DX_INPUTS));
-    kan_dx_kernel<T, K><<<grid, dim3(32, 8), 0, st>>>(a);
-    DK_CUDA_LAUNCHED("KAN input-gradient kernel");
-    return DK_OK;
-}
-
 template <typename T, typename P>
 dk_err kan_forward(const dk_kan_shape *s, const P *p, int batch, const T *x, T *y, void *workspace, void *stream)
 {
@@ -171,7 +153,8 @@ dk_err kan_forward(const dk_kan_shape *s, const P *p, int batch, const T *x, T *
     a.A = A;
     a.Bw = Bw;
     a.y = y;
-    DK_KC_DISPATCH_K(s->k, DK_CALL((launch_forward<T, KK>(a, st))));
+    DK_KC_DISPATCH_K(s->k, DK_CALL((dk_kc_launch_tiles<T>(kan_forward_kernel<T, KK>, a, FWD_SAMPLES, a.out, 32, st,
+                                                         "KAN forward kernel"))));
     return DK_OK;
 }
 
@@ -201,7 +184,8 @@ dk_err kan_backward(const dk_kan_shape *s, const P *p, int batch, const T *x, co
     if (!dx || batch == 0)
         return DK_OK;
     DK_CALL(dk_kc_pack<T>(s, p->coef, p->scale_base, p->scale_sp, p->mask, (T *)(ws + pl.a), (T *)(ws + pl.bw), st));
-    DK_KC_DISPATCH_K(s->k, DK_CALL((launch_dx<T, KK>(a, st))));
+    DK_KC_DISPATCH_K(s->k, DK_CALL((dk_kc_launch_tiles<T>(kan_dx_kernel<T, KK>, a, DX_SAMPLES, a.in, DX_INPUTS, st,
+                                                         "KAN input-gradient kernel"))));
     return DK_OK;
 }
 
