@@ -62,4 +62,15 @@ const dk_pde_problem *dk_pde_problem_find(const char *name);
 /* "poisson2d, helmholtz2d, ..." for messages; truncated (still terminated) if n is short. */
 void dk_pde_problem_names(char *buf, size_t n);
 
+/* Pieces most problems share, so that a problem file holds only its equation. */
+
+/* boundary_face for a problem with Dirichlet data on every face. */
+bool dk_pde_every_face(const dk_pde_params *p, int axis, bool upper);
+
+/* The cube [lo, hi]^n: lo_out[a] = lo, hi_out[a] = hi for a < n. */
+void dk_pde_cube(int n, double lo, double hi, double *lo_out, double *hi_out);
+
+/* 0 when 1 <= dim <= dim_max; else -1 with "<problem> needs 1 <= dim <= ..." in why[n]. */
+int dk_pde_check_dim(const char *problem, int dim, int dim_max, char *why, size_t n);
+
 #endif

@@ -40,3 +40,26 @@ void dk_pde_problem_names(char *buf, size_t n)
         used += (size_t)w;
     }
 }
+
+bool dk_pde_every_face(const dk_pde_params *p, int axis, bool upper)
+{
+    (void)p, (void)axis, (void)upper;
+    return true;
+}
+
+void dk_pde_cube(int n, double lo, double hi, double *lo_out, double *hi_out)
+{
+    for (int a = 0; a < n; a++) {
+        lo_out[a] = lo;
+        hi_out[a] = hi;
+    }
+}
+
+int dk_pde_check_dim(const char *problem, int dim, int dim_max, char *why, size_t n)
+{
+    if (dim >= 1 && dim <= dim_max)
+        return 0;
+    if (why && n > 0)
+        snprintf(why, n, "%s needs 1 <= dim <= %d (got dim = %d)", problem, dim_max, dim);
+    return -1;
+}

@@ -21,11 +21,8 @@ enum { DIM_MAX = 1000 };
 
 static int inputs(const dk_pde_params *p, char *why, size_t n)
 {
-    if (p->dim < 1 || p->dim > DIM_MAX) {
-        if (why && n > 0)
-            snprintf(why, n, "heat_nd needs 1 <= dim <= %d (got dim = %d)", DIM_MAX, p->dim);
+    if (dk_pde_check_dim("heat_nd", p->dim, DIM_MAX, why, n) != 0)
         return -1;
-    }
     if (!(isfinite(p->diffusivity) && p->diffusivity > 0.0)) {
         if (why && n > 0)
             snprintf(why, n, "heat_nd needs a finite diffusivity > 0 (got %g)", p->diffusivity);
@@ -34,13 +31,8 @@ static int inputs(const dk_pde_params *p, char *why, size_t n)
     return p->dim + 1;
 }
 
-static void domain(const dk_pde_params *p, double *lo, double *hi)
-{
-    for (int a = 0; a <= p->dim; a++) {
-        lo[a] = 0.0;
-        hi[a] = 1.0;
-    }
-}
+/* Space and time alike: [0, 1]^(d + 1). */
+static void domain(const dk_pde_params *p, double *lo, double *hi) { dk_pde_cube(p->dim + 1, 0.0, 1.0, lo, hi); }
 
 static bool boundary_face(const dk_pde_params *p, int axis, bool upper) { return !(axis == p->dim && upper); }
 

@@ -25,13 +25,7 @@ static int inputs(const dk_pde_params *p, char *why, size_t n)
     return 2;
 }
 
-static void domain(const dk_pde_params *p, double *lo, double *hi)
-{
-    lo[0] = lo[1] = -1.0;
-    hi[0] = hi[1] = 1.0;
-}
-
-static bool boundary_face(const dk_pde_params *p, int axis, bool upper) { return true; }
+static void domain(const dk_pde_params *p, double *lo, double *hi) { dk_pde_cube(2, -1.0, 1.0, lo, hi); }
 
 static double exact(const dk_pde_params *p, const double *x)
 {
@@ -55,7 +49,7 @@ const dk_pde_problem dk_pde_helmholtz2d = {
                "(params a1, a2, wavenumber k), Dirichlet on all faces",
     .inputs = inputs,
     .domain = domain,
-    .boundary_face = boundary_face,
+    .boundary_face = dk_pde_every_face,
     .exact = exact,
     .residual = residual,
     .linear = true,

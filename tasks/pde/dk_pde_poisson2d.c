@@ -17,13 +17,7 @@ static const double pi = 3.14159265358979323846;
 
 static int inputs(const dk_pde_params *p, char *why, size_t n) { return 2; }
 
-static void domain(const dk_pde_params *p, double *lo, double *hi)
-{
-    lo[0] = lo[1] = -1.0;
-    hi[0] = hi[1] = 1.0;
-}
-
-static bool boundary_face(const dk_pde_params *p, int axis, bool upper) { return true; }
+static void domain(const dk_pde_params *p, double *lo, double *hi) { dk_pde_cube(2, -1.0, 1.0, lo, hi); }
 
 static double exact(const dk_pde_params *p, const double *x) { return sin(pi * x[0]) * sin(pi * x[1] * x[1]); }
 
@@ -48,7 +42,7 @@ const dk_pde_problem dk_pde_poisson2d = {
     .summary = "u_xx + u_yy = f on [-1,1]^2, u = sin(pi x) sin(pi y^2) (KAN paper), Dirichlet on all faces",
     .inputs = inputs,
     .domain = domain,
-    .boundary_face = boundary_face,
+    .boundary_face = dk_pde_every_face,
     .exact = exact,
     .residual = residual,
     .linear = true,

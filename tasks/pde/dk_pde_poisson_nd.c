@@ -11,7 +11,6 @@
 #include "../dk_pde_problem.h"
 
 #include <math.h>
-#include <stdio.h>
 
 static const double pi = 3.14159265358979323846;
 
@@ -19,23 +18,10 @@ enum { DIM_MAX = 1000 };
 
 static int inputs(const dk_pde_params *p, char *why, size_t n)
 {
-    if (p->dim < 1 || p->dim > DIM_MAX) {
-        if (why && n > 0)
-            snprintf(why, n, "poisson_nd needs 1 <= dim <= %d (got dim = %d)", DIM_MAX, p->dim);
-        return -1;
-    }
-    return p->dim;
+    return dk_pde_check_dim("poisson_nd", p->dim, DIM_MAX, why, n) == 0 ? p->dim : -1;
 }
 
-static void domain(const dk_pde_params *p, double *lo, double *hi)
-{
-    for (int a = 0; a < p->dim; a++) {
-        lo[a] = 0.0;
-        hi[a] = 1.0;
-    }
-}
-
-static bool boundary_face(const dk_pde_params *p, int axis, bool upper) { return true; }
+static void domain(const dk_pde_params *p, double *lo, double *hi) { dk_pde_cube(p->dim, 0.0, 1.0, lo, hi); }
 
 static double exact(const dk_pde_params *p, const double *x)
 {
@@ -64,7 +50,7 @@ const dk_pde_problem dk_pde_poisson_nd = {
                "(param dim = d), Dirichlet on all faces",
     .inputs = inputs,
     .domain = domain,
-    .boundary_face = boundary_face,
+    .boundary_face = dk_pde_every_face,
     .exact = exact,
     .residual = residual,
     .linear = true,
