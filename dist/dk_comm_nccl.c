@@ -87,10 +87,12 @@ static void nccl_version(char *out, size_t n)
     snprintf(out, n, "%d.%d.%d", v / 10000, v / 100 % 100, v % 100);
 }
 
-/* "<NCCL's name for r>: <its last message>", the message left out when empty. */
-static void nccl_text(char *out, size_t n, ncclResult_t r, ncclComm_t comm)
+/* "<NCCL's name for r>: <its last message>", the message left out when empty. No
+ * communicator is passed (NCCL documents the argument as unused, NULL allowed): the one at
+ * hand may be mid-abort. */
+static void nccl_text(char *out, size_t n, ncclResult_t r)
 {
-    const char *last = ncclGetLastError(comm);
+    const char *last = ncclGetLastError(NULL);
     snprintf(out, n, "%s%s%s", ncclGetErrorString(r), last && *last ? ": " : "", last && *last ? last : "");
 }
 
@@ -165,18 +167,42 @@ static _Noreturn void end_job(dk_comm *c, const char *fmt, ...)
     _Exit(1);
 }
 
+/* The communicator for the main thread's next NCCL call. Once the watchdog has begun
+ * aborting it (d->nccl cleared under the lock, ncclCommAbort on a helper thread), using
+ * it would touch freed memory: end here instead, waiting to be killed. The copy narrows
+ * the window to the call itself; holding the lock across ncclAllReduce is no option, since
+ * its first call connects to the peers and may block on a dead one, and the watchdog,
+ * which must notice that, needs the lock. */
+static ncclComm_t live_comm(dk_comm *c, const char *op)
+{
+    struct dk_comm_device *d = c->dev;
+    pthread_mutex_lock(&d->lock);
+    ncclComm_t comm = atomic_load(&d->aborting) ? NULL : d->nccl;
+    pthread_mutex_unlock(&d->lock);
+    if (!comm)
+        end_job(c, "NCCL %s interrupted: the communicator is being aborted", op);
+    return comm;
+}
+
 static void check_async(dk_comm *c, const char *op)
 {
     struct dk_comm_device *d = c->dev;
-    if (atomic_load(&d->aborting))
-        end_job(c, "NCCL %s interrupted: the communicator is being aborted", op); /* waits to be killed */
+    /* Under the lock (the query does not block), so that an abort cannot free the
+     * communicator in the middle of it. */
+    pthread_mutex_lock(&d->lock);
+    int gone = atomic_load(&d->aborting) || !d->nccl;
     ncclResult_t async = ncclSuccess;
-    ncclResult_t r = ncclCommGetAsyncError(d->nccl, &async);
-    if (r != ncclSuccess)
-        async = r;
+    if (!gone) {
+        ncclResult_t r = ncclCommGetAsyncError(d->nccl, &async);
+        if (r != ncclSuccess)
+            async = r;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (gone)
+        end_job(c, "NCCL %s interrupted: the communicator is being aborted", op); /* waits to be killed */
     if (async != ncclSuccess && async != ncclInProgress) {
         char text[600];
-        nccl_text(text, sizeof text, async, d->nccl);
+        nccl_text(text, sizeof text, async);
         end_job(c, "NCCL %s failed: %s", op, text);
     }
 }
@@ -196,7 +222,12 @@ static dk_err await_stream(dk_comm *c, const char *op)
         cudaError_t e = cudaEventQuery(d->reduced);
         if (e == cudaSuccess)
             break;
-        if (e != cudaErrorNotReady) {
+        if (e == cudaErrorNotReady) {
+            /* The runtime keeps "not ready" as this thread's last error, and the next
+             * launch check (cudaGetLastError) would report it as that kernel's failure:
+             * every NCCL run would stop at its first optimiser step. */
+            (void)cudaGetLastError();
+        } else {
             d->failed = 1;
             DK_CUDA_CALL(e, "waiting for an NCCL call");
         }
@@ -229,8 +260,14 @@ static void *watchdog_main(void *arg)
 {
     dk_comm *c = arg;
     struct dk_comm_device *d = c->dev;
-    cudaSetDevice(d->device);
     char text[800];
+    cudaError_t on_device = cudaSetDevice(d->device);
+    if (on_device != cudaSuccess) {
+        /* Its event queries would fail and read as "done": the job would go unwatched. */
+        snprintf(text, sizeof text, "the NCCL watchdog could not select GPU %d: %s", d->device,
+                 cudaGetErrorString(on_device));
+        end_job(c, "%s", text);
+    }
     while (!atomic_load(&d->stop)) {
         nap(WATCHDOG_NS);
         int fail = 0;
@@ -245,13 +282,14 @@ static void *watchdog_main(void *arg)
             async = r;
         if (async != ncclSuccess && async != ncclInProgress) {
             char nt[600];
-            nccl_text(nt, sizeof nt, async, d->nccl);
+            nccl_text(nt, sizeof nt, async);
             snprintf(text, sizeof text, "NCCL all-reduce failed: %s", nt);
             fail = 1;
         }
         while (!fail && d->ring_count > 0) {
             cudaError_t e = cudaEventQuery(d->ring[d->ring_head]);
             if (e == cudaErrorNotReady) {
+                (void)cudaGetLastError(); /* not an error: see await_stream */
                 double age = now_s() - d->ring_time[d->ring_head];
                 if (age > d->timeout_s) {
                     snprintf(text, sizeof text,
@@ -386,7 +424,7 @@ static dk_err init_nccl(dk_comm *c, struct dk_comm_device *d)
         id.status = (int)ncclGetUniqueId(&id.id);
     MPI_CHECK(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, c->world));
     if (id.status != ncclSuccess) {
-        nccl_text(text, sizeof text, (ncclResult_t)id.status, NULL);
+        nccl_text(text, sizeof text, (ncclResult_t)id.status);
         DK_ERROR(DK_ERR_MPI, "ncclGetUniqueId failed on rank 0: %s", text);
     }
 
@@ -394,7 +432,7 @@ static dk_err init_nccl(dk_comm *c, struct dk_comm_device *d)
     nccl_version(v, sizeof v);
     ncclResult_t r = ncclCommInitRank(&d->nccl, c->size, id.id, c->rank);
     if (r != ncclSuccess) {
-        nccl_text(text, sizeof text, r, NULL);
+        nccl_text(text, sizeof text, r);
         d->nccl = NULL;
     }
     DK_CALL(lowest_failure(c, r != ncclSuccess, &lowest));
@@ -578,11 +616,12 @@ static dk_err nccl_allreduce_enqueue(dk_comm *c, void *buf, size_t count, dk_dty
     dk_err err = after_compute(d);
     if (err != DK_OK)
         return dk_error_push(err, __FILE__, __LINE__, __func__);
-    ncclResult_t r = ncclAllReduce(buf, buf, count, dtype == DK_F64 ? ncclDouble : ncclFloat, ncclSum, d->nccl, d->stream);
+    ncclComm_t comm = live_comm(c, "all-reduce");
+    ncclResult_t r = ncclAllReduce(buf, buf, count, dtype == DK_F64 ? ncclDouble : ncclFloat, ncclSum, comm, d->stream);
     if (r != ncclSuccess) {
         /* The peers may already be inside this collective: returning would strand them. */
         char text[600];
-        nccl_text(text, sizeof text, r, d->nccl);
+        nccl_text(text, sizeof text, r);
         end_job(c, "NCCL all-reduce of %zu values failed: %s", count, text);
     }
     return DK_OK;
@@ -622,10 +661,10 @@ dk_err dk_comm_device_broadcast(dk_comm *c, void *buf, size_t bytes, int root)
     if (bytes == 0)
         return DK_OK;
     DK_CALL(after_compute(d));
-    ncclResult_t r = ncclBroadcast(buf, buf, bytes, ncclUint8, root, d->nccl, d->stream);
+    ncclResult_t r = ncclBroadcast(buf, buf, bytes, ncclUint8, root, live_comm(c, "broadcast"), d->stream);
     if (r != ncclSuccess) {
         char text[600];
-        nccl_text(text, sizeof text, r, d->nccl);
+        nccl_text(text, sizeof text, r);
         end_job(c, "NCCL broadcast of %zu bytes failed: %s", bytes, text);
     }
     DK_CALL(await_stream(c, "broadcast"));

@@ -67,6 +67,16 @@ static void fill_async(struct ctx *x, void *dev, void *pinned, size_t count, dk_
     cudaMemcpyAsync(dev, pinned, count * dk_dtype_size(t), cudaMemcpyHostToDevice, x->stream);
 }
 
+/* A collective must leave no CUDA error behind: training checks each kernel launch with
+ * cudaGetLastError, which would blame a leftover (the "not ready" of polling an event, say)
+ * on the next kernel. */
+static void check_no_leftover_error(const char *what)
+{
+    cudaError_t e = cudaPeekAtLastError();
+    CHECK(e == cudaSuccess, "%s left %s as the thread's last CUDA error", what, cudaGetErrorName(e));
+    (void)cudaGetLastError();
+}
+
 static void check_sums(struct ctx *x, const void *dev, void *host, size_t count, dk_dtype t, const char *what)
 {
     die_on(dk_cuda_to_host(host, dev, count * dk_dtype_size(t), x->stream), "copy back", x->comm);
@@ -91,6 +101,7 @@ static void test_allreduce(struct ctx *x, const size_t *counts, int n)
             die_on(dk_cuda_host_alloc(&pinned, bytes, "test staging"), "cudaMallocHost", x->comm);
             fill_async(x, dev, pinned, count, dt);
             die_on(dk_comm_allreduce_sum(x->comm, dev, count, dt, DK_MEM_DEVICE), "all-reduce", x->comm);
+            check_no_leftover_error("all-reduce");
             check_sums(x, dev, pinned, count, dt, "all-reduce");
             dk_cuda_host_free(pinned);
             dk_cuda_free(dev);
@@ -111,6 +122,7 @@ static void test_broadcast(struct ctx *x)
             host[i] = x->rank == root ? (unsigned char)(i * 7 + 13) : 0;
         cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, x->stream);
         die_on(dk_comm_broadcast(x->comm, dev, bytes, root, DK_MEM_DEVICE), "broadcast", x->comm);
+        check_no_leftover_error("broadcast");
         die_on(dk_cuda_to_host(host, dev, bytes, x->stream), "copy back", x->comm);
         size_t bad = 0;
         for (size_t i = 0; i < bytes; i++)
@@ -142,6 +154,7 @@ static void test_start_wait(struct ctx *x)
                 die_on(dk_comm_allreduce_start(x->comm, dev[b], counts[b], dt), "all-reduce start", x->comm);
             }
             die_on(dk_comm_allreduce_wait(x->comm), "all-reduce wait", x->comm);
+            check_no_leftover_error("all-reduce start/wait");
             for (int b = 0; b < 3; b++)
                 check_sums(x, dev[b], pinned[b], counts[b], dt, "start/wait bucket");
         }
