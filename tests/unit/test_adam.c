@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
 #include "test_asserts.h"
 
 #include "optim/dk_adam.h"
@@ -313,12 +314,9 @@ static void test_view_prints_settings_n_and_step(void **state)
     dk_adam_step(adam, p, g, 1e-3);
     dk_adam_step(adam, p, g, 1e-3);
 
-    char *text = NULL;
-    size_t length = 0;
-    FILE *f = open_memstream(&text, &length);
-    assert_non_null(f);
-    dk_adam_view(adam, f);
-    fclose(f);
+    captured_text out;
+    dk_adam_view(adam, capture_begin(&out));
+    char *text = capture_end(&out);
     assert_non_null(strstr(text, "float32"));
     assert_non_null(strstr(text, "5 parameters"));
     assert_non_null(strstr(text, "step 2"));

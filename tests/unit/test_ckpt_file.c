@@ -208,25 +208,56 @@ static void assert_tensors_read_back(dk_ckpt_reader *r, const tensor_set *s)
     }
 }
 
+/* --- the per-test fixture ------------------------------------------------------------------ */
+
+/* What a test leaves to be cleaned up: a scratch directory with a checkpoint path in it, up
+ * to three tensor sets, and a file image (the small checkpoint of the damage tests). The
+ * teardown frees and removes them all, also after a failed assertion. */
+typedef struct fixture {
+    char dir[256], path[300];
+    tensor_set sets[3];
+    unsigned char *file;
+    size_t size;    /* of file */
+    uint64_t msize; /* the manifest bytes in file */
+} fixture;
+
+static int fixture_setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    scratch_dir(fx->dir, "ckpt-file");
+    snprintf(fx->path, sizeof fx->path, "%s/ckpt-000000000100.dkc", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    fixture *fx = *state;
+    for (int i = 0; i < 3; i++)
+        tensor_set_free(&fx->sets[i]);
+    free(fx->file);
+    scratch_remove(fx->dir);
+    free(fx);
+    return 0;
+}
+
 /* --- round trip ---------------------------------------------------------------------------- */
 
 static void test_round_trip_keeps_every_manifest_field_and_tensor_byte(void **state)
 {
-    (void)state;
-    char dir[256], path[300];
-    scratch_dir(dir, "ckpt-file");
-    snprintf(path, sizeof path, "%s/ckpt-000000000100.dkc", dir);
-
+    fixture *fx = *state;
+    const char *path = fx->path;
     full_manifest f;
     full_manifest_init(&f);
-    tensor_set s = {0};
-    add_tensor(&s, "layers.0.coef", DK_F64, 3, (const uint64_t[]){2, 3, 4}, 1);
-    add_tensor(&s, "layers.0.knots", DK_F32, 2, (const uint64_t[]){2, 7}, 2);
-    add_tensor(&s, "adam.m", DK_F64, 1, (const uint64_t[]){5}, 3);
-    add_tensor(&s, "empty", DK_F32, 2, (const uint64_t[]){0, 7}, 4);
-    add_tensor(&s, "lbfgs.rho", DK_F64, 0, NULL, 5); /* a scalar: no dimensions, 1 element */
-    add_tensor(&s, "four.dims", DK_F32, 4, (const uint64_t[]){1, 2, 3, 2}, 6);
-    assert_dk_ok(dk_ckpt_write(path, &f.m, s.src, s.n, 0));
+    tensor_set *s = &fx->sets[0];
+    add_tensor(s, "layers.0.coef", DK_F64, 3, (const uint64_t[]){2, 3, 4}, 1);
+    add_tensor(s, "layers.0.knots", DK_F32, 2, (const uint64_t[]){2, 7}, 2);
+    add_tensor(s, "adam.m", DK_F64, 1, (const uint64_t[]){5}, 3);
+    add_tensor(s, "empty", DK_F32, 2, (const uint64_t[]){0, 7}, 4);
+    add_tensor(s, "lbfgs.rho", DK_F64, 0, NULL, 5); /* a scalar: no dimensions, 1 element */
+    add_tensor(s, "four.dims", DK_F32, 4, (const uint64_t[]){1, 2, 3, 2}, 6);
+    assert_dk_ok(dk_ckpt_write(path, &f.m, s->src, s->n, 0));
     assert_int_equal(f.m.format_version, DK_CKPT_FORMAT_VERSION);
     assert_int_equal(f.m.n_tensors, 0);
     assert_null(f.m.tensors);
@@ -286,23 +317,23 @@ static void test_round_trip_keeps_every_manifest_field_and_tensor_byte(void **st
     free(back);
 
     /* The table, in the order given, laid end to end. */
-    assert_int_equal(m->n_tensors, s.n);
+    assert_int_equal(m->n_tensors, s->n);
     uint64_t offset = 0;
-    for (int i = 0; i < s.n; i++) {
+    for (int i = 0; i < s->n; i++) {
         const Dk__Tensor *t = m->tensors[i];
-        assert_ptr_equal(dk_ckpt_find(r, s.src[i].name), t);
-        assert_string_equal(t->name, s.src[i].name);
-        assert_int_equal(t->dtype, s.src[i].dtype == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32);
-        assert_int_equal(t->n_shape, s.src[i].n_dims);
-        for (int d = 0; d < s.src[i].n_dims; d++)
-            assert_int_equal(t->shape[d], s.src[i].shape[d]);
+        assert_ptr_equal(dk_ckpt_find(r, s->src[i].name), t);
+        assert_string_equal(t->name, s->src[i].name);
+        assert_int_equal(t->dtype, s->src[i].dtype == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32);
+        assert_int_equal(t->n_shape, s->src[i].n_dims);
+        for (int d = 0; d < s->src[i].n_dims; d++)
+            assert_int_equal(t->shape[d], s->src[i].shape[d]);
         assert_int_equal(t->offset, offset);
-        assert_int_equal(t->nbytes, source_bytes(&s, i));
+        assert_int_equal(t->nbytes, source_bytes(s, i));
         assert_int_equal(t->n_chunks, t->nbytes ? 1 : 0);
         if (t->nbytes) {
             assert_int_equal(t->chunks[0]->offset, offset);
             assert_int_equal(t->chunks[0]->length, t->nbytes);
-            assert_int_equal(t->chunks[0]->crc32c, dk_crc32c(s.src[i].data, t->nbytes));
+            assert_int_equal(t->chunks[0]->crc32c, dk_crc32c(s->src[i].data, t->nbytes));
         }
         offset += t->nbytes;
     }
@@ -311,14 +342,14 @@ static void test_round_trip_keeps_every_manifest_field_and_tensor_byte(void **st
     assert_null(dk_ckpt_find(r, "layers.0"));
     assert_null(dk_ckpt_find(r, ""));
     assert_dk_ok(dk_ckpt_verify(r));
-    assert_tensors_read_back(r, &s);
+    assert_tensors_read_back(r, s);
     dk_ckpt_close(&r);
     assert_null(r);
 
     /* The bytes on disk, read here without the reader: the header fields, both CRCs, and
      * every tensor's raw little-endian bytes where the table puts them. */
     size_t size;
-    unsigned char *file = slurp(path, &size);
+    unsigned char *file = fx->file = slurp(path, &size); /* freed by the teardown */
     assert_memory_equal(file, "\x89" "DKCKPT\n", 8);
     assert_int_equal(get_le(file + 8, 4), 1);
     assert_int_equal(get_le(file + 12, 4), 0);
@@ -328,35 +359,29 @@ static void test_round_trip_keeps_every_manifest_field_and_tensor_byte(void **st
     assert_int_equal(get_le(file + 32, 4), dk_crc32c(file + 40, msize));
     assert_int_equal(get_le(file + 36, 4), dk_crc32c(file, 36));
     offset = 0;
-    for (int i = 0; i < s.n; i++) {
-        assert_memory_equal(file + 40 + msize + offset, s.src[i].data, source_bytes(&s, i) ? source_bytes(&s, i) : 0);
-        offset += source_bytes(&s, i);
+    for (int i = 0; i < s->n; i++) {
+        assert_memory_equal(file + 40 + msize + offset, s->src[i].data, source_bytes(s, i) ? source_bytes(s, i) : 0);
+        offset += source_bytes(s, i);
     }
     /* Little-endian on disk whatever the host: the first double of layers.0.coef is
      * 1000 - 1/3, whose IEEE bits are 0x408F3D5555555555. */
     assert_int_equal(get_le(file + 40 + msize, 8), 0x408F3D5555555555ull);
-    free(file);
-
-    tensor_set_free(&s);
-    scratch_remove(dir);
 }
 
 /* Chunks of 24 bytes over tensors of 28, 40, 12, 72 and 52 bytes: short last chunks, a
  * single short chunk, an exact multiple. The table expected is written out by hand. */
 static void test_small_chunk_limit_cuts_tensors_into_the_expected_chunks(void **state)
 {
-    (void)state;
-    char dir[256], path[300];
-    scratch_dir(dir, "ckpt-chunks");
-    snprintf(path, sizeof path, "%s/c.dkc", dir);
-    tensor_set s = {0};
-    add_tensor(&s, "a", DK_F32, 1, (const uint64_t[]){7}, 1);
-    add_tensor(&s, "b", DK_F64, 1, (const uint64_t[]){5}, 2);
-    add_tensor(&s, "c", DK_F32, 1, (const uint64_t[]){3}, 3);
-    add_tensor(&s, "d", DK_F64, 2, (const uint64_t[]){3, 3}, 4);
-    add_tensor(&s, "e", DK_F32, 1, (const uint64_t[]){13}, 5);
+    fixture *fx = *state;
+    const char *path = fx->path;
+    tensor_set *s = &fx->sets[0];
+    add_tensor(s, "a", DK_F32, 1, (const uint64_t[]){7}, 1);
+    add_tensor(s, "b", DK_F64, 1, (const uint64_t[]){5}, 2);
+    add_tensor(s, "c", DK_F32, 1, (const uint64_t[]){3}, 3);
+    add_tensor(s, "d", DK_F64, 2, (const uint64_t[]){3, 3}, 4);
+    add_tensor(s, "e", DK_F32, 1, (const uint64_t[]){13}, 5);
     Dk__Manifest manifest = DK__MANIFEST__INIT;
-    assert_dk_ok(dk_ckpt_write(path, &manifest, s.src, s.n, 24));
+    assert_dk_ok(dk_ckpt_write(path, &manifest, s->src, s->n, 24));
 
     static const struct {
         uint64_t offset, nbytes;
@@ -370,7 +395,7 @@ static void test_small_chunk_limit_cuts_tensors_into_the_expected_chunks(void **
         {152, 52, 3, {{152, 24}, {176, 24}, {200, 4}}},
     };
     size_t size;
-    unsigned char *file = slurp(path, &size);
+    const unsigned char *file = fx->file = slurp(path, &size); /* freed by the teardown */
     const uint64_t data_start = 40 + get_le(file + 16, 8);
     assert_int_equal(get_le(file + 24, 8), 204);
     assert_int_equal(size, data_start + 204);
@@ -390,47 +415,37 @@ static void test_small_chunk_limit_cuts_tensors_into_the_expected_chunks(void **
             /* The CRC of the bytes in the file at that place, and those are the source's. */
             const unsigned char *at = file + data_start + want[i].chunk[c][0];
             assert_int_equal(t->chunks[c]->crc32c, dk_crc32c(at, want[i].chunk[c][1]));
-            assert_memory_equal(at, (const unsigned char *)s.src[i].data + (want[i].chunk[c][0] - want[i].offset),
+            assert_memory_equal(at, (const unsigned char *)s->src[i].data + (want[i].chunk[c][0] - want[i].offset),
                                 want[i].chunk[c][1]);
         }
     }
     assert_dk_ok(dk_ckpt_verify(r));
-    assert_tensors_read_back(r, &s);
+    assert_tensors_read_back(r, s);
     dk_ckpt_close(&r);
-    free(file);
 
     /* An odd limit cuts through elements; the bytes still come back. */
-    assert_dk_ok(dk_ckpt_write(path, &manifest, s.src, s.n, 7));
+    assert_dk_ok(dk_ckpt_write(path, &manifest, s->src, s->n, 7));
     assert_dk_ok(dk_ckpt_open(&r, path));
     assert_int_equal(dk_ckpt_find(r, "d")->n_chunks, 11); /* 72 = 10 x 7 + 2 */
     assert_int_equal(dk_ckpt_find(r, "d")->chunks[10]->length, 2);
     assert_dk_ok(dk_ckpt_verify(r));
-    assert_tensors_read_back(r, &s);
+    assert_tensors_read_back(r, s);
     dk_ckpt_close(&r);
-
-    tensor_set_free(&s);
-    scratch_remove(dir);
 }
 
 static void test_writing_over_a_checkpoint_replaces_it(void **state)
 {
-    (void)state;
-    char dir[256], path[300];
-    scratch_dir(dir, "ckpt-over");
-    snprintf(path, sizeof path, "%s/x.dkc", dir);
-    tensor_set one = {0}, two = {0};
-    add_tensor(&one, "p", DK_F64, 1, (const uint64_t[]){100}, 1);
-    add_tensor(&two, "p", DK_F64, 1, (const uint64_t[]){100}, 2);
+    fixture *fx = *state;
+    tensor_set *one = &fx->sets[0], *two = &fx->sets[1];
+    add_tensor(one, "p", DK_F64, 1, (const uint64_t[]){100}, 1);
+    add_tensor(two, "p", DK_F64, 1, (const uint64_t[]){100}, 2);
     Dk__Manifest manifest = DK__MANIFEST__INIT;
-    assert_dk_ok(dk_ckpt_write(path, &manifest, one.src, one.n, 0));
-    assert_dk_ok(dk_ckpt_write(path, &manifest, two.src, two.n, 0));
+    assert_dk_ok(dk_ckpt_write(fx->path, &manifest, one->src, one->n, 0));
+    assert_dk_ok(dk_ckpt_write(fx->path, &manifest, two->src, two->n, 0));
     dk_ckpt_reader *r = NULL;
-    assert_dk_ok(dk_ckpt_open(&r, path));
-    assert_tensors_read_back(r, &two);
+    assert_dk_ok(dk_ckpt_open(&r, fx->path));
+    assert_tensors_read_back(r, two);
     dk_ckpt_close(&r);
-    tensor_set_free(&one);
-    tensor_set_free(&two);
-    scratch_remove(dir);
 }
 
 /* --- the small checkpoint the damage tests start from -------------------------------------- */
@@ -444,11 +459,13 @@ static const struct {
 } small_chunks[] = {{"w", 0, 0, 23}, {"w", 1, 24, 47}, {"b", 0, 48, 67}, {"s", 0, 68, 75}};
 enum { SMALL_DATA = 76 };
 
-static unsigned char *small_checkpoint(size_t *size, uint64_t *manifest_bytes, tensor_set *s)
+/* The fixture of the damage tests: the small checkpoint written to fx->path and read into
+ * fx->file (fx->size bytes, fx->msize of them the manifest's), its tensors in fx->sets[0]. */
+static int small_checkpoint_setup(void **state)
 {
-    char dir[256], path[300];
-    scratch_dir(dir, "ckpt-small");
-    snprintf(path, sizeof path, "%s/small.dkc", dir);
+    fixture_setup(state);
+    fixture *fx = *state;
+    tensor_set *s = &fx->sets[0];
     add_tensor(s, "w", DK_F64, 2, (const uint64_t[]){2, 3}, 1);
     add_tensor(s, "b", DK_F32, 1, (const uint64_t[]){5}, 2);
     add_tensor(s, "e", DK_F32, 1, (const uint64_t[]){0}, 3);
@@ -456,13 +473,12 @@ static unsigned char *small_checkpoint(size_t *size, uint64_t *manifest_bytes, t
     full_manifest f;
     full_manifest_init(&f);
     f.m.config_ini = "[model]\nwidths = 2,1\n";
-    assert_dk_ok(dk_ckpt_write(path, &f.m, s->src, s->n, 24));
-    unsigned char *file = slurp(path, size);
-    scratch_remove(dir);
-    *manifest_bytes = get_le(file + 16, 8);
-    assert_int_equal(get_le(file + 24, 8), SMALL_DATA);
-    assert_int_equal(*size, 40 + *manifest_bytes + SMALL_DATA);
-    return file;
+    assert_dk_ok(dk_ckpt_write(fx->path, &f.m, s->src, s->n, 24));
+    fx->file = slurp(fx->path, &fx->size);
+    fx->msize = get_le(fx->file + 16, 8);
+    assert_int_equal(get_le(fx->file + 24, 8), SMALL_DATA);
+    assert_int_equal(fx->size, 40 + fx->msize + SMALL_DATA);
+    return 0;
 }
 
 /* A copy of exactly n bytes, so that the address sanitizer sees any read past the end. */
@@ -476,14 +492,11 @@ static unsigned char *exact_copy(const unsigned char *p, size_t n)
 
 static void test_every_truncation_is_rejected_as_truncated(void **state)
 {
-    (void)state;
-    size_t size;
-    uint64_t msize;
-    tensor_set s = {0};
-    unsigned char *file = small_checkpoint(&size, &msize, &s);
-    char dir[256], path[300], want[200];
-    scratch_dir(dir, "ckpt-trunc");
-    snprintf(path, sizeof path, "%s/t.dkc", dir);
+    const fixture *fx = *state;
+    const unsigned char *file = fx->file;
+    const size_t size = fx->size;
+    const char *path = fx->path; /* overwritten by each truncated copy */
+    char want[200];
     for (size_t n = 0; n < size; n++) {
         if (n < 40)
             snprintf(want, sizeof want, ": truncated: %zu bytes, shorter than the 40-byte header", n);
@@ -501,9 +514,6 @@ static void test_every_truncation_is_rejected_as_truncated(void **state)
         assert_dk_error(dk_ckpt_open(&r, path), DK_ERR_DATA, named);
         assert_null(r);
     }
-    free(file);
-    tensor_set_free(&s);
-    scratch_remove(dir);
 }
 
 /* What a flip at byte `at` must be reported as; for data bytes also the tensor hit. */
@@ -530,11 +540,11 @@ static const char *expected_damage(size_t at, uint64_t msize, char *buf, size_t 
 
 static void test_every_byte_flip_is_rejected_naming_the_damaged_part(void **state)
 {
-    (void)state;
-    size_t size;
-    uint64_t msize;
-    tensor_set s = {0};
-    unsigned char *file = small_checkpoint(&size, &msize, &s);
+    const fixture *fx = *state;
+    const unsigned char *file = fx->file;
+    const size_t size = fx->size;
+    const uint64_t msize = fx->msize;
+    const tensor_set *s = &fx->sets[0];
     const unsigned char masks[] = {0x01, 0x80, 0xFF};
     int rejected_at_open = 0, rejected_by_verify = 0;
     for (size_t at = 0; at < size; at++)
@@ -555,10 +565,10 @@ static void test_every_byte_flip_is_rejected_naming_the_damaged_part(void **stat
                  * it, with the same words; the other tensors still read. */
                 assert_dk_ok(err);
                 assert_dk_error(dk_ckpt_verify(r), DK_ERR_DATA, want);
-                for (int i = 0; i < s.n; i++) {
-                    void *dst = calloc(s.count[i] ? s.count[i] : 1, 8);
-                    const dk_err e = dk_ckpt_read_tensor(r, s.src[i].name, s.src[i].dtype, s.count[i], dst);
-                    if (strcmp(s.src[i].name, tensor) == 0)
+                for (int i = 0; i < s->n; i++) {
+                    void *dst = calloc(s->count[i] ? s->count[i] : 1, 8);
+                    const dk_err e = dk_ckpt_read_tensor(r, s->src[i].name, s->src[i].dtype, s->count[i], dst);
+                    if (strcmp(s->src[i].name, tensor) == 0)
                         assert_dk_error(e, DK_ERR_DATA, want);
                     else
                         assert_dk_ok(e);
@@ -571,8 +581,6 @@ static void test_every_byte_flip_is_rejected_naming_the_damaged_part(void **stat
         }
     assert_int_equal(rejected_at_open, 3 * (40 + (int)msize));
     assert_int_equal(rejected_by_verify, 3 * SMALL_DATA);
-    free(file);
-    tensor_set_free(&s);
 }
 
 static void test_foreign_files_are_not_checkpoints(void **state)
@@ -599,62 +607,50 @@ static void test_foreign_files_are_not_checkpoints(void **state)
 /* Header fields with a correct header CRC: each field's own check speaks. */
 static void test_header_fields_are_checked_one_by_one(void **state)
 {
-    (void)state;
-    size_t size;
-    uint64_t msize;
-    tensor_set s = {0};
-    unsigned char *file = small_checkpoint(&size, &msize, &s);
+    const fixture *fx = *state;
+    const size_t size = fx->size;
+    char too_long[200], one_short[200], want[200];
+    snprintf(too_long, sizeof too_long,
+             "mem: the header says the manifest is %" PRIu64 " bytes, more than the %" PRIu64 "-byte limit",
+             DK_CKPT_MAX_MANIFEST + 1, DK_CKPT_MAX_MANIFEST);
+    snprintf(one_short, sizeof one_short, "mem: truncated: %zu bytes, the header says %zu", size, size + 1);
+    /* Each case overwrites one or two header fields of a copy (craft_patch); bytes 0 ends
+     * the list of patches. */
+    const struct {
+        struct {
+            int at;
+            uint64_t value;
+            int bytes;
+        } patch[2];
+        const char *want;
+    } cases[] = {
+        {{{8, 7, 4}}, "mem: format version 7, this distkan reads version 1"},
+        {{{12, 0x10, 4}}, "mem: header flags 0x10 set, this distkan knows none"},
+        {{{16, DK_CKPT_MAX_MANIFEST + 1, 8}}, too_long},
+        {{{24, UINT64_MAX - 5, 8}}, "more than any file holds"},
+        /* A data length one larger: the file is one byte short of what the header says. */
+        {{{24, SMALL_DATA + 1, 8}}, one_short},
+        /* Manifest length one less: the manifest CRC no longer matches its shorter bytes. */
+        {{{16, fx->msize - 1, 8}, {24, SMALL_DATA + 1, 8}}, "mem: manifest checksum mismatch"},
+    };
     dk_ckpt_reader *r = NULL;
-    char want[200];
-
-    unsigned char *f = exact_copy(file, size);
-    craft_patch(f, 8, 7, 4);
-    assert_dk_error(dk_ckpt_open_memory(&r, f, size, "mem"), DK_ERR_DATA,
-                    "mem: format version 7, this distkan reads version 1");
-    free(f);
-
-    f = exact_copy(file, size);
-    craft_patch(f, 12, 0x10, 4);
-    assert_dk_error(dk_ckpt_open_memory(&r, f, size, "mem"), DK_ERR_DATA,
-                    "mem: header flags 0x10 set, this distkan knows none");
-    free(f);
-
-    f = exact_copy(file, size);
-    craft_patch(f, 16, DK_CKPT_MAX_MANIFEST + 1, 8);
-    snprintf(want, sizeof want, "mem: the header says the manifest is %" PRIu64 " bytes, more than the %" PRIu64
-             "-byte limit", DK_CKPT_MAX_MANIFEST + 1, DK_CKPT_MAX_MANIFEST);
-    assert_dk_error(dk_ckpt_open_memory(&r, f, size, "mem"), DK_ERR_DATA, want);
-    free(f);
-
-    f = exact_copy(file, size);
-    craft_patch(f, 24, UINT64_MAX - 5, 8);
-    assert_dk_error(dk_ckpt_open_memory(&r, f, size, "mem"), DK_ERR_DATA, "more than any file holds");
-    free(f);
-
-    /* A data length one larger: the file is one byte short of what the header says. */
-    f = exact_copy(file, size);
-    craft_patch(f, 24, SMALL_DATA + 1, 8);
-    snprintf(want, sizeof want, "mem: truncated: %zu bytes, the header says %zu", size, size + 1);
-    assert_dk_error(dk_ckpt_open_memory(&r, f, size, "mem"), DK_ERR_DATA, want);
-    free(f);
-
-    /* Manifest length one less: the manifest CRC no longer matches its shorter bytes. */
-    f = exact_copy(file, size);
-    craft_patch(f, 16, msize - 1, 8);
-    craft_patch(f, 24, SMALL_DATA + 1, 8);
-    assert_dk_error(dk_ckpt_open_memory(&r, f, size, "mem"), DK_ERR_DATA, "mem: manifest checksum mismatch");
-    free(f);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *f = exact_copy(fx->file, size);
+        for (int k = 0; k < 2 && cases[i].patch[k].bytes; k++)
+            craft_patch(f, cases[i].patch[k].at, cases[i].patch[k].value, cases[i].patch[k].bytes);
+        assert_dk_error(dk_ckpt_open_memory(&r, f, size, "mem"), DK_ERR_DATA, cases[i].want);
+        assert_null(r);
+        free(f);
+    }
 
     /* Trailing garbage. */
-    f = malloc(size + 3);
-    memcpy(f, file, size);
+    unsigned char *f = malloc(size + 3);
+    assert_non_null(f);
+    memcpy(f, fx->file, size);
     memcpy(f + size, "xyz", 3);
     snprintf(want, sizeof want, "mem: %zu bytes, the header says %zu: trailing bytes after the data", size + 3, size);
     assert_dk_error(dk_ckpt_open_memory(&r, f, size + 3, "mem"), DK_ERR_DATA, want);
     free(f);
-
-    free(file);
-    tensor_set_free(&s);
 }
 
 /* --- crafted manifests: each rule of the tensor table -------------------------------------- */
@@ -864,13 +860,9 @@ static void test_manifest_that_is_not_protobuf_is_rejected(void **state)
 
 static void test_reading_with_the_wrong_dtype_or_count_names_the_tensor(void **state)
 {
-    (void)state;
-    size_t size;
-    uint64_t msize;
-    tensor_set s = {0};
-    unsigned char *file = small_checkpoint(&size, &msize, &s);
+    const fixture *fx = *state;
     dk_ckpt_reader *r = NULL;
-    assert_dk_ok(dk_ckpt_open_memory(&r, file, size, "mem"));
+    assert_dk_ok(dk_ckpt_open_memory(&r, fx->file, fx->size, "mem"));
     double buf[8];
     assert_dk_error(dk_ckpt_read_tensor(r, "w", DK_F32, 6, buf), DK_ERR_DATA,
                     "mem: tensor 'w' is float64, float32 was asked for");
@@ -885,8 +877,6 @@ static void test_reading_with_the_wrong_dtype_or_count_names_the_tensor(void **s
     assert_dk_ok(dk_ckpt_read_tensor(r, "s", DK_F64, 1, buf));
     assert_true(buf[0] == 4000.0 - 1.0 / 3.0);
     dk_ckpt_close(&r);
-    free(file);
-    tensor_set_free(&s);
 }
 
 /* The directory holds `name` and nothing with ".tmp." in its name. */
@@ -903,38 +893,37 @@ static void assert_no_temp_left(const char *dir)
 
 static void test_failed_writes_leave_the_old_file_and_no_temporary(void **state)
 {
-    (void)state;
-    char dir[256], path[300], want[600];
-    scratch_dir(dir, "ckpt-fail");
-    snprintf(path, sizeof path, "%s/ckpt-000000000001.dkc", dir);
-    tensor_set old = {0}, bad = {0}, big = {0};
-    add_tensor(&old, "p", DK_F64, 1, (const uint64_t[]){10}, 1);
+    fixture *fx = *state;
+    const char *dir = fx->dir, *path = fx->path;
+    char want[600];
+    tensor_set *old = &fx->sets[0], *bad = &fx->sets[1], *big = &fx->sets[2];
+    add_tensor(old, "p", DK_F64, 1, (const uint64_t[]){10}, 1);
     Dk__Manifest manifest = DK__MANIFEST__INIT;
-    assert_dk_ok(dk_ckpt_write(path, &manifest, old.src, old.n, 0));
+    assert_dk_ok(dk_ckpt_write(path, &manifest, old->src, old->n, 0));
 
     /* Invalid sources: nothing is written. */
-    add_tensor(&bad, "p", DK_F64, 1, (const uint64_t[]){10}, 2);
-    add_tensor(&bad, "p", DK_F32, 1, (const uint64_t[]){3}, 3);
-    assert_dk_error(dk_ckpt_write(path, &manifest, bad.src, bad.n, 0), DK_ERR_INTERNAL,
+    add_tensor(bad, "p", DK_F64, 1, (const uint64_t[]){10}, 2);
+    add_tensor(bad, "p", DK_F32, 1, (const uint64_t[]){3}, 3);
+    assert_dk_error(dk_ckpt_write(path, &manifest, bad->src, bad->n, 0), DK_ERR_INTERNAL,
                     "checkpoint tensor 'p' is given twice");
     assert_int_equal(manifest.n_tensors, 0);
     assert_null(manifest.tensors);
-    bad.src[1].name = "q";
-    bad.src[1].n_dims = 5;
-    assert_dk_error(dk_ckpt_write(path, &manifest, bad.src, bad.n, 0), DK_ERR_INTERNAL,
+    bad->src[1].name = "q";
+    bad->src[1].n_dims = 5;
+    assert_dk_error(dk_ckpt_write(path, &manifest, bad->src, bad->n, 0), DK_ERR_INTERNAL,
                     "checkpoint tensor 'q': 5 dimensions, at most 4");
-    bad.src[1].n_dims = 1;
-    bad.src[1].data = NULL;
-    assert_dk_error(dk_ckpt_write(path, &manifest, bad.src, bad.n, 0), DK_ERR_INTERNAL,
+    bad->src[1].n_dims = 1;
+    bad->src[1].data = NULL;
+    assert_dk_error(dk_ckpt_write(path, &manifest, bad->src, bad->n, 0), DK_ERR_INTERNAL,
                     "checkpoint tensor 'q': 12 bytes but no data");
-    bad.src[1].data = bad.data[1];
+    bad->src[1].data = bad->data[1];
 
     /* A manifest that already lists tensors is refused, and left as it was. */
     Dk__Tensor stray = DK__TENSOR__INIT;
     Dk__Tensor *stray_list[] = {&stray};
     manifest.n_tensors = 1;
     manifest.tensors = stray_list;
-    assert_dk_error(dk_ckpt_write(path, &manifest, old.src, old.n, 0), DK_ERR_INTERNAL, "already lists 1 tensors");
+    assert_dk_error(dk_ckpt_write(path, &manifest, old->src, old->n, 0), DK_ERR_INTERNAL, "already lists 1 tensors");
     assert_ptr_equal(manifest.tensors, stray_list);
     manifest.n_tensors = 0;
     manifest.tensors = NULL;
@@ -944,18 +933,18 @@ static void test_failed_writes_leave_the_old_file_and_no_temporary(void **state)
     snprintf(missing, sizeof missing, "%s/no/ckpt.dkc", dir);
     snprintf(want, sizeof want, "cannot create %s/no/ckpt.dkc.tmp.%ld: No such file or directory", dir,
              (long)getpid());
-    assert_dk_error(dk_ckpt_write(missing, &manifest, old.src, old.n, 0), DK_ERR_IO, want);
+    assert_dk_error(dk_ckpt_write(missing, &manifest, old->src, old->n, 0), DK_ERR_IO, want);
 
     /* The disk refusing bytes mid-write (a file size limit of 64 KiB against a 1 MiB
      * tensor): the error names the temporary file, which is removed. */
-    add_tensor(&big, "p", DK_F64, 1, (const uint64_t[]){1 << 17}, 4);
+    add_tensor(big, "p", DK_F64, 1, (const uint64_t[]){1 << 17}, 4);
     struct rlimit saved;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
     void (*previous)(int) = signal(SIGXFSZ, SIG_IGN);
     struct rlimit small = saved;
     small.rlim_cur = 64 << 10;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-    const dk_err err = dk_ckpt_write(path, &manifest, big.src, big.n, 0);
+    const dk_err err = dk_ckpt_write(path, &manifest, big->src, big->n, 0);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
     signal(SIGXFSZ, previous);
     snprintf(want, sizeof want, "cannot write %s.tmp.%ld: File too large", path, (long)getpid());
@@ -964,30 +953,32 @@ static void test_failed_writes_leave_the_old_file_and_no_temporary(void **state)
     dk_ckpt_reader *r = NULL;
     assert_dk_ok(dk_ckpt_open(&r, path));
     assert_dk_ok(dk_ckpt_verify(r));
-    assert_tensors_read_back(r, &old);
+    assert_tensors_read_back(r, old);
     dk_ckpt_close(&r);
     assert_no_temp_left(dir);
-
-    tensor_set_free(&old);
-    tensor_set_free(&bad);
-    tensor_set_free(&big);
-    scratch_remove(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_keeps_every_manifest_field_and_tensor_byte),
-        cmocka_unit_test(test_small_chunk_limit_cuts_tensors_into_the_expected_chunks),
-        cmocka_unit_test(test_writing_over_a_checkpoint_replaces_it),
-        cmocka_unit_test(test_every_truncation_is_rejected_as_truncated),
-        cmocka_unit_test(test_every_byte_flip_is_rejected_naming_the_damaged_part),
+        cmocka_unit_test_setup_teardown(test_round_trip_keeps_every_manifest_field_and_tensor_byte, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_small_chunk_limit_cuts_tensors_into_the_expected_chunks, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_writing_over_a_checkpoint_replaces_it, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_every_truncation_is_rejected_as_truncated, small_checkpoint_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_every_byte_flip_is_rejected_naming_the_damaged_part,
+                                        small_checkpoint_setup, fixture_teardown),
         cmocka_unit_test(test_foreign_files_are_not_checkpoints),
-        cmocka_unit_test(test_header_fields_are_checked_one_by_one),
+        cmocka_unit_test_setup_teardown(test_header_fields_are_checked_one_by_one, small_checkpoint_setup,
+                                        fixture_teardown),
         cmocka_unit_test(test_inconsistent_tensor_tables_are_rejected_by_name),
         cmocka_unit_test(test_manifest_that_is_not_protobuf_is_rejected),
-        cmocka_unit_test(test_reading_with_the_wrong_dtype_or_count_names_the_tensor),
-        cmocka_unit_test(test_failed_writes_leave_the_old_file_and_no_temporary),
+        cmocka_unit_test_setup_teardown(test_reading_with_the_wrong_dtype_or_count_names_the_tensor,
+                                        small_checkpoint_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_writes_leave_the_old_file_and_no_temporary, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

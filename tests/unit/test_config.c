@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture.h"
+
 #include "launcher/dk_config.h"
 #include "tasks/dk_fit_functions.h"
 
@@ -107,42 +109,106 @@ static void expect_bad_value(const char *section, const char *key, const char *v
 
 /* ---- defaults and a full file ------------------------------------------------------------ */
 
+/* The fields of [model] .. [output] that the defaults and full.ini are checked on: each of
+ * the two tests states all of them (zeros included) in one of these, and assert_fields
+ * checks them one by one, so both tests check the same fields. */
+typedef struct expected_fields {
+    int n_widths, widths[4], grid, k;
+    double grid_range[2], grid_eps;
+    dk_dtype precision;
+    unsigned long long seed;
+    double noise_scale, scale_base_mu, scale_base_sigma, scale_sp;
+    dk_optimizer_kind optimizer;
+    long steps;
+    double lr;
+    dk_lr_kind lr_schedule;
+    double lr_min, lr_gamma;
+    long lr_step_every, warmup_steps;
+    double beta1, beta2, adam_eps, weight_decay;
+    long batch, log_every;
+    dk_task_kind task;
+    const char *function, *csv;
+    int target_columns;
+    long train_size, test_size;
+    int threads;
+    const char *run_dir;
+} expected_fields;
+
+/* A failure names the field. Doubles are compared exactly: every value is written in the
+ * file (or the schema) as it is here. */
+static void field_int(const char *name, long long got, long long want)
+{
+    if (got != want)
+        fail_msg("%s = %lld, expected %lld", name, got, want);
+}
+static void field_double(const char *name, double got, double want)
+{
+    if (!(got == want))
+        fail_msg("%s = %.17g, expected %.17g", name, got, want);
+}
+static void field_string(const char *name, const char *got, const char *want)
+{
+    if (strcmp(got, want) != 0)
+        fail_msg("%s = \"%s\", expected \"%s\"", name, got, want);
+}
+#define ASSERT_FIELD_INT(f) field_int(#f, (long long)c->f, (long long)want->f)
+#define ASSERT_FIELD_DOUBLE(f) field_double(#f, c->f, want->f)
+#define ASSERT_FIELD_STRING(f) field_string(#f, c->f, want->f)
+
+static void assert_fields(const dk_config *c, const expected_fields *want)
+{
+    ASSERT_FIELD_INT(n_widths);
+    for (int i = 0; i < 4; i++)
+        ASSERT_FIELD_INT(widths[i]);
+    ASSERT_FIELD_INT(grid);
+    ASSERT_FIELD_INT(k);
+    ASSERT_FIELD_DOUBLE(grid_range[0]);
+    ASSERT_FIELD_DOUBLE(grid_range[1]);
+    ASSERT_FIELD_DOUBLE(grid_eps);
+    ASSERT_FIELD_INT(precision);
+    ASSERT_FIELD_INT(seed);
+    ASSERT_FIELD_DOUBLE(noise_scale);
+    ASSERT_FIELD_DOUBLE(scale_base_mu);
+    ASSERT_FIELD_DOUBLE(scale_base_sigma);
+    ASSERT_FIELD_DOUBLE(scale_sp);
+    ASSERT_FIELD_INT(optimizer);
+    ASSERT_FIELD_INT(steps);
+    ASSERT_FIELD_DOUBLE(lr);
+    ASSERT_FIELD_INT(lr_schedule);
+    ASSERT_FIELD_DOUBLE(lr_min);
+    ASSERT_FIELD_DOUBLE(lr_gamma);
+    ASSERT_FIELD_INT(lr_step_every);
+    ASSERT_FIELD_INT(warmup_steps);
+    ASSERT_FIELD_DOUBLE(beta1);
+    ASSERT_FIELD_DOUBLE(beta2);
+    ASSERT_FIELD_DOUBLE(adam_eps);
+    ASSERT_FIELD_DOUBLE(weight_decay);
+    ASSERT_FIELD_INT(batch);
+    ASSERT_FIELD_INT(log_every);
+    ASSERT_FIELD_INT(task);
+    ASSERT_FIELD_STRING(function);
+    ASSERT_FIELD_STRING(csv);
+    ASSERT_FIELD_INT(target_columns);
+    ASSERT_FIELD_INT(train_size);
+    ASSERT_FIELD_INT(test_size);
+    ASSERT_FIELD_INT(threads);
+    ASSERT_FIELD_STRING(run_dir);
+}
+
 static void test_defaults_equal_documented_values(void **state)
 {
     (void)state;
+    static const expected_fields documented = {
+        .n_widths = 3, .widths = {2, 5, 1, 0}, .grid = 5, .k = 3, .grid_range = {-1.0, 1.0}, .grid_eps = 0.02,
+        .precision = DK_F64, .seed = 0, .noise_scale = 0.3, .scale_base_mu = 0.0, .scale_base_sigma = 1.0,
+        .scale_sp = 1.0, .optimizer = DK_OPT_ADAM, .steps = 1000, .lr = 0.01, .lr_schedule = DK_LR_CONSTANT,
+        .lr_min = 0.0, .lr_gamma = 0.5, .lr_step_every = 1000, .warmup_steps = 0, .beta1 = 0.9, .beta2 = 0.999,
+        .adam_eps = 1e-8, .weight_decay = 0.0, .batch = 0, .log_every = 100, .task = DK_TASK_FIT,
+        .function = "exp_sin_sq", .csv = "", .target_columns = 1, .train_size = 1000, .test_size = 1000,
+        .threads = 1, .run_dir = ""};
     dk_config c;
     dk_config_defaults(&c);
-    assert_int_equal(c.n_widths, 3);
-    assert_int_equal(c.widths[0], 2);
-    assert_int_equal(c.widths[1], 5);
-    assert_int_equal(c.widths[2], 1);
-    assert_int_equal(c.widths[3], 0);
-    assert_int_equal(c.grid, 5);
-    assert_int_equal(c.k, 3);
-    assert_true(c.grid_range[0] == -1.0 && c.grid_range[1] == 1.0);
-    assert_true(c.grid_eps == 0.02);
-    assert_int_equal(c.precision, DK_F64);
-    assert_true(c.seed == 0);
-    assert_true(c.noise_scale == 0.3);
-    assert_true(c.scale_base_mu == 0.0 && c.scale_base_sigma == 1.0 && c.scale_sp == 1.0);
-    assert_int_equal(c.optimizer, DK_OPT_ADAM);
-    assert_int_equal(c.steps, 1000);
-    assert_true(c.lr == 0.01);
-    assert_int_equal(c.lr_schedule, DK_LR_CONSTANT);
-    assert_true(c.lr_min == 0.0 && c.lr_gamma == 0.5);
-    assert_int_equal(c.lr_step_every, 1000);
-    assert_int_equal(c.warmup_steps, 0);
-    assert_true(c.beta1 == 0.9 && c.beta2 == 0.999 && c.adam_eps == 1e-8 && c.weight_decay == 0.0);
-    assert_int_equal(c.batch, 0);
-    assert_int_equal(c.log_every, 100);
-    assert_int_equal(c.task, DK_TASK_FIT);
-    assert_string_equal(c.function, "exp_sin_sq");
-    assert_string_equal(c.csv, "");
-    assert_int_equal(c.target_columns, 1);
-    assert_int_equal(c.train_size, 1000);
-    assert_int_equal(c.test_size, 1000);
-    assert_int_equal(c.threads, 1);
-    assert_string_equal(c.run_dir, "");
+    assert_fields(&c, &documented);
 }
 
 static void test_empty_file_gives_defaults_and_run_dir_from_stem(void **state)
@@ -209,38 +275,17 @@ static const char full_ini[] =
 static void test_full_file_sets_every_field(void **state)
 {
     (void)state;
+    static const expected_fields from_full_ini = {
+        .n_widths = 4, .widths = {2, 7, 3, 1}, .grid = 10, .k = 2, .grid_range = {-2.5, 4.0}, .grid_eps = 0.5,
+        .precision = DK_F32, .seed = 9223372036854775807ULL, .noise_scale = 0.1, .scale_base_mu = -0.25,
+        .scale_base_sigma = 0.0, .scale_sp = 2.0, .optimizer = DK_OPT_ADAM, .steps = 5000, .lr = 3e-3,
+        .lr_schedule = DK_LR_COSINE, .lr_min = 1e-5, .lr_gamma = 0.25, .lr_step_every = 77, .warmup_steps = 100,
+        .beta1 = 0.0, .beta2 = 0.99, .adam_eps = 1e-12, .weight_decay = 0.001, .batch = 256, .log_every = 10,
+        .task = DK_TASK_FIT, .function = "gaussian", .csv = "", .target_columns = 1, .train_size = 4000,
+        .test_size = 0, .threads = 16, .run_dir = "out/full run"};
     dk_config c;
     check_ok(load_text(&c, "full.ini", full_ini, NULL, 0));
-    assert_int_equal(c.n_widths, 4);
-    assert_int_equal(c.widths[0], 2);
-    assert_int_equal(c.widths[1], 7);
-    assert_int_equal(c.widths[2], 3);
-    assert_int_equal(c.widths[3], 1);
-    assert_int_equal(c.grid, 10);
-    assert_int_equal(c.k, 2);
-    assert_true(c.grid_range[0] == -2.5 && c.grid_range[1] == 4.0);
-    assert_true(c.grid_eps == 0.5);
-    assert_int_equal(c.precision, DK_F32);
-    assert_true(c.seed == 9223372036854775807ULL);
-    assert_true(c.noise_scale == 0.1);
-    assert_true(c.scale_base_mu == -0.25 && c.scale_base_sigma == 0.0 && c.scale_sp == 2.0);
-    assert_int_equal(c.optimizer, DK_OPT_ADAM);
-    assert_int_equal(c.steps, 5000);
-    assert_true(c.lr == 3e-3);
-    assert_int_equal(c.lr_schedule, DK_LR_COSINE);
-    assert_true(c.lr_min == 1e-5 && c.lr_gamma == 0.25);
-    assert_int_equal(c.lr_step_every, 77);
-    assert_int_equal(c.warmup_steps, 100);
-    assert_true(c.beta1 == 0.0 && c.beta2 == 0.99 && c.adam_eps == 1e-12 && c.weight_decay == 0.001);
-    assert_int_equal(c.batch, 256);
-    assert_int_equal(c.log_every, 10);
-    assert_int_equal(c.task, DK_TASK_FIT);
-    assert_string_equal(c.function, "gaussian");
-    assert_string_equal(c.csv, "");
-    assert_int_equal(c.train_size, 4000);
-    assert_int_equal(c.test_size, 0);
-    assert_int_equal(c.threads, 16);
-    assert_string_equal(c.run_dir, "out/full run");
+    assert_fields(&c, &from_full_ini);
 }
 
 /* The INI dialect: indentation, repeated sections, ';' comments, CRLF and a BOM. */
@@ -673,13 +718,9 @@ static void test_write_ini_round_trips(void **state)
 
 static char *capture(void (*write)(FILE *))
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    assert_non_null(f);
-    write(f);
-    fclose(f);
-    return text;
+    captured_text out;
+    write(capture_begin(&out));
+    return capture_end(&out);
 }
 
 static void write_defaults_ini(FILE *f)

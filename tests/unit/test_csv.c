@@ -66,6 +66,19 @@ static void assert_contains(const char *text, const char *part)
         fail_msg("expected '%s' in: %s", part, text);
 }
 
+/* Writes `content` to a temporary file, creates a task over it and expects DK_ERR_DATA
+ * with a message that names the file and contains every string in parts. */
+static void check_data_error(const char *content, const char *const *parts)
+{
+    temp_file f = write_temp(content);
+    const char *msg = expect_failure(f.path, DK_ERR_DATA);
+    unlink(f.path); /* before the checks, so that a failing one leaves no file behind */
+    assert_contains(msg, f.path);
+    for (; *parts; parts++)
+        assert_contains(msg, *parts);
+}
+#define EXPECT_DATA_ERROR(content, ...) check_data_error((content), (const char *const[]){__VA_ARGS__, NULL})
+
 static const char good[] = "x, y ,target\n"
                            "1.5,-2,3e2\n"
                            "  0.25 ,1e-3,\t-7.125\n"
@@ -142,46 +155,23 @@ static void test_only_the_owned_rows_are_parsed(void **state)
 
 static void test_wrong_column_count_names_path_and_line(void **state)
 {
-    temp_file f = write_temp("x,y,z\n1,2,3\n4,5,6\n7,8,9\n10,11\n13,14,15\n");
-    const char *msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, f.path);
-    assert_contains(msg, ":5: expected 3 columns, found 2");
-    unlink(f.path);
-
-    f = write_temp("x,y\n1,2\n3,4,\n");
-    msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, ":3: expected 2 columns, found 3");
-    unlink(f.path);
+    EXPECT_DATA_ERROR("x,y,z\n1,2,3\n4,5,6\n7,8,9\n10,11\n13,14,15\n", ":5: expected 3 columns, found 2");
+    EXPECT_DATA_ERROR("x,y\n1,2\n3,4,\n", ":3: expected 2 columns, found 3");
 }
 
 static void test_non_number_names_the_column(void **state)
 {
-    temp_file f = write_temp("x,y,z\n1,2,3\n4,abc,6\n");
-    const char *msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, f.path);
-    assert_contains(msg, ":3: column 2 ('y'): 'abc' is not a number");
-    unlink(f.path);
-
+    EXPECT_DATA_ERROR("x,y,z\n1,2,3\n4,abc,6\n", ":3: column 2 ('y'): 'abc' is not a number");
     const char *bad[] = {"x,y\n1,2.5.1\n", "x,y\n1,\n", "x,y\n1,2 3\n", "x,y\n1,1e\n"};
-    for (int i = 0; i < 4; i++) {
-        f = write_temp(bad[i]);
-        msg = expect_failure(f.path, DK_ERR_DATA);
-        assert_contains(msg, ":2: column 2 ('y'): '");
-        assert_contains(msg, "is not a number");
-        unlink(f.path);
-    }
+    for (int i = 0; i < 4; i++)
+        EXPECT_DATA_ERROR(bad[i], ":2: column 2 ('y'): '", "is not a number");
 }
 
 static void test_non_finite_values_are_rejected(void **state)
 {
     const char *bad[] = {"x,y\n1,nan\n", "x,y\ninf,2\n", "x,y\n1,-Infinity\n", "x,y\n1,1e999\n"};
-    for (int i = 0; i < 4; i++) {
-        temp_file f = write_temp(bad[i]);
-        const char *msg = expect_failure(f.path, DK_ERR_DATA);
-        assert_contains(msg, ":2: column ");
-        assert_contains(msg, "is not a finite number");
-        unlink(f.path);
-    }
+    for (int i = 0; i < 4; i++)
+        EXPECT_DATA_ERROR(bad[i], ":2: column ", "is not a finite number");
     /* finite in float64 but not in float32 */
     temp_file f = write_temp("x,y\n1,1e300\n");
     dk_fit_task_settings s = csv_settings(f.path, 1, 0, 0);
@@ -197,51 +187,27 @@ static void test_non_finite_values_are_rejected(void **state)
 
 static void test_empty_file_is_rejected(void **state)
 {
-    temp_file f = write_temp("");
-    const char *msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, f.path);
-    assert_contains(msg, "empty");
-    unlink(f.path);
+    EXPECT_DATA_ERROR("", "empty");
 }
 
 static void test_header_only_is_rejected(void **state)
 {
     const char *files[] = {"x,y\n", "x,y", "x,y\n\n\n"};
-    for (int i = 0; i < 3; i++) {
-        temp_file f = write_temp(files[i]);
-        const char *msg = expect_failure(f.path, DK_ERR_DATA);
-        assert_contains(msg, f.path);
-        assert_contains(msg, "no data rows");
-        unlink(f.path);
-    }
+    for (int i = 0; i < 3; i++)
+        EXPECT_DATA_ERROR(files[i], "no data rows");
 }
 
 static void test_bad_headers_are_rejected(void **state)
 {
-    temp_file f = write_temp("x,,z\n1,2,3\n");
-    const char *msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, ":1: column 2 of the header has an empty name");
-    unlink(f.path);
-
-    f = write_temp("x,y, \n1,2,3\n");
-    msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, ":1: column 3 of the header has an empty name");
-    unlink(f.path);
-
-    f = write_temp("\n1,2\n");
-    msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, ":1: the header line is empty");
-    unlink(f.path);
+    EXPECT_DATA_ERROR("x,,z\n1,2,3\n", ":1: column 2 of the header has an empty name");
+    EXPECT_DATA_ERROR("x,y, \n1,2,3\n", ":1: column 3 of the header has an empty name");
+    EXPECT_DATA_ERROR("\n1,2\n", ":1: the header line is empty");
 }
 
 static void test_blank_lines_only_at_the_end(void **state)
 {
-    temp_file f = write_temp("x,y\n1,2\n\n3,4\n");
-    const char *msg = expect_failure(f.path, DK_ERR_DATA);
-    assert_contains(msg, ":3: blank line inside the data");
-    unlink(f.path);
-
-    f = write_temp("x,y\n1,2\n3,4\n\n  \r\n\n");
+    EXPECT_DATA_ERROR("x,y\n1,2\n\n3,4\n", ":3: blank line inside the data");
+    temp_file f = write_temp("x,y\n1,2\n3,4\n\n  \r\n\n");
     dk_csv_info info;
     assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
     assert_int_equal(info.n_rows, 2);

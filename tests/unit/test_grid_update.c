@@ -88,23 +88,6 @@ static double polynomial(const double *a, int k, double x)
     return s;
 }
 
-/* max |new - old| over the samples of input i, every edge, with the naive basis. */
-static double change_at_samples(int in, int out, int k, int G, const double *t0, const double *c0, const double *t1,
-                                const double *c1, long n, const double *x)
-{
-    const int nk = G + 2 * k + 1, nb = G + k;
-    double worst = 0.0;
-    for (int i = 0; i < in; i++)
-        for (long p = 0; p < n; p++)
-            for (int j = 0; j < out; j++) {
-                const size_t e = ((size_t)i * out + j) * nb;
-                const double xp = x[(size_t)p * in + i];
-                worst = fmax(worst, fabs(ref_spline(t1 + (size_t)i * nk, nk, k, c1 + e, xp) -
-                                         ref_spline(t0 + (size_t)i * nk, nk, k, c0 + e, xp)));
-            }
-    return worst;
-}
-
 static void assert_strictly_increasing(const double *t, int n)
 {
     for (int m = 1; m < n; m++)
@@ -115,8 +98,49 @@ static void assert_strictly_increasing(const double *t, int n)
 static double *copy_of(const double *a, size_t n)
 {
     double *b = malloc(sizeof(double) * n);
+    assert_non_null(b);
     memcpy(b, a, sizeof(double) * n);
     return b;
+}
+
+/* A layer's knots and coefficients as they were before an update, sized from the layer so
+ * that no test spells the sizes out again. */
+typedef struct splines {
+    double *grid, *coef;
+} splines;
+
+static splines copy_splines(const layer *L)
+{
+    return (splines){copy_of(L->grid, (size_t)L->in * L->nk), copy_of(L->coef, (size_t)L->in * L->out * L->nb)};
+}
+
+static void free_splines(splines *s)
+{
+    free(s->grid);
+    free(s->coef);
+}
+
+/* The update changed nothing, bit for bit. */
+static void assert_splines_unchanged(const layer *L, const splines *old)
+{
+    assert_memory_equal(L->grid, old->grid, sizeof(double) * L->in * L->nk);
+    assert_memory_equal(L->coef, old->coef, sizeof(double) * L->in * L->out * L->nb);
+}
+
+/* max |L now - old| over the n samples x [n][in], every input and edge, with the naive basis. */
+static double change_at_samples(const layer *L, const splines *old, long n, const double *x)
+{
+    const int in = L->in, out = L->out, k = L->k, nk = L->nk, nb = L->nb;
+    double worst = 0.0;
+    for (int i = 0; i < in; i++)
+        for (long p = 0; p < n; p++)
+            for (int j = 0; j < out; j++) {
+                const size_t e = ((size_t)i * out + j) * nb;
+                const double xp = x[(size_t)p * in + i];
+                worst = fmax(worst, fabs(ref_spline(L->grid + (size_t)i * nk, nk, k, L->coef + e, xp) -
+                                         ref_spline(old->grid + (size_t)i * nk, nk, k, old->coef + e, xp)));
+            }
+    return worst;
 }
 
 /* The knots are pykan's, bit for bit (same operations in the same order), for grid_eps 0,
@@ -181,10 +205,10 @@ static void test_polynomial_edges_are_kept_exactly(void **state)
                 for (int p = 0; p < N; p++)
                     x[p * IN + i] = lo[i] + (hi[i] - lo[i]) * ref_uni(&rng);
             }
-            double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+            splines old = copy_splines(&L);
             dk_grid_update_report r = {0};
             assert_int_equal(dk_grid_update_layer(IN, OUT, k, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
-            const double diff = change_at_samples(IN, OUT, k, G, t0, c0, L.grid, L.coef, N, x);
+            const double diff = change_at_samples(&L, &old, N, x);
             assert_true(diff < 1e-9);
             assert_true(r.max_change < 1e-9);
             for (int i = 0; i < IN; i++) {
@@ -198,8 +222,7 @@ static void test_polynomial_edges_are_kept_exactly(void **state)
                 }
             }
             assert_int_equal(r.underdetermined, 0);
-            free(t0);
-            free(c0);
+            free_splines(&old);
             free_layer(&L);
         }
 }
@@ -218,7 +241,7 @@ static void test_general_edges_get_the_least_squares_fit(void **state)
         double x[N];
         for (int p = 0; p < N; p++) /* a fifth of the range on each side is outside the old knots */
             x[p] = lo - 0.2 * w + 1.4 * w * ref_uni(&rng);
-        double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+        splines old = copy_splines(&L);
         dk_grid_update_report r = {0};
         assert_int_equal(dk_grid_update_layer(1, OUT, k, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
         double t[64], y[N * OUT], ref[OUT * 64], *xs = sorted_column(x, N, 1, 0);
@@ -227,17 +250,16 @@ static void test_general_edges_get_the_least_squares_fit(void **state)
             assert_true(L.grid[m] == t[m]);
         for (int p = 0; p < N; p++)
             for (int j = 0; j < OUT; j++)
-                y[p * OUT + j] = ref_spline(t0, L.nk, k, c0 + (size_t)j * L.nb, xs[p]);
+                y[p * OUT + j] = ref_spline(old.grid, L.nk, k, old.coef + (size_t)j * L.nb, xs[p]);
         ref_spline_lstsq(t, L.nk, k, N, xs, OUT, y, ref);
         assert_arrays_close(L.coef, ref, (size_t)OUT * L.nb, 1e-8);
-        const double diff = change_at_samples(1, OUT, k, G, t0, c0, L.grid, L.coef, N, x);
+        const double diff = change_at_samples(&L, &old, N, x);
         print_message("k %d: least-squares change at %d samples (a fifth outside the old knots): %.3g\n", k, N, diff);
         assert_close_abs(r.max_change, diff, 1e-12);
         assert_true(diff > 1e-6); /* not trivially exact: the test would prove nothing */
         assert_int_equal(r.underdetermined, 0);
         free(xs);
-        free(t0);
-        free(c0);
+        free_splines(&old);
         free_layer(&L);
     }
 }
@@ -253,17 +275,16 @@ static void test_few_samples_partly_outside_are_interpolated(void **state)
     double x[N];
     for (int p = 0; p < N; p++)
         x[p] = p < 4 ? hi + 0.1 * w * (p + 1) : lo + w * ref_uni(&rng);
-    double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+    splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
     assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
     assert_strictly_increasing(L.grid, L.nk);
     for (int p = 0; p < 4; p++) /* outside: 0 before, 0 after */
         for (int j = 0; j < OUT; j++)
             assert_close_abs(ref_spline(L.grid, L.nk, K, L.coef + (size_t)j * L.nb, x[p]), 0.0, 1e-9);
-    assert_true(change_at_samples(1, OUT, K, G, t0, c0, L.grid, L.coef, N, x) < 1e-9);
+    assert_true(change_at_samples(&L, &old, N, x) < 1e-9);
     assert_int_equal(r.underdetermined, 1); /* 12 samples, 13 coefficients */
-    free(t0);
-    free(c0);
+    free_splines(&old);
     free_layer(&L);
 }
 
@@ -279,12 +300,12 @@ static void test_all_equal_samples_keep_the_input(void **state)
         x[p * IN] = ref_sym(&rng, 1.0);
         x[p * IN + 1] = 0.25;
     }
-    double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+    splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
     assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 1, &r), DK_OK);
-    assert_memory_equal(L.grid + L.nk, t0 + L.nk, sizeof(double) * L.nk);
-    assert_memory_equal(L.coef + OUT * L.nb, c0 + OUT * L.nb, sizeof(double) * OUT * L.nb);
-    assert_memory_not_equal(L.grid, t0, sizeof(double) * L.nk);
+    assert_memory_equal(L.grid + L.nk, old.grid + L.nk, sizeof(double) * L.nk);
+    assert_memory_equal(L.coef + OUT * L.nb, old.coef + OUT * L.nb, sizeof(double) * OUT * L.nb);
+    assert_memory_not_equal(L.grid, old.grid, sizeof(double) * L.nk);
     assert_int_equal(r.inputs, 2);
     assert_int_equal(r.kept, 1);
     assert_string_equal(r.notes, "layer 1 input 1: all 50 samples equal 0.25: grid kept; ");
@@ -292,8 +313,7 @@ static void test_all_equal_samples_keep_the_input(void **state)
     memset(&r, 0, sizeof r);
     assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, 1, x, L.grid, L.coef, 0, &r), DK_OK);
     assert_int_equal(r.kept, 2);
-    free(t0);
-    free(c0);
+    free_splines(&old);
     free_layer(&L);
 }
 
@@ -302,16 +322,14 @@ static void test_no_samples_keep_the_layer(void **state)
     (void)state;
     enum { IN = 3, OUT = 2, G = 5, K = 2 };
     layer L = make_layer(&rng, IN, OUT, G, K);
-    double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+    splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
     assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, 0, NULL, L.grid, L.coef, 4, &r), DK_OK);
-    assert_memory_equal(L.grid, t0, sizeof(double) * IN * L.nk);
-    assert_memory_equal(L.coef, c0, sizeof(double) * IN * OUT * L.nb);
+    assert_splines_unchanged(&L, &old);
     assert_int_equal(r.inputs, IN);
     assert_int_equal(r.kept, IN);
     assert_string_equal(r.notes, "layer 4: no samples: grids kept; ");
-    free(t0);
-    free(c0);
+    free_splines(&old);
     free_layer(&L);
 }
 
@@ -333,7 +351,7 @@ static void test_tied_samples_raise_grid_eps(void **state)
     const double lo = t[K], w = t[K + G] - t[K], tie = lo + 0.6 * w;
     for (int p = 0; p < N; p++) /* inside the old grid range, where the old edge is the polynomial */
         x[p] = p % 10 == 3 ? lo + w * (0.1 + 0.8 * ref_uni(&rng)) : tie;
-    double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+    splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
     assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 0.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
     double ref[64];
@@ -347,11 +365,10 @@ static void test_tied_samples_raise_grid_eps(void **state)
     assert_int_equal(r.eps_raised, 1);
     assert_non_null(strstr(r.notes, "layer 0 input 0: 900 of the 1000 samples are tied"));
     assert_non_null(strstr(r.notes, "grid_eps raised to 0.01"));
-    const double diff = change_at_samples(1, OUT, K, G, t0, c0, L.grid, L.coef, N, x);
+    const double diff = change_at_samples(&L, &old, N, x);
     print_message("tied samples: change %.3g, underdetermined %d, notes: %s\n", diff, r.underdetermined, r.notes);
     assert_true(diff < 1e-9);
-    free(t0);
-    free(c0);
+    free_splines(&old);
     free_layer(&L);
 }
 
@@ -366,18 +383,17 @@ static void test_three_samples_are_interpolated(void **state)
     for (int b = 0; b < 2; b++) {
         layer L = make_layer(&rng, 1, OUT, G, K);
         double x[N] = {-0.4, 0.7, 0.1};
-        double *t0 = copy_of(L.grid, (size_t)L.nk), *c0 = copy_of(L.coef, (size_t)OUT * L.nb);
+        splines old = copy_splines(&L);
         dk_grid_update_report r = {0};
         assert_int_equal(dk_grid_update_layer(1, OUT, K, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
         assert_strictly_increasing(L.grid, L.nk);
         assert_close_abs(L.grid[K], -0.4, 1e-15);
         assert_close_abs(L.grid[K + G], 0.7, 1e-15);
-        assert_true(change_at_samples(1, OUT, K, G, t0, c0, L.grid, L.coef, N, x) < 1e-9);
+        assert_true(change_at_samples(&L, &old, N, x) < 1e-9);
         assert_int_equal(r.underdetermined, 1);
         assert_int_equal(r.eps_raised, b == 1);
         assert_non_null(strstr(r.notes, "layer 2 input 0: fit of rank 3 for 13 coefficients (3 distinct samples)"));
-        free(t0);
-        free(c0);
+        free_splines(&old);
         free_layer(&L);
     }
 }
@@ -416,17 +432,15 @@ static void test_bad_input_changes_nothing(void **state)
     for (int e = 0; e < N * IN; e++)
         x[e] = ref_sym(&rng, 1.0);
     x[7 * IN + 1] = NAN;
-    double *t0 = copy_of(L.grid, (size_t)IN * L.nk), *c0 = copy_of(L.coef, (size_t)IN * OUT * L.nb);
+    splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
     assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 3, &r), DK_ERR_NUMERIC);
     assert_non_null(strstr(dk_error_message(), "grid update of layer 3: input 1 of sample 7 is nan"));
     dk_error_clear();
-    assert_memory_equal(L.grid, t0, sizeof(double) * IN * L.nk);
-    assert_memory_equal(L.coef, c0, sizeof(double) * IN * OUT * L.nb);
+    assert_splines_unchanged(&L, &old);
     assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 1.5, N, x, L.grid, L.coef, 3, &r), DK_ERR_USAGE);
     dk_error_clear();
-    free(t0);
-    free(c0);
+    free_splines(&old);
     free_layer(&L);
 }
 

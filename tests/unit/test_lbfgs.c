@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
 #include "rosenbrock.h"
 #include "test_asserts.h"
 #include <lapacke.h>
@@ -38,12 +39,12 @@ static double max_abs(size_t n, const double *a)
 
 /* ---- objectives ------------------------------------------------------------------------ */
 
-/* f = 1/2 x'Ax - b'x, g = Ax - b. Records the first point evaluated since `first_seen` was
- * cleared, to check the first trial step. */
+/* f = 1/2 x'Ax - b'x, g = Ax - b, minimiser x_star. Records the first point evaluated since
+ * `first_seen` was cleared, to check the first trial step. */
 enum { QN = 20 };
 typedef struct quadratic {
     size_t n;
-    double a[QN * QN], b[QN];
+    double a[QN * QN], b[QN], x_star[QN];
     long calls;
     int first_seen;
     double first_x[QN];
@@ -69,8 +70,20 @@ static dk_err quadratic_objective(void *ctx, const double *x, double *f, double 
     return DK_OK;
 }
 
+/* x* = A^{-1} b by Cholesky (LAPACK dposv), independent of the optimiser. */
+static void quadratic_solution(const quadratic *q, double *x_star)
+{
+    double a[QN * QN];
+    memcpy(a, q->a, sizeof a);
+    memcpy(x_star, q->b, q->n * sizeof *x_star);
+    lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)q->n, 1, a,
+                                    (lapack_int)q->n, x_star, 1);
+    assert_int_equal(info, 0);
+}
+
 /* A = Q diag(lambda) Q' with Q from modified Gram-Schmidt (applied twice) on uniform random
- * vectors and lambda log-spaced over [1, 1e3] (condition number 1e3); b uniform in [-1, 1). */
+ * vectors and lambda log-spaced over [1, 1e3] (condition number 1e3); b uniform in [-1, 1);
+ * x_star from quadratic_solution. */
 static void quadratic_build(quadratic *q, uint64_t seed)
 {
     const size_t n = QN;
@@ -109,17 +122,7 @@ static void quadratic_build(quadratic *q, uint64_t seed)
             q->a[i * n + j] = q->a[j * n + i];
     for (size_t i = 0; i < n; i++)
         q->b[i] = 2.0 * dk_rng_uniform(seed, TEST_STREAM, n * n + i) - 1.0;
-}
-
-/* x* = A^{-1} b by Cholesky (LAPACK dposv), independent of the optimiser. */
-static void quadratic_solution(const quadratic *q, double *x_star)
-{
-    double a[QN * QN];
-    memcpy(a, q->a, sizeof a);
-    memcpy(x_star, q->b, q->n * sizeof *x_star);
-    lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)q->n, 1, a,
-                                    (lapack_int)q->n, x_star, 1);
-    assert_int_equal(info, 0);
+    quadratic_solution(q, q->x_star);
 }
 
 /* Chained Rosenbrock f = sum_i 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2, minimum 0 at all ones;
@@ -241,6 +244,22 @@ static void check_strong_wolfe(size_t n, dk_lbfgs_objective objective, void *ctx
                  s->c2 * fabs(rep->directional));
 }
 
+/* One step on the quadratic q from (x, f, g), updated in place: it must make progress, and
+ * the accepted point must satisfy the strong Wolfe conditions. Returns the step's report. */
+static dk_lbfgs_report wolfe_checked_step(dk_lbfgs *lb, quadratic *q, const dk_lbfgs_settings *s, double *x,
+                                          double *f, double *g)
+{
+    double x_old[QN], g_old[QN];
+    const double f_old = *f;
+    memcpy(x_old, x, sizeof x_old);
+    memcpy(g_old, g, sizeof g_old);
+    dk_lbfgs_report rep;
+    assert_int_equal(dk_lbfgs_step(lb, x, f, g, quadratic_objective, q, &rep), DK_OK);
+    assert_int_equal(rep.status, DK_LBFGS_PROGRESS);
+    check_strong_wolfe(QN, quadratic_objective, q, s, &rep, x_old, f_old, g_old, x, *f, g);
+    return rep;
+}
+
 /* ---- tests --------------------------------------------------------------------------------- */
 
 /* With exact line searches on a quadratic, L-BFGS directions are parallel to conjugate-gradient
@@ -256,8 +275,6 @@ static void test_quadratic_terminates_in_n_plus_one_iterations(void **state)
     (void)state;
     quadratic q;
     quadratic_build(&q, 2024);
-    double x_star[QN];
-    quadratic_solution(&q, x_star);
 
     dk_lbfgs_settings s = defaults;
     s.history = QN;
@@ -265,24 +282,18 @@ static void test_quadratic_terminates_in_n_plus_one_iterations(void **state)
     s.c1 = 1e-7;
     dk_lbfgs *lb = NULL;
     assert_int_equal(dk_lbfgs_create(&lb, QN, &s), DK_OK);
-    double x[QN] = {0}, g[QN], f, x_old[QN], g_old[QN];
+    double x[QN] = {0}, g[QN], f;
     assert_int_equal(quadratic_objective(&q, x, &f, g), DK_OK);
     const double g0 = max_abs(QN, g);
     int iterations = 0;
     while (max_abs(QN, g) > 1e-9 * g0 && iterations < QN + 1) {
-        memcpy(x_old, x, sizeof x);
-        memcpy(g_old, g, sizeof g);
-        const double f_old = f;
-        dk_lbfgs_report rep;
-        assert_int_equal(dk_lbfgs_step(lb, x, &f, g, quadratic_objective, &q, &rep), DK_OK);
-        assert_int_equal(rep.status, DK_LBFGS_PROGRESS);
-        check_strong_wolfe(QN, quadratic_objective, &q, &s, &rep, x_old, f_old, g_old, x, f, g);
+        wolfe_checked_step(lb, &q, &s, x, &f, g);
         iterations++;
     }
     assert_true(max_abs(QN, g) <= 1e-9 * g0);
     assert_true(iterations <= QN + 1);
     for (size_t i = 0; i < QN; i++)
-        assert_close_abs(x[i], x_star[i], 1e-8 * max_abs(QN, x_star));
+        assert_close_abs(x[i], q.x_star[i], 1e-8 * max_abs(QN, q.x_star));
     dk_lbfgs_destroy(&lb);
     assert_null(lb);
 }
@@ -297,11 +308,9 @@ static void test_every_step_satisfies_strong_wolfe(void **state)
     (void)state;
     quadratic q;
     quadratic_build(&q, 99);
-    double x_star[QN];
-    quadratic_solution(&q, x_star);
     dk_lbfgs *lb = NULL;
     assert_int_equal(dk_lbfgs_create(&lb, QN, &defaults), DK_OK);
-    double x[QN], g[QN], f, x_old[QN], g_old[QN];
+    double x[QN], g[QN], f;
     for (size_t i = 0; i < QN; i++)
         x[i] = 3.0 * cos((double)i);
     assert_int_equal(quadratic_objective(&q, x, &f, g), DK_OK);
@@ -309,22 +318,15 @@ static void test_every_step_satisfies_strong_wolfe(void **state)
     int iterations = 0;
     while (max_abs(QN, g) > 1e-8 * g0) {
         assert_true(iterations < 250);
-        memcpy(x_old, x, sizeof x);
-        memcpy(g_old, g, sizeof g);
-        const double f_old = f;
-        dk_lbfgs_report rep;
-        assert_int_equal(dk_lbfgs_step(lb, x, &f, g, quadratic_objective, &q, &rep), DK_OK);
-        assert_int_equal(rep.status, DK_LBFGS_PROGRESS);
+        const dk_lbfgs_report rep = wolfe_checked_step(lb, &q, &defaults, x, &f, g);
         assert_true(rep.evals >= 1 && rep.evals <= defaults.max_evals);
-        check_strong_wolfe(QN, quadratic_objective, &q, &defaults, &rep, x_old, f_old, g_old, x,
-                           f, g);
         iterations++;
     }
     double g_norm = 0.0;
     for (size_t i = 0; i < QN; i++)
         g_norm += g[i] * g[i];
     for (size_t i = 0; i < QN; i++)
-        assert_close_abs(x[i], x_star[i], sqrt(g_norm));
+        assert_close_abs(x[i], q.x_star[i], sqrt(g_norm));
     dk_lbfgs_destroy(&lb);
 }
 
@@ -576,12 +578,9 @@ static void test_hand_worked_steps_on_a_sphere(void **state)
         assert_true(x[i] == 0.75 * x0[i] && g[i] == x[i]);
     assert_true(f == 0.5 * 0.5625 * 5.5);
     assert_int_equal(dk_lbfgs_pairs(lb), 1);
-    char *text = NULL;
-    size_t text_size = 0;
-    FILE *mem = open_memstream(&text, &text_size);
-    assert_non_null(mem);
-    dk_lbfgs_view(lb, mem);
-    fclose(mem);
+    captured_text out;
+    dk_lbfgs_view(lb, capture_begin(&out));
+    char *text = capture_end(&out);
     assert_non_null(strstr(text, "4 parameters, 1 of 10 pairs stored, 1 steps, 1 evaluations"));
     free(text);
 

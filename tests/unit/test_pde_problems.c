@@ -93,6 +93,21 @@ static double call_residual(const dk_pde_problem *prob, const dk_pde_params *p, 
     return r;
 }
 
+/* (r(v + h) - r(v - h)) / 2h at (x, u, du, d2u), with v the argument that *v points to: u,
+ * one of du or one of d2u, which is set to v + h, then v - h, then back to v. */
+static double residual_difference(const dk_pde_problem *prob, const dk_pde_params *p, int n, const double *x,
+                                  double *u, double *du, double *d2u, double *v, double h)
+{
+    double dr_du, dr_ddu[MAXN], dr_dd2u[MAXN];
+    const double v0 = *v;
+    *v = v0 + h;
+    const double rp = call_residual(prob, p, n, x, *u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
+    *v = v0 - h;
+    const double rm = call_residual(prob, p, n, x, *u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
+    *v = v0;
+    return (rp - rm) / (2.0 * h);
+}
+
 static void test_exact_solutions_satisfy_their_pdes(void **state)
 {
     int problems = 0;
@@ -134,8 +149,7 @@ static void test_residual_partials_match_differences(void **state)
             const dk_pde_params *p = &param_sets[s];
             int n = inputs_of(prob, p);
             for (uint64_t k = 0; k < 5; k++) {
-                double x[MAXN], du[MAXN], d2u[MAXN], dr_ddu[MAXN], dr_dd2u[MAXN], dr_du;
-                double g_ddu[MAXN], g_dd2u[MAXN], g_du, tmp_ddu[MAXN], tmp_dd2u[MAXN], tmp_du;
+                double x[MAXN], du[MAXN], d2u[MAXN], g_ddu[MAXN], g_dd2u[MAXN], g_du;
                 random_interior(prob, p, n, 7000 + k, x);
                 /* Arbitrary (u, Du, D2u): the residual must be right away from the solution too. */
                 uint64_t c = 0;
@@ -145,25 +159,10 @@ static void test_residual_partials_match_differences(void **state)
                     d2u[a] = 4.0 * dk_rng_uniform(1, 1001, k * 1000 + c++) - 2.0;
                 }
                 call_residual(prob, p, n, x, u, du, d2u, &g_du, g_ddu, g_dd2u);
-
-                double rp = call_residual(prob, p, n, x, u + h, du, d2u, &tmp_du, tmp_ddu, tmp_dd2u);
-                double rm = call_residual(prob, p, n, x, u - h, du, d2u, &tmp_du, tmp_ddu, tmp_dd2u);
-                assert_close_rel(g_du, (rp - rm) / (2.0 * h), 1e-8);
+                assert_close_rel(g_du, residual_difference(prob, p, n, x, &u, du, d2u, &u, h), 1e-8);
                 for (int a = 0; a < n; a++) {
-                    double v = du[a];
-                    du[a] = v + h;
-                    rp = call_residual(prob, p, n, x, u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
-                    du[a] = v - h;
-                    rm = call_residual(prob, p, n, x, u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
-                    du[a] = v;
-                    assert_close_rel(g_ddu[a], (rp - rm) / (2.0 * h), 1e-8);
-                    v = d2u[a];
-                    d2u[a] = v + h;
-                    rp = call_residual(prob, p, n, x, u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
-                    d2u[a] = v - h;
-                    rm = call_residual(prob, p, n, x, u, du, d2u, &dr_du, dr_ddu, dr_dd2u);
-                    d2u[a] = v;
-                    assert_close_rel(g_dd2u[a], (rp - rm) / (2.0 * h), 1e-8);
+                    assert_close_rel(g_ddu[a], residual_difference(prob, p, n, x, &u, du, d2u, &du[a], h), 1e-8);
+                    assert_close_rel(g_dd2u[a], residual_difference(prob, p, n, x, &u, du, d2u, &d2u[a], h), 1e-8);
                 }
             }
         }
