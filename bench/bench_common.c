@@ -1,7 +1,6 @@
 /* Helpers shared by the benchmarks; see bench_common.h. */
 #include "bench_common.h"
 
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -100,36 +99,72 @@ double bench_time_best(void (*step)(void *ctx), void *ctx, double target_s, int 
     return best;
 }
 
-int bench_parse_int(const char *s, int *out)
+bench_timing bench_timing_start(const bench_run_opts *run, const bench_cpu_opts *cpu)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 1 << 24)
-        return -1;
-    *out = (int)v;
-    return 0;
+    return (bench_timing){.quick = run->quick, .target_s = cpu->target_s, .max_reps = cpu->max_reps,
+                          .wait_left = cpu->max_wait_s};
 }
 
-int bench_parse_list(const char *s, int *out, int *n_out, int max)
+double bench_time_settled(bench_timing *tm, int threads, void (*step)(void *ctx), void *ctx,
+                          void (*on_best)(void *ctx), int *reps_out, double *load_out)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    *n_out = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n_out == max || bench_parse_int(tok, &out[*n_out]))
-            return -1;
-        (*n_out)++;
+    bench_settle(tm->quick, threads, &tm->wait_left);
+    bench_cpu_sample c0 = bench_cpu_sample_now();
+    double t = bench_time_best(step, ctx, tm->target_s, tm->max_reps, on_best, reps_out);
+    bench_cpu_sample c1 = bench_cpu_sample_now();
+    *load_out = bench_others_load(&c0, &c1);
+    return t;
+}
+
+void bench_measure_quietly(void *row, void *scratch, size_t row_size, int threads, const char *label,
+                           bench_timing *tm, double (*measure)(void *attempt, void *ctx, bench_timing *tm),
+                           void *ctx)
+{
+    char *kept = scratch, *now = kept + row_size;
+    double kept_load = NAN;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        memcpy(now, row, row_size);
+        double load = measure(now, ctx, tm);
+        if (attempt == 0 || !(load >= kept_load)) {
+            memcpy(kept, now, row_size);
+            kept_load = load;
+        }
+        if (!(kept_load > bench_load_limit(threads)) || tm->wait_left <= 0)
+            break;
+        fprintf(stderr, "%s: others' load %.0f%%, measuring again\n", label, 100 * load);
     }
-    return *n_out > 0 ? 0 : -1;
+    memcpy(row, kept, row_size);
 }
 
-int bench_parse_seconds(const char *s, double *out)
+int bench_reps_clamped(double first, double target_s, int min_reps, int max_reps)
 {
-    char *end;
-    *out = strtod(s, &end);
-    return end == s || *end || !(*out >= 0) ? -1 : 0;
+    int reps = first > 0 ? (int)(target_s / first) : max_reps;
+    return reps < min_reps ? min_reps : reps > max_reps ? max_reps : reps;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double bench_median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+double bench_rel_diff(dk_dtype dt, const void *a, const void *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t q = 0; q < n; q++) {
+        double av = dk_load(dt, a, q), bv = dk_load(dt, b, q);
+        if (isnan(av) || isnan(bv))
+            return NAN;
+        num = fmax(num, fabs(av - bv));
+        den = fmax(den, fabs(bv));
+    }
+    return den > 0 ? num / den : num;
 }
 
 void bench_machine_info_get(bench_machine_info *mi, const char *c_flags)
@@ -152,10 +187,7 @@ void bench_machine_info_get(bench_machine_info *mi, const char *c_flags)
         fclose(f);
     }
     mi->procs = omp_get_num_procs();
-    time_t t = time(NULL);
-    struct tm tmv;
-    gmtime_r(&t, &tmv);
-    strftime(mi->date, sizeof mi->date, "%Y-%m-%d %H:%M UTC", &tmv);
+    bench_date_utc(mi->date, sizeof mi->date);
 #if defined(__clang__)
     snprintf(mi->compiler, sizeof mi->compiler, "clang %s, flags %s", __clang_version__, c_flags);
 #elif defined(__GNUC__)
@@ -165,119 +197,93 @@ void bench_machine_info_get(bench_machine_info *mi, const char *c_flags)
 #endif
 }
 
-const char *bench_torch_unavailable(int no_torch, const char *python, const char *script)
+void bench_date_utc(char *buf, size_t len)
 {
-    if (no_torch)
+    time_t t = time(NULL);
+    struct tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tmv);
+}
+
+void bench_print_md_machine(FILE *f, const bench_machine_info *mi, int threads_all, double wall_s,
+                            double waited_s)
+{
+    fprintf(f, "Run of %s, %.0f s wall in all (%.0f s of it waiting for other jobs to finish).\n\n",
+            mi->date, wall_s, waited_s);
+    fprintf(f, "- CPU: %s, %d logical CPUs (`omp_get_num_procs()`); 'all threads' = %d\n", mi->cpu,
+            mi->procs, threads_all);
+    fprintf(f, "- compiler: %s\n", mi->compiler);
+}
+
+const char *bench_torch_unavailable(const bench_run_opts *run)
+{
+    if (run->no_torch)
         return "skipped (--no-torch)";
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' -c 'import torch' >/dev/null 2>&1", python);
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import torch' >/dev/null 2>&1", run->python);
     if (system(cmd) != 0)
         return "not installed";
-    FILE *f = fopen(script, "r");
+    FILE *f = fopen(run->torch_script, "r");
     if (!f)
         return "script not found";
     fclose(f);
     return NULL;
 }
 
-void bench_set_note(char *dst, const char *s)
+int bench_run_script(const char *cmd, void (*on_line)(char *line, void *ctx), void *ctx, int *exit_status)
 {
-    snprintf(dst, BENCH_NOTE_LEN, "%s", s);
-}
-
-void bench_print_note_lines(FILE *f, const void *rows, int n_rows, size_t row_size,
-                            size_t eager_off, size_t compiled_off)
-{
-    const char *seen[64];
-    int n_seen = 0;
-    for (int r = 0; r < n_rows; r++) {
-        const char *rw = (const char *)rows + (size_t)r * row_size;
-        const char *notes[2] = {rw + eager_off, rw + compiled_off};
-        int same = !strcmp(notes[0], notes[1]); /* e.g. "not installed": say it once */
-        for (int q = 0; q < 2; q++) {
-            if (!notes[q][0] || (same && q == 1))
-                continue;
-            int dup = 0;
-            for (int s = 0; s < n_seen; s++)
-                dup |= !strcmp(seen[s], notes[q]);
-            if (!dup && n_seen < 64) {
-                seen[n_seen++] = notes[q];
-                fprintf(f, "- torch%s: %s\n", same ? "" : q ? " compiled" : " eager", notes[q]);
-            }
-        }
-    }
-}
-
-void bench_print_cell(FILE *f, int md, int width, const char *s)
-{
-    if (md)
-        fprintf(f, "| %s ", s);
-    else
-        fprintf(f, "%*s  ", width, s);
-}
-
-void bench_print_header(FILE *f, int md, int n, const char *const *hdr, const int *w, const char *align)
-{
-    for (int c = 0; c < n; c++)
-        bench_print_cell(f, md, w[c], hdr[c]);
-    fprintf(f, md ? "|\n" : "\n");
-    if (!md)
-        return;
-    for (int c = 0; c < n; c++)
-        fprintf(f, align[c] == 'l' ? "|---" : "|---:");
-    fprintf(f, "|\n");
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = 2 * cap + 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, 4096, f);
-        len += got;
-        if (got < 4096)
-            break;
-    }
-    fclose(f);
-    buf[len] = 0;
-    return buf;
-}
-
-int bench_write_md(const char *path, const char *md_begin, const char *md_end, const char *title,
-                   void (*generate)(FILE *f, const void *ctx), const void *ctx)
-{
-    char *old = slurp(path);
-    char *b = old ? strstr(old, md_begin) : NULL;
-    char *e = b ? strstr(b, md_end) : NULL;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        free(old);
+    FILE *p = popen(cmd, "r");
+    if (!p)
         return -1;
+    char line[8192];
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        on_line(line, ctx);
     }
-    if (b && e) {
-        fwrite(old, 1, (size_t)(b - old), f);
-        generate(f, ctx);
-        const char *rest = e + strlen(md_end);
-        rest += *rest == '\n';
-        fputs(rest, f);
-    } else {
-        fputs(title, f);
-        generate(f, ctx);
-        fprintf(f, "\n## Analysis\n\n(To be written from the numbers above.)\n");
+    *exit_status = pclose(p);
+    return 0;
+}
+
+int bench_split_tabs(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *s = strtok_r(line, "\t", &save); s && n < max; s = strtok_r(NULL, "\t", &save))
+        fields[n++] = s;
+    return n;
+}
+
+const char *bench_torch_prepare(bench_torch_info *ti, const bench_run_opts *run)
+{
+    memset(ti, 0, sizeof *ti);
+    const char *why = bench_torch_unavailable(run);
+    if (why)
+        bench_set_note(ti->status, why);
+    return why;
+}
+
+void bench_torch_run(const char *cmd, const char *script, bench_torch_info *ti,
+                     void (*on_line)(char *line, void *ctx), void *ctx)
+{
+    fprintf(stderr, "torch: running %s\n", script);
+    bench_set_note(ti->status, "installed");
+    ti->available = 1;
+    int st;
+    if (bench_run_script(cmd, on_line, ctx, &st)) {
+        bench_set_note(ti->status, "popen failed");
+        ti->available = 0;
+    } else if (st != 0) {
+        fprintf(stderr, "torch: script exited with status %d\n", st);
     }
-    free(old);
-    return fclose(f) ? -1 : 0;
+}
+
+int bench_torch_info_key(bench_torch_info *ti, const char *key, const char *value)
+{
+    if (!strcmp(key, "torch"))
+        bench_set_note(ti->status, value);
+    else if (!strcmp(key, "waited_s"))
+        ti->waited_s = atof(value);
+    else
+        return 0;
+    return 1;
 }

@@ -43,6 +43,7 @@
 #include "kernels/dk_kan_layer.h"
 
 #include "../bench_common.h"
+#include "../bench_options.h"
 
 typedef struct options {
     dk_comm_backend backend;
@@ -60,9 +61,29 @@ static void usage(FILE *f)
                "  --max-exp   largest model 10^E parameters (default 7; --quick: 5)\n");
 }
 
+/* --max-exp: a power of ten from 10^3 to 10^9 parameters. */
+static int parse_max_exp(const char *v, void *max_exp)
+{
+    int *e = max_exp;
+    return bench_parse_int(v, e) || *e < 3 || *e > 9 ? -1 : 0;
+}
+
+/* --dtype f32|f64 (float32, float64). */
+static int parse_dtype(const char *v, void *dt)
+{
+    if (!strcmp(v, "f32") || !strcmp(v, "float32"))
+        *(dk_dtype *)dt = DK_F32;
+    else if (!strcmp(v, "f64") || !strcmp(v, "float64"))
+        *(dk_dtype *)dt = DK_F64;
+    else
+        return -1;
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, options *o)
 {
-    *o = (options){.batch = 8192, .layers = 4, .G = 10, .k = 3, .max_exp = 7, .min_reps = 5, .max_reps = 50,
+    /* max_exp stays 0 until given: its default depends on --quick, which may come later. */
+    *o = (options){.batch = 8192, .layers = 4, .G = 10, .k = 3, .min_reps = 5, .max_reps = 50,
                    .target_s = 0.25, .dt = DK_F32};
     if (argc < 2)
         return -1;
@@ -72,46 +93,20 @@ static int parse_options(int argc, char **argv, options *o)
         o->backend = DK_COMM_MPI;
     else
         return -1;
-    int exp_set = 0;
-    for (int a = 2; a < argc; a++) {
-        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        if (!strcmp(s, "--quick"))
-            o->quick = 1;
-        else if (v && !strcmp(s, "--batch")) {
-            if (bench_parse_int(v, &o->batch))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--layers")) {
-            if (bench_parse_int(v, &o->layers))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--G")) {
-            if (bench_parse_int(v, &o->G))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--max-exp")) {
-            if (bench_parse_int(v, &o->max_exp) || o->max_exp < 3 || o->max_exp > 9)
-                return -1;
-            exp_set = 1, a++;
-        } else if (v && !strcmp(s, "--target-seconds")) {
-            if (bench_parse_seconds(v, &o->target_s))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--dtype")) {
-            if (!strcmp(v, "f32") || !strcmp(v, "float32"))
-                o->dt = DK_F32;
-            else if (!strcmp(v, "f64") || !strcmp(v, "float64"))
-                o->dt = DK_F64;
-            else
-                return -1;
-            a++;
-        } else {
-            return -1;
-        }
-    }
+    const bench_opt opts[] = {
+        bench_opt_flag("--quick", &o->quick),
+        bench_opt_int("--batch", &o->batch),
+        bench_opt_int("--layers", &o->layers),
+        bench_opt_int("--G", &o->G),
+        bench_opt_custom("--max-exp", parse_max_exp, &o->max_exp),
+        bench_opt_seconds("--target-seconds", &o->target_s),
+        bench_opt_custom("--dtype", parse_dtype, &o->dt),
+    };
+    if (bench_parse_args(argc, argv, 2, opts, BENCH_N_OPTS(opts), NULL, NULL, NULL))
+        return -1;
+    if (!o->max_exp)
+        o->max_exp = o->quick ? 5 : 7;
     if (o->quick) {
-        if (!exp_set)
-            o->max_exp = 5;
         if (o->batch == 8192)
             o->batch = 1024;
         o->min_reps = o->max_reps = 3, o->target_s = 0;
@@ -253,18 +248,6 @@ static dk_err run_variant(model *m, dk_comm *comm, int v)
     return DK_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
-
 #define CHECK(expr)                                                                                \
     do {                                                                                           \
         if ((expr) != DK_OK) {                                                                     \
@@ -335,8 +318,7 @@ int main(int argc, char **argv)
         CHECK(run_variant(&m, comm, V_FUSED));
         double first = bench_now_s() - t0;
         CHECK(dk_comm_allreduce_max_f64(comm, &first, 1));
-        int reps = first > 0 ? (int)(o.target_s / first) : o.max_reps;
-        reps = reps < o.min_reps ? o.min_reps : reps > o.max_reps ? o.max_reps : reps;
+        int reps = bench_reps_clamped(first, o.target_s, o.min_reps, o.max_reps);
         double *t[N_VARIANTS];
         for (int v = 0; v < N_VARIANTS; v++) {
             t[v] = malloc((size_t)reps * sizeof(double));
@@ -356,7 +338,7 @@ int main(int argc, char **argv)
             }
         double med[N_VARIANTS];
         for (int v = 0; v < N_VARIANTS; v++) {
-            med[v] = median(t[v], reps);
+            med[v] = bench_median(t[v], reps);
             free(t[v]);
         }
         CHECK(dk_comm_allreduce_max_f64(comm, med, N_VARIANTS));

@@ -33,14 +33,12 @@
  * could be measured, since then the numbers would not describe the layer.
  */
 #include <cuda_runtime_api.h>
-#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/dk_cuda.h"
 #include "common/dk_dtype.h"
@@ -50,6 +48,9 @@
 #include "kernels/dk_kan_layer.h"
 
 #include "../bench_common.h"
+#include "../bench_layer.h"
+#include "../bench_options.h"
+#include "../bench_report.h"
 
 #ifndef DK_BENCH_TORCH_SCRIPT
 #define DK_BENCH_TORCH_SCRIPT "bench/gpu/torch_gpu_peers.py"
@@ -61,7 +62,7 @@ enum { MAX_SIZES = 8, MAX_GRIDS = 8 };
  * Options */
 
 typedef struct options {
-    int quick, no_torch, no_compile;
+    bench_run_opts run;
     int batch, k;
     int sizes[MAX_SIZES], n_sizes, grids[MAX_GRIDS], n_grids;
     int do_f32, do_f64;
@@ -69,7 +70,6 @@ typedef struct options {
     double target_s;
     const char *compile_grids; /* G values torch.compile runs on ("all" or a list) */
     double compile_budget_s;
-    const char *python, *torch_script, *md_path;
 } options;
 
 static void usage(FILE *f)
@@ -89,81 +89,39 @@ static void usage(FILE *f)
             "  --md PATH          also write the table as markdown into PATH\n");
 }
 
+/* --dtype f32|f64|both (float32, float64): the precisions that get rows, into options. */
+static int parse_dtype(const char *v, void *opts)
+{
+    options *o = opts;
+    o->do_f32 = !strcmp(v, "f32") || !strcmp(v, "both") || !strcmp(v, "float32");
+    o->do_f64 = !strcmp(v, "f64") || !strcmp(v, "both") || !strcmp(v, "float64");
+    return o->do_f32 || o->do_f64 ? 0 : -1;
+}
+
 static int parse_options(int argc, char **argv, options *o)
 {
-    *o = (options){.batch = 65536, .k = 3, .do_f32 = 1, .do_f64 = 1, .warmup = 3, .min_reps = 5,
-                   .max_reps = 50, .target_s = 0.5, .compile_grids = "10", .compile_budget_s = 150,
-                   .python = "python3", .torch_script = DK_BENCH_TORCH_SCRIPT};
-    int batch_set = 0;
-    for (int a = 1; a < argc; a++) {
-        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        if (!strcmp(s, "--quick"))
-            o->quick = 1;
-        else if (!strcmp(s, "--no-torch"))
-            o->no_torch = 1;
-        else if (!strcmp(s, "--no-compile"))
-            o->no_compile = 1;
-        else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            usage(stdout);
-            exit(0);
-        } else if (v && !strcmp(s, "--n")) {
-            if (bench_parse_list(v, o->sizes, &o->n_sizes, MAX_SIZES))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--G")) {
-            if (bench_parse_list(v, o->grids, &o->n_grids, MAX_GRIDS))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--batch")) {
-            if (bench_parse_int(v, &o->batch))
-                return -1;
-            batch_set = 1, a++;
-        } else if (v && !strcmp(s, "--max-reps")) {
-            if (bench_parse_int(v, &o->max_reps))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--target-seconds")) {
-            if (bench_parse_seconds(v, &o->target_s))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--compile-budget")) {
-            if (bench_parse_seconds(v, &o->compile_budget_s))
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--compile-grids")) {
-            o->compile_grids = v, a++;
-        } else if (v && !strcmp(s, "--dtype")) {
-            o->do_f32 = !strcmp(v, "f32") || !strcmp(v, "both") || !strcmp(v, "float32");
-            o->do_f64 = !strcmp(v, "f64") || !strcmp(v, "both") || !strcmp(v, "float64");
-            if (!o->do_f32 && !o->do_f64)
-                return -1;
-            a++;
-        } else if (v && !strcmp(s, "--md")) {
-            o->md_path = v, a++;
-        } else if (v && !strcmp(s, "--python")) {
-            o->python = v, a++;
-        } else if (v && !strcmp(s, "--torch-script")) {
-            o->torch_script = v, a++;
-        } else {
-            return -1;
-        }
-    }
-    static const int sizes_full[] = {64, 256, 1024}, grids_full[] = {5, 10, 50};
-    static const int sizes_quick[] = {32}, grids_quick[] = {5, 10};
-    if (!o->n_sizes) {
-        o->n_sizes = o->quick ? 1 : 3;
-        memcpy(o->sizes, o->quick ? sizes_quick : sizes_full, (size_t)o->n_sizes * sizeof(int));
-    }
-    if (!o->n_grids) {
-        o->n_grids = o->quick ? 2 : 3;
-        memcpy(o->grids, o->quick ? grids_quick : grids_full, (size_t)o->n_grids * sizeof(int));
-    }
-    if (o->quick) {
-        if (!batch_set)
-            o->batch = 4096;
+    /* batch stays 0 until given: its default depends on --quick, which may come later. */
+    *o = (options){.run = bench_run_opts_default(DK_BENCH_TORCH_SCRIPT), .k = 3, .do_f32 = 1, .do_f64 = 1,
+                   .warmup = 3, .min_reps = 5, .max_reps = 50, .target_s = 0.5, .compile_grids = "10",
+                   .compile_budget_s = 150};
+    const bench_opt opts[] = {
+        bench_opt_list("--n", o->sizes, &o->n_sizes, MAX_SIZES),
+        bench_opt_list("--G", o->grids, &o->n_grids, MAX_GRIDS),
+        bench_opt_int("--batch", &o->batch),
+        bench_opt_int("--max-reps", &o->max_reps),
+        bench_opt_seconds("--target-seconds", &o->target_s),
+        bench_opt_seconds("--compile-budget", &o->compile_budget_s),
+        bench_opt_string("--compile-grids", &o->compile_grids),
+        bench_opt_custom("--dtype", parse_dtype, o),
+    };
+    if (bench_parse_args(argc, argv, 1, opts, BENCH_N_OPTS(opts), &o->run, NULL, usage) ||
+        bench_default_list(o->run.quick ? "32" : "64,256,1024", o->sizes, &o->n_sizes, MAX_SIZES) ||
+        bench_default_list(o->run.quick ? "5,10" : "5,10,50", o->grids, &o->n_grids, MAX_GRIDS))
+        return -1;
+    if (!o->batch)
+        o->batch = o->run.quick ? 4096 : 65536;
+    if (o->run.quick)
         o->warmup = 1, o->min_reps = 3, o->max_reps = 3, o->target_s = 0;
-        o->no_compile = 1;
-    }
     return 0;
 }
 
@@ -224,22 +182,23 @@ static int gpu_info_get(gpu_info *gi)
 /* ------------------------------------------------------------------------------------
  * Host-side data: a fast generator is enough (the values only need to be typical) */
 
-/* The library's counter-based generator, *s the counter. */
-static double unif(uint64_t *s) { return dk_rng_uniform(0, 0, (*s)++); }
-
-/* pykan's extended grid on [-1, 1] with interior knots moved by up to 15% of a cell, as
- * bench_kan_layer.c and torch_kan_common.knot_grid do. */
-static void fill_grid(dk_dtype dt, void *grid, int n, int G, int k, uint64_t *s)
+/* The library's counter-based generator, *counter the counter: bench_layer_fill's draws
+ * in the order it makes them. */
+static double next_uniform(void *counter, uint64_t stream, uint64_t index)
 {
-    int nk = G + 2 * k + 1;
-    double h = 2.0 / G;
-    for (int i = 0; i < n; i++)
-        for (int m = 0; m < nk; m++) {
-            double t = -1.0 + (m - k) * h;
-            if (m > k && m < k + G)
-                t += 0.3 * h * (unif(s) - 0.5);
-            dk_store(dt, grid, (size_t)i * (size_t)nk + (size_t)m, t);
-        }
+    (void)stream, (void)index;
+    return dk_rng_uniform(0, 0, (*(uint64_t *)counter)++);
+}
+
+/* The problem's inputs on the host, for the upload and for the CPU reference, with the
+ * interior knots moved by up to 15% of a cell, as bench_kan_layer.c's by default. */
+static int host_make(bench_layer_inputs *h, const bench_layer_dims *d)
+{
+    if (bench_layer_inputs_alloc(h, d))
+        return -1;
+    uint64_t s = 0x6770756b616eULL + (uint64_t)(1000 * d->n + d->G);
+    bench_layer_fill(h, d, 0.3, next_uniform, &s);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -264,75 +223,41 @@ static void problem_free(problem *p)
     p->stream = stream;
 }
 
-/* Host arrays of the problem's inputs, for the upload and for the CPU reference. */
-typedef struct host_data {
-    void *grid, *coef, *sb, *ssp, *mask, *x, *dy;
-} host_data;
-
-static void host_free(host_data *h)
-{
-    free(h->grid), free(h->coef), free(h->sb), free(h->ssp), free(h->mask), free(h->x), free(h->dy);
-    memset(h, 0, sizeof *h);
-}
-
-static int host_make(host_data *h, dk_dtype dt, int n, int G, int k, int batch)
-{
-    size_t e = dk_dtype_size(dt), nk = (size_t)(G + 2 * k + 1), nb = (size_t)(G + k);
-    size_t nn = (size_t)n * (size_t)n, bn = (size_t)batch * (size_t)n;
-    memset(h, 0, sizeof *h);
-    h->grid = malloc((size_t)n * nk * e), h->coef = malloc(nn * nb * e);
-    h->sb = malloc(nn * e), h->ssp = malloc(nn * e), h->mask = malloc(nn * e);
-    h->x = malloc(bn * e), h->dy = malloc(bn * e);
-    if (!h->grid || !h->coef || !h->sb || !h->ssp || !h->mask || !h->x || !h->dy) {
-        host_free(h);
-        return -1;
-    }
-    uint64_t s = 0x6770756b616eULL + (uint64_t)(1000 * n + G);
-    fill_grid(dt, h->grid, n, G, k, &s);
-    for (size_t q = 0; q < nn * nb; q++)
-        dk_store(dt, h->coef, q, 0.2 * (unif(&s) - 0.5));
-    for (size_t q = 0; q < nn; q++) {
-        dk_store(dt, h->sb, q, unif(&s) - 0.5);
-        dk_store(dt, h->ssp, q, unif(&s) + 0.5);
-        dk_store(dt, h->mask, q, 1.0);
-    }
-    for (size_t q = 0; q < bn; q++) {
-        dk_store(dt, h->x, q, 2.0 * unif(&s) - 1.0);
-        dk_store(dt, h->dy, q, unif(&s) - 0.5);
-    }
-    return 0;
-}
-
-static dk_err problem_init(problem *p, dk_dtype dt, int n, int G, int k, int batch, const host_data *h)
+static dk_err problem_init(problem *p, const bench_layer_dims *d, const bench_layer_inputs *h)
 {
     void *stream = p->stream;
     memset(p, 0, sizeof *p);
     p->stream = stream;
-    p->dt = dt, p->n = n, p->G = G, p->k = k, p->batch = batch;
-    p->shape = dk_kan_shape_make(n, n, G, k, batch, 1);
-    size_t e = dk_dtype_size(dt), nk = (size_t)(G + 2 * k + 1), nb = (size_t)(G + k);
-    size_t nn = (size_t)n * (size_t)n, bn = (size_t)batch * (size_t)n;
-    p->ws_bytes = dk_kan_cuda_workspace_bytes(&p->shape, dt);
-    DK_CALL(dk_cuda_malloc(&p->grid, (size_t)n * nk * e, "grid"));
-    DK_CALL(dk_cuda_malloc(&p->coef, nn * nb * e, "coef"));
-    DK_CALL(dk_cuda_malloc(&p->sb, nn * e, "scale_base"));
-    DK_CALL(dk_cuda_malloc(&p->ssp, nn * e, "scale_sp"));
-    DK_CALL(dk_cuda_malloc(&p->mask, nn * e, "mask"));
-    DK_CALL(dk_cuda_malloc(&p->x, bn * e, "x"));
-    DK_CALL(dk_cuda_malloc(&p->dy, bn * e, "dy"));
-    DK_CALL(dk_cuda_malloc(&p->y, bn * e, "y"));
-    DK_CALL(dk_cuda_malloc(&p->dx, bn * e, "dx"));
-    DK_CALL(dk_cuda_malloc(&p->gcoef, nn * nb * e, "d coef"));
-    DK_CALL(dk_cuda_malloc(&p->gsb, nn * e, "d scale_base"));
-    DK_CALL(dk_cuda_malloc(&p->gssp, nn * e, "d scale_sp"));
+    p->dt = d->dt, p->n = d->n, p->G = d->G, p->k = d->k, p->batch = d->batch;
+    p->shape = dk_kan_shape_make(d->n, d->n, d->G, d->k, d->batch, 1);
+    const bench_layer_counts c = bench_layer_count(d);
+    const size_t e = dk_dtype_size(d->dt);
+    /* Every buffer, its element count and name; the inputs' host copies, to upload. */
+    const struct {
+        void **dev;
+        const void *host;
+        size_t n;
+        const char *what;
+    } bufs[] = {{&p->grid, h->grid, c.grid, "grid"},
+                {&p->coef, h->coef, c.coef, "coef"},
+                {&p->sb, h->scale_base, c.edges, "scale_base"},
+                {&p->ssp, h->scale_sp, c.edges, "scale_sp"},
+                {&p->mask, h->mask, c.edges, "mask"},
+                {&p->x, h->x, c.io, "x"},
+                {&p->dy, h->dy, c.io, "dy"},
+                {&p->y, NULL, c.io, "y"},
+                {&p->dx, NULL, c.io, "dx"},
+                {&p->gcoef, NULL, c.coef, "d coef"},
+                {&p->gsb, NULL, c.edges, "d scale_base"},
+                {&p->gssp, NULL, c.edges, "d scale_sp"}};
+    const size_t n_bufs = sizeof bufs / sizeof bufs[0];
+    p->ws_bytes = dk_kan_cuda_workspace_bytes(&p->shape, d->dt);
+    for (size_t q = 0; q < n_bufs; q++)
+        DK_CALL(dk_cuda_malloc(bufs[q].dev, bufs[q].n * e, bufs[q].what));
     DK_CALL(dk_cuda_malloc(&p->ws, p->ws_bytes > 0 ? p->ws_bytes : 1, "workspace"));
-    DK_CALL(dk_cuda_to_device(p->grid, h->grid, (size_t)n * nk * e, p->stream));
-    DK_CALL(dk_cuda_to_device(p->coef, h->coef, nn * nb * e, p->stream));
-    DK_CALL(dk_cuda_to_device(p->sb, h->sb, nn * e, p->stream));
-    DK_CALL(dk_cuda_to_device(p->ssp, h->ssp, nn * e, p->stream));
-    DK_CALL(dk_cuda_to_device(p->mask, h->mask, nn * e, p->stream));
-    DK_CALL(dk_cuda_to_device(p->x, h->x, bn * e, p->stream));
-    DK_CALL(dk_cuda_to_device(p->dy, h->dy, bn * e, p->stream));
+    for (size_t q = 0; q < n_bufs; q++)
+        if (bufs[q].host)
+            DK_CALL(dk_cuda_to_device(*bufs[q].dev, bufs[q].host, bufs[q].n * e, p->stream));
     DK_CALL(dk_cuda_stream_sync(p->stream));
     return DK_OK;
 }
@@ -357,67 +282,50 @@ static dk_err step(problem *p)
 /* ------------------------------------------------------------------------------------
  * Start-up check: GPU kernels vs the CPU kernels */
 
-static double rel_diff(dk_dtype dt, const void *a, const void *b, size_t n)
+/* The results of the problem's last step, into host buffers. */
+static dk_err download(const bench_layer_outputs *out, const problem *p, const bench_layer_dims *d)
 {
-    double num = 0, den = 0;
-    for (size_t q = 0; q < n; q++) {
-        double av = dk_load(dt, a, q), bv = dk_load(dt, b, q);
-        num = fmax(num, fabs(av - bv));
-        den = fmax(den, fabs(bv));
-        if (isnan(av))
-            return NAN;
-    }
-    return den > 0 ? num / den : num;
+    const bench_layer_counts c = bench_layer_count(d);
+    const size_t e = dk_dtype_size(d->dt);
+    DK_CALL(dk_cuda_stream_sync(p->stream));
+    DK_CALL(dk_cuda_to_host(out->y, p->y, c.io * e, p->stream));
+    DK_CALL(dk_cuda_to_host(out->dx, p->dx, c.io * e, p->stream));
+    DK_CALL(dk_cuda_to_host(out->g_coef, p->gcoef, c.coef * e, p->stream));
+    DK_CALL(dk_cuda_to_host(out->g_sb, p->gsb, c.edges * e, p->stream));
+    DK_CALL(dk_cuda_to_host(out->g_ssp, p->gssp, c.edges * e, p->stream));
+    return dk_cuda_stream_sync(p->stream);
 }
 
 /* max |gpu - cpu| / max |cpu| over y, dx and the three gradients; NAN on failure. */
 static double run_check(dk_dtype dt, int n, int G, int k, int batch, void *stream)
 {
-    host_data h;
-    if (host_make(&h, dt, n, G, k, batch))
+    const bench_layer_dims d = {dt, n, G, k, batch};
+    bench_layer_inputs h;
+    if (host_make(&h, &d))
         return NAN;
     problem p = {.stream = stream};
+    bench_layer_outputs cpu = {0}, gpu = {0};
     double worst = NAN;
-    size_t e = dk_dtype_size(dt), nb = (size_t)(G + k), nn = (size_t)n * (size_t)n, bn = (size_t)batch * (size_t)n;
-    void *cy = malloc(bn * e), *cdx = malloc(bn * e), *cgc = malloc(nn * nb * e), *cgb = malloc(nn * e), *cgs = malloc(nn * e);
-    void *gy = malloc(bn * e), *gdx = malloc(bn * e), *ggc = malloc(nn * nb * e), *ggb = malloc(nn * e), *ggs = malloc(nn * e);
     dk_kan_shape cs = dk_kan_shape_make(n, n, G, k, batch, 1);
-    void *cws = malloc(dk_kan_workspace_bytes(&cs, dt) + 64);
-    if (!cy || !cdx || !cgc || !cgb || !cgs || !gy || !gdx || !ggc || !ggb || !ggs || !cws)
+    void *cws = bench_layer_workspace(&cs, dt);
+    if (!cws || bench_layer_outputs_alloc(&cpu, &d) || bench_layer_outputs_alloc(&gpu, &d))
         goto done;
-    if (dt == DK_F64) {
-        dk_kan_params_f64 prm = {h.grid, h.coef, h.sb, h.ssp, h.mask};
-        dk_kan_grads_f64 g = {cgc, cgb, cgs};
-        dk_kan_forward_f64(&cs, &prm, batch, h.x, cy, cws);
-        dk_kan_backward_f64(&cs, &prm, batch, h.x, h.dy, cdx, &g, cws);
-    } else {
-        dk_kan_params_f32 prm = {h.grid, h.coef, h.sb, h.ssp, h.mask};
-        dk_kan_grads_f32 g = {cgc, cgb, cgs};
-        dk_kan_forward_f32(&cs, &prm, batch, h.x, cy, cws);
-        dk_kan_backward_f32(&cs, &prm, batch, h.x, h.dy, cdx, &g, cws);
-    }
-    if (problem_init(&p, dt, n, G, k, batch, &h) || step(&p) || dk_cuda_stream_sync(stream) ||
-        dk_cuda_to_host(gy, p.y, bn * e, stream) || dk_cuda_to_host(gdx, p.dx, bn * e, stream) ||
-        dk_cuda_to_host(ggc, p.gcoef, nn * nb * e, stream) || dk_cuda_to_host(ggb, p.gsb, nn * e, stream) ||
-        dk_cuda_to_host(ggs, p.gssp, nn * e, stream) || dk_cuda_stream_sync(stream)) {
+    bench_layer_cpu_step(&h, &d, &cs, &cpu, cws);
+    if (problem_init(&p, &d, &h) || step(&p) || download(&gpu, &p, &d)) {
         fprintf(stderr, "bench_gpu_layer: check %s n=%d G=%d failed:\n%s\n", dk_dtype_name(dt), n, G, dk_error_message());
         goto done;
     }
-    {
-        double d[5] = {rel_diff(dt, gy, cy, bn), rel_diff(dt, gdx, cdx, bn), rel_diff(dt, ggc, cgc, nn * nb),
-                       rel_diff(dt, ggb, cgb, nn), rel_diff(dt, ggs, cgs, nn)};
-        worst = 0;
-        for (int q = 0; q < 5; q++)
-            worst = isnan(d[q]) || isnan(worst) ? NAN : fmax(worst, d[q]);
-        printf("check %s in=out=%d G=%d batch=%d: max rel diff GPU vs CPU: y %.1e dx %.1e dcoef %.1e "
-               "dscale_base %.1e dscale_sp %.1e\n", dk_dtype_name(dt), n, G, batch, d[0], d[1], d[2], d[3], d[4]);
-    }
+    double diff[BENCH_LAYER_N_RESULTS];
+    worst = bench_layer_compare(&gpu, &cpu, &d, diff);
+    printf("check %s in=out=%d G=%d batch=%d: max rel diff GPU vs CPU: y %.1e dx %.1e dcoef %.1e "
+           "dscale_base %.1e dscale_sp %.1e\n", dk_dtype_name(dt), n, G, batch, diff[0], diff[1], diff[2], diff[3],
+           diff[4]);
 done:
     problem_free(&p);
-    host_free(&h);
-    void *bufs[] = {cy, cdx, cgc, cgb, cgs, gy, gdx, ggc, ggb, ggs, cws};
-    for (size_t q = 0; q < sizeof bufs / sizeof bufs[0]; q++)
-        free(bufs[q]);
+    bench_layer_inputs_free(&h);
+    bench_layer_outputs_free(&cpu);
+    bench_layer_outputs_free(&gpu);
+    free(cws);
     return worst;
 }
 
@@ -448,16 +356,11 @@ static double useful_flops(int batch, int n_in, int n_out, int k)
     return (double)batch * n_in * n_out * 8.0 * (k + 2);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static dk_err measure_row(row *rw, const options *o, void *stream)
 {
-    host_data h;
-    if (host_make(&h, rw->dt, rw->n, rw->G, o->k, o->batch))
+    const bench_layer_dims d = {rw->dt, rw->n, rw->G, o->k, o->batch};
+    bench_layer_inputs h;
+    if (host_make(&h, &d))
         DK_ERROR(DK_ERR_MEMORY, "host buffers for in=out=%d G=%d", rw->n, rw->G);
     problem p = {.stream = stream};
     cudaEvent_t ev[2 * 256];
@@ -466,8 +369,8 @@ static dk_err measure_row(row *rw, const options *o, void *stream)
     dk_err err = DK_OK;
     dk_cuda_memory_reset_peak();
     size_t base = dk_cuda_memory_used();
-    DK_CALL_GOTO(err, out, problem_init(&p, rw->dt, rw->n, rw->G, o->k, o->batch, &h));
-    host_free(&h); /* before timing: nothing on the host matters from here */
+    DK_CALL_GOTO(err, out, problem_init(&p, &d, &h));
+    bench_layer_inputs_free(&h); /* before timing: nothing on the host matters from here */
     for (int w = 0; w < o->warmup; w++)
         DK_CALL_GOTO(err, out, step(&p));
     DK_CALL_GOTO(err, out, dk_cuda_stream_sync(stream));
@@ -476,8 +379,7 @@ static dk_err measure_row(row *rw, const options *o, void *stream)
     DK_CALL_GOTO(err, out, step(&p));
     DK_CALL_GOTO(err, out, dk_cuda_stream_sync(stream));
     double first = bench_now_s() - t0;
-    int reps = first > 0 ? (int)(o->target_s / first) : o->max_reps;
-    reps = reps < o->min_reps ? o->min_reps : reps > o->max_reps ? o->max_reps : reps;
+    int reps = bench_reps_clamped(first, o->target_s, o->min_reps, o->max_reps);
     if (reps > 256)
         reps = 256;
     for (; n_ev < 2 * reps; n_ev++)
@@ -503,8 +405,7 @@ static dk_err measure_row(row *rw, const options *o, void *stream)
         cudaEventElapsedTime(&ms, ev[2 * r], ev[2 * r + 1]);
         t[r] = ms;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    rw->ms = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    rw->ms = bench_median(t, reps);
     rw->ms_min = t[0], rw->ms_max = t[reps - 1], rw->reps = reps;
     rw->sps = o->batch / (rw->ms * 1e-3);
     rw->flops = useful_flops(o->batch, rw->n, rw->n, o->k) / (rw->ms * 1e-3);
@@ -514,7 +415,7 @@ out:
     for (int q = 0; q < n_ev; q++)
         cudaEventDestroy(ev[q]);
     problem_free(&p);
-    host_free(&h);
+    bench_layer_inputs_free(&h);
     return err;
 }
 
@@ -536,11 +437,59 @@ static void set_all_peer_notes(row *rows, int n_rows, const char *why)
             bench_set_note(rows[r].peers[q].note, why);
 }
 
-static void run_torch(row *rows, int n_rows, const options *o, char *status, size_t status_len)
+typedef struct peer_lines {
+    row *rows;
+    int n_rows;
+    char *status; /* BENCH_NOTE_LEN bytes */
+} peer_lines;
+
+/* One line of torch_gpu_peers.py: a comment ("# ..."), tab-separated "info KEY VALUE", or
+ * "result DTYPE N G PEER MS SAMPLES/S BYTES" or "na DTYPE N G PEER REASON". */
+static void take_peer_line(char *line, void *ctx)
 {
-    const char *why = bench_torch_unavailable(o->no_torch, o->python, o->torch_script);
+    const peer_lines *pl = ctx;
+    if (line[0] == '#' || !line[0]) {
+        if (line[0])
+            printf("torch: %s\n", line);
+        return;
+    }
+    char *f[12] = {0};
+    int nf = bench_split_tabs(line, f, 12);
+    if (nf >= 3 && !strcmp(f[0], "info")) {
+        if (!strcmp(f[1], "torch"))
+            bench_set_note(pl->status, f[2]);
+        printf("torch: %s %s\n", f[1], f[2]);
+        return;
+    }
+    if (nf < 6 || (strcmp(f[0], "result") && strcmp(f[0], "na")))
+        return;
+    row *rw = find_row(pl->rows, pl->n_rows, f[1], atoi(f[2]), atoi(f[3]));
+    int q = -1;
+    for (int c = 0; c < N_PEERS; c++)
+        if (!strcmp(f[4], peer_names[c]))
+            q = c;
+    if (!rw || q < 0)
+        return;
+    peer *pe = &rw->peers[q];
+    if (!strcmp(f[0], "result") && nf >= 8) {
+        pe->ms = atof(f[5]), pe->sps = atof(f[6]), pe->mem = atof(f[7]);
+        bench_set_note(pe->note, "");
+        printf("torch: %s n=%s G=%s %-8s %9.3f ms %12.0f samples/s %8.0f MiB\n", f[1], f[2], f[3], f[4], pe->ms,
+               pe->sps, pe->mem / 1048576.0);
+    } else if (!strcmp(f[0], "na")) {
+        bench_set_note(pe->note, f[5]);
+        printf("torch: %s n=%s G=%s %-8s n/a: %s\n", f[1], f[2], f[3], f[4], f[5]);
+    }
+    fflush(stdout);
+}
+
+/* Runs torch_gpu_peers.py once for all rows, after every distkan measurement (never beside
+ * one on the GPU), and fills the peers' columns; status: BENCH_NOTE_LEN bytes. */
+static void run_torch(row *rows, int n_rows, const options *o, char *status)
+{
+    const char *why = bench_torch_unavailable(&o->run);
     if (why) {
-        snprintf(status, status_len, "%s", why);
+        bench_set_note(status, why);
         set_all_peer_notes(rows, n_rows, why);
         printf("torch: %s; the PyTorch columns stay empty\n", why);
         return;
@@ -548,60 +497,20 @@ static void run_torch(row *rows, int n_rows, const options *o, char *status, siz
     char cmd[8192];
     int len = snprintf(cmd, sizeof cmd, "'%s' '%s' --batch %d --k %d --target-seconds %g --max-reps %d "
                        "--compile-grids '%s' --compile-budget %g%s%s --configs ",
-                       o->python, o->torch_script, o->batch, o->k, o->target_s, o->max_reps, o->compile_grids,
-                       o->compile_budget_s, o->no_compile ? " --no-compile" : "", o->quick ? " --quick" : "");
+                       o->run.python, o->run.torch_script, o->batch, o->k, o->target_s, o->max_reps,
+                       o->compile_grids, o->compile_budget_s, o->run.no_compile ? " --no-compile" : "",
+                       o->run.quick ? " --quick" : "");
     for (int r = 0; r < n_rows && len < (int)sizeof cmd; r++)
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%s:%d:%d", r ? "," : "", dk_dtype_name(rows[r].dt),
                         rows[r].n, rows[r].G);
     set_all_peer_notes(rows, n_rows, "no result (script failed)");
-    snprintf(status, status_len, "script failed");
+    bench_set_note(status, "script failed");
     fflush(stdout);
-    FILE *pp = popen(cmd, "r");
-    if (!pp) {
-        snprintf(status, status_len, "popen failed");
-        return;
-    }
-    char line[4096];
-    while (fgets(line, sizeof line, pp)) {
-        line[strcspn(line, "\n")] = 0;
-        if (line[0] == '#' || !line[0]) {
-            if (line[0])
-                printf("torch: %s\n", line);
-            continue;
-        }
-        char *f[12] = {0};
-        int nf = 0;
-        for (char *s = strtok(line, "\t"); s && nf < 12; s = strtok(NULL, "\t"))
-            f[nf++] = s;
-        if (nf >= 3 && !strcmp(f[0], "info")) {
-            if (!strcmp(f[1], "torch"))
-                snprintf(status, status_len, "%s", f[2]);
-            printf("torch: %s %s\n", f[1], f[2]);
-            continue;
-        }
-        if (nf < 6 || (strcmp(f[0], "result") && strcmp(f[0], "na")))
-            continue;
-        row *rw = find_row(rows, n_rows, f[1], atoi(f[2]), atoi(f[3]));
-        int q = -1;
-        for (int c = 0; c < N_PEERS; c++)
-            if (!strcmp(f[4], peer_names[c]))
-                q = c;
-        if (!rw || q < 0)
-            continue;
-        peer *pe = &rw->peers[q];
-        if (!strcmp(f[0], "result") && nf >= 8) {
-            pe->ms = atof(f[5]), pe->sps = atof(f[6]), pe->mem = atof(f[7]);
-            bench_set_note(pe->note, "");
-            printf("torch: %s n=%s G=%s %-8s %9.3f ms %12.0f samples/s %8.0f MiB\n", f[1], f[2], f[3], f[4], pe->ms,
-                   pe->sps, pe->mem / 1048576.0);
-        } else if (!strcmp(f[0], "na")) {
-            bench_set_note(pe->note, f[5]);
-            printf("torch: %s n=%s G=%s %-8s n/a: %s\n", f[1], f[2], f[3], f[4], f[5]);
-        }
-        fflush(stdout);
-    }
-    int st = pclose(pp);
-    if (st != 0)
+    peer_lines pl = {rows, n_rows, status};
+    int st;
+    if (bench_run_script(cmd, take_peer_line, &pl, &st))
+        bench_set_note(status, "popen failed");
+    else if (st != 0)
         printf("torch: script exited with status %d\n", st);
 }
 
@@ -618,12 +527,12 @@ static const peer *faster_kan(const row *rw)
     return c->ms < e->ms ? c : e;
 }
 
-static void fmt(char *b, size_t n, const char *f, double v)
+/* v in format fmt ("n/a" for a NAN), followed by flag, which says that it misses its target. */
+static void fmt_flagged(bench_cell cell, const char *fmt, double v, const char *flag)
 {
-    if (isnan(v))
-        snprintf(b, n, "n/a");
-    else
-        snprintf(b, n, f, v);
+    bench_fmt_value(cell, fmt, v, NULL);
+    size_t len = strlen(cell);
+    snprintf(cell + len, sizeof(bench_cell) - len, "%s", flag);
 }
 
 static void print_table(FILE *f, const row *rows, int n_rows, const gpu_info *gi, int md)
@@ -636,33 +545,27 @@ static void print_table(FILE *f, const row *rows, int n_rows, const gpu_info *gi
     bench_print_header(f, md, NC, hdr, w, "lllrrrrrrrrrrrr");
     for (int r = 0; r < n_rows; r++) {
         const row *rw = &rows[r];
-        char cell[NC][48];
+        bench_cell cell[NC];
         double peak = rw->dt == DK_F64 ? gi->peak_f64 : gi->peak_f32;
         const peer *best = faster_kan(rw);
-        snprintf(cell[0], 48, "%s", dk_dtype_name(rw->dt));
-        snprintf(cell[1], 48, "%d", rw->n);
-        snprintf(cell[2], 48, "%d", rw->G);
-        fmt(cell[3], 48, "%.3f", rw->ms);
-        fmt(cell[4], 48, "%.4g", rw->sps);
-        fmt(cell[5], 48, "%.0f", rw->flops * 1e-9);
-        fmt(cell[6], 48, "%.1f", 100 * rw->flops / peak);
-        fmt(cell[7], 48, "%.0f", rw->mem / 1048576.0);
-        fmt(cell[8], 48, "%.3f", rw->peers[P_EAGER].ms);
-        fmt(cell[9], 48, "%.3f", rw->peers[P_COMPILED].ms);
-        fmt(cell[10], 48, "%.3f", rw->peers[P_MLP].ms);
-        fmt(cell[11], 48, "%.0f", best ? best->mem / 1048576.0 : NAN);
+        snprintf(cell[0], sizeof cell[0], "%s", dk_dtype_name(rw->dt));
+        snprintf(cell[1], sizeof cell[1], "%d", rw->n);
+        snprintf(cell[2], sizeof cell[2], "%d", rw->G);
+        bench_fmt_value(cell[3], "%.3f", rw->ms, NULL);
+        bench_fmt_value(cell[4], "%.4g", rw->sps, NULL);
+        bench_fmt_value(cell[5], "%.0f", rw->flops * 1e-9, NULL);
+        bench_fmt_value(cell[6], "%.1f", 100 * rw->flops / peak, NULL);
+        bench_fmt_value(cell[7], "%.0f", rw->mem / 1048576.0, NULL);
+        bench_fmt_value(cell[8], "%.3f", rw->peers[P_EAGER].ms, NULL);
+        bench_fmt_value(cell[9], "%.3f", rw->peers[P_COMPILED].ms, NULL);
+        bench_fmt_value(cell[10], "%.3f", rw->peers[P_MLP].ms, NULL);
+        bench_fmt_value(cell[11], "%.0f", best ? best->mem / 1048576.0 : NAN, NULL);
         double speed = best ? best->ms / rw->ms : NAN, memr = best ? rw->mem / best->mem : NAN;
         double mlp = rw->ms / rw->peers[P_MLP].ms;
-        char tmp[24];
-        fmt(tmp, sizeof tmp, "%.2fx", speed);
-        snprintf(cell[12], 48, "%s%s", tmp, rw->G == 10 && !isnan(speed) ? (speed >= 3 ? "" : " (<3)") : "");
-        fmt(tmp, sizeof tmp, "%.3f", memr);
-        snprintf(cell[13], 48, "%s%s", tmp, !isnan(memr) && memr > 0.25 ? " (>1/4)" : "");
-        fmt(tmp, sizeof tmp, "%.2fx", mlp);
-        snprintf(cell[14], 48, "%s%s", tmp, !isnan(mlp) && mlp > 2 ? " (>2)" : "");
-        for (int c = 0; c < NC; c++)
-            bench_print_cell(f, md, w[c], cell[c]);
-        fprintf(f, md ? "|\n" : "\n");
+        fmt_flagged(cell[12], "%.2fx", speed, rw->G == 10 && !isnan(speed) ? (speed >= 3 ? "" : " (<3)") : "");
+        fmt_flagged(cell[13], "%.3f", memr, !isnan(memr) && memr > 0.25 ? " (>1/4)" : "");
+        fmt_flagged(cell[14], "%.2fx", mlp, !isnan(mlp) && mlp > 2 ? " (>2)" : "");
+        bench_print_row(f, md, NC, cell, w);
     }
 }
 
@@ -682,22 +585,13 @@ static void print_notes(FILE *f, const row *rows, int n_rows, const options *o, 
     fprintf(f, "- PyTorch: %s; speedup = faster of eager/compiled efficient-kan time / distkan time (target >= 3x "
                "at G=10); mem ratio = distkan MiB / that variant's MiB (target <= 0.25); KAN/MLP = distkan time / "
                "equal-parameter MLP time (target <= 2x)\n", torch_status);
-    const char *seen[64];
-    int n_seen = 0;
+    bench_seen seen = {.n = 0};
     for (int r = 0; r < n_rows; r++) {
         const char *notes[N_PEERS + 1] = {rows[r].note, rows[r].peers[0].note, rows[r].peers[1].note, rows[r].peers[2].note};
-        for (int q = 0; q <= N_PEERS; q++) {
-            if (!notes[q][0])
-                continue;
-            int dup = 0;
-            for (int s = 0; s < n_seen; s++)
-                dup |= !strcmp(seen[s], notes[q]);
-            if (dup || n_seen == 64)
-                continue;
-            seen[n_seen++] = notes[q];
-            fprintf(f, "- n/a (%s, first at %s in=out=%d G=%d): %s\n", q ? peer_names[q - 1] : "distkan",
-                    dk_dtype_name(rows[r].dt), rows[r].n, rows[r].G, notes[q]);
-        }
+        for (int q = 0; q <= N_PEERS; q++)
+            if (notes[q][0] && bench_seen_first(&seen, notes[q]))
+                fprintf(f, "- n/a (%s, first at %s in=out=%d G=%d): %s\n", q ? peer_names[q - 1] : "distkan",
+                        dk_dtype_name(rows[r].dt), rows[r].n, rows[r].G, notes[q]);
     }
 }
 
@@ -710,20 +604,22 @@ typedef struct report {
     double wall_s;
 } report;
 
-#define MD_BEGIN "<!-- BEGIN bench_gpu_layer output: regenerated by bench/gpu/bench_gpu_layer --md -->"
-#define MD_END "<!-- END bench_gpu_layer output -->"
+static const bench_md report_md = {
+    .begin = "<!-- BEGIN bench_gpu_layer output: regenerated by bench/gpu/bench_gpu_layer --md -->",
+    .end = "<!-- END bench_gpu_layer output -->",
+    .title = "# GPU kernel benchmark: fused KAN layer vs PyTorch on the same GPU\n\n"
+             "Produced by `bench/gpu/bench_gpu_layer --md` (scripts/gpu_check.sh).\n\n"};
 
+/* The report's generated block (bench_save_md), ctx a report. */
 static void write_generated(FILE *f, const void *ctx)
 {
     const report *rp = ctx;
     char date[64];
-    time_t now = time(NULL);
-    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    fprintf(f, "%s\n\nRun of %s, %.0f s wall in all.\n\n", MD_BEGIN, date, rp->wall_s);
+    bench_date_utc(date, sizeof date);
+    fprintf(f, "Run of %s, %.0f s wall in all.\n\n", date, rp->wall_s);
     print_table(f, rp->rows, rp->n_rows, rp->gi, 1);
     fprintf(f, "\n");
     print_notes(f, rp->rows, rp->n_rows, rp->o, rp->gi, rp->torch_status);
-    fprintf(f, "\n%s\n", MD_END);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -731,10 +627,8 @@ static void write_generated(FILE *f, const void *ctx)
 int main(int argc, char **argv)
 {
     options o;
-    if (parse_options(argc, argv, &o)) {
-        usage(stderr);
-        return 2;
-    }
+    if (parse_options(argc, argv, &o))
+        return bench_usage_error(usage);
     double wall0 = bench_now_s();
     if (dk_cuda_device_count() < 1) {
         fprintf(stderr, "bench_gpu_layer: no CUDA device visible\n");
@@ -748,7 +642,7 @@ int main(int argc, char **argv)
     }
     gpu_info gi;
     gpu_info_get(&gi);
-    printf("bench_gpu_layer: %s, batch %d, k %d%s\n", gi.name, o.batch, o.k, o.quick ? " (quick)" : "");
+    printf("bench_gpu_layer: %s, batch %d, k %d%s\n", gi.name, o.batch, o.k, o.run.quick ? " (quick)" : "");
     printf("peak: %s: FP32 %.1f, FP64 %.1f TFLOP/s (non-tensor)\n", gi.peak_label, gi.peak_f32 * 1e-12, gi.peak_f64 * 1e-12);
     printf("useful FLOPs per fwd+bwd = batch * in * out * 8 (k + 2)\n");
 
@@ -803,7 +697,7 @@ int main(int argc, char **argv)
     }
 
     char torch_status[BENCH_NOTE_LEN];
-    run_torch(rows, n_rows, &o, torch_status, sizeof torch_status);
+    run_torch(rows, n_rows, &o, torch_status);
 
     printf("\nfused KAN layer fwd+bwd on the GPU vs PyTorch on the same GPU (batch %d, k %d):\n\n", o.batch, o.k);
     print_table(stdout, rows, n_rows, &gi, 0);
@@ -811,17 +705,9 @@ int main(int argc, char **argv)
     print_notes(stdout, rows, n_rows, &o, &gi, torch_status);
     double wall = bench_now_s() - wall0;
     printf("wall time %.0f s\n", wall);
-    if (o.md_path) {
-        report rp = {rows, n_rows, &o, &gi, torch_status, wall};
-        if (bench_write_md(o.md_path, MD_BEGIN, MD_END,
-                           "# GPU kernel benchmark: fused KAN layer vs PyTorch on the same GPU\n\n"
-                           "Produced by `bench/gpu/bench_gpu_layer --md` (scripts/gpu_check.sh).\n\n",
-                           write_generated, &rp)) {
-            fprintf(stderr, "bench_gpu_layer: cannot write %s: %s\n", o.md_path, strerror(errno));
-            return 1;
-        }
-        printf("wrote %s\n", o.md_path);
-    }
+    const report rp = {rows, n_rows, &o, &gi, torch_status, wall};
+    if (o.run.md_path && bench_save_md("bench_gpu_layer", o.run.md_path, &report_md, write_generated, &rp))
+        return 1;
     dk_cuda_stream_destroy(stream);
     if (!all_ok) {
         fprintf(stderr, "bench_gpu_layer: the GPU kernels disagree with the CPU kernels (see 'check' lines)\n");
