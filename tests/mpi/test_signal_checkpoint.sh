@@ -58,18 +58,43 @@ stop_and_resume usr1 SIGUSR1 mpirun 0
 # grace period): the README advises SIGUSR1 to mpirun, or SIGTERM to the ranks (srun).
 stop_and_resume term_mpirun SIGTERM mpirun 1
 
-# Two SIGTERMs in a row: the second arrives before the step ends and exits at once. Steps
-# are made slow (about a tenth of a second) so that the handler sees the first before the
-# second is sent (two pending SIGTERMs would merge into one) and the second still lands
-# within the same step.
-start twice --set pde.interior_points=200000 --set checkpoint.every=2 --set train.log_every=1
-pkill -TERM -P "$pid"
-sleep 0.02
-pkill -TERM -P "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" -ne 0 ] || { cat twice.log; fail "two SIGTERMs: the job exited 0, expected an immediate non-zero exit"; }
-grep -q "second SIGTERM" twice.err || { cat twice.err; fail "two SIGTERMs: no message"; }
-grep -q "^stopped by" twice.log && fail "two SIGTERMs: the run still stopped cleanly"
-"$DISTKAN" inspect twice/checkpoints > twice.inspect || { cat twice.inspect; fail "two SIGTERMs: a checkpoint is invalid"; }
-echo "ok: a second SIGTERM exited at once (status $rc); $(tail -n 1 twice.inspect)"
+# Two SIGTERMs in a row: the second, arriving while the run still works towards its stop,
+# exits at once. It is sent as soon as the first has been delivered to every rank (no longer
+# pending in /proc/PID/status: two pending SIGTERMs would merge into one). Steps are made
+# slow (about a tenth of a second), yet the first may still land just before a step's
+# stop check, and the clean stop then finishes before the second arrives: a race of the
+# test, not a fault, so that outcome is tried again, up to five times. A second SIGTERM that
+# is ignored fails every try.
+sigterm_pending() { # PID: whether SIGTERM (signal 15, bit 14) is pending for the process
+    local key value
+    while read -r key value; do
+        case $key in SigPnd: | ShdPnd:) (((0x$value >> 14) & 1)) && return 0 ;; esac
+    done < "/proc/$1/status" 2> /dev/null
+    return 1
+}
+twice() { # NAME: 0 = the second SIGTERM exited at once, 1 = the race above; fails otherwise
+    local name=$1 rc=0 ranks r
+    start "$name" --set pde.interior_points=200000 --set checkpoint.every=2 --set train.log_every=1
+    ranks=$(pgrep -P "$pid") || fail "$name: no ranks under mpirun"
+    kill -TERM $ranks
+    for _ in $(seq 1 2000); do
+        r=0
+        for p in $ranks; do sigterm_pending "$p" && r=1; done
+        [ "$r" -eq 0 ] && break
+    done
+    kill -TERM $ranks 2> /dev/null || true
+    wait "$pid" || rc=$?
+    "$DISTKAN" inspect "$name/checkpoints" > "$name.inspect" \
+        || { cat "$name.inspect"; fail "$name: a checkpoint is invalid"; }
+    if grep -q "^stopped by" "$name.log"; then
+        echo "note: $name: the first SIGTERM stopped the run before the second arrived; trying again"
+        return 1
+    fi
+    [ "$rc" -ne 0 ] || { cat "$name.log"; fail "$name: the job exited 0, expected an immediate non-zero exit"; }
+    grep -q "second SIGTERM" "$name.err" || { cat "$name.err"; fail "$name: no message"; }
+    echo "ok: a second SIGTERM exited at once (status $rc); $(tail -n 1 "$name.inspect")"
+}
+for try in 1 2 3 4 5; do
+    twice "twice$try" && exit 0
+done
+fail "two SIGTERMs: in five tries the run always stopped cleanly, as if the second SIGTERM were ignored"
