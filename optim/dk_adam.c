@@ -12,10 +12,9 @@
  * which equals lr * (m/bc1) / (sqrt(v/bc2) + eps): eps is added after the square root of
  * the bias-corrected second moment, exactly as in the header. The scalars are formed once per
  * step in double (dk_adam_scalars, shared with the GPU kernel); the f32 loop then runs
- * entirely in float. Whether `a * b + c` is fused is left to the compiler's contraction
- * (GCC -O3 -march=native fuses it on FMA hardware, and not always the same way in the
- * vectorised body and the scalar remainder), so the GPU kernel agrees with this loop to an
- * ulp or two, not always bitwise. */
+ * entirely in float. No `a * b + c` is fused here (the build says -ffp-contract=off),
+ * while the GPU kernel fuses three of them (dk_adam_cuda.h): the two agree to within a few
+ * roundings, not bitwise. */
 typedef dk_adam_scalars adam_scalars;
 
 /* The two loops below are the hot path. `restrict` tells the compiler that the four arrays

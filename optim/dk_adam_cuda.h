@@ -3,11 +3,10 @@
  * The host forms the step's scalars (dk_adam_next_scalars, which also advances the step
  * counter) and the kernel applies the per-element formula documented at dk_adam_scalars,
  * with every rounding spelled out: g + wd p, b1 m + c1 g' and b2 v + c2 g'^2 and the
- * denominator sqrt(v) inv_sqrt_bc2 + eps fused (rounded once), as GCC -O3 -march=native
- * contracts the CPU loop's vectorised body on FMA hardware; IEEE sqrt and division; a
- * float32 run computes in float with the scalars rounded to float as the CPU loop does.
- * Given the same inputs the results agree with dk_adam_step's bitwise wherever the CPU
- * build contracted the same way, and otherwise within a few roundings of the terms
+ * denominator sqrt(v) inv_sqrt_bc2 + eps fused (rounded once; the CPU loop, built without
+ * contraction, rounds each product and sum); IEEE sqrt and division; a float32 run computes
+ * in float with the scalars rounded to float as the CPU loop does. Given the same inputs
+ * the results agree with dk_adam_step's within a few roundings of the terms
  * (tests/gpu/test_cuda_optim.c asserts that bound element by element; an ulp count of p
  * would not do, since p - update can cancel).
  */

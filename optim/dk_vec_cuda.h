@@ -31,8 +31,9 @@ extern "C" {
  * these few scalars on the host; everything O(n) stays on the GPU). Elementwise operations
  * do not wait. The table records its first CUDA failure as dk_vec_ops.h describes (a
  * failed reduction returns NaN; operations after a failure are skipped until `error` has
- * returned it). dot, axpy and line round a b + c once (fused), as the CPU loops compiled
- * with FMA contraction do. Not thread-safe: one table per stream. */
+ * returned it). dot, axpy and line round a b + c once (fused; the CPU table, built without
+ * contraction, rounds twice), so they agree with the CPU table to rounding, not bitwise.
+ * Not thread-safe: one table per stream. */
 dk_err dk_vec_ops_cuda_create(dk_vec_ops **out, void *stream);
 void dk_vec_ops_cuda_destroy(dk_vec_ops **ops);
 

@@ -17,7 +17,7 @@
  *
  * Arithmetic of the CPU table: every loop runs in index order, so results are those of the
  * plain loops written in the comments (a dot product is one sequential sum from i = 0;
- * contraction of a * b + c into a fused multiply-add is the compiler's, as for any C loop).
+ * no a * b + c is fused into one rounding: the build says -ffp-contract=off).
  */
 #ifndef DK_VEC_OPS_H
 #define DK_VEC_OPS_H

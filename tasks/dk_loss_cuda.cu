@@ -1,6 +1,7 @@
 /* Loss terms on the GPU (see dk_loss_cuda.h). Rounding is spelled out with the _rn
  * intrinsics, so nvcc's contraction (-fmad) cannot change a result; the running sums of
- * squares use a fused multiply-add, as the CPU loops compiled with FMA contraction do. */
+ * squares use a fused multiply-add (the CPU loops, built without contraction, do not; the
+ * summation orders differ anyway, so loss values agree to rounding, not bitwise). */
 #include <cuda_runtime.h>
 #include <math.h>
 

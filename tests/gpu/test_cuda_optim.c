@@ -2,8 +2,8 @@
  * float32 at n = 1, 1000 and 10^6 + 7:
  *   Adam: five steps of dk_adam_cuda_step against dk_adam_step, each from the same state:
  *     parameters and moments within the forward error bound of the update's formulas
- *     (NOT asserted bitwise: the CPU loop's fused multiply-adds are the compiler's
- *     contraction; the test prints how many values still differ);
+ *     (NOT asserted bitwise: the kernel fuses three multiply-adds that the CPU loop,
+ *     built without contraction, rounds twice; the test prints how many values differ);
  *   conversions, gradient accumulation and averaging, scalar stores: bitwise;
  *   the device dk_vec_ops: elementwise operations bitwise against explicit fma/plain
  *     references, reductions within 1e-12 of the CPU table (different summation order);
