@@ -1,8 +1,9 @@
 /* Device buffers for dk_comm (see dk_comm.h): NCCL on a dedicated communication stream, or
  * MPI through pinned host staging buffers. Built only with the CUDA backend.
  *
- * Failure policy: an NCCL collective that reports an asynchronous error, or does not
- * complete within DISTKAN_COMM_TIMEOUT seconds, ends the job from wherever it is noticed
+ * Failure policy: an NCCL collective that reports an asynchronous error, or an NCCL call
+ * (ncclCommInitRank included) that does not complete within DISTKAN_COMM_TIMEOUT seconds,
+ * ends the job from wherever it is noticed
  * (the blocking calls poll; a watchdog thread watches the asynchronous ones): the rank
  * prints one line naming itself, its host and GPU, aborts its communicator (bounded in
  * time, since a wedged NCCL may not return) and calls MPI_Abort. Returning an error code
@@ -24,6 +25,7 @@
 
 #include "../common/dk_cuda.h"
 #include "dk_comm_impl.h"
+#include "dk_deadline.h"
 
 enum {
     MAX_OUTSTANDING = 64, /* started, not yet waited for */
@@ -133,23 +135,16 @@ static void abort_nccl_bounded(struct dk_comm_device *d)
         nap(1000000L);
 }
 
-/* Prints "distkan: rank R (host H, GPU G): <message>", aborts NCCL and the job. Called by
- * the main thread or the watchdog, whichever notices first; the other one waits here to be
- * killed. */
-static _Noreturn void end_job(dk_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static _Noreturn void end_job(dk_comm *c, const char *fmt, ...)
+/* Prints "distkan: rank R (host H, GPU G): <text>", aborts NCCL and the job. Called by the
+ * main thread, the watchdog or the initialisation deadline, whichever notices first; the
+ * others wait here to be killed. d is c->dev once the device communicator is enabled. */
+static _Noreturn void end_job_of(dk_comm *c, struct dk_comm_device *d, const char *text)
 {
-    struct dk_comm_device *d = c->dev;
     if (atomic_exchange(&d->aborting, 1)) {
         for (double t0 = now_s(); now_s() - t0 < 60.0;)
             nap(10000000L);
         _Exit(1);
     }
-    char text[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
     fflush(stdout);
     fprintf(stderr, "distkan: rank %d (host %s, GPU %d): %s\n", c->rank, d->host, d->device, text);
     fflush(stderr);
@@ -157,14 +152,26 @@ static _Noreturn void end_job(dk_comm *c, const char *fmt, ...)
     int initialised = 0, finalised = 0;
     MPI_Initialized(&initialised);
     MPI_Finalized(&finalised);
-    /* From the watchdog this breaks MPI_THREAD_FUNNELED's letter; MPI_Abort only asks the
-     * runtime to kill the job, which is what is wanted, and _Exit follows if it returns. */
+    /* From a helper thread (watchdog, deadline) this breaks MPI_THREAD_FUNNELED's letter;
+     * MPI_Abort only asks the runtime to kill the job, which is what is wanted, and _Exit
+     * follows if it returns. */
     /* MPI_Abort may itself block on a wedged runtime: SIGALRM's default action ends the
      * process after 30 s whatever happens. */
     alarm(30);
     if (initialised && !finalised)
         MPI_Abort(c->world, 1);
     _Exit(1);
+}
+
+static _Noreturn void end_job(dk_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static _Noreturn void end_job(dk_comm *c, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    end_job_of(c, c->dev, text);
 }
 
 /* The communicator for the main thread's next NCCL call. Once the watchdog has begun
@@ -403,6 +410,25 @@ static dk_err create_nccl_resources(struct dk_comm_device *d)
     return DK_OK;
 }
 
+struct init_guard {
+    dk_comm *c;
+    struct dk_comm_device *d;
+};
+
+/* ncclCommInitRank has no time limit: a rank that died after the unique id was broadcast,
+ * or one that cannot reach the others, would leave every other rank waiting silently. */
+static void init_expired(void *arg)
+{
+    struct init_guard *g = arg;
+    char v[32], text[512];
+    nccl_version(v, sizeof v);
+    snprintf(text, sizeof text,
+             "ncclCommInitRank (NCCL %s, %d ranks) did not complete in %g s (DISTKAN_COMM_TIMEOUT): a rank may have "
+             "died, or the ranks cannot reach each other (see NCCL_SOCKET_IFNAME, NCCL_DEBUG=INFO)",
+             v, g->c->size, g->d->timeout_s);
+    end_job_of(g->c, g->d, text);
+}
+
 static dk_err init_nccl(dk_comm *c, struct dk_comm_device *d)
 {
     DK_CALL(check_gpu_sharing(c, d));
@@ -430,11 +456,24 @@ static dk_err init_nccl(dk_comm *c, struct dk_comm_device *d)
 
     char v[32];
     nccl_version(v, sizeof v);
-    ncclResult_t r = ncclCommInitRank(&d->nccl, c->size, id.id, c->rank);
-    if (r != ncclSuccess) {
-        nccl_text(text, sizeof text, r);
-        d->nccl = NULL;
+    struct init_guard guard = {c, d};
+    dk_deadline *deadline = NULL;
+    if (dk_deadline_start(&deadline, d->timeout_s, init_expired, &guard) != DK_OK) {
+        /* Going on untimed beats leaving the peers alone inside the collective. */
+        fprintf(stderr, "distkan: rank %d: warning: ncclCommInitRank runs without a time limit: %s\n", c->rank,
+                dk_error_message());
+        dk_error_clear();
     }
+    /* Into a local: the deadline's handler reads d->nccl, which must not be a half-made
+     * communicator. */
+    ncclComm_t comm = NULL;
+    ncclResult_t r = ncclCommInitRank(&comm, c->size, id.id, c->rank);
+    dk_deadline_stop(&deadline);
+    if (r != ncclSuccess)
+        nccl_text(text, sizeof text, r);
+    pthread_mutex_lock(&d->lock);
+    d->nccl = r == ncclSuccess ? comm : NULL;
+    pthread_mutex_unlock(&d->lock);
     DK_CALL(lowest_failure(c, r != ncclSuccess, &lowest));
     if (lowest < c->size) {
         /* A rank that joined cannot destroy collectively with peers that failed. */
