@@ -40,6 +40,14 @@ dk_err dk_cuda_set_device(int ordinal, char *name, size_t n)
     return DK_OK;
 }
 
+dk_err dk_cuda_bus_id(int ordinal, char *out, size_t n)
+{
+    char id[32] = "";
+    DK_CUDA_CALL(cudaDeviceGetPCIBusId(id, (int)sizeof id, ordinal), "cudaDeviceGetPCIBusId");
+    snprintf(out, n, "%s", id);
+    return DK_OK;
+}
+
 int dk_cuda_current_device(void)
 {
     int d = -1;
@@ -71,11 +79,22 @@ dk_err dk_cuda_malloc(void **out, size_t bytes, const char *what)
                             (double)bytes / 1048576.0, what, dk_cuda_current_device(), cudaGetErrorString(e),
                             atomic_load(&memory_used) >> 20);
     }
-    DK_CUDA_CALL(cudaMemcpy(p, &bytes, sizeof bytes, cudaMemcpyHostToDevice), "recording an allocation's size");
-    DK_CUDA_CALL(cudaMemset((char *)p + PREFIX, 0, bytes), "zeroing a new device buffer");
+    const char *step = "recording an allocation's size";
+    e = cudaMemcpy(p, &bytes, sizeof bytes, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) {
+        step = "zeroing a new device buffer";
+        e = cudaMemset((char *)p + PREFIX, 0, bytes);
+    }
     /* cudaMemset may return before it completes, and the run's non-blocking streams do not
      * wait for the legacy stream: finish it here (allocation happens at setup only). */
-    DK_CUDA_CALL(cudaStreamSynchronize(0), "zeroing a new device buffer");
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(0);
+    if (e != cudaSuccess) {
+        dk_err err = dk_cuda_check((int)e, __FILE__, __LINE__, step);
+        cudaFree(p);
+        (void)cudaGetLastError();
+        return err;
+    }
     count_allocation(bytes);
     *out = (char *)p + PREFIX;
     return DK_OK;

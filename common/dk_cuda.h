@@ -40,6 +40,9 @@ int dk_cuda_device_count(void);
 /* Makes `ordinal` the calling thread's device; *name (optional, capacity n) receives its
  * product name, e.g. "NVIDIA H100 80GB HBM3". */
 dk_err dk_cuda_set_device(int ordinal, char *name, size_t n);
+/* The PCI bus id of device `ordinal` ("0000:1B:00.0"): what tells two ranks that see their
+ * GPUs under different ordinals (CUDA_VISIBLE_DEVICES) whether they use the same one. */
+dk_err dk_cuda_bus_id(int ordinal, char *out, size_t n);
 /* The current device's ordinal. */
 int dk_cuda_current_device(void);
 

@@ -53,7 +53,6 @@ dk_err dk_device_choose(dk_device_kind requested, int local_rank, int local_size
     }
     out->kind = DK_DEVICE_CUDA;
     out->ordinal = local_rank % out->visible;
-    out->shared = local_size > out->visible;
     snprintf(out->why, sizeof out->why, "device = %s: local rank %d of %d, %d GPU%s visible",
              requested == DK_DEVICE_AUTO ? "auto" : "cuda", local_rank, local_size, out->visible,
              out->visible == 1 ? "" : "s");
@@ -66,6 +65,7 @@ dk_err dk_device_activate(dk_device_choice *choice)
         return DK_OK;
 #ifdef DISTKAN_HAVE_CUDA
     DK_CALL(dk_cuda_set_device(choice->ordinal, choice->name, sizeof choice->name));
+    DK_CALL(dk_cuda_bus_id(choice->ordinal, choice->bus, sizeof choice->bus));
     return DK_OK;
 #else
     DK_ERROR(DK_ERR_INTERNAL, "a CUDA device was chosen in a build without CUDA");
@@ -79,9 +79,9 @@ dk_err dk_device_comm(dk_comm_choice requested, const dk_device_choice *choice, 
         return DK_OK;
     if (choice->shared) {
         if (requested == DK_COMM_CHOICE_NCCL)
-            DK_ERROR(DK_ERR_USAGE, "[dist] comm = nccl, but more ranks than GPUs run on this node (%d GPU%s): "
-                                   "NCCL needs one GPU per rank; use [dist] comm = mpi (or auto) to share GPUs",
-                     choice->visible, choice->visible == 1 ? "" : "s");
+            DK_ERROR(DK_ERR_USAGE, "[dist] comm = nccl, but %s: NCCL needs one GPU per rank; use [dist] comm = "
+                                   "mpi (or auto) to share GPUs",
+                     choice->sharing[0] ? choice->sharing : "ranks share a GPU");
         return DK_OK;
     }
     *out = DK_COMM_CHOICE_NCCL;

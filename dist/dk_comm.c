@@ -4,7 +4,9 @@
 
 #include <limits.h>
 #include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dk_comm_impl.h"
 
@@ -183,6 +185,54 @@ dk_err dk_comm_allgather(dk_comm *c, const void *send, void *recv, size_t bytes_
     if (bytes_each > MAX_CHUNK)
         DK_ERROR(DK_ERR_INTERNAL, "allgather of %zu bytes per rank: too large for one call", bytes_each);
     MPI_CHECK(MPI_Allgather(send, (int)bytes_each, MPI_BYTE, recv, (int)bytes_each, MPI_BYTE, c->world));
+    return DK_OK;
+}
+
+dk_err dk_comm_find_shared(dk_comm *c, const char *key, int *a, int *b, char *where, size_t n)
+{
+    *a = *b = -1;
+    if (where && n)
+        where[0] = '\0';
+    /* Gathered within the node only: a resource on another node is another resource, and
+     * the memory stays O(ranks per node) however large the job. */
+    struct entry {
+        int rank;
+        char key[DK_COMM_KEY_MAX];
+    } mine = {c->rank, {0}}, *all = NULL;
+    snprintf(mine.key, sizeof mine.key, "%s", key);
+    DK_CALL(DK_CALLOC(all, (size_t)c->local_size, "the ranks' keys on this node"));
+    int rc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, c->node);
+    dk_err err = dk_comm_mpi_check(rc, "MPI_Allgather of the ranks' keys on this node", __FILE__, __LINE__);
+    /* a * size + b of this node's lowest pair; the world's minimum is the lowest pair of all
+     * (a first, then b). Reached on every rank even after a failure, so that the ranks issue
+     * the same collectives. */
+    long long pair = LLONG_MAX;
+    for (int i = 0; err == DK_OK && i < c->local_size; i++)
+        for (int j = 0; j < c->local_size; j++) {
+            const long long lo = all[i].rank, hi = all[j].rank;
+            if (lo < hi && !strcmp(all[i].key, all[j].key) && lo * c->size + hi < pair)
+                pair = lo * c->size + hi;
+        }
+    free(all);
+    rc = MPI_Allreduce(MPI_IN_PLACE, &pair, 1, MPI_LONG_LONG, MPI_MIN, c->world);
+    if (err == DK_OK)
+        err = dk_comm_mpi_check(rc, "MPI_Allreduce of the lowest shared pair", __FILE__, __LINE__);
+    if (err != DK_OK)
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    if (pair == LLONG_MAX)
+        return DK_OK;
+    *a = (int)(pair / c->size);
+    *b = (int)(pair % c->size);
+    char text[DK_COMM_KEY_MAX + MPI_MAX_PROCESSOR_NAME + 16] = "";
+    if (c->rank == *a) {
+        char host[MPI_MAX_PROCESSOR_NAME] = "";
+        int len = 0;
+        MPI_Get_processor_name(host, &len);
+        snprintf(text, sizeof text, "%s on host %s", mine.key, host);
+    }
+    MPI_CHECK(MPI_Bcast(text, (int)sizeof text, MPI_CHAR, *a, c->world));
+    if (where && n)
+        snprintf(where, n, "%s", text);
     return DK_OK;
 }
 

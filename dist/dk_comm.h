@@ -48,8 +48,8 @@ const char *dk_comm_backend_name(const dk_comm *comm);
  * (the caller picks it, e.g. local rank modulo the device count). With DK_COMM_NCCL rank 0
  * creates the ncclUniqueId, MPI broadcasts it, every rank joins with ncclCommInitRank and
  * creates a dedicated communication stream; with DK_COMM_MPI device buffers are staged
- * through pinned host buffers (grown at the first calls, then reused: nothing is allocated
- * in steady state). compute_stream (a cudaStream_t; NULL: the legacy default stream) is the
+ * through one pinned host buffer of 32 MiB, in chunks of that size (allocated here, so
+ * nothing is allocated in a step). compute_stream (a cudaStream_t; NULL: the legacy default stream) is the
  * stream whose work produces and consumes the buffers. Fails on every rank with a message
  * if the build has no CUDA backend, if NCCL cannot start (several ranks on one GPU: the
  * message says so and suggests [dist] comm = mpi), or if called twice.
@@ -84,6 +84,14 @@ dk_err dk_comm_broadcast(dk_comm *comm, void *buf, size_t bytes, int root, dk_me
 /* recv[r * bytes_each ...] = rank r's send, in rank order, on every rank. */
 dk_err dk_comm_allgather(dk_comm *comm, const void *send, void *recv, size_t bytes_each);
 dk_err dk_comm_barrier(dk_comm *comm);
+
+/* Collective. Finds ranks that would share one resource: the lowest pair of world ranks
+ * a < b that run on the same node (MPI_COMM_TYPE_SHARED) and pass equal keys (e.g. a GPU's
+ * PCI bus id; the first DK_COMM_KEY_MAX - 1 bytes count). *a = *b = -1 when there is none.
+ * `where` (capacity n, may be NULL) receives "<key> on host <name of a's host>", or "".
+ * Every rank gets the same answer. */
+enum { DK_COMM_KEY_MAX = 64 };
+dk_err dk_comm_find_shared(dk_comm *comm, const char *key, int *a, int *b, char *where, size_t n);
 
 /* Collective error agreement, for failures that may hit some ranks only (a file missing
  * on one node, a bad CSV row in one shard). Every rank passes its own result; every rank

@@ -46,9 +46,7 @@ struct dk_comm_device {
     char host[MPI_MAX_PROCESSOR_NAME];
     double timeout_s;
     cudaStream_t compute;
-    /* DK_COMM_MPI: pinned staging, grown to the largest chunk seen, then reused. */
-    void *stage;
-    size_t stage_bytes;
+    void *stage; /* DK_COMM_MPI: STAGE_CHUNK bytes of pinned staging, from enable on */
     /* DK_COMM_NCCL */
     ncclComm_t nccl;
     cudaStream_t stream;          /* the communication stream */
@@ -80,7 +78,6 @@ static void nap(long ns)
     struct timespec t = {ns / 1000000000L, ns % 1000000000L};
     nanosleep(&t, NULL);
 }
-
 
 static void nccl_version(char *out, size_t n)
 {
@@ -362,41 +359,26 @@ static dk_err read_timeout(double *out)
  * what to do instead of NCCL's "Duplicate GPU detected". */
 static dk_err check_gpu_sharing(dk_comm *c, struct dk_comm_device *d)
 {
-    struct where {
-        char host[MPI_MAX_PROCESSOR_NAME];
-        char bus[BUS_ID_LEN];
-        int device;
-    } mine = {{0}, {0}, d->device}, *all = NULL;
-    snprintf(mine.host, sizeof mine.host, "%s", d->host);
-    if (cudaDeviceGetPCIBusId(mine.bus, BUS_ID_LEN, d->device) != cudaSuccess) {
-        (void)cudaGetLastError();
-        snprintf(mine.bus, sizeof mine.bus, "device %d", d->device);
+    char bus[BUS_ID_LEN], where[160];
+    if (dk_cuda_bus_id(d->device, bus, sizeof bus) != DK_OK) {
+        dk_error_clear(); /* a name for the comparison is all that is needed */
+        snprintf(bus, sizeof bus, "device %d", d->device);
     }
-    DK_CALL(dk_calloc((void **)&all, (size_t)c->size, sizeof *all, "GPU placement of the ranks"));
-    int rc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, c->world);
-    dk_err err = dk_comm_mpi_check(rc, "MPI_Allgather of GPU placements", __FILE__, __LINE__);
     int a = -1, b = -1;
-    for (int i = 0; err == DK_OK && i < c->size && a < 0; i++)
-        for (int j = i + 1; j < c->size; j++)
-            if (!strcmp(all[i].host, all[j].host) && !strcmp(all[i].bus, all[j].bus)) {
-                a = i, b = j;
-                break;
-            }
+    DK_CALL(dk_comm_find_shared(c, bus, &a, &b, where, sizeof where));
     int version = 0;
     ncclGetVersion(&version);
     const char *env = getenv("NCCL_MULTI_RANK_GPU_ENABLE");
-    if (err == DK_OK && a >= 0 && !(version >= 23000 && env && !strcmp(env, "1"))) {
+    if (a >= 0 && !(version >= 23000 && env && !strcmp(env, "1"))) {
         char v[32];
         nccl_version(v, sizeof v);
-        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                           "ranks %d and %d share GPU %d (%s) on host %s, which NCCL %s refuses (\"Duplicate GPU "
-                           "detected\"; NCCL 2.30 and later allow it with NCCL_MULTI_RANK_GPU_ENABLE=1): [dist] comm = "
-                           "nccl needs one rank per GPU; set [dist] comm = mpi to stage device buffers through host "
-                           "memory instead",
-                           a, b, all[a].device, all[a].bus, all[a].host, v);
+        DK_ERROR(DK_ERR_USAGE,
+                 "ranks %d and %d share GPU %s, which NCCL %s refuses (\"Duplicate GPU detected\"; NCCL 2.30 and "
+                 "later allow it with NCCL_MULTI_RANK_GPU_ENABLE=1): [dist] comm = nccl needs one rank per GPU; set "
+                 "[dist] comm = mpi to stage device buffers through host memory instead",
+                 a, b, where, v);
     }
-    free(all);
-    return err;
+    return DK_OK;
 }
 
 /* Streams, events and the watchdog's events: everything local, before any NCCL call. */
@@ -535,6 +517,10 @@ dk_err dk_comm_device_enable(dk_comm *c, dk_comm_backend backend, void *compute_
     dk_err err = read_timeout(&d->timeout_s);
     if (err == DK_OK && cudaGetDevice(&d->device) != cudaSuccess)
         err = dk_cuda_check((int)cudaGetLastError(), __FILE__, __LINE__, "cudaGetDevice");
+    /* The staging buffer at its full size now: growing it later would page-lock memory
+     * (and cudaFreeHost synchronise the device) inside a training step. */
+    if (err == DK_OK && backend == DK_COMM_MPI)
+        err = dk_cuda_host_alloc(&d->stage, STAGE_CHUNK, "the MPI staging buffer of device collectives");
     /* Each rank's environment is its own: agree before anything collective. */
     int lowest = 0;
     dk_err agreed = lowest_failure(c, err != DK_OK, &lowest);
@@ -582,18 +568,6 @@ dk_comm_backend dk_comm_device_kind(const dk_comm *c) { return c->dev->backend; 
 
 /* --- MPI through pinned host memory ----------------------------------------------------- */
 
-static dk_err grow_stage(struct dk_comm_device *d, size_t bytes)
-{
-    if (bytes <= d->stage_bytes)
-        return DK_OK;
-    dk_cuda_host_free(d->stage);
-    d->stage = NULL;
-    d->stage_bytes = 0;
-    DK_CALL(dk_cuda_host_alloc(&d->stage, bytes, "the MPI staging buffer of device collectives"));
-    d->stage_bytes = bytes;
-    return DK_OK;
-}
-
 /* Chunk by chunk: device -> staging on the compute stream (after the work that produced the
  * buffer), MPI on the host, staging -> device. The chunking is a pure function of the count,
  * so every rank issues the same calls. */
@@ -603,7 +577,6 @@ static dk_err staged_allreduce(dk_comm *c, void *buf, size_t count, dk_dtype dty
     if (c->size == 1 || count == 0)
         return DK_OK; /* the sum over one rank is the buffer itself */
     size_t elem = dk_dtype_size(dtype), per = STAGE_CHUNK / elem;
-    DK_CALL(grow_stage(d, (count < per ? count : per) * elem));
     char *p = buf;
     for (size_t done = 0; done < count;) {
         size_t n = count - done < per ? count - done : per;
@@ -627,7 +600,6 @@ static dk_err staged_broadcast(dk_comm *c, void *buf, size_t bytes, int root)
     struct dk_comm_device *d = c->dev;
     if (c->size == 1 || bytes == 0)
         return DK_OK;
-    DK_CALL(grow_stage(d, bytes < STAGE_CHUNK ? bytes : STAGE_CHUNK));
     char *p = buf;
     for (size_t done = 0; done < bytes;) {
         size_t n = bytes - done < STAGE_CHUNK ? bytes - done : STAGE_CHUNK;

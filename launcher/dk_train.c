@@ -298,13 +298,15 @@ static void teardown(run *r)
     dk_train_resume_close(r);
     if (r->metrics)
         fclose(r->metrics); /* a failed run keeps its metrics.jsonl.partial for diagnosis */
+    /* L-BFGS first: on a GPU its vectors belong to the device's vector table, which
+     * dk_train_device_close frees, and releasing them goes through that table. */
+    dk_lbfgs_destroy(&r->lbfgs);
     dk_train_device_close(r);
     free(r->dout);
     free(r->grad_sum);
     free(r->grid_samples);
     free(r->lbfgs_x);
     free(r->lbfgs_g);
-    dk_lbfgs_destroy(&r->lbfgs);
     dk_adam_destroy(&r->adam);
     dk_network_destroy(&r->net);
     dk_fit_task_destroy(&r->fit);
@@ -335,8 +337,9 @@ static void print_header(const run *r)
         if (r->fit->warning[0])
             printf("warning: %s\n", r->fit->warning);
     }
-    printf("device: %s (%s)%s\n", r->device.name, r->device.why,
-           r->dev ? (dk_comm_device_backend(r->comm) == DK_COMM_NCCL ? ", all-reduce: NCCL" : ", all-reduce: MPI staged through host memory") : "");
+    printf("device: %s (%s)%s%s%s\n", r->device.name, r->device.why,
+           r->dev ? (dk_comm_device_backend(r->comm) == DK_COMM_NCCL ? ", all-reduce: NCCL" : ", all-reduce: MPI staged through host memory") : "",
+           r->dev && r->device.shared ? ": " : "", r->dev && r->device.shared ? r->device.sharing : "");
     dk_network_view(r->net, stdout);
     if (r->n_stages > 1) {
         printf("grid schedule:");

@@ -11,23 +11,29 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
     const dk_config *cfg = r->cfg;
     dk_err err = dk_device_choose(cfg->device, dk_comm_local_rank(r->comm), dk_comm_local_size(r->comm), &r->device);
     DK_CALL(dk_comm_agree(r->comm, err, local_failure));
-    /* One rank without a GPU puts an `auto` run on the CPU everywhere, and one node with more
-     * ranks than GPUs puts the all-reduce on MPI: collectives need every rank to agree. */
-    double votes[2] = {r->device.kind == DK_DEVICE_CPU, r->device.shared};
-    DK_CALL(dk_comm_allreduce_max_f64(r->comm, votes, 2));
-    if (votes[0] > 0 && r->device.kind == DK_DEVICE_CUDA) {
+    /* One rank without a GPU puts an `auto` run on the CPU everywhere: collectives need
+     * every rank to agree. */
+    double cpu_somewhere = r->device.kind == DK_DEVICE_CPU;
+    DK_CALL(dk_comm_allreduce_max_f64(r->comm, &cpu_somewhere, 1));
+    if (cpu_somewhere > 0 && r->device.kind == DK_DEVICE_CUDA) {
         r->device.kind = DK_DEVICE_CPU;
         snprintf(r->device.why, sizeof r->device.why, "device = auto: some rank sees no CUDA device");
         snprintf(r->device.name, sizeof r->device.name, "cpu");
     }
     if (r->device.kind == DK_DEVICE_CPU)
         return DK_OK;
-    r->device.shared = votes[1] > 0;
+    DK_CALL(dk_comm_agree(r->comm, dk_device_activate(&r->device), local_failure));
+    /* Two ranks of a node on one physical GPU (the same PCI bus id, whatever ordinal each
+     * sees it under) put the all-reduce on MPI for every rank. Counting ranks against
+     * visible GPUs would not do: a scheduler may give each rank a single GPU of its own. */
+    int a = -1, b = -1;
+    char where[160];
+    DK_CALL(dk_comm_find_shared(r->comm, r->device.bus, &a, &b, where, sizeof where));
+    r->device.shared = a >= 0;
+    if (r->device.shared)
+        snprintf(r->device.sharing, sizeof r->device.sharing, "ranks %d and %d share GPU %s", a, b, where);
     dk_comm_choice comm = DK_COMM_CHOICE_MPI;
-    err = dk_device_comm(cfg->comm, &r->device, &comm);
-    if (err == DK_OK)
-        err = dk_device_activate(&r->device);
-    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
+    DK_CALL(dk_comm_agree(r->comm, dk_device_comm(cfg->comm, &r->device, &comm), local_failure));
 #ifdef DISTKAN_HAVE_CUDA
     DK_CALL(dk_comm_agree(r->comm, dk_train_device_start(r, comm), local_failure));
     return DK_OK;

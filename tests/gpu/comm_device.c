@@ -283,7 +283,12 @@ int main(int argc, char **argv)
     void *stream = NULL;
     die_on(dk_cuda_stream_create(&stream), "stream", x.comm);
     x.stream = stream;
-    int shared = local_size > devices;
+    /* Sharing is decided by physical GPU (PCI bus id), as the trainer decides it. */
+    char bus[32] = "";
+    die_on(dk_cuda_bus_id(local % devices, bus, sizeof bus), "cudaDeviceGetPCIBusId", x.comm);
+    int share_a = -1, share_b = -1;
+    die_on(dk_comm_find_shared(x.comm, bus, &share_a, &share_b, NULL, 0), "dk_comm_find_shared", x.comm);
+    const int shared = share_a >= 0;
     int version = 0;
     ncclGetVersion(&version);
     if (x.rank == 0)
