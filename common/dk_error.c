@@ -88,6 +88,16 @@ dk_err dk_calloc(void **out, size_t count, size_t size, const char *what)
     return DK_OK;
 }
 
+dk_err dk_array_bytes(size_t *bytes, size_t a, size_t b, size_t c, const char *what)
+{
+    *bytes = 0;
+    const size_t ab = a * b;
+    if ((a && ab / a != b) || (c && ab > (size_t)-1 / c))
+        DK_ERROR(DK_ERR_MEMORY, "size overflow for %s (%zu x %zu x %zu bytes)", what, a, b, c);
+    *bytes = ab * c;
+    return DK_OK;
+}
+
 dk_err dk_aligned_alloc(void **out, size_t bytes, const char *what)
 {
     *out = NULL;

@@ -68,6 +68,10 @@ const char *dk_error_code_name(dk_err code);
 /* Allocation helpers: zeroed memory or a DK_ERR_MEMORY error naming what was wanted. */
 dk_err dk_calloc(void **out, size_t count, size_t size, const char *what);
 dk_err dk_aligned_alloc(void **out, size_t bytes, const char *what); /* 64-byte aligned, zeroed */
+/* *bytes = a * b * c, or DK_ERR_MEMORY naming `what` when the product does not fit in
+ * size_t (a huge count from a config must fail as "cannot allocate", never wrap around to
+ * a small buffer). */
+dk_err dk_array_bytes(size_t *bytes, size_t a, size_t b, size_t c, const char *what);
 #define DK_CALLOC(ptr, count, what) dk_calloc((void **)&(ptr), (count), sizeof(*(ptr)), (what))
 
 #ifdef __cplusplus

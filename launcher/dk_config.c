@@ -22,6 +22,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -36,6 +37,9 @@
 #include "../tasks/dk_pde_problem.h"
 
 /* Enum keys are stored through an int; the enums involved must have int's representation. */
+/* The longest line the INI parser reads back (inih's buffer holds "\r\n\0" besides). */
+#define DK_INI_LINE_MAX (INI_MAX_LINE - 3)
+
 _Static_assert(sizeof(dk_dtype) == sizeof(int), "dk_dtype is stored as int");
 _Static_assert(sizeof(dk_lr_kind) == sizeof(int), "dk_lr_kind is stored as int");
 _Static_assert(sizeof(dk_task_kind) == sizeof(int), "dk_task_kind is stored as int");
@@ -745,6 +749,12 @@ static void format_value(const key_spec *s, const dk_config *cfg, char *buf, siz
  * error message. */
 static dk_err set_key(dk_config *cfg, const key_spec *s, const char *value, const char *where)
 {
+    /* A newline (--set "a.b=x<newline>c = d") would become a line of its own in config.ini
+     * and the checkpoints; other control characters have no place in any value either. */
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            DK_ERROR(DK_ERR_USAGE, "%s: [%s] %s: the value contains a control character (byte 0x%02X at position %d)",
+                     where, s->section, s->key, *p, (int)((const char *)p - value) + 1);
     char detail[256];
     if (parse_into(s, value, cfg, detail, sizeof detail))
         return DK_OK;
@@ -796,8 +806,7 @@ typedef struct load_state {
     dk_config *cfg;
     const char *path;
     FILE *file;
-    char *line;          /* getline buffer */
-    size_t line_cap;
+    char line[1024];     /* the current line; far longer than inih's limit */
     int lineno;          /* lines handed to inih so far = inih's own count */
     bool failed;         /* an error is recorded; stop reading */
     int fail_line;       /* the line that caused it (inih never sees lines after it) */
@@ -813,6 +822,24 @@ static void fail_at(load_state *st, int line)
     st->fail_line = line;
 }
 
+/* Reads one line into st->line without its newline: its length, -1 at the end of the file,
+ * or -2 when the line does not fit (the rest is left unread: the file is rejected anyway,
+ * and a mistaken /dev/zero or multi-gigabyte file must not be read into memory). */
+static long next_line(load_state *st, bool *has_nul)
+{
+    long n = 0;
+    int c;
+    *has_nul = false;
+    while ((c = getc(st->file)) != EOF && c != '\n') {
+        if (n + 1 >= (long)sizeof st->line)
+            return -2;
+        *has_nul |= c == '\0';
+        st->line[n++] = (char)c;
+    }
+    st->line[n] = '\0';
+    return c == EOF && n == 0 ? -1 : n;
+}
+
 /* inih's fgets-style reader. Reading lines ourselves gives the handler the line number
  * that Debian's inih does not pass, turns inih's silent splitting of over-long lines into
  * an error, and lets us strip leading whitespace so that inih never treats an indented
@@ -823,8 +850,9 @@ static char *read_line(char *buf, int num, void *stream)
     if (st->failed)
         return NULL;
     errno = 0;
-    ssize_t len = getline(&st->line, &st->line_cap, st->file);
-    if (len < 0) {
+    bool has_nul = false;
+    long len = next_line(st, &has_nul);
+    if (len == -1) {
         if (ferror(st->file)) {
             dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "cannot read config file '%s': %s", st->path,
                          strerror(errno ? errno : EIO));
@@ -833,13 +861,19 @@ static char *read_line(char *buf, int num, void *stream)
         return NULL;
     }
     st->lineno++;
+    if (has_nul) { /* C strings would silently end the line there */
+        dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s:%d: the line contains a NUL byte: is this a text file?",
+                     st->path, st->lineno);
+        fail_at(st, st->lineno);
+        return NULL;
+    }
     char *start = st->line;
     if (st->lineno == 1 && !strncmp(start, "\xEF\xBB\xBF", 3)) /* UTF-8 byte order mark */
         start += 3;
     while (*start && isspace((unsigned char)*start))
         start++;
-    size_t n = strlen(start);
-    while (n > 0 && (start[n - 1] == '\n' || start[n - 1] == '\r'))
+    size_t n = len < 0 ? sizeof st->line : strlen(start);
+    while (n > 0 && n < sizeof st->line && start[n - 1] == '\r')
         n--;
     /* inih needs room for "\r\n\0" after the longest line. */
     if (num < 3 || n > (size_t)num - 3) {
@@ -1025,6 +1059,16 @@ static dk_err check_pde_keys(const load_state *st)
                  inputs, pb->name, inputs, inputs == 1 ? "" : "s");
         DK_CALL(cross_error(st, "model", "widths", what));
     }
+    /* Boundary points go to the faces with data in turn; with fewer points than faces some
+     * face would carry no condition and the problem would have no unique solution. */
+    int faces = 0;
+    for (int a = 0; a < inputs; a++)
+        faces += pb->boundary_face(&pp, a, false) + pb->boundary_face(&pp, a, true);
+    if (cfg->pde_boundary < faces) {
+        snprintf(what, sizeof what, "expected at least %d, one per face that carries boundary data ([pde] problem = %s "
+                 "has %d)", faces, pb->name, faces);
+        DK_CALL(cross_error(st, "pde", "boundary_points", what));
+    }
     return DK_OK;
 }
 
@@ -1091,10 +1135,41 @@ static dk_err check_grid_keys(const load_state *st)
     return DK_OK;
 }
 
+/* The knots of the finest grid the run will use must be finite, distinct and usable in the
+ * run's precision: a range like [-1e308, 1e308] or [0, 1e-300] passes each number's own
+ * check but would fail mid-run with a message that names neither key. */
+static dk_err check_grid_range(const load_state *st)
+{
+    const dk_config *cfg = st->cfg;
+    int G = cfg->grid;
+    for (int s = 0; s < cfg->n_grid_schedule; s++)
+        G = cfg->grid_schedule[s] > G ? cfg->grid_schedule[s] : G;
+    const double lo = cfg->grid_range[0], hi = cfg->grid_range[1];
+    const double h = (hi - lo) / G;
+    const double outer = fmax(fabs(lo - cfg->k * h), fabs(hi + cfg->k * h));
+    const bool f32 = cfg->precision == DK_F32;
+    const double eps = f32 ? FLT_EPSILON : DBL_EPSILON, big = f32 ? FLT_MAX : DBL_MAX;
+    char what[400];
+    if (!isfinite(hi - lo) || !isfinite(outer) || outer > big / 4) {
+        snprintf(what, sizeof what, "expected a range whose extended knots (k = %d spacings beyond each end) are "
+                 "finite in %s", cfg->k, f32 ? "float32" : "float64");
+        DK_CALL(cross_error(st, "model", "grid_range", what));
+    }
+    /* Spacings far above rounding keep the knots distinct; above 1/sqrt(max) keeps the
+     * second derivatives of the basis (PDE losses), of order 1/h^2, finite. */
+    if (!(h > 64 * eps * outer) || !(h > 1 / sqrt(big))) {
+        snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is too small for %s "
+                 "numbers of size %.3g", G, h, f32 ? "float32" : "float64", outer);
+        DK_CALL(cross_error(st, "model", "grid_range", what));
+    }
+    return DK_OK;
+}
+
 static dk_err check_cross_keys(const load_state *st)
 {
     const dk_config *cfg = st->cfg;
     char what[1200];
+    DK_CALL(check_grid_range(st));
     if (cfg->lr_schedule == DK_LR_COSINE && !(cfg->lr_min < cfg->lr)) {
         char lr[32];
         format_double(cfg->lr, lr, sizeof lr);
@@ -1179,7 +1254,6 @@ static dk_err load_stream(dk_config *cfg, FILE *file, const char *path, const ch
 {
     load_state st = {.cfg = cfg, .path = path, .overrides = overrides, .file = file};
     int ret = ini_parse_stream(read_line, &st, on_key, &st);
-    free(st.line);
     if (ret == -2)
         DK_ERROR(DK_ERR_MEMORY, "%s: out of memory while parsing", path);
     /* inih keeps going after a syntax error (a line without '=' or an unclosed '['), so
@@ -1301,8 +1375,16 @@ void dk_config_write_ini(const dk_config *cfg, FILE *f)
 {
     static char value[DK_PATH_MAX + 16];
     fprintf(f, "# distkan configuration: every key with the value the run used.\n");
-    if (cfg->source_path[0])
-        fprintf(f, "# resolved from %s\n", cfg->source_path);
+    if (cfg->source_path[0]) {
+        /* A comment is a line too: a long path loses its start rather than make the text
+         * unreadable. */
+        const char *path = cfg->source_path;
+        const size_t len = strlen(path), room = DK_INI_LINE_MAX - strlen("# resolved from ...");
+        if (len > room)
+            fprintf(f, "# resolved from ...%s\n", path + len - room);
+        else
+            fprintf(f, "# resolved from %s\n", path);
+    }
     for (int s = 0; s < N_SECTIONS; s++) {
         fprintf(f, "\n[%s]\n", sections[s]);
         for (int i = 0; i < N_KEYS; i++) {
@@ -1312,6 +1394,86 @@ void dk_config_write_ini(const dk_config *cfg, FILE *f)
             fprintf(f, "%s = %s\n", keys[i].key, value);
         }
     }
+}
+
+dk_err dk_config_to_text(const dk_config *cfg, char **text)
+{
+    *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(text, &len);
+    if (!f)
+        DK_ERROR(DK_ERR_MEMORY, "cannot write the configuration to memory: %s", strerror(errno));
+    dk_config_write_ini(cfg, f);
+    if (fclose(f) != 0) {
+        free(*text);
+        *text = NULL;
+        DK_ERROR(DK_ERR_MEMORY, "cannot write the configuration to memory");
+    }
+    return DK_OK;
+}
+
+/* The text without its comment lines (which name the source file): what must read back. */
+static void strip_comments(char *text)
+{
+    char *out = text;
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t n = end ? (size_t)(end - line) + 1 : strlen(line);
+        if (line[0] != '#') {
+            memmove(out, line, n);
+            out += n;
+        }
+        line += n;
+    }
+    *out = '\0';
+}
+
+dk_err dk_config_check_storable(const dk_config *cfg)
+{
+    char *text = NULL;
+    DK_CALL(dk_config_to_text(cfg, &text));
+    /* Lines first: the message can then name the key. */
+    char section[DK_NAME_MAX] = "";
+    dk_err err = DK_OK;
+    for (const char *line = text; *line && err == DK_OK;) {
+        const char *end = strchr(line, '\n');
+        const size_t n = end ? (size_t)(end - line) : strlen(line);
+        if (line[0] == '[' && n >= 2 && n - 2 < sizeof section) {
+            memcpy(section, line + 1, n - 2);
+            section[n - 2] = '\0';
+        } else if (n > DK_INI_LINE_MAX) {
+            const char *eq = memchr(line, '=', n);
+            const int key_len = eq && eq > line ? (int)(eq - line - 1) : 0;
+            err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                               "%s: [%s] %.*s: the value is too long to store: its line in config.ini and in every "
+                               "checkpoint would have %zu characters, more than the %d the INI parser reads back, so "
+                               "the run could never be resumed; shorten it (for a path, a symbolic link to the "
+                               "directory works)",
+                               cfg->source_path, section, key_len, line, n, DK_INI_LINE_MAX);
+        }
+        line += n + (end != NULL);
+    }
+    /* Then a full round trip through the parser, which is what a resume will do. */
+    static dk_config back;
+    char *again = NULL;
+    if (err == DK_OK)
+        err = dk_config_load_text(&back, text, "the resolved configuration");
+    if (err == DK_OK)
+        err = dk_config_to_text(&back, &again);
+    if (err == DK_OK) {
+        strip_comments(text);
+        strip_comments(again);
+        if (strcmp(text, again) != 0)
+            err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                               "%s: the resolved configuration does not read back as written (a value the INI "
+                               "format cannot carry?); see `distkan check`",
+                               cfg->source_path);
+    }
+    free(text);
+    free(again);
+    if (err != DK_OK)
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    return DK_OK;
 }
 
 /* Two lines a key, so that a terminal does not wrap it: the key, its default and what it

@@ -141,6 +141,14 @@ dk_err dk_config_set(dk_config *cfg, const char *assignment, const char *origin)
 /* Writes the resolved configuration as a valid INI file (every key, current values), so
  * that a run can be reproduced from its run directory. */
 void dk_config_write_ini(const dk_config *cfg, FILE *f);
+/* The same text in memory; *text is malloc'ed (free it). */
+dk_err dk_config_to_text(const dk_config *cfg, char **text);
+/* Whether the resolved configuration can be stored and read back: config.ini and every
+ * checkpoint hold it as INI text, and a resume parses it again. DK_ERR_USAGE naming the
+ * key whose line would be longer than the parser reads (a long run_dir or csv path), or
+ * saying what did not read back; called before a run starts, so that no run can write
+ * checkpoints it could never resume from. */
+dk_err dk_config_check_storable(const dk_config *cfg);
 
 /* Loads a configuration from INI text (a checkpoint's resolved config); `label` stands for
  * the file name in messages. Same rules as dk_config_load, without overrides. */

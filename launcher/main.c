@@ -10,10 +10,12 @@
  * Exit codes: 0 success (also a run stopped by SIGTERM/SIGUSR1 after its checkpoint),
  * 1 runtime failure or invalid checkpoint, 2 usage or configuration error.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checkpoint/dk_crc32c.h"
 #include "../common/dk_device.h"
 #include "../common/dk_error.h"
 #include "../dist/dk_comm.h"
@@ -155,6 +157,28 @@ static dk_err load_config(const cli *c, dk_config *cfg)
             DK_ERROR(DK_ERR_USAGE, "--run-dir: the path is longer than %zu characters", sizeof cfg->run_dir - 1);
         strcpy(cfg->run_dir, c->run_dir);
     }
+    DK_CALL(dk_config_check_storable(cfg));
+    return DK_OK;
+}
+
+/* Every rank parsed the config itself: an edit of the file while the job started, or
+ * options that differ between ranks (an MPMD launch), would otherwise show only as a
+ * mismatch at the end of training or as an MPI error. Compares a checksum of each rank's
+ * resolved configuration with rank 0's. */
+static dk_err check_same_config(dk_comm *comm, const dk_config *cfg, int *report)
+{
+    char *text = NULL;
+    dk_err err = dk_config_to_text(cfg, &text);
+    uint32_t mine = err == DK_OK ? dk_crc32c(text, strlen(text)) : 0, root = mine;
+    free(text);
+    DK_CALL(dk_comm_agree(comm, err, report));
+    DK_CALL(dk_comm_broadcast(comm, &root, sizeof root, 0, DK_MEM_HOST));
+    if (mine != root)
+        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                           "%s: this rank's resolved configuration differs from rank 0's (was the file changed "
+                           "while the job started, or were the ranks given different options?)",
+                           cfg->source_path);
+    DK_CALL(dk_comm_agree(comm, err, report));
     return DK_OK;
 }
 
@@ -172,6 +196,8 @@ static int run_train(const cli *c, int argc, char **argv)
     dk_err err = load_config(c, &cfg);
     int report = 0;
     dk_err agreed = dk_comm_agree(comm, err, &report);
+    if (agreed == DK_OK)
+        agreed = check_same_config(comm, &cfg, &report);
     if (agreed == DK_OK) {
         agreed = dk_train_run(&cfg, comm, c->resume, &report);
     }

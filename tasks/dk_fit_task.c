@@ -19,16 +19,6 @@
 
 static int is_set(const char *s) { return s && s[0]; }
 
-/* bytes = a * b * c, refusing sizes that do not fit in size_t. */
-static dk_err buffer_bytes(size_t *bytes, size_t a, size_t b, size_t c, const char *what)
-{
-    size_t ab = a * b;
-    if ((a && ab / a != b) || (c && ab > SIZE_MAX / c))
-        DK_ERROR(DK_ERR_MEMORY, "size overflow for %s (%zu x %zu x %zu bytes)", what, a, b, c);
-    *bytes = ab * c;
-    return DK_OK;
-}
-
 static dk_err check_settings(const dk_fit_task_settings *s)
 {
     if (s->dtype != DK_F64 && s->dtype != DK_F32)
@@ -77,13 +67,13 @@ static dk_err allocate_buffers(dk_fit_task *t)
 {
     size_t es = dk_dtype_size(t->dtype), bytes = 0;
     size_t train_rows = (size_t)t->n_batches * (size_t)t->local_batch;
-    DK_CALL(buffer_bytes(&bytes, train_rows, (size_t)t->n_in, es, "training inputs"));
+    DK_CALL(dk_array_bytes(&bytes, train_rows, (size_t)t->n_in, es, "training inputs"));
     DK_CALL(dk_aligned_alloc(&t->train_x, bytes, "training inputs"));
-    DK_CALL(buffer_bytes(&bytes, train_rows, (size_t)t->n_out, es, "training targets"));
+    DK_CALL(dk_array_bytes(&bytes, train_rows, (size_t)t->n_out, es, "training targets"));
     DK_CALL(dk_aligned_alloc(&t->train_y, bytes, "training targets"));
-    DK_CALL(buffer_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_in, es, "test inputs"));
+    DK_CALL(dk_array_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_in, es, "test inputs"));
     DK_CALL(dk_aligned_alloc(&t->test_x, bytes, "test inputs"));
-    DK_CALL(buffer_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_out, es, "test targets"));
+    DK_CALL(dk_array_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_out, es, "test targets"));
     DK_CALL(dk_aligned_alloc(&t->test_y, bytes, "test targets"));
     return DK_OK;
 }
@@ -200,7 +190,7 @@ static dk_err create_csv(dk_fit_task *t, const dk_fit_task_settings *s)
 
     size_t es = dk_dtype_size(t->dtype), bytes = 0;
     size_t rows = (size_t)(local_train + t->local_test);
-    DK_CALL_GOTO(err, done, buffer_bytes(&bytes, rows, (size_t)info.n_cols, es, "CSV values"));
+    DK_CALL_GOTO(err, done, dk_array_bytes(&bytes, rows, (size_t)info.n_cols, es, "CSV values"));
     DK_CALL_GOTO(err, done, DK_CALLOC(values, bytes, "CSV values"));
     DK_CALL_GOTO(err, done, dk_csv_read_rows(s->csv, &info, slot, t->dtype, values));
     copy_columns(es, values, info.n_cols, (size_t)local_train, 0, t->n_in, t->train_x);

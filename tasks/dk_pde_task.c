@@ -78,11 +78,16 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
     t->local_eval = (long)dk_part_end((size_t)t->n_eval, s->world_size, s->rank) - t->eval_begin;
 
     const size_t es = dk_dtype_size(s->dtype);
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_int, (size_t)t->local_int * dim * es, "interior points"));
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_bnd, (size_t)t->local_bnd * dim * es, "boundary points"));
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->g_bnd, (size_t)t->local_bnd * es, "boundary values"));
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_eval, (size_t)(t->local_eval ? t->local_eval : 1) * dim * es,
-                                             "evaluation points"));
+    size_t bytes = 0;
+    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_int, (size_t)dim, es, "interior points"));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_int, bytes, "interior points"));
+    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_bnd, (size_t)dim, es, "boundary points"));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_bnd, bytes, "boundary points"));
+    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_bnd, 1, es, "boundary values"));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->g_bnd, bytes, "boundary values"));
+    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)(t->local_eval ? t->local_eval : 1), (size_t)dim, es,
+                                           "evaluation points"));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_eval, bytes, "evaluation points"));
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->u_eval, (size_t)(t->local_eval ? t->local_eval : 1), "exact solution"));
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->res_scratch, (size_t)3 * dim + 1, "residual scratch"));
     double *x = t->res_scratch; /* free until the first loss */

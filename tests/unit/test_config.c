@@ -716,6 +716,111 @@ static void test_write_ini_round_trips(void **state)
     assert_string_equal(back.run_dir, "runs/rt_csv");
 }
 
+/* A value whose INI line would be too long to read back is refused before any run can
+ * store it (config.ini, checkpoints); the longest that fits is accepted and reads back. */
+static void test_values_must_read_back_when_stored(void **state)
+{
+    (void)state;
+    static dk_config c, back;
+    char assignment[400], dir[300];
+    check_ok(load_text(&c, "store.ini", "[train]\nsteps = 3\n", NULL, 0));
+    check_ok(dk_config_check_storable(&c));
+    /* "run_dir = " + 187 characters = 197, the parser's limit; one more is refused. */
+    memset(dir, 'd', 187);
+    dir[187] = '\0';
+    snprintf(assignment, sizeof assignment, "output.run_dir=%s", dir);
+    check_ok(dk_config_set(&c, assignment, NULL));
+    check_ok(dk_config_check_storable(&c));
+    char *text = NULL;
+    check_ok(dk_config_to_text(&c, &text));
+    check_ok(dk_config_load_text(&back, text, "stored"));
+    free(text);
+    assert_string_equal(back.run_dir, dir);
+    snprintf(assignment, sizeof assignment, "output.run_dir=%s/x", dir);
+    check_ok(dk_config_set(&c, assignment, NULL));
+    dk_error_clear();
+    EXPECT_USAGE(dk_config_check_storable(&c), "[output] run_dir: the value is too long to store",
+                 "would have 199 characters, more than the 197");
+    /* A CSV path in the same way. */
+    check_ok(load_text(&c, "store_csv.ini", "[train]\nsteps = 3\n", NULL, 0));
+    snprintf(assignment, sizeof assignment, "fit.csv=%s/data.csv", dir);
+    check_ok(dk_config_set(&c, assignment, NULL));
+    EXPECT_USAGE(dk_config_check_storable(&c), "[fit] csv: the value is too long to store");
+    /* The source file's path is only a comment: a long one is shortened, not refused. */
+    char label[300];
+    memset(label, 'p', sizeof label - 1);
+    label[sizeof label - 1] = '\0';
+    check_ok(dk_config_load_text(&c, "[train]\nsteps = 3\n", label));
+    check_ok(dk_config_check_storable(&c));
+}
+
+static void test_control_characters_are_refused(void **state)
+{
+    (void)state;
+    static dk_config c;
+    check_ok(load_text(&c, "ctl.ini", "[train]\nsteps = 3\n", NULL, 0));
+    /* A newline would make a line of its own in config.ini ("seed = 9" injected). */
+    EXPECT_USAGE(dk_config_set(&c, "output.run_dir=runs/a\nseed = 9", NULL),
+                 "[output] run_dir: the value contains a control character (byte 0x0A at position 7)");
+    EXPECT_USAGE(dk_config_set(&c, "fit.csv=a\x1b[31mb.csv", NULL), "byte 0x1B at position 2");
+    check_ok(dk_config_set(&c, "output.run_dir=runs/tab\there", NULL)); /* a tab is ordinary text */
+}
+
+static void test_nul_bytes_and_overlong_lines_are_refused(void **state)
+{
+    (void)state;
+    static dk_config c;
+    const char *path = tmp_path("nul.ini");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite("[model]\ngrid = 5\0junk\n", 1, 23, f); /* the NUL would silently end the line */
+    assert_int_equal(fclose(f), 0);
+    dk_error_clear();
+    EXPECT_USAGE(dk_config_load(&c, path, NULL, 0), "nul.ini:2: the line contains a NUL byte");
+    /* A line far longer than any buffer (a data file given by mistake) is refused without
+     * reading it all. */
+    static char huge[200000];
+    memset(huge, 'a', sizeof huge - 1);
+    memcpy(huge, "[model]\n", 8);
+    EXPECT_USAGE(load_text(&c, "huge.ini", huge, NULL, 0), "huge.ini:2: line is longer than 197 characters");
+}
+
+/* Knots must be finite, distinct and usable in the run's precision. */
+static void test_grid_range_must_give_usable_knots(void **state)
+{
+    (void)state;
+    static dk_config c;
+    EXPECT_USAGE(load_text(&c, "r1.ini", "[model]\ngrid_range = -1e308,1e308\n", NULL, 0),
+                 "r1.ini:2: [model] grid_range = '-1e+308,1e+308': expected a range whose extended knots",
+                 "finite in float64");
+    EXPECT_USAGE(load_text(&c, "r2.ini", "[model]\ngrid_range = 0,1e-300\n", NULL, 0),
+                 "r2.ini:2: [model] grid_range = '0,1e-300': expected a wider range");
+    /* Distinct in float64 but not in float32: 1e6 + 1e-3 spacing rounds away in float. */
+    const char *f32[] = {"model.precision=float32"};
+    check_ok(load_text(&c, "r3.ini", "[model]\ngrid_range = 1e6,1000000.005\n", NULL, 0));
+    EXPECT_USAGE(load_text(&c, "r4.ini", "[model]\ngrid_range = 1e6,1000000.005\n", f32, 1),
+                 "r4.ini:2: [model] grid_range", "too small for float32");
+    EXPECT_USAGE(load_text(&c, "r5.ini", "[model]\ngrid_range = -1e38,1e38\n", f32, 1), "finite in float32");
+    /* The finest grid of a schedule is the one that counts. */
+    EXPECT_USAGE(load_text(&c, "r6.ini",
+                           "[model]\ngrid_range = 0,1e-151\n[train]\nsteps = 4\n[grid]\nschedule = 2,5000\n", NULL, 0),
+                 "with G = 5000");
+    check_ok(load_text(&c, "r7.ini", "[model]\ngrid_range = 0,1e-151\n[train]\nsteps = 4\n", NULL, 0));
+}
+
+static void test_pde_boundary_points_cover_every_face(void **state)
+{
+    (void)state;
+    static dk_config c;
+    const char *three[] = {"pde.boundary_points=3"}, *four[] = {"pde.boundary_points=4"};
+    EXPECT_USAGE(load_text(&c, "faces.ini", "[task]\ntype = pde\n", three, 1),
+                 "--set pde.boundary_points=3: [pde] boundary_points = '3': expected at least 4, one per face");
+    check_ok(load_text(&c, "faces.ini", "[task]\ntype = pde\n", four, 1));
+    /* heat_nd's final-time face carries no data: 2 dim + 1 faces. */
+    const char *heat[] = {"pde.problem=heat_nd", "pde.dim=2", "model.widths=3,4,1", "pde.boundary_points=4"};
+    EXPECT_USAGE(load_text(&c, "heat_faces.ini", "[task]\ntype = pde\n", heat, 4), "expected at least 5");
+}
+
 static char *capture(void (*write)(FILE *))
 {
     captured_text out;
@@ -800,6 +905,11 @@ int main(void)
         cmocka_unit_test(test_fit_data_rules),
         cmocka_unit_test(test_grid_schedule_rules),
         cmocka_unit_test(test_write_ini_round_trips),
+        cmocka_unit_test(test_values_must_read_back_when_stored),
+        cmocka_unit_test(test_control_characters_are_refused),
+        cmocka_unit_test(test_nul_bytes_and_overlong_lines_are_refused),
+        cmocka_unit_test(test_grid_range_must_give_usable_knots),
+        cmocka_unit_test(test_pde_boundary_points_cover_every_face),
         cmocka_unit_test(test_written_ini_lists_sections_in_schema_order),
         cmocka_unit_test(test_reference_tables_document_every_key),
     };
