@@ -59,7 +59,9 @@ typedef struct dk_ckpt_tensor_source {
 
 /* Writes `manifest` (every field but tensors, which this function fills in from the
  * sources and clears again before returning) and the tensors to `path` atomically, as
- * described above; chunk_bytes = 0 means DK_CKPT_DEFAULT_CHUNK_BYTES. Sets
+ * described above; chunk_bytes = 0 means DK_CKPT_DEFAULT_CHUNK_BYTES, and a size so small
+ * that the chunks would fill more than half of DK_CKPT_MAX_MANIFEST is raised to the
+ * smallest that does not (readers take any chunk size). Sets
  * manifest->format_version. Tensors are laid out in the order given, end to end; each
  * chunk's CRC is computed from memory before anything is written (the manifest precedes
  * the data), so the sources must not change during the call. On failure the temporary

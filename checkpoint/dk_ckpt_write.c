@@ -92,13 +92,31 @@ static void fill_chunks(table *t, const dk_ckpt_tensor_source *src, int n, uint6
     }
 }
 
+/* A chunk's manifest entry: offset, length and CRC as varints with their tags (at most
+ * 11 + 11 + 6 bytes), inside a length-delimited field (2 more); rounded up. */
+enum { CHUNK_ENTRY_MAX = 32 };
+
+/* The chunk size actually used: the one asked for, or larger where that would make more
+ * chunks than half the manifest limit holds (a tiny [checkpoint] chunk_bytes on a large
+ * model). Chunking only sets how finely corruption is located, so a checkpoint must never
+ * fail for it, least of all the one written at the end of a long run. */
+static uint64_t usable_chunk_bytes(uint64_t asked, uint64_t data_bytes, int n_tensors)
+{
+    const uint64_t max_chunks = DK_CKPT_MAX_MANIFEST / 2 / CHUNK_ENTRY_MAX;
+    if ((uint64_t)n_tensors >= max_chunks)
+        return asked; /* hopeless either way: pack_front reports the manifest's size */
+    /* sum over tensors of ceil(nbytes / c) <= data_bytes / c + n_tensors */
+    const uint64_t room = max_chunks - (uint64_t)n_tensors;
+    const uint64_t least = data_bytes / room + (data_bytes % room != 0);
+    return asked > least ? asked : least;
+}
+
 static dk_err table_build(table *t, const dk_ckpt_tensor_source *src, int n, uint64_t chunk_bytes)
 {
     *t = (table){0};
     dk_err err = DK_OK;
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->tensors, (size_t)n, "the checkpoint tensor table"));
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->tensor_list, (size_t)n, "the checkpoint tensor table"));
-    uint64_t total_chunks = 0;
     for (int i = 0; i < n; i++) {
         Dk__Tensor *tensor = &t->tensors[i];
         dk__tensor__init(tensor);
@@ -107,6 +125,13 @@ static dk_err table_build(table *t, const dk_ckpt_tensor_source *src, int n, uin
             err = dk_error_set(DK_ERR_INTERNAL, __FILE__, __LINE__, "checkpoint tensors hold more than 2^64 bytes");
             goto fail;
         }
+        t->data_bytes += tensor->nbytes;
+    }
+    chunk_bytes = usable_chunk_bytes(chunk_bytes, t->data_bytes, n);
+    t->data_bytes = 0;
+    uint64_t total_chunks = 0;
+    for (int i = 0; i < n; i++) {
+        Dk__Tensor *tensor = &t->tensors[i];
         /* protobuf-c's structs are not const-qualified; packing only reads these. */
         tensor->name = (char *)src[i].name;
         tensor->dtype = dk_ckpt_dtype_to_proto(src[i].dtype);

@@ -319,7 +319,8 @@ static const key_spec keys[] = {
      .doc = "Directory of the checkpoints (ckpt-<step>.dkc); empty = <run_dir>/checkpoints."},
     {.section = "checkpoint", .key = "chunk_bytes", .type = KT_INT, .default_text = "67108864",
      FIELD(ckpt_chunk_bytes), .imin = 1, .imax = 1073741824, .resume_may_change = true,
-     .doc = "Tensor bytes per checksummed chunk of a checkpoint file (a corrupt chunk is located to this size)."},
+     .doc = "Tensor bytes per checksummed chunk of a checkpoint file (a corrupt chunk is located to this size); raised "
+            "where a model would need more than about a million chunks, which its manifest could not list."},
     {.section = "checkpoint", .key = "final", .type = KT_BOOL, .default_text = "true", FIELD(ckpt_final),
      .resume_may_change = true,
      .doc = "Write a checkpoint at the end of the run too (a later run can resume from it with more steps)."},

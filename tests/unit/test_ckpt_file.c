@@ -431,6 +431,20 @@ static void test_small_chunk_limit_cuts_tensors_into_the_expected_chunks(void **
     assert_dk_ok(dk_ckpt_verify(r));
     assert_tensors_read_back(r, s);
     dk_ckpt_close(&r);
+
+    /* A limit so small that the chunks could overflow the manifest (3 MiB in 1-byte chunks:
+     * 3.1 million entries, where the writer allows half the 64 MiB manifest at a worst-case
+     * 32 bytes an entry, 1,048,576) is raised to the smallest size that fits,
+     * ceil((3 MiB + 204) / (1,048,576 - 6)) = 4, instead of failing the write. */
+    add_tensor(s, "big", DK_F64, 1, (const uint64_t[]){393216}, 6);
+    assert_dk_ok(dk_ckpt_write(path, &manifest, s->src, s->n, 1));
+    assert_dk_ok(dk_ckpt_open(&r, path));
+    assert_int_equal(dk_ckpt_find(r, "big")->n_chunks, 786432);
+    assert_int_equal(dk_ckpt_find(r, "big")->chunks[0]->length, 4);
+    assert_int_equal(dk_ckpt_find(r, "d")->n_chunks, 18); /* the small tensors follow the same size */
+    assert_dk_ok(dk_ckpt_verify(r));
+    assert_tensors_read_back(r, s);
+    dk_ckpt_close(&r);
 }
 
 static void test_writing_over_a_checkpoint_replaces_it(void **state)
