@@ -1,6 +1,6 @@
 /* The distkan command line.
  *
- *   distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|CKPT]
+ *   distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|auto|CKPT]
  *   distkan check CONFIG.ini [--set ...]     validate a configuration and print it resolved
  *   distkan inspect CKPT|DIR                 summarise and verify checkpoints
  *   distkan keys [--markdown]                 every config key with default and meaning
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_crc32c.h"
 #include "../common/dk_device.h"
 #include "../common/dk_error.h"
@@ -36,7 +37,7 @@ typedef struct cli {
 } cli;
 
 static const char usage_text[] =
-    "usage: distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|CKPT]\n"
+    "usage: distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|auto|CKPT]\n"
     "       distkan check CONFIG.ini [--set section.key=value ...]\n"
     "       distkan inspect CKPT|DIR\n"
     "       distkan keys [--markdown]\n"
@@ -54,8 +55,10 @@ static const char usage_text[] =
     "\n"
     "  --set section.key=value   override a config key (repeatable; applied after the file)\n"
     "  --run-dir DIR             where results go (default: [output] run_dir, or runs/<config name>)\n"
-    "  --resume latest|CKPT      continue from the newest valid checkpoint of the checkpoint\n"
-    "                            directory, or from the file CKPT\n"
+    "  --resume latest|auto|CKPT continue from the newest valid checkpoint of the checkpoint\n"
+    "                            directory, or from the file CKPT; auto: as latest if the\n"
+    "                            directory holds a checkpoint, else start a new run (for\n"
+    "                            job scripts that are requeued)\n"
     "\n"
     "  SIGTERM or SIGUSR1 make train write a checkpoint at the next step and exit 0; a second\n"
     "  SIGTERM exits at once.\n";
@@ -115,7 +118,7 @@ static int parse_cli(int argc, char **argv, cli *c)
                 return usage_error("%s is an option of train only", a);
             if (!strcmp(a, "--resume")) {
                 if (!v[0])
-                    return usage_error("%s--resume needs 'latest' or a checkpoint path", "");
+                    return usage_error("%s--resume needs 'latest', 'auto' or a checkpoint path", "");
                 c->resume = v;
             } else if (!strcmp(a, "--run-dir")) {
                 c->run_dir = v;
@@ -184,6 +187,29 @@ static dk_err check_same_config(dk_comm *comm, const dk_config *cfg, int *report
 
 static int exit_code_for(dk_err err) { return err == DK_ERR_USAGE ? 2 : 1; }
 
+/* --resume auto: "latest" when the checkpoint directory holds a checkpoint file, else a new
+ * run, so that one job script serves the first submission and every requeue. A directory
+ * whose checkpoints all fail to verify still means "latest", which then says so: starting
+ * afresh over them would quietly throw away the work they hold. Rank 0 looks (it alone
+ * reads checkpoints) and tells the others. */
+static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const char **resume, int *report)
+{
+    int found = 0;
+    char dir[DK_PATH_MAX];
+    dk_err err = dk_config_checkpoint_dir(cfg, dir, sizeof dir);
+    if (err == DK_OK && dk_comm_rank(comm) == 0) {
+        dk_ckpt_entry *entries = NULL;
+        err = dk_ckpt_list(dir, &entries, &found);
+        free(entries);
+    }
+    DK_CALL(dk_comm_agree(comm, err, report));
+    DK_CALL(dk_comm_broadcast(comm, &found, sizeof found, 0, DK_MEM_HOST));
+    *resume = found > 0 ? "latest" : NULL;
+    if (found == 0 && dk_comm_rank(comm) == 0)
+        printf("--resume auto: no checkpoint in %s: starting a new run\n", dir);
+    return DK_OK;
+}
+
 static int run_train(const cli *c, int argc, char **argv)
 {
     dk_comm *comm = NULL;
@@ -198,8 +224,11 @@ static int run_train(const cli *c, int argc, char **argv)
     dk_err agreed = dk_comm_agree(comm, err, &report);
     if (agreed == DK_OK)
         agreed = check_same_config(comm, &cfg, &report);
+    const char *resume = c->resume;
+    if (agreed == DK_OK && resume && !strcmp(resume, "auto"))
+        agreed = resolve_auto_resume(comm, &cfg, &resume, &report);
     if (agreed == DK_OK) {
-        agreed = dk_train_run(&cfg, comm, c->resume, &report);
+        agreed = dk_train_run(&cfg, comm, resume, &report);
     }
     if (agreed != DK_OK && report) {
         if (world > 1)
