@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +32,8 @@ dk_err dk_make_dirs(const char *dir)
     return DK_OK;
 }
 
+enum { PATH_CAP = 4200 };
+
 static void partial_path(char *out, size_t cap, const char *dir, const char *name)
 {
     snprintf(out, cap, "%s/%s.partial", dir, name);
@@ -38,7 +41,7 @@ static void partial_path(char *out, size_t cap, const char *dir, const char *nam
 
 dk_err dk_partial_open(FILE **out, const char *dir, const char *name)
 {
-    char path[4200];
+    char path[PATH_CAP];
     partial_path(path, sizeof path, dir, name);
     FILE *f = fopen(path, "wb");
     if (!f)
@@ -62,11 +65,10 @@ static dk_err fsync_dir(const char *dir)
     return DK_OK;
 }
 
-dk_err dk_partial_commit(FILE *f, const char *dir, const char *name)
+dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
 {
-    char from[4200], to[4200];
-    partial_path(from, sizeof from, dir, name);
-    snprintf(to, sizeof to, "%s/%s", dir, name);
+    char path[PATH_CAP];
+    partial_path(path, sizeof path, dir, name);
     int failed = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
     int e = errno;
     if (fclose(f) != 0 && !failed) {
@@ -74,14 +76,11 @@ dk_err dk_partial_commit(FILE *f, const char *dir, const char *name)
         e = errno;
     }
     if (failed)
-        DK_ERROR(DK_ERR_IO, "cannot write '%s': %s", from, strerror(e));
-    if (rename(from, to) != 0)
-        DK_ERROR(DK_ERR_IO, "cannot rename '%s' to '%s': %s", from, to, strerror(errno));
-    DK_CALL(fsync_dir(dir));
+        DK_ERROR(DK_ERR_IO, "cannot write '%s': %s", path, strerror(e));
     return DK_OK;
 }
 
-dk_err dk_write_file_atomic(const char *dir, const char *name, const void *data, size_t bytes)
+dk_err dk_partial_write(const char *dir, const char *name, const void *data, size_t bytes)
 {
     FILE *f;
     DK_CALL(dk_partial_open(&f, dir, name));
@@ -90,7 +89,168 @@ dk_err dk_write_file_atomic(const char *dir, const char *name, const void *data,
         fclose(f);
         DK_ERROR(DK_ERR_IO, "cannot write %zu bytes to '%s/%s.partial': %s", bytes, dir, name, strerror(e));
     }
-    DK_CALL(dk_partial_commit(f, dir, name));
+    DK_CALL(dk_partial_close(f, dir, name));
+    return DK_OK;
+}
+
+void dk_partial_discard(const char *dir, const char *name)
+{
+    char path[PATH_CAP];
+    partial_path(path, sizeof path, dir, name);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+        unlink(path);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Replacing a set of files
+ * ------------------------------------------------------------------------------------- */
+
+/* The three names of one output: NAME, NAME.partial, NAME.previous.<pid>. */
+typedef struct output_paths {
+    char target[PATH_CAP], partial[PATH_CAP], previous[PATH_CAP];
+} output_paths;
+
+static void output_paths_of(output_paths *p, const char *dir, const char *name)
+{
+    snprintf(p->target, sizeof p->target, "%s/%s", dir, name);
+    partial_path(p->partial, sizeof p->partial, dir, name);
+    snprintf(p->previous, sizeof p->previous, "%s/%s.previous.%ld", dir, name, (long)getpid());
+}
+
+/* Before anything is renamed: every NAME.partial is a file, and every existing NAME a file
+ * or symbolic link that a rename can replace (a directory there would fail only the
+ * rename of its own file, half-way through the set). */
+static dk_err check_replaceable(const output_paths *p)
+{
+    struct stat st;
+    if (lstat(p->partial, &st) != 0 || !S_ISREG(st.st_mode))
+        DK_ERROR(DK_ERR_IO, "'%s' is missing or not a file", p->partial);
+    if (lstat(p->target, &st) != 0) {
+        if (errno == ENOENT)
+            return DK_OK;
+        DK_ERROR(DK_ERR_IO, "cannot examine '%s': %s", p->target, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        DK_ERROR(DK_ERR_IO, "'%s' is %s, not a file: the run cannot replace it with its output; move it away "
+                 "(the other results there are unchanged)",
+                 p->target, S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+    return DK_OK;
+}
+
+/* NAME -> NAME.previous.<pid> (when NAME exists), then NAME.partial -> NAME. */
+static dk_err place(const output_paths *p, bool *backed, bool *placed)
+{
+    if (rename(p->target, p->previous) == 0)
+        *backed = true;
+    else if (errno != ENOENT)
+        DK_ERROR(DK_ERR_IO, "cannot move '%s' aside to '%s' to replace it: %s", p->target, p->previous,
+                 strerror(errno));
+    if (rename(p->partial, p->target) != 0)
+        DK_ERROR(DK_ERR_IO, "cannot rename '%s' to '%s': %s", p->partial, p->target, strerror(errno));
+    *placed = true;
+    return DK_OK;
+}
+
+/* Undoes place() for the first n outputs, newest first. A rename that fails here leaves
+ * the old file under its .previous name, which the warning gives. */
+static void roll_back(const output_paths *p, int n, const bool *backed, const bool *placed)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        if (placed[i] && rename(p[i].target, p[i].partial) != 0)
+            fprintf(stderr, "distkan: warning: cannot move '%s' back to '%s': %s\n", p[i].target, p[i].partial,
+                    strerror(errno));
+        if (backed[i] && rename(p[i].previous, p[i].target) != 0)
+            fprintf(stderr, "distkan: warning: cannot restore '%s' from '%s' (the earlier file is there): %s\n",
+                    p[i].target, p[i].previous, strerror(errno));
+    }
+}
+
+dk_err dk_partial_commit_set(const char *dir, const char *const *names, int n)
+{
+    if (n < 0 || n > DK_COMMIT_MAX)
+        DK_ERROR(DK_ERR_INTERNAL, "%d outputs to commit, at most %d supported", n, DK_COMMIT_MAX);
+    static output_paths paths[DK_COMMIT_MAX];
+    for (int i = 0; i < n; i++) {
+        output_paths_of(&paths[i], dir, names[i]);
+        DK_CALL(check_replaceable(&paths[i]));
+    }
+    bool backed[DK_COMMIT_MAX] = {false}, placed[DK_COMMIT_MAX] = {false};
+    dk_err err = DK_OK;
+    int done = 0;
+    for (; done < n && err == DK_OK; done++)
+        err = place(&paths[done], &backed[done], &placed[done]);
+    /* Only once the directory is synced is the new set durable: until then the old one is
+     * kept to go back to. */
+    if (err == DK_OK)
+        err = fsync_dir(dir);
+    if (err != DK_OK) {
+        roll_back(paths, done, backed, placed);
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    }
+    for (int i = 0; i < n; i++)
+        if (backed[i])
+            unlink(paths[i].previous);
+    return DK_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Moving a file
+ * ------------------------------------------------------------------------------------- */
+
+/* Copies the file `from` to `to` (created, must not exist) and fsyncs it. */
+static dk_err copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in)
+        DK_ERROR(DK_ERR_IO, "cannot open '%s' to copy it: %s", from, strerror(errno));
+    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!out) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        fclose(in);
+        DK_ERROR(DK_ERR_IO, "cannot create '%s': %s", to, strerror(e));
+    }
+    char buf[1 << 16];
+    size_t got;
+    int failed = 0;
+    while (!failed && (got = fread(buf, 1, sizeof buf, in)) > 0)
+        failed = fwrite(buf, 1, got, out) != got;
+    int e = errno;
+    failed = failed || ferror(in) || fflush(out) != 0 || fsync(fileno(out)) != 0;
+    if (failed)
+        e = errno;
+    fclose(in);
+    if (fclose(out) != 0 && !failed) {
+        failed = 1;
+        e = errno;
+    }
+    if (failed) {
+        unlink(to);
+        DK_ERROR(DK_ERR_IO, "cannot copy '%s' to '%s': %s", from, to, strerror(e));
+    }
+    return DK_OK;
+}
+
+dk_err dk_move_file(const char *from, const char *dir, const char *name)
+{
+    char to[PATH_CAP];
+    if (snprintf(to, sizeof to, "%s/%s", dir, name) >= (int)sizeof to)
+        DK_ERROR(DK_ERR_USAGE, "'%s/%s': the path is too long", dir, name);
+    if (rename(from, to) == 0) {
+        DK_CALL(fsync_dir(dir));
+        return DK_OK;
+    }
+    if (errno != EXDEV)
+        DK_ERROR(DK_ERR_IO, "cannot move '%s' to '%s': %s", from, to, strerror(errno));
+    /* Another file system ([checkpoint] dir elsewhere): the copy is made durable before the
+     * original goes. */
+    DK_CALL(copy_file(from, to));
+    DK_CALL(fsync_dir(dir));
+    if (unlink(from) != 0)
+        DK_ERROR(DK_ERR_IO, "copied '%s' to '%s' but cannot remove the original: %s", from, to, strerror(errno));
     return DK_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Files of a run directory, written so that a failing run never damages what an earlier
  * run saved there: every file is written under a temporary name (NAME.partial), flushed
- * and fsynced, then renamed over NAME only when the run has succeeded. */
+ * and fsynced, and the whole set is renamed over the old one only when every file of it
+ * has been written (dk_partial_commit_set). */
 #ifndef DK_RUN_FILES_H
 #define DK_RUN_FILES_H
 
@@ -14,10 +15,29 @@ dk_err dk_make_dirs(const char *dir);
 
 /* Opens DIR/NAME.partial for writing (truncating). */
 dk_err dk_partial_open(FILE **out, const char *dir, const char *name);
-/* Flushes, fsyncs and closes f, then renames DIR/NAME.partial to DIR/NAME and fsyncs DIR. */
-dk_err dk_partial_commit(FILE *f, const char *dir, const char *name);
-/* Writes `bytes` bytes to DIR/NAME atomically (partial file, fsync, rename). */
-dk_err dk_write_file_atomic(const char *dir, const char *name, const void *data, size_t bytes);
+/* Flushes, fsyncs and closes f, the DIR/NAME.partial of dk_partial_open; f is closed even
+ * when this fails (a write error, a full disk). */
+dk_err dk_partial_close(FILE *f, const char *dir, const char *name);
+/* Writes `bytes` bytes to DIR/NAME.partial and fsyncs it (dk_partial_open, dk_partial_close). */
+dk_err dk_partial_write(const char *dir, const char *name, const void *data, size_t bytes);
+/* Removes DIR/NAME.partial if it is a file (the remains of a failed set of outputs). */
+void dk_partial_discard(const char *dir, const char *name);
+
+/* Renames DIR/NAME.partial over DIR/NAME for every names[i] (at most DK_COMMIT_MAX), as
+ * one set: either every NAME is replaced, or on any failure every NAME is as it was and
+ * every NAME.partial is back in place for the caller to discard or keep.
+ *
+ * Each existing NAME is first checked to be a file (a directory or other object there is
+ * an error naming it, before anything is renamed), then renamed to NAME.previous.<pid>
+ * just before NAME.partial takes its place, so that a rename that still fails can be undone;
+ * the NAME.previous.<pid> files are removed once DIR is fsynced with every new name in
+ * place. A crash in the middle leaves the old files under NAME.previous.<pid>. */
+enum { DK_COMMIT_MAX = 16 };
+dk_err dk_partial_commit_set(const char *dir, const char *const *names, int n);
+
+/* Moves the file `from` to DIR/NAME (a name that must not exist): a rename, or across file
+ * systems a copy (fsynced) followed by the removal of `from`. */
+dk_err dk_move_file(const char *from, const char *dir, const char *name);
 
 /* Writes s as a JSON string literal (quotes and escapes included). */
 void dk_json_string(FILE *f, const char *s);

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include "dk_run_files.h"
+#include "dk_run_lock.h"
 #include "dk_signals.h"
 #include "dk_train_device.h"
 #include "dk_train_run.h"
@@ -115,6 +116,19 @@ static dk_err setup_optimisers(run *r, int *local_failure)
     return DK_OK;
 }
 
+/* Rank 0: the run directory and the checkpoint directory (a subdirectory of it or not, as
+ * another run's [checkpoint] dir may name it) become this process's until it exits. Taken
+ * after the resumed checkpoint and the config are checked, so that a refused resume leaves
+ * the directory as it was, and before anything there is moved, truncated or deleted. */
+static dk_err lock_dirs(run *r)
+{
+    DK_CALL(dk_make_dirs(r->cfg->run_dir));
+    DK_CALL(dk_run_lock_dir(r->cfg->run_dir, "run directory", "--run-dir"));
+    DK_CALL(dk_make_dirs(r->ckpt_dir));
+    DK_CALL(dk_run_lock_dir(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
+    return DK_OK;
+}
+
 static dk_err setup(run *r, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
@@ -149,15 +163,17 @@ static dk_err setup(run *r, int *local_failure)
     if (r->resume)
         DK_CALL(dk_train_resume_restore(r, local_failure));
     dk_err err = dk_config_checkpoint_dir(cfg, r->ckpt_dir, sizeof r->ckpt_dir);
-    if (err == DK_OK && r->rank == 0) {
-        err = dk_make_dirs(cfg->run_dir);
+    if (err == DK_OK && r->rank == 0)
+        err = lock_dirs(r);
+    DK_CALL(agree(r, err, local_failure));
+    /* Set aside before the log is opened: opening it truncates an earlier run's log. */
+    if (r->rank == 0) {
+        err = dk_train_checkpoint_set_aside(r);
         if (err == DK_OK)
             err = dk_partial_open(&r->metrics, cfg->run_dir, "metrics.jsonl");
         if (err == DK_OK)
             dk_train_resume_carry_metrics(r);
     }
-    if (err == DK_OK)
-        err = dk_train_checkpoint_set_aside(r);
     DK_CALL(agree(r, err, local_failure));
     dk_train_resume_close(r);
     if (r->dev) /* after a restore, so that the device starts from the restored state */
@@ -264,26 +280,66 @@ static void write_summary_body(const run *r, FILE *f, double wall)
     fputs("\n  ]\n}\n", f);
 }
 
-/* Rank 0 commits the run's files, all at the end, so that a failed run leaves an earlier
- * run's files in the same directory as they were. */
+/* The final outputs, in the order they are written. metrics.jsonl is the run's log, open
+ * as metrics.jsonl.partial since setup; the others are written at the end. */
+static const char *const output_names[] = {"config.ini", "final_params.bin", "final_state.bin", "summary.json",
+                                           "metrics.jsonl"};
+enum { N_WRITTEN_AT_END = 4, N_OUTPUTS = 5 };
+
+/* Output i's content, into its open .partial file (errors surface when it is closed). */
+static void write_output(const run *r, int i, FILE *f, double wall)
+{
+    const size_t es = dk_dtype_size(r->net->dtype);
+    switch (i) {
+    case 0:
+        dk_config_write_ini(r->cfg, f);
+        break;
+    case 1:
+        fwrite(r->net->params, es, r->net->n_params, f);
+        break;
+    case 2: /* knots move with grid updates and G with the schedule: the parameters alone
+             * do not define the model */
+        fwrite(r->net->state, es, r->net->n_state, f);
+        break;
+    default:
+        write_summary_body(r, f, wall);
+    }
+}
+
+/* Every output as a fsynced .partial file; *started counts those begun, for the cleanup. */
+static dk_err write_partials(run *r, double wall, int *started)
+{
+    const char *dir = r->cfg->run_dir;
+    for (int i = 0; i < N_WRITTEN_AT_END; i++) {
+        FILE *f;
+        DK_CALL(dk_partial_open(&f, dir, output_names[i]));
+        *started = i + 1;
+        write_output(r, i, f, wall);
+        DK_CALL(dk_partial_close(f, dir, output_names[i]));
+    }
+    FILE *log = r->metrics;
+    r->metrics = NULL; /* closed by dk_partial_close whatever happens */
+    DK_CALL(dk_partial_close(log, dir, "metrics.jsonl"));
+    return DK_OK;
+}
+
+/* Rank 0 replaces the run directory's outputs as one set, at the end, so that a failed
+ * run (or a failure while writing them: a full disk, a name that cannot be replaced)
+ * leaves an earlier run's files in the same directory as they were, all of them. */
 static dk_err write_outputs(run *r)
 {
     const char *dir = r->cfg->run_dir;
     double wall = dk_train_now() - r->t_start;
-    FILE *f;
-    DK_CALL(dk_partial_open(&f, dir, "config.ini"));
-    dk_config_write_ini(r->cfg, f);
-    DK_CALL(dk_partial_commit(f, dir, "config.ini"));
-    DK_CALL(dk_write_file_atomic(dir, "final_params.bin", r->net->params,
-                                 r->net->n_params * dk_dtype_size(r->net->dtype)));
-    /* Knots move with grid updates and G with the schedule: the parameters alone do not
-     * define the model. */
-    DK_CALL(dk_write_file_atomic(dir, "final_state.bin", r->net->state, r->net->n_state * dk_dtype_size(r->net->dtype)));
-    DK_CALL(dk_partial_open(&f, dir, "summary.json"));
-    write_summary_body(r, f, wall);
-    DK_CALL(dk_partial_commit(f, dir, "summary.json"));
-    DK_CALL(dk_partial_commit(r->metrics, dir, "metrics.jsonl"));
-    r->metrics = NULL;
+    int started = 0;
+    dk_err err = write_partials(r, wall, &started);
+    if (err == DK_OK)
+        err = dk_partial_commit_set(dir, output_names, N_OUTPUTS);
+    if (err != DK_OK) {
+        /* metrics.jsonl.partial stays, as after any failed run, for diagnosis. */
+        for (int i = 0; i < started; i++)
+            dk_partial_discard(dir, output_names[i]);
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    }
     if (r->pde)
         printf("done: %ld steps in %.2f s, final loss %.6e, rel L2 %.4e, max error %.4e, MSE %.4e; results in %s/\n",
                r->step, wall, r->loss.total, r->eval.rel_l2, r->eval.max_err, r->eval.mse, dir);
@@ -357,10 +413,36 @@ static void print_header(const run *r)
     fflush(stdout);
 }
 
+/* An evaluate-only run (no updates planned) reports its initial model. The loop measures
+ * the training loss only as part of an update, so without this the loss would stay at
+ * its initial zero in the output, summary.json and the stage. The full objective is the
+ * one the loop uses around grid changes: one all-reduce, the same value on every rank. */
+static dk_err measure_initial_model(run *r)
+{
+    double loss;
+    DK_CALL(dk_train_full_loss(r, &loss));
+    DK_CALL(dk_train_evaluate(r, &r->eval));
+    return DK_OK;
+}
+
+/* Rank 0, after a stop signal: how to continue. The command line itself is not known
+ * here, and only all of it (the --set options, --run-dir, mpirun's arguments) finds the
+ * same directories again. */
+static void print_stop(const run *r)
+{
+    printf("stopped by %s at step %ld of %ld; resume with: the same command line plus --resume latest "
+           "(run directory %s, checkpoints in %s)\n",
+           dk_signals_stop_requested() == SIGUSR1 ? "SIGUSR1" : "SIGTERM", r->step, r->total_steps,
+           r->cfg->run_dir, r->ckpt_dir);
+    fflush(stdout);
+}
+
 static dk_err train_and_save(run *r)
 {
     if (r->rank == 0)
         print_header(r);
+    if (!r->resumed && r->total_steps == 0)
+        DK_CALL(measure_initial_model(r));
     DK_CALL(dk_train_optimise(r));
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));
@@ -368,12 +450,8 @@ static dk_err train_and_save(run *r)
     if (r->stopped) {
         /* The run is not finished: no final outputs, and metrics.jsonl stays .partial
          * until a resumed run completes it. */
-        if (r->rank == 0) {
-            printf("stopped by %s at step %ld of %ld; resume with: distkan train %s --resume latest\n",
-                   dk_signals_stop_requested() == SIGUSR1 ? "SIGUSR1" : "SIGTERM", r->step, r->total_steps,
-                   r->cfg->source_path);
-            fflush(stdout);
-        }
+        if (r->rank == 0)
+            print_stop(r);
     } else {
         if (r->cfg->ckpt_final && r->last_ckpt_step != r->step)
             DK_CALL(dk_train_checkpoint_save(r, "final"));

@@ -7,6 +7,7 @@
  * the previous checkpoint is intact, because dk_ckpt_write replaces files atomically. */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -49,56 +50,82 @@ dk_err dk_train_step_boundary(dk_run *r)
     return DK_OK;
 }
 
+/* Creates a new directory <ckpt_dir>/earlier-<UTC time> (suffixes -2, -3, ... within one
+ * second): moving into an existing one could replace a file of the same name. */
+static dk_err make_aside_dir(const char *ckpt_dir, char *aside, size_t cap)
+{
+    DK_CALL(dk_make_dirs(ckpt_dir));
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
+    for (int k = 1; k <= 1000; k++) {
+        int len = k == 1 ? snprintf(aside, cap, "%s/earlier-%s", ckpt_dir, stamp)
+                         : snprintf(aside, cap, "%s/earlier-%s-%d", ckpt_dir, stamp, k);
+        if (len < 0 || (size_t)len >= cap)
+            DK_ERROR(DK_ERR_USAGE, "%s: path too long", ckpt_dir);
+        if (mkdir(aside, 0755) == 0)
+            return DK_OK;
+        if (errno != EEXIST)
+            DK_ERROR(DK_ERR_IO, "cannot create %s: %s", aside, strerror(errno));
+    }
+    DK_ERROR(DK_ERR_IO, "no free name for %s", aside);
+}
+
+/* Whether a checkpoint belongs to the history this run continues: none does for a fresh
+ * run, those up to the resumed step do for a resumed one. */
+static bool continued(const dk_run *r, const dk_ckpt_entry *e) { return r->resumed && e->step <= r->step; }
+
+/* The run directory's metrics.jsonl.partial, the log of an earlier run that did not finish
+ * (stopped by a signal, or failed), if there is one. The new run's log is opened under
+ * that name, truncating it. */
+static bool unfinished_log(const dk_run *r, char *path, size_t cap)
+{
+    struct stat st;
+    int len = snprintf(path, cap, "%s/metrics.jsonl.partial", r->cfg->run_dir);
+    return len > 0 && (size_t)len < cap && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void report_set_aside(const dk_run *r, int moved, bool log_moved, const char *log, const char *aside)
+{
+    if (moved > 0)
+        printf("note: %d checkpoint%s of an earlier run in %s %s not from this run's history: moved to %s\n", moved,
+               moved == 1 ? "" : "s", r->ckpt_dir, moved == 1 ? "is" : "are", aside);
+    if (log_moved)
+        printf("note: the training log of an earlier unfinished run, %s, moved to %s/\n", log, aside);
+    fflush(stdout);
+}
+
 dk_err dk_train_checkpoint_set_aside(dk_run *r)
 {
     if (r->rank != 0)
         return DK_OK;
     dk_ckpt_entry *entries = NULL;
-    int n = 0;
+    int n = 0, to_move = 0, moved = 0;
     DK_CALL(dk_ckpt_list(r->ckpt_dir, &entries, &n));
-    int moved = 0;
-    char aside[DK_CKPT_PATH_MAX], target[DK_CKPT_PATH_MAX + 64];
+    for (int i = 0; i < n; i++)
+        to_move += !continued(r, &entries[i]);
+    /* A resumed run carries its log's lines up to the checkpoint over into its own
+     * (dk_train_resume_carry_metrics); the lines of a history it does not continue go
+     * aside with that history's checkpoints. */
+    char log[DK_PATH_MAX + 32], aside[DK_CKPT_PATH_MAX];
+    const bool move_log = unfinished_log(r, log, sizeof log) && (!r->resumed || to_move > 0);
     dk_err err = DK_OK;
+    if (to_move > 0 || move_log)
+        err = make_aside_dir(r->ckpt_dir, aside, sizeof aside);
     for (int i = 0; i < n && err == DK_OK; i++) {
-        if (r->resumed && entries[i].step <= r->step)
+        if (continued(r, &entries[i]))
             continue;
-        if (moved == 0) {
-            char stamp[32];
-            time_t now = time(NULL);
-            struct tm tm;
-            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
-            /* A new directory every time (suffixes -2, -3, ... within one second): moving
-             * into an existing one could replace a file of the same name. */
-            bool made = false;
-            for (int k = 1; k <= 1000 && !made && err == DK_OK; k++) {
-                int len = k == 1 ? snprintf(aside, sizeof aside, "%s/earlier-%s", r->ckpt_dir, stamp)
-                                 : snprintf(aside, sizeof aside, "%s/earlier-%s-%d", r->ckpt_dir, stamp, k);
-                if (len < 0 || (size_t)len >= sizeof aside)
-                    err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: path too long", r->ckpt_dir);
-                else if (mkdir(aside, 0755) == 0)
-                    made = true;
-                else if (errno != EEXIST)
-                    err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot create %s: %s", aside, strerror(errno));
-            }
-            if (err == DK_OK && !made)
-                err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "no free name for %s", aside);
-        }
         const char *base = strrchr(entries[i].path, '/');
-        int len = snprintf(target, sizeof target, "%s/%s", aside, base ? base + 1 : entries[i].path);
-        if (err == DK_OK && (len < 0 || (size_t)len >= sizeof target))
-            err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: path too long", aside);
-        if (err == DK_OK && rename(entries[i].path, target) != 0)
-            err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot move %s to %s: %s", entries[i].path, target,
-                               strerror(errno));
+        err = dk_move_file(entries[i].path, aside, base ? base + 1 : entries[i].path);
         moved += err == DK_OK;
     }
+    if (err == DK_OK && move_log)
+        err = dk_move_file(log, aside, "metrics.jsonl.partial");
     free(entries);
+    /* What was moved before a failure is said too: the user finds it there. */
+    report_set_aside(r, moved, move_log && err == DK_OK, log, aside);
     DK_CALL(err);
-    if (moved > 0) {
-        printf("note: %d checkpoint%s of an earlier run in %s %s not from this run's history: moved to %s\n", moved,
-               moved == 1 ? "" : "s", r->ckpt_dir, moved == 1 ? "is" : "are", aside);
-        fflush(stdout);
-    }
     return DK_OK;
 }
 

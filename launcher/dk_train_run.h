@@ -155,10 +155,13 @@ dk_err dk_train_step_boundary(dk_run *r);
  * "signal", "final". */
 dk_err dk_train_checkpoint_save(dk_run *r, const char *reason);
 
-/* Rank 0, at setup: checkpoints already in the checkpoint directory that this run would
- * overwrite or prune without having written them (all of them for a fresh run; those
+/* Rank 0, at setup, with the directories locked (dk_run_lock.h) and before the run opens
+ * its metrics.jsonl.partial: checkpoints already in the checkpoint directory that this run
+ * would overwrite or prune without having written them (all of them for a fresh run; those
  * after the resumed step for a resumed one, e.g. a corrupt newest that was skipped) are
- * moved into <dir>/earlier-<UTC time>/, so that no run ever deletes another's work. */
+ * moved into <dir>/earlier-<UTC time>/, and with them the unfinished training log
+ * (metrics.jsonl.partial) of the run they belong to (a fresh run: any such log), so that no
+ * run ever deletes another's work. */
 dk_err dk_train_checkpoint_set_aside(dk_run *r);
 
 /* Resuming (dk_train_resume.c). dk_train_resume_open (before setup): rank 0 finds the

@@ -1,0 +1,54 @@
+# train.steps = 0 ("evaluate only") reports the initial model: its training loss (fit: the
+# full-batch MSE; PDE: the loss and its interior and boundary terms) and its evaluation,
+# the same in the text output, summary.json's top level and its stage, and on 1 and 2
+# ranks. Reference: the loss logged at step 1 of a run with one update, which is measured
+# on the initial model before that update.
+source "$(dirname "$0")/../lib.sh"
+fit="$SOURCE_DIR/tests/mpi/small_fit.ini"
+pde="$SOURCE_DIR/tests/mpi/small_pde.ini"
+
+# first_line_field FILE KEY: KEY's value on the first training line of a metrics.jsonl.
+first_line_field() { grep -m 1 '"phase"' "$1" | sed -n "s/.*\"$2\": \([-0-9.eE+]*\).*/\1/p"; }
+# stage_field FILE KEY: KEY's value in summary.json's first stage.
+stage_field() { grep -m 1 '"first_step"' "$1" | sed -n "s/.*\"$2\": \([-0-9.eE+null]*\).*/\1/p"; }
+
+# Fit, full batch: the reference is the loss before update 1, on the same full batch and
+# the same number of ranks (the sum over ranks rounds differently).
+for np in 1 2; do
+    run_ranks "$np" train "$fit" --run-dir "fit_ref$np" --set train.batch=0 --set train.steps=1 \
+        --set train.log_every=1 > /dev/null || fail "the one-step fit run on $np ranks failed"
+    want=$(first_line_field "fit_ref$np/metrics.jsonl" loss)
+    assert_less 0 "$want" "the reference loss"
+    run_ranks "$np" train "$fit" --run-dir "fit$np" --set train.batch=0 --set train.steps=0 > "fit$np.log" \
+        || { cat "fit$np.log"; fail "the evaluate-only fit run on $np ranks failed"; }
+    s="fit$np/summary.json"
+    [ "$(json_number "$s" final_loss)" = "$want" ] \
+        || fail "$np ranks: final_loss $(json_number "$s" final_loss), expected the initial model's $want"
+    [ "$(stage_field "$s" loss)" = "$want" ] || fail "$np ranks: the stage's loss $(stage_field "$s" loss), expected $want"
+    rmse=$(json_number "$s" test_rmse)
+    assert_less 0 "$rmse" "$np ranks: test_rmse"
+    [ "$(stage_field "$s" test_rmse)" = "$rmse" ] \
+        || fail "$np ranks: the stage's test_rmse $(stage_field "$s" test_rmse) differs from the summary's $rmse"
+    grep -q "^done: 0 steps in .*, final loss $(printf '%.6e' "$want"), test RMSE $(printf '%.6e' "$rmse");" "fit$np.log" \
+        || { cat "fit$np.log"; fail "$np ranks: the text output does not report the initial loss $want"; }
+done
+echo "ok: fit, 0 steps: final loss $want (the initial model's) everywhere, on 1 and 2 ranks"
+
+# PDE: the loss and both of its terms, on the points of epoch 0.
+"$DISTKAN" train "$pde" --run-dir pde_ref --set train.steps=1 --set lbfgs.steps=0 --set train.log_every=1 > /dev/null \
+    || fail "the one-step PDE run failed"
+"$DISTKAN" train "$pde" --run-dir pde0 --set train.steps=0 --set lbfgs.steps=0 > pde0.log \
+    || { cat pde0.log; fail "the evaluate-only PDE run failed"; }
+for pair in final_loss:loss final_loss_interior:loss_interior final_loss_boundary:loss_boundary; do
+    got=$(json_number pde0/summary.json "${pair%%:*}")
+    want=$(first_line_field pde_ref/metrics.jsonl "${pair#*:}")
+    assert_less 0 "$want" "the reference ${pair#*:}"
+    [ "$got" = "$want" ] || fail "PDE, 0 steps: ${pair%%:*} $got, expected the initial model's $want"
+done
+[ "$(stage_field pde0/summary.json loss)" = "$(json_number pde0/summary.json final_loss)" ] \
+    || fail "PDE, 0 steps: the stage's loss differs from final_loss"
+[ "$(stage_field pde0/summary.json rel_l2)" = "$(json_number pde0/summary.json rel_l2)" ] \
+    || fail "PDE, 0 steps: the stage's rel_l2 differs from the summary's"
+grep -q "^done: 0 steps in .*, final loss $(printf '%.6e' "$(json_number pde0/summary.json final_loss)")," pde0.log \
+    || { cat pde0.log; fail "PDE, 0 steps: the text output does not report the initial loss"; }
+echo "ok: PDE, 0 steps: the loss and its terms are the initial model's"

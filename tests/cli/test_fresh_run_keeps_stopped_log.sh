@@ -1,0 +1,76 @@
+# A fresh run in a directory that holds an unfinished run (stopped by a signal: its
+# checkpoints and its metrics.jsonl.partial) moves that run's checkpoints and its training
+# log, byte for byte, into checkpoints/earlier-<time>/ before it starts its own log, also
+# when [checkpoint] dir is on another file system (the log is copied there). A resumed run
+# that skips a corrupt newest checkpoint sets the log of the history it abandons aside too.
+source "$(dirname "$0")/../lib.sh"
+cfg="$SOURCE_DIR/tests/mpi/slow_pde.ini"
+
+# stop_run DIR ARGS...: a run in DIR stopped by SIGTERM once it has logged 4 training lines.
+stop_run() {
+    local dir=$1 logging=0 rc=0
+    shift
+    "$DISTKAN" train "$cfg" --run-dir "$dir" --set checkpoint.every=20 "$@" > "$dir.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 400); do
+        [ "$(cat "$dir/metrics.jsonl.partial" 2> /dev/null | grep -c '"phase"')" -ge 4 ] && { logging=1; break; }
+        sleep 0.05
+    done
+    [ "$logging" -eq 1 ] || fail "$dir: the run did not start logging"
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ] && grep -q "^stopped by SIGTERM" "$dir.log" || { cat "$dir.log"; fail "$dir: not stopped (exit $rc)"; }
+}
+
+# fresh_run_keeps DIR CKPT_DIR ARGS...: a stopped run in DIR, then a fresh one; the first's
+# log and checkpoints are found unchanged in CKPT_DIR/earlier-*/.
+fresh_run_keeps() {
+    local dir=$1 ckdir=$2
+    shift 2
+    stop_run "$dir" "$@"
+    local log_md5 ckpt_md5
+    log_md5=$(md5sum < "$dir/metrics.jsonl.partial")
+    ckpt_md5=$(cat "$ckdir"/ckpt-*.dkc | md5sum)
+    "$DISTKAN" train "$cfg" --run-dir "$dir" --set train.steps=20 --set lbfgs.steps=5 "$@" > "$dir.fresh.log" \
+        || { cat "$dir.fresh.log"; fail "$dir: the fresh run failed"; }
+    grep -q "^note: the training log of an earlier unfinished run, $dir/metrics.jsonl.partial, moved to $ckdir/earlier-" \
+        "$dir.fresh.log" || { cat "$dir.fresh.log"; fail "$dir: no note about the earlier log"; }
+    local aside
+    aside=$(ls -d "$ckdir"/earlier-*)
+    [ "$(md5sum < "$aside/metrics.jsonl.partial")" = "$log_md5" ] || fail "$dir: the stopped run's log was not kept as it was"
+    [ "$(cat "$aside"/ckpt-*.dkc | md5sum)" = "$ckpt_md5" ] || fail "$dir: the stopped run's checkpoints were not kept"
+    [ "$(sed 's/^{"step": \([0-9]*\),.*/\1/' "$dir/metrics.jsonl" | sort -n | tail -n 1)" -eq 25 ] \
+        || fail "$dir: the fresh run's log holds lines beyond its own 25 steps"
+    [ ! -e "$dir/metrics.jsonl.partial" ] || fail "$dir: a partial log is left after the fresh run finished"
+    echo "ok: $dir: the stopped run's log ($(grep -c '"phase"' "$aside/metrics.jsonl.partial") lines) and checkpoints are in $aside"
+}
+
+fresh_run_keeps run run/checkpoints
+
+# Checkpoints on another file system than the run directory, where a rename cannot move.
+shm=/dev/shm/distkan-test-$$
+if [ -d /dev/shm ] && mkdir "$shm" 2> /dev/null; then
+    trap 'rm -rf "$shm"' EXIT
+    if [ "$(stat -c %d "$shm")" != "$(stat -c %d .)" ]; then
+        fresh_run_keeps other "$shm/ck" --set checkpoint.dir="$shm/ck"
+    else
+        echo "note: /dev/shm is on the same file system: the copy across file systems is not exercised"
+    fi
+fi
+
+# Resumed past a corrupt newest checkpoint: the history after the older one goes aside
+# with its log; the new log carries the lines up to the older checkpoint.
+stop_run resumed --set checkpoint.keep=10
+newest=$(ls resumed/checkpoints/ckpt-*.dkc | tail -n 1)
+older=$(ls resumed/checkpoints/ckpt-*.dkc | tail -n 2 | head -n 1)
+older_step=$((10#$(basename "$older" .dkc | sed 's/ckpt-//')))
+log_md5=$(md5sum < resumed/metrics.jsonl.partial)
+printf '\x55' | dd of="$newest" bs=1 seek=20 conv=notrunc status=none
+"$DISTKAN" train "$cfg" --run-dir resumed --set checkpoint.every=20 --set checkpoint.keep=10 --resume latest \
+    > resumed.again.log 2> resumed.again.err || { cat resumed.again.log resumed.again.err; fail "the resume failed"; }
+grep -q "^resuming from $older: step $older_step," resumed.again.log || { cat resumed.again.log; fail "not resumed from $older"; }
+aside=$(ls -d resumed/checkpoints/earlier-*)
+[ "$(md5sum < "$aside/metrics.jsonl.partial")" = "$log_md5" ] || fail "resumed: the abandoned log was not kept as it was"
+[ -f "$aside/$(basename "$newest")" ] || fail "resumed: the corrupt checkpoint was not kept aside"
+grep -q "^{\"step\": $older_step, \"event\": \"checkpoint\"" resumed/metrics.jsonl || fail "resumed: lines up to the checkpoint not carried"
+echo "ok: resumed from step $older_step past a corrupt newest checkpoint; the abandoned log is in $aside"
