@@ -242,7 +242,9 @@ static const key_spec keys[] = {
      .accepts = accepts_function, .expect = expect_function,
      .doc = "Built-in target function; ignored, and cleared, when csv is set."},
     {.section = "fit", .key = "csv", .type = KT_STRING, .default_text = "", FIELD(csv), .expect = expect_csv,
-     .doc = "CSV dataset; when non-empty, function is ignored. The last target_columns columns are targets."},
+     .resume_may_change = true,
+     .doc = "CSV dataset; when non-empty, function is ignored. The last target_columns columns are targets. On "
+            "resume the path may differ, the file's contents may not (checked by size and CRC-32C)."},
     {.section = "fit", .key = "target_columns", .type = KT_INT, .default_text = "1", FIELD(target_columns),
      .imin = 1, .imax = INT_MAX, .doc = "CSV only: how many trailing columns are targets."},
     {.section = "fit", .key = "train_size", .type = KT_INT, .default_text = "1000", FIELD(train_size), .imin = 0,
@@ -1346,7 +1348,8 @@ dk_err dk_config_check_resume(const dk_config *saved, const dk_config *now, cons
     if (n_fixed > 0)
         DK_ERROR(DK_ERR_USAGE,
                  "%s: cannot resume from %s: %d key%s differ%s from the checkpoint and cannot change on resume "
-                 "(only step counts, log_every, threads, run_dir, evaluation sizes and [checkpoint] keys can):%s",
+                 "(only step counts, log_every, threads, run_dir, the CSV path (not its data), evaluation sizes and "
+                 "[checkpoint] keys can):%s",
                  now->source_path, checkpoint_label, n_fixed, n_fixed == 1 ? "" : "s", n_fixed == 1 ? "s" : "", fixed);
     return DK_OK;
 }

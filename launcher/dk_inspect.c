@@ -85,9 +85,14 @@ static void print_summary(FILE *f, const dk_ckpt_reader *rd)
                 m->lbfgs->count, m->lbfgs->history, (long long)m->lbfgs->steps, (long long)m->lbfgs->evals,
                 m->lbfgs->f, m->lbfgs->fresh ? ", restarts with an empty history" : "",
                 m->lbfgs->stop && m->lbfgs->stop[0] ? m->lbfgs->stop : "-");
-    if (m->data)
-        fprintf(f, "  data: seed %llu, batch clock %lld, collocation epoch %lld\n", (unsigned long long)m->data->seed,
+    if (m->data) {
+        fprintf(f, "  data: seed %llu, batch clock %lld, collocation epoch %lld", (unsigned long long)m->data->seed,
                 (long long)m->data->fit_batch, (long long)m->data->pde_epoch);
+        if (m->data->csv_bytes)
+            fprintf(f, ", CSV of %llu bytes with CRC-32C %08x", (unsigned long long)m->data->csv_bytes,
+                    (unsigned)m->data->csv_crc32c);
+        fprintf(f, "\n");
+    }
     unsigned long long bytes = 0, chunks = 0;
     for (size_t i = 0; i < m->n_tensors; i++) {
         bytes += m->tensors[i]->nbytes;

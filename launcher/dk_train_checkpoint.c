@@ -324,6 +324,8 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->data.seed = r->cfg->seed;
     p->data.fit_batch = r->fit ? r->adam_done : 0;
     p->data.pde_epoch = r->pde ? r->pde->epoch : -1;
+    p->data.csv_bytes = r->fit ? r->fit->csv_bytes : 0;
+    p->data.csv_crc32c = r->fit ? r->fit->csv_crc32c : 0;
     p->m.data = &p->data;
 
     dk__loss__init(&p->loss);

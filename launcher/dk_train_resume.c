@@ -288,6 +288,24 @@ static dk_err restore_counters(dk_run *r)
     if (r->fit && m->data->fit_batch != r->adam_done)
         DK_ERROR(DK_ERR_DATA, "%s: the batch clock (%lld) differs from the Adam step count (%ld)", res->path,
                  (long long)m->data->fit_batch, r->adam_done);
+    /* A CSV is identified by its content: the path may differ (a job requeued from another
+     * directory, a moved file), the data may not. */
+    if (r->fit && r->fit->csv_bytes > 0) {
+        const Dk__DataPosition *d = m->data;
+        if (d->csv_bytes == 0) {
+            if (r->rank == 0)
+                fprintf(stderr, "distkan: warning: %s records no fingerprint of its CSV data (an older checkpoint): "
+                                "whether %s holds the same data cannot be checked\n",
+                        res->path, r->cfg->csv);
+        } else if (d->csv_bytes != r->fit->csv_bytes || d->csv_crc32c != r->fit->csv_crc32c) {
+            DK_ERROR(DK_ERR_USAGE,
+                     "%s: [fit] csv = %s holds other data than the run that wrote %s (%llu bytes with CRC-32C %08x "
+                     "then, %llu bytes with %08x now): resuming on changed data would not continue that run; restore "
+                     "the file, or start a new run",
+                     r->cfg->source_path, r->cfg->csv, res->path, (unsigned long long)d->csv_bytes,
+                     (unsigned)d->csv_crc32c, (unsigned long long)r->fit->csv_bytes, (unsigned)r->fit->csv_crc32c);
+        }
+    }
     if (m->loss)
         r->loss = (dk_loss){m->loss->total, m->loss->interior, m->loss->boundary};
     if (m->eval)

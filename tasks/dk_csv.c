@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "../checkpoint/dk_crc32c.h"
 #include "../common/dk_rng.h"
 
 /* Records an error and leaves through the function's cleanup label. */
@@ -107,6 +108,10 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
     DK_CALL(open_for_reading(path, &f));
 
     ssize_t got = getline(&line, &cap, f);
+    if (got > 0) {
+        info->bytes += (uint64_t)got;
+        info->crc32c = dk_crc32c_update(info->crc32c, line, (size_t)got);
+    }
     if (got < 0) {
         if (ferror(f))
             CSV_FAIL(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
@@ -129,6 +134,8 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
      * every later row's line number and usually means a damaged file. */
     long line_no = 1, first_blank = 0;
     while ((got = getline(&line, &cap, f)) >= 0) {
+        info->bytes += (uint64_t)got;
+        info->crc32c = dk_crc32c_update(info->crc32c, line, (size_t)got);
         line_no++;
         if (trim_right(line, (size_t)got) == 0) {
             if (!first_blank)

@@ -23,9 +23,14 @@ typedef struct dk_csv_info {
     int n_cols;   /* columns in the header (and in every row) */
     char **names; /* [n_cols] column names, blanks trimmed */
     long n_rows;  /* data rows (the non-blank lines after the header) */
+    /* The file's identity by content: its size and the CRC-32C of all its bytes. A
+     * checkpoint records them, so that a resume can tell the same data under another path
+     * from other data under the same path. */
+    uint64_t bytes;
+    uint32_t crc32c;
 } dk_csv_info;
 
-/* First pass: validates the header and counts the data rows. DK_ERR_IO when the file
+/* First pass: validates the header, counts the data rows and fingerprints the file. DK_ERR_IO when the file
  * cannot be read; DK_ERR_DATA for an empty file, a missing or empty column name, no data
  * rows, or a blank line followed by more data. */
 dk_err dk_csv_scan(const char *path, dk_csv_info *info);

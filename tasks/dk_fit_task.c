@@ -152,6 +152,8 @@ static dk_err create_csv(dk_fit_task *t, const dk_fit_task_settings *s)
     DK_CALL(dk_csv_scan(s->csv, &info));
 
     long n = info.n_rows;
+    t->csv_bytes = info.bytes;
+    t->csv_crc32c = info.crc32c;
     if (s->target_columns < 1 || s->target_columns >= info.n_cols)
         FIT_FAIL(DK_ERR_USAGE, "[fit] target_columns = %d, but %s has %d columns: at least 1 target and "
                  "1 input column are needed", s->target_columns, s->csv, info.n_cols);

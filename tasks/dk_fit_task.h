@@ -21,6 +21,7 @@
 #define DK_FIT_TASK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
@@ -52,6 +53,8 @@ typedef struct dk_fit_task {
                                       "data.csv: 3 inputs, 1 target, 150 rows (120 train, 30 test)" */
     char warning[256];             /* for the log, "" when none: e.g. training rows left out
                                       because batch does not divide the training set */
+    uint64_t csv_bytes;            /* a CSV's size and CRC-32C (dk_csv_info); 0 for a built-in */
+    uint32_t csv_crc32c;
 } dk_fit_task;
 
 dk_err dk_fit_task_create(dk_fit_task **out, const dk_fit_task_settings *settings);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "checkpoint/dk_crc32c.h"
 #include "tasks/dk_csv.h"
 #include "tasks/dk_fit_task.h"
 
@@ -272,6 +273,41 @@ static void test_crlf_and_trailing_whitespace_parse_like_lf(void **state)
     unlink(crlf.path);
 }
 
+/* The scan's fingerprint is the size and CRC-32C of every byte of the file (read here in
+ * one piece, independently of the scan's lines); the same bytes under another name give
+ * the same fingerprint, one changed digit another, and the task reports it. */
+static void test_scan_fingerprints_the_whole_file(void **state)
+{
+    (void)state;
+    temp_file f = write_temp(good), same = write_temp(good);
+    char changed_text[sizeof good];
+    memcpy(changed_text, good, sizeof good);
+    changed_text[strlen("x, y ,target\n1.5,-")] = '3'; /* -2 -> -3 */
+    temp_file changed = write_temp(changed_text);
+    dk_csv_info a, b, c;
+    assert_int_equal(dk_csv_scan(f.path, &a), DK_OK);
+    assert_int_equal(dk_csv_scan(same.path, &b), DK_OK);
+    assert_int_equal(dk_csv_scan(changed.path, &c), DK_OK);
+    assert_int_equal(a.bytes, strlen(good));
+    assert_int_equal(a.crc32c, dk_crc32c(good, strlen(good)));
+    assert_int_equal(b.bytes, a.bytes);
+    assert_int_equal(b.crc32c, a.crc32c);
+    assert_int_equal(c.bytes, a.bytes);
+    assert_int_not_equal(c.crc32c, a.crc32c);
+    dk_fit_task_settings s = csv_settings(f.path, 1, 0, 0);
+    dk_fit_task *t = NULL;
+    assert_int_equal(dk_fit_task_create(&t, &s), DK_OK);
+    assert_int_equal(t->csv_bytes, a.bytes);
+    assert_int_equal(t->csv_crc32c, a.crc32c);
+    dk_fit_task_destroy(&t);
+    dk_csv_info_free(&a);
+    dk_csv_info_free(&b);
+    dk_csv_info_free(&c);
+    unlink(f.path);
+    unlink(same.path);
+    unlink(changed.path);
+}
+
 static void test_long_lines_parse(void **state)
 {
     /* 600 columns of 20-character numbers: far beyond any fixed line buffer */
@@ -370,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_train_plus_test_beyond_the_file_is_rejected),
         cmocka_unit_test(test_missing_file_is_an_io_error),
         cmocka_unit_test(test_crlf_and_trailing_whitespace_parse_like_lf),
+        cmocka_unit_test(test_scan_fingerprints_the_whole_file),
         cmocka_unit_test(test_long_lines_parse),
         cmocka_unit_test(test_split_is_deterministic_per_seed),
     };
