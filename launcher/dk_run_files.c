@@ -69,14 +69,20 @@ dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
 {
     char path[PATH_CAP];
     partial_path(path, sizeof path, dir, name);
-    int failed = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
+    /* A write that failed earlier leaves only the stream's error flag: errno no longer says
+     * why, so the message must not quote it. */
+    const int earlier = ferror(f);
+    errno = 0;
+    int failed = earlier || fflush(f) != 0 || fsync(fileno(f)) != 0;
     int e = errno;
     if (fclose(f) != 0 && !failed) {
         failed = 1;
         e = errno;
     }
+    if (failed && earlier)
+        DK_ERROR(DK_ERR_IO, "cannot write '%s': an earlier write to it failed", path);
     if (failed)
-        DK_ERROR(DK_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+        DK_ERROR(DK_ERR_IO, "cannot write '%s': %s", path, strerror(e ? e : EIO));
     return DK_OK;
 }
 

@@ -389,6 +389,6 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
     fflush(stdout);
     const char *const names[] = {"bytes", "seconds"};
     const double values[] = {(double)bytes, seconds};
-    dk_train_log_event(r, "checkpoint", 2, names, values);
+    DK_CALL(dk_train_log_event(r, "checkpoint", 2, names, values));
     return DK_OK;
 }

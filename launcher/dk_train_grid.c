@@ -84,7 +84,7 @@ dk_err dk_train_grid_update(dk_run *r)
                                  "inputs_kept", "inputs_eps_raised", "inputs_underdetermined"};
     const double values[] = {(double)n, before, after, rep.max_change,
                              rep.kept, rep.eps_raised, rep.underdetermined};
-    dk_train_log_event(r, "grid_update", 7, names, values);
+    DK_CALL(dk_train_log_event(r, "grid_update", 7, names, values));
     return DK_OK;
 }
 
@@ -124,6 +124,6 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     }
     const char *const names[] = {"grid_before", "parameters", "loss_before", "loss_after", "max_change"};
     const double values[] = {G_old, (double)r->net->n_params, st->loss_before, st->loss_after, st->refine_change};
-    dk_train_log_event(r, "grid_extension", 5, names, values);
+    DK_CALL(dk_train_log_event(r, "grid_extension", 5, names, values));
     return DK_OK;
 }

@@ -5,6 +5,7 @@
  * step depends only on all-reduced values (the loss and gradient), which are identical on
  * every rank, so the ranks stay in lockstep without any extra communication. */
 #include <math.h>
+#include <errno.h>
 #include <string.h>
 
 #include "dk_run_files.h"
@@ -136,10 +137,23 @@ void dk_train_write_eval(FILE *f, const char *sep, const dk_run *r, const dk_eva
 static void json_field(FILE *f, const char *name, double v) { dk_json_field(f, ", ", name, v); }
 
 /* phase_value: the learning rate (Adam) or the accepted step length (L-BFGS). */
-static void write_log(dk_run *r, const char *phase, double phase_value, int evals, double samples_per_s)
+/* The log is the run's record, and a resume carries it over: a write that fails (a disk
+ * full for a moment) stops the run at once, with its cause, instead of leaving a hole or a
+ * torn line that the run would later publish as metrics.jsonl. */
+static dk_err log_line_written(const dk_run *r)
+{
+    errno = 0;
+    if (fflush(r->metrics) == 0 && !ferror(r->metrics))
+        return DK_OK;
+    const int e = errno;
+    DK_ERROR(DK_ERR_IO, "cannot write %s/metrics.jsonl.partial at step %ld: %s", r->cfg->run_dir, r->step,
+             e ? strerror(e) : "a write to it failed");
+}
+
+static dk_err write_log(dk_run *r, const char *phase, double phase_value, int evals, double samples_per_s)
 {
     if (r->rank != 0)
-        return;
+        return DK_OK;
     double wall = dk_train_now() - r->t_start;
     int width = 1 + (int)log10((double)(r->total_steps > 0 ? r->total_steps : 1));
     printf("%-5s step %*ld/%ld  loss %.6e", phase, width, r->step, r->total_steps, r->loss.total);
@@ -173,20 +187,22 @@ static void write_log(dk_run *r, const char *phase, double phase_value, int eval
     json_field(f, "samples_per_s", samples_per_s);
     json_field(f, "wall_s", wall);
     fputs("}\n", f);
-    fflush(f);
+    DK_CALL(log_line_written(r));
+    return DK_OK;
 }
 
-void dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *const *names, const double *values)
+dk_err dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *const *names, const double *values)
 {
     if (r->rank != 0)
-        return;
+        return DK_OK;
     FILE *f = r->metrics;
     fprintf(f, "{\"step\": %ld, \"event\": \"%s\", \"grid\": %d", r->step, event, r->net->G);
     for (int i = 0; i < n_fields; i++)
         json_field(f, names[i], values[i]);
     json_field(f, "wall_s", dk_train_now() - r->t_start);
     fputs("}\n", f);
-    fflush(f);
+    DK_CALL(log_line_written(r));
+    return DK_OK;
 }
 
 /* Whether the update just done is the current grid stage's last planned one. */
@@ -204,7 +220,7 @@ static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int ev
         return DK_OK;
     double rate = r->samples_since_log / (dk_train_now() - r->t_log);
     DK_CALL(dk_train_evaluate(r, &r->eval));
-    write_log(r, phase, phase_value, evals, rate);
+    DK_CALL(write_log(r, phase, phase_value, evals, rate));
     r->samples_since_log = 0.0;
     r->t_log = dk_train_now(); /* evaluation time is not training throughput */
     r->last_logged = r->step;

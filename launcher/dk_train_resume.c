@@ -129,7 +129,15 @@ static void read_metrics_to_carry(dk_run *r, long step)
     size_t cap = 0;
     char mark[64];
     snprintf(mark, sizeof mark, "{\"step\": %ld, \"event\": \"checkpoint\"", step);
-    while (out && getline(&line, &cap, f) > 0) {
+    ssize_t got;
+    while (out && (got = getline(&line, &cap, f)) > 0) {
+        /* A line cut short (a write that failed, a crash mid-line) ends what is carried: the
+         * log that continues must stay one JSON object per line. */
+        if (got < 2 || line[got - 1] != '\n' || line[got - 2] != '}') {
+            fprintf(stderr, "distkan: warning: %s ends in an incomplete line; the log carried over stops before it\n",
+                    path[pick]);
+            break;
+        }
         long line_step;
         if (sscanf(line, "{\"step\": %ld", &line_step) != 1 || line_step > step)
             break;

@@ -131,7 +131,7 @@ bool dk_train_grid_update_due(const dk_run *r, long u);
 
 /* Writes one metrics.jsonl event line (rank 0): {"step": S, "event": NAME, "grid": G, ...}
  * with the given numeric fields. */
-void dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *const *names, const double *values);
+dk_err dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *const *names, const double *values);
 
 /* Evaluates the model on the test set (fit) or against the exact solution (PDE). */
 dk_err dk_train_evaluate(dk_run *r, dk_eval *out);
