@@ -1,5 +1,6 @@
 #include "dk_inspect.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,10 +160,20 @@ static int inspect_dir(const char *dir)
         free(entries);
         return 1;
     }
-    int bad = 0;
+    int bad = 0, gone = 0;
     for (int i = 0; i < n; i++) {
         dk_ckpt_reader *rd = NULL;
         dk_err err = dk_ckpt_open(&rd, entries[i].path);
+        struct stat st;
+        if (err != DK_OK && lstat(entries[i].path, &st) != 0 && errno == ENOENT) {
+            /* Listed, then removed before it could be opened: a run writing into this
+             * directory pruned it (keep). Not a damaged checkpoint. */
+            printf("removed  %s  (deleted while this listing ran: a run is pruning this directory)\n",
+                   entries[i].path);
+            dk_error_clear();
+            gone++;
+            continue;
+        }
         if (err == DK_OK)
             err = dk_ckpt_verify(rd);
         if (err == DK_OK) {
@@ -176,6 +187,11 @@ static int inspect_dir(const char *dir)
         dk_ckpt_close(&rd);
     }
     free(entries);
+    n -= gone;
+    if (n == 0) {
+        fprintf(stderr, "distkan: %s holds no checkpoints any more (all were removed while listing)\n", dir);
+        return 1;
+    }
     printf("%d of %d checkpoint%s valid\n", n - bad, n, n == 1 ? "" : "s");
     return bad ? 1 : 0;
 }

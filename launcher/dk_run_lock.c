@@ -86,9 +86,19 @@ dk_err dk_run_lock_dir(const char *dir, const char *what, const char *option)
     char path[4200];
     if (snprintf(path, sizeof path, "%s/%s", dir, DK_RUN_LOCK_FILE) >= (int)sizeof path)
         DK_ERROR(DK_ERR_USAGE, "%s '%s': the path is too long", what, dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* Not through a symbolic link: the holder's line would overwrite whatever file it
+     * names, which anyone able to write to a shared run directory could choose. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno == ELOOP)
+        DK_ERROR(DK_ERR_IO, "the lock file '%s' of %s '%s' is a symbolic link: refusing to follow it (remove it)",
+                 path, what, dir);
     if (fd < 0)
         DK_ERROR(DK_ERR_IO, "cannot open the lock file '%s' of %s '%s': %s", path, what, dir, strerror(errno));
+    struct stat lock_st;
+    if (fstat(fd, &lock_st) != 0 || !S_ISREG(lock_st.st_mode)) {
+        close(fd);
+        DK_ERROR(DK_ERR_IO, "the lock file '%s' of %s '%s' is not a regular file (remove it)", path, what, dir);
+    }
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
     if (fcntl(fd, F_SETLK, &fl) != 0) {
         int e = errno;

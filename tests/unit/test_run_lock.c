@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +138,50 @@ static void test_missing_directory_is_an_error(void **state)
     assert_non_null(strstr(dk_error_message(), "/nonexistent-distkan-dir"));
 }
 
+/* A lock file that is a symbolic link is not followed (the holder's line would overwrite
+ * the file it names) and one that is not a regular file is refused, both naming the path. */
+static void test_lock_file_must_be_a_regular_file(void **state)
+{
+    (void)state;
+    char dir[256], lock[300], target[300];
+    scratch_dir(dir, "lock_link");
+    snprintf(lock, sizeof lock, "%s/.distkan.lock", dir);
+    snprintf(target, sizeof target, "%s/precious.txt", dir);
+    FILE *f = fopen(target, "w");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(symlink(target, lock), 0);
+    pid_t pid = fork(); /* a child, so that this process holds no lock afterwards */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dk_err err = dk_run_lock_dir(dir, "run directory", "--run-dir");
+        _exit(err == DK_ERR_IO && strstr(dk_error_message(), "is a symbolic link") ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char text[64] = "";
+    f = fopen(target, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(text, sizeof text, f));
+    fclose(f);
+    assert_string_equal(text, "precious\n");
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(mkfifo(lock, 0644), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dk_err err = dk_run_lock_dir(dir, "run directory", "--run-dir");
+        _exit(err == DK_ERR_IO && strstr(dk_error_message(), "is not a regular file") ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(lock);
+    unlink(target);
+    scratch_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_lock_released_at_exit),
         cmocka_unit_test(test_lock_released_by_sigkill),
         cmocka_unit_test(test_missing_directory_is_an_error),
+        cmocka_unit_test(test_lock_file_must_be_a_regular_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
