@@ -127,11 +127,10 @@ static void output_paths_of(output_paths *p, const char *dir, const char *name)
 /* Before anything is renamed: every NAME.partial is a file, and every existing NAME a file
  * or symbolic link that a rename can replace (a directory there would fail only the
  * rename of its own file, half-way through the set). */
-static dk_err check_replaceable(const output_paths *p)
+/* Whether NAME can be replaced by a file: absent, a file or a link. */
+static dk_err check_target(const output_paths *p)
 {
     struct stat st;
-    if (lstat(p->partial, &st) != 0 || !S_ISREG(st.st_mode))
-        DK_ERROR(DK_ERR_IO, "'%s' is missing or not a file", p->partial);
     if (lstat(p->target, &st) != 0) {
         if (errno == ENOENT)
             return DK_OK;
@@ -141,6 +140,25 @@ static dk_err check_replaceable(const output_paths *p)
         DK_ERROR(DK_ERR_IO, "'%s' is %s, not a file: the run cannot replace it with its output; move it away "
                  "(the other results there are unchanged)",
                  p->target, S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+    return DK_OK;
+}
+
+static dk_err check_replaceable(const output_paths *p)
+{
+    struct stat st;
+    if (lstat(p->partial, &st) != 0 || !S_ISREG(st.st_mode))
+        DK_ERROR(DK_ERR_IO, "'%s' is missing or not a file", p->partial);
+    DK_CALL(check_target(p));
+    return DK_OK;
+}
+
+dk_err dk_outputs_replaceable(const char *dir, const char *const *names, int n)
+{
+    static output_paths p;
+    for (int i = 0; i < n; i++) {
+        output_paths_of(&p, dir, names[i]);
+        DK_CALL(check_target(&p));
+    }
     return DK_OK;
 }
 

@@ -34,6 +34,9 @@ void dk_partial_discard(const char *dir, const char *name);
  * place. A crash in the middle leaves the old files under NAME.previous.<pid>. */
 enum { DK_COMMIT_MAX = 16 };
 dk_err dk_partial_commit_set(const char *dir, const char *const *names, int n);
+/* The same check of every NAME, alone: a run makes it at set-up, so that a directory in
+ * the way of an output stops it before training rather than after. */
+dk_err dk_outputs_replaceable(const char *dir, const char *const *names, int n);
 
 /* Moves the file `from` to DIR/NAME (a name that must not exist): a rename, or across file
  * systems a copy (fsynced) followed by the removal of `from`. */

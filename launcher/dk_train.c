@@ -116,6 +116,12 @@ static dk_err setup_optimisers(run *r, int *local_failure)
     return DK_OK;
 }
 
+/* The final outputs, in the order they are written. metrics.jsonl is the run's log, open
+ * as metrics.jsonl.partial since setup; the others are written at the end. */
+static const char *const output_names[] = {"config.ini", "final_params.bin", "final_state.bin", "summary.json",
+                                           "metrics.jsonl"};
+enum { N_WRITTEN_AT_END = 4, N_OUTPUTS = 5 };
+
 /* Rank 0: the run directory and the checkpoint directory (a subdirectory of it or not, as
  * another run's [checkpoint] dir may name it) become this process's until it exits. Taken
  * after the resumed checkpoint and the config are checked, so that a refused resume leaves
@@ -165,6 +171,9 @@ static dk_err setup(run *r, int *local_failure)
     dk_err err = dk_config_checkpoint_dir(cfg, r->ckpt_dir, sizeof r->ckpt_dir);
     if (err == DK_OK && r->rank == 0)
         err = lock_dirs(r);
+    /* A directory where an output goes would fail the run only at its end. */
+    if (err == DK_OK && r->rank == 0)
+        err = dk_outputs_replaceable(cfg->run_dir, output_names, N_OUTPUTS);
     DK_CALL(agree(r, err, local_failure));
     /* Set aside before the log is opened: opening it truncates an earlier run's log. */
     if (r->rank == 0) {
@@ -280,11 +289,6 @@ static void write_summary_body(const run *r, FILE *f, double wall)
     fputs("\n  ]\n}\n", f);
 }
 
-/* The final outputs, in the order they are written. metrics.jsonl is the run's log, open
- * as metrics.jsonl.partial since setup; the others are written at the end. */
-static const char *const output_names[] = {"config.ini", "final_params.bin", "final_state.bin", "summary.json",
-                                           "metrics.jsonl"};
-enum { N_WRITTEN_AT_END = 4, N_OUTPUTS = 5 };
 
 /* Output i's content, into its open .partial file (errors surface when it is closed). */
 static void write_output(const run *r, int i, FILE *f, double wall)
