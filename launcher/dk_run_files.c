@@ -1,5 +1,6 @@
 #include "dk_run_files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -124,9 +125,6 @@ static void output_paths_of(output_paths *p, const char *dir, const char *name)
     snprintf(p->previous, sizeof p->previous, "%s/%s.previous.%ld", dir, name, (long)getpid());
 }
 
-/* Before anything is renamed: every NAME.partial is a file, and every existing NAME a file
- * or symbolic link that a rename can replace (a directory there would fail only the
- * rename of its own file, half-way through the set). */
 /* Whether NAME can be replaced by a file: absent, a file or a link. */
 static dk_err check_target(const output_paths *p)
 {
@@ -143,6 +141,9 @@ static dk_err check_target(const output_paths *p)
     return DK_OK;
 }
 
+/* Before anything is renamed: every NAME.partial is a file, and every existing NAME a file
+ * or symbolic link that a rename can replace (a directory there would fail only the
+ * rename of its own file, half-way through the set). */
 static dk_err check_replaceable(const output_paths *p)
 {
     struct stat st;
@@ -304,4 +305,82 @@ void dk_json_field(FILE *f, const char *sep, const char *name, double v)
 {
     fprintf(f, "%s\"%s\": ", sep, name);
     dk_json_number(f, v);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Recovering a replacement that was killed half-way
+ * ------------------------------------------------------------------------------------- */
+
+/* The pid of an interrupted replacement of names[] in dir: the P of every
+ * NAME.previous.P there (0 when there is none, -1 when they name several pids). */
+static long interrupted_pid(const char *dir, const char *const *names, int n)
+{
+    char pattern[PATH_CAP];
+    long pid = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        for (int i = 0; i < n; i++) {
+            snprintf(pattern, sizeof pattern, "%s.previous.", names[i]);
+            const size_t len = strlen(pattern);
+            if (strncmp(e->d_name, pattern, len) != 0 || !e->d_name[len])
+                continue;
+            char *end = NULL;
+            const long p = strtol(e->d_name + len, &end, 10);
+            if (*end || p <= 0)
+                continue;
+            pid = pid == 0 || pid == p ? p : -1;
+        }
+    closedir(d);
+    return pid;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+dk_err dk_outputs_recover(const char *dir, const char *const *names, int n, const char *keep_partial)
+{
+    if (n < 0 || n > DK_COMMIT_MAX)
+        DK_ERROR(DK_ERR_INTERNAL, "%d outputs to recover, at most %d supported", n, DK_COMMIT_MAX);
+    const long pid = interrupted_pid(dir, names, n);
+    if (pid == 0)
+        return DK_OK;
+    if (pid < 0)
+        DK_ERROR(DK_ERR_IO, "%s holds NAME.previous.<pid> files of several earlier runs: the outputs there are a mix "
+                 "that distkan will not sort out; restore them by hand (each .previous file is the output it "
+                 "replaced)", dir);
+    static output_paths p[DK_COMMIT_MAX];
+    bool all_placed = true;
+    for (int i = 0; i < n; i++) {
+        output_paths_of(&p[i], dir, names[i]);
+        snprintf(p[i].previous, sizeof p[i].previous, "%s/%s.previous.%ld", dir, names[i], pid);
+        all_placed &= !exists(p[i].partial);
+    }
+    /* The replacement renames NAME -> NAME.previous.P, NAME.partial -> NAME, name after name,
+     * then syncs the directory and removes the .previous files. With every .partial gone
+     * it had placed the whole new set and was removing the old one: finish that. Otherwise
+     * it stopped half-way: put the old files back (a name without a .previous file had no
+     * old file, so the new one goes), which is what a failed run must leave. */
+    for (int i = 0; i < n; i++) {
+        const bool placed = !exists(p[i].partial), backed = exists(p[i].previous);
+        if (all_placed) {
+            if (backed && unlink(p[i].previous) != 0)
+                DK_ERROR(DK_ERR_IO, "cannot remove '%s': %s", p[i].previous, strerror(errno));
+            continue;
+        }
+        if (backed && rename(p[i].previous, p[i].target) != 0)
+            DK_ERROR(DK_ERR_IO, "cannot move '%s' back to '%s': %s", p[i].previous, p[i].target, strerror(errno));
+        if (placed && !backed && unlink(p[i].target) != 0 && errno != ENOENT)
+            DK_ERROR(DK_ERR_IO, "cannot remove '%s': %s", p[i].target, strerror(errno));
+        if (!placed && (!keep_partial || strcmp(names[i], keep_partial) != 0))
+            unlink(p[i].partial);
+    }
+    DK_CALL(fsync_dir(dir));
+    fprintf(stderr, "distkan: note: the outputs in %s were being replaced by process %ld when it ended; %s\n", dir,
+            pid, all_placed ? "its new set was complete and stays" : "the earlier set is back in place");
+    return DK_OK;
 }

@@ -31,12 +31,19 @@ void dk_partial_discard(const char *dir, const char *name);
  * an error naming it, before anything is renamed), then renamed to NAME.previous.<pid>
  * just before NAME.partial takes its place, so that a rename that still fails can be undone;
  * the NAME.previous.<pid> files are removed once DIR is fsynced with every new name in
- * place. A crash in the middle leaves the old files under NAME.previous.<pid>. */
+ * place. A crash in the middle leaves the old files under NAME.previous.<pid>, for
+ * dk_outputs_recover. */
 enum { DK_COMMIT_MAX = 16 };
 dk_err dk_partial_commit_set(const char *dir, const char *const *names, int n);
 /* The same check of every NAME, alone: a run makes it at set-up, so that a directory in
  * the way of an output stops it before training rather than after. */
 dk_err dk_outputs_replaceable(const char *dir, const char *const *names, int n);
+/* Repairs a replacement that a killed process left half-way (NAME.previous.<pid> files in
+ * DIR): when every new file had been placed, the old ones are removed; otherwise the old
+ * set is put back, the new files it had placed removed, and the NAME.partial files removed
+ * but keep_partial's (NULL: none). Says which on stderr. A mix from several processes is
+ * an error, left alone. Call it holding the directory's lock, before writing there. */
+dk_err dk_outputs_recover(const char *dir, const char *const *names, int n, const char *keep_partial);
 
 /* Moves the file `from` to DIR/NAME (a name that must not exist): a rename, or across file
  * systems a copy (fsynced) followed by the removal of `from`. */

@@ -171,6 +171,10 @@ static dk_err setup(run *r, int *local_failure)
     dk_err err = dk_config_checkpoint_dir(cfg, r->ckpt_dir, sizeof r->ckpt_dir);
     if (err == DK_OK && r->rank == 0)
         err = lock_dirs(r);
+    /* A run killed while replacing its outputs left a mix: repair it first (the log stays,
+     * as after any failed run). */
+    if (err == DK_OK && r->rank == 0)
+        err = dk_outputs_recover(cfg->run_dir, output_names, N_OUTPUTS, "metrics.jsonl");
     /* A directory where an output goes would fail the run only at its end. */
     if (err == DK_OK && r->rank == 0)
         err = dk_outputs_replaceable(cfg->run_dir, output_names, N_OUTPUTS);
