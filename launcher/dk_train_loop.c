@@ -235,6 +235,13 @@ static dk_err adam_update(dk_run *r)
 {
     r->adam_done++;
     DK_CALL(global_loss(r, r->adam_done, false));
+    /* Before the first update the learning rate cannot be the cause: say what can. */
+    if (!isfinite(r->loss.total) && r->adam_done == 1)
+        DK_ERROR(DK_ERR_NUMERIC,
+                 "the training loss of the initial model is %g, before any update: check the data (non-finite or "
+                 "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, scale_sp) "
+                 "and the problem",
+                 r->loss.total);
     if (!isfinite(r->loss.total))
         DK_ERROR(DK_ERR_NUMERIC,
                  "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",

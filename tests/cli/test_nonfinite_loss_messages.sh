@@ -1,0 +1,11 @@
+# A non-finite training loss stops the run with exit 1 and a cause that fits: before the
+# first update (an initial model whose outputs overflow) it names the initialisation and
+# data, not the learning rate; after an update with a huge learning rate, the rate.
+source "$(dirname "$0")/../lib.sh"
+cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
+expect_failure 1 "training loss of the initial model is inf, before any update: check the data" \
+    "$DISTKAN" train "$cfg" --run-dir initial --set model.scale_sp=1e308 --set model.scale_base_mu=1e308
+grep -q "lower \[train\] lr" err.txt && fail "the initial model's overflow blamed the learning rate"
+expect_failure 1 "training loss is -?nan at step 2: lower \[train\] lr \(now 1e\+300\)" \
+    "$DISTKAN" train "$cfg" --run-dir step2 --set train.lr=1e300
+echo "non-finite losses name their likely cause"
