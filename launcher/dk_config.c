@@ -36,10 +36,10 @@
 #include "../tasks/dk_fit_functions.h"
 #include "../tasks/dk_pde_problem.h"
 
-/* Enum keys are stored through an int; the enums involved must have int's representation. */
 /* The longest line the INI parser reads back (inih's buffer holds "\r\n\0" besides). */
 #define DK_INI_LINE_MAX (INI_MAX_LINE - 3)
 
+/* Enum keys are stored through an int; the enums involved must have int's representation. */
 _Static_assert(sizeof(dk_dtype) == sizeof(int), "dk_dtype is stored as int");
 _Static_assert(sizeof(dk_lr_kind) == sizeof(int), "dk_lr_kind is stored as int");
 _Static_assert(sizeof(dk_task_kind) == sizeof(int), "dk_task_kind is stored as int");

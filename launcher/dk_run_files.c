@@ -87,19 +87,6 @@ dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
     return DK_OK;
 }
 
-dk_err dk_partial_write(const char *dir, const char *name, const void *data, size_t bytes)
-{
-    FILE *f;
-    DK_CALL(dk_partial_open(&f, dir, name));
-    if (bytes && fwrite(data, 1, bytes, f) != bytes) {
-        int e = errno;
-        fclose(f);
-        DK_ERROR(DK_ERR_IO, "cannot write %zu bytes to '%s/%s.partial': %s", bytes, dir, name, strerror(e));
-    }
-    DK_CALL(dk_partial_close(f, dir, name));
-    return DK_OK;
-}
-
 void dk_partial_discard(const char *dir, const char *name)
 {
     char path[PATH_CAP];
@@ -118,11 +105,12 @@ typedef struct output_paths {
     char target[PATH_CAP], partial[PATH_CAP], previous[PATH_CAP];
 } output_paths;
 
-static void output_paths_of(output_paths *p, const char *dir, const char *name)
+/* pid: whose NAME.previous (this process's when it replaces the set). */
+static void output_paths_of(output_paths *p, const char *dir, const char *name, long pid)
 {
     snprintf(p->target, sizeof p->target, "%s/%s", dir, name);
     partial_path(p->partial, sizeof p->partial, dir, name);
-    snprintf(p->previous, sizeof p->previous, "%s/%s.previous.%ld", dir, name, (long)getpid());
+    snprintf(p->previous, sizeof p->previous, "%s/%s.previous.%ld", dir, name, pid);
 }
 
 /* Whether NAME can be replaced by a file: absent, a file or a link. */
@@ -157,7 +145,7 @@ dk_err dk_outputs_replaceable(const char *dir, const char *const *names, int n)
 {
     static output_paths p;
     for (int i = 0; i < n; i++) {
-        output_paths_of(&p, dir, names[i]);
+        output_paths_of(&p, dir, names[i], (long)getpid());
         DK_CALL(check_target(&p));
     }
     return DK_OK;
@@ -197,7 +185,7 @@ dk_err dk_partial_commit_set(const char *dir, const char *const *names, int n)
         DK_ERROR(DK_ERR_INTERNAL, "%d outputs to commit, at most %d supported", n, DK_COMMIT_MAX);
     static output_paths paths[DK_COMMIT_MAX];
     for (int i = 0; i < n; i++) {
-        output_paths_of(&paths[i], dir, names[i]);
+        output_paths_of(&paths[i], dir, names[i], (long)getpid());
         DK_CALL(check_replaceable(&paths[i]));
     }
     bool backed[DK_COMMIT_MAX] = {false}, placed[DK_COMMIT_MAX] = {false};
@@ -356,8 +344,7 @@ dk_err dk_outputs_recover(const char *dir, const char *const *names, int n, cons
     static output_paths p[DK_COMMIT_MAX];
     bool all_placed = true;
     for (int i = 0; i < n; i++) {
-        output_paths_of(&p[i], dir, names[i]);
-        snprintf(p[i].previous, sizeof p[i].previous, "%s/%s.previous.%ld", dir, names[i], pid);
+        output_paths_of(&p[i], dir, names[i], pid);
         all_placed &= !exists(p[i].partial);
     }
     /* The replacement renames NAME -> NAME.previous.P, NAME.partial -> NAME, name after name,

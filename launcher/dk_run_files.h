@@ -18,8 +18,6 @@ dk_err dk_partial_open(FILE **out, const char *dir, const char *name);
 /* Flushes, fsyncs and closes f, the DIR/NAME.partial of dk_partial_open; f is closed even
  * when this fails (a write error, a full disk). */
 dk_err dk_partial_close(FILE *f, const char *dir, const char *name);
-/* Writes `bytes` bytes to DIR/NAME.partial and fsyncs it (dk_partial_open, dk_partial_close). */
-dk_err dk_partial_write(const char *dir, const char *name, const void *data, size_t bytes);
 /* Removes DIR/NAME.partial if it is a file (the remains of a failed set of outputs). */
 void dk_partial_discard(const char *dir, const char *name);
 

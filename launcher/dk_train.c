@@ -125,13 +125,19 @@ enum { N_WRITTEN_AT_END = 4, N_OUTPUTS = 5 };
 /* Rank 0: the run directory and the checkpoint directory (a subdirectory of it or not, as
  * another run's [checkpoint] dir may name it) become this process's until it exits. Taken
  * after the resumed checkpoint and the config are checked, so that a refused resume leaves
- * the directory as it was, and before anything there is moved, truncated or deleted. */
-static dk_err lock_dirs(run *r)
+ * the directory as it was, and before anything there is moved, truncated or deleted. Then
+ * the outputs' places are made ready: a run killed while replacing them left a mix, which
+ * is repaired (its log stays, as after any failed run), and a directory where an output
+ * goes would fail the run only at its end. */
+static dk_err claim_dirs(run *r)
 {
-    DK_CALL(dk_make_dirs(r->cfg->run_dir));
-    DK_CALL(dk_run_lock_dir(r->cfg->run_dir, "run directory", "--run-dir"));
+    const char *dir = r->cfg->run_dir;
+    DK_CALL(dk_make_dirs(dir));
+    DK_CALL(dk_run_lock_dir(dir, "run directory", "--run-dir"));
     DK_CALL(dk_make_dirs(r->ckpt_dir));
     DK_CALL(dk_run_lock_dir(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
+    DK_CALL(dk_outputs_recover(dir, output_names, N_OUTPUTS, "metrics.jsonl"));
+    DK_CALL(dk_outputs_replaceable(dir, output_names, N_OUTPUTS));
     return DK_OK;
 }
 
@@ -170,14 +176,7 @@ static dk_err setup(run *r, int *local_failure)
         DK_CALL(dk_train_resume_restore(r, local_failure));
     dk_err err = dk_config_checkpoint_dir(cfg, r->ckpt_dir, sizeof r->ckpt_dir);
     if (err == DK_OK && r->rank == 0)
-        err = lock_dirs(r);
-    /* A run killed while replacing its outputs left a mix: repair it first (the log stays,
-     * as after any failed run). */
-    if (err == DK_OK && r->rank == 0)
-        err = dk_outputs_recover(cfg->run_dir, output_names, N_OUTPUTS, "metrics.jsonl");
-    /* A directory where an output goes would fail the run only at its end. */
-    if (err == DK_OK && r->rank == 0)
-        err = dk_outputs_replaceable(cfg->run_dir, output_names, N_OUTPUTS);
+        err = claim_dirs(r);
     DK_CALL(agree(r, err, local_failure));
     /* Set aside before the log is opened: opening it truncates an earlier run's log. */
     if (r->rank == 0) {
@@ -292,7 +291,6 @@ static void write_summary_body(const run *r, FILE *f, double wall)
     }
     fputs("\n  ]\n}\n", f);
 }
-
 
 /* Output i's content, into its open .partial file (errors surface when it is closed). */
 static void write_output(const run *r, int i, FILE *f, double wall)

@@ -136,7 +136,6 @@ void dk_train_write_eval(FILE *f, const char *sep, const dk_run *r, const dk_eva
 
 static void json_field(FILE *f, const char *name, double v) { dk_json_field(f, ", ", name, v); }
 
-/* phase_value: the learning rate (Adam) or the accepted step length (L-BFGS). */
 /* The log is the run's record, and a resume carries it over: a write that fails (a disk
  * full for a moment) stops the run at once, with its cause, instead of leaving a hole or a
  * torn line that the run would later publish as metrics.jsonl. */
@@ -150,6 +149,7 @@ static dk_err log_line_written(const dk_run *r)
              e ? strerror(e) : "a write to it failed");
 }
 
+/* phase_value: the learning rate (Adam) or the accepted step length (L-BFGS). */
 static dk_err write_log(dk_run *r, const char *phase, double phase_value, int evals, double samples_per_s)
 {
     if (r->rank != 0)
@@ -235,17 +235,18 @@ static dk_err adam_update(dk_run *r)
 {
     r->adam_done++;
     DK_CALL(global_loss(r, r->adam_done, false));
-    /* Before the first update the learning rate cannot be the cause: say what can. */
-    if (!isfinite(r->loss.total) && r->adam_done == 1)
-        DK_ERROR(DK_ERR_NUMERIC,
-                 "the training loss of the initial model is %g, before any update: check the data (non-finite or "
-                 "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, scale_sp) "
-                 "and the problem",
-                 r->loss.total);
-    if (!isfinite(r->loss.total))
+    if (!isfinite(r->loss.total)) {
+        /* Before the first update the learning rate cannot be the cause: say what can. */
+        if (r->adam_done == 1)
+            DK_ERROR(DK_ERR_NUMERIC,
+                     "the training loss of the initial model is %g, before any update: check the data (non-finite or "
+                     "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, "
+                     "scale_sp) and the problem",
+                     r->loss.total);
         DK_ERROR(DK_ERR_NUMERIC,
                  "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
                  r->loss.total, r->step, r->cfg->lr);
+    }
     double lr = dk_lr_at(&r->lr, r->adam_done);
     if (r->dev)
         DK_CALL(dk_train_device_adam(r, lr));
