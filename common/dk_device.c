@@ -77,6 +77,13 @@ dk_err dk_device_comm(dk_comm_choice requested, const dk_device_choice *choice, 
     *out = DK_COMM_CHOICE_MPI;
     if (choice->kind != DK_DEVICE_CUDA || requested == DK_COMM_CHOICE_MPI)
         return DK_OK;
+#ifdef DISTKAN_CUDA_EMULATOR
+    /* The CUDA emulator (tests/emu, a test build) has no NCCL: device buffers go through MPI. */
+    if (requested == DK_COMM_CHOICE_NCCL)
+        DK_ERROR(DK_ERR_USAGE, "[dist] comm = nccl, but this is a CUDA emulator build (tests/emu), which has no "
+                               "NCCL; use [dist] comm = mpi or auto");
+    return DK_OK;
+#endif
     if (choice->shared) {
         if (requested == DK_COMM_CHOICE_NCCL)
             DK_ERROR(DK_ERR_USAGE, "[dist] comm = nccl, but %s: NCCL needs one GPU per rank; use [dist] comm = "

@@ -2,7 +2,8 @@
 # Builds distkan (installing missing packages first) and runs the whole test suite:
 # CMocka unit tests, command-line tests, real multi-rank mpirun tests and a short fuzzing
 # run of the checkpoint reader; then the checkpoint unit tests once more in an
-# AddressSanitizer + UBSan build (BUILD_DIR_ASAN, default build-asan).
+# AddressSanitizer + UBSan build (BUILD_DIR_ASAN, default build-asan); then the GPU tests on
+# the CUDA emulator, also under the sanitizers (BUILD_DIR_EMU, default build-emu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -22,3 +23,25 @@ for src in tests/unit/test_ckpt_*.c tests/unit/test_crc32c.c; do
 done
 cmake --build "$asan" -j "$(nproc)" --target "${targets[@]}"
 ctest --test-dir "$asan" --output-on-failure -R '^unit\.test_(ckpt_|crc32c)'
+
+# The GPU tests on the CUDA emulator (tests/emu): the CUDA kernels' own source and the GPU
+# training path compiled for the CPU, under AddressSanitizer and UBSan, against the CPU
+# reference. It checks the kernels' logic (indices, shared memory, barriers, shuffles),
+# not the GPU: these tests are called emu.*, and the gpu.* ones above stay skipped
+# without a GPU. Needs nvcc's NCCL (header and library) only, as the main build does.
+emu=${BUILD_DIR_EMU:-build-emu}
+nccl_h=""
+for dir in ${NCCL_ROOT:+"$NCCL_ROOT/include"} /usr/local/cuda/include /usr/include; do
+    [ -f "$dir/nccl.h" ] && nccl_h=$dir/nccl.h && break
+done
+if [ -z "$nccl_h" ]; then
+    echo "CUDA emulator tests skipped: NCCL's nccl.h not found (set NCCL_ROOT)"
+    exit 0
+fi
+cmake -S . -B "$emu" -DCMAKE_BUILD_TYPE=Release -DDISTKAN_SANITIZE=ON -DDISTKAN_CUDA_EMULATOR=ON > /dev/null
+targets=(distkan compare_params compare_ckpt comm_device bench_gpu_layer)
+for src in tests/gpu/test_*.c; do
+    targets+=("$(basename "$src" .c)")
+done
+cmake --build "$emu" -j "$(nproc)" --target "${targets[@]}"
+ctest --test-dir "$emu" --output-on-failure -L '^emu$'

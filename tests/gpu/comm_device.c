@@ -259,6 +259,12 @@ int main(int argc, char **argv)
         return 2;
     }
     dk_comm_backend backend = !strcmp(argv[1], "nccl") ? DK_COMM_NCCL : DK_COMM_MPI;
+#ifdef DISTKAN_CUDA_EMULATOR
+    if (backend == DK_COMM_NCCL) {
+        printf("NCCL needs a real GPU (this is a CUDA emulator build): skipped\n");
+        return 77;
+    }
+#endif
     size_t counts[16] = {1, 1000, (1u << 20) + 3, 777777, (1u << 23) + 5};
     int ncounts = 5;
     const char *stall = NULL, *peer = NULL;

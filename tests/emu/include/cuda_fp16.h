@@ -1,0 +1,5 @@
+/* The CUDA emulator's cuda_fp16.h: empty. nccl.h includes it, and uses none of its types in the
+ * calls distkan makes; the toolkit's own would pull in the toolkit's runtime headers. */
+#ifndef DK_EMU_CUDA_FP16_H
+#define DK_EMU_CUDA_FP16_H
+#endif
