@@ -1,6 +1,6 @@
 /* The CUDA emulator's runtime: the API of include/cuda_runtime_api.h and the execution of
  * kernels (include/cuda_runtime.h) on the CPU, one block at a time, its threads as fibers
- * of the launching thread. Test builds only.
+ * of the host thread that forces the stream's work. Test builds only.
  *
  * What it checks beyond running the code, each a fatal "cuda emulator:" message or the
  * error a GPU would return:
@@ -103,7 +103,7 @@ unsigned char *fresh_zone(size_t bytes)
     return p;
 }
 
-/* ---- execution: a block's threads are fibers on the launching thread ------------------
+/* ---- execution: a block's threads are fibers of one host thread ----------------------
  *
  * The scheduler runs every runnable fiber in turn (in thread order, or reversed with
  * DK_EMU_SCHEDULE=reverse, which exposes a read of shared memory that depends on which
@@ -333,7 +333,8 @@ void run_block(block &b, const launch_config &c, uint3 idx, unsigned threads, bo
     running = nullptr;
 }
 
-std::mutex launch_m; /* one grid at a time, whichever host thread launches */
+/* Grids run one at a time: only from a stream's queue, under work_m. */
+std::mutex limit_m; /* raised_shared, read by launches, raised by cudaFuncSetAttribute */
 size_t raised_shared = DEFAULT_SHARED;
 
 const place &me(const char *what)
@@ -343,17 +344,12 @@ const place &me(const char *what)
     return *static_cast<const place *>(self);
 }
 
-} /* namespace */
-
-namespace {
-
 /* Runs a validated grid now (from a stream's queue). */
 void execute_grid(const launch_config &c, void (*body)(void *), void *arg)
 {
     const unsigned threads = c.block.x * c.block.y * c.block.z;
     static const char *schedule = std::getenv("DK_EMU_SCHEDULE");
     const bool reverse = schedule && !std::strcmp(schedule, "reverse");
-    std::lock_guard<std::mutex> l(launch_m);
     static block blk;
     blk.body = body;
     blk.arg = arg;
@@ -379,7 +375,7 @@ void launch(const launch_config &c, void (*run)(void *), void (*destroy)(void *)
     } else if (threads % 32 != 0) {
         fatal("block of %llu threads: distkan's kernels assume whole warps", threads);
     } else {
-        std::lock_guard<std::mutex> l(launch_m);
+        std::lock_guard<std::mutex> l(limit_m);
         if (c.shared_bytes > raised_shared)
             e = fail(cudaErrorInvalidValue,
                      "launch with %zu bytes of dynamic shared memory, beyond the %zu allowed (cudaFuncSetAttribute "
@@ -544,6 +540,9 @@ struct event_rec {
 
 std::recursive_mutex work_m; /* every queue, and running their work */
 std::set<const void *> live_streams, live_events;
+/* Destroyed streams' records, kept: an event recorded on one, or a wait queued elsewhere
+ * on such an event, still reads how far it got (all the way: destruction ran its work). */
+std::vector<std::unique_ptr<stream_rec>> retired_streams;
 stream_rec legacy_stream{cudaStreamDefault, {}, 0, 0}; /* the NULL stream */
 
 stream_rec *stream_of(cudaStream_t s, const char *what)
@@ -872,7 +871,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream)
         return cudaErrorInvalidResourceHandle;
     run_all(s);
     live_streams.erase(stream);
-    delete s;
+    retired_streams.emplace_back(s);
     return cudaSuccess;
 }
 
@@ -982,7 +981,7 @@ cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, 
         return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute(%p, %d, %d)", func, (int)attr, value);
     /* Per kernel on a GPU; the emulator keeps the largest any kernel was given, so it only
      * catches a launch that no kernel was ever opted in for. */
-    std::lock_guard<std::mutex> l(launch_m);
+    std::lock_guard<std::mutex> l(limit_m);
     if ((size_t)value > raised_shared)
         raised_shared = (size_t)value;
     return cudaSuccess;
