@@ -39,9 +39,14 @@
 #include <set>
 #include <vector>
 
+#include <csignal>
 #include <sys/mman.h>
 #ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#else
+#include <execinfo.h>
+#include <unistd.h>
 #endif
 
 namespace dk_emu {
@@ -359,7 +364,7 @@ void execute_grid(const launch_config &c, void (*body)(void *), void *arg)
                 run_block(blk, c, uint3{x, y, z}, threads, reverse);
 }
 
-cudaError_t enqueue(cudaStream_t s, std::function<void()> op, const char *what);
+cudaError_t enqueue(cudaStream_t s, std::function<void()> op, const char *what, bool device = true);
 
 } /* namespace */
 
@@ -443,18 +448,33 @@ void shuffle(unsigned mask, const void *value, void *out, size_t bytes, shuffle_
 
 namespace {
 
-/* ---- memory: what each pointer is ----------------------------------------------------- */
+/* ---- memory: what each pointer is ------------------------------------------------------
+ *
+ * Pinned and pageable host memory are heap blocks. Device memory is mapped pages of its
+ * own: a guard page, the buffer's pages, a guard page; the buffer ends at the end of its
+ * pages (256-byte aligned, as cudaMalloc's are) and the few bytes around it are poisoned
+ * for AddressSanitizer, so an index past either end is caught in kernels and in copies.
+ * The buffer's pages are readable only while device work runs (a queued kernel, copy or
+ * memset; set_device_access): host code that dereferences a device pointer faults, and
+ * on_fault names the buffer. On a GPU that code reads garbage or dies. */
 
 enum kind_t { HOST, DEVICE, PINNED };
 
 struct allocation {
     size_t bytes;
     kind_t k;
+    unsigned char *map;  /* DEVICE: the whole mapping, guard pages included */
+    size_t map_bytes;
+    unsigned char *pages; /* DEVICE: the buffer's pages, between the guards */
+    size_t page_bytes;
 };
+
+enum : size_t { PAGE = 4096 };
 
 std::mutex memory_m;
 std::map<uintptr_t, allocation> allocations; /* by start address */
 size_t device_bytes = 0;
+bool device_open = false; /* device pages readable now; under memory_m */
 
 /* The allocation holding [p, p + bytes), or none (HOST: pageable memory). */
 kind_t kind_of(const void *ptr, size_t bytes, bool *inside)
@@ -488,15 +508,76 @@ cudaError_t check_range(const void *p, size_t bytes, bool want_device, const cha
     return cudaSuccess;
 }
 
+void protect(const allocation &a, bool open)
+{
+    if (mprotect(a.pages, a.page_bytes, open ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
+        fatal("mprotect of a device buffer failed");
+}
+
+void poison(const void *p, size_t bytes, bool on)
+{
+#ifdef __SANITIZE_ADDRESS__
+    if (on)
+        __asan_poison_memory_region(p, bytes);
+    else
+        __asan_unpoison_memory_region(p, bytes);
+#else
+    (void)p, (void)bytes, (void)on;
+#endif
+}
+
+/* Opens (device work runs) or closes (host code runs) every device buffer's pages; returns
+ * what it was, for the caller to restore. Device work is serialised by work_m, the only
+ * caller's lock, so opening and closing nest on one thread. */
+bool set_device_access(bool open)
+{
+    std::lock_guard<std::mutex> l(memory_m);
+    const bool was = device_open;
+    if (open != was) {
+        for (const auto &[start, a] : allocations)
+            if (a.k == DEVICE)
+                protect(a, open);
+        device_open = open;
+    }
+    return was;
+}
+
+struct device_access {
+    bool was;
+    explicit device_access(bool open) : was(set_device_access(open)) {}
+    ~device_access() { set_device_access(was); }
+};
+
+void install_fault_handler();
+
 void *allocate(size_t bytes, kind_t k)
 {
-    void *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
-    if (!p)
-        return nullptr;
+    allocation a{bytes, k, nullptr, 0, nullptr, 0};
+    void *p;
+    if (k == DEVICE) {
+        install_fault_handler();
+        const size_t rounded = (bytes + 255) / 256 * 256 + (bytes ? 0 : 256);
+        a.page_bytes = (rounded + PAGE - 1) / PAGE * PAGE;
+        a.map_bytes = a.page_bytes + 2 * PAGE;
+        void *m = mmap(nullptr, a.map_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            return nullptr;
+        a.map = static_cast<unsigned char *>(m);
+        a.pages = a.map + PAGE;
+        p = a.pages + a.page_bytes - rounded;
+        poison(a.pages, a.page_bytes, true);
+        poison(p, bytes, false);
+    } else {
+        p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+        if (!p)
+            return nullptr;
+    }
     std::lock_guard<std::mutex> l(memory_m);
-    allocations[(uintptr_t)p] = allocation{bytes, k};
-    if (k == DEVICE)
+    if (k == DEVICE) {
+        protect(a, device_open);
         device_bytes += bytes;
+    }
+    allocations[(uintptr_t)p] = a;
     return p;
 }
 
@@ -508,11 +589,80 @@ cudaError_t release(void *p, kind_t k, const char *what)
     auto it = allocations.find((uintptr_t)p);
     if (it == allocations.end() || it->second.k != k)
         return fail(cudaErrorInvalidValue, "%s(%p): not the start of a live %s allocation", what, p, kind_name(k));
-    if (k == DEVICE)
-        device_bytes -= it->second.bytes;
+    const allocation a = it->second;
     allocations.erase(it);
-    std::free(p);
+    if (k == DEVICE) {
+        device_bytes -= a.bytes;
+        poison(a.pages, a.page_bytes, false);
+        munmap(a.map, a.map_bytes);
+    } else {
+        std::free(p);
+    }
     return cudaSuccess;
+}
+
+/* A fault on a device buffer's mapping: host code touched device memory (its pages are
+ * closed), or device work ran past a buffer into a guard page. Anything else goes to the
+ * handler that was there before. */
+struct sigaction previous_segv;
+
+void on_fault(int sig, siginfo_t *info, void *context)
+{
+    const uintptr_t a = (uintptr_t)info->si_addr;
+    const allocation *hit = nullptr;
+    uintptr_t start = 0;
+    if (memory_m.try_lock()) { /* a fault inside the emulator's own locked code is not ours */
+        for (const auto &[s, al] : allocations)
+            if (al.k == DEVICE && a >= (uintptr_t)al.map && a < (uintptr_t)al.map + al.map_bytes) {
+                hit = &al;
+                start = s;
+                break;
+            }
+        if (hit) {
+            const bool in_pages = a >= (uintptr_t)hit->pages && a < (uintptr_t)hit->pages + hit->page_bytes;
+            if (in_pages && !device_open)
+                std::fprintf(stderr,
+                             "cuda emulator: host code touched device memory at %p, byte %lld of a cudaMalloc "
+                             "buffer of %zu bytes at %p (on a GPU: garbage or a crash; copy it to the host first)\n",
+                             info->si_addr, (long long)(a - start), hit->bytes, (void *)start);
+            else
+                std::fprintf(stderr,
+                             "cuda emulator: access at %p, %lld bytes from the start of a cudaMalloc buffer of "
+                             "%zu bytes at %p: outside the buffer\n",
+                             info->si_addr, (long long)(a - start), hit->bytes, (void *)start);
+        }
+        memory_m.unlock();
+    }
+    if (!hit) {
+        sigaction(SIGSEGV, &previous_segv, nullptr); /* the access faults again, there */
+        (void)sig, (void)context;
+        return;
+    }
+    std::fflush(stderr);
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_print_stack_trace();
+#else
+    void *frames[64];
+    backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
+#endif
+    std::abort();
+}
+
+void install_fault_handler()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        static unsigned char alternate[64 * 1024]; /* a fiber's stack may be the one that overflowed */
+        stack_t ss{};
+        ss.ss_sp = alternate;
+        ss.ss_size = sizeof alternate;
+        sigaltstack(&ss, nullptr);
+        struct sigaction sa{};
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &previous_segv);
+    });
 }
 
 /* ---- streams and events: deferred work ------------------------------------------------
@@ -525,9 +675,15 @@ cudaError_t release(void *p, kind_t k, const char *what)
  * runs the work, so polling loops meet "not ready" and still end. Copies from pageable host
  * memory take their source at the call, copies into it wait for the stream, as in CUDA. */
 
+/* A queued item; `device` when it touches device memory (host functions and waits do not). */
+struct work {
+    std::function<void()> run;
+    bool device;
+};
+
 struct stream_rec {
     unsigned flags;
-    std::deque<std::function<void()>> queue;
+    std::deque<work> queue;
     unsigned long issued = 0, done = 0;
 };
 struct event_rec {
@@ -572,9 +728,10 @@ void run_until(stream_rec *s, unsigned long ticket)
 {
     std::lock_guard<std::recursive_mutex> l(work_m);
     while (s->done < ticket) {
-        std::function<void()> op = std::move(s->queue.front());
+        work w = std::move(s->queue.front());
         s->queue.pop_front();
-        op();
+        device_access open(w.device);
+        w.run();
         s->done++;
     }
 }
@@ -609,13 +766,13 @@ void *live_handle(std::set<const void *> &live, void *rec)
     return rec;
 }
 
-cudaError_t enqueue(cudaStream_t stream, std::function<void()> op, const char *what)
+cudaError_t enqueue(cudaStream_t stream, std::function<void()> op, const char *what, bool device)
 {
     std::lock_guard<std::recursive_mutex> l(work_m);
     stream_rec *s = stream_of(stream, what);
     if (!s)
         return cudaErrorInvalidResourceHandle;
-    s->queue.push_back(std::move(op));
+    s->queue.push_back(work{std::move(op), device});
     s->issued++;
     return cudaSuccess;
 }
@@ -662,7 +819,9 @@ cudaError_t copy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     if (!s)
         return cudaErrorInvalidResourceHandle;
     if (dk == HOST) {
+        std::lock_guard<std::recursive_mutex> l(work_m);
         run_all(s);
+        device_access open(true);
         std::memmove(dst, src, bytes);
         return cudaSuccess;
     }
@@ -895,12 +1054,13 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
         return stream_of(stream, "cudaStreamWaitEvent") ? cudaSuccess : cudaErrorInvalidResourceHandle;
     stream_rec *producer = r->stream;
     const unsigned long ticket = r->ticket;
-    return enqueue(stream, [producer, ticket] { run_until(producer, ticket); }, "cudaStreamWaitEvent");
+    return enqueue(
+        stream, [producer, ticket] { run_until(producer, ticket); }, "cudaStreamWaitEvent", false);
 }
 
 cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn, void *user_data)
 {
-    return enqueue(stream, [fn, user_data] { fn(user_data); }, "cudaLaunchHostFunc");
+    return enqueue(stream, [fn, user_data] { fn(user_data); }, "cudaLaunchHostFunc", false);
 }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned flags)

@@ -19,9 +19,24 @@ if(NOT NCCL_INCLUDE_DIR OR NOT NCCL_LIBRARY)
   message(FATAL_ERROR "DISTKAN_CUDA_EMULATOR=ON needs NCCL's header and library (set NCCL_ROOT)")
 endif()
 
-# Every .cu and .cuh, translated by cu_to_cpp.sed into the same relative place under
-# emu_src/ (.cu becoming .cpp), so that their includes of each other still resolve; the
-# headers they include from the source tree are found through each file's own directory.
+# dk_emu_translate(<source> <output>): the rule that rewrites one .cu or .cuh file with
+# cu_to_cpp.sed; the output compiles with the source's own directory on its include path,
+# so that the headers it includes from the source tree are found.
+function(dk_emu_translate src out)
+  get_filename_component(out_dir ${out} DIRECTORY)
+  get_filename_component(src_dir ${src} DIRECTORY)
+  file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${src})
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND sh -c "sed -E -f '${DK_EMU_DIR}/cu_to_cpp.sed' '${src}' > '${out}'"
+    DEPENDS ${src} ${DK_EMU_DIR}/cu_to_cpp.sed
+    COMMENT "CUDA emulator: translating ${rel}"
+    VERBATIM)
+  set_source_files_properties(${out} PROPERTIES GENERATED TRUE INCLUDE_DIRECTORIES ${src_dir})
+endfunction()
+
+# Every .cu and .cuh, translated into the same relative place under emu_src/ (.cu becoming
+# .cpp), so that their includes of each other still resolve.
 file(GLOB_RECURSE DK_EMU_CUDA_FILES CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
   ${PROJECT_SOURCE_DIR}/common/*.cu ${PROJECT_SOURCE_DIR}/common/*.cuh
   ${PROJECT_SOURCE_DIR}/kernels/*.cu ${PROJECT_SOURCE_DIR}/kernels/*.cuh
@@ -33,15 +48,7 @@ set(DK_EMU_SOURCES ${DK_EMU_DIR}/cuda_emu.cpp)
 foreach(rel ${DK_EMU_CUDA_FILES})
   string(REGEX REPLACE "\\.cu$" ".cpp" out_rel ${rel})
   set(out ${CMAKE_BINARY_DIR}/emu_src/${out_rel})
-  get_filename_component(out_dir ${out} DIRECTORY)
-  get_filename_component(src_dir ${PROJECT_SOURCE_DIR}/${rel} DIRECTORY)
-  add_custom_command(OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-    COMMAND sh -c "sed -E -f '${DK_EMU_DIR}/cu_to_cpp.sed' '${PROJECT_SOURCE_DIR}/${rel}' > '${out}'"
-    DEPENDS ${PROJECT_SOURCE_DIR}/${rel} ${DK_EMU_DIR}/cu_to_cpp.sed
-    COMMENT "CUDA emulator: translating ${rel}"
-    VERBATIM)
-  set_source_files_properties(${out} PROPERTIES GENERATED TRUE INCLUDE_DIRECTORIES ${src_dir})
+  dk_emu_translate(${PROJECT_SOURCE_DIR}/${rel} ${out})
   list(APPEND DK_EMU_SOURCES ${out})
 endforeach()
 
