@@ -10,7 +10,8 @@
  *   - barriers: a __syncthreads or shuffle that not every running thread (lane) reaches is
  *     a deadlock, reported with the block; a shuffle whose mask is not the running lanes;
  *   - with DK_EMU_SCHEDULE=reverse the threads of a block run each phase between barriers
- *     in reverse order: a result that changes depends on a race;
+ *     in reverse order, and the blocks of a grid last to first: a result that changes
+ *     depends on a race;
  *   - copies and memsets: the direction against the pointers' kinds, the range inside one
  *     allocation; frees of pointers that were not allocated;
  *   - use of destroyed streams and events.
@@ -358,10 +359,15 @@ void execute_grid(const launch_config &c, void (*body)(void *), void *arg)
     static block blk;
     blk.body = body;
     blk.arg = arg;
-    for (unsigned z = 0; z < c.grid.z; z++)
-        for (unsigned y = 0; y < c.grid.y; y++)
-            for (unsigned x = 0; x < c.grid.x; x++)
-                run_block(blk, c, uint3{x, y, z}, threads, reverse);
+    /* Reversed, the blocks run last to first too: a block that reads what another block of
+     * the same grid writes, or two blocks writing one place, give a different result. */
+    const unsigned long long blocks = (unsigned long long)c.grid.x * c.grid.y * c.grid.z;
+    for (unsigned long long k = 0; k < blocks; k++) {
+        const unsigned long long b = reverse ? blocks - 1 - k : k;
+        const unsigned x = (unsigned)(b % c.grid.x), y = (unsigned)(b / c.grid.x % c.grid.y),
+                       z = (unsigned)(b / ((unsigned long long)c.grid.x * c.grid.y));
+        run_block(blk, c, uint3{x, y, z}, threads, reverse);
+    }
 }
 
 cudaError_t enqueue(cudaStream_t s, std::function<void()> op, const char *what, bool device = true);

@@ -52,6 +52,14 @@ __global__ void split_barrier(int *out)
     out[threadIdx.x] = v;
 }
 
+/* Every block writes the one place: a race between blocks, whose winner is the last block
+ * to run. */
+__global__ void claim(int *out)
+{
+    if (threadIdx.x == 0)
+        out[0] = (int)blockIdx.x;
+}
+
 __global__ void use_dynamic_shared(float *out)
 {
     extern __shared__ float zone[];
@@ -177,6 +185,16 @@ static int unsynced_rotate(void)
     return 0;
 }
 
+static int blocks_race(void)
+{
+    int *d = NULL, h = -1;
+    check(cudaMalloc((void **)&d, sizeof h), "cudaMalloc");
+    claim<<<8, 32>>>(d);
+    check(cudaMemcpy(&h, d, sizeof h, cudaMemcpyDeviceToHost), "cudaMemcpy");
+    printf("blocks_race: block %d wrote last\n", h);
+    return 0;
+}
+
 static int deadlock(void)
 {
     int *d = NULL;
@@ -231,6 +249,7 @@ static const struct {
     {"wrong_direction", wrong_direction},
     {"missing_sync", missing_sync},
     {"unsynced_rotate", unsynced_rotate},
+    {"blocks_race", blocks_race},
     {"deadlock", deadlock},
     {"big_block", big_block},
     {"big_shared", big_shared},

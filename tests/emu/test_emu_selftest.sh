@@ -56,7 +56,8 @@ expect_reported big_shared 'cudaErrorInvalidValue before opting in, cudaSuccess 
 expect_reported double_free 'second cudaFree: cudaErrorInvalidValue' 'not the start of a live device allocation'
 
 # Deferred streams: a pinned buffer read before its stream is synchronised still holds
-# what it held; shared memory nobody wrote reads as -1 (0xFF bytes).
+# what it held; shared memory nobody wrote reads as -1 (0xFF bytes), in either order of
+# the threads.
 run_case missing_sync
 grep -qx 'without a sync: -1; after it: 7.5' out.txt || { cat out.txt err.txt; fail "missing_sync: stale then 7.5 expected"; }
 echo "ok: missing_sync: $(cat out.txt)"
@@ -65,5 +66,12 @@ for schedule in forward reverse; do
     [ "$rc" -eq 0 ] && grep -qE '^unsynced_rotate: [1-9][0-9]* of 64 threads' out.txt ||
         { cat out.txt err.txt; fail "unsynced_rotate ($schedule): some threads should read unwritten shared memory"; }
     echo "ok: unsynced_rotate ($schedule): $(cat out.txt)"
+done
+# Blocks run first to last, and last to first when reversed: a race between blocks shows.
+for schedule in forward:7 reverse:0; do
+    DK_EMU_SCHEDULE=${schedule%:*} run_case blocks_race
+    grep -qx "blocks_race: block ${schedule#*:} wrote last" out.txt ||
+        { cat out.txt err.txt; fail "blocks_race (${schedule%:*}): block ${schedule#*:} should write last"; }
+    echo "ok: blocks_race (${schedule%:*}): $(cat out.txt)"
 done
 echo "ok: every check of the emulator fired"
