@@ -177,6 +177,8 @@ static dk_err setup(run *r, int *local_failure)
     dk_err err = dk_config_checkpoint_dir(cfg, r->ckpt_dir, sizeof r->ckpt_dir);
     if (err == DK_OK && r->rank == 0)
         err = claim_dirs(r);
+    if (err == DK_OK && r->rank == 0 && r->resume)
+        dk_train_resume_announce(r); /* not before: another run may hold the directory */
     DK_CALL(agree(r, err, local_failure));
     /* Set aside before the log is opened: opening it truncates an earlier run's log. */
     if (r->rank == 0) {

@@ -27,6 +27,8 @@ struct dk_resume {
     dk_ckpt_reader *reader;  /* rank 0 */
     char path[DK_CKPT_PATH_MAX];
     char *metrics;           /* rank 0: the metrics lines to carry over (NULL: none) */
+    const dk_config *saved;  /* the checkpoint's own config */
+    int n_changed;           /* keys changed since, for dk_train_resume_announce */
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -189,28 +191,36 @@ dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
         *local_failure = r->rank == 0;
         return dk_error_push(err != DK_OK ? err : agreed, __FILE__, __LINE__, __func__);
     }
-    if (r->rank == 0) {
-        const Dk__Metadata *md = m->metadata;
-        time_t when = (time_t)md->created_unix_s;
-        char stamp[64] = "?";
-        struct tm tm;
-        if (gmtime_r(&when, &tm))
-            strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
-        printf("resuming from %s: step %lld, grid stage %d of %zu (G %d), written by %d rank%s at %s (%s)\n",
-               res->path, (long long)m->schedule->step, m->schedule->stage + 1, m->schedule->n_stages,
-               m->model->grid, md->world_size, md->world_size == 1 ? "" : "s", stamp, md->reason);
-        if (n_changed > 0) {
-            printf("config keys changed since the checkpoint (%d):\n", n_changed);
-            dk_config_check_resume(&saved, r->cfg, res->path, stdout, &n_changed);
-        }
-        if (md->world_size != r->world)
-            printf("note: the checkpoint was written by %d rank%s and resumes on %d: the split of the batch and the "
-                   "collocation points changes, so results agree with an uninterrupted run to rounding only\n",
-                   md->world_size, md->world_size == 1 ? "" : "s", r->world);
-        fflush(stdout);
+    res->saved = &saved;
+    res->n_changed = n_changed;
+    if (r->rank == 0)
         read_metrics_to_carry(r, (long)m->schedule->step);
-    }
     return DK_OK;
+}
+
+void dk_train_resume_announce(const dk_run *r)
+{
+    const struct dk_resume *res = r->resume;
+    const Dk__Manifest *m = res->manifest;
+    const Dk__Metadata *md = m->metadata;
+    time_t when = (time_t)md->created_unix_s;
+    char stamp[64] = "?";
+    struct tm tm;
+    if (gmtime_r(&when, &tm))
+        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf("resuming from %s: step %lld, grid stage %d of %zu (G %d), written by %d rank%s at %s (%s)\n", res->path,
+           (long long)m->schedule->step, m->schedule->stage + 1, m->schedule->n_stages, m->model->grid,
+           md->world_size, md->world_size == 1 ? "" : "s", stamp, md->reason);
+    if (res->n_changed > 0) {
+        int n = 0;
+        printf("config keys changed since the checkpoint (%d):\n", res->n_changed);
+        dk_config_check_resume(res->saved, r->cfg, res->path, stdout, &n);
+    }
+    if (md->world_size != r->world)
+        printf("note: the checkpoint was written by %d rank%s and resumes on %d: the split of the batch and the "
+               "collocation points changes, so results agree with an uninterrupted run to rounding only\n",
+               md->world_size, md->world_size == 1 ? "" : "s", r->world);
+    fflush(stdout);
 }
 
 int dk_train_resume_grid(const dk_run *r) { return r->resume->manifest->model->grid; }

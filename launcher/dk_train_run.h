@@ -173,6 +173,9 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r);
 dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure);
 int dk_train_resume_grid(const dk_run *r);
 dk_err dk_train_resume_restore(dk_run *r, int *local_failure);
+/* Rank 0, once the run's directories are its own: says what is resumed, and which config
+ * keys changed since the checkpoint. */
+void dk_train_resume_announce(const dk_run *r);
 /* Rank 0: carries the metrics.jsonl lines up to the checkpoint's step over from the run
  * that wrote it into the new metrics file. */
 void dk_train_resume_carry_metrics(dk_run *r);

@@ -21,6 +21,7 @@ wait_for_log() {
 "$DISTKAN" train "$cfg" --run-dir shared --set train.steps=4000 --set checkpoint.every=1 --set checkpoint.keep=2 \
     > first.log 2> first.err &
 pid=$!
+trap 'kill "$pid" 2> /dev/null || true' EXIT # a failing check must not leave it writing the scratch
 wait_for_log shared
 
 holder="pid $pid on host $(hostname), started [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC"
@@ -31,6 +32,18 @@ kill -0 "$pid" 2> /dev/null || fail "the first run ended before the second one t
 expect_failure 2 "checkpoint directory shared/checkpoints is in use by another distkan run \($holder\)" \
     "$DISTKAN" train "$cfg" --run-dir other --set checkpoint.dir=shared/checkpoints
 kill -0 "$pid" 2> /dev/null || fail "the first run ended before the third one tried: lengthen it"
+# A resume into the busy directory is refused too, without announcing that it resumes. Its
+# checkpoint is a copy of one of the first run's (which prunes as it goes: retried).
+for _ in $(seq 1 20); do
+    ckpts=(shared/checkpoints/ckpt-*.dkc) # sorted; the newest may be pruned before cp
+    cp "${ckpts[-1]}" copy.dkc 2> /dev/null && break
+    sleep 0.05
+done
+[ -s copy.dkc ] || fail "could not copy a checkpoint of the first run"
+expect_failure 2 "run directory shared is in use by another distkan run \($holder\)" \
+    "$DISTKAN" train "$cfg" --run-dir shared --resume copy.dkc
+! grep -q "resuming from" out.txt || { cat out.txt; fail "a refused resume announced that it was resuming"; }
+kill -0 "$pid" 2> /dev/null || fail "the first run ended before the fourth one tried: lengthen it"
 
 rc=0
 wait "$pid" || rc=$?
@@ -49,7 +62,7 @@ steps=$(sed -n 's/^  "steps": \([0-9]*\),$/\1/p' shared/summary.json)
 grep '"phase"' shared/metrics.jsonl | sed 's/^{"step": \([0-9]*\),.*/\1/' \
     | awk 'NR > 1 && $1 <= last { bad = 1 } { last = $1 } END { exit bad || NR < 80 }' \
     || fail "metrics.jsonl's training lines are not one series in increasing step order"
-echo "ok: two runs refused while the first ran; the first run's checkpoints and log are intact"
+echo "ok: three runs refused while the first ran; the first run's checkpoints and log are intact"
 
 # A finished run has released its directory.
 "$DISTKAN" train "$cfg" --run-dir shared --set train.steps=20 --set lbfgs.steps=5 > again.log \
