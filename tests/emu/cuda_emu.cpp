@@ -7,6 +7,7 @@
  *   - launch configurations (block of at most 1024 threads, grid limits, dynamic shared
  *     memory beyond 48 KiB only after cudaFuncSetAttribute, at most the opt-in limit);
  *   - shared memory: fresh per block, 0xFF-filled, one heap block per array (ASan bounds);
+ *     fresh device and pinned buffers are 0xFF-filled too;
  *   - barriers: a __syncthreads or shuffle that not every running thread (lane) reaches is
  *     a deadlock, reported with the block; a shuffle whose mask is not the running lanes;
  *   - with DK_EMU_SCHEDULE=reverse the threads of a block run each phase between barriers
@@ -462,7 +463,9 @@ namespace {
  * for AddressSanitizer, so an index past either end is caught in kernels and in copies.
  * The buffer's pages are readable only while device work runs (a queued kernel, copy or
  * memset; set_device_access): host code that dereferences a device pointer faults, and
- * on_fault names the buffer. On a GPU that code reads garbage or dies. */
+ * on_fault names the buffer. On a GPU that code reads garbage or dies. New device and
+ * pinned memory is 0xFF bytes (NaN, -1), as uninitialised memory may be on a GPU: code
+ * that takes a fresh buffer for zeros shows. */
 
 enum kind_t { HOST, DEVICE, PINNED };
 
@@ -571,12 +574,15 @@ void *allocate(size_t bytes, kind_t k)
         a.map = static_cast<unsigned char *>(m);
         a.pages = a.map + PAGE;
         p = a.pages + a.page_bytes - rounded;
+        protect(a, true);
+        std::memset(p, 0xFF, bytes);
         poison(a.pages, a.page_bytes, true);
         poison(p, bytes, false);
     } else {
         p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
         if (!p)
             return nullptr;
+        std::memset(p, 0xFF, bytes);
     }
     std::lock_guard<std::mutex> l(memory_m);
     if (k == DEVICE) {

@@ -115,6 +115,15 @@ static int synced_rotate(void)
 }
 
 /* Faults. Each prints what it saw, if it was not stopped, for the script to judge. */
+static int fresh_memory(void)
+{
+    float *d = device_buffer(), h = 0.0f, *pinned = NULL;
+    check(cudaMemcpy(&h, d, sizeof h, cudaMemcpyDeviceToHost), "cudaMemcpy");
+    check(cudaMallocHost((void **)&pinned, sizeof *pinned), "cudaMallocHost");
+    printf("fresh_memory: device %g, pinned %g\n", (double)h, (double)*pinned);
+    return 0;
+}
+
 static int host_reads_device(void)
 {
     float *d = device_buffer();
@@ -242,6 +251,7 @@ static const struct {
 } cases[] = {
     {"copy_back", copy_back},
     {"synced_rotate", synced_rotate},
+    {"fresh_memory", fresh_memory},
     {"host_reads_device", host_reads_device},
     {"host_writes_device", host_writes_device},
     {"kernel_overflow", kernel_overflow},

@@ -55,9 +55,12 @@ expect_reported big_shared 'cudaErrorInvalidValue before opting in, cudaSuccess 
     '65536 bytes of dynamic shared memory, beyond the 49152 allowed'
 expect_reported double_free 'second cudaFree: cudaErrorInvalidValue' 'not the start of a live device allocation'
 
-# Deferred streams: a pinned buffer read before its stream is synchronised still holds
-# what it held; shared memory nobody wrote reads as -1 (0xFF bytes), in either order of
-# the threads.
+# Fresh device and pinned memory reads as NaN (0xFF bytes), not as zeros. Deferred
+# streams: a pinned buffer read before its stream is synchronised still holds what it
+# held. Shared memory nobody wrote reads as -1 (0xFF bytes), whichever thread runs first.
+run_case fresh_memory
+grep -qxE 'fresh_memory: device -?nan, pinned -?nan' out.txt || { cat out.txt err.txt; fail "fresh_memory: NaN expected"; }
+echo "ok: $(cat out.txt)"
 run_case missing_sync
 grep -qx 'without a sync: -1; after it: 7.5' out.txt || { cat out.txt err.txt; fail "missing_sync: stale then 7.5 expected"; }
 echo "ok: missing_sync: $(cat out.txt)"
