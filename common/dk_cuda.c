@@ -148,6 +148,11 @@ dk_err dk_cuda_to_device(void *dst, const void *src, size_t bytes, void *stream)
     return copy(dst, src, bytes, stream, cudaMemcpyHostToDevice, "copy to the GPU", 1);
 }
 
+dk_err dk_cuda_to_device_async(void *dst, const void *pinned_src, size_t bytes, void *stream)
+{
+    return copy(dst, pinned_src, bytes, stream, cudaMemcpyHostToDevice, "copy to the GPU", 0);
+}
+
 dk_err dk_cuda_to_host(void *dst, const void *src, size_t bytes, void *stream)
 {
     return copy(dst, src, bytes, stream, cudaMemcpyDeviceToHost, "copy from the GPU", 1);

@@ -55,6 +55,9 @@ void dk_cuda_host_free(void *ptr);
 
 /* Copies on `stream`; the synchronous forms wait for the stream afterwards. */
 dk_err dk_cuda_to_device(void *dst, const void *src, size_t bytes, void *stream);
+/* From page-locked memory (dk_cuda_host_alloc) without waiting: the host goes on at once,
+ * and must leave the source unchanged until the stream has reached the copy. */
+dk_err dk_cuda_to_device_async(void *dst, const void *pinned_src, size_t bytes, void *stream);
 dk_err dk_cuda_to_host(void *dst, const void *src, size_t bytes, void *stream);
 dk_err dk_cuda_device_copy(void *dst, const void *src, size_t bytes, void *stream);
 dk_err dk_cuda_memset_zero(void *dst, size_t bytes, void *stream);

@@ -337,7 +337,10 @@ dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[
         d->pinned[4] = dk_train_control_word(r);
     else
         ((float *)&d->pinned[4])[0] = (float)dk_train_control_word(r);
-    DK_CALL(dk_cuda_to_device(extra + 3 * es, &d->pinned[4], es, d->stream));
+    /* Queued without a wait, so that the host does not stall the step here: pinned[4] is
+     * next written in the next evaluation, after the read-back below has waited for this
+     * stream. */
+    DK_CALL(dk_cuda_to_device_async(extra + 3 * es, &d->pinned[4], es, d->stream));
     DK_CALL(dk_comm_allreduce_sum(r->comm, d->net->grads, net->n_params + 4, dt, DK_MEM_DEVICE));
     DK_CALL(dk_cuda_to_host(d->pinned, extra, 4 * es, d->stream));
     for (int i = 0; i < 4; i++)

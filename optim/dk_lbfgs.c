@@ -30,8 +30,8 @@
 /* The whole state, flat so that a checkpoint can save it as (scalars, history arrays):
  *   pair k (k = 0 the newest, count - 1 the oldest) lives in slot (head - 1 - k) mod history
  *   of s, y and rho; head is the slot the next pair is written to.
- * Everything else (direction, trial point, gradient buffers, alpha) is scratch that is
- * dead between steps. */
+ * Everything else (direction, trial point, gradient buffers, alpha, beta) is scratch that
+ * is dead between steps. */
 struct dk_lbfgs {
     dk_lbfgs_settings settings;
     const dk_vec_ops *ops; /* where s, y, d, x_trial, g_a, g_b live and how they are combined */
@@ -44,7 +44,10 @@ struct dk_lbfgs {
 
     double *s, *y;  /* [history][stride]: s = x_{k+1} - x_k, y = g_{k+1} - g_k (ops memory) */
     double *rho;    /* [history]: 1 / y.s (host) */
-    double *alpha;  /* [history]: two-loop scratch (host) */
+    /* The two-loop recursion's scalars, in the ops' memory: on a GPU they never visit the
+     * host, so the recursion runs without a synchronisation. */
+    double *alpha;  /* [history] */
+    double *beta;   /* one */
     double *d;      /* search direction */
     double *x_trial;
     /* Gradients the line search keeps: the trial point's and the bracket's low end's (the
@@ -54,7 +57,7 @@ struct dk_lbfgs {
      * whose gradient is the caller's g, which is only read. */
     double *g_a, *g_b;
     double *vectors; /* the one ops allocation s, y, d, x_trial, g_a and g_b point into */
-    double *scalars; /* the one host allocation rho and alpha point into */
+    double *scalars; /* the ops allocation alpha and beta point into */
 };
 
 /* One point on the line x + t d. */
@@ -84,7 +87,9 @@ static int slot_of(const dk_lbfgs *lb, int k)
 }
 
 /* Two-loop recursion (Nocedal & Wright, Alg. 7.4): d = -H g with H the L-BFGS inverse
- * Hessian built on H0 = gamma I, gamma = s.y / y.y of the newest pair (eq. 7.20). */
+ * Hessian built on H0 = gamma I, gamma = s.y / y.y of the newest pair (eq. 7.20). Its
+ * scalars stay in the ops' memory (alpha_j, beta; 1 / gamma = rho y.y in beta too): none
+ * of them decides anything, so a device table runs the recursion without waiting. */
 static void two_loop(dk_lbfgs *lb, const double *g)
 {
     const dk_vec_ops *ops = lb->ops;
@@ -95,21 +100,19 @@ static void two_loop(dk_lbfgs *lb, const double *g)
     for (int k = 0; k < lb->count; k++) { /* newest to oldest */
         const int j = slot_of(lb, k);
         const double *s = lb->s + (size_t)j * lb->stride, *y = lb->y + (size_t)j * lb->stride;
-        const double a = lb->rho[j] * ops->dot(ctx, n, s, d);
-        lb->alpha[j] = a;
-        /* d - a y, written d + (-a) y: the same rounded value (negation is exact). */
-        ops->axpy(ctx, n, -a, y, d);
+        ops->dot_into(ctx, n, s, d, lb->rho[j], lb->alpha + j); /* alpha_j = rho_j s_j.d */
+        /* d - alpha_j y, written d + (-alpha_j) y: the same rounded value (negation is exact). */
+        ops->axpy_by(ctx, n, lb->alpha + j, NULL, y, d);
     }
     const int newest = slot_of(lb, 0);
     const double *y_new = lb->y + (size_t)newest * lb->stride;
-    const double gamma = 1.0 / (lb->rho[newest] * ops->dot(ctx, n, y_new, y_new));
-    ops->scale(ctx, n, gamma, d);
+    ops->dot_into(ctx, n, y_new, y_new, lb->rho[newest], lb->beta);
+    ops->scale_by_inverse(ctx, n, lb->beta, d); /* d = gamma d */
     for (int k = lb->count - 1; k >= 0; k--) { /* oldest to newest */
         const int j = slot_of(lb, k);
         const double *s = lb->s + (size_t)j * lb->stride, *y = lb->y + (size_t)j * lb->stride;
-        const double b = lb->rho[j] * ops->dot(ctx, n, y, d);
-        const double c = lb->alpha[j] - b;
-        ops->axpy(ctx, n, c, s, d);
+        ops->dot_into(ctx, n, y, d, lb->rho[j], lb->beta); /* beta = rho_j y_j.d */
+        ops->axpy_by(ctx, n, lb->alpha + j, lb->beta, s, d); /* d + (alpha_j - beta) s_j */
     }
 }
 
@@ -316,7 +319,8 @@ dk_err dk_lbfgs_create_ops(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *se
         DK_ERROR(DK_ERR_MEMORY, "lbfgs: %zu parameters overflow the state size", n);
     const size_t stride = (n + 7) / 8 * 8;
     /* Vectors (the ops' memory): s, y: 2 m rows; d, x_trial, g_a, g_b: 4 rows, every row
-     * starting on a 64-byte boundary. Scalars (host): rho, alpha: 2 m. */
+     * starting on a 64-byte boundary. Scalars: rho (host, m), alpha and beta (the ops'
+     * memory, m + 1). */
     const size_t rows = 2 * m + 4;
     if (stride > SIZE_MAX / sizeof(double) / rows)
         DK_ERROR(DK_ERR_MEMORY, "lbfgs: history %d x %zu parameters overflow the state size",
@@ -327,7 +331,9 @@ dk_err dk_lbfgs_create_ops(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *se
     lb->ops = ops;
     dk_err err = ops->alloc(ops->ctx, rows * stride, &lb->vectors, "lbfgs history");
     if (err == DK_OK)
-        err = dk_calloc((void **)&lb->scalars, 2 * m, sizeof(double), "lbfgs history scalars");
+        err = ops->alloc(ops->ctx, m + 1, &lb->scalars, "lbfgs two-loop scalars");
+    if (err == DK_OK)
+        err = dk_calloc((void **)&lb->rho, m, sizeof(double), "lbfgs history scalars");
     if (err != DK_OK) {
         dk_lbfgs_destroy(&lb);
         return dk_error_push(err, __FILE__, __LINE__, __func__);
@@ -347,8 +353,8 @@ dk_err dk_lbfgs_create_ops(dk_lbfgs **out, size_t n, const dk_lbfgs_settings *se
     lb->g_a = p;
     p += stride;
     lb->g_b = p;
-    lb->rho = lb->scalars;
-    lb->alpha = lb->scalars + m;
+    lb->alpha = lb->scalars;
+    lb->beta = lb->scalars + m;
     dk_lbfgs_reset(lb);
     *out = lb;
     return DK_OK;
@@ -360,7 +366,9 @@ void dk_lbfgs_destroy(dk_lbfgs **lb)
         return;
     if ((*lb)->vectors)
         (*lb)->ops->release((*lb)->ops->ctx, (*lb)->vectors);
-    free((*lb)->scalars);
+    if ((*lb)->scalars)
+        (*lb)->ops->release((*lb)->ops->ctx, (*lb)->scalars);
+    free((*lb)->rho);
     free(*lb);
     *lb = NULL;
 }

@@ -31,6 +31,19 @@ __global__ void axpy_kernel(size_t n, double alpha, const double *x, double *y)
 }
 
 /* x + t d, rounded once. */
+/* y = y + c x with c = -*a (b NULL) or *a - *b, read from device memory by every thread. */
+__global__ void axpy_by_kernel(size_t n, const double *a, const double *b, const double *x, double *y)
+{
+    const double c = b ? __dsub_rn(*a, *b) : -*a;
+    DK_GRID_STRIDE(i, n) y[i] = __fma_rn(c, x[i], y[i]);
+}
+
+__global__ void scale_by_inverse_kernel(size_t n, const double *a, double *x)
+{
+    const double alpha = __ddiv_rn(1.0, *a);
+    DK_GRID_STRIDE(i, n) x[i] = __dmul_rn(x[i], alpha);
+}
+
 __global__ void line_kernel(size_t n, const double *x, double t, const double *d, double *out)
 {
     DK_GRID_STRIDE(i, n) out[i] = __fma_rn(t, d[i], x[i]);
@@ -91,6 +104,11 @@ struct MaxAbsBody {
 struct StoreResult {
     double *out;
     __device__ void operator()(const double *v) const { *out = v[0]; }
+};
+struct StoreScaled {
+    double *out;
+    double factor;
+    __device__ void operator()(const double *v) const { *out = __dmul_rn(factor, v[0]); }
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -223,6 +241,35 @@ static void vc_sub(void *ctx, size_t n, const double *a, const double *b, double
     VC_FAILED(c, cudaGetLastError(), "subtract kernel");
 }
 
+/* The dot product stays on the device: no copy back, no wait. */
+static void vc_dot_into(void *ctx, size_t n, const double *x, const double *y, double factor, double *out)
+{
+    vec_cuda *c = (vec_cuda *)ctx;
+    if (c->error != DK_OK)
+        return;
+    VC_FAILED(c, (dk_reduce::run<1, dk_reduce::SumOps>(n, DotBody{x, y}, StoreScaled{out, factor}, c->partials,
+                                                      c->stream)),
+              "dot product on the GPU");
+}
+
+static void vc_axpy_by(void *ctx, size_t n, const double *a, const double *b, const double *x, double *y)
+{
+    vec_cuda *c = (vec_cuda *)ctx;
+    if (vc_skip(c, n))
+        return;
+    axpy_by_kernel<<<dk_reduce::elementwise_blocks(n), THREADS, 0, c->stream>>>(n, a, b, x, y);
+    VC_FAILED(c, cudaGetLastError(), "axpy kernel");
+}
+
+static void vc_scale_by_inverse(void *ctx, size_t n, const double *a, double *x)
+{
+    vec_cuda *c = (vec_cuda *)ctx;
+    if (vc_skip(c, n))
+        return;
+    scale_by_inverse_kernel<<<dk_reduce::elementwise_blocks(n), THREADS, 0, c->stream>>>(n, a, x);
+    VC_FAILED(c, cudaGetLastError(), "scale kernel");
+}
+
 static dk_err vc_error(void *ctx)
 {
     vec_cuda *c = (vec_cuda *)ctx;
@@ -250,6 +297,9 @@ extern "C" dk_err dk_vec_ops_cuda_create(dk_vec_ops **out, void *stream)
     c->ops.axpy = vc_axpy;
     c->ops.line = vc_line;
     c->ops.sub = vc_sub;
+    c->ops.dot_into = vc_dot_into;
+    c->ops.axpy_by = vc_axpy_by;
+    c->ops.scale_by_inverse = vc_scale_by_inverse;
     c->ops.error = vc_error;
     dk_vec_ops *ops = &c->ops;
     dk_err err = dk_cuda_malloc((void **)&c->partials, (dk_reduce::MAX_BLOCKS + 1) * sizeof(double),

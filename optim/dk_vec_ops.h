@@ -2,9 +2,11 @@
  * in host memory or in GPU memory alike.
  *
  * Every O(n) operation the optimiser performs is one entry below; the optimiser itself only
- * handles scalars. A table's vectors all live in one memory space (on_device says which);
- * reductions return their result on the host, so each is a synchronisation point for a
- * device table (L-BFGS needs those few scalars on the host to take its decisions).
+ * handles scalars. A table's vectors all live in one memory space (on_device says which).
+ * The reductions return their result on the host, so each is a synchronisation point for a
+ * device table: L-BFGS calls them for the few scalars its decisions need (line search,
+ * convergence, which pairs to keep). The scalars it only passes on (the two-loop
+ * recursion's) stay in the table's memory instead: dot_into, axpy_by, scale_by_inverse.
  *
  * Errors. Operations cannot return a dk_err one by one (the reductions return their value),
  * so a table that can fail records its first failure instead: the failing call records the
@@ -53,6 +55,14 @@ typedef struct dk_vec_ops {
     void (*line)(void *ctx, size_t n, const double *x, double t, const double *d, double *out);
     /* out = a - b (out distinct from a and b). */
     void (*sub)(void *ctx, size_t n, const double *a, const double *b, double *out);
+
+    /* With scalars in the table's memory (out, a, b: doubles from alloc), so that no value
+     * goes through the host. The results are bitwise those of the host forms: *out =
+     * factor * dot(a, b); axpy with alpha = -*a (b NULL) or *a - *b; scale with
+     * alpha = 1 / *a. */
+    void (*dot_into)(void *ctx, size_t n, const double *x, const double *y, double factor, double *out);
+    void (*axpy_by)(void *ctx, size_t n, const double *a, const double *b, const double *x, double *y);
+    void (*scale_by_inverse)(void *ctx, size_t n, const double *a, double *x);
 
     /* The first failure since the last call (DK_OK if none), cleared; NULL: cannot fail. */
     dk_err (*error)(void *ctx);

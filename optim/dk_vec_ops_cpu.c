@@ -102,6 +102,21 @@ static void cpu_sub(void *ctx, size_t n, const double *restrict a, const double 
         out[i] = a[i] - b[i];
 }
 
+static void cpu_dot_into(void *ctx, size_t n, const double *x, const double *y, double factor, double *out)
+{
+    *out = factor * cpu_dot(ctx, n, x, y);
+}
+
+static void cpu_axpy_by(void *ctx, size_t n, const double *a, const double *b, const double *x, double *y)
+{
+    cpu_axpy(ctx, n, b ? *a - *b : -*a, x, y);
+}
+
+static void cpu_scale_by_inverse(void *ctx, size_t n, const double *a, double *x)
+{
+    cpu_scale(ctx, n, 1.0 / *a, x);
+}
+
 static const dk_vec_ops cpu_ops = {
     .ctx = NULL,
     .on_device = 0,
@@ -116,6 +131,9 @@ static const dk_vec_ops cpu_ops = {
     .axpy = cpu_axpy,
     .line = cpu_line,
     .sub = cpu_sub,
+    .dot_into = cpu_dot_into,
+    .axpy_by = cpu_axpy_by,
+    .scale_by_inverse = cpu_scale_by_inverse,
     .error = NULL,
 };
 

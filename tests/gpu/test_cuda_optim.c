@@ -339,6 +339,32 @@ static void test_device_vec_ops_against_cpu(void **state)
         assert_bitwise(DK_F64, got, want, n, "copy, scale, axpy");
         free(got);
 
+        /* the forms with device scalars: bitwise the host-scalar forms (the two-loop
+         * recursion relies on it for GPU runs that do not move when its scalars stay on the
+         * device) */
+        double *dsc = NULL, sc[2];
+        CHECK(ops->alloc(ops->ctx, 2, &dsc, "scalars"));
+        ops->dot_into(ops->ctx, n, da, db, 0.3, &dsc[0]);
+        ops->dot_into(ops->ctx, n, db, db, 1.7, &dsc[1]);
+        double *sc_got = from_device(dsc, sizeof sc);
+        sc[0] = 0.3 * dot;
+        sc[1] = 1.7 * ops->dot(ops->ctx, n, db, db);
+        assert_bitwise(DK_F64, sc_got, sc, 2, "dot_into");
+        free(sc_got);
+        ops->copy(ops->ctx, n, db, dout);
+        ops->axpy_by(ops->ctx, n, &dsc[0], NULL, da, dout);
+        ops->axpy_by(ops->ctx, n, &dsc[0], &dsc[1], db, dout);
+        ops->scale_by_inverse(ops->ctx, n, &dsc[1], dout);
+        got = from_device(dout, bytes);
+        for (size_t i = 0; i < n; i++)
+            want[i] = fma(-sc[0], a[i], b[i]);
+        for (size_t i = 0; i < n; i++)
+            want[i] = fma(sc[0] - sc[1], b[i], want[i]) * (1.0 / sc[1]);
+        assert_bitwise(DK_F64, got, want, n, "axpy_by, scale_by_inverse");
+        free(got);
+        assert_int_equal(ops->error(ops->ctx), DK_OK);
+        ops->release(ops->ctx, dsc);
+
         /* NaN wins the max wherever it is */
         a[n / 2] = NAN;
         CHECK(dk_cuda_to_device(da, a, bytes, stream));

@@ -77,6 +77,25 @@ static void test_cpu_ops_match_plain_loops(void **state)
         ops->axpy(ops->ctx, n, 0.5, a, out);
         for (size_t i = 0; i < n; i++)
             assert_true(same_bits(out[i], ref[i] + 0.5 * a[i]));
+
+        /* The forms with scalars in the table's memory: bitwise the host forms, fed the
+         * scalar the host would have computed. */
+        double *sc = NULL;
+        assert_int_equal(ops->alloc(ops->ctx, 2, &sc, "scalars"), DK_OK);
+        ops->dot_into(ops->ctx, n, a, b, 0.3, &sc[0]);
+        assert_true(same_bits(sc[0], 0.3 * ops->dot(ops->ctx, n, a, b)));
+        ops->dot_into(ops->ctx, n, b, b, 1.7, &sc[1]);
+        memcpy(ref, out, n * sizeof *ref);
+        ops->axpy_by(ops->ctx, n, &sc[0], NULL, b, out);
+        ops->axpy(ops->ctx, n, -sc[0], b, ref);
+        assert_memory_equal(out, ref, n * sizeof *ref);
+        ops->axpy_by(ops->ctx, n, &sc[0], &sc[1], a, out);
+        ops->axpy(ops->ctx, n, sc[0] - sc[1], a, ref);
+        assert_memory_equal(out, ref, n * sizeof *ref);
+        ops->scale_by_inverse(ops->ctx, n, &sc[1], out);
+        ops->scale(ops->ctx, n, 1.0 / sc[1], ref);
+        assert_memory_equal(out, ref, n * sizeof *ref);
+        ops->release(ops->ctx, sc);
         free(ref);
         ops->release(ops->ctx, a);
         ops->release(ops->ctx, b);
@@ -222,6 +241,24 @@ static void w_sub(void *ctx, size_t n, const double *a, const double *b, double 
     if (!fails(w))
         w->cpu->sub(w->cpu->ctx, n, a, b, out);
 }
+static void w_dot_into(void *ctx, size_t n, const double *x, const double *y, double f, double *out)
+{
+    wrapped *w = ctx;
+    if (!fails(w))
+        w->cpu->dot_into(w->cpu->ctx, n, x, y, f, out);
+}
+static void w_axpy_by(void *ctx, size_t n, const double *a, const double *b, const double *x, double *y)
+{
+    wrapped *w = ctx;
+    if (!fails(w))
+        w->cpu->axpy_by(w->cpu->ctx, n, a, b, x, y);
+}
+static void w_scale_by_inverse(void *ctx, size_t n, const double *a, double *x)
+{
+    wrapped *w = ctx;
+    if (!fails(w))
+        w->cpu->scale_by_inverse(w->cpu->ctx, n, a, x);
+}
 static dk_err w_error(void *ctx)
 {
     wrapped *w = ctx;
@@ -234,7 +271,8 @@ static dk_vec_ops wrapped_ops(wrapped *w)
 {
     return (dk_vec_ops){.ctx = w, .on_device = 0, .alloc = w_alloc, .release = w_release, .dot = w_dot,
                         .sum_abs = w_sum_abs, .max_abs = w_max_abs, .copy = w_copy, .negate = w_negate,
-                        .scale = w_scale, .axpy = w_axpy, .line = w_line, .sub = w_sub, .error = w_error};
+                        .scale = w_scale, .axpy = w_axpy, .line = w_line, .sub = w_sub, .dot_into = w_dot_into,
+                        .axpy_by = w_axpy_by, .scale_by_inverse = w_scale_by_inverse, .error = w_error};
 }
 
 /* Rosenbrock in N dimensions: a curved valley, so the run exercises bracketing, zoom and
@@ -319,7 +357,7 @@ static void test_every_table_failure_is_returned(void **state)
         const dk_vec_ops ops = wrapped_ops(&w);
         dk_lbfgs *lb = NULL;
         dk_err err = dk_lbfgs_create_ops(&lb, RN, &defaults, &ops);
-        if (fail_at == 1) { /* the allocation */
+        if (fail_at <= 2) { /* the two allocations: vectors, two-loop scalars */
             assert_int_equal(err, DK_ERR_MEMORY);
             assert_null(lb);
             assert_int_equal(w.live, 0);
