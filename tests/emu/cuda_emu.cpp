@@ -43,12 +43,12 @@
 
 #include <csignal>
 #include <sys/mman.h>
+#include <unistd.h>
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #else
 #include <execinfo.h>
-#include <unistd.h>
 #endif
 
 namespace dk_emu {
@@ -108,6 +108,51 @@ unsigned char *fresh_zone(size_t bytes)
     unsigned char *p = new unsigned char[bytes ? bytes : 1];
     std::memset(p, 0xFF, bytes);
     return p;
+}
+
+/* ---- what the process asked of the device, counted --------------------------------------
+ *
+ * With DK_EMU_STATS=<prefix>, each process writes its counts to <prefix>.<pid> at exit,
+ * one "name value" line each: tests compare two runs that differ only in their number of
+ * steps, so that what one step costs (allocations, copies between host and device, waits
+ * of the host) is measured without a GPU. */
+struct stats {
+    std::mutex m;
+    unsigned long long launches = 0, device_allocs = 0, device_frees = 0, pinned_allocs = 0, pinned_frees = 0;
+    unsigned long long h2d_copies = 0, h2d_bytes = 0, d2h_copies = 0, d2h_bytes = 0, d2d_copies = 0, d2d_bytes = 0;
+    unsigned long long memsets = 0, host_waits = 0, event_queries = 0;
+};
+stats &counts = *new stats; /* never destroyed: CUDA calls may come from other exit handlers */
+
+struct stats_writer {
+    ~stats_writer()
+    {
+        const char *prefix = std::getenv("DK_EMU_STATS");
+        if (!prefix || !*prefix)
+            return;
+        char path[4096];
+        std::snprintf(path, sizeof path, "%s.%ld", prefix, (long)getpid());
+        FILE *f = std::fopen(path, "w");
+        if (!f)
+            return;
+        std::lock_guard<std::mutex> l(counts.m);
+        const stats &c = counts;
+        std::fprintf(f,
+                     "launches %llu\ndevice_allocs %llu\ndevice_frees %llu\npinned_allocs %llu\npinned_frees %llu\n"
+                     "h2d_copies %llu\nh2d_bytes %llu\nd2h_copies %llu\nd2h_bytes %llu\nd2d_copies %llu\n"
+                     "d2d_bytes %llu\nmemsets %llu\nhost_waits %llu\nevent_queries %llu\n",
+                     c.launches, c.device_allocs, c.device_frees, c.pinned_allocs, c.pinned_frees, c.h2d_copies,
+                     c.h2d_bytes, c.d2h_copies, c.d2h_bytes, c.d2d_copies, c.d2d_bytes, c.memsets, c.host_waits,
+                     c.event_queries);
+        std::fclose(f);
+    }
+} write_stats_at_exit;
+
+/* counted(&stats::field) += n, under the counters' lock. */
+void count(unsigned long long stats::*field, unsigned long long n = 1)
+{
+    std::lock_guard<std::mutex> l(counts.m);
+    counts.*field += n;
 }
 
 /* ---- execution: a block's threads are fibers of one host thread ----------------------
@@ -397,6 +442,7 @@ void launch(const launch_config &c, void (*run)(void *), void (*destroy)(void *)
     std::shared_ptr<void> owned(job, destroy); /* freed when the queued grid has run, or now */
     if (e == cudaSuccess) {
         const launch_config cfg = c;
+        count(&stats::launches);
         enqueue(c.stream, [cfg, run, owned] { execute_grid(cfg, run, owned.get()); }, "a kernel launch");
     }
 }
@@ -819,7 +865,7 @@ cudaError_t check_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 /* cudaMemcpyAsync's timing: pinned and device memory are read and written when the stream
  * gets there; a pageable source is read now, a pageable destination waits for the stream. */
 cudaError_t copy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream,
-                       const char *what)
+                       const char *what, bool synchronous = false)
 {
     if (bytes == 0)
         return cudaSuccess;
@@ -830,6 +876,14 @@ cudaError_t copy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     stream_rec *s = stream_of(stream, what);
     if (!s)
         return cudaErrorInvalidResourceHandle;
+    if (dk == DEVICE && sk == DEVICE)
+        count(&stats::d2d_copies), count(&stats::d2d_bytes, bytes);
+    else if (dk == DEVICE)
+        count(&stats::h2d_copies), count(&stats::h2d_bytes, bytes);
+    else if (sk == DEVICE)
+        count(&stats::d2h_copies), count(&stats::d2h_bytes, bytes);
+    if (synchronous || dk == HOST) /* a pageable destination: the host waits for the stream */
+        count(&stats::host_waits);
     if (dk == HOST) {
         std::lock_guard<std::recursive_mutex> l(work_m);
         run_all(s);
@@ -852,6 +906,7 @@ cudaError_t set_async(void *dst, int value, size_t bytes, cudaStream_t stream, c
     cudaError_t e = check_range(dst, bytes, true, "destination", what);
     if (e != cudaSuccess)
         return e;
+    count(&stats::memsets);
     return enqueue(stream, [dst, value, bytes] { std::memset(dst, value, bytes); }, what);
 }
 
@@ -981,31 +1036,37 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes)
             return fail(cudaErrorMemoryAllocation, "cudaMalloc(%zu): beyond the emulated 80 GiB", bytes);
     }
     *ptr = allocate(bytes, DEVICE);
+    count(&stats::device_allocs);
     return *ptr ? cudaSuccess : fail(cudaErrorMemoryAllocation, "cudaMalloc(%zu): host out of memory", bytes);
 }
 
 cudaError_t cudaFree(void *ptr)
 {
     run_everything(); /* cudaFree synchronises the device */
+    count(&stats::device_frees);
+    count(&stats::host_waits);
     return release(ptr, DEVICE, "cudaFree");
 }
 
 cudaError_t cudaMallocHost(void **ptr, size_t bytes)
 {
     *ptr = allocate(bytes, PINNED);
+    count(&stats::pinned_allocs);
     return *ptr ? cudaSuccess : fail(cudaErrorMemoryAllocation, "cudaMallocHost(%zu): out of memory", bytes);
 }
 
 cudaError_t cudaFreeHost(void *ptr)
 {
     run_everything();
+    count(&stats::pinned_frees);
+    count(&stats::host_waits);
     return release(ptr, PINNED, "cudaFreeHost");
 }
 
 /* The synchronous forms: after the legacy stream's work, done before returning. */
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind)
 {
-    cudaError_t e = copy_async(dst, src, bytes, kind, nullptr, "cudaMemcpy");
+    cudaError_t e = copy_async(dst, src, bytes, kind, nullptr, "cudaMemcpy", true);
     run_all(&legacy_stream);
     return e;
 }
@@ -1051,6 +1112,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream)
     stream_rec *s = stream_of(stream, "cudaStreamSynchronize");
     if (!s)
         return cudaErrorInvalidResourceHandle;
+    count(&stats::host_waits);
     run_all(s);
     return cudaSuccess;
 }
@@ -1115,6 +1177,7 @@ cudaError_t cudaEventQuery(cudaEvent_t event)
     event_rec *r = event_of(event, "cudaEventQuery");
     if (!r)
         return cudaErrorInvalidResourceHandle;
+    count(&stats::event_queries);
     if (!r->recorded || r->stream->done >= r->ticket)
         return cudaSuccess;
     run_until(r->stream, r->ticket);
@@ -1128,6 +1191,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event)
     event_rec *r = event_of(event, "cudaEventSynchronize");
     if (!r)
         return cudaErrorInvalidResourceHandle;
+    count(&stats::host_waits);
     if (r->recorded)
         run_until(r->stream, r->ticket);
     return cudaSuccess;
