@@ -413,16 +413,13 @@ void dk_lbfgs_view(const dk_lbfgs *lb, FILE *f)
 }
 
 /* Stores the pair (s, y) (already formed as x_new - x and g_new - g in scratch vectors) if
- * it passes the curvature test above. The scratch keeps a rejected pair from overwriting
- * the oldest stored one. Each of y.s, s.s and y.y is one sequential dot product, as the
- * single fused loop this replaced computed them. */
-static void push_pair(dk_lbfgs *lb, const double *s_new, const double *y_new)
+ * it passes the curvature test above; stats = pair_stats(s, y) = {y.s, s.s, y.y, ...}. The
+ * scratch keeps a rejected pair from overwriting the oldest stored one. */
+static void push_pair(dk_lbfgs *lb, const double *s_new, const double *y_new, const double stats[4])
 {
     const dk_vec_ops *ops = lb->ops;
     const size_t n = lb->n;
-    const double ys = ops->dot(ops->ctx, n, y_new, s_new);
-    const double ss = ops->dot(ops->ctx, n, s_new, s_new);
-    const double yy = ops->dot(ops->ctx, n, y_new, y_new);
+    const double ys = stats[0], ss = stats[1], yy = stats[2];
     if (!(ys > DK_LBFGS_CURVATURE_COS * sqrt(ss) * sqrt(yy)) || !isfinite(ys))
         return;
     const int j = lb->head;
@@ -511,8 +508,10 @@ dk_err dk_lbfgs_step(dk_lbfgs *lb, double *x, double *f, double *g, dk_lbfgs_obj
     double *s_new = lb->d, *y_new = free_buffer(lb, &low);
     ops->sub(ops->ctx, n, lb->x_trial, x, s_new);
     ops->sub(ops->ctx, n, low.g, g, y_new);
-    const double dx_max = ops->max_abs(ops->ctx, n, s_new);
-    push_pair(lb, s_new, y_new);
+    double stats[4]; /* y.s, s.s, y.y, max |s_i|: one wait on a device table */
+    ops->pair_stats(ops->ctx, n, s_new, y_new, stats);
+    const double dx_max = stats[3];
+    push_pair(lb, s_new, y_new, stats);
     const double df = fabs(low.f - *f);
     ops->copy(ops->ctx, n, lb->x_trial, x);
     ops->copy(ops->ctx, n, low.g, g);

@@ -101,6 +101,33 @@ struct MaxAbsBody {
     const double *a;
     __device__ void operator()(size_t i, double *v) const { v[0] = dk_reduce::max_nan(v[0], fabs(a[i])); }
 };
+/* y.s, s.s, y.y and max |s_i| in one pass: each component as DotBody or MaxAbsBody folds it. */
+struct PairBody {
+    const double *s, *y;
+    __device__ void operator()(size_t i, double *v) const
+    {
+        v[0] = __fma_rn(y[i], s[i], v[0]);
+        v[1] = __fma_rn(s[i], s[i], v[1]);
+        v[2] = __fma_rn(y[i], y[i], v[2]);
+        v[3] = dk_reduce::max_nan(v[3], fabs(s[i]));
+    }
+};
+/* Components 0-2 summed (as SumOps), 3 the NaN-winning max (as MaxOps). */
+struct PairOps {
+    __device__ static double identity(int) { return 0.0; }
+    __device__ static double combine(int k, double a, double b)
+    {
+        return k < 3 ? __dadd_rn(a, b) : dk_reduce::max_nan(a, b);
+    }
+};
+struct StoreFour {
+    double *out;
+    __device__ void operator()(const double *v) const
+    {
+        for (int k = 0; k < 4; k++)
+            out[k] = v[k];
+    }
+};
 struct StoreResult {
     double *out;
     __device__ void operator()(const double *v) const { *out = v[0]; }
@@ -118,9 +145,9 @@ struct StoreScaled {
 typedef struct vec_cuda {
     dk_vec_ops ops;     /* first: the table handed out is the context's address */
     cudaStream_t stream;
-    double *partials;   /* device, MAX_BLOCKS doubles */
-    double *result;     /* device, one double */
-    double *host;       /* page-locked, one double */
+    double *partials;   /* device, 4 MAX_BLOCKS doubles (pair_stats reduces 4 components) */
+    double *result;     /* device, 4 doubles */
+    double *host;       /* page-locked, 4 doubles */
     dk_err error;       /* first failure not yet returned by vc_error */
 } vec_cuda;
 
@@ -168,6 +195,26 @@ static double vc_reduce(vec_cuda *c, size_t n, Body body, const char *what)
     if (VC_FAILED(c, cudaStreamSynchronize(c->stream), what))
         return NAN;
     return *c->host;
+}
+
+static void vc_pair_stats(void *ctx, size_t n, const double *s, const double *y, double out[4])
+{
+    vec_cuda *c = (vec_cuda *)ctx;
+    const char *what = "L-BFGS pair reductions on the GPU";
+    for (int k = 0; k < 4; k++)
+        out[k] = NAN;
+    if (c->error != DK_OK)
+        return;
+    if (VC_FAILED(c, (dk_reduce::run<4, PairOps>(n, PairBody{s, y}, StoreFour{c->result}, c->partials, c->stream)),
+                  what))
+        return;
+    if (VC_FAILED(c, cudaMemcpyAsync(c->host, c->result, 4 * sizeof(double), cudaMemcpyDeviceToHost, c->stream),
+                  what))
+        return;
+    if (VC_FAILED(c, cudaStreamSynchronize(c->stream), what))
+        return;
+    for (int k = 0; k < 4; k++)
+        out[k] = c->host[k];
 }
 
 static double vc_dot(void *ctx, size_t n, const double *a, const double *b)
@@ -291,6 +338,7 @@ extern "C" dk_err dk_vec_ops_cuda_create(dk_vec_ops **out, void *stream)
     c->ops.dot = vc_dot;
     c->ops.sum_abs = vc_sum_abs;
     c->ops.max_abs = vc_max_abs;
+    c->ops.pair_stats = vc_pair_stats;
     c->ops.copy = vc_copy;
     c->ops.negate = vc_negate;
     c->ops.scale = vc_scale;
@@ -302,11 +350,11 @@ extern "C" dk_err dk_vec_ops_cuda_create(dk_vec_ops **out, void *stream)
     c->ops.scale_by_inverse = vc_scale_by_inverse;
     c->ops.error = vc_error;
     dk_vec_ops *ops = &c->ops;
-    dk_err err = dk_cuda_malloc((void **)&c->partials, (dk_reduce::MAX_BLOCKS + 1) * sizeof(double),
+    dk_err err = dk_cuda_malloc((void **)&c->partials, (4 * dk_reduce::MAX_BLOCKS + 4) * sizeof(double),
                                 "vector reduction scratch");
     if (err == DK_OK) {
-        c->result = c->partials + dk_reduce::MAX_BLOCKS;
-        err = dk_cuda_host_alloc((void **)&c->host, sizeof(double), "vector reduction result");
+        c->result = c->partials + 4 * dk_reduce::MAX_BLOCKS;
+        err = dk_cuda_host_alloc((void **)&c->host, 4 * sizeof(double), "vector reduction results");
     }
     if (err != DK_OK) {
         dk_vec_ops_cuda_destroy(&ops);

@@ -45,6 +45,10 @@ typedef struct dk_vec_ops {
     double (*sum_abs)(void *ctx, size_t n, const double *a);               /* sum |a_i| */
     /* max |a_i|, NaN when any a_i is NaN; 0 for n = 0. */
     double (*max_abs)(void *ctx, size_t n, const double *a);
+    /* What a new L-BFGS pair is judged by, in one pass (one synchronisation for a device
+     * table): out = {y.s, s.s, y.y, max |s_i|}, each bitwise what dot and max_abs give
+     * (NaN everywhere after a failure). */
+    void (*pair_stats)(void *ctx, size_t n, const double *s, const double *y, double out[4]);
 
     /* Elementwise; out may equal an input only where stated. */
     void (*copy)(void *ctx, size_t n, const double *src, double *dst);           /* dst = src */

@@ -58,6 +58,23 @@ static double cpu_max_abs(void *ctx, size_t n, const double *a)
     return m;
 }
 
+/* The loops of cpu_dot (three times) and cpu_max_abs fused: each accumulator still sums in
+ * index order, and the first NaN magnitude is kept, so the values are theirs bit for bit. */
+static void cpu_pair_stats(void *ctx, size_t n, const double *s, const double *y, double out[4])
+{
+    (void)ctx;
+    double ys = 0.0, ss = 0.0, yy = 0.0, m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        ys += y[i] * s[i];
+        ss += s[i] * s[i];
+        yy += y[i] * y[i];
+        const double v = fabs(s[i]);
+        if (!isnan(m) && (isnan(v) || v > m))
+            m = v;
+    }
+    out[0] = ys, out[1] = ss, out[2] = yy, out[3] = m;
+}
+
 static void cpu_copy(void *ctx, size_t n, const double *restrict src, double *restrict dst)
 {
     (void)ctx;
@@ -125,6 +142,7 @@ static const dk_vec_ops cpu_ops = {
     .dot = cpu_dot,
     .sum_abs = cpu_sum_abs,
     .max_abs = cpu_max_abs,
+    .pair_stats = cpu_pair_stats,
     .copy = cpu_copy,
     .negate = cpu_negate,
     .scale = cpu_scale,

@@ -307,6 +307,12 @@ static void test_device_vec_ops_against_cpu(void **state)
         const double mx = ops->max_abs(ops->ctx, n, da);
         const double mx_cpu = cpu->max_abs(NULL, n, a);
         assert_memory_equal(&mx, &mx_cpu, sizeof mx);
+        /* the fused pair reductions: bitwise the separate ones (s = a, y = b) */
+        double st[4];
+        ops->pair_stats(ops->ctx, n, da, db, st);
+        const double sep[4] = {ops->dot(ops->ctx, n, db, da), ops->dot(ops->ctx, n, da, da),
+                               ops->dot(ops->ctx, n, db, db), mx};
+        assert_bitwise(DK_F64, st, sep, 4, "pair_stats");
         assert_int_equal(ops->error(ops->ctx), DK_OK);
 
         /* elementwise: bitwise against explicit references */
@@ -369,6 +375,8 @@ static void test_device_vec_ops_against_cpu(void **state)
         a[n / 2] = NAN;
         CHECK(dk_cuda_to_device(da, a, bytes, stream));
         assert_true(isnan(ops->max_abs(ops->ctx, n, da)));
+        ops->pair_stats(ops->ctx, n, da, db, st);
+        assert_true(isnan(st[3]));
         assert_int_equal(ops->error(ops->ctx), DK_OK);
 
         free(a), free(b), free(want);

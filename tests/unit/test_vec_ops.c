@@ -58,6 +58,12 @@ static void test_cpu_ops_match_plain_loops(void **state)
         assert_true(fabs(ops->dot(ops->ctx, n, a, b) - dot) <= 1e-15 * (double)n);
         assert_true(fabs(ops->sum_abs(ops->ctx, n, a) - l1) <= 1e-15 * (double)n * l1);
         assert_true(same_bits(ops->max_abs(ops->ctx, n, a), mx));
+        double st[4];
+        ops->pair_stats(ops->ctx, n, a, b, st); /* s = a, y = b */
+        assert_true(same_bits(st[0], ops->dot(ops->ctx, n, b, a)));
+        assert_true(same_bits(st[1], ops->dot(ops->ctx, n, a, a)));
+        assert_true(same_bits(st[2], ops->dot(ops->ctx, n, b, b)));
+        assert_true(same_bits(st[3], ops->max_abs(ops->ctx, n, a)));
 
         ops->line(ops->ctx, n, a, 0.375, b, out); /* 0.375 b is exact: no contraction doubt */
         for (size_t i = 0; i < n; i++)
@@ -116,6 +122,9 @@ static void test_max_abs_nan_anywhere_wins(void **state)
         memcpy(b, a, sizeof b);
         b[at] = NAN;
         assert_true(isnan(ops->max_abs(ops->ctx, 5, b)));
+        double st[4]; /* the fused max of pair_stats too */
+        ops->pair_stats(ops->ctx, 5, b, a, st);
+        assert_true(isnan(st[3]));
     }
     a[2] = -INFINITY;
     assert_true(ops->max_abs(ops->ctx, 5, a) == INFINITY);
@@ -205,6 +214,14 @@ static double w_max_abs(void *ctx, size_t n, const double *a)
     wrapped *w = ctx;
     return fails(w) ? NAN : w->cpu->max_abs(w->cpu->ctx, n, a);
 }
+static void w_pair_stats(void *ctx, size_t n, const double *s, const double *y, double out[4])
+{
+    wrapped *w = ctx;
+    if (fails(w))
+        out[0] = out[1] = out[2] = out[3] = NAN;
+    else
+        w->cpu->pair_stats(w->cpu->ctx, n, s, y, out);
+}
 static void w_copy(void *ctx, size_t n, const double *s, double *d)
 {
     wrapped *w = ctx;
@@ -270,7 +287,8 @@ static dk_err w_error(void *ctx)
 static dk_vec_ops wrapped_ops(wrapped *w)
 {
     return (dk_vec_ops){.ctx = w, .on_device = 0, .alloc = w_alloc, .release = w_release, .dot = w_dot,
-                        .sum_abs = w_sum_abs, .max_abs = w_max_abs, .copy = w_copy, .negate = w_negate,
+                        .sum_abs = w_sum_abs, .max_abs = w_max_abs, .pair_stats = w_pair_stats, .copy = w_copy,
+                        .negate = w_negate,
                         .scale = w_scale, .axpy = w_axpy, .line = w_line, .sub = w_sub, .dot_into = w_dot_into,
                         .axpy_by = w_axpy_by, .scale_by_inverse = w_scale_by_inverse, .error = w_error};
 }
