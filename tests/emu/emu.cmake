@@ -44,7 +44,8 @@ file(GLOB_RECURSE DK_EMU_CUDA_FILES CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_
   ${PROJECT_SOURCE_DIR}/optim/*.cu ${PROJECT_SOURCE_DIR}/optim/*.cuh
   ${PROJECT_SOURCE_DIR}/tasks/*.cu ${PROJECT_SOURCE_DIR}/tasks/*.cuh
   ${PROJECT_SOURCE_DIR}/dist/*.cu ${PROJECT_SOURCE_DIR}/dist/*.cuh)
-set(DK_EMU_SOURCES ${DK_EMU_DIR}/cuda_emu.cpp)
+set(DK_EMU_SOURCES ${DK_EMU_DIR}/cuda_emu_device.cpp ${DK_EMU_DIR}/cuda_emu_exec.cpp
+  ${DK_EMU_DIR}/cuda_emu_memory.cpp ${DK_EMU_DIR}/cuda_emu_streams.cpp)
 foreach(rel ${DK_EMU_CUDA_FILES})
   string(REGEX REPLACE "\\.cu$" ".cpp" out_rel ${rel})
   set(out ${CMAKE_BINARY_DIR}/emu_src/${out_rel})

@@ -3,9 +3,9 @@
  * __syncthreads, warp shuffles, the rounded intrinsics, and the pieces that
  * tests/emu/cu_to_cpp.sed turns kernel launches and __shared__ declarations into.
  *
- * Execution model: a launch is queued on its stream (see cuda_emu.cpp); when the stream's
- * work is forced, its blocks run one after another on the forcing host thread, and a
- * block's threads are fibers, each running until it returns or waits at a barrier, so
+ * Execution model: a launch is queued on its stream (see cuda_emu_streams.cpp); when the
+ * stream's work is forced, its blocks run one after another on the forcing host thread,
+ * and a block's threads are fibers, each running until it returns or waits at a barrier, so
  * __syncthreads is a real barrier (threads that returned drop out of it, as on Volta and
  * later) and a shuffle exchanges values between the warp's lanes. Every block gets fresh
  * shared memory filled with 0xFF bytes (NaN, -1), each array its own heap block, so a read

@@ -1,4 +1,4 @@
-/* The CUDA runtime API as the CUDA emulator (tests/emu/cuda_emu.cpp) provides it: the part
+/* The CUDA runtime API as the CUDA emulator (tests/emu/cuda_emu_*.cpp) provides it: the part
  * of it distkan calls, with the toolkit's names, values and signatures, so that the backend's
  * host code (common/dk_cuda.c, dist/dk_comm_nccl.c, ...) compiles unchanged against it.
  *
