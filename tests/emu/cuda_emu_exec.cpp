@@ -298,8 +298,10 @@ void execute_grid(const launch_config &c, void (*body)(void *), void *arg)
 
 using namespace detail;
 
-void launch(const launch_config &c, void (*run)(void *), void (*destroy)(void *), void *job)
+void launch(const launch_config &c, void (*run)(void *), void (*destroy)(void *), void *job, const void *args,
+            size_t args_bytes)
 {
+    check_kernel_arguments(args, args_bytes);
     const dim3 g = c.grid, b = c.block;
     const unsigned long long threads = (unsigned long long)b.x * b.y * b.z;
     cudaError_t e = cudaSuccess;

@@ -27,9 +27,11 @@
  *     while device work runs (cuda_emu_memory.cpp), so a host read or write of a device
  *     pointer, in distkan or in a library such as MPI, stops the run naming the buffer;
  *     an index past a buffer's end is caught (guard pages, ASan-poisoned rounding bytes);
+ *   - kernels launched with a pointer into pageable host memory (under AddressSanitizer);
  *   - fresh device and pinned memory is 0xFF bytes, not zeros.
- * What it cannot check: kernels reading pageable host memory (host memory stays open to
- * them); timing and occupancy mean nothing.
+ * What it cannot check: a kernel reading pageable host memory through a pointer that is not
+ * among its arguments (host memory stays open to kernels); timing and occupancy mean
+ * nothing.
  *
  * Devices: DK_EMU_DEVICES (default 1) identical ones, PCI bus ids 0000:0N:00.0. */
 #ifndef DK_EMU_INTERNAL_H
@@ -85,6 +87,12 @@ const char *kind_name(kind_t k);
 /* Fails (as CUDA would) unless [p, p + bytes) is device memory (want_device) or host
  * memory, inside one allocation. */
 cudaError_t check_range(const void *p, size_t bytes, bool want_device, const char *role, const char *what);
+
+/* Stops the run if a kernel's parameters hold a pointer into pageable host memory (heap,
+ * stack or globals; only under AddressSanitizer, which can tell): a kernel cannot read it,
+ * or (with HMM) reads it slowly across the bus. Every aligned 8-byte word is looked at, so
+ * pointers inside structs passed by value count too. */
+void check_kernel_arguments(const void *args, size_t bytes);
 
 /* Opens (device work runs) or closes (host code runs) every device buffer's pages; returns
  * what it was. device_access(open) does so for a scope and restores it after. */

@@ -96,6 +96,33 @@ void poison(const void *p, size_t bytes, bool on)
 #endif
 }
 
+void check_kernel_arguments(const void *args, size_t bytes)
+{
+#ifdef __SANITIZE_ADDRESS__
+    for (size_t at = 0; at + sizeof(uintptr_t) <= bytes; at += sizeof(uintptr_t)) {
+        uintptr_t word;
+        std::memcpy(&word, static_cast<const char *>(args) + at, sizeof word);
+        if (word < 65536 || word >= ((uintptr_t)1 << 47)) /* not a user-space address */
+            continue;
+        bool inside;
+        if (kind_of(reinterpret_cast<const void *>(word), 1, &inside) != HOST)
+            continue; /* device or pinned memory: what kernels may read */
+        char name[64];
+        void *region = nullptr;
+        size_t region_bytes = 0;
+        const char *where = __asan_locate_address(reinterpret_cast<void *>(word), name, sizeof name, &region,
+                                                  &region_bytes);
+        if (where && (!std::strcmp(where, "heap") || !std::strcmp(where, "stack") ||
+                      !std::strcmp(where, "stack-fake") || !std::strcmp(where, "global")))
+            fatal("a kernel launched with a pointer into pageable host memory (%s, %p, %zu bytes into a block of "
+                  "%zu) in the 8 bytes at offset %zu of its arguments: kernels read device or pinned memory only",
+                  where, reinterpret_cast<void *>(word), (size_t)(word - (uintptr_t)region), region_bytes, at);
+    }
+#else
+    (void)args, (void)bytes;
+#endif
+}
+
 /* Opens (device work runs) or closes (host code runs) every device buffer's pages; returns
  * what it was, for the caller to restore. Device work is serialised by work_m, the only
  * caller's lock, so opening and closing nest on one thread. */

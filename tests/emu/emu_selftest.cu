@@ -150,6 +150,16 @@ static int kernel_overflow(void)
     return 0;
 }
 
+static int kernel_gets_host_pointer(void)
+{
+    float *h = (float *)malloc(N * sizeof(float)); /* pageable: a kernel cannot write it */
+    fill<<<1, 128>>>(h, N, 0.5f);
+    check(cudaStreamSynchronize(0), "cudaStreamSynchronize");
+    printf("a kernel wrote pageable host memory unnoticed: %g\n", (double)h[1]);
+    free(h);
+    return 0;
+}
+
 static int copy_overflow(void)
 {
     float *d = device_buffer(), h[N + 1];
@@ -255,6 +265,7 @@ static const struct {
     {"host_reads_device", host_reads_device},
     {"host_writes_device", host_writes_device},
     {"kernel_overflow", kernel_overflow},
+    {"kernel_gets_host_pointer", kernel_gets_host_pointer},
     {"copy_overflow", copy_overflow},
     {"wrong_direction", wrong_direction},
     {"missing_sync", missing_sync},

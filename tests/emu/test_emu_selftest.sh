@@ -40,11 +40,14 @@ expect_stopped host_reads_device 'cuda emulator: host code touched device memory
 expect_stopped host_writes_device 'cuda emulator: host code touched device memory'
 expect_stopped deadlock 'cuda emulator: block \(0, 0, 0\) deadlocks: 16 thread\(s\) wait at __syncthreads, 16 at a warp shuffle'
 # One element past the end lies in the bytes that round the buffer up to 256: poisoned for
-# AddressSanitizer, so only a sanitized build sees it.
+# AddressSanitizer, so only a sanitized build sees it. A kernel given a pageable host
+# pointer: only AddressSanitizer can tell the heap apart from other addresses.
 if ldd "$SELFTEST" | grep -q libasan; then
     expect_stopped kernel_overflow 'AddressSanitizer: use-after-poison'
+    expect_stopped kernel_gets_host_pointer \
+        'cuda emulator: a kernel launched with a pointer into pageable host memory \(heap, 0x[0-9a-f]+, 0 bytes into a block of 400\) in the 8 bytes at offset'
 else
-    echo "skip: kernel_overflow (built without AddressSanitizer)"
+    echo "skip: kernel_overflow, kernel_gets_host_pointer (built without AddressSanitizer)"
 fi
 
 expect_reported copy_overflow 'copy past the end: cudaErrorInvalidValue' 'run past the end of its allocation'

@@ -70,8 +70,12 @@ extern const thread_place *self;
 
 /* Queues a grid on c.stream: validated now, as the GPU validates a launch (a bad
  * configuration becomes the thread's last error and nothing is queued); run(job) then
- * runs once per CUDA thread when the stream's work is forced, and destroy(job) after. */
-void launch(const launch_config &c, void (*run)(void *), void (*destroy)(void *), void *job);
+ * runs once per CUDA thread when the stream's work is forced, and destroy(job) after.
+ * [args, args + args_bytes) holds the kernel's parameters, checked for pointers into
+ * pageable host memory (under AddressSanitizer, which knows the heap, stacks and
+ * globals), which a kernel cannot read. */
+void launch(const launch_config &c, void (*run)(void *), void (*destroy)(void *), void *job, const void *args,
+            size_t args_bytes);
 
 /* Shared memory of the running block: one zone per declaration site (and template
  * instance), the same address for every thread of the block; the launch's dynamic zone. */
@@ -107,7 +111,8 @@ struct launcher_t {
     {
         typedef std::tuple<typename std::decay<A>::type...> params;
         typedef launch_job<Call, params> job;
-        launch(c, &job::run, &job::destroy, new job{call, params(std::forward<A>(a)...)});
+        job *j = new job{call, params(std::forward<A>(a)...)};
+        launch(c, &job::run, &job::destroy, j, &j->params, sizeof j->params);
     }
 };
 template <class Call>
