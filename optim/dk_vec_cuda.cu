@@ -30,7 +30,6 @@ __global__ void axpy_kernel(size_t n, double alpha, const double *x, double *y)
     DK_GRID_STRIDE(i, n) y[i] = __fma_rn(alpha, x[i], y[i]);
 }
 
-/* x + t d, rounded once. */
 /* y = y + c x with c = -*a (b NULL) or *a - *b, read from device memory by every thread. */
 __global__ void axpy_by_kernel(size_t n, const double *a, const double *b, const double *x, double *y)
 {
@@ -44,6 +43,7 @@ __global__ void scale_by_inverse_kernel(size_t n, const double *a, double *x)
     DK_GRID_STRIDE(i, n) x[i] = __dmul_rn(x[i], alpha);
 }
 
+/* x + t d, rounded once. */
 __global__ void line_kernel(size_t n, const double *x, double t, const double *d, double *out)
 {
     DK_GRID_STRIDE(i, n) out[i] = __fma_rn(t, d[i], x[i]);
@@ -120,17 +120,15 @@ struct PairOps {
         return k < 3 ? __dadd_rn(a, b) : dk_reduce::max_nan(a, b);
     }
 };
-struct StoreFour {
+/* The K results of a reduction, stored as they are. */
+template <int K>
+struct StoreAll {
     double *out;
     __device__ void operator()(const double *v) const
     {
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < K; k++)
             out[k] = v[k];
     }
-};
-struct StoreResult {
-    double *out;
-    __device__ void operator()(const double *v) const { *out = v[0]; }
 };
 struct StoreScaled {
     double *out;
@@ -182,54 +180,49 @@ static void vc_release(void *ctx, double *p)
     dk_cuda_free(p);
 }
 
-/* Both reduction passes, then the one double back to the host. */
-template <class Ops, class Body>
-static double vc_reduce(vec_cuda *c, size_t n, Body body, const char *what)
+/* Both reduction passes, then the K results back to the host in out (NaN after a failure). */
+template <int K, class Ops, class Body>
+static void vc_reduce(vec_cuda *c, size_t n, Body body, double out[K], const char *what)
 {
+    for (int k = 0; k < K; k++)
+        out[k] = NAN;
     if (c->error != DK_OK)
-        return NAN;
-    if (VC_FAILED(c, (dk_reduce::run<1, Ops>(n, body, StoreResult{c->result}, c->partials, c->stream)), what))
-        return NAN;
-    if (VC_FAILED(c, cudaMemcpyAsync(c->host, c->result, sizeof(double), cudaMemcpyDeviceToHost, c->stream), what))
-        return NAN;
+        return;
+    if (VC_FAILED(c, (dk_reduce::run<K, Ops>(n, body, StoreAll<K>{c->result}, c->partials, c->stream)), what))
+        return;
+    if (VC_FAILED(c, cudaMemcpyAsync(c->host, c->result, K * sizeof(double), cudaMemcpyDeviceToHost, c->stream),
+                  what))
+        return;
     if (VC_FAILED(c, cudaStreamSynchronize(c->stream), what))
-        return NAN;
-    return *c->host;
+        return;
+    for (int k = 0; k < K; k++)
+        out[k] = c->host[k];
 }
 
 static void vc_pair_stats(void *ctx, size_t n, const double *s, const double *y, double out[4])
 {
-    vec_cuda *c = (vec_cuda *)ctx;
-    const char *what = "L-BFGS pair reductions on the GPU";
-    for (int k = 0; k < 4; k++)
-        out[k] = NAN;
-    if (c->error != DK_OK)
-        return;
-    if (VC_FAILED(c, (dk_reduce::run<4, PairOps>(n, PairBody{s, y}, StoreFour{c->result}, c->partials, c->stream)),
-                  what))
-        return;
-    if (VC_FAILED(c, cudaMemcpyAsync(c->host, c->result, 4 * sizeof(double), cudaMemcpyDeviceToHost, c->stream),
-                  what))
-        return;
-    if (VC_FAILED(c, cudaStreamSynchronize(c->stream), what))
-        return;
-    for (int k = 0; k < 4; k++)
-        out[k] = c->host[k];
+    vc_reduce<4, PairOps>((vec_cuda *)ctx, n, PairBody{s, y}, out, "L-BFGS pair reductions on the GPU");
 }
 
 static double vc_dot(void *ctx, size_t n, const double *a, const double *b)
 {
-    return vc_reduce<dk_reduce::SumOps>((vec_cuda *)ctx, n, DotBody{a, b}, "dot product on the GPU");
+    double v;
+    vc_reduce<1, dk_reduce::SumOps>((vec_cuda *)ctx, n, DotBody{a, b}, &v, "dot product on the GPU");
+    return v;
 }
 
 static double vc_sum_abs(void *ctx, size_t n, const double *a)
 {
-    return vc_reduce<dk_reduce::SumOps>((vec_cuda *)ctx, n, SumAbsBody{a}, "sum of |a_i| on the GPU");
+    double v;
+    vc_reduce<1, dk_reduce::SumOps>((vec_cuda *)ctx, n, SumAbsBody{a}, &v, "sum of |a_i| on the GPU");
+    return v;
 }
 
 static double vc_max_abs(void *ctx, size_t n, const double *a)
 {
-    return vc_reduce<dk_reduce::MaxOps>((vec_cuda *)ctx, n, MaxAbsBody{a}, "max |a_i| on the GPU");
+    double v;
+    vc_reduce<1, dk_reduce::MaxOps>((vec_cuda *)ctx, n, MaxAbsBody{a}, &v, "max |a_i| on the GPU");
+    return v;
 }
 
 /* Skips the launch after an unreturned failure or for n = 0. */

@@ -11,13 +11,19 @@
 
 namespace dk_emu::detail {
 
+/* "cuda emulator: <message>" on stderr, the prefix of every line the emulator prints. */
+static void say(const char *fmt, va_list ap)
+{
+    std::fprintf(stderr, "cuda emulator: ");
+    std::vfprintf(stderr, fmt, ap);
+    std::fprintf(stderr, "\n");
+}
+
 [[noreturn]] void fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    std::fprintf(stderr, "cuda emulator: ");
-    std::vfprintf(stderr, fmt, ap);
-    std::fprintf(stderr, "\n");
+    say(fmt, ap);
     va_end(ap);
     std::fflush(stderr);
     std::abort();
@@ -32,9 +38,7 @@ cudaError_t fail(cudaError_t e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    std::fprintf(stderr, "cuda emulator: ");
-    std::vfprintf(stderr, fmt, ap);
-    std::fprintf(stderr, "\n");
+    say(fmt, ap);
     va_end(ap);
     last_error = e;
     return e;

@@ -8,26 +8,27 @@ source "$(dirname "$0")/../lib.sh"
 fit="$SOURCE_DIR/tests/mpi/small_fit.ini"
 pde="$SOURCE_DIR/tests/mpi/small_pde.ini"
 
-# per_step NAME RANKS CONFIG [--set K=V ...] STEP_KEY: runs it with STEP_KEY = 10 and 30
-# and leaves the per-step counts in NAME.per_step ("counter value" lines; every rank does
-# the same work, and the largest count over the ranks is taken).
+# largest DIR: each counter's largest value over the ranks' count files in DIR (every rank
+# does the same work), sorted by name.
+largest() {
+    cat "$1"/counts.* | awk '{ if ($2 > m[$1]) m[$1] = $2 } END { for (k in m) print k, m[k] }' | sort
+}
+
+# per_step NAME RANKS CONFIG STEP_KEY [--set K=V ...]: runs it with STEP_KEY = 10 and 30
+# and leaves the per-step counts in NAME.per_step ("counter value" lines).
 per_step() {
-    local name=$1 np=$2 cfg=$3
-    shift 3
-    local args=("$@") key=${!#}
-    unset 'args[${#args[@]}-1]'
+    local name=$1 np=$2 cfg=$3 key=$4
+    shift 4
     for n in 10 30; do
         mkdir -p "$name.$n.stats"
         DK_EMU_STATS="$PWD/$name.$n.stats/counts" run_ranks "$np" train "$cfg" --run-dir "$name.$n" \
-            --set dist.device=cuda --set train.log_every=1000 "${args[@]}" --set "$key=$n" > "$name.$n.log" 2>&1 ||
+            --set dist.device=cuda --set train.log_every=1000 "$@" --set "$key=$n" > "$name.$n.log" 2>&1 ||
             { cat "$name.$n.log"; fail "$name: the $n-step run failed"; }
         grep -q '^device: [^c]' "$name.$n.log" || fail "$name: did not run on the (emulated) GPU"
         [ "$(ls "$name.$n.stats" | wc -l)" -eq "$np" ] || fail "$name: expected $np count files"
     done
-    local a b
-    a=$(cat "$name.10.stats"/counts.* | awk '{ if ($2 > m[$1]) m[$1] = $2 } END { for (k in m) print k, m[k] }' | sort)
-    b=$(cat "$name.30.stats"/counts.* | awk '{ if ($2 > m[$1]) m[$1] = $2 } END { for (k in m) print k, m[k] }' | sort)
-    join <(echo "$a") <(echo "$b") | awk '{ printf "%s %g\n", $1, ($3 - $2) / 20 }' > "$name.per_step"
+    join <(largest "$name.10.stats") <(largest "$name.30.stats") |
+        awk '{ printf "%s %g\n", $1, ($3 - $2) / 20 }' > "$name.per_step"
     echo "$name, per step: $(tr '\n' ' ' < "$name.per_step")"
 }
 count() { awk -v k="$2" '$1 == k { print $2 }' "$1.per_step"; }
@@ -52,7 +53,7 @@ at_most adam host_waits 1 "the loss read-back is the step's only wait"
 at_most adam d2h_bytes 32 "only the 4 loss scalars come back"
 at_most adam h2d_bytes 8 "only the control word goes to the device"
 
-per_step pde 1 "$pde" --set train.optimizer=adam --set pde.resample_every=0 train.steps
+per_step pde 1 "$pde" train.steps --set train.optimizer=adam --set pde.resample_every=0
 no_allocation pde
 at_most pde host_waits 1 "the loss read-back is the PDE step's only wait"
 at_most pde d2h_bytes 32 "only the 4 loss scalars come back"
@@ -60,8 +61,8 @@ at_most pde d2h_bytes 32 "only the 4 loss scalars come back"
 # L-BFGS: the host needs the scalars of its decisions (line search, convergence, which
 # pairs to keep), never a vector; and its two-loop recursion waits for nothing, so the
 # waits per step do not grow with the history it runs over.
-per_step lbfgs5 1 "$fit" --set train.optimizer=lbfgs --set lbfgs.history=5 lbfgs.steps
-per_step lbfgs25 1 "$fit" --set train.optimizer=lbfgs --set lbfgs.history=25 lbfgs.steps
+per_step lbfgs5 1 "$fit" lbfgs.steps --set train.optimizer=lbfgs --set lbfgs.history=5
+per_step lbfgs25 1 "$fit" lbfgs.steps --set train.optimizer=lbfgs --set lbfgs.history=25
 params=$(sed -n 's/^  "param_count": \([0-9]*\),$/\1/p' lbfgs5.30/summary.json)
 [ -n "$params" ] || fail "no param_count in lbfgs5.30/summary.json"
 for h in lbfgs5 lbfgs25; do

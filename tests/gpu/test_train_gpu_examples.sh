@@ -44,12 +44,10 @@ for cfg in "$SOURCE_DIR"/examples/*.ini; do
     name=$(basename "$cfg" .ini)
     sets=()
     while read -r s; do sets+=(--set "$s"); done < <(shrink "$cfg")
-    for run in cpu:1 cpu2:2 gpu:1; do
-        dev=${run%%:*} np=${run#*:}
-        [ "$dev" = gpu ] && dev=cuda
-        [ "$dev" = cpu2 ] && dev=cpu
-        run_ranks "$np" train "$cfg" --run-dir "$name.${run%%:*}" --set dist.device="$dev" "${sets[@]}" \
-            > "$name.${run%%:*}.log" 2>&1 || { cat "$name.${run%%:*}.log"; fail "$name: the ${run%%:*} run failed"; }
+    for run in cpu:cpu:1 cpu2:cpu:2 gpu:cuda:1; do # run directory suffix : device : ranks
+        IFS=: read -r tag dev np <<< "$run"
+        run_ranks "$np" train "$cfg" --run-dir "$name.$tag" --set dist.device="$dev" "${sets[@]}" \
+            > "$name.$tag.log" 2>&1 || { cat "$name.$tag.log"; fail "$name: the $tag run failed"; }
     done
     grep -q '^device: [^c]' "$name.gpu.log" || fail "$name: did not run on a GPU"
     sens=$("$COMPARE_PARAMS" "$name.cpu/final_params.bin" "$name.cpu2/final_params.bin" float64 1 | relative)
