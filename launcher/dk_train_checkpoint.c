@@ -133,48 +133,13 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
  * What a checkpoint holds
  * ------------------------------------------------------------------------------------- */
 
-static void add_tensor(dk_state_tensor *t, int *n, const char *name, dk_dtype dtype, void *data, int n_dims,
-                       unsigned long long d0, unsigned long long d1, unsigned long long d2)
-{
-    dk_state_tensor *e = &t[(*n)++];
-    memset(e, 0, sizeof *e);
-    snprintf(e->name, sizeof e->name, "%s", name);
-    e->dtype = dtype;
-    e->n_dims = n_dims;
-    const unsigned long long dims[3] = {d0, d1, d2};
-    e->count = 1;
-    for (int i = 0; i < n_dims; i++) {
-        e->shape[i] = dims[i];
-        e->count *= (size_t)dims[i];
-    }
-    e->data = data;
-}
-
 int dk_train_state_tensors(dk_run *r, dk_state_tensor *t)
 {
-    const dk_network *net = r->net;
-    const dk_dtype dt = net->dtype;
-    const size_t es = dk_dtype_size(dt);
-    char *params = net->params, *state = net->state;
-    char name[48];
-    int n = 0;
-    for (int l = 0; l < net->n_layers; l++) {
-        const dk_layer_view *v = &net->layers[l];
-        const unsigned long long in = (unsigned long long)v->shape.in, out = (unsigned long long)v->shape.out;
-        snprintf(name, sizeof name, "layers.%d.coef", l);
-        add_tensor(t, &n, name, dt, params + v->coef * es, 3, in, out, (unsigned long long)v->shape.n_basis);
-        snprintf(name, sizeof name, "layers.%d.scale_base", l);
-        add_tensor(t, &n, name, dt, params + v->scale_base * es, 2, in, out, 0);
-        snprintf(name, sizeof name, "layers.%d.scale_sp", l);
-        add_tensor(t, &n, name, dt, params + v->scale_sp * es, 2, in, out, 0);
-        snprintf(name, sizeof name, "layers.%d.knots", l);
-        add_tensor(t, &n, name, dt, state + v->grid * es, 2, in, (unsigned long long)v->shape.n_knots, 0);
-        snprintf(name, sizeof name, "layers.%d.mask", l);
-        add_tensor(t, &n, name, dt, state + v->mask * es, 2, in, out, 0);
-    }
+    const dk_dtype dt = r->net->dtype;
+    int n = dk_model_tensors(r->net, t);
     if (r->adam) {
-        add_tensor(t, &n, "adam.m", dt, r->adam->m, 1, r->adam->n, 0, 0);
-        add_tensor(t, &n, "adam.v", dt, r->adam->v, 1, r->adam->n, 0, 0);
+        dk_state_tensor_set(&t[n++], "adam.m", dt, r->adam->m, 1, r->adam->n, 0, 0);
+        dk_state_tensor_set(&t[n++], "adam.v", dt, r->adam->v, 1, r->adam->n, 0, 0);
     }
     if (r->lbfgs) {
         dk_lbfgs_state ls; /* host arrays (a GPU run's history is copied to the host first) */
@@ -183,11 +148,11 @@ int dk_train_state_tensors(dk_run *r, dk_state_tensor *t)
         else
             dk_lbfgs_state_view(r->lbfgs, &ls);
         const unsigned long long h = (unsigned long long)ls.history;
-        add_tensor(t, &n, "lbfgs.s", DK_F64, ls.s, 2, h, ls.stride, 0);
-        add_tensor(t, &n, "lbfgs.y", DK_F64, ls.y, 2, h, ls.stride, 0);
-        add_tensor(t, &n, "lbfgs.rho", DK_F64, ls.rho, 1, h, 0, 0);
-        add_tensor(t, &n, "lbfgs.x", DK_F64, r->lbfgs_x, 1, ls.n, 0, 0);
-        add_tensor(t, &n, "lbfgs.g", DK_F64, r->lbfgs_g, 1, ls.n, 0, 0);
+        dk_state_tensor_set(&t[n++], "lbfgs.s", DK_F64, ls.s, 2, h, ls.stride, 0);
+        dk_state_tensor_set(&t[n++], "lbfgs.y", DK_F64, ls.y, 2, h, ls.stride, 0);
+        dk_state_tensor_set(&t[n++], "lbfgs.rho", DK_F64, ls.rho, 1, h, 0, 0);
+        dk_state_tensor_set(&t[n++], "lbfgs.x", DK_F64, r->lbfgs_x, 1, ls.n, 0, 0);
+        dk_state_tensor_set(&t[n++], "lbfgs.g", DK_F64, r->lbfgs_g, 1, ls.n, 0, 0);
     }
     return n;
 }
@@ -195,8 +160,6 @@ int dk_train_state_tensors(dk_run *r, dk_state_tensor *t)
 /* ---------------------------------------------------------------------------------------
  * The manifest
  * ------------------------------------------------------------------------------------- */
-
-static Dk__DType proto_dtype(dk_dtype t) { return t == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32; }
 
 static void fill_eval(Dk__Eval *e, const dk_eval *v)
 {
@@ -212,10 +175,7 @@ static void fill_eval(Dk__Eval *e, const dk_eval *v)
 typedef struct manifest_parts {
     Dk__Manifest m;
     Dk__Metadata meta;
-    Dk__Model model;
-    Dk__Layer layers[DK_NETWORK_MAX_LAYERS];
-    Dk__Layer *layer_ptrs[DK_NETWORK_MAX_LAYERS];
-    int32_t widths[DK_NETWORK_MAX_LAYERS + 1];
+    dk_model_manifest model;
     Dk__Schedule schedule;
     Dk__Stage stages[DK_MAX_GRID_STAGES];
     Dk__Stage *stage_ptrs[DK_MAX_GRID_STAGES];
@@ -247,28 +207,8 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->m.metadata = &p->meta;
     p->m.config_ini = config_ini;
 
-    dk__model__init(&p->model);
-    for (int l = 0; l <= net->n_layers; l++)
-        p->widths[l] = net->widths[l];
-    p->model.n_widths = (size_t)net->n_layers + 1;
-    p->model.widths = p->widths;
-    p->model.k = net->k;
-    p->model.grid = net->G;
-    p->model.dtype = proto_dtype(net->dtype);
-    p->model.n_params = net->n_params;
-    p->model.n_state = net->n_state;
-    for (int l = 0; l < net->n_layers; l++) {
-        Dk__Layer *ly = &p->layers[l];
-        dk__layer__init(ly);
-        ly->in = net->layers[l].shape.in;
-        ly->out = net->layers[l].shape.out;
-        ly->n_basis = net->layers[l].shape.n_basis;
-        ly->n_knots = net->layers[l].shape.n_knots;
-        p->layer_ptrs[l] = ly;
-    }
-    p->model.n_layers = (size_t)net->n_layers;
-    p->model.layers = p->layer_ptrs;
-    p->m.model = &p->model;
+    dk_model_manifest_fill(&p->model, net);
+    p->m.model = &p->model.model;
 
     dk__schedule__init(&p->schedule);
     p->schedule.step = r->step;

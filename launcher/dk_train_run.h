@@ -17,6 +17,7 @@
 #include "../tasks/dk_fit_task.h"
 #include "../tasks/dk_pde_task.h"
 #include "dk_config.h"
+#include "dk_model_file.h"
 
 /* What an evaluation measured: test_rmse for fitting, the errors against the exact
  * solution for PDEs (NaN where not applicable). */
@@ -181,18 +182,10 @@ void dk_train_resume_announce(const dk_run *r);
 void dk_train_resume_carry_metrics(dk_run *r);
 void dk_train_resume_close(dk_run *r);
 
-/* A tensor of the run's state: its name in the checkpoint and where it lives in memory.
- * One table (dk_train_state_tensors) serves both saving and restoring, so the two cannot
- * disagree about what a checkpoint holds. */
-typedef struct dk_state_tensor {
-    char name[48];
-    dk_dtype dtype;
-    int n_dims;
-    unsigned long long shape[4];
-    size_t count;
-    void *data;
-} dk_state_tensor;
-enum { DK_MAX_STATE_TENSORS = 5 * DK_NETWORK_MAX_LAYERS + 8 };
+/* The run's state tensors: the model's (dk_model_tensors) and the optimiser's. One table
+ * serves both saving and restoring, so the two cannot disagree about what a checkpoint
+ * holds. */
+enum { DK_MAX_STATE_TENSORS = DK_MODEL_TENSORS_PER_LAYER * DK_NETWORK_MAX_LAYERS + 8 };
 int dk_train_state_tensors(dk_run *r, dk_state_tensor *out);
 
 #endif

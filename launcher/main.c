@@ -3,6 +3,10 @@
  *   distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|auto|CKPT]
  *   distkan check CONFIG.ini [--set ...]     validate a configuration and print it resolved
  *   distkan inspect CKPT|DIR                 summarise and verify checkpoints
+ *   distkan predict MODEL POINTS.csv [--derivatives] [--out FILE]
+ *                                            run a trained model on points
+ *   distkan functions MODEL [--points N] [--range LO,HI] [--out FILE]
+ *                                            tabulate its learned edge functions
  *   distkan keys [--markdown]                 every config key with default and meaning
  *   distkan device                           where `device = auto` would run this process
  *   distkan --help | --version
@@ -10,6 +14,8 @@
  * Exit codes: 0 success (also a run stopped by SIGTERM/SIGUSR1 after its checkpoint),
  * 1 runtime failure or invalid checkpoint, 2 usage or configuration error.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,25 +27,31 @@
 #include "../common/dk_error.h"
 #include "../dist/dk_comm.h"
 #include "dk_config.h"
+#include "dk_functions.h"
 #include "dk_inspect.h"
+#include "dk_predict.h"
 #include "dk_train.h"
 
 enum { MAX_OVERRIDES = 256 };
 
 typedef struct cli {
-    const char *command; /* train, check, keys, inspect */
-    const char *config_path; /* or the checkpoint of inspect */
+    const char *command; /* train, check, keys, inspect, predict, functions, device */
+    const char *config_path; /* or the checkpoint of inspect, the model of predict and functions */
     const char *run_dir;
     const char *resume;
     const char *overrides[MAX_OVERRIDES];
     int n_overrides;
     int markdown;
+    dk_predict_options predict;
+    dk_functions_options functions;
 } cli;
 
 static const char usage_text[] =
     "usage: distkan train CONFIG.ini [--set section.key=value ...] [--run-dir DIR] [--resume latest|auto|CKPT]\n"
     "       distkan check CONFIG.ini [--set section.key=value ...]\n"
     "       distkan inspect CKPT|DIR\n"
+    "       distkan predict MODEL POINTS.csv [--derivatives] [--out FILE]\n"
+    "       distkan functions MODEL [--points N] [--range LO,HI] [--out FILE]\n"
     "       distkan keys [--markdown]\n"
     "       distkan device\n"
     "       distkan --help | --version\n"
@@ -50,6 +62,15 @@ static const char usage_text[] =
     "  keys    list every config key with its default and meaning\n"
     "  inspect summarise a checkpoint and verify its checksums (exit 0 valid, 1 invalid);\n"
     "          for a directory, one line per checkpoint\n"
+    "  predict run a trained model on the points of a CSV file (a header, then one column per\n"
+    "          input, optionally followed by one per output as targets: their RMSE is\n"
+    "          printed); writes the points and the outputs as CSV, with --derivatives also\n"
+    "          every output's first and second derivative along each input\n"
+    "  functions tabulate every learned edge function phi (layer,input,output,x,phi,base,\n"
+    "          spline,mask) at N points (default 101) of its input's grid range or LO..HI\n"
+    "          MODEL: a checkpoint file, or a checkpoint or run directory (its newest valid\n"
+    "          checkpoint; a run writes one at its end). No MPI needed; CSV on standard\n"
+    "          output, or --out FILE (written whole or not at all)\n"
     "  device  print where [dist] device = auto would put this process: 'cuda N NAME' (N GPUs\n"
     "          visible, the first one's name) or 'cpu: REASON'\n"
     "\n"
@@ -86,6 +107,74 @@ static int usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
+/* A whole-string integer in [lo, hi], or -1. */
+static long parse_count(const char *s, long lo, long hi)
+{
+    char *end = NULL;
+    errno = 0;
+    const long v = strtol(s, &end, 10);
+    return (errno || end == s || *end || v < lo || v > hi) ? -1 : v;
+}
+
+/* "LO,HI": two whole finite numbers with LO < HI. */
+static int parse_range(const char *s, double *lo, double *hi)
+{
+    char *end = NULL;
+    errno = 0;
+    *lo = strtod(s, &end);
+    if (errno || end == s || *end != ',')
+        return 0;
+    const char *second = end + 1;
+    *hi = strtod(second, &end);
+    return !errno && end != second && !*end && isfinite(*lo) && isfinite(*hi) && *lo < *hi;
+}
+
+/* predict MODEL POINTS.csv [--derivatives] [--out FILE]
+ * functions MODEL [--points N] [--range LO,HI] [--out FILE] */
+static int parse_model_tool(int argc, char **argv, cli *c)
+{
+    const int predict = !strcmp(c->command, "predict");
+    const char *positional[2] = {NULL, NULL};
+    int n_positional = 0;
+    c->functions.points = DK_FUNCTIONS_DEFAULT_POINTS;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const int takes_value = !strcmp(a, "--out") || (!predict && (!strcmp(a, "--points") || !strcmp(a, "--range")));
+        if (takes_value && i + 1 >= argc)
+            return usage_error("%s needs a value", a);
+        const char *v = takes_value ? argv[++i] : NULL;
+        if (!strcmp(a, "--out")) {
+            if (!v[0])
+                return usage_error("%s--out needs a file name (or - for standard output)", "");
+            c->predict.out = c->functions.out = v;
+        } else if (predict && !strcmp(a, "--derivatives")) {
+            c->predict.derivatives = 1;
+        } else if (!predict && !strcmp(a, "--points")) {
+            c->functions.points = parse_count(v, 2, DK_FUNCTIONS_MAX_POINTS);
+            if (c->functions.points < 0)
+                return usage_error("--points '%s': expected an integer from 2 to 1000000", v);
+        } else if (!predict && !strcmp(a, "--range")) {
+            if (!parse_range(v, &c->functions.lo, &c->functions.hi))
+                return usage_error("--range '%s': expected LO,HI, two finite numbers with LO < HI", v);
+            c->functions.has_range = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option '%s'", a);
+        } else if (n_positional < (predict ? 2 : 1)) {
+            positional[n_positional++] = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (n_positional < (predict ? 2 : 1))
+        return usage_error(predict ? "%spredict needs a MODEL (checkpoint file or directory) and a POINTS.csv file"
+                                   : "%sfunctions needs a MODEL (checkpoint file or directory)",
+                           "");
+    c->config_path = positional[0];
+    c->predict.model = c->functions.model = positional[0];
+    c->predict.points = positional[1];
+    return 0;
+}
+
 /* Returns 0 on success, else the exit code of a usage error (already reported). */
 static int parse_cli(int argc, char **argv, cli *c)
 {
@@ -98,6 +187,8 @@ static int parse_cli(int argc, char **argv, cli *c)
             return usage_error("%sdevice takes no arguments", "");
         return 0;
     }
+    if (!strcmp(c->command, "predict") || !strcmp(c->command, "functions"))
+        return parse_model_tool(argc, argv, c);
     if (!strcmp(c->command, "inspect")) {
         if (argc != 3 || argv[2][0] == '-')
             return usage_error("%sinspect takes one checkpoint file or directory", "");
@@ -106,7 +197,8 @@ static int parse_cli(int argc, char **argv, cli *c)
     }
     int takes_config = !strcmp(c->command, "train") || !strcmp(c->command, "check");
     if (!takes_config && strcmp(c->command, "keys") != 0)
-        return usage_error("unknown command '%s' (expected train, check, keys, inspect, device, --help or --version)",
+        return usage_error("unknown command '%s' (expected train, check, keys, inspect, predict, functions, device, "
+                           "--help or --version)",
                            c->command);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -292,5 +384,12 @@ int main(int argc, char **argv)
         return dk_inspect(c.config_path);
     if (!strcmp(c.command, "device"))
         return print_device();
+    if (!strcmp(c.command, "predict") || !strcmp(c.command, "functions")) {
+        const dk_err err = !strcmp(c.command, "predict") ? dk_predict(&c.predict, stderr)
+                                                          : dk_functions(&c.functions, stderr);
+        if (err != DK_OK)
+            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+        return err == DK_OK ? 0 : exit_code_for(err);
+    }
     return run_train(&c, argc, argv);
 }

@@ -114,6 +114,17 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
  * scratch. On failure the parameters and state are put back as they were. */
 dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double grid_eps, dk_grid_update_report *report);
 
+/* The learned function phi of edge i -> j of layer l at x (layers/dk_network_edge.c):
+ * *base = scale_base silu(x) and *spline = scale_sp sum_c coef_c B_c(x) (0 outside input
+ * i's extended grid), so that the edge adds *mask (*base + *spline) to output j. Summed in
+ * float64; a float32 model's basis is evaluated in float on x rounded to float, as its
+ * kernels evaluate it. */
+void dk_network_edge(const dk_network *net, int l, int i, int j, double x, double *base, double *spline,
+                     double *mask);
+/* Input i of layer l's grid range [t_k, t_{G+k}] (where its basis is a partition of unity;
+ * after grid updates, the range of the samples it was fitted to). */
+void dk_network_edge_range(const dk_network *net, int l, int i, double *lo, double *hi);
+
 /* Prints a human summary: layers, shapes, parameter count, buffer sizes. */
 void dk_network_view(const dk_network *net, FILE *f);
 

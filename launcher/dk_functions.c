@@ -1,0 +1,65 @@
+#include "dk_functions.h"
+
+#include <math.h>
+
+#include "../layers/dk_network.h"
+#include "dk_config.h"
+#include "dk_model_file.h"
+#include "dk_table_out.h"
+
+/* Edge functions of a float32 model are written with float32's round-trip precision:
+ * more digits would only print the float64 sum's noise. */
+static void write_edges(FILE *f, const dk_network *net, const dk_functions_options *o)
+{
+    const char *fmt = net->dtype == DK_F64 ? ",%.17g" : ",%.9g";
+    fprintf(f, "layer,input,output,x,phi,base,spline,mask\n");
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_kan_shape *s = &net->layers[l].shape;
+        for (int i = 0; i < s->in; i++) {
+            double lo = o->lo, hi = o->hi;
+            if (!o->has_range)
+                dk_network_edge_range(net, l, i, &lo, &hi);
+            for (int j = 0; j < s->out; j++)
+                for (long p = 0; p < o->points; p++) {
+                    /* The last point is hi itself, not lo + (hi - lo) rounded. */
+                    const double x = p == o->points - 1 ? hi : lo + (hi - lo) * ((double)p / (double)(o->points - 1));
+                    double base, spline, mask;
+                    dk_network_edge(net, l, i, j, x, &base, &spline, &mask);
+                    fprintf(f, "%d,%d,%d", l, i, j);
+                    /* + 0.0: a zero prints as 0, not -0 (silu(0) times a negative scale) */
+                    fprintf(f, fmt, x + 0.0);
+                    fprintf(f, fmt, mask * (base + spline) + 0.0);
+                    fprintf(f, fmt, base + 0.0);
+                    fprintf(f, fmt, spline + 0.0);
+                    fprintf(f, fmt, mask + 0.0);
+                    fputc('\n', f);
+                }
+        }
+    }
+}
+
+dk_err dk_functions(const dk_functions_options *o, FILE *report)
+{
+    if (o->points < 2 || o->points > DK_FUNCTIONS_MAX_POINTS)
+        DK_ERROR(DK_ERR_USAGE, "--points %ld: expected an integer in [2, %d]", o->points, DK_FUNCTIONS_MAX_POINTS);
+    if (o->has_range && !(isfinite(o->lo) && isfinite(o->hi) && o->lo < o->hi))
+        DK_ERROR(DK_ERR_USAGE, "--range %g,%g: expected two finite numbers LO,HI with LO < HI", o->lo, o->hi);
+    dk_network *net = NULL;
+    char source[DK_PATH_MAX];
+    DK_CALL(dk_model_load(o->model, 1, 1, 0, report, &net, source, sizeof source));
+    dk_table_out out;
+    dk_err err = dk_table_out_open(&out, o->out);
+    if (err == DK_OK) {
+        write_edges(out.f, net, o);
+        err = dk_table_out_commit(&out); /* on failure it has removed its partial file */
+    }
+    if (err == DK_OK) {
+        long edges = 0;
+        for (int l = 0; l < net->n_layers; l++)
+            edges += (long)net->layers[l].shape.in * net->layers[l].shape.out;
+        fprintf(report, "distkan: %ld edge functions at %ld points each, from %s\n", edges, o->points, source);
+    }
+    dk_network_destroy(&net);
+    DK_CALL(err);
+    return DK_OK;
+}

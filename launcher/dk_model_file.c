@@ -1,0 +1,226 @@
+#include "dk_model_file.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../checkpoint/dk_ckpt_dir.h"
+#include "../checkpoint/dk_ckpt_file.h"
+#include "../kernels/dk_bspline.h"
+
+void dk_state_tensor_set(dk_state_tensor *t, const char *name, dk_dtype dtype, void *data, int n_dims,
+                         unsigned long long d0, unsigned long long d1, unsigned long long d2)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->dtype = dtype;
+    t->n_dims = n_dims;
+    const unsigned long long dims[3] = {d0, d1, d2};
+    t->count = 1;
+    for (int i = 0; i < n_dims; i++) {
+        t->shape[i] = dims[i];
+        t->count *= (size_t)dims[i];
+    }
+    t->data = data;
+}
+
+int dk_model_tensors(const dk_network *net, dk_state_tensor *t)
+{
+    const dk_dtype dt = net->dtype;
+    const size_t es = dk_dtype_size(dt);
+    char *params = net->params, *state = net->state;
+    char name[48];
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const unsigned long long in = (unsigned long long)v->shape.in, out = (unsigned long long)v->shape.out;
+        snprintf(name, sizeof name, "layers.%d.coef", l);
+        dk_state_tensor_set(&t[n++], name, dt, params + v->coef * es, 3, in, out, (unsigned long long)v->shape.n_basis);
+        snprintf(name, sizeof name, "layers.%d.scale_base", l);
+        dk_state_tensor_set(&t[n++], name, dt, params + v->scale_base * es, 2, in, out, 0);
+        snprintf(name, sizeof name, "layers.%d.scale_sp", l);
+        dk_state_tensor_set(&t[n++], name, dt, params + v->scale_sp * es, 2, in, out, 0);
+        snprintf(name, sizeof name, "layers.%d.knots", l);
+        dk_state_tensor_set(&t[n++], name, dt, state + v->grid * es, 2, in, (unsigned long long)v->shape.n_knots, 0);
+        snprintf(name, sizeof name, "layers.%d.mask", l);
+        dk_state_tensor_set(&t[n++], name, dt, state + v->mask * es, 2, in, out, 0);
+    }
+    return n;
+}
+
+void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net)
+{
+    dk__model__init(&p->model);
+    for (int l = 0; l <= net->n_layers; l++)
+        p->widths[l] = net->widths[l];
+    p->model.n_widths = (size_t)net->n_layers + 1;
+    p->model.widths = p->widths;
+    p->model.k = net->k;
+    p->model.grid = net->G;
+    p->model.dtype = net->dtype == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32;
+    p->model.n_params = net->n_params;
+    p->model.n_state = net->n_state;
+    for (int l = 0; l < net->n_layers; l++) {
+        Dk__Layer *ly = &p->layers[l];
+        dk__layer__init(ly);
+        ly->in = net->layers[l].shape.in;
+        ly->out = net->layers[l].shape.out;
+        ly->n_basis = net->layers[l].shape.n_basis;
+        ly->n_knots = net->layers[l].shape.n_knots;
+        p->layer_ptrs[l] = ly;
+    }
+    p->model.n_layers = (size_t)net->n_layers;
+    p->model.layers = p->layer_ptrs;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Loading
+ * ------------------------------------------------------------------------------------- */
+
+static const char *dtype_name(Dk__DType t)
+{
+    return t == DK__DTYPE__F64 ? "float64" : t == DK__DTYPE__F32 ? "float32" : "an unknown type";
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A checkpoint file, a checkpoint directory or a run directory, opened and verified. */
+static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **reader)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        DK_ERROR(DK_ERR_IO, "%s: %s (expected a checkpoint file, a checkpoint directory or a run directory)", path,
+                 strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        DK_CALL(dk_ckpt_open(reader, path));
+        dk_err err = dk_ckpt_verify(*reader);
+        if (err != DK_OK)
+            dk_ckpt_close(reader);
+        DK_CALL(err);
+        return DK_OK;
+    }
+    dk_ckpt_entry *entries = NULL;
+    int n = 0;
+    DK_CALL(dk_ckpt_list(path, &entries, &n));
+    free(entries);
+    if (n > 0) {
+        DK_CALL(dk_ckpt_open_latest(path, reader, warnings));
+        return DK_OK;
+    }
+    char sub[DK_CKPT_PATH_MAX];
+    if ((size_t)snprintf(sub, sizeof sub, "%s/checkpoints", path) >= sizeof sub)
+        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", path);
+    if (!is_dir(sub))
+        DK_ERROR(DK_ERR_IO,
+                 "%s holds no checkpoint (ckpt-<step>.dkc) and no checkpoints/ directory: expected a checkpoint file, "
+                 "a checkpoint directory or a run directory",
+                 path);
+    DK_CALL(dk_ckpt_open_latest(sub, reader, warnings));
+    return DK_OK;
+}
+
+/* The manifest's model must describe a network distkan can build, and each layer tensor
+ * must have the size that network gives it, checked against the tensor table before
+ * anything is allocated: a manifest that claims a huge G cannot ask for gigabytes. */
+static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk__Model *m)
+{
+    if (!m)
+        DK_ERROR(DK_ERR_DATA, "%s: the manifest holds no model", label);
+    if (m->n_widths < 2 || m->n_widths > DK_NETWORK_MAX_LAYERS + 1 || m->n_layers != m->n_widths - 1)
+        DK_ERROR(DK_ERR_DATA, "%s: the model has %zu widths and %zu layers (expected 2 to %d widths, one layer fewer)",
+                 label, m->n_widths, m->n_layers, DK_NETWORK_MAX_LAYERS + 1);
+    if (m->dtype != DK__DTYPE__F64 && m->dtype != DK__DTYPE__F32)
+        DK_ERROR(DK_ERR_DATA, "%s: the model's precision is not float32 or float64", label);
+    if (m->k < 1 || m->k > DK_MAX_DEGREE || m->grid < 1)
+        DK_ERROR(DK_ERR_DATA, "%s: the model has G = %d, k = %d (expected G >= 1, 1 <= k <= %d)", label, m->grid,
+                 m->k, DK_MAX_DEGREE);
+    const size_t es = m->dtype == DK__DTYPE__F64 ? 8 : 4;
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const Dk__Layer *ly = m->layers[l];
+        if (!ly || ly->in != m->widths[l] || ly->out != m->widths[l + 1] || ly->in < 1 || ly->out < 1 ||
+            ly->n_basis != m->grid + m->k || ly->n_knots != m->grid + 2 * m->k + 1)
+            DK_ERROR(DK_ERR_DATA, "%s: layer %zu's shape disagrees with the model's widths, G and k", label, l);
+        const uint64_t edges = (uint64_t)ly->in * (uint64_t)ly->out;
+        const struct {
+            const char *what;
+            uint64_t count;
+        } expect[DK_MODEL_TENSORS_PER_LAYER] = {
+            {"coef", edges * (uint64_t)ly->n_basis}, {"scale_base", edges}, {"scale_sp", edges},
+            {"knots", (uint64_t)ly->in * (uint64_t)ly->n_knots}, {"mask", edges}};
+        for (int e = 0; e < DK_MODEL_TENSORS_PER_LAYER; e++) {
+            char name[48];
+            snprintf(name, sizeof name, "layers.%zu.%s", l, expect[e].what);
+            const Dk__Tensor *t = dk_ckpt_find(rd, name);
+            if (!t)
+                DK_ERROR(DK_ERR_DATA, "%s: tensor %s is missing", label, name);
+            if (t->dtype != m->dtype || t->nbytes != expect[e].count * es)
+                DK_ERROR(DK_ERR_DATA, "%s: tensor %s holds %llu bytes of %s, the model needs %llu of %s", label, name,
+                         (unsigned long long)t->nbytes, dtype_name(t->dtype),
+                         (unsigned long long)(expect[e].count * es), dtype_name(m->dtype));
+        }
+    }
+    return DK_OK;
+}
+
+/* The kernels take strictly increasing, finite knots; a checkpoint that verifies was
+ * written by distkan, so this only fails on a file made by other means. */
+static dk_err check_knots(const dk_network *net, const char *label)
+{
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        for (int i = 0; i < v->shape.in; i++)
+            for (int m = 0; m < v->shape.n_knots; m++) {
+                const size_t at = v->grid + (size_t)i * v->shape.n_knots + (size_t)m;
+                const double t = dk_load(net->dtype, net->state, at);
+                if (!isfinite(t) || (m > 0 && !(t > dk_load(net->dtype, net->state, at - 1))))
+                    DK_ERROR(DK_ERR_DATA, "%s: layer %d, input %d: knot %d (%g) is not finite and above the one before",
+                             label, l, i, m, t);
+            }
+    }
+    return DK_OK;
+}
+
+dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_network **net,
+                     char *source, size_t capacity)
+{
+    *net = NULL;
+    dk_ckpt_reader *rd = NULL;
+    DK_CALL(open_model(path, warnings, &rd));
+    const char *label = dk_ckpt_label(rd);
+    const Dk__Model *m = dk_ckpt_manifest(rd)->model;
+    dk_err err = check_model(rd, label, m);
+    if (err == DK_OK) {
+        int widths[DK_NETWORK_MAX_LAYERS + 1];
+        for (size_t l = 0; l < m->n_widths; l++)
+            widths[l] = m->widths[l];
+        /* Initialisation settings do not matter: every parameter and knot is loaded below. */
+        const dk_network_settings s = {.widths = widths, .n_widths = (int)m->n_widths, .G = m->grid, .k = m->k,
+                                       .grid_lo = -1.0, .grid_hi = 1.0,
+                                       .dtype = m->dtype == DK__DTYPE__F64 ? DK_F64 : DK_F32, .noise_scale = 0.1,
+                                       .scale_base_mu = 0.0, .scale_base_sigma = 1.0, .scale_sp = 1.0,
+                                       .max_batch = max_batch, .n_threads = n_threads, .jet = jet};
+        err = dk_network_create(net, &s);
+    }
+    if (err == DK_OK) {
+        dk_state_tensor tensors[DK_MODEL_TENSORS_PER_LAYER * DK_NETWORK_MAX_LAYERS];
+        const int n = dk_model_tensors(*net, tensors);
+        for (int i = 0; i < n && err == DK_OK; i++)
+            err = dk_ckpt_read_tensor(rd, tensors[i].name, tensors[i].dtype, tensors[i].count, tensors[i].data);
+    }
+    if (err == DK_OK)
+        err = check_knots(*net, label);
+    if (err == DK_OK && (size_t)snprintf(source, capacity, "%s", label) >= capacity)
+        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: the path is too long", label);
+    dk_ckpt_close(&rd);
+    if (err != DK_OK) {
+        dk_network_destroy(net);
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    }
+    return DK_OK;
+}

@@ -1,0 +1,66 @@
+/* A trained model's part of a checkpoint: the tensors of every layer (coefficients,
+ * scales, knots, masks) and the manifest's Model message. The training checkpoints write
+ * them (dk_train_checkpoint.c, with the optimiser's state beside them); the tools that use
+ * a trained model (`distkan predict`, `distkan functions`) read them back into a network
+ * with dk_model_load. One table of names and shapes serves both, so the two cannot
+ * disagree about what a checkpoint holds. */
+#ifndef DK_MODEL_FILE_H
+#define DK_MODEL_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../common/dk_dtype.h"
+#include "../common/dk_error.h"
+#include "../layers/dk_network.h"
+#include "checkpoint/dk_checkpoint.pb-c.h"
+
+/* A tensor of a run's state: its name in the checkpoint and where it lives in memory. */
+typedef struct dk_state_tensor {
+    char name[48];
+    dk_dtype dtype;
+    int n_dims;
+    unsigned long long shape[4];
+    size_t count;
+    void *data;
+} dk_state_tensor;
+
+/* t = the tensor `name` of dtype at data, with the first n_dims (<= 3) of d0, d1, d2 as
+ * its shape. */
+void dk_state_tensor_set(dk_state_tensor *t, const char *name, dk_dtype dtype, void *data, int n_dims,
+                         unsigned long long d0, unsigned long long d1, unsigned long long d2);
+
+enum { DK_MODEL_TENSORS_PER_LAYER = 5 };
+
+/* Fills t[0 .. 5 n_layers) with layer l's "layers.<l>.coef" [in][out][G+k],
+ * ".scale_base", ".scale_sp", ".mask" [in][out] and ".knots" [in][G+2k+1], pointing into
+ * net's parameter and state buffers; returns how many. */
+int dk_model_tensors(const dk_network *net, dk_state_tensor *t);
+
+/* The manifest's Model message of a network and the storage it points to. */
+typedef struct dk_model_manifest {
+    Dk__Model model;
+    Dk__Layer layers[DK_NETWORK_MAX_LAYERS];
+    Dk__Layer *layer_ptrs[DK_NETWORK_MAX_LAYERS];
+    int32_t widths[DK_NETWORK_MAX_LAYERS + 1];
+} dk_model_manifest;
+
+/* Fills p from net; p->model then describes it (its pointers lead into p). */
+void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net);
+
+/* The trained model stored in `path`: a checkpoint file, a directory of checkpoints, or a
+ * run directory (whose checkpoints/ is used when it holds none itself). A directory gives
+ * its newest checkpoint that verifies; newer ones that fail are skipped with a warning on
+ * `warnings` (if not NULL). A file is verified whole (every chunk's CRC) before use.
+ *
+ * Builds a CPU network of the model's widths, G, k and precision with room for max_batch
+ * rows (with buffers for dk_network_jet_forward when `jet`), and loads every layer's
+ * parameters, knots and mask into it: the model as training left it, not a fresh
+ * initialisation. The checkpoint's path goes to source[capacity]. Errors name the path
+ * and what is wrong: no checkpoint, a damaged file (DK_ERR_DATA), a model whose layer
+ * shapes or knots (finite and strictly increasing per input) do not add up. */
+dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_network **net,
+                     char *source, size_t capacity);
+
+#endif

@@ -1,0 +1,162 @@
+#include "dk_predict.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../layers/dk_network.h"
+#include "../tasks/dk_csv.h"
+#include "dk_model_file.h"
+#include "dk_table_out.h"
+
+/* Rows per forward call: large enough to keep the kernels' threads busy, small enough
+ * that the derivative buffers ([rows][inputs][width] per layer) stay modest. */
+enum { PREDICT_BLOCK_ROWS = 4096 };
+
+typedef struct predict_job {
+    const dk_network *net;
+    int n_in, n_out, n_cols, derivatives;
+    const char *const *names; /* the CSV's column names */
+    const char *fmt;          /* "%.17g" or "%.9g": every value read back exactly */
+} predict_job;
+
+static void write_header(FILE *f, const predict_job *j)
+{
+    for (int c = 0; c < j->n_cols; c++)
+        fprintf(f, "%s%s", c ? "," : "", j->names[c]);
+    char out[32];
+    for (int o = 0; o < j->n_out; o++) {
+        if (j->n_out == 1)
+            snprintf(out, sizeof out, "out");
+        else
+            snprintf(out, sizeof out, "out%d", o);
+        fprintf(f, ",%s", out);
+    }
+    if (!j->derivatives)
+        goto done;
+    for (int o = 0; o < j->n_out; o++) {
+        if (j->n_out == 1)
+            snprintf(out, sizeof out, "out");
+        else
+            snprintf(out, sizeof out, "out%d", o);
+        for (int a = 0; a < j->n_in; a++)
+            fprintf(f, ",d_%s/d_%s", out, j->names[a]);
+        for (int a = 0; a < j->n_in; a++)
+            fprintf(f, ",d2_%s/d_%s^2", out, j->names[a]);
+    }
+done:
+    fputc('\n', f);
+}
+
+static void write_value(FILE *f, const char *fmt, double v)
+{
+    fputc(',', f);
+    fprintf(f, fmt, v);
+}
+
+/* Writes rows [0, rows) of one block: the CSV's values, u [rows][n_out] and, with
+ * derivatives, u1 and u2 [rows][n_in][n_out]. Adds the squared errors against the target
+ * columns (if any) to *sq. */
+static void write_block(FILE *f, const predict_job *j, long rows, const void *values, const void *u,
+                        const void *u1, const void *u2, double *sq)
+{
+    const dk_dtype dt = j->net->dtype;
+    for (long r = 0; r < rows; r++) {
+        for (int c = 0; c < j->n_cols; c++) {
+            if (c)
+                fputc(',', f);
+            fprintf(f, j->fmt, dk_load(dt, values, (size_t)r * j->n_cols + c));
+        }
+        for (int o = 0; o < j->n_out; o++) {
+            const double y = dk_load(dt, u, (size_t)r * j->n_out + o);
+            write_value(f, j->fmt, y);
+            if (j->n_cols > j->n_in) {
+                const double e = y - dk_load(dt, values, (size_t)r * j->n_cols + j->n_in + o);
+                *sq += e * e;
+            }
+        }
+        for (int o = 0; j->derivatives && o < j->n_out; o++) {
+            const size_t at = (size_t)r * j->n_in * j->n_out + o;
+            for (int a = 0; a < j->n_in; a++)
+                write_value(f, j->fmt, dk_load(dt, u1, at + (size_t)a * j->n_out));
+            for (int a = 0; a < j->n_in; a++)
+                write_value(f, j->fmt, dk_load(dt, u2, at + (size_t)a * j->n_out));
+        }
+        fputc('\n', f);
+    }
+}
+
+/* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
+static void evaluate(dk_network *net, const predict_job *j, long n, const void *values, void *x, FILE *f,
+                     double *sq)
+{
+    const size_t es = dk_dtype_size(net->dtype);
+    for (long b = 0; b < n; b += PREDICT_BLOCK_ROWS) {
+        const long rows = n - b < PREDICT_BLOCK_ROWS ? n - b : PREDICT_BLOCK_ROWS;
+        const char *block = (const char *)values + (size_t)b * j->n_cols * es;
+        const void *in = block;
+        if (j->n_cols != j->n_in) { /* targets follow the inputs: gather the inputs */
+            for (long r = 0; r < rows; r++)
+                memcpy((char *)x + (size_t)r * j->n_in * es, block + (size_t)r * j->n_cols * es, (size_t)j->n_in * es);
+            in = x;
+        }
+        const void *u1 = NULL, *u2 = NULL;
+        const void *u = j->derivatives ? dk_network_jet_forward(net, rows, in, &u1, &u2)
+                                       : dk_network_forward(net, rows, in);
+        write_block(f, j, rows, block, u, u1, u2, sq);
+    }
+}
+
+dk_err dk_predict(const dk_predict_options *o, FILE *report)
+{
+    dk_network *net = NULL;
+    char source[DK_PATH_MAX];
+    const int threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+    DK_CALL(dk_model_load(o->model, PREDICT_BLOCK_ROWS, threads, o->derivatives, report, &net, source, sizeof source));
+    dk_csv_info info = {0};
+    dk_table_out out = {0};
+    long *slot = NULL;
+    void *values = NULL, *x = NULL;
+    const int n_in = net->widths[0], n_out = net->widths[net->n_layers];
+    const size_t es = dk_dtype_size(net->dtype);
+    dk_err err = DK_OK;
+    DK_CALL_GOTO(err, done, dk_csv_scan(o->points, &info));
+    if (info.n_cols != n_in && info.n_cols != n_in + n_out) {
+        err = dk_error_set(DK_ERR_DATA, __FILE__, __LINE__,
+                           "%s:1: %d columns, but the model (%s) takes %d input%s: expected %d columns (its inputs) "
+                           "or %d (its inputs, then its %d output%s as targets)",
+                           o->points, info.n_cols, source, n_in, n_in == 1 ? "" : "s", n_in, n_in + n_out, n_out,
+                           n_out == 1 ? "" : "s");
+        goto done;
+    }
+    size_t bytes = 0;
+    DK_CALL_GOTO(err, done, DK_CALLOC(slot, (size_t)info.n_rows, "CSV row slots"));
+    for (long r = 0; r < info.n_rows; r++)
+        slot[r] = r;
+    DK_CALL_GOTO(err, done, dk_array_bytes(&bytes, (size_t)info.n_rows, (size_t)info.n_cols, es, "points"));
+    DK_CALL_GOTO(err, done, dk_aligned_alloc(&values, bytes, "points"));
+    DK_CALL_GOTO(err, done, dk_aligned_alloc(&x, (size_t)PREDICT_BLOCK_ROWS * n_in * es, "a block of inputs"));
+    DK_CALL_GOTO(err, done, dk_csv_read_rows(o->points, &info, slot, net->dtype, values));
+
+    DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out));
+    const predict_job job = {net, n_in, n_out, info.n_cols, o->derivatives, (const char *const *)info.names,
+                             net->dtype == DK_F64 ? "%.17g" : "%.9g"};
+    double sq = 0.0;
+    write_header(out.f, &job);
+    evaluate(net, &job, info.n_rows, values, x, out.f, &sq);
+    DK_CALL_GOTO(err, done, dk_table_out_commit(&out));
+    fprintf(report, "distkan: %ld point%s evaluated with %s\n", info.n_rows, info.n_rows == 1 ? "" : "s", source);
+    if (info.n_cols > n_in)
+        fprintf(report, "distkan: RMSE against the %d target column%s of %s: %.6e\n", n_out, n_out == 1 ? "" : "s",
+                o->points, sqrt(sq / ((double)info.n_rows * n_out)));
+done:
+    if (err != DK_OK && out.f)
+        dk_table_out_discard(&out);
+    free(x);
+    free(values);
+    free(slot);
+    dk_csv_info_free(&info);
+    dk_network_destroy(&net);
+    return err;
+}

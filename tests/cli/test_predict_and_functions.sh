@@ -1,0 +1,90 @@
+# `distkan predict` and `distkan functions` on a real run's final checkpoint.
+#  - predict on the PDE's evaluation grid reproduces the run's own rel_l2 and max_err, with
+#    the exact solution computed here (awk), independently of distkan's evaluation code;
+#  - functions writes every edge of every layer at the requested points, over each
+#    input's grid range or the given one;
+#  - bad command lines exit 2, bad models and points exit 1 naming the file, and an
+#    existing --out file survives every failure.
+source "$(dirname "$0")/../lib.sh"
+pde="$SOURCE_DIR/tests/mpi/small_pde.ini"
+
+run_ranks 2 train "$pde" --run-dir run --set pde.eval_grid=21 --set grid.schedule=5,7 --set grid.steps=20,15 \
+    --set grid.update_every=10 > train.log || { cat train.log; fail "the training run failed"; }
+
+# The evaluation grid of a 2-D PDE: 21 x 21 points on [-1,1]^2, both ends included, the
+# first coordinate varying slowest (tasks/dk_collocation.c).
+awk 'BEGIN { n = 21; print "x,y";
+             for (i = 0; i < n; i++) for (j = 0; j < n; j++) {
+                 x = (i == n - 1) ? 1 : -1 + 2 * (i / (n - 1)); y = (j == n - 1) ? 1 : -1 + 2 * (j / (n - 1));
+                 printf "%.17g,%.17g\n", x, y } }' > grid.csv
+"$DISTKAN" predict run grid.csv --out pred.csv 2> predict.log || { cat predict.log; fail "predict failed"; }
+grep -q "441 points evaluated with run/checkpoints/ckpt-" predict.log || { cat predict.log; fail "predict's report"; }
+[ "$(head -n 1 pred.csv)" = "x,y,out" ] || fail "predict's header: $(head -n 1 pred.csv)"
+[ "$(wc -l < pred.csv)" -eq 442 ] || fail "predict wrote $(wc -l < pred.csv) lines, expected 442"
+read -r rel max < <(awk -F, 'NR > 1 { pi = 3.14159265358979323846; u = sin(pi * $1) * sin(pi * $2 * $2);
+                                       d = $3 - u; n += d * d; s += u * u; if (d < 0) d = -d; if (d > m) m = d }
+                             END { printf "%.17g %.17g\n", sqrt(n / s), m }' pred.csv)
+want_rel=$(json_number run/summary.json rel_l2)
+want_max=$(json_number run/summary.json max_err)
+awk -v a="$rel" -v b="$want_rel" -v c="$max" -v d="$want_max" \
+    'BEGIN { exit !(a - b <= 1e-12 * b && b - a <= 1e-12 * b && c == d) }' \
+    || fail "rel_l2 $rel and max_err $max from predict's outputs, the run reported $want_rel and $want_max"
+echo "ok: predict on the evaluation grid: rel_l2 $rel (run: $want_rel), max_err $max (run: $want_max)"
+
+# Derivatives: the columns are there, and the first derivatives agree with central
+# differences of predict's own outputs along x.
+awk 'BEGIN { print "x,y"; h = 1e-5; for (p = 0; p < 7; p++) { x = -0.9 + 0.3 * p; y = 0.37 - 0.1 * p;
+             printf "%.17g,%.17g\n%.17g,%.17g\n%.17g,%.17g\n", x, y, x + h, y, x - h, y } }' > fd.csv
+"$DISTKAN" predict run/checkpoints fd.csv --derivatives --out fd_pred.csv 2> /dev/null || fail "predict --derivatives failed"
+[ "$(head -n 1 fd_pred.csv)" = "x,y,out,d_out/d_x,d_out/d_y,d2_out/d_x^2,d2_out/d_y^2" ] \
+    || fail "predict --derivatives' header: $(head -n 1 fd_pred.csv)"
+awk -F, 'NR > 1 { r = (NR - 2) % 3; u[r] = $3; if (r == 0) d = $4;
+                  if (r == 2) { fd = (u[1] - u[2]) / 2e-5; e = fd - d; if (e < 0) e = -e;
+                                if (e > 1e-6 * (1 + (d < 0 ? -d : d))) { print "point", NR, d, fd; bad = 1 } } }
+         END { exit bad }' fd_pred.csv || fail "d_out/d_x disagrees with differences of out"
+echo "ok: predict --derivatives: du/dx matches central differences at 7 points"
+
+# functions: [2,4,1] has 8 + 4 edges.
+"$DISTKAN" functions run --points 33 --out phi.csv 2> functions.log || { cat functions.log; fail "functions failed"; }
+[ "$(head -n 1 phi.csv)" = "layer,input,output,x,phi,base,spline,mask" ] || fail "functions' header"
+[ "$(wc -l < phi.csv)" -eq $(( 12 * 33 + 1 )) ] || fail "functions wrote $(wc -l < phi.csv) lines"
+grep -q "12 edge functions at 33 points each" functions.log || { cat functions.log; fail "functions' report"; }
+# After grid updates, each input's x runs over its own fitted range, not over [-1, 1].
+awk -F, 'NR > 1 && $1 == 1 { if ($4 < lo || n == 0) lo = $4; if ($4 > hi || n == 0) hi = $4; n++ }
+         END { exit !(n == 4 * 33 && (lo != -1 || hi != 1)) }' phi.csv \
+    || fail "layer 1's x range should be its updated grid's"
+# phi = mask (base + spline), row by row.
+awk -F, 'NR > 1 { e = $5 - $8 * ($6 + $7); if (e < 0) e = -e; if (e > 1e-15 * (1 + ($5 < 0 ? -$5 : $5))) bad = 1 }
+         END { exit bad }' phi.csv || fail "phi is not mask (base + spline)"
+"$DISTKAN" functions run --points 3 --range -4,5 > range.csv 2> /dev/null || fail "functions --range failed"
+awk -F, 'NR > 1 { c[$4]++ } END { exit !(c[-4] == 12 && c[0.5] == 12 && c[5] == 12 && length(c) == 3) }' range.csv \
+    || fail "functions --range -4,5 --points 3 should give x = -4, 0.5, 5 on every edge"
+echo "ok: functions: 12 edges x 33 points, updated ranges, phi = mask (base + spline), --range"
+
+# Errors. The earlier output must survive each of them.
+cp pred.csv kept.csv
+expect_failure 2 "predict needs a MODEL" "$DISTKAN" predict run
+expect_failure 2 "unknown option '--points'" "$DISTKAN" predict run grid.csv --points 5
+expect_failure 2 "--points '1'" "$DISTKAN" functions run --points 1
+expect_failure 2 "--points 'x'" "$DISTKAN" functions run --points x
+expect_failure 2 "--range '3,2'" "$DISTKAN" functions run --range 3,2
+expect_failure 2 "--range '1'" "$DISTKAN" functions run --range 1
+expect_failure 2 "unexpected argument 'extra'" "$DISTKAN" functions run extra
+expect_failure 1 "nowhere: No such file" "$DISTKAN" predict nowhere grid.csv --out pred.csv
+printf 'x\n0.5\n' > one_column.csv
+expect_failure 1 "one_column.csv:1: 1 columns, but the model .* takes 2 inputs" \
+    "$DISTKAN" predict run one_column.csv --out pred.csv
+printf 'x,y\n0.5,0.1\n0.2,oops\n' > bad_row.csv
+expect_failure 1 "bad_row.csv:3: column 2 \('y'\)" "$DISTKAN" predict run bad_row.csv --out pred.csv
+mkdir empty
+expect_failure 1 "empty holds no checkpoint" "$DISTKAN" functions empty --out pred.csv
+cmp -s pred.csv kept.csv || fail "a failed predict changed the earlier pred.csv"
+[ ! -e pred.csv.partial ] || fail "a failed predict left pred.csv.partial"
+# A damaged checkpoint given by name is refused, naming the damaged part.
+ckpt=$(ls run/checkpoints/ckpt-*.dkc | tail -n 1)
+cp "$ckpt" damaged.dkc
+size=$(stat -c %s damaged.dkc)
+printf '\x55' | dd of=damaged.dkc bs=1 seek=$(( size - 5 )) conv=notrunc 2> /dev/null
+expect_failure 1 "damaged.dkc: tensor .* checksum mismatch" "$DISTKAN" functions damaged.dkc --out pred.csv
+cmp -s pred.csv kept.csv || fail "a failed functions changed the earlier pred.csv"
+echo "ok: usage errors exit 2, bad models and points exit 1 naming the file; pred.csv kept"
