@@ -257,7 +257,7 @@ static const key_spec keys[] = {
      .accepts = accepts_problem, .expect = expect_problem,
      .doc = "Built-in problem (docs/pde.md lists the equations): poisson2d, helmholtz2d, poisson_nd, heat_nd."},
     {.section = "pde", .key = "dim", .type = KT_INT, .default_text = "2", FIELD(pde_dim), .imin = 1,
-     .imax = DK_PDE_MAX_DIM, .doc = "Spatial dimension d of poisson_nd and heat_nd (heat_nd has d + 1 inputs)."},
+     .imax = DK_PDE_MAX_SPACE_DIM, .doc = "Spatial dimension d of poisson_nd and heat_nd (heat_nd has d + 1 inputs)."},
     {.section = "pde", .key = "a1", .type = KT_DOUBLE, .default_text = "1", FIELD(pde_a1),
      .doc = "helmholtz2d: u = sin(a1 pi x) sin(a2 pi y)."},
     {.section = "pde", .key = "a2", .type = KT_DOUBLE, .default_text = "4", FIELD(pde_a2),
@@ -1204,7 +1204,9 @@ static dk_err default_run_dir(dk_config *cfg, const char *path)
     base = base ? base + 1 : path;
     const char *dot = strrchr(base, '.');
     size_t len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    if (len == 0)
+    /* "..ini" and "...ini" would name runs/. and runs/.. (runs/ itself, or the directory
+     * above it): such a stem, like an empty one, gives runs/config. */
+    if (len == 0 || (len == 1 && base[0] == '.') || (len == 2 && base[0] == '.' && base[1] == '.'))
         base = "config", len = strlen(base);
     int n = snprintf(cfg->run_dir, sizeof cfg->run_dir, "runs/%.*s", (int)len, base);
     if (n < 0 || (size_t)n >= sizeof cfg->run_dir)
@@ -1432,6 +1434,38 @@ static void strip_comments(char *text)
     *out = '\0';
 }
 
+/* The first line where the written configuration and its reading back differ, by section
+ * and key, with both values: the user then knows which value to change and why. */
+static dk_err report_unstorable(const dk_config *cfg, const char *text, const char *again)
+{
+    char section[DK_NAME_MAX] = "";
+    const char *a = text, *b = again;
+    while (*a && *b) {
+        const size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
+        if (a[0] == '[' && na >= 2 && na - 2 < sizeof section) {
+            memcpy(section, a + 1, na - 2);
+            section[na - 2] = '\0';
+        }
+        if (na != nb || memcmp(a, b, na) != 0) {
+            const char *eq = memchr(a, '=', na), *eq_b = memchr(b, '=', nb);
+            const int key_len = eq && eq > a ? (int)(eq - a - 1) : (int)na;
+            const char *value = eq ? eq + 2 : a, *value_b = eq_b ? eq_b + 2 : b;
+            DK_ERROR(DK_ERR_USAGE,
+                     "%s: [%s] %.*s = '%.*s' cannot be stored in config.ini and checkpoints: it reads back as "
+                     "'%.*s' (an INI value cannot begin or end with blanks, and ' ;' or ' #' starts a comment); "
+                     "choose a value without them",
+                     cfg->source_path, section, key_len, a, (int)(na - (size_t)(value - a)), value,
+                     (int)(nb - (size_t)(value_b - b)), value_b);
+        }
+        a += na + (a[na] == '\n');
+        b += nb + (b[nb] == '\n');
+    }
+    DK_ERROR(DK_ERR_USAGE,
+             "%s: the resolved configuration does not read back as written (a value the INI format cannot carry?); "
+             "see `distkan check`",
+             cfg->source_path);
+}
+
 dk_err dk_config_check_storable(const dk_config *cfg)
 {
     char *text = NULL;
@@ -1468,10 +1502,7 @@ dk_err dk_config_check_storable(const dk_config *cfg)
         strip_comments(text);
         strip_comments(again);
         if (strcmp(text, again) != 0)
-            err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                               "%s: the resolved configuration does not read back as written (a value the INI "
-                               "format cannot carry?); see `distkan check`",
-                               cfg->source_path);
+            err = report_unstorable(cfg, text, again);
     }
     free(text);
     free(again);

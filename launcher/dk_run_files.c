@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 dk_err dk_make_dirs(const char *dir)
@@ -73,6 +74,9 @@ dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
     /* A write that failed earlier leaves only the stream's error flag: errno no longer says
      * why, so the message must not quote it. */
     const int earlier = ferror(f);
+    /* ... but the usual cause, a full file system, can still be seen. */
+    struct statvfs vfs;
+    const int full = earlier && fstatvfs(fileno(f), &vfs) == 0 && vfs.f_bavail == 0;
     errno = 0;
     int failed = earlier || fflush(f) != 0 || fsync(fileno(f)) != 0;
     int e = errno;
@@ -80,6 +84,8 @@ dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
         failed = 1;
         e = errno;
     }
+    if (failed && full)
+        DK_ERROR(DK_ERR_IO, "cannot write '%s': %s (the file system holding it is full)", path, strerror(ENOSPC));
     if (failed && earlier)
         DK_ERROR(DK_ERR_IO, "cannot write '%s': an earlier write to it failed", path);
     if (failed)

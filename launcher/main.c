@@ -30,6 +30,7 @@
 #include "dk_functions.h"
 #include "dk_inspect.h"
 #include "dk_predict.h"
+#include "dk_signals.h"
 #include "dk_train.h"
 
 enum { MAX_OVERRIDES = 256 };
@@ -304,6 +305,12 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
 
 static int run_train(const cli *c, int argc, char **argv)
 {
+    /* A stop signal that arrives while MPI starts (a job preempted right after launch, a
+     * USR1 forwarded by mpirun) is kept for the first step boundary instead of killing the
+     * rank with the signal's default action. dk_train_run installs the handlers again
+     * once MPI is up, in case its start-up replaced them. */
+    if (dk_signals_install() != DK_OK)
+        fprintf(stderr, "distkan: warning: %s\n", dk_error_message());
     dk_comm *comm = NULL;
     if (dk_comm_init(&argc, &argv, &comm) != DK_OK) {
         fprintf(stderr, "distkan: error: %s\n", dk_error_message());

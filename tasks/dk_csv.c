@@ -95,6 +95,18 @@ static dk_err parse_header(const char *path, char *line, size_t n, dk_csv_info *
         DK_CALL(DK_CALLOC(info->names[c], len + 1, "CSV column name"));
         memcpy(info->names[c], a, len);
     }
+    /* A file without a header would lose its first row to the names, silently. */
+    int numbers = 0;
+    for (int c = 0; c < info->n_cols; c++) {
+        char *stop = NULL;
+        (void)strtod(info->names[c], &stop);
+        numbers += stop != info->names[c] && *stop == '\0';
+    }
+    if (numbers == info->n_cols)
+        DK_ERROR(DK_ERR_DATA,
+                 "%s:1: the header '%.*s%s' holds only numbers: the first line must name the columns (add a line "
+                 "such as x0,x1,y), else the first row of data would be taken for the names",
+                 path, (int)(n < CSV_ECHO_MAX ? n : CSV_ECHO_MAX), line, n > CSV_ECHO_MAX ? "..." : "");
     return DK_OK;
 }
 
@@ -125,6 +137,13 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
         n -= 3;
     }
     n = trim_right(head, n);
+    /* Lines ended by CR alone (classic Mac OS) read as one line: say so, rather than "no
+     * data rows". */
+    const char *cr = memchr(head, '\r', n);
+    if (cr && cr + 1 < head + n && cr[1] != '\n')
+        CSV_FAIL(DK_ERR_DATA, "%s: lines end in CR alone (classic Mac OS line endings): save the file with LF or "
+                              "CRLF line endings",
+                 path);
     if (n == 0)
         CSV_FAIL(DK_ERR_DATA, "%s:1: the header line is empty (expected comma-separated column names)",
                  path);

@@ -20,7 +20,10 @@
 
 #include "../common/dk_error.h"
 
-enum { DK_PDE_MAX_DIM = 1024 };
+enum {
+    DK_PDE_MAX_DIM = 1024,      /* inputs of any problem (arrays are sized by it) */
+    DK_PDE_MAX_SPACE_DIM = 1000 /* [pde] dim of poisson_nd and heat_nd: heat_nd has d + 1 inputs */
+};
 
 /* Problem parameters from the [pde] section; each problem reads the ones it documents. */
 typedef struct dk_pde_params {

@@ -17,7 +17,7 @@
 static const double pi = 3.14159265358979323846;
 
 /* d + 1 inputs stay within DK_PDE_MAX_DIM and the Halton limit. */
-enum { DIM_MAX = 1000 };
+enum { DIM_MAX = DK_PDE_MAX_SPACE_DIM };
 
 static int inputs(const dk_pde_params *p, char *why, size_t n)
 {

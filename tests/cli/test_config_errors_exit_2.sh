@@ -10,9 +10,17 @@ expect_failure 2 "out_of_range.ini:2: .*k" "$DISTKAN" train out_of_range.ini
 expect_failure 2 "missing.ini" "$DISTKAN" train missing.ini
 printf '[train]\nsteps = 10\n' > ok.ini
 expect_failure 2 "train.steps=-5" "$DISTKAN" train ok.ini --set train.steps=-5
+# The key's documented range is the problems' own: 1001 is refused by the key, not later.
+expect_failure 2 "pde.dim=1001: \[pde\] dim = '1001': expected an integer in \[1, 1000\]" \
+    "$DISTKAN" check ok.ini --set task.type=pde --set pde.problem=poisson_nd --set pde.dim=1001
 expect_failure 2 "usage" "$DISTKAN" train
 expect_failure 2 "unknown command" "$DISTKAN" frobnicate
 expect_failure 2 "unknown option" "$DISTKAN" train ok.ini --bogus
+# Values the INI format cannot carry (config.ini and checkpoints would read them back
+# otherwise) are named by key, with what they would read back as.
+expect_failure 2 "\[output\] run_dir = 'out ;x' cannot be stored .* reads back as 'out'" \
+    "$DISTKAN" train ok.ini --run-dir 'out ;x'
+expect_failure 2 "\[output\] run_dir = 'out ;y' cannot be stored" "$DISTKAN" check ok.ini --set 'output.run_dir=out ;y'
 # Under mpirun the job exits 2 as well, and rank 0 alone prints the message.
 rc=0; run_ranks 2 train unknown_key.ini > out.txt 2> err.txt || rc=$?
 [ "$rc" -eq 2 ] || { cat err.txt; fail "mpirun exit $rc, expected 2"; }

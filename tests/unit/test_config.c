@@ -227,6 +227,11 @@ static void test_empty_file_gives_defaults_and_run_dir_from_stem(void **state)
     assert_string_equal(loaded.run_dir, "runs/two.dots");
     check_ok(load_text(&loaded, "noext", "", NULL, 0));
     assert_string_equal(loaded.run_dir, "runs/noext");
+    /* Stems that would name runs/ itself or the directory above it. */
+    check_ok(load_text(&loaded, "...ini", "", NULL, 0));
+    assert_string_equal(loaded.run_dir, "runs/config");
+    check_ok(load_text(&loaded, "..ini", "", NULL, 0));
+    assert_string_equal(loaded.run_dir, "runs/config");
 }
 
 static const char full_ini[] =

@@ -203,6 +203,17 @@ static void test_bad_headers_are_rejected(void **state)
     EXPECT_DATA_ERROR("x,,z\n1,2,3\n", ":1: column 2 of the header has an empty name");
     EXPECT_DATA_ERROR("x,y, \n1,2,3\n", ":1: column 3 of the header has an empty name");
     EXPECT_DATA_ERROR("\n1,2\n", ":1: the header line is empty");
+    /* No header: the first row would silently become the names. */
+    EXPECT_DATA_ERROR("0.5, -1e3,2\n1,2,3\n", ":1: the header '0.5, -1e3,2' holds only numbers");
+    /* One name among numbers is a header (a column may be called 1). */
+    temp_file f = write_temp("x,1,2\n1,2,3\n");
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
+    assert_int_equal(info.n_rows, 1);
+    dk_csv_info_free(&info);
+    unlink(f.path);
+    /* CR alone ends no line for getline: the whole file would read as a header. */
+    EXPECT_DATA_ERROR("x,y\r1,2\r3,4\r", "lines end in CR alone");
 }
 
 static void test_blank_lines_only_at_the_end(void **state)
