@@ -21,31 +21,30 @@ typedef struct predict_job {
     const char *fmt;          /* "%.17g" or "%.9g": every value read back exactly */
 } predict_job;
 
+/* Output o's column name: "out" for a single output, else "out0", "out1", ... */
+static const char *output_name(const predict_job *j, int o, char *buf, size_t n)
+{
+    if (j->n_out == 1)
+        snprintf(buf, n, "out");
+    else
+        snprintf(buf, n, "out%d", o);
+    return buf;
+}
+
 static void write_header(FILE *f, const predict_job *j)
 {
+    char out[32];
     for (int c = 0; c < j->n_cols; c++)
         fprintf(f, "%s%s", c ? "," : "", j->names[c]);
-    char out[32];
-    for (int o = 0; o < j->n_out; o++) {
-        if (j->n_out == 1)
-            snprintf(out, sizeof out, "out");
-        else
-            snprintf(out, sizeof out, "out%d", o);
-        fprintf(f, ",%s", out);
-    }
-    if (!j->derivatives)
-        goto done;
-    for (int o = 0; o < j->n_out; o++) {
-        if (j->n_out == 1)
-            snprintf(out, sizeof out, "out");
-        else
-            snprintf(out, sizeof out, "out%d", o);
+    for (int o = 0; o < j->n_out; o++)
+        fprintf(f, ",%s", output_name(j, o, out, sizeof out));
+    for (int o = 0; j->derivatives && o < j->n_out; o++) {
+        output_name(j, o, out, sizeof out);
         for (int a = 0; a < j->n_in; a++)
             fprintf(f, ",d_%s/d_%s", out, j->names[a]);
         for (int a = 0; a < j->n_in; a++)
             fprintf(f, ",d2_%s/d_%s^2", out, j->names[a]);
     }
-done:
     fputc('\n', f);
 }
 

@@ -392,6 +392,10 @@ int main(int argc, char **argv)
     if (!strcmp(c.command, "device"))
         return print_device();
     if (!strcmp(c.command, "predict") || !strcmp(c.command, "functions")) {
+        /* One process does the work: started under mpirun by mistake, the other ranks
+         * leave at once rather than race rank 0 for the same output file. */
+        if (!probably_rank0())
+            return 0;
         const dk_err err = !strcmp(c.command, "predict") ? dk_predict(&c.predict, stderr)
                                                           : dk_functions(&c.functions, stderr);
         if (err != DK_OK)

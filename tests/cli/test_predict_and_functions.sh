@@ -59,7 +59,10 @@ awk -F, 'NR > 1 { e = $5 - $8 * ($6 + $7); if (e < 0) e = -e; if (e > 1e-15 * (1
 "$DISTKAN" functions run --points 3 --range -4,5 > range.csv 2> /dev/null || fail "functions --range failed"
 awk -F, 'NR > 1 { c[$4]++ } END { exit !(c[-4] == 12 && c[0.5] == 12 && c[5] == 12 && length(c) == 3) }' range.csv \
     || fail "functions --range -4,5 --points 3 should give x = -4, 0.5, 5 on every edge"
-echo "ok: functions: 12 edges x 33 points, updated ranges, phi = mask (base + spline), --range"
+# Under mpirun rank 0 alone writes: the same table, once.
+run_ranks 2 functions run --points 33 --out phi_mpi.csv 2> /dev/null || fail "functions under mpirun failed"
+cmp -s phi.csv phi_mpi.csv || fail "functions under mpirun -np 2 wrote another table"
+echo "ok: functions: 12 edges x 33 points, updated ranges, phi = mask (base + spline), --range, under mpirun"
 
 # Errors. The earlier output must survive each of them.
 cp pred.csv kept.csv
