@@ -60,6 +60,10 @@ static dk_err plan_batches(dk_fit_task *t, const dk_fit_task_settings *s, long t
         snprintf(t->warning, sizeof t->warning,
                  "the last %ld of %ld training rows are never used: [train] batch = %ld divides them "
                  "into %ld batches", unused, train_rows, batch, t->n_batches);
+    else if (s->batch > train_rows)
+        snprintf(t->warning, sizeof t->warning,
+                 "[train] batch = %ld is more than the %ld training rows: every step uses all of them (full batch)",
+                 s->batch, train_rows);
     return DK_OK;
 }
 
