@@ -1,5 +1,6 @@
 #include "dk_functions.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "../layers/dk_network.h"
@@ -12,6 +13,7 @@
 static void write_edges(FILE *f, const dk_network *net, const dk_functions_options *o)
 {
     const char *fmt = net->dtype == DK_F64 ? ",%.17g" : ",%.9g";
+    const int f32 = net->dtype == DK_F32;
     fprintf(f, "layer,input,output,x,phi,base,spline,mask\n");
     for (int l = 0; l < net->n_layers; l++) {
         const dk_kan_shape *s = &net->layers[l].shape;
@@ -21,8 +23,12 @@ static void write_edges(FILE *f, const dk_network *net, const dk_functions_optio
                 dk_network_edge_range(net, l, i, &lo, &hi);
             for (int j = 0; j < s->out; j++)
                 for (long p = 0; p < o->points; p++) {
-                    /* The last point is hi itself, not lo + (hi - lo) rounded. */
-                    const double x = p == o->points - 1 ? hi : lo + (hi - lo) * ((double)p / (double)(o->points - 1));
+                    /* The last point is hi itself, not lo + (hi - lo) rounded; where hi - lo
+                     * overflows (a range near the largest doubles), a convex combination. */
+                    const double t = (double)p / (double)(o->points - 1);
+                    double x = p == o->points - 1 ? hi : isfinite(hi - lo) ? lo + (hi - lo) * t : lo * (1 - t) + hi * t;
+                    if (f32) /* the value a float32 model evaluates, and prints */
+                        x = (double)(float)x;
                     double base, spline, mask;
                     dk_network_edge(net, l, i, j, x, &base, &spline, &mask);
                     fprintf(f, "%d,%d,%d", l, i, j);
@@ -48,7 +54,13 @@ dk_err dk_functions(const dk_functions_options *o, FILE *report)
     char source[DK_PATH_MAX];
     DK_CALL(dk_model_load(o->model, 1, 1, 0, report, &net, source, sizeof source));
     dk_table_out out;
-    dk_err err = dk_table_out_open(&out, o->out);
+    dk_err err = DK_OK;
+    if (o->has_range && net->dtype == DK_F32 && (fabs(o->lo) > FLT_MAX || fabs(o->hi) > FLT_MAX))
+        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                           "--range %g,%g is beyond the float32 range of the model in %s (|x| <= %g)", o->lo, o->hi,
+                           source, (double)FLT_MAX);
+    if (err == DK_OK)
+        err = dk_table_out_open(&out, o->out, NULL);
     if (err == DK_OK) {
         write_edges(out.f, net, o);
         err = dk_table_out_commit(&out); /* on failure it has removed its partial file */

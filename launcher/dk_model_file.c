@@ -119,7 +119,8 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
     if (!is_dir(sub))
         DK_ERROR(DK_ERR_IO,
                  "%s holds no checkpoint (ckpt-<step>.dkc) and no checkpoints/ directory: expected a checkpoint file, "
-                 "a checkpoint directory or a run directory",
+                 "a checkpoint directory or a run directory (for a run with its own [checkpoint] dir, give that "
+                 "directory)",
                  path);
     DK_CALL(dk_ckpt_open_latest(sub, reader, warnings));
     return DK_OK;

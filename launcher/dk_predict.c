@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../layers/dk_network.h"
 #include "../tasks/dk_csv.h"
@@ -19,16 +20,45 @@ typedef struct predict_job {
     int n_in, n_out, n_cols, derivatives;
     const char *const *names; /* the CSV's column names */
     const char *fmt;          /* "%.17g" or "%.9g": every value read back exactly */
+    const char *out_base;     /* the outputs' column names: out_base, or out_base0, out_base1, ... */
 } predict_job;
+
+/* Rows whose outputs (or derivatives) came out NaN or infinite: inputs far beyond the
+ * grids can overflow silu's linear growth through the layers. */
+typedef struct predict_tally {
+    double sq;           /* squared errors against the targets */
+    long non_finite;     /* rows with a non-finite value */
+    long first_bad_line; /* the first such row's line in the points file */
+} predict_tally;
 
 /* Output o's column name: "out" for a single output, else "out0", "out1", ... */
 static const char *output_name(const predict_job *j, int o, char *buf, size_t n)
 {
     if (j->n_out == 1)
-        snprintf(buf, n, "out");
+        snprintf(buf, n, "%s", j->out_base);
     else
-        snprintf(buf, n, "out%d", o);
+        snprintf(buf, n, "%s%d", j->out_base, o);
     return buf;
+}
+
+/* "out", unless the points file has a column of that name (or out0, ...): then "predicted",
+ * then "model_out", so that no two columns of the table share a name. */
+static const char *choose_out_base(predict_job *j)
+{
+    static const char *const bases[] = {"out", "predicted", "model_out"};
+    char name[64];
+    for (size_t b = 0; b < sizeof bases / sizeof *bases; b++) {
+        j->out_base = bases[b];
+        int clash = 0;
+        for (int o = 0; o < j->n_out && !clash; o++) {
+            output_name(j, o, name, sizeof name);
+            for (int c = 0; c < j->n_cols && !clash; c++)
+                clash = !strcmp(j->names[c], name);
+        }
+        if (!clash)
+            break;
+    }
+    return j->out_base;
 }
 
 static void write_header(FILE *f, const predict_job *j)
@@ -48,20 +78,27 @@ static void write_header(FILE *f, const predict_job *j)
     fputc('\n', f);
 }
 
-static void write_value(FILE *f, const char *fmt, double v)
+/* Non-finite values as nan, inf and -inf (printf may write -nan, which few readers take). */
+static int write_value(FILE *f, const char *fmt, double v)
 {
     fputc(',', f);
-    fprintf(f, fmt, v);
+    if (isfinite(v)) {
+        fprintf(f, fmt, v);
+        return 1;
+    }
+    fputs(isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", f);
+    return 0;
 }
 
-/* Writes rows [0, rows) of one block: the CSV's values, u [rows][n_out] and, with
- * derivatives, u1 and u2 [rows][n_in][n_out]. Adds the squared errors against the target
- * columns (if any) to *sq. */
-static void write_block(FILE *f, const predict_job *j, long rows, const void *values, const void *u,
-                        const void *u1, const void *u2, double *sq)
+/* Writes rows [0, rows) of one block, whose first row is data row `first`: the CSV's
+ * values, u [rows][n_out] and, with derivatives, u1 and u2 [rows][n_in][n_out]. Adds the
+ * squared errors against the target columns (if any) and the non-finite rows to *t. */
+static void write_block(FILE *f, const predict_job *j, long first, long rows, const void *values, const void *u,
+                        const void *u1, const void *u2, predict_tally *t)
 {
     const dk_dtype dt = j->net->dtype;
     for (long r = 0; r < rows; r++) {
+        int finite = 1;
         for (int c = 0; c < j->n_cols; c++) {
             if (c)
                 fputc(',', f);
@@ -69,26 +106,28 @@ static void write_block(FILE *f, const predict_job *j, long rows, const void *va
         }
         for (int o = 0; o < j->n_out; o++) {
             const double y = dk_load(dt, u, (size_t)r * j->n_out + o);
-            write_value(f, j->fmt, y);
+            finite &= write_value(f, j->fmt, y);
             if (j->n_cols > j->n_in) {
                 const double e = y - dk_load(dt, values, (size_t)r * j->n_cols + j->n_in + o);
-                *sq += e * e;
+                t->sq += e * e;
             }
         }
         for (int o = 0; j->derivatives && o < j->n_out; o++) {
             const size_t at = (size_t)r * j->n_in * j->n_out + o;
             for (int a = 0; a < j->n_in; a++)
-                write_value(f, j->fmt, dk_load(dt, u1, at + (size_t)a * j->n_out));
+                finite &= write_value(f, j->fmt, dk_load(dt, u1, at + (size_t)a * j->n_out));
             for (int a = 0; a < j->n_in; a++)
-                write_value(f, j->fmt, dk_load(dt, u2, at + (size_t)a * j->n_out));
+                finite &= write_value(f, j->fmt, dk_load(dt, u2, at + (size_t)a * j->n_out));
         }
         fputc('\n', f);
+        if (!finite && t->non_finite++ == 0)
+            t->first_bad_line = first + r + 2; /* the header is line 1 */
     }
 }
 
 /* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
 static void evaluate(dk_network *net, const predict_job *j, long n, const void *values, void *x, FILE *f,
-                     double *sq)
+                     predict_tally *t)
 {
     const size_t es = dk_dtype_size(net->dtype);
     for (long b = 0; b < n; b += PREDICT_BLOCK_ROWS) {
@@ -103,7 +142,7 @@ static void evaluate(dk_network *net, const predict_job *j, long n, const void *
         const void *u1 = NULL, *u2 = NULL;
         const void *u = j->derivatives ? dk_network_jet_forward(net, rows, in, &u1, &u2)
                                        : dk_network_forward(net, rows, in);
-        write_block(f, j, rows, block, u, u1, u2, sq);
+        write_block(f, j, b, rows, block, u, u1, u2, t);
     }
 }
 
@@ -120,13 +159,21 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     const int n_in = net->widths[0], n_out = net->widths[net->n_layers];
     const size_t es = dk_dtype_size(net->dtype);
     dk_err err = DK_OK;
+    struct stat st;
+    if (stat(o->points, &st) == 0 && !S_ISREG(st.st_mode)) {
+        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                           "%s is not a regular file: the points are read twice (to count the rows, then to convert "
+                           "them), so a pipe or terminal cannot serve; save them to a file first",
+                           o->points);
+        goto done;
+    }
     DK_CALL_GOTO(err, done, dk_csv_scan(o->points, &info));
     if (info.n_cols != n_in && info.n_cols != n_in + n_out) {
         err = dk_error_set(DK_ERR_DATA, __FILE__, __LINE__,
-                           "%s:1: %d columns, but the model (%s) takes %d input%s: expected %d columns (its inputs) "
+                           "%s:1: %d column%s, but the model (%s) takes %d input%s: expected %d column%s (its inputs) "
                            "or %d (its inputs, then its %d output%s as targets)",
-                           o->points, info.n_cols, source, n_in, n_in == 1 ? "" : "s", n_in, n_in + n_out, n_out,
-                           n_out == 1 ? "" : "s");
+                           o->points, info.n_cols, info.n_cols == 1 ? "" : "s", source, n_in, n_in == 1 ? "" : "s",
+                           n_in, n_in == 1 ? "" : "s", n_in + n_out, n_out, n_out == 1 ? "" : "s");
         goto done;
     }
     size_t bytes = 0;
@@ -138,17 +185,23 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     DK_CALL_GOTO(err, done, dk_aligned_alloc(&x, (size_t)PREDICT_BLOCK_ROWS * n_in * es, "a block of inputs"));
     DK_CALL_GOTO(err, done, dk_csv_read_rows(o->points, &info, slot, net->dtype, values));
 
-    DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out));
-    const predict_job job = {net, n_in, n_out, info.n_cols, o->derivatives, (const char *const *)info.names,
-                             net->dtype == DK_F64 ? "%.17g" : "%.9g"};
-    double sq = 0.0;
+    DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));
+    predict_job job = {net, n_in, n_out, info.n_cols, o->derivatives, (const char *const *)info.names,
+                       net->dtype == DK_F64 ? "%.17g" : "%.9g", NULL};
+    choose_out_base(&job);
+    predict_tally tally = {0};
     write_header(out.f, &job);
-    evaluate(net, &job, info.n_rows, values, x, out.f, &sq);
+    evaluate(net, &job, info.n_rows, values, x, out.f, &tally);
     DK_CALL_GOTO(err, done, dk_table_out_commit(&out));
     fprintf(report, "distkan: %ld point%s evaluated with %s\n", info.n_rows, info.n_rows == 1 ? "" : "s", source);
+    if (tally.non_finite > 0)
+        fprintf(report,
+                "distkan: warning: %ld row%s gave NaN or infinite values (the first: %s:%ld); inputs far outside "
+                "the range the model was trained on overflow through its layers\n",
+                tally.non_finite, tally.non_finite == 1 ? "" : "s", o->points, tally.first_bad_line);
     if (info.n_cols > n_in)
         fprintf(report, "distkan: RMSE against the %d target column%s of %s: %.6e\n", n_out, n_out == 1 ? "" : "s",
-                o->points, sqrt(sq / ((double)info.n_rows * n_out)));
+                o->points, sqrt(tally.sq / ((double)info.n_rows * n_out)));
 done:
     if (err != DK_OK && out.f)
         dk_table_out_discard(&out);

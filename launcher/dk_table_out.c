@@ -1,18 +1,47 @@
+/* realpath */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700
+#endif
+
 #include "dk_table_out.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dk_run_files.h"
 
-dk_err dk_table_out_open(dk_table_out *o, const char *path)
+/* The partial file being written, for the signal handler: a tool interrupted with SIGINT
+ * (Ctrl-C) or SIGTERM removes it (unlink is async-signal-safe), then dies of the signal. */
+static char partial_path[2 * DK_PATH_MAX + 16];
+static volatile sig_atomic_t partial_live;
+
+static void on_interrupt(int sig)
 {
-    memset(o, 0, sizeof *o);
-    if (!path || !strcmp(path, "-")) {
-        o->f = stdout;
-        o->to_stdout = 1;
-        return DK_OK;
-    }
+    if (partial_live)
+        unlink(partial_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void guard_partial(const dk_table_out *o)
+{
+    snprintf(partial_path, sizeof partial_path, "%s/%s.partial", o->dir, o->name);
+    partial_live = 1;
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        signal(sigs[i], on_interrupt);
+}
+
+static void unguard_partial(void) { partial_live = 0; }
+
+/* Splits path into o->dir and o->name. */
+static dk_err split_path(dk_table_out *o, const char *path)
+{
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
     if (!name[0])
@@ -26,17 +55,61 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path)
     else
         strcpy(o->dir, ".");
     snprintf(o->name, sizeof o->name, "%s", name);
+    return DK_OK;
+}
+
+dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
+{
+    memset(o, 0, sizeof *o);
+    if (!path || !strcmp(path, "-")) {
+        o->f = stdout;
+        o->stream = 1;
+        return DK_OK;
+    }
+    struct stat st, in;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            DK_ERROR(DK_ERR_USAGE, "--out %s is a directory: expected a file name", path);
+        if (input && stat(input, &in) == 0 && in.st_dev == st.st_dev && in.st_ino == st.st_ino)
+            DK_ERROR(DK_ERR_USAGE, "--out %s is the points file %s itself: the table would replace the data it was "
+                                   "computed from; choose another name",
+                     path, input);
+        if (!S_ISREG(st.st_mode)) { /* a device or a pipe: nothing to replace atomically */
+            o->f = fopen(path, "w");
+            if (!o->f)
+                DK_ERROR(DK_ERR_IO, "cannot open '%s' for writing: %s", path, strerror(errno));
+            o->stream = 1;
+            return DK_OK;
+        }
+    }
+    char resolved[PATH_MAX];
+    struct stat link;
+    if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode)) {
+        /* Replace the file the link names, not the link. */
+        if (!realpath(path, resolved))
+            DK_ERROR(DK_ERR_IO, "--out %s: cannot resolve the link: %s", path, strerror(errno));
+        path = resolved;
+    }
+    DK_CALL(split_path(o, path));
     const char *const names[] = {o->name};
     DK_CALL(dk_outputs_replaceable(o->dir, names, 1));
     DK_CALL(dk_partial_open(&o->f, o->dir, o->name));
+    guard_partial(o);
     return DK_OK;
 }
 
 dk_err dk_table_out_commit(dk_table_out *o)
 {
-    if (o->to_stdout) {
-        if (fflush(stdout) != 0 || ferror(stdout))
-            DK_ERROR(DK_ERR_IO, "cannot write to standard output: %s", strerror(errno));
+    if (o->stream) {
+        FILE *f = o->f;
+        o->f = NULL;
+        const int failed = fflush(f) != 0 || ferror(f);
+        const int e = errno;
+        if (f != stdout && fclose(f) != 0 && !failed)
+            DK_ERROR(DK_ERR_IO, "cannot write the table: %s", strerror(errno));
+        if (failed)
+            DK_ERROR(DK_ERR_IO, "cannot write the table%s: %s", f == stdout ? " to standard output" : "",
+                     strerror(e ? e : EIO));
         return DK_OK;
     }
     FILE *f = o->f;
@@ -45,21 +118,27 @@ dk_err dk_table_out_commit(dk_table_out *o)
     const char *const names[] = {o->name};
     if (err == DK_OK)
         err = dk_partial_commit_set(o->dir, names, 1);
-    if (err != DK_OK) {
+    if (err != DK_OK)
         dk_partial_discard(o->dir, o->name);
+    unguard_partial();
+    if (err != DK_OK)
         return dk_error_push(err, __FILE__, __LINE__, __func__);
-    }
     return DK_OK;
 }
 
 void dk_table_out_discard(dk_table_out *o)
 {
-    if (o->to_stdout) {
-        fflush(stdout);
+    if (o->stream) {
+        if (o->f && o->f != stdout)
+            fclose(o->f);
+        else if (o->f)
+            fflush(stdout);
+        o->f = NULL;
         return;
     }
     if (o->f)
         fclose(o->f);
     o->f = NULL;
     dk_partial_discard(o->dir, o->name);
+    unguard_partial();
 }

@@ -1,7 +1,10 @@
 /* Where a tool's table goes (`distkan predict`, `distkan functions`): standard output, or
- * a file that appears only once it is complete. The file is written as NAME.partial beside
+ * a file that appears only once it is complete. A file is written as NAME.partial beside
  * it, fsynced and renamed over NAME (dk_run_files.h), so a tool that fails half-way (a bad
- * row in its input, a full disk) leaves an earlier NAME as it was. */
+ * row in its input, a full disk, SIGINT or SIGTERM) leaves an earlier NAME as it was and
+ * no NAME.partial. A symbolic link is followed: the file it names is the one replaced. A
+ * path that names no regular file (/dev/stdout, /dev/null, a named pipe) is written
+ * directly, as a stream. */
 #ifndef DK_TABLE_OUT_H
 #define DK_TABLE_OUT_H
 
@@ -12,16 +15,16 @@
 
 typedef struct dk_table_out {
     FILE *f;                /* where to write */
-    int to_stdout;
+    int stream;             /* standard output or a special file: no partial file, no rename */
     char dir[DK_PATH_MAX];  /* the file's directory and name */
     char name[DK_PATH_MAX];
 } dk_table_out;
 
-/* path NULL or "-": standard output. Else opens path's NAME.partial; an existing path
- * that is not a regular file (a directory) is refused before anything is written. */
-dk_err dk_table_out_open(dk_table_out *o, const char *path);
-/* Checks that every write succeeded and puts the file in place (for standard output:
- * flushes it). */
+/* path NULL or "-": standard output. Else opens the partial file of path (or of the file
+ * a link at path names), after refusing a directory and, when `input` is not NULL, the
+ * input file itself (the table would replace the data it was computed from). */
+dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input);
+/* Checks that every write succeeded and puts the file in place (for a stream: flushes). */
 dk_err dk_table_out_commit(dk_table_out *o);
 /* After a failure: closes and removes NAME.partial; NAME is untouched. */
 void dk_table_out_discard(dk_table_out *o);

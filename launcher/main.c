@@ -120,14 +120,14 @@ static long parse_count(const char *s, long lo, long hi)
 /* "LO,HI": two whole finite numbers with LO < HI. */
 static int parse_range(const char *s, double *lo, double *hi)
 {
+    /* strtod's ERANGE also flags subnormal results, which are fine; overflow gives inf. */
     char *end = NULL;
-    errno = 0;
     *lo = strtod(s, &end);
-    if (errno || end == s || *end != ',')
+    if (end == s || *end != ',')
         return 0;
     const char *second = end + 1;
     *hi = strtod(second, &end);
-    return !errno && end != second && !*end && isfinite(*lo) && isfinite(*hi) && *lo < *hi;
+    return end != second && !*end && isfinite(*lo) && isfinite(*hi) && *lo < *hi;
 }
 
 /* predict MODEL POINTS.csv [--derivatives] [--out FILE]

@@ -75,7 +75,7 @@ expect_failure 2 "--range '1'" "$DISTKAN" functions run --range 1
 expect_failure 2 "unexpected argument 'extra'" "$DISTKAN" functions run extra
 expect_failure 1 "nowhere: No such file" "$DISTKAN" predict nowhere grid.csv --out pred.csv
 printf 'x\n0.5\n' > one_column.csv
-expect_failure 1 "one_column.csv:1: 1 columns, but the model .* takes 2 inputs" \
+expect_failure 1 "one_column.csv:1: 1 column, but the model .* takes 2 inputs" \
     "$DISTKAN" predict run one_column.csv --out pred.csv
 printf 'x,y\n0.5,0.1\n0.2,oops\n' > bad_row.csv
 expect_failure 1 "bad_row.csv:3: column 2 \('y'\)" "$DISTKAN" predict run bad_row.csv --out pred.csv
@@ -91,3 +91,32 @@ printf '\x55' | dd of=damaged.dkc bs=1 seek=$(( size - 5 )) conv=notrunc 2> /dev
 expect_failure 1 "damaged.dkc: tensor .* checksum mismatch" "$DISTKAN" functions damaged.dkc --out pred.csv
 cmp -s pred.csv kept.csv || fail "a failed functions changed the earlier pred.csv"
 echo "ok: usage errors exit 2, bad models and points exit 1 naming the file; pred.csv kept"
+
+# Where the table goes. The points file itself is refused; a link is followed (the file it
+# names is replaced, the link stays); special files are written as streams; a pipe cannot
+# be the points file (it is read twice).
+cp grid.csv grid_copy.csv
+expect_failure 2 "is the points file grid_copy.csv itself" "$DISTKAN" predict run grid_copy.csv --out grid_copy.csv
+cmp -s grid.csv grid_copy.csv || fail "predict changed its points file"
+ln -s pred.csv link.csv
+"$DISTKAN" predict run grid.csv --out link.csv 2> /dev/null || fail "predict through a link failed"
+[ -L link.csv ] || fail "the link was replaced by a file"
+cmp -s pred.csv kept.csv || fail "the table written through the link differs"
+"$DISTKAN" predict run grid.csv --out /dev/stdout 2> /dev/null | cmp -s - kept.csv || fail "--out /dev/stdout"
+"$DISTKAN" predict run grid.csv --out /dev/null 2> /dev/null || fail "--out /dev/null failed"
+expect_failure 2 "is not a regular file: the points are read twice" \
+    bash -c "cat grid.csv | '$DISTKAN' predict run /dev/stdin"
+# A column named like the outputs: the outputs take another name.
+printf 'x,out\n0.5,0.5\n' > named.csv
+"$DISTKAN" predict run named.csv 2> /dev/null | head -n 1 | grep -qx 'x,out,predicted' || fail "output name clash"
+# Ranges at the ends of the doubles stay finite; subnormal bounds are numbers too.
+"$DISTKAN" functions run --points 5 --range -1e308,1e308 2> /dev/null | awk -F, 'NR > 1 && ($4 + 0 != $4 || $4 ~ /nan|inf/) { bad = 1 }
+    END { exit bad }' || fail "functions --range -1e308,1e308 printed non-finite x"
+"$DISTKAN" functions run --points 2 --range -1,1e-320 > /dev/null 2>&1 || fail "--range -1,1e-320 was refused"
+echo "ok: --out: the points file refused, links followed, special files streamed; names distinct"
+
+# Interrupted (SIGTERM) while reading or writing: no .partial is left behind.
+awk 'BEGIN { print "x,y"; for (i = 0; i < 1000000; i++) printf "%.6f,%.6f\n", (i % 1999) / 1000 - 1, (i % 997) / 500 - 1 }' > big.csv
+rc=0; timeout -s TERM 1.2 "$DISTKAN" predict run big.csv --derivatives --out big_pred.csv 2> /dev/null || rc=$?
+[ ! -e big_pred.csv.partial ] || fail "SIGTERM left big_pred.csv.partial (exit $rc)"
+echo "ok: SIGTERM (exit $rc) left no partial table"

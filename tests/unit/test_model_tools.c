@@ -431,6 +431,31 @@ static void test_predict_derivatives_and_rmse(void **state)
     scene_close(&sc);
 }
 
+/* Outputs that overflow (here a huge scale_base on every first-layer edge) are written as
+ * nan, inf or -inf, never -nan, and the report names how many rows and the first one. */
+static void test_predict_reports_non_finite_rows(void **state)
+{
+    scene sc;
+    scene_open(&sc, "predict-overflow", DK_F64, 12);
+    const dk_layer_view *v = &sc.m.net->layers[0];
+    for (int e = 0; e < v->shape.in * v->shape.out; e++)
+        ((double *)sc.m.net->params)[v->scale_base + (size_t)e] = 1e300;
+    save_model(sc.m.net, sc.ckpt);
+    write_text(sc.csv, "a,b,c\n0.1,0.2,0.3\n1e10,1e10,1e10\n0.3,0.2,0.1\n-1e10,5e9,1e10\n");
+    dk_predict_options o = {.model = sc.ckpt, .points = sc.csv, .out = sc.out};
+    captured_text rep;
+    assert_dk_ok(dk_predict(&o, capture_begin(&rep)));
+    char *text = capture_end(&rep);
+    if (!strstr(text, "warning: 2 rows gave NaN or infinite values (the first: ") || !strstr(text, "points.csv:3)"))
+        fail_msg("report: %s\ntable:\n%s", text, read_text(sc.out));
+    free(text);
+    char *table = read_text(sc.out);
+    assert_null(strstr(table, "-nan"));
+    assert_true(strstr(table, "nan") || strstr(table, "inf"));
+    free(table);
+    scene_close(&sc);
+}
+
 /* Bad points fail naming the file and line, and an existing output stays as it was. */
 static void test_predict_errors_keep_output(void **state)
 {
@@ -453,7 +478,7 @@ static void test_predict_errors_keep_output(void **state)
     o.points = csv;
     write_text(csv, "a,b,c\n0.1,0.2,0.3\n");
     o.out = sc.dir; /* a directory in the way of the output */
-    assert_dk_error(dk_predict(&o, stderr), DK_ERR_IO, "is a directory");
+    assert_dk_error(dk_predict(&o, stderr), DK_ERR_USAGE, "is a directory");
     o.out = out;
 
     char *kept = read_text(out);
@@ -597,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_predict_matches_reference_f64),
         cmocka_unit_test(test_predict_matches_reference_f32),
         cmocka_unit_test(test_predict_derivatives_and_rmse),
+        cmocka_unit_test(test_predict_reports_non_finite_rows),
         cmocka_unit_test(test_predict_errors_keep_output),
         cmocka_unit_test(test_functions_match_reference_f64),
         cmocka_unit_test(test_functions_range_f64),
