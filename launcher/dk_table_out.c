@@ -20,6 +20,9 @@
 static char partial_path[2 * DK_PATH_MAX + 16];
 static volatile sig_atomic_t partial_live;
 
+/* The three signals are blocked while it runs (`timeout` sends its signal twice, to the
+ * process and to its group): the second stays pending until the handler returns, and then
+ * meets the default action that the handler has restored. */
 static void on_interrupt(int sig)
 {
     if (partial_live)
@@ -33,8 +36,14 @@ static void guard_partial(const dk_table_out *o)
     snprintf(partial_path, sizeof partial_path, "%s/%s.partial", o->dir, o->name);
     partial_live = 1;
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-        signal(sigs[i], on_interrupt);
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaction(sigs[i], &sa, NULL);
 }
 
 static void unguard_partial(void) { partial_live = 0; }
