@@ -1,27 +1,56 @@
 #include "dk_signals.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Written only by the handler; read by the training loop. */
 static volatile sig_atomic_t stop_signal;
+/* When the first stop request arrived (CLOCK_MONOTONIC), and how long after it a SIGTERM
+ * still counts as the same request. */
+static struct timespec first_stop;
+static double repeat_window_s = DK_SIGNAL_REPEAT_DEFAULT_S;
+
+static double seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now); /* async-signal-safe */
+    return (double)(now.tv_sec - t->tv_sec) + 1e-9 * (double)(now.tv_nsec - t->tv_nsec);
+}
 
 static void on_stop_signal(int sig)
 {
     if (stop_signal != 0 && sig == SIGTERM) {
+        /* One request often arrives twice: Slurm signals every process of a step while
+         * mpirun forwards the signal it got too; timeout signals the process and then its
+         * group. Only a SIGTERM that comes later is a second request. */
+        if (seconds_since(&first_stop) < repeat_window_s)
+            return;
         static const char msg[] = "distkan: second SIGTERM: exiting now, without a checkpoint\n";
         ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)ignored;
         _exit(128 + SIGTERM);
     }
-    if (stop_signal == 0)
+    if (stop_signal == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &first_stop);
         stop_signal = sig;
+    }
 }
 
 dk_err dk_signals_install(void)
 {
+    const char *env = getenv("DISTKAN_SIGNAL_REPEAT_S");
+    if (env && env[0]) {
+        char *end = NULL;
+        const double v = strtod(env, &end);
+        if (end == env || *end || !isfinite(v) || v < 0)
+            DK_ERROR(DK_ERR_USAGE, "DISTKAN_SIGNAL_REPEAT_S = '%s': expected a number of seconds >= 0", env);
+        repeat_window_s = v;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;

@@ -4,15 +4,22 @@
  * SIGUSR1 (what `sbatch --signal=USR1@120` or `mpirun` forwarding delivers ahead of time)
  * ask the run to stop: the handler only records the request; training sees it at its next
  * step boundary, where all ranks agree on it (dk_train_control_word), write a checkpoint
- * and exit 0. A SIGTERM after a stop was already requested ends the process at once with
- * status 143 (128 + SIGTERM), as an impatient user or scheduler expects; the previous
- * checkpoint is untouched because checkpoints are written atomically. */
+ * and exit 0. A SIGTERM that comes at least DISTKAN_SIGNAL_REPEAT_S seconds (environment,
+ * default 2) after the stop was requested ends the process at once with status 143
+ * (128 + SIGTERM), as an impatient user or scheduler expects; the previous checkpoint is
+ * untouched because checkpoints are written atomically. One arriving sooner is the same
+ * request delivered twice (by Slurm and by mpirun's forwarding, or by timeout to the
+ * process and its group) and is ignored. */
 #ifndef DK_SIGNALS_H
 #define DK_SIGNALS_H
 
 #include "../common/dk_error.h"
 
-/* Installs the handlers (sigaction, SA_RESTART so that file writes are not interrupted). */
+enum { DK_SIGNAL_REPEAT_DEFAULT_S = 2 };
+
+/* Installs the handlers (sigaction, SA_RESTART so that file writes are not interrupted);
+ * reads DISTKAN_SIGNAL_REPEAT_S (a bad value is a DK_ERR_USAGE naming it). Calling it
+ * again keeps a request that has already arrived. */
 dk_err dk_signals_install(void);
 /* The signal number of the first stop request, or 0. */
 int dk_signals_stop_requested(void);
