@@ -83,7 +83,7 @@ static const char usage_text[] =
     "                            job scripts that are requeued)\n"
     "\n"
     "  SIGTERM or SIGUSR1 make train write a checkpoint at the next step and exit 0; a second\n"
-    "  SIGTERM exits at once.\n";
+    "  SIGTERM (2 s or more after the first: DISTKAN_SIGNAL_REPEAT_S) exits at once.\n";
 
 /* Before MPI starts, only the process that will be rank 0 should talk: launchers tell a
  * process its rank through the environment. */
