@@ -161,15 +161,6 @@ static const char *reason_of(const char *message, const char *path, size_t *leng
 }
 
 /* The reader of path after dk_ckpt_verify, or an error with the reader closed. */
-static dk_err open_verified(const char *path, dk_ckpt_reader **out)
-{
-    DK_CALL(dk_ckpt_open(out, path));
-    const dk_err err = dk_ckpt_verify(*out);
-    if (err != DK_OK)
-        dk_ckpt_close(out);
-    return err;
-}
-
 dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings)
 {
     *out = NULL;
@@ -179,7 +170,7 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
     if (n == 0)
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
     for (int i = 0; i < n; i++) {
-        if (open_verified(list[i].path, out) == DK_OK) {
+        if (dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
             free(list);
             return DK_OK;
         }

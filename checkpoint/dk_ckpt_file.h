@@ -74,6 +74,17 @@ typedef struct dk_ckpt_tensor_source {
 dk_err dk_ckpt_write(const char *path, Dk__Manifest *manifest, const dk_ckpt_tensor_source *tensors, int n_tensors,
                      size_t chunk_bytes);
 
+/* The manifest's element types, to and from distkan's. */
+static inline Dk__DType dk_ckpt_dtype_to_proto(dk_dtype t) { return t == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32; }
+static inline const char *dk_ckpt_proto_dtype_name(Dk__DType t)
+{
+    return t == DK__DTYPE__F64 ? "float64" : t == DK__DTYPE__F32 ? "float32" : "unknown dtype";
+}
+static inline size_t dk_ckpt_proto_dtype_size(Dk__DType t)
+{
+    return t == DK__DTYPE__F64 ? 8 : t == DK__DTYPE__F32 ? 4 : 0;
+}
+
 typedef struct dk_ckpt_reader dk_ckpt_reader;
 
 /* Opens a checkpoint: checks the magic, header CRC, version, the file length, the manifest
@@ -101,5 +112,8 @@ dk_err dk_ckpt_read_tensor(dk_ckpt_reader *reader, const char *name, dk_dtype dt
 
 /* Verifies the CRC of every chunk of every tensor, reading through a bounded buffer. */
 dk_err dk_ckpt_verify(dk_ckpt_reader *reader);
+
+/* dk_ckpt_open, then dk_ckpt_verify: a reader only for a file whose every byte checks. */
+dk_err dk_ckpt_open_verified(const char *path, dk_ckpt_reader **out);
 
 #endif

@@ -28,14 +28,4 @@ void dk_ckpt_header_encode(unsigned char out[DK_CKPT_HEADER_BYTES], const dk_ckp
 dk_err dk_ckpt_header_decode(dk_ckpt_header *h, const unsigned char *bytes, uint64_t file_size,
                              const char *label);
 
-static inline Dk__DType dk_ckpt_dtype_to_proto(dk_dtype t) { return t == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32; }
-static inline const char *dk_ckpt_proto_dtype_name(Dk__DType t)
-{
-    return t == DK__DTYPE__F64 ? "float64" : t == DK__DTYPE__F32 ? "float32" : "unknown dtype";
-}
-static inline size_t dk_ckpt_proto_dtype_size(Dk__DType t)
-{
-    return t == DK__DTYPE__F64 ? 8 : t == DK__DTYPE__F32 ? 4 : 0;
-}
-
 #endif

@@ -255,3 +255,12 @@ out:
     free(buffer);
     return err;
 }
+
+dk_err dk_ckpt_open_verified(const char *path, dk_ckpt_reader **out)
+{
+    DK_CALL(dk_ckpt_open(out, path));
+    const dk_err err = dk_ckpt_verify(*out);
+    if (err != DK_OK)
+        dk_ckpt_close(out);
+    return err;
+}

@@ -59,7 +59,7 @@ void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net)
     p->model.widths = p->widths;
     p->model.k = net->k;
     p->model.grid = net->G;
-    p->model.dtype = net->dtype == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32;
+    p->model.dtype = dk_ckpt_dtype_to_proto(net->dtype);
     p->model.n_params = net->n_params;
     p->model.n_state = net->n_state;
     for (int l = 0; l < net->n_layers; l++) {
@@ -79,11 +79,6 @@ void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net)
  * Loading
  * ------------------------------------------------------------------------------------- */
 
-static const char *dtype_name(Dk__DType t)
-{
-    return t == DK__DTYPE__F64 ? "float64" : t == DK__DTYPE__F32 ? "float32" : "an unknown type";
-}
-
 static int is_dir(const char *path)
 {
     struct stat st;
@@ -98,11 +93,7 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
         DK_ERROR(DK_ERR_IO, "%s: %s (expected a checkpoint file, a checkpoint directory or a run directory)", path,
                  strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
-        DK_CALL(dk_ckpt_open(reader, path));
-        dk_err err = dk_ckpt_verify(*reader);
-        if (err != DK_OK)
-            dk_ckpt_close(reader);
-        DK_CALL(err);
+        DK_CALL(dk_ckpt_open_verified(path, reader));
         return DK_OK;
     }
     dk_ckpt_entry *entries = NULL;
@@ -136,12 +127,12 @@ static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk_
     if (m->n_widths < 2 || m->n_widths > DK_NETWORK_MAX_LAYERS + 1 || m->n_layers != m->n_widths - 1)
         DK_ERROR(DK_ERR_DATA, "%s: the model has %zu widths and %zu layers (expected 2 to %d widths, one layer fewer)",
                  label, m->n_widths, m->n_layers, DK_NETWORK_MAX_LAYERS + 1);
-    if (m->dtype != DK__DTYPE__F64 && m->dtype != DK__DTYPE__F32)
+    const size_t es = dk_ckpt_proto_dtype_size(m->dtype);
+    if (es == 0)
         DK_ERROR(DK_ERR_DATA, "%s: the model's precision is not float32 or float64", label);
     if (m->k < 1 || m->k > DK_MAX_DEGREE || m->grid < 1)
         DK_ERROR(DK_ERR_DATA, "%s: the model has G = %d, k = %d (expected G >= 1, 1 <= k <= %d)", label, m->grid,
                  m->k, DK_MAX_DEGREE);
-    const size_t es = m->dtype == DK__DTYPE__F64 ? 8 : 4;
     for (size_t l = 0; l < m->n_layers; l++) {
         const Dk__Layer *ly = m->layers[l];
         if (!ly || ly->in != m->widths[l] || ly->out != m->widths[l + 1] || ly->in < 1 || ly->out < 1 ||
@@ -162,8 +153,8 @@ static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk_
                 DK_ERROR(DK_ERR_DATA, "%s: tensor %s is missing", label, name);
             if (t->dtype != m->dtype || t->nbytes != expect[e].count * es)
                 DK_ERROR(DK_ERR_DATA, "%s: tensor %s holds %llu bytes of %s, the model needs %llu of %s", label, name,
-                         (unsigned long long)t->nbytes, dtype_name(t->dtype),
-                         (unsigned long long)(expect[e].count * es), dtype_name(m->dtype));
+                         (unsigned long long)t->nbytes, dk_ckpt_proto_dtype_name(t->dtype),
+                         (unsigned long long)(expect[e].count * es), dk_ckpt_proto_dtype_name(m->dtype));
         }
     }
     return DK_OK;
