@@ -71,7 +71,8 @@ __device__ __forceinline__ double max_nan(double a, double b)
     return b > a ? b : a;
 }
 
-/* Component combiners: every component summed; every component a NaN-winning max. */
+/* Component combiners: every component summed; every component a NaN-winning max; or a
+ * mix of the two (SumThenMaxOps). */
 struct SumOps {
     __device__ static double identity(int) { return 0.0; }
     __device__ static double combine(int, double a, double b) { return __dadd_rn(a, b); }
@@ -79,6 +80,13 @@ struct SumOps {
 struct MaxOps {
     __device__ static double identity(int) { return 0.0; }
     __device__ static double combine(int, double a, double b) { return max_nan(a, b); }
+};
+/* Components 0 .. N_SUM-1 summed (as SumOps), the rest the NaN-winning max (as MaxOps):
+ * sums and a maximum from one pass over the data. */
+template <int N_SUM>
+struct SumThenMaxOps {
+    __device__ static double identity(int) { return 0.0; }
+    __device__ static double combine(int k, double a, double b) { return k < N_SUM ? __dadd_rn(a, b) : max_nan(a, b); }
 };
 
 /* The fixed tree over one block; the result is valid in thread 0. */

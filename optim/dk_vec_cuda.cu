@@ -112,14 +112,8 @@ struct PairBody {
         v[3] = dk_reduce::max_nan(v[3], fabs(s[i]));
     }
 };
-/* Components 0-2 summed (as SumOps), 3 the NaN-winning max (as MaxOps). */
-struct PairOps {
-    __device__ static double identity(int) { return 0.0; }
-    __device__ static double combine(int k, double a, double b)
-    {
-        return k < 3 ? __dadd_rn(a, b) : dk_reduce::max_nan(a, b);
-    }
-};
+/* Components 0-2 summed, 3 the NaN-winning max. */
+using PairOps = dk_reduce::SumThenMaxOps<3>;
 /* The K results of a reduction, stored as they are. */
 template <int K>
 struct StoreAll {

@@ -133,13 +133,7 @@ extern "C" dk_err dk_loss_cuda_pde_interior(dk_dtype dtype, size_t rows, int dim
 /* ---- PDE evaluation ------------------------------------------------------------------ */
 
 /* Components: 0 sum (u - u*)^2, 1 sum u*^2 (summed), 2 max |u - u*| (NaN wins). */
-struct EvalOps {
-    __device__ static double identity(int) { return 0.0; }
-    __device__ static double combine(int k, double a, double b)
-    {
-        return k < 2 ? __dadd_rn(a, b) : dk_reduce::max_nan(a, b);
-    }
-};
+using EvalOps = dk_reduce::SumThenMaxOps<2>;
 
 template <class T>
 struct EvalBody {
