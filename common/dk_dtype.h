@@ -13,6 +13,9 @@ typedef enum { DK_F64 = 0, DK_F32 = 1 } dk_dtype;
 
 static inline size_t dk_dtype_size(dk_dtype t) { return t == DK_F64 ? sizeof(double) : sizeof(float); }
 static inline const char *dk_dtype_name(dk_dtype t) { return t == DK_F64 ? "float64" : "float32"; }
+/* Significant digits that print a value of this type so that it reads back exactly
+ * (printf "%.*g"): 17 for float64, 9 for float32. */
+static inline int dk_dtype_digits(dk_dtype t) { return t == DK_F64 ? 17 : 9; }
 
 /* Element access for the few non-hot paths that handle both types. */
 static inline double dk_load(dk_dtype t, const void *buf, size_t i)

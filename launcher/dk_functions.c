@@ -12,7 +12,7 @@
  * more digits would only print the float64 sum's noise. */
 static void write_edges(FILE *f, const dk_network *net, const dk_functions_options *o)
 {
-    const char *fmt = net->dtype == DK_F64 ? ",%.17g" : ",%.9g";
+    const int digits = dk_dtype_digits(net->dtype);
     const int f32 = net->dtype == DK_F32;
     fprintf(f, "layer,input,output,x,phi,base,spline,mask\n");
     for (int l = 0; l < net->n_layers; l++) {
@@ -33,11 +33,9 @@ static void write_edges(FILE *f, const dk_network *net, const dk_functions_optio
                     dk_network_edge(net, l, i, j, x, &base, &spline, &mask);
                     fprintf(f, "%d,%d,%d", l, i, j);
                     /* + 0.0: a zero prints as 0, not -0 (silu(0) times a negative scale) */
-                    fprintf(f, fmt, x + 0.0);
-                    fprintf(f, fmt, mask * (base + spline) + 0.0);
-                    fprintf(f, fmt, base + 0.0);
-                    fprintf(f, fmt, spline + 0.0);
-                    fprintf(f, fmt, mask + 0.0);
+                    const double v[] = {x, mask * (base + spline), base, spline, mask};
+                    for (size_t c = 0; c < sizeof v / sizeof *v; c++)
+                        fprintf(f, ",%.*g", digits, v[c] + 0.0);
                     fputc('\n', f);
                 }
         }

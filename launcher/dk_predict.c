@@ -4,7 +4,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../layers/dk_network.h"
 #include "../tasks/dk_csv.h"
@@ -19,7 +18,7 @@ typedef struct predict_job {
     const dk_network *net;
     int n_in, n_out, n_cols, derivatives;
     const char *const *names; /* the CSV's column names */
-    const char *fmt;          /* "%.17g" or "%.9g": every value read back exactly */
+    int digits;               /* dk_dtype_digits: every value reads back exactly */
     const char *out_base;     /* the outputs' column names: out_base, or out_base0, out_base1, ... */
 } predict_job;
 
@@ -79,11 +78,11 @@ static void write_header(FILE *f, const predict_job *j)
 }
 
 /* Non-finite values as nan, inf and -inf (printf may write -nan, which few readers take). */
-static int write_value(FILE *f, const char *fmt, double v)
+static int write_value(FILE *f, int digits, double v)
 {
     fputc(',', f);
     if (isfinite(v)) {
-        fprintf(f, fmt, v);
+        fprintf(f, "%.*g", digits, v);
         return 1;
     }
     fputs(isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", f);
@@ -102,11 +101,11 @@ static void write_block(FILE *f, const predict_job *j, long first, long rows, co
         for (int c = 0; c < j->n_cols; c++) {
             if (c)
                 fputc(',', f);
-            fprintf(f, j->fmt, dk_load(dt, values, (size_t)r * j->n_cols + c));
+            fprintf(f, "%.*g", j->digits, dk_load(dt, values, (size_t)r * j->n_cols + c));
         }
         for (int o = 0; o < j->n_out; o++) {
             const double y = dk_load(dt, u, (size_t)r * j->n_out + o);
-            finite &= write_value(f, j->fmt, y);
+            finite &= write_value(f, j->digits, y);
             if (j->n_cols > j->n_in) {
                 const double e = y - dk_load(dt, values, (size_t)r * j->n_cols + j->n_in + o);
                 t->sq += e * e;
@@ -115,9 +114,9 @@ static void write_block(FILE *f, const predict_job *j, long first, long rows, co
         for (int o = 0; j->derivatives && o < j->n_out; o++) {
             const size_t at = (size_t)r * j->n_in * j->n_out + o;
             for (int a = 0; a < j->n_in; a++)
-                finite &= write_value(f, j->fmt, dk_load(dt, u1, at + (size_t)a * j->n_out));
+                finite &= write_value(f, j->digits, dk_load(dt, u1, at + (size_t)a * j->n_out));
             for (int a = 0; a < j->n_in; a++)
-                finite &= write_value(f, j->fmt, dk_load(dt, u2, at + (size_t)a * j->n_out));
+                finite &= write_value(f, j->digits, dk_load(dt, u2, at + (size_t)a * j->n_out));
         }
         fputc('\n', f);
         if (!finite && t->non_finite++ == 0)
@@ -150,8 +149,8 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
 {
     dk_network *net = NULL;
     char source[DK_PATH_MAX];
-    const int threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
-    DK_CALL(dk_model_load(o->model, PREDICT_BLOCK_ROWS, threads, o->derivatives, report, &net, source, sizeof source));
+    DK_CALL(dk_model_load(o->model, PREDICT_BLOCK_ROWS, omp_get_max_threads(), o->derivatives, report, &net, source,
+                          sizeof source));
     dk_csv_info info = {0};
     dk_table_out out = {0};
     long *slot = NULL;
@@ -159,14 +158,6 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     const int n_in = net->widths[0], n_out = net->widths[net->n_layers];
     const size_t es = dk_dtype_size(net->dtype);
     dk_err err = DK_OK;
-    struct stat st;
-    if (stat(o->points, &st) == 0 && !S_ISREG(st.st_mode)) {
-        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                           "%s is not a regular file: the points are read twice (to count the rows, then to convert "
-                           "them), so a pipe or terminal cannot serve; save them to a file first",
-                           o->points);
-        goto done;
-    }
     DK_CALL_GOTO(err, done, dk_csv_scan(o->points, &info));
     if (info.n_cols != n_in && info.n_cols != n_in + n_out) {
         err = dk_error_set(DK_ERR_DATA, __FILE__, __LINE__,
@@ -186,8 +177,9 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     DK_CALL_GOTO(err, done, dk_csv_read_rows(o->points, &info, slot, net->dtype, values));
 
     DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));
-    predict_job job = {net, n_in, n_out, info.n_cols, o->derivatives, (const char *const *)info.names,
-                       net->dtype == DK_F64 ? "%.17g" : "%.9g", NULL};
+    predict_job job = {.net = net, .n_in = n_in, .n_out = n_out, .n_cols = info.n_cols,
+                       .derivatives = o->derivatives, .names = (const char *const *)info.names,
+                       .digits = dk_dtype_digits(net->dtype)};
     choose_out_base(&job);
     predict_tally tally = {0};
     write_header(out.f, &job);

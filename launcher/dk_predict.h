@@ -8,8 +8,9 @@
  * POINTS.csv has a header (tasks/dk_csv.h) and either one column per model input, or
  * those followed by one per model output (a fit's CSV: its targets); then the RMSE of the
  * outputs against them, over all rows and outputs (the fit loss's square root), goes to
- * the report stream. Points are evaluated on the CPU in the model's precision, in blocks;
- * the result of a row depends on that row alone. Needs no MPI. */
+ * the report stream. POINTS.csv must be a regular file (it is read twice). Points are
+ * evaluated on the CPU in the model's precision, in blocks; the result of a row depends on
+ * that row alone. Needs no MPI. */
 #ifndef DK_PREDICT_H
 #define DK_PREDICT_H
 

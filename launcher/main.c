@@ -37,7 +37,7 @@ enum { MAX_OVERRIDES = 256 };
 
 typedef struct cli {
     const char *command; /* train, check, keys, inspect, predict, functions, device */
-    const char *config_path; /* or the checkpoint of inspect, the model of predict and functions */
+    const char *config_path; /* or the checkpoint of inspect */
     const char *run_dir;
     const char *resume;
     const char *overrides[MAX_OVERRIDES];
@@ -170,7 +170,6 @@ static int parse_model_tool(int argc, char **argv, cli *c)
         return usage_error(predict ? "%spredict needs a MODEL (checkpoint file or directory) and a POINTS.csv file"
                                    : "%sfunctions needs a MODEL (checkpoint file or directory)",
                            "");
-    c->config_path = positional[0];
     c->predict.model = c->functions.model = positional[0];
     c->predict.points = positional[1];
     return 0;

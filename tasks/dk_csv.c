@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "../checkpoint/dk_crc32c.h"
@@ -117,6 +118,13 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
     char *line = NULL;
     size_t cap = 0;
     memset(info, 0, sizeof *info);
+    /* Checked before opening: opening a named pipe would wait for a writer. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        DK_ERROR(DK_ERR_USAGE,
+                 "%s is not a regular file: CSV data is read twice (to count the rows, then to convert them), so a "
+                 "pipe or terminal cannot serve; save it to a file first",
+                 path);
     DK_CALL(open_for_reading(path, &f));
 
     ssize_t got = getline(&line, &cap, f);

@@ -31,7 +31,7 @@ typedef struct dk_csv_info {
 } dk_csv_info;
 
 /* First pass: validates the header, counts the data rows and fingerprints the file. DK_ERR_IO when the file
- * cannot be read; DK_ERR_DATA for an empty file, a missing or empty column name, no data
+ * cannot be read; DK_ERR_USAGE when path names no regular file (a pipe cannot be read twice); DK_ERR_DATA for an empty file, a missing or empty column name, no data
  * rows, or a blank line followed by more data. */
 dk_err dk_csv_scan(const char *path, dk_csv_info *info);
 void dk_csv_info_free(dk_csv_info *info);

@@ -104,7 +104,7 @@ ln -s pred.csv link.csv
 cmp -s pred.csv kept.csv || fail "the table written through the link differs"
 "$DISTKAN" predict run grid.csv --out /dev/stdout 2> /dev/null | cmp -s - kept.csv || fail "--out /dev/stdout"
 "$DISTKAN" predict run grid.csv --out /dev/null 2> /dev/null || fail "--out /dev/null failed"
-expect_failure 2 "is not a regular file: the points are read twice" \
+expect_failure 2 "/dev/stdin is not a regular file: CSV data is read twice" \
     bash -c "cat grid.csv | '$DISTKAN' predict run /dev/stdin"
 # A column named like the outputs: the outputs take another name.
 printf 'x,out\n0.5,0.5\n' > named.csv

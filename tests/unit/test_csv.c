@@ -80,6 +80,17 @@ static void check_data_error(const char *content, const char *const *parts)
 }
 #define EXPECT_DATA_ERROR(content, ...) check_data_error((content), (const char *const[]){__VA_ARGS__, NULL})
 
+/* Writes `content` to a temporary file and expects the scan to accept it with `rows` data rows. */
+static void expect_scan_rows(const char *content, long rows)
+{
+    temp_file f = write_temp(content);
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
+    assert_int_equal(info.n_rows, rows);
+    dk_csv_info_free(&info);
+    unlink(f.path);
+}
+
 static const char good[] = "x, y ,target\n"
                            "1.5,-2,3e2\n"
                            "  0.25 ,1e-3,\t-7.125\n"
@@ -206,12 +217,7 @@ static void test_bad_headers_are_rejected(void **state)
     /* No header: the first row would silently become the names. */
     EXPECT_DATA_ERROR("0.5, -1e3,2\n1,2,3\n", ":1: the header '0.5, -1e3,2' holds only numbers");
     /* One name among numbers is a header (a column may be called 1). */
-    temp_file f = write_temp("x,1,2\n1,2,3\n");
-    dk_csv_info info;
-    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
-    assert_int_equal(info.n_rows, 1);
-    dk_csv_info_free(&info);
-    unlink(f.path);
+    expect_scan_rows("x,1,2\n1,2,3\n", 1);
     /* CR alone ends no line for getline: the whole file would read as a header. */
     EXPECT_DATA_ERROR("x,y\r1,2\r3,4\r", "lines end in CR alone");
 }
@@ -219,12 +225,7 @@ static void test_bad_headers_are_rejected(void **state)
 static void test_blank_lines_only_at_the_end(void **state)
 {
     EXPECT_DATA_ERROR("x,y\n1,2\n\n3,4\n", ":3: blank line inside the data");
-    temp_file f = write_temp("x,y\n1,2\n3,4\n\n  \r\n\n");
-    dk_csv_info info;
-    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
-    assert_int_equal(info.n_rows, 2);
-    dk_csv_info_free(&info);
-    unlink(f.path);
+    expect_scan_rows("x,y\n1,2\n3,4\n\n  \r\n\n", 2);
 }
 
 static void test_train_plus_test_beyond_the_file_is_rejected(void **state)
@@ -255,6 +256,15 @@ static void test_missing_file_is_an_io_error(void **state)
 {
     const char *msg = expect_failure("/nonexistent/dk_no_such.csv", DK_ERR_IO);
     assert_contains(msg, "/nonexistent/dk_no_such.csv");
+}
+
+/* The file is read twice: a device or pipe is refused before it is opened. */
+static void test_special_file_is_refused(void **state)
+{
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan("/dev/null", &info), DK_ERR_USAGE);
+    assert_contains(dk_error_message(), "/dev/null is not a regular file: CSV data is read twice");
+    dk_error_clear();
 }
 
 static void test_crlf_and_trailing_whitespace_parse_like_lf(void **state)
@@ -416,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_blank_lines_only_at_the_end),
         cmocka_unit_test(test_train_plus_test_beyond_the_file_is_rejected),
         cmocka_unit_test(test_missing_file_is_an_io_error),
+        cmocka_unit_test(test_special_file_is_refused),
         cmocka_unit_test(test_crlf_and_trailing_whitespace_parse_like_lf),
         cmocka_unit_test(test_scan_fingerprints_the_whole_file),
         cmocka_unit_test(test_long_lines_parse),
