@@ -29,10 +29,11 @@ static void sleep_s(double s)
 static int progress_fd = -1;
 static void milestone(void) { (void)!write(progress_fd, "x", 1); }
 
-/* Runs body in a child with DISTKAN_SIGNAL_REPEAT_S = window (NULL: unset); returns its
- * wait status and sets *reached to the milestones it passed. The body's exit status says
- * which check failed (0 = none). */
-static int in_child(const char *window, int (*body)(void), int *reached)
+/* Runs body in a child with DISTKAN_SIGNAL_REPEAT_S = window (NULL: unset); asserts that
+ * it exited (rather than died of a signal), returns its exit status and sets *reached (if
+ * not NULL) to the milestones it passed. The body's exit status says which check failed
+ * (0 = none). */
+static int child_exit(const char *window, int (*body)(void), int *reached)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -50,13 +51,16 @@ static int in_child(const char *window, int (*body)(void), int *reached)
     close(fds[1]);
     char buf[16];
     ssize_t got;
-    *reached = 0;
+    int passed = 0;
     while ((got = read(fds[0], buf, sizeof buf)) > 0)
-        *reached += (int)got;
+        passed += (int)got;
     close(fds[0]);
+    if (reached)
+        *reached = passed;
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
 }
 
 static int repeated_then_late(void)
@@ -83,10 +87,8 @@ static int repeated_then_late(void)
 static void test_sigterm_within_the_window_is_the_same_request(void **state)
 {
     int reached;
-    const int status = in_child("0.3", repeated_then_late, &reached);
+    assert_int_equal(child_exit("0.3", repeated_then_late, &reached), 128 + SIGTERM);
     assert_int_equal(reached, 1); /* the repeat did not end it; the late SIGTERM did */
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 128 + SIGTERM);
 }
 
 static int twice_at_once(void)
@@ -102,10 +104,7 @@ static int twice_at_once(void)
 
 static void test_window_zero_makes_any_second_sigterm_immediate(void **state)
 {
-    int reached;
-    const int status = in_child("0", twice_at_once, &reached);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 128 + SIGTERM);
+    assert_int_equal(child_exit("0", twice_at_once, NULL), 128 + SIGTERM);
 }
 
 static int default_window(void)
@@ -121,10 +120,7 @@ static int default_window(void)
 static void test_default_window_is_two_seconds(void **state)
 {
     assert_int_equal(DK_SIGNAL_REPEAT_DEFAULT_S, 2);
-    int reached;
-    const int status = in_child(NULL, default_window, &reached);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(child_exit(NULL, default_window, NULL), 0);
 }
 
 static int bad_value(void)
@@ -135,10 +131,7 @@ static int bad_value(void)
 
 static void test_bad_window_is_a_usage_error(void **state)
 {
-    int reached;
-    const int status = in_child("-1", bad_value, &reached);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(child_exit("-1", bad_value, NULL), 0);
 }
 
 int main(void)
