@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <signal.h>
 
@@ -125,13 +126,21 @@ enum { N_WRITTEN_AT_END = 4, N_OUTPUTS = 5 };
 /* Rank 0: the run directory and the checkpoint directory (a subdirectory of it or not, as
  * another run's [checkpoint] dir may name it) become this process's until it exits. Taken
  * after the resumed checkpoint and the config are checked, so that a refused resume leaves
- * the directory as it was, and before anything there is moved, truncated or deleted. Then
+ * the directory as it was, and before anything there is moved, truncated or deleted. The
+ * directories that exist already are locked before either is created: a directory another
+ * run holds exists, so every refusal then comes before any mkdir, and a run refused
+ * because another holds its checkpoint directory leaves no new, empty run directory. Then
  * the outputs' places are made ready: a run killed while replacing them left a mix, which
  * is repaired (its log stays, as after any failed run), and a directory where an output
  * goes would fail the run only at its end. */
 static dk_err claim_dirs(run *r)
 {
     const char *dir = r->cfg->run_dir;
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        DK_CALL(dk_run_lock_dir(dir, "run directory", "--run-dir"));
+    if (stat(r->ckpt_dir, &st) == 0 && S_ISDIR(st.st_mode))
+        DK_CALL(dk_run_lock_dir(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
     DK_CALL(dk_make_dirs(dir));
     DK_CALL(dk_run_lock_dir(dir, "run directory", "--run-dir"));
     DK_CALL(dk_make_dirs(r->ckpt_dir));
