@@ -178,7 +178,11 @@ static const key_spec keys[] = {
     {.section = "train", .key = "eps", .type = KT_DOUBLE, .default_text = "1e-8", FIELD(adam_eps), .dmin = 0,
      .range = R_MIN | R_MIN_OPEN, .doc = "Adam epsilon, added to the denominator sqrt(v) + eps."},
     {.section = "train", .key = "weight_decay", .type = KT_DOUBLE, .default_text = "0", FIELD(weight_decay),
-     .dmin = 0, .range = R_MIN, .doc = "Weight decay coefficient (0 = none)."},
+     /* Bounded because Adam's update is scale-free: beyond about 1 the decay term alone sets
+      * each step (lr toward zero), and a huge one overflows the second moment to inf, which
+      * freezes every parameter while the loss stays finite: a run that would fail silently. */
+     .dmin = 0, .dmax = 1000, .range = R_MIN | R_MAX,
+     .doc = "Weight decay coefficient (0 = none), L2 added to the Adam gradient as torch.optim.Adam."},
     {.section = "train", .key = "batch", .type = KT_INT, .default_text = "0", FIELD(batch), .imin = 0,
      .imax = LLONG_MAX, .doc = "Global batch per step, summed over ranks; 0 = the whole training set."},
     {.section = "train", .key = "log_every", .resume_may_change = true, .type = KT_INT, .default_text = "100", FIELD(log_every), .imin = 1,
@@ -464,6 +468,10 @@ static long long type_max(const key_spec *s) { return s->size == sizeof(int) ? I
  * exactly and still look like what a person would type. */
 static void format_double(double v, char *buf, size_t n)
 {
+    if (v == floor(v) && fabs(v) < 1e15) { /* 1000, not 1e+03 */
+        snprintf(buf, n, "%.0f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
