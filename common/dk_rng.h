@@ -23,7 +23,8 @@ enum {
     DK_STREAM_PDE_INTERIOR = 6,    /* PDE interior collocation points */
     DK_STREAM_PDE_BOUNDARY = 7,    /* PDE boundary collocation points */
     DK_STREAM_PDE_SHIFT = 8,       /* Halton random shifts */
-    DK_STREAM_PDE_EVAL = 9         /* PDE evaluation points (dimensions above 3) */
+    DK_STREAM_PDE_EVAL = 9,        /* PDE evaluation points (dimensions above 3) */
+    DK_STREAM_PDE_PROBE = 10       /* PDE points that measure the exact solution's size */
 };
 
 uint64_t dk_rng_u64(uint64_t seed, uint64_t stream, uint64_t index);

@@ -98,7 +98,16 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
         DK_CALL(dk_comm_allreduce_sum(r->comm, sums, 2, DK_F64, DK_MEM_HOST));
         DK_CALL(dk_comm_allreduce_max_f64(r->comm, &mx, 1));
         out->mse = sums[0] / (double)r->pde->n_eval;
-        out->rel_l2 = sums[1] > 0 ? sqrt(sums[0] / sums[1]) : NAN;
+        bool defined = dk_pde_task_rel_l2_defined(r->pde, sums[1]);
+        out->rel_l2 = defined ? sqrt(sums[0] / sums[1]) : NAN;
+        if (r->rank == 0 && !defined && !r->warned_rel_l2_undefined) {
+            fprintf(stderr,
+                    "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero, to "
+                    "rounding, at all %ld evaluation points (rms %.3g there, %.3g over the domain); raise [pde] "
+                    "eval_grid or eval_points\n",
+                    r->pde->n_eval, sqrt(sums[1] / (double)r->pde->n_eval), r->pde->solution_rms);
+            r->warned_rel_l2_undefined = true;
+        }
         out->max_err = mx;
         return DK_OK;
     }

@@ -11,6 +11,10 @@
  * second derivatives), plus their gradients: this bounds one of them. */
 enum { JET_ELEMENTS_PER_CALL = 4 * 1024 * 1024, MIN_CHUNK = 64, MAX_CHUNK = 16384 };
 
+/* Uniform random points over the domain that measure the size of the exact solution, the
+ * same on every rank (a pure function of the problem): enough for a relative 1e-10 test. */
+enum { N_PROBE_POINTS = 1024 };
+
 static dk_box task_box(const dk_pde_task *t) { return (dk_box){t->dim, t->lo, t->hi, t->face}; }
 
 dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
@@ -104,6 +108,15 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
             dk_store(t->dtype, t->x_eval, (size_t)p * dim + a, x[a]);
         t->u_eval[p] = s->problem->exact(&s->params, x);
     }
+    double probe_ss = 0.0;
+    for (long p = 0; p < N_PROBE_POINTS; p++) {
+        for (int a = 0; a < dim; a++)
+            x[a] = t->lo[a] + (t->hi[a] - t->lo[a]) *
+                                  dk_rng_uniform(0, DK_STREAM_PDE_PROBE, (uint64_t)p * (uint64_t)dim + a);
+        double u = s->problem->exact(&s->params, x);
+        probe_ss += u * u;
+    }
+    t->solution_rms = sqrt(probe_ss / N_PROBE_POINTS);
     snprintf(t->description, sizeof t->description, "%s (%d input%s): %s", s->problem->name, dim, dim == 1 ? "" : "s",
              s->problem->summary);
     *out = t;
@@ -338,4 +351,10 @@ void dk_pde_task_evaluate(const dk_pde_task *t, dk_network *net, double *sse, do
     *sse = s;
     *ss_exact = se;
     *max_err = mx;
+}
+
+bool dk_pde_task_rel_l2_defined(const dk_pde_task *t, double ss_exact)
+{
+    /* Written so that a zero on either side is undefined. */
+    return ss_exact > 0 && sqrt(ss_exact / (double)t->n_eval) > DK_PDE_EVAL_MIN_RELATIVE_RMS * t->solution_rms;
 }

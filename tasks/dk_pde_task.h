@@ -64,6 +64,7 @@ typedef struct dk_pde_task {
     void *x_int, *x_bnd, *g_bnd;   /* [local][dim], [local][dim], [local] (run dtype) */
     void *x_eval;                  /* [local_eval][dim] */
     double *u_eval;                /* exact solution at the evaluation points */
+    double solution_rms;           /* rms of the exact solution over the domain (probe points) */
     size_t n_params;
     void *grad_sum;                /* [n_params] gradient accumulated over chunks */
     void *gu, *gu1, *gu2;          /* [chunk], [chunk][dim], [chunk][dim] loss gradients */
@@ -117,5 +118,13 @@ dk_err dk_pde_task_linear_form(const dk_pde_task *task, double *coef, double *f)
 
 /* This rank's sums over its evaluation points: sum (u - u*)^2, sum u*^2 and max |u - u*|. */
 void dk_pde_task_evaluate(const dk_pde_task *task, dk_network *net, double *sse, double *ss_exact, double *max_err);
+
+/* Whether the relative L2 error sqrt(sse / ss_exact) is defined for the global sum
+ * ss_exact = sum u*^2: not where the exact solution vanishes, to rounding, at every
+ * evaluation point (its rms there below DK_PDE_EVAL_MIN_RELATIVE_RMS times its rms over the
+ * domain, e.g. the corners of a 2 x 2 grid for sin(pi x) sin(pi y)). The quotient would be
+ * rounding noise over rounding noise (about 1e31 in that example), not an accuracy. */
+#define DK_PDE_EVAL_MIN_RELATIVE_RMS 1e-10
+bool dk_pde_task_rel_l2_defined(const dk_pde_task *task, double ss_exact);
 
 #endif

@@ -298,6 +298,37 @@ static void test_evaluation_matches_direct_computation(void **state)
     dk_network_destroy(&net);
 }
 
+/* helmholtz2d's u = sin(pi x) sin(4 pi y) on [-1, 1]^2 vanishes on every grid line y = j/4:
+ * the 2 x 2, 3 x 3 and 5 x 5 evaluation grids see only rounding noise of it, so no relative
+ * error exists there; 4 x 4 and 51 x 51 grids see the solution. Its rms over the domain is
+ * 1/2 (the mean of sin^2 over whole periods is 1/2 per factor). */
+static void test_relative_error_needs_a_nonzero_solution(void **state)
+{
+    (void)state;
+    const int widths[] = {2, 3, 1};
+    dk_network *net = make_net(widths, 3, 5, 3, 64, 16);
+    const long grids[] = {2, 3, 5, 4, 51};
+    const bool defined[] = {false, false, false, true, true};
+    for (int i = 0; i < 5; i++) {
+        dk_pde_task_settings s = {.problem = dk_pde_problem_find("helmholtz2d"),
+                                  .params = {.a1 = 1, .a2 = 4, .wavenumber = 1}, .dtype = DK_F64, .alpha = 1,
+                                  .interior = 10, .boundary = 8, .sampling = DK_SAMPLING_HALTON,
+                                  .eval_grid = grids[i], .eval_points = 10, .rank = 0, .world_size = 1};
+        dk_pde_task *t = NULL;
+        assert_int_equal(dk_pde_task_create(&t, &s), DK_OK);
+        assert_int_equal(dk_pde_task_bind(t, net), DK_OK);
+        assert_true(fabs(t->solution_rms - 0.5) < 0.03);
+        double sse, sse_exact, mx;
+        dk_pde_task_evaluate(t, net, &sse, &sse_exact, &mx);
+        assert_true(sse > 0);
+        if (dk_pde_task_rel_l2_defined(t, sse_exact) != defined[i])
+            fail_msg("eval_grid %ld: sum u*^2 = %g over %ld points, solution rms %g: expected %s", grids[i], sse_exact,
+                     t->n_eval, t->solution_rms, defined[i] ? "defined" : "undefined");
+        dk_pde_task_destroy(&t);
+    }
+    dk_network_destroy(&net);
+}
+
 static void test_too_few_points_for_the_ranks_is_an_error(void **state)
 {
     (void)state;
@@ -320,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_loss_gradients_match_finite_differences),
         cmocka_unit_test(test_rank_split_and_chunks_change_only_rounding),
         cmocka_unit_test(test_evaluation_matches_direct_computation),
+        cmocka_unit_test(test_relative_error_needs_a_nonzero_solution),
         cmocka_unit_test(test_too_few_points_for_the_ranks_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
