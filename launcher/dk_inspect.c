@@ -10,11 +10,6 @@
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
 
-static const char *dtype_name(Dk__DType t)
-{
-    return t == DK__DTYPE__F64 ? "float64" : t == DK__DTYPE__F32 ? "float32" : "unknown";
-}
-
 static void print_eval(FILE *f, const Dk__Eval *e)
 {
     if (!e)
@@ -67,7 +62,7 @@ static void print_summary(FILE *f, const dk_ckpt_reader *rd)
         for (size_t i = 0; i < md_->n_widths; i++)
             fprintf(f, "%s%d", i ? "," : "", md_->widths[i]);
         fprintf(f, ", G %d, k %d, %s, %llu parameters, %llu state values (knots, masks)\n", md_->grid, md_->k,
-                dtype_name(md_->dtype), (unsigned long long)md_->n_params, (unsigned long long)md_->n_state);
+                dk_ckpt_proto_dtype_name(md_->dtype), (unsigned long long)md_->n_params, (unsigned long long)md_->n_state);
         for (size_t l = 0; l < md_->n_layers; l++)
             fprintf(f, "    layer %zu: %d -> %d, %d basis functions, %d knots per input\n", l, md_->layers[l]->in,
                     md_->layers[l]->out, md_->layers[l]->n_basis, md_->layers[l]->n_knots);
@@ -102,7 +97,7 @@ static void print_summary(FILE *f, const dk_ckpt_reader *rd)
     fprintf(f, "  tensors: %zu, %llu bytes in %llu chunks\n", m->n_tensors, bytes, chunks);
     for (size_t i = 0; i < m->n_tensors; i++) {
         const Dk__Tensor *t = m->tensors[i];
-        fprintf(f, "    %-22s %-7s [", t->name, dtype_name(t->dtype));
+        fprintf(f, "    %-22s %-7s [", t->name, dk_ckpt_proto_dtype_name(t->dtype));
         for (size_t d = 0; d < t->n_shape; d++)
             fprintf(f, "%s%llu", d ? ", " : "", (unsigned long long)t->shape[d]);
         fprintf(f, "] %llu bytes, %zu chunk%s\n", (unsigned long long)t->nbytes, t->n_chunks,
