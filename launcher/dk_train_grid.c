@@ -73,18 +73,18 @@ dk_err dk_train_grid_update(dk_run *r)
     r->grid_updates++;
     if (r->rank == 0) {
         printf("grid update at step %ld (G %d, %ld samples): loss %.6e -> %.6e, largest spline change at the "
-               "samples %.2e\n",
-               r->step, r->net->G, n, before, after, rep.max_change);
-        if (rep.kept || rep.eps_raised || rep.underdetermined)
-            printf("  %d input%s kept, %d with grid_eps raised, %d underdetermined: %s\n", rep.kept,
-                   rep.kept == 1 ? "" : "s", rep.eps_raised, rep.underdetermined, rep.notes);
+               "samples %.2e, between them %.2e\n",
+               r->step, r->net->G, n, before, after, rep.max_change, rep.max_change_between);
+        if (rep.kept || rep.eps_raised || rep.underdetermined || rep.anchored)
+            printf("  %d input%s kept, %d with grid_eps raised, %d underdetermined, %d refitted with anchors: %s\n",
+                   rep.kept, rep.kept == 1 ? "" : "s", rep.eps_raised, rep.underdetermined, rep.anchored, rep.notes);
         fflush(stdout);
     }
-    const char *const names[] = {"samples", "loss_before", "loss_after", "max_change",
-                                 "inputs_kept", "inputs_eps_raised", "inputs_underdetermined"};
-    const double values[] = {(double)n, before, after, rep.max_change,
-                             rep.kept, rep.eps_raised, rep.underdetermined};
-    DK_CALL(dk_train_log_event(r, "grid_update", 7, names, values));
+    const char *const names[] = {"samples", "loss_before", "loss_after", "max_change", "max_change_between",
+                                 "inputs_kept", "inputs_eps_raised", "inputs_underdetermined", "inputs_anchored"};
+    const double values[] = {(double)n, before, after, rep.max_change, rep.max_change_between,
+                             rep.kept, rep.eps_raised, rep.underdetermined, rep.anchored};
+    DK_CALL(dk_train_log_event(r, "grid_update", 9, names, values));
     return DK_OK;
 }
 

@@ -59,7 +59,7 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
         for (long p = 0; p < n_pts; p++)
             for (int j = 0; j < out; j++)
                 Y[(size_t)p * out + j] = dk_spline_value(t_old, nk_old, k, coef_old + ((size_t)i * out + j) * nb_old, x[p]);
-        DK_CALL_GOTO(err, done, dk_spline_fit(t_new, G_new, k, n_pts, x, out, Y, fit, NULL));
+        DK_CALL_GOTO(err, done, dk_spline_fit(t_new, G_new, k, n_pts, x, NULL, out, Y, fit, NULL));
         for (int j = 0; j < out; j++) {
             double *cn = coef_new + ((size_t)i * out + j) * nb_new;
             for (int c = 0; c < nb_new; c++)

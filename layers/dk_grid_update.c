@@ -12,6 +12,22 @@
 /* The smallest grid_eps the robustness rule falls back to: every gap >= MIN_EPS * h. */
 #define MIN_EPS 0.01
 
+/* The anchors' share of an anchored fit (dk_grid_update.h): together they weigh ANCHOR_SHARE
+ * times as much as the samples, so they decide only where samples are too sparse to. */
+#define ANCHOR_SHARE 1e-3
+
+/* A refit that swings between the samples to more than MAX_SWING times the old spline's
+ * largest value is redone with anchors (dk_grid_update.h). */
+#define MAX_SWING 10.0
+
+/* per_interval points, evenly spread, inside each interval of the knots t. */
+static void place_anchors(const double *t, int n_knots, int per_interval, double *x)
+{
+    for (int m = 0; m + 1 < n_knots; m++)
+        for (int q = 0; q < per_interval; q++)
+            x[(long)m * per_interval + q] = t[m] + (t[m + 1] - t[m]) * (((double)q + 0.5) / (double)per_interval);
+}
+
 /* Appends one note if it fits whole; otherwise marks the list as cut with "..." once. */
 void dk_grid_update_note(dk_grid_update_report *r, const char *fmt, ...)
 {
@@ -45,6 +61,28 @@ static void mixed_knots(const double *xs, long n, int G, double eps, double *inn
         const double uniform = xs[0] + h * (double)m;
         inner[m] = eps * uniform + (1.0 - eps) * xs[id];
     }
+}
+
+/* Over the edges of one input: the new splines' largest |value| at the anchors (xs[n..n_fit))
+ * over the old spline's largest |value| at samples and anchors (Y). Infinite for NaN, or
+ * for a spline that appears where the old one was 0. */
+static double swing_ratio(const double *t, int nk, int k, int out, const double *fit, long n, long n_fit,
+                          const double *xs, const double *Y)
+{
+    const int nb = nk - k - 1;
+    double worst = 0.0;
+    for (int j = 0; j < out; j++) {
+        double old_max = 0.0, new_max = 0.0;
+        for (long p = 0; p < n_fit; p++)
+            old_max = fmax(old_max, fabs(Y[(size_t)p * out + j]));
+        for (long p = n; p < n_fit; p++) {
+            const double v = fabs(dk_spline_value(t, nk, k, fit + (size_t)j * nb, xs[p]));
+            new_max = isnan(v) ? INFINITY : fmax(new_max, v);
+        }
+        const double ratio = new_max == 0.0 ? 0.0 : old_max == 0.0 ? INFINITY : new_max / old_max;
+        worst = fmax(worst, ratio);
+    }
+    return worst;
 }
 
 static double smallest_gap(const double *t, int n_knots)
@@ -87,14 +125,20 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         dk_grid_update_note(report, "layer %d: no samples: grids kept; ", layer);
         return DK_OK;
     }
-    const int nk = G + 2 * k + 1, nb = G + k;
+    const int nk = G + 2 * k + 1, nb = G + k, per_interval = k + 3;
+    /* xs: the sorted samples, then the anchors; weight: 1 for a sample, w for an anchor,
+     * with n_anchor w^2 = ANCHOR_SHARE n. */
+    const long n_anchor = (long)per_interval * (nk - 1), n_fit = n + n_anchor;
     dk_err err = DK_OK;
-    double *xs = NULL, *Y = NULL, *inner = NULL, *t = NULL, *fit = NULL;
-    DK_CALL_GOTO(err, done, DK_CALLOC(xs, (size_t)n, "sorted samples"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(Y, (size_t)n * out, "old spline values"));
+    double *xs = NULL, *weight = NULL, *Y = NULL, *inner = NULL, *t = NULL, *fit = NULL;
+    DK_CALL_GOTO(err, done, DK_CALLOC(xs, (size_t)n_fit, "sorted samples and anchors"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(weight, (size_t)n_fit, "fit weights"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(Y, (size_t)n_fit * out, "old spline values"));
     DK_CALL_GOTO(err, done, DK_CALLOC(inner, (size_t)G + 1, "updated inner knots"));
     DK_CALL_GOTO(err, done, DK_CALLOC(t, (size_t)nk, "updated knots"));
     DK_CALL_GOTO(err, done, DK_CALLOC(fit, (size_t)out * nb, "updated coefficients"));
+    for (long p = 0; p < n_fit; p++)
+        weight[p] = p < n ? 1.0 : sqrt(ANCHOR_SHARE * (double)n / (double)n_anchor);
     for (int i = 0; i < in; i++) {
         for (long p = 0; p < n; p++)
             xs[p] = x[(size_t)p * in + i];
@@ -125,11 +169,12 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         }
         const double *t_old = grid + (size_t)i * nk;
         double *c_old = coef + (size_t)i * out * nb;
-        for (long p = 0; p < n; p++)
+        place_anchors(t, nk, per_interval, xs + n);
+        for (long p = 0; p < n_fit; p++)
             for (int j = 0; j < out; j++)
                 Y[(size_t)p * out + j] = dk_spline_value(t_old, nk, k, c_old + (size_t)j * nb, xs[p]);
         int rank = 0;
-        DK_CALL_GOTO(err, done, dk_spline_fit(t, G, k, n, xs, out, Y, fit, &rank));
+        DK_CALL_GOTO(err, done, dk_spline_fit(t, G, k, n, xs, NULL, out, Y, fit, &rank));
         if (rank < nb) {
             long distinct, tied;
             count_ties(xs, n, &distinct, &tied);
@@ -137,16 +182,25 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
             dk_grid_update_note(report, "layer %d input %d: fit of rank %d for %d coefficients (%ld distinct samples): "
                      "minimum-norm solution; ", layer, i, rank, nb, distinct);
         }
-        for (long p = 0; p < n; p++)
+        const double swing = swing_ratio(t, nk, k, out, fit, n, n_fit, xs, Y);
+        if (swing > MAX_SWING) {
+            DK_CALL_GOTO(err, done, dk_spline_fit(t, G, k, n_fit, xs, weight, out, Y, fit, NULL));
+            report->anchored++;
+            dk_grid_update_note(report, "layer %d input %d: the refit at the samples swung to %.3g times the old "
+                     "spline's size between them: refitted with anchors; ", layer, i, swing);
+        }
+        for (long p = 0; p < n_fit; p++)
             for (int j = 0; j < out; j++) {
                 double d = fabs(dk_spline_value(t, nk, k, fit + (size_t)j * nb, xs[p]) - Y[(size_t)p * out + j]);
-                report->max_change = d > report->max_change || isnan(d) ? d : report->max_change;
+                double *worst = p < n ? &report->max_change : &report->max_change_between;
+                *worst = d > *worst || isnan(d) ? d : *worst;
             }
         memcpy(grid + (size_t)i * nk, t, sizeof(double) * (size_t)nk);
         memcpy(c_old, fit, sizeof(double) * (size_t)out * nb);
     }
 done:
     free(xs);
+    free(weight);
     free(Y);
     free(inner);
     free(t);

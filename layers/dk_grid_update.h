@@ -33,10 +33,21 @@
  *  - A fit of rank below G + k (fewer distinct samples than coefficients, e.g. 3 samples
  *    for 13 coefficients) returns the minimum-norm coefficients, which still reproduce the
  *    old values at the samples (`underdetermined`, noted).
+ *  - A fit at the samples can swing between them: a basis function that the samples touch
+ *    only near an end of its support gets whatever coefficient fits those few samples, and
+ *    is huge where no sample looks (grid_eps = 1, G = 40, 500 samples of a hidden layer: a
+ *    spline of size 0.09 became one of size 2649, and training diverged). The anchors,
+ *    k + 3 points evenly spread in every interval of the new knots, watch for it: when the
+ *    new spline's largest |value| there exceeds 10 times the old spline's largest |value|
+ *    at samples and anchors, for any edge of the input, that input is refitted by weighted
+ *    least squares at the samples (weight 1) and the anchors (the old spline's values
+ *    there; together weighing 1e-3 of the samples), so that where samples are too sparse
+ *    the new spline follows the old one (`anchored`, noted). Ordinary updates stay below
+ *    the threshold (at most 8.7 in examples/grid_extension.ini) and are pykan's fit.
  *  - A non-finite sample is an error (DK_ERR_NUMERIC), reported before anything changes.
  *
- * report->inputs counts every input processed, kept ones included; kept, eps_raised and
- * underdetermined count subsets of it.
+ * report->inputs counts every input processed, kept ones included; kept, eps_raised,
+ * underdetermined and anchored count subsets of it.
  */
 #ifndef DK_GRID_UPDATE_H
 #define DK_GRID_UPDATE_H
@@ -48,7 +59,9 @@ typedef struct dk_grid_update_report {
     int kept;             /* inputs whose samples span no interval (all equal, or none): grid and coefficients kept */
     int eps_raised;       /* inputs whose quantile knots came too close: grid_eps raised for that input */
     int underdetermined;  /* inputs whose least-squares fit had lower rank than G + k (min-norm solution) */
+    int anchored;         /* inputs refitted with anchors: the fit at the samples swung between them */
     double max_change;    /* largest |new spline - old spline| at the samples, any edge */
+    double max_change_between; /* the same at the anchors: between and beyond the samples */
     char notes[1024];     /* human-readable notes, first few cases, e.g. "layer 1 input 3: all 1000 samples equal 0.25: grid kept; " (truncate cleanly) */
 } dk_grid_update_report;
 

@@ -6,8 +6,8 @@
 
 #include "../kernels/dk_bspline.h"
 
-dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, int n_rhs, const double *Y,
-                     double *coef, int *rank)
+dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, const double *weight, int n_rhs,
+                     const double *Y, double *coef, int *rank)
 {
     if (G < 1 || k < 1 || k > DK_MAX_DEGREE || n_pts < 1 || n_rhs < 1)
         DK_ERROR(DK_ERR_USAGE, "spline fit: G %d, k %d, %ld points, %d right-hand sides: expected positive sizes and "
@@ -25,11 +25,12 @@ dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x,
     DK_CALL_GOTO(err, done, DK_CALLOC(sing, n_sing, "spline fit singular values"));
     for (long p = 0; p < n_pts; p++) {
         double v[DK_MAX_DEGREE + 1];
+        const double w = weight ? weight[p] : 1.0;
         int c0 = dk_bspline_eval_f64(t, nk, k, x[p], 0, v);
         for (int r = 0; c0 >= 0 && r <= k; r++)
-            A[(size_t)p * nb + c0 + r] = v[r];
+            A[(size_t)p * nb + c0 + r] = w * v[r];
         for (int j = 0; j < n_rhs; j++)
-            B[(size_t)p * n_rhs + j] = Y[(size_t)p * n_rhs + j];
+            B[(size_t)p * n_rhs + j] = w * Y[(size_t)p * n_rhs + j];
     }
     lapack_int rk = 0;
     lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, (lapack_int)n_pts, nb, n_rhs, A, nb, B, n_rhs, sing,

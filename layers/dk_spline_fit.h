@@ -29,9 +29,11 @@
  * (right-hand side j's coefficients contiguous) and, when rank is not NULL, the numerical
  * rank of the basis matrix: below G + k the fit is underdetermined (fewer distinct points
  * than coefficients, or basis functions no point sees) and the minimum-norm solution is
- * returned. Needs n_pts >= 1, n_rhs >= 1, 1 <= k <= DK_MAX_DEGREE, G >= 1. */
-dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, int n_rhs, const double *Y,
-                     double *coef, int *rank);
+ * returned. weight [n_pts], or NULL for all 1: point p's squared residual counts
+ * weight[p]^2 times (its row of the system is scaled by weight[p]). Needs n_pts >= 1,
+ * n_rhs >= 1, 1 <= k <= DK_MAX_DEGREE, G >= 1. */
+dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, const double *weight, int n_rhs,
+                     const double *Y, double *coef, int *rank);
 
 /* sum_c coef[c] B_c(x) on the n_knots knots t: the spline as a layer computes it (0 outside
  * the knots, pykan's half-open pieces). */

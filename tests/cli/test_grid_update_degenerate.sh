@@ -90,7 +90,7 @@ EOF
 # G = 5 and k = 3 (knots -2.2 .. 2.2); the varying column gets knots from its samples.
 awk 'BEGIN { print "x,c,y"; for (i = 0; i < 60; i++) { x = -1 + 2 * i / 59; printf "%.17g,0.5,%.17g\n", x, sin(3 * x) } }' > const.csv
 train const 2 base.ini --set fit.csv=const.csv
-expect_line const "1 input kept, 0 with grid_eps raised, 0 underdetermined: layer 0 input 1: all 60 samples equal 0.5: grid kept"
+expect_line const "1 input kept, 0 with grid_eps raised, 0 underdetermined, 0 refitted with anchors: layer 0 input 1: all 60 samples equal 0.5: grid kept"
 expect_counters const 3 1 0 0
 read -r lo hi <<< "$(knot_span const 0 1)"
 close "$lo" -2.2 1e-12 && close "$hi" 2.2 1e-12 || fail "const: the constant input's knots moved to [$lo, $hi]"
@@ -117,7 +117,7 @@ close "$lo" -6.8 1e-9 && close "$hi" -0.2 1e-9 || fail "outside: z knots [$lo, $
 awk 'BEGIN { print "x,t,y"; for (i = 0; i < 100; i++) { x = -1 + 2 * i / 99; t = i % 10 == 3 ? x : 0.25
                                                         printf "%.17g,%.17g,%.17g\n", x, t, x * x + t } }' > tied.csv
 train tied 2 base.ini --set fit.csv=tied.csv --set model.grid_eps=0
-expect_line tied "0 inputs kept, 1 with grid_eps raised, 0 underdetermined: layer 0 input 1: 90 of the 100 samples are tied (11 distinct values for 5 intervals): grid_eps raised to 0.01"
+expect_line tied "0 inputs kept, 1 with grid_eps raised, 0 underdetermined, 0 refitted with anchors: layer 0 input 1: 90 of the 100 samples are tied (11 distinct values for 5 intervals): grid_eps raised to 0.01"
 expect_counters tied 3 0 1 0
 echo "ok (c): tied samples: $(grep -m 1 'grid_eps raised to' tied.log)"
 
@@ -127,7 +127,7 @@ printf 'x,z,y\n-0.5,0.3,0.2\n0.1,-0.7,-0.4\n0.8,0.6,0.9\n' > few.csv
 few=(--set fit.csv=few.csv --set model.grid=10 --set train.batch=3)
 for np in 1 3; do
     train "few$np" "$np" base.ini "${few[@]}"
-    expect_line "few$np" "0 inputs kept, 0 with grid_eps raised, 5 underdetermined: layer 0 input 0: fit of rank 3 for 13 coefficients (3 distinct samples): minimum-norm solution"
+    expect_line "few$np" "0 inputs kept, 0 with grid_eps raised, 5 underdetermined, 0 refitted with anchors: layer 0 input 0: fit of rank 3 for 13 coefficients (3 distinct samples): minimum-norm solution"
     expect_counters "few$np" 3 0 0 5
 done
 for f in final_params.bin final_state.bin; do
@@ -136,7 +136,7 @@ done
 # The same with grid_eps = 0: 3 quantiles for 10 intervals collapse, so eps is raised as well.
 for np in 1 3; do
     train "few_eps0_$np" "$np" base.ini "${few[@]}" --set model.grid_eps=0
-    expect_line "few_eps0_$np" "0 inputs kept, 5 with grid_eps raised, 5 underdetermined: layer 0 input 0: 0 of the 3 samples are tied (3 distinct values for 10 intervals): grid_eps raised to 0.01"
+    expect_line "few_eps0_$np" "0 inputs kept, 5 with grid_eps raised, 5 underdetermined, 0 refitted with anchors: layer 0 input 0: 0 of the 3 samples are tied (3 distinct values for 10 intervals): grid_eps raised to 0.01"
     expect_counters "few_eps0_$np" 3 0 5 5
 done
 "$COMPARE_PARAMS" few_eps0_1/final_params.bin few_eps0_3/final_params.bin float64 1e-10 \
@@ -145,7 +145,7 @@ echo "ok (d): 3 samples for 13 coefficients: $(grep -m 1 'underdetermined:' few3
 
 # (e) update_samples = 1: a single sample spans no interval, every input is kept.
 train one 3 base.ini "${few[@]}" --set grid.update_samples=1
-expect_line one "5 inputs kept, 0 with grid_eps raised, 0 underdetermined: layer 0 input 0: all 1 samples equal"
+expect_line one "5 inputs kept, 0 with grid_eps raised, 0 underdetermined, 0 refitted with anchors: layer 0 input 0: all 1 samples equal"
 expect_counters one 3 5 0 0
 # Every row still has the initial knots: -1..1 with G = 10 and k = 3 gives -1.6 .. 1.6.
 while read -r row; do

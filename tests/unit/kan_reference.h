@@ -42,10 +42,11 @@ static inline double ref_spline(const double *t, int nk, int k, const double *co
 
 /* Least-squares spline fit by the normal equations, solved by Gauss-Jordan without
  * pivoting (the Gram matrix is symmetric positive definite when the points determine the
- * spline): an independent check of the LAPACK path. At most 64 basis functions and 4
- * right-hand sides; y [n][out], coef [out][nk-1-k]. */
-static inline void ref_spline_lstsq(const double *t, int nk, int k, long n, const double *x, int out, const double *y,
-                                    double *coef)
+ * spline): an independent check of the LAPACK path. Point p's squared residual counts
+ * w[p]^2 times (w NULL: once). At most 64 basis functions and 4 right-hand sides;
+ * y [n][out], coef [out][nk-1-k]. */
+static inline void ref_spline_weighted_lstsq(const double *t, int nk, int k, long n, const double *x,
+                                             const double *w, int out, const double *y, double *coef)
 {
     const int nb = nk - 1 - k;
     double N[64 * 64] = {0}, r[64 * 4] = {0};
@@ -54,11 +55,12 @@ static inline void ref_spline_lstsq(const double *t, int nk, int k, long n, cons
     for (long p = 0; p < n; p++) {
         double B[256];
         full_basis(t, nk, k, x[p], B);
+        const double w2 = w ? w[p] * w[p] : 1.0;
         for (int a = 0; a < nb; a++) {
             for (int b = 0; b < nb; b++)
-                N[a * nb + b] += B[a] * B[b];
+                N[a * nb + b] += w2 * B[a] * B[b];
             for (int j = 0; j < out; j++)
-                r[a * out + j] += B[a] * y[p * out + j];
+                r[a * out + j] += w2 * B[a] * y[p * out + j];
         }
     }
     for (int a = 0; a < nb; a++)
@@ -73,6 +75,12 @@ static inline void ref_spline_lstsq(const double *t, int nk, int k, long n, cons
     for (int j = 0; j < out; j++)
         for (int a = 0; a < nb; a++)
             coef[j * nb + a] = r[a * out + j] / N[a * nb + a];
+}
+
+static inline void ref_spline_lstsq(const double *t, int nk, int k, long n, const double *x, int out, const double *y,
+                                    double *coef)
+{
+    ref_spline_weighted_lstsq(t, nk, k, n, x, NULL, out, y, coef);
 }
 
 typedef struct layer {

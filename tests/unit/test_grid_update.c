@@ -16,6 +16,7 @@
 #include "kernels/dk_bspline.h"
 #include "layers/dk_grid_update.h"
 #include "layers/dk_network.h"
+#include "layers/dk_spline_fit.h"
 
 static ref_rng rng = {2025, 41, 0};
 
@@ -264,9 +265,22 @@ static void test_general_edges_get_the_least_squares_fit(void **state)
     }
 }
 
-/* No more samples than coefficients, some outside the old knots: the fit interpolates, so
- * the old values (0 outside) are kept at every sample. */
-static void test_few_samples_partly_outside_are_interpolated(void **state)
+/* The largest |spline| of input 0's edges over 2001 points spanning [lo, hi]. */
+static double largest_value(const double *grid, const double *coef, int nk, int k, int out, double lo, double hi)
+{
+    const int nb = nk - k - 1;
+    double m = 0.0;
+    for (int q = 0; q <= 2000; q++)
+        for (int j = 0; j < out; j++)
+            m = fmax(m, fabs(ref_spline(grid, nk, k, coef + (size_t)j * nb, lo + (hi - lo) * q / 2000.0)));
+    return m;
+}
+
+/* No more samples than coefficients, a third of them beyond the old knots (old value 0):
+ * the minimum-norm interpolant (pykan's fit) exists but swings to hundreds of times the old
+ * spline's size beyond the samples, so the update refits with anchors: the new spline stays
+ * of the old one's size over all its knots, at the price of a small change at the samples. */
+static void test_few_samples_partly_outside_are_anchored(void **state)
 {
     (void)state;
     enum { OUT = 2, G = 10, K = 3, N = 12 };
@@ -279,11 +293,86 @@ static void test_few_samples_partly_outside_are_interpolated(void **state)
     dk_grid_update_report r = {0};
     assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
     assert_strictly_increasing(L.grid, L.nk);
-    for (int p = 0; p < 4; p++) /* outside: 0 before, 0 after */
-        for (int j = 0; j < OUT; j++)
-            assert_close_abs(ref_spline(L.grid, L.nk, K, L.coef + (size_t)j * L.nb, x[p]), 0.0, 1e-9);
-    assert_true(change_at_samples(&L, &old, N, x) < 1e-9);
     assert_int_equal(r.underdetermined, 1); /* 12 samples, 13 coefficients */
+    assert_int_equal(r.anchored, 1);
+    const double t0 = L.grid[0], t1 = L.grid[L.nk - 1];
+    const double old_size = largest_value(old.grid, old.coef, L.nk, K, OUT, t0, t1);
+    /* What the samples alone give: an exact interpolant that swings. */
+    double *xs = sorted_column(x, N, 1, 0), y[N * OUT], plain[OUT * 64];
+    for (int p = 0; p < N; p++)
+        for (int j = 0; j < OUT; j++)
+            y[p * OUT + j] = ref_spline(old.grid, L.nk, K, old.coef + (size_t)j * L.nb, xs[p]);
+    assert_int_equal(dk_spline_fit(L.grid, G, K, N, xs, NULL, OUT, y, plain, NULL), DK_OK);
+    const double plain_size = largest_value(L.grid, plain, L.nk, K, OUT, t0, t1);
+    const double new_size = largest_value(L.grid, L.coef, L.nk, K, OUT, t0, t1);
+    const double change = change_at_samples(&L, &old, N, x);
+    print_message("few samples: old spline size %.3g, interpolant %.3g, anchored fit %.3g; change at the samples %.3g\n",
+                  old_size, plain_size, new_size, change);
+    assert_true(plain_size > 10.0 * old_size);
+    assert_true(new_size < 2.0 * old_size);
+    assert_true(change < 0.5 * old_size);
+    free(xs);
+    free_splines(&old);
+    free_layer(&L);
+}
+
+/* Many samples, but one basis function of the new knots is touched by a single sample near
+ * the end of its support, in a gap between two clusters (grid_eps = 1: uniform knots over
+ * the samples' range). The samples' fit gives it the coefficient that fits that sample, a
+ * swing of hundreds of times the old spline's size in the gap; the update detects it and
+ * returns the anchored fit instead, which is checked against a weighted least-squares
+ * solve written here: weight 1 at the samples, k + 3 anchors evenly spread in each knot
+ * interval at the old spline's values, with squared weight 1e-3 n / n_anchors. */
+static void test_swinging_refit_is_anchored(void **state)
+{
+    (void)state;
+    enum { OUT = 2, G = 10, K = 3, DENSE = 300, N = 2 * DENSE + 1 };
+    layer L = make_layer(&rng, 1, OUT, G, K);
+    const double lo = L.grid[K], hi = L.grid[K + G], w = hi - lo, h = w / G;
+    double x[N];
+    for (int p = 0; p < DENSE; p++) {
+        x[p] = lo + 0.5 * w * p / (DENSE - 1);                 /* [lo, lo + 5h]: a knot of the new grid */
+        x[DENSE + p] = lo + 0.9 * w + 0.1 * w * p / (DENSE - 1); /* [lo + 9h, hi] */
+    }
+    x[N - 1] = lo + 5.01 * h; /* the tip of the basis function on [lo + 5h, lo + 9h] */
+    splines old = copy_splines(&L);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 1.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(r.anchored, 1);
+    assert_int_equal(r.underdetermined, 0);
+    const double t0 = L.grid[0], t1 = L.grid[L.nk - 1];
+    const double old_size = largest_value(old.grid, old.coef, L.nk, K, OUT, t0, t1);
+    double *xs = sorted_column(x, N, 1, 0), y[N * OUT], plain[OUT * 64];
+    for (int p = 0; p < N; p++)
+        for (int j = 0; j < OUT; j++)
+            y[p * OUT + j] = ref_spline(old.grid, L.nk, K, old.coef + (size_t)j * L.nb, xs[p]);
+    assert_int_equal(dk_spline_fit(L.grid, G, K, N, xs, NULL, OUT, y, plain, NULL), DK_OK);
+    const double plain_size = largest_value(L.grid, plain, L.nk, K, OUT, t0, t1);
+    const double new_size = largest_value(L.grid, L.coef, L.nk, K, OUT, t0, t1);
+    print_message("gap: old spline size %.3g, samples' fit %.3g, anchored fit %.3g; change at the samples %.3g\n",
+                  old_size, plain_size, new_size, r.max_change);
+    assert_true(plain_size > 10.0 * old_size);
+    assert_true(new_size < 2.0 * old_size);
+    assert_close_abs(r.max_change, change_at_samples(&L, &old, N, x), 1e-12);
+
+    /* The weighted least-squares reference. */
+    enum { PER = K + 3, N_ANCHOR = PER * (G + 2 * K), N_FIT = N + N_ANCHOR };
+    static double xa[N_FIT], ya[N_FIT * OUT], wa[N_FIT];
+    for (int p = 0; p < N_FIT; p++) {
+        if (p < N) {
+            xa[p] = xs[p];
+        } else {
+            const int m = (p - N) / PER, q = (p - N) % PER;
+            xa[p] = L.grid[m] + (L.grid[m + 1] - L.grid[m]) * (q + 0.5) / PER;
+        }
+        wa[p] = p < N ? 1.0 : sqrt(1e-3 * N / N_ANCHOR);
+        for (int j = 0; j < OUT; j++)
+            ya[p * OUT + j] = ref_spline(old.grid, L.nk, K, old.coef + (size_t)j * L.nb, xa[p]);
+    }
+    double ref[OUT * 64];
+    ref_spline_weighted_lstsq(L.grid, L.nk, K, N_FIT, xa, wa, OUT, ya, ref);
+    assert_arrays_close(L.coef, ref, (size_t)OUT * L.nb, 1e-8);
+    free(xs);
     free_splines(&old);
     free_layer(&L);
 }
@@ -652,7 +741,8 @@ int main(void)
         cmocka_unit_test(test_knots_follow_pykans_formula),
         cmocka_unit_test(test_polynomial_edges_are_kept_exactly),
         cmocka_unit_test(test_general_edges_get_the_least_squares_fit),
-        cmocka_unit_test(test_few_samples_partly_outside_are_interpolated),
+        cmocka_unit_test(test_few_samples_partly_outside_are_anchored),
+        cmocka_unit_test(test_swinging_refit_is_anchored),
         cmocka_unit_test(test_all_equal_samples_keep_the_input),
         cmocka_unit_test(test_no_samples_keep_the_layer),
         cmocka_unit_test(test_tied_samples_raise_grid_eps),
