@@ -171,8 +171,18 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
     for (int i = 0; i < n; i++) {
         if (dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
-            free(list);
-            return DK_OK;
+            /* A file renamed or copied under another step's name would be taken for that
+             * step: newer than it is, and older ones pruned in its favour. */
+            const Dk__Manifest *m = dk_ckpt_manifest(*out);
+            if (!m->schedule || m->schedule->step == list[i].step) {
+                free(list);
+                return DK_OK;
+            }
+            if (warnings)
+                fprintf(warnings, "warning: skipping checkpoint %s: its name says step %ld but it holds step %lld "
+                        "(renamed or copied?)\n", list[i].path, list[i].step, (long long)m->schedule->step);
+            dk_ckpt_close(out);
+            continue;
         }
         if (warnings) {
             size_t length;

@@ -447,10 +447,13 @@ static dk_err measure_initial_model(run *r)
  * same directories again. */
 static void print_stop(const run *r)
 {
+    /* The ranks share that a stop was asked for, not by which signal: only rank 0's own
+     * is known here. */
+    const int sig = dk_signals_stop_requested();
     printf("stopped by %s at step %ld of %ld; resume with: the same command line plus --resume latest "
            "(run directory %s, checkpoints in %s)\n",
-           dk_signals_stop_requested() == SIGUSR1 ? "SIGUSR1" : "SIGTERM", r->step, r->total_steps,
-           r->cfg->run_dir, r->ckpt_dir);
+           sig == SIGUSR1 ? "SIGUSR1" : sig == SIGTERM ? "SIGTERM" : "a stop signal to another rank", r->step,
+           r->total_steps, r->cfg->run_dir, r->ckpt_dir);
     fflush(stdout);
 }
 

@@ -73,8 +73,13 @@ static dk_err make_aside_dir(const char *ckpt_dir, char *aside, size_t cap)
 }
 
 /* Whether a checkpoint belongs to the history this run continues: none does for a fresh
- * run, those up to the resumed step do for a resumed one. */
-static bool continued(const dk_run *r, const dk_ckpt_entry *e) { return r->resumed && e->step <= r->step; }
+ * run, nor for one resumed from a checkpoint in another directory (the ones here are
+ * another history, even with lower steps); those up to the resumed step do for a run
+ * resumed from its own directory. */
+static bool continued(const dk_run *r, const dk_ckpt_entry *e)
+{
+    return r->resumed && r->resumed_in_own_dir && e->step <= r->step;
+}
 
 /* The run directory's metrics.jsonl.partial, the log of an earlier run that did not finish
  * (stopped by a signal, or failed), if there is one. The new run's log is opened under
@@ -109,7 +114,7 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
      * (dk_train_resume_carry_metrics); the lines of a history it does not continue go
      * aside with that history's checkpoints. */
     char log[DK_PATH_MAX + 32], aside[DK_CKPT_PATH_MAX];
-    const bool move_log = unfinished_log(r, log, sizeof log) && (!r->resumed || to_move > 0);
+    const bool move_log = unfinished_log(r, log, sizeof log) && (!r->resumed_in_own_dir || to_move > 0);
     dk_err err = DK_OK;
     if (to_move > 0 || move_log)
         err = make_aside_dir(r->ckpt_dir, aside, sizeof aside);

@@ -153,6 +153,29 @@ static void read_metrics_to_carry(dk_run *r, long step)
         fclose(out);
 }
 
+/* Rank 0: whether the checkpoint at path lies in this run's checkpoint directory (the same
+ * directory, however spelled). Only then are that directory's older checkpoints, and the
+ * run directory's log, the history this run continues; a checkpoint from elsewhere starts
+ * another history there. */
+static bool in_own_checkpoint_dir(const dk_run *r, const char *path)
+{
+    char own[DK_PATH_MAX], dir[DK_CKPT_PATH_MAX];
+    if (dk_config_checkpoint_dir(r->cfg, own, sizeof own) != DK_OK) {
+        dk_error_clear();
+        return false;
+    }
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0'; /* a checkpoint in / */
+    else
+        *slash = '\0';
+    struct stat a, b;
+    return stat(own, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
 {
     DK_CALL(dk_comm_agree(r->comm, DK_CALLOC(r->resume, 1, "resume state"), local_failure));
@@ -193,8 +216,11 @@ dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
     }
     res->saved = &saved;
     res->n_changed = n_changed;
-    if (r->rank == 0)
-        read_metrics_to_carry(r, (long)m->schedule->step);
+    if (r->rank == 0) {
+        r->resumed_in_own_dir = in_own_checkpoint_dir(r, res->path);
+        if (r->resumed_in_own_dir)
+            read_metrics_to_carry(r, (long)m->schedule->step);
+    }
     return DK_OK;
 }
 

@@ -85,6 +85,7 @@ typedef struct dk_run {
     long last_ckpt_step;  /* step of the last checkpoint written by this run (-1: none) */
     bool stopped;         /* a stop signal ended the run early, after a checkpoint */
     bool resumed;         /* the state was restored from a checkpoint */
+    bool resumed_in_own_dir; /* rank 0: ... from one in this run's checkpoint directory */
     bool warned_rel_l2_undefined; /* the PDE evaluation set cannot give a relative error */
     double last_lr;       /* learning rate of the last Adam update */
     struct dk_resume *resume; /* while a resumed run is set up */

@@ -259,19 +259,24 @@ static dk_err load_config(const cli *c, dk_config *cfg)
 /* Every rank parsed the config itself: an edit of the file while the job started, or
  * options that differ between ranks (an MPMD launch), would otherwise show only as a
  * mismatch at the end of training or as an MPI error. Compares a checksum of each rank's
- * resolved configuration with rank 0's. */
-static dk_err check_same_config(dk_comm *comm, const dk_config *cfg, int *report)
+ * resolved configuration and --resume option with rank 0's (ranks that disagree on
+ * resuming would otherwise issue different collectives and stop with no message). */
+static dk_err check_same_config(dk_comm *comm, const dk_config *cfg, const char *resume, int *report)
 {
     char *text = NULL;
     dk_err err = dk_config_to_text(cfg, &text);
-    uint32_t mine = err == DK_OK ? dk_crc32c(text, strlen(text)) : 0, root = mine;
+    uint32_t mine = err == DK_OK ? dk_crc32c(text, strlen(text)) : 0;
+    if (resume)
+        mine = dk_crc32c_update(mine, resume, strlen(resume) + 1);
+    uint32_t root = mine;
     free(text);
     DK_CALL(dk_comm_agree(comm, err, report));
     DK_CALL(dk_comm_broadcast(comm, &root, sizeof root, 0, DK_MEM_HOST));
     if (mine != root)
         err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                           "%s: this rank's resolved configuration differs from rank 0's (was the file changed "
-                           "while the job started, or were the ranks given different options?)",
+                           "%s: this rank's resolved configuration or --resume option differs from rank 0's "
+                           "(was the file changed while the job started, or were the ranks given different "
+                           "options?)",
                            cfg->source_path);
     DK_CALL(dk_comm_agree(comm, err, report));
     return DK_OK;
@@ -321,7 +326,7 @@ static int run_train(const cli *c, int argc, char **argv)
     int report = 0;
     dk_err agreed = dk_comm_agree(comm, err, &report);
     if (agreed == DK_OK)
-        agreed = check_same_config(comm, &cfg, &report);
+        agreed = check_same_config(comm, &cfg, c->resume, &report);
     const char *resume = c->resume;
     if (agreed == DK_OK && resume && !strcmp(resume, "auto"))
         agreed = resolve_auto_resume(comm, &cfg, &resume, &report);

@@ -84,3 +84,23 @@ aside=$(ls -d run/checkpoints/earlier-* | tail -n 1)
 "$DISTKAN" inspect "$aside/ckpt-000000000080.dkc" > /dev/null || fail "a kept checkpoint no longer verifies"
 [ "$(ls run/checkpoints/ckpt-*.dkc)" = "run/checkpoints/ckpt-000000000050.dkc" ] || fail "the fresh run's checkpoints are wrong"
 echo "ok: a fresh run moved the $before earlier checkpoints to $aside"
+
+# Resuming from another directory's checkpoint starts another history in this run
+# directory: its own checkpoints, older steps included, are moved aside (never pruned), and
+# its log is not carried over into the new one.
+"$DISTKAN" train "$cfg" --run-dir other --set train.steps=20 --set checkpoint.every=10 --set checkpoint.keep=2 \
+    --set model.seed=9 > other.log || { cat other.log; fail "the other run failed"; }
+"$DISTKAN" train "$cfg" --run-dir donor --set train.steps=30 --set checkpoint.every=10 --set checkpoint.keep=2 \
+    > donor.log || { cat donor.log; fail "the donor run failed"; }
+"$DISTKAN" train "$cfg" --run-dir other --set train.steps=60 --set checkpoint.every=10 --set checkpoint.keep=2 \
+    --resume donor/checkpoints/ckpt-000000000030.dkc > foreign.log || { cat foreign.log; fail "the foreign resume failed"; }
+grep -q "2 checkpoints of an earlier run in other/checkpoints are not from this run's history: moved to" foreign.log \
+    || { cat foreign.log; fail "the other run's own checkpoints were not set aside"; }
+aside=$(ls -d other/checkpoints/earlier-* | tail -n 1)
+[ "$(cd "$aside" && ls ckpt-*)" = "$(printf 'ckpt-%012d.dkc\n' 10 20)" ] \
+    || { ls -laR other/checkpoints; fail "the other run's checkpoints 10 and 20 were not kept aside"; }
+[ "$(cd other/checkpoints && ls ckpt-*)" = "$(printf 'ckpt-%012d.dkc\n' 50 60)" ] \
+    || { ls -la other/checkpoints; fail "the resumed run's checkpoints are wrong"; }
+first=$(head -n 1 other/metrics.jsonl | sed 's/^{"step": \([0-9]*\),.*/\1/')
+[ "$first" -gt 30 ] || { head -n 3 other/metrics.jsonl; fail "the log starts at step $first: the other history's lines were carried over"; }
+echo "ok: a resume from another directory kept the run directory's own checkpoints aside and started a new log"

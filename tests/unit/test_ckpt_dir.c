@@ -205,6 +205,33 @@ static void test_find_latest_skips_damaged_newer_checkpoints_with_a_warning(void
     scratch_remove(dir);
 }
 
+/* A valid checkpoint under another step's name (renamed, or copied over) is skipped with a
+ * warning: taken for that step it would seem newer than it is. */
+static void test_find_latest_skips_a_checkpoint_named_for_another_step(void **state)
+{
+    (void)state;
+    char dir[256], p2[DK_CKPT_PATH_MAX], p9[DK_CKPT_PATH_MAX], found[DK_CKPT_PATH_MAX];
+    scratch_dir(dir, "ckpt-renamed");
+    write_step(dir, 1);
+    write_step(dir, 2);
+    dk_ckpt_path(p2, sizeof p2, dir, 2);
+    dk_ckpt_path(p9, sizeof p9, dir, 9);
+    size_t size;
+    unsigned char *bytes = slurp(p2, &size);
+    spit(p9, bytes, size); /* step 2's file, named for step 9 */
+    free(bytes);
+    FILE *warnings = tmpfile();
+    assert_dk_ok(dk_ckpt_find_latest(dir, found, sizeof found, warnings));
+    assert_string_equal(found, p2);
+    char *text = captured(warnings), want[2 * DK_CKPT_PATH_MAX];
+    snprintf(want, sizeof want,
+             "warning: skipping checkpoint %s: its name says step 9 but it holds step 2 (renamed or copied?)\n", p9);
+    assert_string_equal(text, want);
+    free(text);
+    fclose(warnings);
+    scratch_remove(dir);
+}
+
 static void test_prune_keeps_the_newest_and_removes_leftover_temporaries_only(void **state)
 {
     (void)state;
@@ -257,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_path_is_the_step_zero_padded_to_12_digits),
         cmocka_unit_test(test_list_finds_only_checkpoints_newest_first),
         cmocka_unit_test(test_find_latest_skips_damaged_newer_checkpoints_with_a_warning),
+        cmocka_unit_test(test_find_latest_skips_a_checkpoint_named_for_another_step),
         cmocka_unit_test(test_prune_keeps_the_newest_and_removes_leftover_temporaries_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
