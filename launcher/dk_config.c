@@ -271,7 +271,9 @@ static const key_spec keys[] = {
     {.section = "pde", .key = "diffusivity", .type = KT_DOUBLE, .default_text = "0.1", FIELD(pde_diffusivity),
      .dmin = 0, .range = R_MIN | R_MIN_OPEN, .doc = "heat_nd: kappa in u_t = kappa Laplacian u."},
     {.section = "pde", .key = "alpha", .type = KT_DOUBLE, .default_text = "0.01", FIELD(pde_alpha), .dmin = 0,
-     .range = R_MIN | R_MIN_OPEN,
+     /* Bounded for the reason weight_decay is: a huge weight squares past the largest
+      * double (float: 1e38) in Adam's second moment, which then freezes the run silently. */
+     .dmax = 1e6, .range = R_MIN | R_MIN_OPEN | R_MAX,
      .doc = "Loss = alpha * mean(residual^2) + mean((u - g)^2 on the boundary) (pykan's tutorial: 0.01)."},
     {.section = "pde", .key = "interior_points", .type = KT_INT, .default_text = "4096", FIELD(pde_interior),
      .imin = 1, .imax = LLONG_MAX, .doc = "Interior collocation points, summed over ranks."},

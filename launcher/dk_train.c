@@ -27,6 +27,44 @@ static dk_err agree(run *r, dk_err local, int *report)
     return dk_comm_agree(r->comm, local, report);
 }
 
+/* Inputs beyond the grid see only the base branch (spline terms vanish there): with data
+ * from a CSV this is easy to miss (physical units, the default grid_range [-1, 1]), so the
+ * training inputs' global ranges are compared with the grid range and a run without grid
+ * updates says so in its header. */
+static dk_err check_data_range(run *r)
+{
+    const dk_fit_task *t = r->fit;
+    const dk_config *cfg = r->cfg;
+    r->data_range_warning[0] = '\0';
+    double *ext = NULL; /* [max x, -min x] per input */
+    DK_CALL(DK_CALLOC(ext, (size_t)2 * t->n_in, "input ranges"));
+    for (int a = 0; a < 2 * t->n_in; a++)
+        ext[a] = -INFINITY;
+    const size_t rows = (size_t)t->n_batches * (size_t)t->local_batch;
+    for (size_t p = 0; p < rows; p++)
+        for (int a = 0; a < t->n_in; a++) {
+            const double x = dk_load(t->dtype, t->train_x, p * (size_t)t->n_in + (size_t)a);
+            ext[2 * a] = fmax(ext[2 * a], x);
+            ext[2 * a + 1] = fmax(ext[2 * a + 1], -x);
+        }
+    dk_err err = dk_comm_allreduce_max_f64(r->comm, ext, (size_t)2 * t->n_in);
+    int outside = 0, first = -1;
+    for (int a = 0; err == DK_OK && a < t->n_in; a++)
+        if (ext[2 * a] > cfg->grid_range[1] || -ext[2 * a + 1] < cfg->grid_range[0]) {
+            outside++;
+            first = first < 0 ? a : first;
+        }
+    if (outside > 0 && cfg->grid_update_every == 0)
+        snprintf(r->data_range_warning, sizeof r->data_range_warning,
+                 "the training inputs leave [model] grid_range [%g, %g]: input %d spans [%g, %g] (%d of %d inputs "
+                 "outside); spline terms vanish outside the grid: set grid_range to the data's range or enable "
+                 "grid updates ([grid] update_every)",
+                 cfg->grid_range[0], cfg->grid_range[1], first, -ext[2 * first + 1], ext[2 * first], outside, t->n_in);
+    free(ext);
+    DK_CALL(err);
+    return DK_OK;
+}
+
 /* The fit task and the network's batch capacity for it. */
 static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
 {
@@ -46,6 +84,7 @@ static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
                                  cfg->source_path, cfg->widths[0], cfg->widths[cfg->n_widths - 1], t->description,
                                  t->n_in, t->n_in == 1 ? "" : "s", t->n_out, t->n_out == 1 ? "" : "s");
     DK_CALL(agree(r, shape_err, local_failure));
+    DK_CALL(agree(r, check_data_range(r), local_failure));
     long mb = t->local_batch;
     if (t->local_test > mb)
         mb = t->local_test < 4096 ? t->local_test : (mb > 4096 ? mb : 4096);
@@ -409,6 +448,8 @@ static void print_header(const run *r)
                r->fit->local_batch, r->fit->train_size, r->fit->test_size);
         if (r->fit->warning[0])
             printf("warning: %s\n", r->fit->warning);
+        if (r->data_range_warning[0])
+            printf("warning: %s\n", r->data_range_warning);
     }
     printf("device: %s (%s)%s%s%s\n", r->device.name, r->device.why,
            r->dev ? (dk_comm_device_backend(r->comm) == DK_COMM_NCCL ? ", all-reduce: NCCL" : ", all-reduce: MPI staged through host memory") : "",

@@ -87,6 +87,7 @@ typedef struct dk_run {
     bool resumed;         /* the state was restored from a checkpoint */
     bool resumed_in_own_dir; /* rank 0: ... from one in this run's checkpoint directory */
     bool warned_rel_l2_undefined; /* the PDE evaluation set cannot give a relative error */
+    char data_range_warning[320]; /* fit: the training inputs leave the grid range ("" if not) */
     double last_lr;       /* learning rate of the last Adam update */
     struct dk_resume *resume; /* while a resumed run is set up */
     /* Device (dk_train_device.h): NULL on the CPU. */

@@ -111,6 +111,13 @@ close "$lo" 0.6 1e-9 && close "$hi" 9.4 1e-9 || fail "outside: x knots [$lo, $hi
 echo "ok (b): data outside grid_range: x knots [$lo, $hi], final loss $(json_number outside/summary.json final_loss)"
 read -r lo hi <<< "$(knot_span outside 0 1)"
 close "$lo" -6.8 1e-9 && close "$hi" -0.2 1e-9 || fail "outside: z knots [$lo, $hi], expected [-6.8, -0.2]"
+# Without grid updates the same data trains on the initial grid, where the spline terms
+# vanish: the run's header says which input leaves the grid and what to do.
+train outside_fixed 1 base.ini --set fit.csv=outside.csv --set grid.update_every=0 --set train.steps=5
+expect_line outside_fixed "warning: the training inputs leave [model] grid_range [-1, 1]: input 0 spans [3"
+expect_line outside_fixed "(2 of 2 inputs outside); spline terms vanish outside the grid"
+! grep -q "leave \[model\] grid_range" outside.log || fail "outside: a run with grid updates warned about the grid range"
+echo "ok (b'): without grid updates the inputs outside the grid are named"
 
 # (c) grid_eps = 0, column t is 0.25 in 90 of 100 rows: the quantile knots collapse, so
 # grid_eps is raised to 0.01 for that input only.

@@ -430,6 +430,7 @@ static void test_out_of_range_values_are_rejected(void **state)
     /* A huge decay would overflow Adam's second moment and freeze the run silently. */
     expect_bad_value("train", "weight_decay", "1e200", "a number in [0, 1000]");
     expect_bad_value("train", "weight_decay", "-1e-3", "a number in [0, 1000]");
+    expect_bad_value("pde", "alpha", "1e160", "a number in (0, 1000000]");
     expect_bad_value("model", "grid_eps", "1.5", "a number in [0, 1]");
     expect_bad_value("model", "noise_scale", "-0.1", "a number >= 0");
     expect_bad_value("model", "seed", "-1", "an integer >= 0");
