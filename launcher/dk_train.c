@@ -36,6 +36,8 @@ static dk_err check_data_range(run *r)
     const dk_fit_task *t = r->fit;
     const dk_config *cfg = r->cfg;
     r->data_range_warning[0] = '\0';
+    if (cfg->grid_update_every != 0) /* the updates move the knots onto the data */
+        return DK_OK;
     double *ext = NULL; /* [max x, -min x] per input */
     DK_CALL(DK_CALLOC(ext, (size_t)2 * t->n_in, "input ranges"));
     for (int a = 0; a < 2 * t->n_in; a++)
@@ -54,7 +56,7 @@ static dk_err check_data_range(run *r)
             outside++;
             first = first < 0 ? a : first;
         }
-    if (outside > 0 && cfg->grid_update_every == 0)
+    if (outside > 0)
         snprintf(r->data_range_warning, sizeof r->data_range_warning,
                  "the training inputs leave [model] grid_range [%g, %g]: input %d spans [%g, %g] (%d of %d inputs "
                  "outside); spline terms vanish outside the grid: set grid_range to the data's range or enable "

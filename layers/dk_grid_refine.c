@@ -52,10 +52,7 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
         }
         for (int j = 0; j <= G_new; j++)
             t_new[k + j] = inner[j];
-        for (int m = 0; m < n_intervals; m++)
-            for (int q = 0; q < per_interval; q++)
-                x[(long)m * per_interval + q] =
-                    t_new[m] + (t_new[m + 1] - t_new[m]) * (((double)q + 0.5) / (double)per_interval);
+        dk_spline_fit_points(t_new, nk_new, per_interval, x);
         for (long p = 0; p < n_pts; p++)
             for (int j = 0; j < out; j++)
                 Y[(size_t)p * out + j] = dk_spline_value(t_old, nk_old, k, coef_old + ((size_t)i * out + j) * nb_old, x[p]);

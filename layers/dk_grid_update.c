@@ -20,14 +20,6 @@
  * largest value is redone with anchors (dk_grid_update.h). */
 #define MAX_SWING 10.0
 
-/* per_interval points, evenly spread, inside each interval of the knots t. */
-static void place_anchors(const double *t, int n_knots, int per_interval, double *x)
-{
-    for (int m = 0; m + 1 < n_knots; m++)
-        for (int q = 0; q < per_interval; q++)
-            x[(long)m * per_interval + q] = t[m] + (t[m + 1] - t[m]) * (((double)q + 0.5) / (double)per_interval);
-}
-
 /* Appends one note if it fits whole; otherwise marks the list as cut with "..." once. */
 void dk_grid_update_note(dk_grid_update_report *r, const char *fmt, ...)
 {
@@ -169,7 +161,7 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         }
         const double *t_old = grid + (size_t)i * nk;
         double *c_old = coef + (size_t)i * out * nb;
-        place_anchors(t, nk, per_interval, xs + n);
+        dk_spline_fit_points(t, nk, per_interval, xs + n);
         for (long p = 0; p < n_fit; p++)
             for (int j = 0; j < out; j++)
                 Y[(size_t)p * out + j] = dk_spline_value(t_old, nk, k, c_old + (size_t)j * nb, xs[p]);

@@ -53,6 +53,13 @@ done:
     return err;
 }
 
+void dk_spline_fit_points(const double *t, int n_knots, int per_interval, double *x)
+{
+    for (int m = 0; m + 1 < n_knots; m++)
+        for (int q = 0; q < per_interval; q++)
+            x[(long)m * per_interval + q] = t[m] + (t[m + 1] - t[m]) * (((double)q + 0.5) / (double)per_interval);
+}
+
 double dk_spline_value(const double *t, int n_knots, int k, const double *coef, double x)
 {
     double v[DK_MAX_DEGREE + 1];

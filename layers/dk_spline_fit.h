@@ -35,6 +35,12 @@
 dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, const double *weight, int n_rhs,
                      const double *Y, double *coef, int *rank);
 
+/* per_interval points evenly spread inside each of the n_knots - 1 intervals of the knots t
+ * (point q of interval m at t_m + (q + 1/2) / per_interval (t_{m+1} - t_m)), into
+ * x [(n_knots - 1) per_interval]: where grid extension refits, and the anchors of a grid
+ * update. */
+void dk_spline_fit_points(const double *t, int n_knots, int per_interval, double *x);
+
 /* sum_c coef[c] B_c(x) on the n_knots knots t: the spline as a layer computes it (0 outside
  * the knots, pykan's half-open pieces). */
 double dk_spline_value(const double *t, int n_knots, int k, const double *coef, double x);

@@ -276,6 +276,31 @@ static double largest_value(const double *grid, const double *coef, int nk, int 
     return m;
 }
 
+/* After an update of a one-input layer L (old: its splines before) from the samples x [n]:
+ * the largest |spline| over the new knots' span of the old splines, of the least-squares
+ * fit at the samples alone (the update without anchors), and of the update's result. */
+typedef struct spline_sizes {
+    double old, plain, updated;
+} spline_sizes;
+
+static spline_sizes sizes_after_update(const layer *L, const splines *old, long n, const double *x)
+{
+    const int k = L->k, out = L->out;
+    const double t0 = L->grid[0], t1 = L->grid[L->nk - 1];
+    double *xs = sorted_column(x, n, 1, 0), *y = calloc((size_t)n * out, sizeof *y), plain[4 * 64];
+    assert_non_null(y);
+    for (long p = 0; p < n; p++)
+        for (int j = 0; j < out; j++)
+            y[p * out + j] = ref_spline(old->grid, L->nk, k, old->coef + (size_t)j * L->nb, xs[p]);
+    assert_int_equal(dk_spline_fit(L->grid, L->G, k, n, xs, NULL, out, y, plain, NULL), DK_OK);
+    const spline_sizes s = {largest_value(old->grid, old->coef, L->nk, k, out, t0, t1),
+                            largest_value(L->grid, plain, L->nk, k, out, t0, t1),
+                            largest_value(L->grid, L->coef, L->nk, k, out, t0, t1)};
+    free(xs);
+    free(y);
+    return s;
+}
+
 /* No more samples than coefficients, a third of them beyond the old knots (old value 0):
  * the minimum-norm interpolant (pykan's fit) exists but swings to hundreds of times the old
  * spline's size beyond the samples, so the update refits with anchors: the new spline stays
@@ -295,23 +320,14 @@ static void test_few_samples_partly_outside_are_anchored(void **state)
     assert_strictly_increasing(L.grid, L.nk);
     assert_int_equal(r.underdetermined, 1); /* 12 samples, 13 coefficients */
     assert_int_equal(r.anchored, 1);
-    const double t0 = L.grid[0], t1 = L.grid[L.nk - 1];
-    const double old_size = largest_value(old.grid, old.coef, L.nk, K, OUT, t0, t1);
-    /* What the samples alone give: an exact interpolant that swings. */
-    double *xs = sorted_column(x, N, 1, 0), y[N * OUT], plain[OUT * 64];
-    for (int p = 0; p < N; p++)
-        for (int j = 0; j < OUT; j++)
-            y[p * OUT + j] = ref_spline(old.grid, L.nk, K, old.coef + (size_t)j * L.nb, xs[p]);
-    assert_int_equal(dk_spline_fit(L.grid, G, K, N, xs, NULL, OUT, y, plain, NULL), DK_OK);
-    const double plain_size = largest_value(L.grid, plain, L.nk, K, OUT, t0, t1);
-    const double new_size = largest_value(L.grid, L.coef, L.nk, K, OUT, t0, t1);
+    /* What the samples alone give is an exact interpolant that swings. */
+    const spline_sizes size = sizes_after_update(&L, &old, N, x);
     const double change = change_at_samples(&L, &old, N, x);
     print_message("few samples: old spline size %.3g, interpolant %.3g, anchored fit %.3g; change at the samples %.3g\n",
-                  old_size, plain_size, new_size, change);
-    assert_true(plain_size > 10.0 * old_size);
-    assert_true(new_size < 2.0 * old_size);
-    assert_true(change < 0.5 * old_size);
-    free(xs);
+                  size.old, size.plain, size.updated, change);
+    assert_true(size.plain > 10.0 * size.old);
+    assert_true(size.updated < 2.0 * size.old);
+    assert_true(change < 0.5 * size.old);
     free_splines(&old);
     free_layer(&L);
 }
@@ -340,19 +356,11 @@ static void test_swinging_refit_is_anchored(void **state)
     assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 1.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
     assert_int_equal(r.anchored, 1);
     assert_int_equal(r.underdetermined, 0);
-    const double t0 = L.grid[0], t1 = L.grid[L.nk - 1];
-    const double old_size = largest_value(old.grid, old.coef, L.nk, K, OUT, t0, t1);
-    double *xs = sorted_column(x, N, 1, 0), y[N * OUT], plain[OUT * 64];
-    for (int p = 0; p < N; p++)
-        for (int j = 0; j < OUT; j++)
-            y[p * OUT + j] = ref_spline(old.grid, L.nk, K, old.coef + (size_t)j * L.nb, xs[p]);
-    assert_int_equal(dk_spline_fit(L.grid, G, K, N, xs, NULL, OUT, y, plain, NULL), DK_OK);
-    const double plain_size = largest_value(L.grid, plain, L.nk, K, OUT, t0, t1);
-    const double new_size = largest_value(L.grid, L.coef, L.nk, K, OUT, t0, t1);
+    const spline_sizes size = sizes_after_update(&L, &old, N, x);
     print_message("gap: old spline size %.3g, samples' fit %.3g, anchored fit %.3g; change at the samples %.3g\n",
-                  old_size, plain_size, new_size, r.max_change);
-    assert_true(plain_size > 10.0 * old_size);
-    assert_true(new_size < 2.0 * old_size);
+                  size.old, size.plain, size.updated, r.max_change);
+    assert_true(size.plain > 10.0 * size.old);
+    assert_true(size.updated < 2.0 * size.old);
     assert_close_abs(r.max_change, change_at_samples(&L, &old, N, x), 1e-12);
 
     /* The weighted least-squares reference. */
@@ -360,7 +368,7 @@ static void test_swinging_refit_is_anchored(void **state)
     static double xa[N_FIT], ya[N_FIT * OUT], wa[N_FIT];
     for (int p = 0; p < N_FIT; p++) {
         if (p < N) {
-            xa[p] = xs[p];
+            xa[p] = x[p]; /* the order of the rows does not matter */
         } else {
             const int m = (p - N) / PER, q = (p - N) % PER;
             xa[p] = L.grid[m] + (L.grid[m + 1] - L.grid[m]) * (q + 0.5) / PER;
@@ -372,7 +380,6 @@ static void test_swinging_refit_is_anchored(void **state)
     double ref[OUT * 64];
     ref_spline_weighted_lstsq(L.grid, L.nk, K, N_FIT, xa, wa, OUT, ya, ref);
     assert_arrays_close(L.coef, ref, (size_t)OUT * L.nb, 1e-8);
-    free(xs);
     free_splines(&old);
     free_layer(&L);
 }
