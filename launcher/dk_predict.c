@@ -25,7 +25,11 @@ typedef struct predict_job {
 /* Rows whose outputs (or derivatives) came out NaN or infinite: inputs far beyond the
  * grids can overflow silu's linear growth through the layers. */
 typedef struct predict_tally {
-    double sq;           /* squared errors against the targets */
+    /* The squared errors against the targets sum to scale^2 * ssq, kept scaled by the
+     * largest error so far so that errors of 1e200 do not overflow the sum (as in BLAS's
+     * nrm2): the RMSE of finite errors is always finite. */
+    double scale, ssq;
+    int nan_error, infinite_error; /* an error that was NaN or infinite: the RMSE is too */
     long non_finite;     /* rows with a non-finite value */
     long first_bad_line; /* the first such row's line in the points file */
 } predict_tally;
@@ -107,8 +111,17 @@ static void write_block(FILE *f, const predict_job *j, long first, long rows, co
             const double y = dk_load(dt, u, (size_t)r * j->n_out + o);
             finite &= write_value(f, j->digits, y);
             if (j->n_cols > j->n_in) {
-                const double e = y - dk_load(dt, values, (size_t)r * j->n_cols + j->n_in + o);
-                t->sq += e * e;
+                const double e = fabs(y - dk_load(dt, values, (size_t)r * j->n_cols + j->n_in + o));
+                if (isnan(e)) {
+                    t->nan_error = 1;
+                } else if (isinf(e)) {
+                    t->infinite_error = 1;
+                } else if (e > t->scale) {
+                    t->ssq = 1.0 + t->ssq * (t->scale / e) * (t->scale / e);
+                    t->scale = e;
+                } else if (e > 0.0) {
+                    t->ssq += (e / t->scale) * (e / t->scale);
+                }
             }
         }
         for (int o = 0; j->derivatives && o < j->n_out; o++) {
@@ -193,7 +206,10 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
                 tally.non_finite, tally.non_finite == 1 ? "" : "s", o->points, tally.first_bad_line);
     if (info.n_cols > n_in)
         fprintf(report, "distkan: RMSE against the %d target column%s of %s: %.6e\n", n_out, n_out == 1 ? "" : "s",
-                o->points, sqrt(tally.sq / ((double)info.n_rows * n_out)));
+                o->points,
+                tally.nan_error        ? NAN
+                : tally.infinite_error ? INFINITY
+                                       : tally.scale * sqrt(tally.ssq / ((double)info.n_rows * n_out)));
 done:
     if (err != DK_OK && out.f)
         dk_table_out_discard(&out);

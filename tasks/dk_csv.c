@@ -47,6 +47,27 @@ static void trim_field(const char **a, const char **b)
         (*b)--;
 }
 
+/* Spreadsheet and R exports enclose fields in double quotes ("x0","x1"): one such pair
+ * around a field is dropped (with the blanks inside it). Returns 1 if a quote is left,
+ * i.e. the field used quoting this reader does not do (embedded quotes or commas). */
+static int unquote_field(const char **a, const char **b)
+{
+    if (*b - *a >= 2 && **a == '"' && (*b)[-1] == '"') {
+        (*a)++;
+        (*b)--;
+        trim_field(a, b);
+    }
+    return memchr(*a, '"', (size_t)(*b - *a)) != NULL;
+}
+
+/* What a line that holds a double quote adds to a column-count message. */
+static const char *quote_hint(const char *s, size_t n)
+{
+    return memchr(s, '"', n) ? " (the line holds double quotes: a quoted field with a comma inside is two fields here, "
+                               "since this reader does not split on quotes; remove the commas from such fields)"
+                             : "";
+}
+
 static size_t count_fields(const char *s, size_t n)
 {
     size_t fields = 1;
@@ -90,8 +111,17 @@ static dk_err parse_header(const char *path, char *line, size_t n, dk_csv_info *
         const char *a = p, *b = comma ? comma : end;
         p = comma ? comma + 1 : end;
         trim_field(&a, &b);
+        const int quoted = a < b && *a == '"';
+        if (unquote_field(&a, &b))
+            DK_ERROR(DK_ERR_DATA,
+                     "%s:1: column %d of the header holds a double quote inside its name%s: a name may be enclosed "
+                     "in double quotes, but may hold neither quotes nor commas",
+                     path, c + 1, quote_hint(line, n));
         if (a == b)
-            DK_ERROR(DK_ERR_DATA, "%s:1: column %d of the header has an empty name", path, c + 1);
+            DK_ERROR(DK_ERR_DATA, "%s:1: column %d of the header has an empty name%s", path, c + 1,
+                     quoted && c == 0 ? " (\"\" first: a file from R's write.csv with its row names, which "
+                                        "row.names = FALSE leaves out)"
+                                      : "");
         size_t len = (size_t)(b - a);
         DK_CALL(DK_CALLOC(info->names[c], len + 1, "CSV column name"));
         memcpy(info->names[c], a, len);
@@ -144,6 +174,17 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
         head += 3;
         n -= 3;
     }
+    /* UTF-16 text (some Windows exports) is not ASCII with odd names: say what it is. A NUL
+     * byte in the first line means UTF-16 without a byte-order mark, or a binary file. */
+    const unsigned char *u = (const unsigned char *)head;
+    if (n >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+        CSV_FAIL(DK_ERR_DATA, "%s: the file is UTF-16 text (it starts with a UTF-16 byte-order mark): save it as "
+                              "UTF-8 or ASCII CSV",
+                 path);
+    if (memchr(head, '\0', n))
+        CSV_FAIL(DK_ERR_DATA, "%s:1: the line holds NUL bytes: UTF-16 text or not a text file (expected ASCII "
+                              "or UTF-8 CSV)",
+                 path);
     n = trim_right(head, n);
     /* Lines ended by CR alone (classic Mac OS) read as one line: say so, rather than "no
      * data rows". */
@@ -164,6 +205,9 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
         info->bytes += (uint64_t)got;
         info->crc32c = dk_crc32c_update(info->crc32c, line, (size_t)got);
         line_no++;
+        if (memchr(line, '\0', (size_t)got))
+            CSV_FAIL(DK_ERR_DATA, "%s:%ld: the line holds NUL bytes (expected ASCII or UTF-8 text)", path,
+                     line_no);
         if (trim_right(line, (size_t)got) == 0) {
             if (!first_blank)
                 first_blank = line_no;
@@ -193,14 +237,15 @@ static dk_err parse_row(const char *path, long line_no, char *s, size_t n, const
 {
     size_t found = count_fields(s, n);
     if (found != (size_t)info->n_cols)
-        DK_ERROR(DK_ERR_DATA, "%s:%ld: expected %d columns, found %zu", path, line_no, info->n_cols,
-                 found);
+        DK_ERROR(DK_ERR_DATA, "%s:%ld: expected %d columns, found %zu%s", path, line_no, info->n_cols,
+                 found, quote_hint(s, n));
     char *p = s, *end = s + n;
     for (int c = 0; c < info->n_cols; c++) {
         char *comma = memchr(p, ',', (size_t)(end - p));
         const char *a = p, *b = comma ? comma : end;
         p = comma ? comma + 1 : end;
         trim_field(&a, &b);
+        const int stray_quote = unquote_field(&a, &b);
         int len = (int)((size_t)(b - a) < CSV_ECHO_MAX ? (size_t)(b - a) : CSV_ECHO_MAX);
         const char *ellipsis = (size_t)(b - a) > CSV_ECHO_MAX ? "..." : "";
         /* strtod needs a terminated field: the separator (or the trimmed end) becomes NUL,
@@ -210,8 +255,9 @@ static dk_err parse_row(const char *path, long line_no, char *s, size_t n, const
         errno = 0;
         double v = a < b ? strtod(a, &stop) : 0.0;
         if (a == b || stop != b)
-            DK_ERROR(DK_ERR_DATA, "%s:%ld: column %d ('%s'): '%.*s%s' is not a number", path, line_no,
-                     c + 1, info->names[c], len, a, ellipsis);
+            DK_ERROR(DK_ERR_DATA, "%s:%ld: column %d ('%s'): '%.*s%s' is not a number%s", path, line_no,
+                     c + 1, info->names[c], len, a, ellipsis,
+                     stray_quote ? " (a field may be enclosed in double quotes, but may hold none inside)" : "");
         if (!isfinite(v))
             DK_ERROR(DK_ERR_DATA, "%s:%ld: column %d ('%s'): '%.*s%s' is not a finite number", path,
                      line_no, c + 1, info->names[c], len, a, ellipsis);

@@ -2,8 +2,10 @@
  *
  * Format: the first line is a header of comma-separated, non-empty column names; every
  * following line is a data row of as many numeric fields. LF or CRLF line endings, blanks
- * around fields and blank lines at the end are accepted; quoting is not (a comma always
- * separates fields). Numbers are read with strtod in the C locale's format and must be
+ * around fields, a UTF-8 byte-order mark and blank lines at the end are accepted. A field
+ * may be enclosed in one pair of double quotes (R's write.csv quotes its names), which are
+ * dropped; a comma always separates fields, even inside quotes. UTF-16 text is refused by
+ * name. Numbers are read with strtod in the C locale's format and must be
  * finite.
  *
  * Reading is two passes so that a rank converts only its shard: dk_csv_scan checks the

@@ -222,6 +222,68 @@ static void test_bad_headers_are_rejected(void **state)
     EXPECT_DATA_ERROR("x,y\r1,2\r3,4\r", "lines end in CR alone");
 }
 
+/* R's write.csv and spreadsheets enclose fields in double quotes: one pair is dropped, so
+ * "x0" names the column x0 and "1.5" reads as 1.5. Quoting this reader does not do (a
+ * comma or a quote inside) is refused with a message that says so. */
+static void test_quoted_fields(void **state)
+{
+    temp_file f = write_temp("\"x0\", \" x1 \" ,y\n\"1.5\",-2,\" 3e2\"\n4,\"5\",6\n");
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(f.path, &info), DK_OK);
+    assert_int_equal(info.n_cols, 3);
+    assert_string_equal(info.names[0], "x0");
+    assert_string_equal(info.names[1], "x1");
+    assert_string_equal(info.names[2], "y");
+    long slot[2] = {0, 1};
+    double v[6];
+    assert_int_equal(dk_csv_read_rows(f.path, &info, slot, DK_F64, v), DK_OK);
+    const double want[6] = {1.5, -2.0, 300.0, 4.0, 5.0, 6.0};
+    for (int i = 0; i < 6; i++)
+        assert_true(v[i] == want[i]);
+    dk_csv_info_free(&info);
+    unlink(f.path);
+
+    /* R's row names: an empty quoted first name */
+    EXPECT_DATA_ERROR("\"\",\"x\",\"y\"\n\"1\",0.5,2\n", "column 1 of the header has an empty name",
+                      "row.names = FALSE");
+    EXPECT_DATA_ERROR("x,\"a,b\",y\n1,2,3\n", "column 2 of the header holds a double quote",
+                      "does not split on quotes");
+    EXPECT_DATA_ERROR("x,\"y\"\"z\"\n1,2\n", "column 2 of the header holds a double quote");
+    EXPECT_DATA_ERROR("x,y\n\"1,5\",2\n", ":2: expected 2 columns, found 3", "does not split on quotes");
+    EXPECT_DATA_ERROR("x,y\n1,\"2\"\"\n", ":2: column 2 ('y'): '2\"' is not a number",
+                      "may hold none inside");
+    EXPECT_DATA_ERROR("x,y\n1,\"\"\n", ":2: column 2 ('y'): '' is not a number");
+}
+
+/* UTF-16 text (with or without a byte-order mark) and NUL bytes are named as such, not
+ * reported as odd column names or numbers. */
+static void test_utf16_and_nul_bytes_are_named(void **state)
+{
+    static const char le[] = "\xFF\xFEx\0,\0y\0\n\0" "1\0,\0" "2\0\n\0";
+    static const char be[] = "\xFE\xFF\0x\0,\0y\0\n\0" "1\0,\0" "2\0\n";
+    static const char bare[] = "x\0,\0y\0\n\0" "1\0,\0" "2\0\n\0";
+    static const char late[] = "x,y\n1,2\n3,\0" "4\n";
+    const struct {
+        const char *bytes;
+        size_t n;
+        const char *want;
+    } cases[] = {{le, sizeof le - 1, ": the file is UTF-16 text"},
+                 {be, sizeof be - 1, ": the file is UTF-16 text"},
+                 {bare, sizeof bare - 1, ":1: the line holds NUL bytes"},
+                 {late, sizeof late - 1, ":3: the line holds NUL bytes"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[] = "/tmp/dk_test_csv_XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, cases[i].bytes, cases[i].n), (ssize_t)cases[i].n);
+        close(fd);
+        const char *msg = expect_failure(path, DK_ERR_DATA);
+        unlink(path);
+        assert_contains(msg, path);
+        assert_contains(msg, cases[i].want);
+    }
+}
+
 static void test_blank_lines_only_at_the_end(void **state)
 {
     EXPECT_DATA_ERROR("x,y\n1,2\n\n3,4\n", ":3: blank line inside the data");
@@ -423,6 +485,8 @@ int main(void)
         cmocka_unit_test(test_empty_file_is_rejected),
         cmocka_unit_test(test_header_only_is_rejected),
         cmocka_unit_test(test_bad_headers_are_rejected),
+        cmocka_unit_test(test_quoted_fields),
+        cmocka_unit_test(test_utf16_and_nul_bytes_are_named),
         cmocka_unit_test(test_blank_lines_only_at_the_end),
         cmocka_unit_test(test_train_plus_test_beyond_the_file_is_rejected),
         cmocka_unit_test(test_missing_file_is_an_io_error),

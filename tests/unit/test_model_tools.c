@@ -431,6 +431,26 @@ static void test_predict_derivatives_and_rmse(void **state)
     scene_close(&sc);
 }
 
+/* Errors of 1e300 square beyond the double range: the RMSE is still their size, not inf. */
+static void test_predict_rmse_of_huge_errors(void **state)
+{
+    scene sc;
+    scene_open(&sc, "predict-huge", DK_F64, 33);
+    double x[N_POINTS][3];
+    write_points(sc.csv, x, &sc.m, 1, 1e300);
+    dk_predict_options o = {.model = sc.ckpt, .points = sc.csv, .out = sc.out};
+    captured_text rep;
+    assert_dk_ok(dk_predict(&o, capture_begin(&rep)));
+    char *text = capture_end(&rep);
+    const char *at = strstr(text, "RMSE against the 2 target columns");
+    assert_non_null(at);
+    double rmse = 0;
+    assert_int_equal(sscanf(strchr(at, ':') + 1, "%lf", &rmse), 1);
+    assert_close_rel(rmse, 1e300, 1e-6);
+    free(text);
+    scene_close(&sc);
+}
+
 /* Outputs that overflow (here a huge scale_base on every first-layer edge) are written as
  * nan, inf or -inf, never -nan, and the report names how many rows and the first one. */
 static void test_predict_reports_non_finite_rows(void **state)
@@ -622,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_predict_matches_reference_f64),
         cmocka_unit_test(test_predict_matches_reference_f32),
         cmocka_unit_test(test_predict_derivatives_and_rmse),
+        cmocka_unit_test(test_predict_rmse_of_huge_errors),
         cmocka_unit_test(test_predict_reports_non_finite_rows),
         cmocka_unit_test(test_predict_errors_keep_output),
         cmocka_unit_test(test_functions_match_reference_f64),
