@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
 #include "../kernels/dk_bspline.h"
+#include "dk_config.h"
 
 void dk_state_tensor_set(dk_state_tensor *t, const char *name, dk_dtype dtype, void *data, int n_dims,
                          unsigned long long d0, unsigned long long d1, unsigned long long d2)
@@ -85,6 +87,36 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A run directory without checkpoints/ whose run had its own [checkpoint] dir: that
+ * directory, read from the run's config.ini, in *dir. Leaves *dir alone when there is no
+ * readable config.ini or it sets no dir; an error when the dir it names is not there. */
+static dk_err configured_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
+{
+    char ini[DK_CKPT_PATH_MAX];
+    if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) >= sizeof ini)
+        return DK_OK;
+    if (access(ini, R_OK) != 0)
+        return DK_OK;
+    static dk_config cfg; /* large; the tools that load models are single-threaded */
+    if (dk_config_load(&cfg, ini, NULL, 0) != DK_OK) {
+        dk_error_clear(); /* then the run directory is just not recognised, as without it */
+        return DK_OK;
+    }
+    if (!cfg.ckpt_dir[0])
+        return DK_OK;
+    /* A relative dir was taken from the directory the run started in, which the run
+     * directory does not record: it is tried from here. */
+    if (!is_dir(cfg.ckpt_dir))
+        DK_ERROR(DK_ERR_IO,
+                 "%s holds no checkpoints/ directory, and its config.ini sets [checkpoint] dir = %s, which is not a "
+                 "directory%s: give the checkpoint directory itself",
+                 run_dir, cfg.ckpt_dir,
+                 cfg.ckpt_dir[0] == '/' ? "" : " from here (a relative dir is taken from where the run started)");
+    if ((size_t)snprintf(dir, capacity, "%s", cfg.ckpt_dir) >= capacity)
+        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", cfg.ckpt_dir);
+    return DK_OK;
+}
+
 /* A checkpoint file, a checkpoint directory or a run directory, opened and verified. */
 static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **reader)
 {
@@ -107,6 +139,8 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
     char sub[DK_CKPT_PATH_MAX];
     if ((size_t)snprintf(sub, sizeof sub, "%s/checkpoints", path) >= sizeof sub)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", path);
+    if (!is_dir(sub))
+        DK_CALL(configured_checkpoint_dir(path, sub, sizeof sub));
     if (!is_dir(sub))
         DK_ERROR(DK_ERR_IO,
                  "%s holds no checkpoint (ckpt-<step>.dkc) and no checkpoints/ directory: expected a checkpoint file, "

@@ -115,6 +115,20 @@ printf 'x,out\n0.5,0.5\n' > named.csv
 "$DISTKAN" functions run --points 2 --range -1,1e-320 > /dev/null 2>&1 || fail "--range -1,1e-320 was refused"
 echo "ok: --out: the points file refused, links followed, special files streamed; names distinct"
 
+# A run directory whose run had its own [checkpoint] dir: its config.ini says where the
+# checkpoints are (a relative dir is taken from here, where the run would have started).
+cp -r run custom_run
+mv custom_run/checkpoints custom_ckpts
+sed -i '/^\[checkpoint\]/,/^\[/ s|^dir = .*|dir = custom_ckpts|' custom_run/config.ini
+grep -qx 'dir = custom_ckpts' custom_run/config.ini || fail "config.ini has no [checkpoint] dir line to set"
+"$DISTKAN" predict custom_run grid.csv --out custom_pred.csv 2> custom.log || { cat custom.log; fail "predict on a run with its own checkpoint dir"; }
+grep -q "evaluated with custom_ckpts/ckpt-" custom.log || { cat custom.log; fail "predict's report names another checkpoint"; }
+cmp -s custom_pred.csv kept.csv || fail "predict through [checkpoint] dir wrote another table"
+mv custom_ckpts moved_ckpts
+expect_failure 1 "custom_run holds no checkpoints/ directory, and its config.ini sets \[checkpoint\] dir = custom_ckpts, which is not a directory from here" \
+    "$DISTKAN" predict custom_run grid.csv --out custom_pred.csv
+echo "ok: a run directory with its own [checkpoint] dir is found through its config.ini"
+
 # Interrupted (SIGTERM) while reading or writing: no .partial is left behind.
 awk 'BEGIN { print "x,y"; for (i = 0; i < 1000000; i++) printf "%.6f,%.6f\n", (i % 1999) / 1000 - 1, (i % 997) / 500 - 1 }' > big.csv
 # `timeout` signals twice (the process, then its group): the second must not cut the
