@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,14 +99,45 @@ static int probably_rank0(void)
     return 1;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
     if (probably_rank0()) {
+        va_list ap;
+        va_start(ap, fmt);
         fprintf(stderr, "distkan: ");
-        fprintf(stderr, fmt, arg);
+        vfprintf(stderr, fmt, ap);
         fprintf(stderr, "\n\n%s", usage_text);
+        va_end(ap);
     }
     return 2;
+}
+
+/* Stores the value v of option `name` in *slot, once: a second --out (or --run-dir, ...)
+ * would silently win over the first, so it is an error. Only --set repeats. */
+static int set_once(const char **slot, const char *name, const char *v)
+{
+    if (*slot && !strcmp(v, name)) /* a flag */
+        return usage_error("%s given twice: give it once", name);
+    if (*slot)
+        return usage_error("%s given twice ('%s', then '%s'): give it once", name, *slot, v);
+    *slot = v;
+    return 0;
+}
+
+/* The value of the option at argv[*i], which is argv[*i + 1] (then *i moves past it), in
+ * *v; a usage error if it is missing or is itself an option: `--out --derivatives` would
+ * write a file called --derivatives and no derivatives. */
+static int option_value(int argc, char **argv, int *i, const char **v)
+{
+    const char *name = argv[*i];
+    if (*i + 1 >= argc)
+        return usage_error("%s needs a value", name);
+    *v = argv[++*i];
+    if ((*v)[0] == '-' && (*v)[1] == '-')
+        return usage_error("%s needs a value, but is followed by the option '%s' (a path that starts with -- "
+                           "can be given as ./%s)",
+                           name, *v, *v);
+    return 0;
 }
 
 /* A whole-string integer in [lo, hi], or -1. */
@@ -137,24 +169,34 @@ static int parse_model_tool(int argc, char **argv, cli *c)
     const int predict = !strcmp(c->command, "predict");
     const char *positional[2] = {NULL, NULL};
     int n_positional = 0;
+    const char *out = NULL, *points = NULL, *range = NULL, *derivatives = NULL;
     c->functions.points = DK_FUNCTIONS_DEFAULT_POINTS;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const int takes_value = !strcmp(a, "--out") || (!predict && (!strcmp(a, "--points") || !strcmp(a, "--range")));
-        if (takes_value && i + 1 >= argc)
-            return usage_error("%s needs a value", a);
-        const char *v = takes_value ? argv[++i] : NULL;
+        const char *v = NULL;
+        int rc = takes_value ? option_value(argc, argv, &i, &v) : 0;
+        if (rc)
+            return rc;
         if (!strcmp(a, "--out")) {
             if (!v[0])
-                return usage_error("%s--out needs a file name (or - for standard output)", "");
+                return usage_error("--out needs a file name (or - for standard output)");
+            if ((rc = set_once(&out, a, v)))
+                return rc;
             c->predict.out = c->functions.out = v;
         } else if (predict && !strcmp(a, "--derivatives")) {
+            if ((rc = set_once(&derivatives, a, a)))
+                return rc;
             c->predict.derivatives = 1;
         } else if (!predict && !strcmp(a, "--points")) {
+            if ((rc = set_once(&points, a, v)))
+                return rc;
             c->functions.points = parse_count(v, 2, DK_FUNCTIONS_MAX_POINTS);
             if (c->functions.points < 0)
                 return usage_error("--points '%s': expected an integer from 2 to 1000000", v);
         } else if (!predict && !strcmp(a, "--range")) {
+            if ((rc = set_once(&range, a, v)))
+                return rc;
             if (!parse_range(v, &c->functions.lo, &c->functions.hi))
                 return usage_error("--range '%s': expected LO,HI, two finite numbers with LO < HI", v);
             c->functions.has_range = 1;
@@ -167,9 +209,8 @@ static int parse_model_tool(int argc, char **argv, cli *c)
         }
     }
     if (n_positional < (predict ? 2 : 1))
-        return usage_error(predict ? "%spredict needs a MODEL (checkpoint file or directory) and a POINTS.csv file"
-                                   : "%sfunctions needs a MODEL (checkpoint file or directory)",
-                           "");
+        return usage_error("%s", predict ? "predict needs a MODEL (checkpoint file or directory) and a POINTS.csv file"
+                                         : "functions needs a MODEL (checkpoint file or directory)");
     c->predict.model = c->functions.model = positional[0];
     c->predict.points = positional[1];
     return 0;
@@ -180,18 +221,18 @@ static int parse_cli(int argc, char **argv, cli *c)
 {
     memset(c, 0, sizeof *c);
     if (argc < 2)
-        return usage_error("%sno command given", "");
+        return usage_error("no command given");
     c->command = argv[1];
     if (!strcmp(c->command, "device")) {
         if (argc != 2)
-            return usage_error("%sdevice takes no arguments", "");
+            return usage_error("device takes no arguments");
         return 0;
     }
     if (!strcmp(c->command, "predict") || !strcmp(c->command, "functions"))
         return parse_model_tool(argc, argv, c);
     if (!strcmp(c->command, "inspect")) {
         if (argc != 3 || argv[2][0] == '-')
-            return usage_error("%sinspect takes one checkpoint file or directory", "");
+            return usage_error("inspect takes one checkpoint file or directory");
         c->config_path = argv[2];
         return 0;
     }
@@ -202,31 +243,36 @@ static int parse_cli(int argc, char **argv, cli *c)
                            c->command);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
+        int rc = 0;
         if (takes_config && (!strcmp(a, "--set") || !strcmp(a, "--run-dir") || !strcmp(a, "--resume"))) {
-            if (i + 1 >= argc)
-                return usage_error("%s needs a value", a);
-            const char *v = argv[++i];
+            const char *v = NULL;
+            if ((rc = option_value(argc, argv, &i, &v)))
+                return rc;
             if (strcmp(a, "--set") != 0 && !strcmp(c->command, "check"))
                 return usage_error("%s is an option of train only", a);
             if (!strcmp(a, "--resume")) {
                 if (!v[0])
-                    return usage_error("%s--resume needs 'latest', 'auto' or a checkpoint path", "");
-                c->resume = v;
+                    return usage_error("--resume needs 'latest', 'auto' or a checkpoint path");
+                if ((rc = set_once(&c->resume, a, v)))
+                    return rc;
             } else if (!strcmp(a, "--run-dir")) {
-                c->run_dir = v;
+                if ((rc = set_once(&c->run_dir, a, v)))
+                    return rc;
             } else if (c->n_overrides < MAX_OVERRIDES) {
                 c->overrides[c->n_overrides++] = v;
             } else {
-                return usage_error("too many --set options (the limit is %s)", "256");
+                return usage_error("too many --set options (the limit is %d)", MAX_OVERRIDES);
             }
         } else if (takes_config && !strncmp(a, "--set=", 6)) {
             if (c->n_overrides >= MAX_OVERRIDES)
-                return usage_error("too many --set options (the limit is %s)", "256");
+                return usage_error("too many --set options (the limit is %d)", MAX_OVERRIDES);
             c->overrides[c->n_overrides++] = a + 6;
         } else if (takes_config && !strncmp(a, "--run-dir=", 10) && strcmp(c->command, "train") == 0) {
-            c->run_dir = a + 10;
+            if ((rc = set_once(&c->run_dir, "--run-dir", a + 10)))
+                return rc;
         } else if (takes_config && !strncmp(a, "--resume=", 9) && a[9] && strcmp(c->command, "train") == 0) {
-            c->resume = a + 9;
+            if ((rc = set_once(&c->resume, "--resume", a + 9)))
+                return rc;
         } else if (!takes_config && !strcmp(a, "--markdown")) {
             c->markdown = 1;
         } else if (a[0] == '-') {
@@ -240,7 +286,7 @@ static int parse_cli(int argc, char **argv, cli *c)
     if (takes_config && !c->config_path)
         return usage_error("%s needs a CONFIG.ini file", c->command);
     if (c->run_dir && !c->run_dir[0])
-        return usage_error("%s--run-dir needs a non-empty directory", "");
+        return usage_error("--run-dir needs a non-empty directory");
     return 0;
 }
 
@@ -375,13 +421,27 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
+        if (argc > 2)
+            return usage_error("--version takes no arguments");
         printf("distkan %s\n", DISTKAN_VERSION);
         return 0;
     }
+    /* `distkan predict --help` and the like: the one usage text covers every command. */
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (probably_rank0())
+                fputs(usage_text, stdout);
+            return 0;
+        }
     cli c;
     int rc = parse_cli(argc, argv, &c);
     if (rc != 0)
         return rc;
+    /* Every command but train is the work of one process: started under mpirun, the other
+     * ranks leave at once, rather than print everything again or race rank 0 for the
+     * same output file. */
+    if (strcmp(c.command, "train") != 0 && !probably_rank0())
+        return 0;
     if (!strcmp(c.command, "keys")) {
         if (c.markdown)
             dk_config_write_reference_markdown(stdout);
@@ -396,10 +456,6 @@ int main(int argc, char **argv)
     if (!strcmp(c.command, "device"))
         return print_device();
     if (!strcmp(c.command, "predict") || !strcmp(c.command, "functions")) {
-        /* One process does the work: started under mpirun by mistake, the other ranks
-         * leave at once rather than race rank 0 for the same output file. */
-        if (!probably_rank0())
-            return 0;
         const dk_err err = !strcmp(c.command, "predict") ? dk_predict(&c.predict, stderr)
                                                           : dk_functions(&c.functions, stderr);
         if (err != DK_OK)

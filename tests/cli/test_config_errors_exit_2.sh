@@ -16,6 +16,26 @@ expect_failure 2 "pde.dim=1001: \[pde\] dim = '1001': expected an integer in \[1
 expect_failure 2 "usage" "$DISTKAN" train
 expect_failure 2 "unknown command" "$DISTKAN" frobnicate
 expect_failure 2 "unknown option" "$DISTKAN" train ok.ini --bogus
+# An option's value that is itself an option, and an option given twice (only --set
+# repeats), are refused rather than taken silently.
+expect_failure 2 "--run-dir needs a value, but is followed by the option '--resume'" \
+    "$DISTKAN" train ok.ini --run-dir --resume latest
+expect_failure 2 "--out needs a value, but is followed by the option '--derivatives'" \
+    "$DISTKAN" predict run points.csv --out --derivatives
+[ ! -e ./--derivatives ] || fail "a file called --derivatives was written"
+expect_failure 2 "--resume given twice \('latest', then 'auto'\)" "$DISTKAN" train ok.ini --resume latest --resume auto
+expect_failure 2 "--run-dir given twice" "$DISTKAN" train ok.ini --run-dir=a --run-dir b
+expect_failure 2 "--out given twice" "$DISTKAN" predict run points.csv --out a.csv --out b.csv
+expect_failure 2 "--points given twice" "$DISTKAN" functions run --points 5 --points 7
+expect_failure 2 "--derivatives given twice" "$DISTKAN" predict run points.csv --derivatives --derivatives
+expect_failure 2 "--version takes no arguments" "$DISTKAN" --version extra
+[ ! -e runs ] && [ ! -e a ] && [ ! -e b ] || fail "a refused command line created a directory"
+# Every command's --help prints the usage and exits 0.
+for cmd in train check keys inspect predict functions device; do
+    "$DISTKAN" "$cmd" --help > help.txt 2>&1 || fail "distkan $cmd --help exited non-zero"
+    grep -q "^usage: distkan train" help.txt || fail "distkan $cmd --help printed no usage"
+done
+echo "ok: option values that are options and repeated options exit 2; every command takes --help"
 # Values the INI format cannot carry (config.ini and checkpoints would read them back
 # otherwise) are named by key, with what they would read back as.
 expect_failure 2 "\[output\] run_dir = 'out ;x' cannot be stored .* reads back as 'out'" \
@@ -26,4 +46,7 @@ rc=0; run_ranks 2 train unknown_key.ini > out.txt 2> err.txt || rc=$?
 [ "$rc" -eq 2 ] || { cat err.txt; fail "mpirun exit $rc, expected 2"; }
 [ "$(grep -c 'widht' err.txt)" -eq 1 ] || { cat err.txt; fail "expected the message once"; }
 [ ! -e runs ] || fail "a failed config created a run directory"
+# One-process commands print once under mpirun: rank 0 alone does them.
+run_ranks 2 keys > keys.txt 2> /dev/null || fail "keys under mpirun failed"
+[ "$(grep -c '^\[model\]' keys.txt)" -eq 1 ] || fail "keys under mpirun -np 2 printed its table $(grep -c '^\[model\]' keys.txt) times"
 echo "config errors exit 2 with file:line messages"
