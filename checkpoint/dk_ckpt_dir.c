@@ -179,7 +179,7 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
                 return DK_OK;
             }
             if (warnings)
-                fprintf(warnings, "warning: skipping checkpoint %s: its name says step %ld but it holds step %lld "
+                fprintf(warnings, "distkan: warning: skipping checkpoint %s: its name says step %ld but it holds step %lld "
                         "(renamed or copied?)\n", list[i].path, list[i].step, (long long)m->schedule->step);
             dk_ckpt_close(out);
             continue;
@@ -187,7 +187,7 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
         if (warnings) {
             size_t length;
             const char *reason = reason_of(dk_error_message(), list[i].path, &length);
-            fprintf(warnings, "warning: skipping checkpoint %s: %.*s\n", list[i].path, (int)length, reason);
+            fprintf(warnings, "distkan: warning: skipping checkpoint %s: %.*s\n", list[i].path, (int)length, reason);
         }
         dk_error_clear();
     }

@@ -87,34 +87,52 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* A run directory without checkpoints/ whose run had its own [checkpoint] dir: that
- * directory, read from the run's config.ini, in *dir. Leaves *dir alone when there is no
- * readable config.ini or it sets no dir; an error when the dir it names is not there. */
-static dk_err configured_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
+/* The checkpoint directory of a run directory: the [checkpoint] dir its config.ini names
+ * (the setting of the run that wrote it last: a checkpoints/ beside it may be an earlier
+ * run's, a stale model), else <run_dir>/checkpoints. A relative dir was taken from where
+ * the run started, which the run directory does not record: it is tried from here. */
+static dk_err run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
 {
+    if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
+        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
     char ini[DK_CKPT_PATH_MAX];
-    if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) >= sizeof ini)
-        return DK_OK;
-    if (access(ini, R_OK) != 0)
+    if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) >= sizeof ini || access(ini, R_OK) != 0)
         return DK_OK;
     static dk_config cfg; /* large; the tools that load models are single-threaded */
     if (dk_config_load(&cfg, ini, NULL, 0) != DK_OK) {
-        dk_error_clear(); /* then the run directory is just not recognised, as without it */
+        dk_error_clear(); /* not a config this version reads: the default place, then */
         return DK_OK;
     }
     if (!cfg.ckpt_dir[0])
         return DK_OK;
-    /* A relative dir was taken from the directory the run started in, which the run
-     * directory does not record: it is tried from here. */
     if (!is_dir(cfg.ckpt_dir))
         DK_ERROR(DK_ERR_IO,
-                 "%s holds no checkpoints/ directory, and its config.ini sets [checkpoint] dir = %s, which is not a "
-                 "directory%s: give the checkpoint directory itself",
+                 "%s: its config.ini sets [checkpoint] dir = %s, which is not a directory%s: give the checkpoint "
+                 "directory itself",
                  run_dir, cfg.ckpt_dir,
                  cfg.ckpt_dir[0] == '/' ? "" : " from here (a relative dir is taken from where the run started)");
     if ((size_t)snprintf(dir, capacity, "%s", cfg.ckpt_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", cfg.ckpt_dir);
     return DK_OK;
+}
+
+/* The step a run directory's summary.json says the run ended at, or -1 (no summary: the
+ * run has not ended, or it is no run directory). */
+static long summary_final_step(const char *run_dir)
+{
+    char path[DK_CKPT_PATH_MAX], text[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/summary.json", run_dir) >= sizeof path)
+        return -1;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    const size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *at = strstr(text, "\n  \"steps\": "); /* the top-level member, not a stage's */
+    char *end = NULL;
+    const long step = at ? strtol(at + strlen("\n  \"steps\": "), &end, 10) : -1;
+    return at && end != at + strlen("\n  \"steps\": ") && step >= 0 ? step : -1;
 }
 
 /* A checkpoint file, a checkpoint directory or a run directory, opened and verified. */
@@ -136,18 +154,25 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
         DK_CALL(dk_ckpt_open_latest(path, reader, warnings));
         return DK_OK;
     }
-    char sub[DK_CKPT_PATH_MAX];
-    if ((size_t)snprintf(sub, sizeof sub, "%s/checkpoints", path) >= sizeof sub)
-        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", path);
-    if (!is_dir(sub))
-        DK_CALL(configured_checkpoint_dir(path, sub, sizeof sub));
-    if (!is_dir(sub))
+    char dir[DK_CKPT_PATH_MAX];
+    DK_CALL(run_checkpoint_dir(path, dir, sizeof dir));
+    if (!is_dir(dir))
         DK_ERROR(DK_ERR_IO,
                  "%s holds no checkpoint (ckpt-<step>.dkc) and no checkpoints/ directory: expected a checkpoint file, "
                  "a checkpoint directory or a run directory (for a run with its own [checkpoint] dir, give that "
                  "directory)",
                  path);
-    DK_CALL(dk_ckpt_open_latest(sub, reader, warnings));
+    DK_CALL(dk_ckpt_open_latest(dir, reader, warnings));
+    /* A run that wrote no checkpoint at its end ([checkpoint] final = false) leaves an
+     * older model in its checkpoints than in its final_params.bin: say which one this is. */
+    const long final_step = summary_final_step(path);
+    const Dk__Manifest *m = dk_ckpt_manifest(*reader);
+    if (warnings && m->schedule && final_step > m->schedule->step)
+        fprintf(warnings,
+                "distkan: warning: the run in %s ended at step %ld (its summary.json), but the newest checkpoint in %s "
+                "is step %lld: that step's model is used (the run wrote no checkpoint at its end: [checkpoint] "
+                "final = false)\n",
+                path, final_step, dir, (long long)m->schedule->step);
     return DK_OK;
 }
 

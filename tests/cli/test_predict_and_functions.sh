@@ -9,7 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 pde="$SOURCE_DIR/tests/mpi/small_pde.ini"
 
 run_ranks 2 train "$pde" --run-dir run --set pde.eval_grid=21 --set grid.schedule=5,7 --set grid.steps=20,15 \
-    --set grid.update_every=10 > train.log || { cat train.log; fail "the training run failed"; }
+    --set grid.update_every=10 --set checkpoint.every=10 --set checkpoint.keep=10 > train.log || { cat train.log; fail "the training run failed"; }
 
 # The evaluation grid of a 2-D PDE: 21 x 21 points on [-1,1]^2, both ends included, the
 # first coordinate varying slowest (tasks/dk_collocation.c).
@@ -116,18 +116,31 @@ printf 'x,out\n0.5,0.5\n' > named.csv
 echo "ok: --out: the points file refused, links followed, special files streamed; names distinct"
 
 # A run directory whose run had its own [checkpoint] dir: its config.ini says where the
-# checkpoints are (a relative dir is taken from here, where the run would have started).
+# checkpoints are (a relative dir is taken from here, where the run would have started),
+# even when a checkpoints/ beside it holds an earlier run's (here: an older step's) model.
+[ "$(ls run/checkpoints | head -n 1)" = ckpt-000000000010.dkc ] || fail "expected checkpoints from step 10 on: $(ls run/checkpoints)"
 cp -r run custom_run
 mv custom_run/checkpoints custom_ckpts
+mkdir custom_run/checkpoints
+cp run/checkpoints/ckpt-000000000010.dkc custom_run/checkpoints/
 sed -i '/^\[checkpoint\]/,/^\[/ s|^dir = .*|dir = custom_ckpts|' custom_run/config.ini
 grep -qx 'dir = custom_ckpts' custom_run/config.ini || fail "config.ini has no [checkpoint] dir line to set"
 "$DISTKAN" predict custom_run grid.csv --out custom_pred.csv 2> custom.log || { cat custom.log; fail "predict on a run with its own checkpoint dir"; }
-grep -q "evaluated with custom_ckpts/ckpt-" custom.log || { cat custom.log; fail "predict's report names another checkpoint"; }
+grep -q "evaluated with custom_ckpts/ckpt-000000000035.dkc" custom.log || { cat custom.log; fail "predict's report names another checkpoint"; }
+! grep -q warning custom.log || { cat custom.log; fail "a warning for the run's own final checkpoint"; }
 cmp -s custom_pred.csv kept.csv || fail "predict through [checkpoint] dir wrote another table"
 mv custom_ckpts moved_ckpts
-expect_failure 1 "custom_run holds no checkpoints/ directory, and its config.ini sets \[checkpoint\] dir = custom_ckpts, which is not a directory from here" \
+expect_failure 1 "custom_run: its config.ini sets \[checkpoint\] dir = custom_ckpts, which is not a directory from here" \
     "$DISTKAN" predict custom_run grid.csv --out custom_pred.csv
-echo "ok: a run directory with its own [checkpoint] dir is found through its config.ini"
+# A run whose newest checkpoint is older than its end ([checkpoint] final = false): the
+# model is that checkpoint's, and predict says so.
+cp -r run early_run
+rm early_run/checkpoints/ckpt-00000000003[05].dkc
+"$DISTKAN" predict early_run grid.csv --out early_pred.csv 2> early.log || { cat early.log; fail "predict on early_run"; }
+grep -q "warning: the run in early_run ended at step 35 (its summary.json), but the newest checkpoint in early_run/checkpoints is step 20" early.log \
+    || { cat early.log; fail "no warning that the checkpoint is older than the run's end"; }
+! cmp -s early_pred.csv kept.csv || fail "step 20's model gave step 35's table"
+echo "ok: a run directory's [checkpoint] dir is found through its config.ini; an older checkpoint than the run's end is named"
 
 # Interrupted (SIGTERM) while reading or writing: no .partial is left behind.
 awk 'BEGIN { print "x,y"; for (i = 0; i < 1000000; i++) printf "%.6f,%.6f\n", (i % 1999) / 1000 - 1, (i % 997) / 500 - 1 }' > big.csv

@@ -162,8 +162,8 @@ static void test_find_latest_skips_damaged_newer_checkpoints_with_a_warning(void
     struct stat st;
     assert_int_equal(stat(p2, &st), 0);
     snprintf(want, sizeof want,
-             "warning: skipping checkpoint %s: truncated: 100 bytes, the header says %ld\n"
-             "warning: skipping checkpoint %s: tensor 'x' chunk 2 (data bytes 256..319): checksum mismatch\n",
+             "distkan: warning: skipping checkpoint %s: truncated: 100 bytes, the header says %ld\n"
+             "distkan: warning: skipping checkpoint %s: tensor 'x' chunk 2 (data bytes 256..319): checksum mismatch\n",
              p4, (long)st.st_size, p3);
     assert_string_equal(text, want);
     free(text);
@@ -225,7 +225,7 @@ static void test_find_latest_skips_a_checkpoint_named_for_another_step(void **st
     assert_string_equal(found, p2);
     char *text = captured(warnings), want[2 * DK_CKPT_PATH_MAX];
     snprintf(want, sizeof want,
-             "warning: skipping checkpoint %s: its name says step 9 but it holds step 2 (renamed or copied?)\n", p9);
+             "distkan: warning: skipping checkpoint %s: its name says step 9 but it holds step 2 (renamed or copied?)\n", p9);
     assert_string_equal(text, want);
     free(text);
     fclose(warnings);
