@@ -36,6 +36,9 @@ dk_err dk_make_dirs(const char *dir)
 
 enum { PATH_CAP = 4200 };
 
+const char *const dk_run_output_names[DK_RUN_OUTPUTS] = {"config.ini", "final_params.bin", "final_state.bin",
+                                                        "summary.json", "metrics.jsonl"};
+
 static void partial_path(char *out, size_t cap, const char *dir, const char *name)
 {
     snprintf(out, cap, "%s/%s.partial", dir, name);

@@ -10,6 +10,12 @@
 
 #include "../common/dk_error.h"
 
+/* The files a run leaves in its run directory, in the order they are written: metrics.jsonl
+ * is its log, open (as metrics.jsonl.partial) from set-up on; the others are written at
+ * the end. */
+enum { DK_RUN_OUTPUTS = 5, DK_RUN_OUTPUTS_AT_END = 4 };
+extern const char *const dk_run_output_names[DK_RUN_OUTPUTS];
+
 /* mkdir -p: creates dir and its missing parents (mode 0755). */
 dk_err dk_make_dirs(const char *dir);
 

@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../checkpoint/dk_ckpt_file.h"
 #include "dk_run_files.h"
+#include "dk_run_lock.h"
 
 /* The partial file being written, for the signal handler: a tool interrupted with SIGINT
  * (Ctrl-C) or SIGTERM removes it (unlink is async-signal-safe), then dies of the signal. */
@@ -67,6 +69,41 @@ static dk_err split_path(dk_table_out *o, const char *path)
     return DK_OK;
 }
 
+/* A table written over a checkpoint (the model just read, say) or over a run's own files
+ * would destroy what training produced: refused are names of the checkpoint form
+ * (ckpt-*.dkc, which a resume would take for a checkpoint), an existing file that is a
+ * distkan checkpoint whatever its name, and a run's outputs in a directory a run has
+ * used (it holds the run lock file). */
+static dk_err refuse_run_files(const dk_table_out *o, const char *given)
+{
+    char path[2 * DK_PATH_MAX + 2];
+    snprintf(path, sizeof path, "%s/%s", o->dir, o->name);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char head[sizeof DK_CKPT_MAGIC - 1];
+        const int is_checkpoint =
+            fread(head, 1, sizeof head, f) == sizeof head && !memcmp(head, DK_CKPT_MAGIC, sizeof head);
+        fclose(f);
+        if (is_checkpoint)
+            DK_ERROR(DK_ERR_USAGE, "--out %s is a distkan checkpoint: the table would destroy a trained model; choose "
+                                   "another name",
+                     given);
+    }
+    const size_t len = strlen(o->name);
+    if (!strncmp(o->name, "ckpt-", 5) && len > 9 && !strcmp(o->name + len - 4, ".dkc"))
+        DK_ERROR(DK_ERR_USAGE, "--out %s: %s is a checkpoint's name (ckpt-<step>.dkc), which a resume would take "
+                               "for a checkpoint; choose another name",
+                 given, o->name);
+    snprintf(path, sizeof path, "%s/%s", o->dir, DK_RUN_LOCK_FILE);
+    if (access(path, F_OK) != 0)
+        return DK_OK;
+    for (int i = 0; i < DK_RUN_OUTPUTS; i++)
+        if (!strcmp(o->name, dk_run_output_names[i]))
+            DK_ERROR(DK_ERR_USAGE, "--out %s would replace the %s of the run in %s; choose another name", given,
+                     o->name, o->dir);
+    return DK_OK;
+}
+
 dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
 {
     memset(o, 0, sizeof *o);
@@ -91,6 +128,7 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
             return DK_OK;
         }
     }
+    const char *given = path; /* messages name the path as typed, not the link's target */
     char resolved[PATH_MAX];
     struct stat link;
     if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode)) {
@@ -100,6 +138,7 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
         path = resolved;
     }
     DK_CALL(split_path(o, path));
+    DK_CALL(refuse_run_files(o, given));
     const char *const names[] = {o->name};
     DK_CALL(dk_outputs_replaceable(o->dir, names, 1));
     DK_CALL(dk_partial_open(&o->f, o->dir, o->name));

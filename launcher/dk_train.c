@@ -158,11 +158,6 @@ static dk_err setup_optimisers(run *r, int *local_failure)
     return DK_OK;
 }
 
-/* The final outputs, in the order they are written. metrics.jsonl is the run's log, open
- * as metrics.jsonl.partial since setup; the others are written at the end. */
-static const char *const output_names[] = {"config.ini", "final_params.bin", "final_state.bin", "summary.json",
-                                           "metrics.jsonl"};
-enum { N_WRITTEN_AT_END = 4, N_OUTPUTS = 5 };
 
 /* Rank 0: the run directory and the checkpoint directory (a subdirectory of it or not, as
  * another run's [checkpoint] dir may name it) become this process's until it exits. Taken
@@ -186,8 +181,8 @@ static dk_err claim_dirs(run *r)
     DK_CALL(dk_run_lock_dir(dir, "run directory", "--run-dir"));
     DK_CALL(dk_make_dirs(r->ckpt_dir));
     DK_CALL(dk_run_lock_dir(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
-    DK_CALL(dk_outputs_recover(dir, output_names, N_OUTPUTS, "metrics.jsonl"));
-    DK_CALL(dk_outputs_replaceable(dir, output_names, N_OUTPUTS));
+    DK_CALL(dk_outputs_recover(dir, dk_run_output_names, DK_RUN_OUTPUTS, "metrics.jsonl"));
+    DK_CALL(dk_outputs_replaceable(dir, dk_run_output_names, DK_RUN_OUTPUTS));
     return DK_OK;
 }
 
@@ -368,12 +363,12 @@ static void write_output(const run *r, int i, FILE *f, double wall)
 static dk_err write_partials(run *r, double wall, int *started)
 {
     const char *dir = r->cfg->run_dir;
-    for (int i = 0; i < N_WRITTEN_AT_END; i++) {
+    for (int i = 0; i < DK_RUN_OUTPUTS_AT_END; i++) {
         FILE *f;
-        DK_CALL(dk_partial_open(&f, dir, output_names[i]));
+        DK_CALL(dk_partial_open(&f, dir, dk_run_output_names[i]));
         *started = i + 1;
         write_output(r, i, f, wall);
-        DK_CALL(dk_partial_close(f, dir, output_names[i]));
+        DK_CALL(dk_partial_close(f, dir, dk_run_output_names[i]));
     }
     FILE *log = r->metrics;
     r->metrics = NULL; /* closed by dk_partial_close whatever happens */
@@ -391,11 +386,11 @@ static dk_err write_outputs(run *r)
     int started = 0;
     dk_err err = write_partials(r, wall, &started);
     if (err == DK_OK)
-        err = dk_partial_commit_set(dir, output_names, N_OUTPUTS);
+        err = dk_partial_commit_set(dir, dk_run_output_names, DK_RUN_OUTPUTS);
     if (err != DK_OK) {
         /* metrics.jsonl.partial stays, as after any failed run, for diagnosis. */
         for (int i = 0; i < started; i++)
-            dk_partial_discard(dir, output_names[i]);
+            dk_partial_discard(dir, dk_run_output_names[i]);
         return dk_error_push(err, __FILE__, __LINE__, __func__);
     }
     if (r->pde)

@@ -106,6 +106,28 @@ cmp -s pred.csv kept.csv || fail "the table written through the link differs"
 "$DISTKAN" predict run grid.csv --out /dev/null 2> /dev/null || fail "--out /dev/null failed"
 expect_failure 2 "/dev/stdin is not a regular file: CSV data is read twice" \
     bash -c "cat grid.csv | '$DISTKAN' predict run /dev/stdin"
+# Nor may the table replace a trained model or a run's files: the checkpoint it reads (by
+# its name or another), any checkpoint name, a run's outputs.
+cp -r run guarded
+ckpt=guarded/checkpoints/ckpt-000000000035.dkc
+cp "$ckpt" model_copy.bin
+sums=$(cat guarded/checkpoints/* guarded/config.ini guarded/summary.json model_copy.bin | cksum)
+expect_failure 2 "--out $ckpt is a distkan checkpoint" "$DISTKAN" predict guarded grid.csv --out "$ckpt"
+expect_failure 2 "--out model_copy.bin is a distkan checkpoint" "$DISTKAN" functions model_copy.bin --out model_copy.bin
+expect_failure 2 "ckpt-000000000099.dkc is a checkpoint's name" \
+    "$DISTKAN" predict guarded grid.csv --out guarded/checkpoints/ckpt-000000000099.dkc
+for f in config.ini summary.json final_params.bin metrics.jsonl; do
+    expect_failure 2 "--out guarded/$f would replace the $f of the run in guarded" \
+        "$DISTKAN" functions guarded --out guarded/$f
+done
+ln -s guarded/summary.json summary_link.json
+expect_failure 2 "--out summary_link.json would replace the summary.json of the run" \
+    "$DISTKAN" predict guarded grid.csv --out summary_link.json
+[ "$(cat guarded/checkpoints/* guarded/config.ini guarded/summary.json model_copy.bin | cksum)" = "$sums" ] \
+    || fail "a refused --out changed the run's files"
+ls guarded/checkpoints | grep -qv '^ckpt-0000000000[1-3][05]\.dkc$' && fail "a refused --out left a file: $(ls guarded/checkpoints)"
+"$DISTKAN" predict guarded grid.csv --out guarded/pred.csv 2> /dev/null || fail "a new file in the run directory was refused"
+cmp -s guarded/pred.csv kept.csv || fail "the table in the run directory differs"
 # A column named like the outputs: the outputs take another name.
 printf 'x,out\n0.5,0.5\n' > named.csv
 "$DISTKAN" predict run named.csv 2> /dev/null | head -n 1 | grep -qx 'x,out,predicted' || fail "output name clash"
