@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -77,9 +78,15 @@ dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
     /* A write that failed earlier leaves only the stream's error flag: errno no longer says
      * why, so the message must not quote it. */
     const int earlier = ferror(f);
-    /* ... but the usual cause, a full file system, can still be seen. */
+    /* ... but the usual causes, a full file system or the file size limit (ulimit -f:
+     * writes stop exactly at it), can still be seen. */
     struct statvfs vfs;
     const int full = earlier && fstatvfs(fileno(f), &vfs) == 0 && vfs.f_bavail == 0;
+    struct rlimit limit;
+    struct stat st;
+    const int at_limit = earlier && !full && getrlimit(RLIMIT_FSIZE, &limit) == 0 &&
+                         limit.rlim_cur != RLIM_INFINITY && fstat(fileno(f), &st) == 0 &&
+                         (rlim_t)st.st_size >= limit.rlim_cur;
     errno = 0;
     int failed = earlier || fflush(f) != 0 || fsync(fileno(f)) != 0;
     int e = errno;
@@ -89,6 +96,9 @@ dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
     }
     if (failed && full)
         DK_ERROR(DK_ERR_IO, "cannot write '%s': %s (the file system holding it is full)", path, strerror(ENOSPC));
+    if (failed && at_limit)
+        DK_ERROR(DK_ERR_IO, "cannot write '%s': %s (it reached the file size limit, ulimit -f, of %llu bytes)", path,
+                 strerror(EFBIG), (unsigned long long)limit.rlim_cur);
     if (failed && earlier)
         DK_ERROR(DK_ERR_IO, "cannot write '%s': an earlier write to it failed", path);
     if (failed)

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -416,6 +417,10 @@ static int print_device(void)
 
 int main(int argc, char **argv)
 {
+    /* A write beyond the file size limit (ulimit -f) then fails with EFBIG, which every
+     * writer reports and cleans up after (no partial table, the earlier file kept),
+     * instead of killing the process half-way through a file. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
         fputs(usage_text, stdout);
         return 0;

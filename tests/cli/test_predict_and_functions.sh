@@ -106,6 +106,15 @@ cmp -s pred.csv kept.csv || fail "the table written through the link differs"
 "$DISTKAN" predict run grid.csv --out /dev/null 2> /dev/null || fail "--out /dev/null failed"
 expect_failure 2 "/dev/stdin is not a regular file: CSV data is read twice" \
     bash -c "cat grid.csv | '$DISTKAN' predict run /dev/stdin"
+# Beyond the file size limit (ulimit -f: 8 KiB, the table is about 24 KiB) the write fails
+# with EFBIG: exit 1 naming the cause, no partial table, the earlier file as it was.
+cp kept.csv limited.csv
+rc=0; (ulimit -f 8; exec "$DISTKAN" predict run grid.csv --out limited.csv) 2> limited.err || rc=$?
+[ "$rc" -eq 1 ] || { cat limited.err; fail "predict beyond the file size limit exited $rc, expected 1"; }
+grep -q "File too large" limited.err || { cat limited.err; fail "the size limit's message does not name the cause"; }
+[ ! -e limited.csv.partial ] || fail "the size limit left limited.csv.partial"
+cmp -s limited.csv kept.csv || fail "the size limit changed the earlier limited.csv"
+echo "ok: beyond the file size limit: exit 1, $(grep -o 'File too large' limited.err), no partial, earlier file kept"
 # Nor may the table replace a trained model or a run's files: the checkpoint it reads (by
 # its name or another), any checkpoint name, a run's outputs.
 cp -r run guarded
