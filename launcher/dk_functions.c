@@ -8,9 +8,18 @@
 #include "dk_model_file.h"
 #include "dk_table_out.h"
 
+/* Rows with a value that overflowed (a --range far beyond the grids: silu(x) grows like
+ * x), and the first of them, for the warning. */
+typedef struct edge_tally {
+    long non_finite;
+    int layer, input, output;
+    double x;
+} edge_tally;
+
 /* Edge functions of a float32 model are written with float32's round-trip precision:
- * more digits would only print the float64 sum's noise. */
-static void write_edges(FILE *f, const dk_network *net, const dk_functions_options *o)
+ * more digits would only print the float64 sum's noise. Non-finite values are written as
+ * nan, inf or -inf (printf may write -nan, which few readers take). */
+static void write_edges(FILE *f, const dk_network *net, const dk_functions_options *o, edge_tally *tally)
 {
     const int digits = dk_dtype_digits(net->dtype);
     const int f32 = net->dtype == DK_F32;
@@ -34,9 +43,18 @@ static void write_edges(FILE *f, const dk_network *net, const dk_functions_optio
                     fprintf(f, "%d,%d,%d", l, i, j);
                     /* + 0.0: a zero prints as 0, not -0 (silu(0) times a negative scale) */
                     const double v[] = {x, mask * (base + spline), base, spline, mask};
-                    for (size_t c = 0; c < sizeof v / sizeof *v; c++)
-                        fprintf(f, ",%.*g", digits, v[c] + 0.0);
+                    int finite = 1;
+                    for (size_t c = 0; c < sizeof v / sizeof *v; c++) {
+                        if (isfinite(v[c])) {
+                            fprintf(f, ",%.*g", digits, v[c] + 0.0);
+                        } else {
+                            fprintf(f, ",%s", isnan(v[c]) ? "nan" : v[c] > 0 ? "inf" : "-inf");
+                            finite = 0;
+                        }
+                    }
                     fputc('\n', f);
+                    if (!finite && tally->non_finite++ == 0)
+                        *tally = (edge_tally){1, l, i, j, x};
                 }
         }
     }
@@ -59,8 +77,9 @@ dk_err dk_functions(const dk_functions_options *o, FILE *report)
                            source, (double)FLT_MAX);
     if (err == DK_OK)
         err = dk_table_out_open(&out, o->out, NULL);
+    edge_tally tally = {0};
     if (err == DK_OK) {
-        write_edges(out.f, net, o);
+        write_edges(out.f, net, o, &tally);
         err = dk_table_out_commit(&out); /* on failure it has removed its partial file */
     }
     if (err == DK_OK) {
@@ -68,6 +87,12 @@ dk_err dk_functions(const dk_functions_options *o, FILE *report)
         for (int l = 0; l < net->n_layers; l++)
             edges += (long)net->layers[l].shape.in * net->layers[l].shape.out;
         fprintf(report, "distkan: %ld edge functions at %ld points each, from %s\n", edges, o->points, source);
+        if (tally.non_finite > 0)
+            fprintf(report,
+                    "distkan: warning: %ld row%s hold NaN or infinite values (the first: layer %d input %d output %d "
+                    "at x = %.17g): silu(x) times scale_base overflows for x this far beyond the grid\n",
+                    tally.non_finite, tally.non_finite == 1 ? "" : "s", tally.layer, tally.input, tally.output,
+                    tally.x);
     }
     dk_network_destroy(&net);
     DK_CALL(err);

@@ -44,8 +44,34 @@ static const char *output_name(const predict_job *j, int o, char *buf, size_t n)
     return buf;
 }
 
-/* "out", unless the points file has a column of that name (or out0, ...): then "predicted",
- * then "model_out", so that no two columns of the table share a name. */
+/* Whether s is the concatenation a b c d e. */
+static int is_joined(const char *s, const char *a, const char *b, const char *c, const char *d, const char *e)
+{
+    const char *parts[] = {a, b, c, d, e};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        const size_t n = strlen(parts[i]);
+        if (strncmp(s, parts[i], n) != 0)
+            return 0;
+        s += n;
+    }
+    return *s == '\0';
+}
+
+/* Whether column name `col` is one the table adds for output `out`: the output itself or,
+ * with derivatives, d_out/d_x or d2_out/d_x^2 for an input x. */
+static int added_name(const predict_job *j, const char *col, const char *out)
+{
+    if (!strcmp(col, out))
+        return 1;
+    for (int a = 0; j->derivatives && a < j->n_in; a++)
+        if (is_joined(col, "d_", out, "/d_", j->names[a], "") || is_joined(col, "d2_", out, "/d_", j->names[a], "^2"))
+            return 1;
+    return 0;
+}
+
+/* "out", unless the points file has a column of a name the table would add for it (out or
+ * out0, ..., d_out/d_x, ...): then "predicted", then "model_out", so that no two columns of
+ * the table share a name. */
 static const char *choose_out_base(predict_job *j)
 {
     static const char *const bases[] = {"out", "predicted", "model_out"};
@@ -56,7 +82,7 @@ static const char *choose_out_base(predict_job *j)
         for (int o = 0; o < j->n_out && !clash; o++) {
             output_name(j, o, name, sizeof name);
             for (int c = 0; c < j->n_cols && !clash; c++)
-                clash = !strcmp(j->names[c], name);
+                clash = added_name(j, j->names[c], name);
         }
         if (!clash)
             break;

@@ -150,6 +150,13 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
     memset(info, 0, sizeof *info);
     /* Checked before opening: opening a named pipe would wait for a writer. */
     struct stat st;
+    if (!strcmp(path, "-"))
+        DK_ERROR(DK_ERR_USAGE, "the CSV file is '-', but standard input cannot serve: CSV data is read twice (to count "
+                               "the rows, then to convert them); save it to a file first");
+    if (!path[0])
+        DK_ERROR(DK_ERR_USAGE, "the CSV file's path is empty: expected a file name");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        DK_ERROR(DK_ERR_USAGE, "%s is a directory: expected a CSV file", path);
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         DK_ERROR(DK_ERR_USAGE,
                  "%s is not a regular file: CSV data is read twice (to count the rows, then to convert them), so a "

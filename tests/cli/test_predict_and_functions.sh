@@ -140,6 +140,10 @@ cmp -s guarded/pred.csv kept.csv || fail "the table in the run directory differs
 # A column named like the outputs: the outputs take another name.
 printf 'x,out\n0.5,0.5\n' > named.csv
 "$DISTKAN" predict run named.csv 2> /dev/null | head -n 1 | grep -qx 'x,out,predicted' || fail "output name clash"
+printf 'x,d_out/d_x\n0.5,0.5\n' > named_d.csv
+"$DISTKAN" predict run named_d.csv --derivatives 2> /dev/null | head -n 1 \
+    | grep -qx 'x,d_out/d_x,predicted,d_predicted/d_x,d_predicted/d_d_out/d_x,d2_predicted/d_x^2,d2_predicted/d_d_out/d_x^2' \
+    || fail "a column named like a derivative: $("$DISTKAN" predict run named_d.csv --derivatives 2> /dev/null | head -n 1)"
 # Ranges at the ends of the doubles stay finite; subnormal bounds are numbers too.
 "$DISTKAN" functions run --points 5 --range -1e308,1e308 2> /dev/null | awk -F, 'NR > 1 && ($4 + 0 != $4 || $4 ~ /nan|inf/) { bad = 1 }
     END { exit bad }' || fail "functions --range -1e308,1e308 printed non-finite x"

@@ -327,6 +327,15 @@ static void test_special_file_is_refused(void **state)
     assert_int_equal(dk_csv_scan("/dev/null", &info), DK_ERR_USAGE);
     assert_contains(dk_error_message(), "/dev/null is not a regular file: CSV data is read twice");
     dk_error_clear();
+    assert_int_equal(dk_csv_scan("/tmp", &info), DK_ERR_USAGE);
+    assert_contains(dk_error_message(), "/tmp is a directory: expected a CSV file");
+    dk_error_clear();
+    assert_int_equal(dk_csv_scan("-", &info), DK_ERR_USAGE);
+    assert_contains(dk_error_message(), "the CSV file is '-', but standard input cannot serve");
+    dk_error_clear();
+    assert_int_equal(dk_csv_scan("", &info), DK_ERR_USAGE);
+    assert_contains(dk_error_message(), "the CSV file's path is empty");
+    dk_error_clear();
 }
 
 static void test_crlf_and_trailing_whitespace_parse_like_lf(void **state)

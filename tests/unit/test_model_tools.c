@@ -473,6 +473,21 @@ static void test_predict_reports_non_finite_rows(void **state)
     assert_null(strstr(table, "-nan"));
     assert_true(strstr(table, "nan") || strstr(table, "inf"));
     free(table);
+
+    /* functions over a range where 1e300 silu(x) overflows: the same warning, naming the
+     * first edge and x, and the values written as inf / -inf / nan. */
+    dk_functions_options f = {.model = sc.ckpt, .out = sc.out, .points = 3, .has_range = 1, .lo = -1e10, .hi = 1e10};
+    assert_dk_ok(dk_functions(&f, capture_begin(&rep)));
+    text = capture_end(&rep);
+    /* layer 0: 3 inputs x 4 outputs, each infinite at x = 1e10 */
+    if (!strstr(text, "warning: 12 rows hold NaN or infinite values (the first: layer 0 input 0 output 0 at x = "
+                      "10000000000)"))
+        fail_msg("report: %s\ntable:\n%.2000s", text, read_text(sc.out));
+    free(text);
+    table = read_text(sc.out);
+    assert_null(strstr(table, "-nan"));
+    assert_non_null(strstr(table, "\n0,0,1,10000000000,inf,inf,"));
+    free(table);
     scene_close(&sc);
 }
 
