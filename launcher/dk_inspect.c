@@ -9,6 +9,7 @@
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
+#include "dk_model_file.h"
 
 static void print_eval(FILE *f, const Dk__Eval *e)
 {
@@ -141,8 +142,9 @@ static int inspect_file(const char *path)
     return err == DK_OK ? 0 : 1;
 }
 
-/* A directory: one line per checkpoint, newest first. */
-static int inspect_dir(const char *dir)
+/* A directory: one line per checkpoint, newest first. A directory without checkpoints may
+ * be a run directory (`run_dir`): then its checkpoint directory's. */
+static int inspect_dir(const char *dir, int run_dir)
 {
     dk_ckpt_entry *entries = NULL;
     int n = 0;
@@ -151,8 +153,19 @@ static int inspect_dir(const char *dir)
         return 1;
     }
     if (n == 0) {
-        fprintf(stderr, "distkan: %s holds no checkpoints (ckpt-<step>.dkc)\n", dir);
         free(entries);
+        /* A run directory: its checkpoints are where predict would look for them. */
+        char ckpt_dir[DK_CKPT_PATH_MAX];
+        struct stat st;
+        if (run_dir && dk_model_run_checkpoint_dir(dir, ckpt_dir, sizeof ckpt_dir) != DK_OK) {
+            fprintf(stderr, "distkan: %s\n", dk_error_message());
+            return 1;
+        }
+        if (run_dir && stat(ckpt_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+            printf("checkpoints of the run in %s: %s\n", dir, ckpt_dir);
+            return inspect_dir(ckpt_dir, 0);
+        }
+        fprintf(stderr, "distkan: %s holds no checkpoints (ckpt-<step>.dkc) and is no run directory\n", dir);
         return 1;
     }
     int bad = 0, gone = 0;
@@ -195,6 +208,6 @@ int dk_inspect(const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return inspect_dir(path);
+        return inspect_dir(path, 1);
     return inspect_file(path);
 }

@@ -87,11 +87,9 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The checkpoint directory of a run directory: the [checkpoint] dir its config.ini names
- * (the setting of the run that wrote it last: a checkpoints/ beside it may be an earlier
- * run's, a stale model), else <run_dir>/checkpoints. A relative dir was taken from where
- * the run started, which the run directory does not record: it is tried from here. */
-static dk_err run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
+/* A relative [checkpoint] dir was taken from where the run started, which the run
+ * directory does not record: it is tried from here. */
+dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
 {
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
@@ -155,7 +153,7 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
         return DK_OK;
     }
     char dir[DK_CKPT_PATH_MAX];
-    DK_CALL(run_checkpoint_dir(path, dir, sizeof dir));
+    DK_CALL(dk_model_run_checkpoint_dir(path, dir, sizeof dir));
     if (!is_dir(dir))
         DK_ERROR(DK_ERR_IO,
                  "%s holds no checkpoint (ckpt-<step>.dkc) and no checkpoints/ directory: expected a checkpoint file, "

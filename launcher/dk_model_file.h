@@ -60,6 +60,12 @@ void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net);
  * initialisation. The checkpoint's path goes to source[capacity]. Errors name the path
  * and what is wrong: no checkpoint, a damaged file (DK_ERR_DATA), a model whose layer
  * shapes or knots (finite and strictly increasing per input) do not add up. */
+/* The checkpoint directory of a run directory: the [checkpoint] dir its config.ini names
+ * (the setting of the run that wrote it last: a checkpoints/ beside it may be an earlier
+ * run's, a stale model), else <run_dir>/checkpoints, in dir[capacity]. An error when
+ * config.ini names a dir that is not there. */
+dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity);
+
 dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_network **net,
                      char *source, size_t capacity);
 

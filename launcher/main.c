@@ -64,7 +64,7 @@ static const char usage_text[] =
     "  check   parse and validate the config, print every key as it would be used\n"
     "  keys    list every config key with its default and meaning\n"
     "  inspect summarise a checkpoint and verify its checksums (exit 0 valid, 1 invalid);\n"
-    "          for a directory, one line per checkpoint\n"
+    "          for a checkpoint or run directory, one line per checkpoint\n"
     "  predict run a trained model on the points of a CSV file (a header, then one column per\n"
     "          input, optionally followed by one per output as targets: their RMSE is\n"
     "          printed); writes the points and the outputs as CSV, with --derivatives also\n"

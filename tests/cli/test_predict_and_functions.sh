@@ -175,6 +175,11 @@ rm early_run/checkpoints/ckpt-00000000003[05].dkc
 grep -q "warning: the run in early_run ended at step 35 (its summary.json), but the newest checkpoint in early_run/checkpoints is step 20" early.log \
     || { cat early.log; fail "no warning that the checkpoint is older than the run's end"; }
 ! cmp -s early_pred.csv kept.csv || fail "step 20's model gave step 35's table"
+# inspect takes a run directory too, and lists the checkpoints predict would choose from.
+"$DISTKAN" inspect run > inspect_run.txt || { cat inspect_run.txt; fail "inspect on a run directory"; }
+[ "$(head -n 1 inspect_run.txt)" = "checkpoints of the run in run: run/checkpoints" ] || fail "inspect run: $(head -n 1 inspect_run.txt)"
+grep -qx "4 of 4 checkpoints valid" inspect_run.txt || fail "inspect run: $(tail -n 1 inspect_run.txt)"
+expect_failure 1 "empty holds no checkpoints \(ckpt-<step>.dkc\) and is no run directory" "$DISTKAN" inspect empty
 echo "ok: a run directory's [checkpoint] dir is found through its config.ini; an older checkpoint than the run's end is named"
 
 # Interrupted (SIGTERM) while reading or writing: no .partial is left behind.
