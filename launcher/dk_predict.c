@@ -164,8 +164,9 @@ static void write_block(FILE *f, const predict_job *j, long first, long rows, co
 }
 
 /* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
-static void evaluate(dk_network *net, const predict_job *j, long n, const void *values, void *x, FILE *f,
-                     predict_tally *t)
+/* x holds a block of inputs, u_plain (with derivatives) a block of outputs. */
+static void evaluate(dk_network *net, const predict_job *j, long n, const void *values, void *x, void *u_plain,
+                     FILE *f, predict_tally *t)
 {
     const size_t es = dk_dtype_size(net->dtype);
     for (long b = 0; b < n; b += PREDICT_BLOCK_ROWS) {
@@ -177,9 +178,15 @@ static void evaluate(dk_network *net, const predict_job *j, long n, const void *
                 memcpy((char *)x + (size_t)r * j->n_in * es, block + (size_t)r * j->n_cols * es, (size_t)j->n_in * es);
             in = x;
         }
-        const void *u1 = NULL, *u2 = NULL;
-        const void *u = j->derivatives ? dk_network_jet_forward(net, rows, in, &u1, &u2)
-                                       : dk_network_forward(net, rows, in);
+        const void *u = dk_network_forward(net, rows, in), *u1 = NULL, *u2 = NULL;
+        if (j->derivatives) {
+            /* The jet's own values may differ from the plain forward's in the last bit (another
+             * order of operations): the outputs are the plain forward's, with or without
+             * --derivatives, and the same as the training run's evaluation. */
+            memcpy(u_plain, u, (size_t)rows * j->n_out * es);
+            (void)dk_network_jet_forward(net, rows, in, &u1, &u2);
+            u = u_plain;
+        }
         write_block(f, j, b, rows, block, u, u1, u2, t);
     }
 }
@@ -193,7 +200,7 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     dk_csv_info info = {0};
     dk_table_out out = {0};
     long *slot = NULL;
-    void *values = NULL, *x = NULL;
+    void *values = NULL, *x = NULL, *u_plain = NULL;
     const int n_in = net->widths[0], n_out = net->widths[net->n_layers];
     const size_t es = dk_dtype_size(net->dtype);
     dk_err err = DK_OK;
@@ -213,6 +220,8 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     DK_CALL_GOTO(err, done, dk_array_bytes(&bytes, (size_t)info.n_rows, (size_t)info.n_cols, es, "points"));
     DK_CALL_GOTO(err, done, dk_aligned_alloc(&values, bytes, "points"));
     DK_CALL_GOTO(err, done, dk_aligned_alloc(&x, (size_t)PREDICT_BLOCK_ROWS * n_in * es, "a block of inputs"));
+    if (o->derivatives)
+        DK_CALL_GOTO(err, done, dk_aligned_alloc(&u_plain, (size_t)PREDICT_BLOCK_ROWS * n_out * es, "a block of outputs"));
     DK_CALL_GOTO(err, done, dk_csv_read_rows(o->points, &info, slot, net->dtype, values));
 
     DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));
@@ -222,7 +231,7 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     choose_out_base(&job);
     predict_tally tally = {0};
     write_header(out.f, &job);
-    evaluate(net, &job, info.n_rows, values, x, out.f, &tally);
+    evaluate(net, &job, info.n_rows, values, x, u_plain, out.f, &tally);
     DK_CALL_GOTO(err, done, dk_table_out_commit(&out));
     fprintf(report, "distkan: %ld point%s evaluated with %s\n", info.n_rows, info.n_rows == 1 ? "" : "s", source);
     if (tally.non_finite > 0)
@@ -240,6 +249,7 @@ done:
     if (err != DK_OK && out.f)
         dk_table_out_discard(&out);
     free(x);
+    free(u_plain);
     free(values);
     free(slot);
     dk_csv_info_free(&info);
