@@ -132,10 +132,28 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
     char resolved[PATH_MAX];
     struct stat link;
     if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode)) {
-        /* Replace the file the link names, not the link. */
-        if (!realpath(path, resolved))
+        /* Replace the file the link names, not the link; a dangling link names the file
+         * to create (its target, taken from the link's directory when relative). */
+        if (realpath(path, resolved)) {
+            path = resolved;
+        } else if (errno == ENOENT) {
+            char target[PATH_MAX];
+            const ssize_t n = readlink(path, target, sizeof target - 1);
+            if (n < 0)
+                DK_ERROR(DK_ERR_IO, "--out %s: cannot read the link: %s", path, strerror(errno));
+            target[n] = '\0';
+            const char *slash = strrchr(path, '/');
+            const int dir_len = target[0] == '/' || !slash ? 0 : (int)(slash - path + 1);
+            if ((size_t)snprintf(resolved, sizeof resolved, "%.*s%s", dir_len, path, target) >= sizeof resolved)
+                DK_ERROR(DK_ERR_USAGE, "--out %s: the link's target is too long", path);
+            struct stat chain;
+            if (lstat(resolved, &chain) == 0) /* a link to a dangling link: not followed further */
+                DK_ERROR(DK_ERR_USAGE, "--out %s: the link names %s, another link that leads nowhere", path,
+                         resolved);
+            path = resolved;
+        } else {
             DK_ERROR(DK_ERR_IO, "--out %s: cannot resolve the link: %s", path, strerror(errno));
-        path = resolved;
+        }
     }
     DK_CALL(split_path(o, path));
     DK_CALL(refuse_run_files(o, given));

@@ -105,6 +105,9 @@ ln -s pred.csv link.csv
 "$DISTKAN" predict run grid.csv --out link.csv 2> /dev/null || fail "predict through a link failed"
 [ -L link.csv ] || fail "the link was replaced by a file"
 cmp -s pred.csv kept.csv || fail "the table written through the link differs"
+mkdir linked && ln -s linked/new.csv dangling.csv
+"$DISTKAN" predict run grid.csv --out dangling.csv 2> /dev/null || fail "predict through a dangling link failed"
+[ -L dangling.csv ] && cmp -s linked/new.csv kept.csv || fail "a dangling link's target was not written as the table"
 "$DISTKAN" predict run grid.csv --out /dev/stdout 2> /dev/null | cmp -s - kept.csv || fail "--out /dev/stdout"
 "$DISTKAN" predict run grid.csv --out /dev/null 2> /dev/null || fail "--out /dev/null failed"
 expect_failure 2 "/dev/stdin is not a regular file: CSV data is read twice" \
