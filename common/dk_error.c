@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One error slot per thread; messages are short, frames are few. */
-enum { DK_ERROR_CAPACITY = 4096 };
+/* One error slot per thread. Room for a message that quotes two paths of PATH_MAX (4096)
+ * each and still ends with its cause, then the frames of the traceback. */
+enum { DK_ERROR_CAPACITY = 16384 };
 static _Thread_local char error_text[DK_ERROR_CAPACITY];
 static _Thread_local size_t error_length;
 static _Thread_local dk_err error_code_value;

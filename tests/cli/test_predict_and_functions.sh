@@ -77,6 +77,9 @@ expect_failure 2 "--range '3,2'" "$DISTKAN" functions run --range 3,2
 expect_failure 2 "--range '1'" "$DISTKAN" functions run --range 1
 expect_failure 2 "unexpected argument 'extra'" "$DISTKAN" functions run extra
 expect_failure 1 "nowhere: No such file" "$DISTKAN" predict nowhere grid.csv --out pred.csv
+# A path of about PATH_MAX: the message still ends with the cause.
+long=$(printf 'd%.0s' $(seq 250)); long="$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long"
+expect_failure 1 "$long: No such file or directory \(expected a checkpoint file" "$DISTKAN" predict "$long" grid.csv
 printf 'x\n0.5\n' > one_column.csv
 expect_failure 1 "one_column.csv:1: 1 column, but the model .* takes 2 inputs" \
     "$DISTKAN" predict run one_column.csv --out pred.csv
