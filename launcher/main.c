@@ -212,6 +212,8 @@ static int parse_model_tool(int argc, char **argv, cli *c)
     if (n_positional < (predict ? 2 : 1))
         return usage_error("%s", predict ? "predict needs a MODEL (checkpoint file or directory) and a POINTS.csv file"
                                          : "functions needs a MODEL (checkpoint file or directory)");
+    if (!positional[0][0] || (predict && !positional[1][0]))
+        return usage_error("%s is an empty path", !positional[0][0] ? "MODEL" : "POINTS.csv");
     c->predict.model = c->functions.model = positional[0];
     c->predict.points = positional[1];
     return 0;
@@ -232,8 +234,9 @@ static int parse_cli(int argc, char **argv, cli *c)
     if (!strcmp(c->command, "predict") || !strcmp(c->command, "functions"))
         return parse_model_tool(argc, argv, c);
     if (!strcmp(c->command, "inspect")) {
-        if (argc != 3 || argv[2][0] == '-')
-            return usage_error("inspect takes one checkpoint file or directory");
+        if (argc != 3 || argv[2][0] == '-' || !argv[2][0])
+            return usage_error("inspect takes one checkpoint file or directory%s", argc == 3 && !argv[2][0] ? " (the "
+                               "path given is empty)" : "");
         c->config_path = argv[2];
         return 0;
     }

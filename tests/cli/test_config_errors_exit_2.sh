@@ -29,6 +29,9 @@ expect_failure 2 "--out given twice" "$DISTKAN" predict run points.csv --out a.c
 expect_failure 2 "--points given twice" "$DISTKAN" functions run --points 5 --points 7
 expect_failure 2 "--derivatives given twice" "$DISTKAN" predict run points.csv --derivatives --derivatives
 expect_failure 2 "--version takes no arguments" "$DISTKAN" --version extra
+expect_failure 2 "MODEL is an empty path" "$DISTKAN" predict "" points.csv
+expect_failure 2 "POINTS.csv is an empty path" "$DISTKAN" predict run ""
+expect_failure 2 "inspect takes one checkpoint file or directory \(the path given is empty\)" "$DISTKAN" inspect ""
 [ ! -e runs ] && [ ! -e a ] && [ ! -e b ] || fail "a refused command line created a directory"
 # Every command's --help prints the usage and exits 0.
 for cmd in train check keys inspect predict functions device; do
