@@ -177,6 +177,12 @@ static dk_err claim_dirs(run *r)
         DK_CALL(dk_run_lock_dir(dir, "run directory", "--run-dir"));
     if (stat(r->ckpt_dir, &st) == 0 && S_ISDIR(st.st_mode))
         DK_CALL(dk_run_lock_dir(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        DK_ERROR(DK_ERR_USAGE, "the run directory '%s' (--run-dir, else [output] run_dir) exists and is not a directory",
+                 dir);
+    if (stat(r->ckpt_dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        DK_ERROR(DK_ERR_USAGE, "the checkpoint directory '%s' ([checkpoint] dir) exists and is not a directory",
+                 r->ckpt_dir);
     DK_CALL(dk_make_dirs(dir));
     DK_CALL(dk_run_lock_dir(dir, "run directory", "--run-dir"));
     DK_CALL(dk_make_dirs(r->ckpt_dir));

@@ -33,6 +33,13 @@ expect_failure 2 "MODEL is an empty path" "$DISTKAN" predict "" points.csv
 expect_failure 2 "POINTS.csv is an empty path" "$DISTKAN" predict run ""
 expect_failure 2 "inspect takes one checkpoint file or directory \(the path given is empty\)" "$DISTKAN" inspect ""
 [ ! -e runs ] && [ ! -e a ] && [ ! -e b ] || fail "a refused command line created a directory"
+# A run or checkpoint directory that is a file is named as such, and nothing is created.
+touch afile
+expect_failure 2 "the run directory 'afile' \(--run-dir, else \[output\] run_dir\) exists and is not a directory" \
+    "$DISTKAN" train ok.ini --run-dir afile
+expect_failure 2 "the checkpoint directory 'afile' \(\[checkpoint\] dir\) exists and is not a directory" \
+    "$DISTKAN" train ok.ini --run-dir fresh --set checkpoint.dir=afile
+[ ! -e fresh ] || fail "a refused checkpoint directory left the run directory fresh/"
 # Every command's --help prints the usage and exits 0.
 for cmd in train check keys inspect predict functions device; do
     "$DISTKAN" "$cmd" --help > help.txt 2>&1 || fail "distkan $cmd --help exited non-zero"
