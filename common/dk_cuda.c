@@ -19,15 +19,23 @@ dk_err dk_cuda_check(int cuda_status, const char *file, int line, const char *wh
                         "%s on GPU %d: %s (%s)", what, device, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
+static char no_device_reason[200] = "no device";
+
 int dk_cuda_device_count(void)
 {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        snprintf(no_device_reason, sizeof no_device_reason, "cudaGetDeviceCount: %s (%s)", cudaGetErrorString(e),
+                 cudaGetErrorName(e));
         (void)cudaGetLastError();
         return 0;
     }
+    snprintf(no_device_reason, sizeof no_device_reason, "no device");
     return n;
 }
+
+const char *dk_cuda_no_device_reason(void) { return no_device_reason; }
 
 dk_err dk_cuda_set_device(int ordinal, char *name, size_t n)
 {

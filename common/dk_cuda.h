@@ -37,6 +37,11 @@ dk_err dk_cuda_check(int cuda_status, const char *file, int line, const char *wh
 
 /* Number of CUDA devices this process sees (0 when there is no driver or device). */
 int dk_cuda_device_count(void);
+/* Why the last dk_cuda_device_count() gave 0: CUDA's message ("no CUDA-capable device is
+ * detected", "CUDA driver version is insufficient for CUDA runtime version", ...), or
+ * "no device" when the call succeeded with none. A GPU that is there but unusable must not
+ * pass for a machine without one. */
+const char *dk_cuda_no_device_reason(void);
 /* Makes `ordinal` the calling thread's device; *name (optional, capacity n) receives its
  * product name, e.g. "NVIDIA H100 80GB HBM3". */
 dk_err dk_cuda_set_device(int ordinal, char *name, size_t n);

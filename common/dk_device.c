@@ -26,6 +26,15 @@ static int visible_gpus(void)
 #endif
 }
 
+static const char *no_gpu_reason(void)
+{
+#ifdef DISTKAN_HAVE_CUDA
+    return dk_cuda_no_device_reason();
+#else
+    return "built without CUDA";
+#endif
+}
+
 dk_err dk_device_choose(dk_device_kind requested, int local_rank, int local_size, dk_device_choice *out)
 {
     *out = (dk_device_choice){.kind = DK_DEVICE_CPU, .ordinal = -1};
@@ -46,9 +55,9 @@ dk_err dk_device_choose(dk_device_kind requested, int local_rank, int local_size
         if (requested == DK_DEVICE_CUDA) {
             const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
             DK_ERROR(DK_ERR_USAGE, "[dist] device = cuda, but rank %d on this node sees no CUDA device "
-                                   "(CUDA_VISIBLE_DEVICES=%s)", local_rank, cvd ? cvd : "unset");
+                                   "(CUDA_VISIBLE_DEVICES=%s; %s)", local_rank, cvd ? cvd : "unset", no_gpu_reason());
         }
-        snprintf(out->why, sizeof out->why, "device = auto: no CUDA device visible");
+        snprintf(out->why, sizeof out->why, "device = auto: no CUDA device visible (%s)", no_gpu_reason());
         return DK_OK;
     }
     out->kind = DK_DEVICE_CUDA;
@@ -72,10 +81,14 @@ dk_err dk_device_activate(dk_device_choice *choice)
 #endif
 }
 
-dk_err dk_device_comm(dk_comm_choice requested, const dk_device_choice *choice, dk_comm_choice *out)
+dk_err dk_device_comm(dk_comm_choice requested, const dk_device_choice *choice, int world_size, dk_comm_choice *out)
 {
     *out = DK_COMM_CHOICE_MPI;
     if (choice->kind != DK_DEVICE_CUDA || requested == DK_COMM_CHOICE_MPI)
+        return DK_OK;
+    /* One rank sums nothing: auto does not start NCCL (its start-up time, its polling wait
+     * in every step) for a no-op; the MPI path returns at once. */
+    if (requested == DK_COMM_CHOICE_AUTO && world_size == 1)
         return DK_OK;
 #ifdef DISTKAN_CUDA_EMULATOR
     /* The CUDA emulator (tests/emu, a test build) has no NCCL: device buffers go through MPI. */

@@ -34,7 +34,7 @@ typedef struct dk_device_choice {
     char name[128];        /* "cpu" or the GPU's product name */
     char bus[32];          /* CUDA: its PCI bus id, once activated */
     char sharing[200];     /* CUDA, shared: which ranks share which GPU, for messages */
-    char why[160];         /* for the log: why auto chose what it chose */
+    char why[320];         /* for the log: why auto chose what it chose */
 } dk_device_choice;
 
 /* Whether this distkan was built with the CUDA backend. */
@@ -49,9 +49,10 @@ dk_err dk_device_choose(dk_device_kind requested, int local_rank, int local_size
  * the CPU). */
 dk_err dk_device_activate(dk_device_choice *choice);
 
-/* NCCL or MPI staging for a GPU run: what `requested` resolves to on this placement. NCCL
- * when asked for it explicitly with ranks sharing a GPU is a DK_ERR_USAGE. */
-dk_err dk_device_comm(dk_comm_choice requested, const dk_device_choice *choice, dk_comm_choice *out);
+/* NCCL or MPI staging for a GPU run: what `requested` resolves to on this placement and
+ * world size (auto: MPI for a single rank, which has nothing to sum). NCCL when asked for
+ * it explicitly with ranks sharing a GPU is a DK_ERR_USAGE. */
+dk_err dk_device_comm(dk_comm_choice requested, const dk_device_choice *choice, int world_size, dk_comm_choice *out);
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,10 @@ enum {
  * modest, and far below INT_MAX elements (MPI counts are int). */
 #define STAGE_CHUNK ((size_t)32 << 20)
 #define DEFAULT_TIMEOUT_S 600.0
+/* Joining the communicator gets at least this long, whatever DISTKAN_COMM_TIMEOUT says: a
+ * first NCCL start (topology detection, a cold driver) can take tens of seconds, and a
+ * short timeout is meant for stalled sums, not for start-up. */
+#define MIN_INIT_TIMEOUT_S 120.0
 #define POLL_NS 50000L            /* blocking calls: 50 us between looks */
 #define WATCHDOG_NS 100000000L    /* the watchdog: 100 ms */
 #define ABORT_GRACE_S 10.0        /* how long ncclCommAbort may take before MPI_Abort anyway */
@@ -397,6 +401,11 @@ struct init_guard {
     struct dk_comm_device *d;
 };
 
+static double init_timeout(const struct dk_comm_device *d)
+{
+    return d->timeout_s > MIN_INIT_TIMEOUT_S ? d->timeout_s : MIN_INIT_TIMEOUT_S;
+}
+
 /* ncclCommInitRank has no time limit: a rank that died after the unique id was broadcast,
  * or one that cannot reach the others, would leave every other rank waiting silently. */
 static void init_expired(void *arg)
@@ -405,9 +414,10 @@ static void init_expired(void *arg)
     char v[32], text[512];
     nccl_version(v, sizeof v);
     snprintf(text, sizeof text,
-             "ncclCommInitRank (NCCL %s, %d ranks) did not complete in %g s (DISTKAN_COMM_TIMEOUT): a rank may have "
-             "died, or the ranks cannot reach each other (see NCCL_SOCKET_IFNAME, NCCL_DEBUG=INFO)",
-             v, g->c->size, g->d->timeout_s);
+             "ncclCommInitRank (NCCL %s, %d ranks) did not complete in %g s (DISTKAN_COMM_TIMEOUT, at least %g s "
+             "for start-up): a rank may have died, or the ranks cannot reach each other (see NCCL_SOCKET_IFNAME, "
+             "NCCL_DEBUG=INFO)",
+             v, g->c->size, init_timeout(g->d), MIN_INIT_TIMEOUT_S);
     end_job_of(g->c, g->d, text);
 }
 
@@ -440,7 +450,7 @@ static dk_err init_nccl(dk_comm *c, struct dk_comm_device *d)
     nccl_version(v, sizeof v);
     struct init_guard guard = {c, d};
     dk_deadline *deadline = NULL;
-    if (dk_deadline_start(&deadline, d->timeout_s, init_expired, &guard) != DK_OK) {
+    if (dk_deadline_start(&deadline, init_timeout(d), init_expired, &guard) != DK_OK) {
         /* Going on untimed beats leaving the peers alone inside the collective. */
         fprintf(stderr, "distkan: rank %d: warning: ncclCommInitRank runs without a time limit: %s\n", c->rank,
                 dk_error_message());

@@ -302,7 +302,8 @@ static const key_spec keys[] = {
     {.section = "dist", .key = "comm", .resume_may_change = true, .type = KT_ENUM, .default_text = "auto",
      FIELD(comm), .names = comm_names,
      .doc = "Gradient all-reduce on GPUs: nccl, or mpi (staged through host memory; lets several ranks share "
-            "a GPU); auto = nccl unless ranks share a GPU. CPU runs always use MPI."},
+            "a GPU); auto = nccl unless ranks share a GPU or there is one rank (nothing to sum). CPU runs always "
+            "use MPI."},
 
     /* [output] */
     {.section = "output", .key = "run_dir", .resume_may_change = true, .type = KT_STRING, .default_text = "", FIELD(run_dir),

@@ -221,7 +221,8 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     DK_CALL_GOTO(err, done, dk_aligned_alloc(&values, bytes, "points"));
     DK_CALL_GOTO(err, done, dk_aligned_alloc(&x, (size_t)PREDICT_BLOCK_ROWS * n_in * es, "a block of inputs"));
     if (o->derivatives)
-        DK_CALL_GOTO(err, done, dk_aligned_alloc(&u_plain, (size_t)PREDICT_BLOCK_ROWS * n_out * es, "a block of outputs"));
+        DK_CALL_GOTO(err, done,
+                     dk_aligned_alloc(&u_plain, (size_t)PREDICT_BLOCK_ROWS * n_out * es, "a block of outputs"));
     DK_CALL_GOTO(err, done, dk_csv_read_rows(o->points, &info, slot, net->dtype, values));
 
     DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));

@@ -178,8 +178,8 @@ static dk_err claim_dirs(run *r)
     if (stat(r->ckpt_dir, &st) == 0 && S_ISDIR(st.st_mode))
         DK_CALL(dk_run_lock_dir(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
     if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        DK_ERROR(DK_ERR_USAGE, "the run directory '%s' (--run-dir, else [output] run_dir) exists and is not a directory",
-                 dir);
+        DK_ERROR(DK_ERR_USAGE,
+                 "the run directory '%s' (--run-dir, else [output] run_dir) exists and is not a directory", dir);
     if (stat(r->ckpt_dir, &st) == 0 && !S_ISDIR(st.st_mode))
         DK_ERROR(DK_ERR_USAGE, "the checkpoint directory '%s' ([checkpoint] dir) exists and is not a directory",
                  r->ckpt_dir);
@@ -454,9 +454,12 @@ static void print_header(const run *r)
         if (r->data_range_warning[0])
             printf("warning: %s\n", r->data_range_warning);
     }
-    printf("device: %s (%s)%s%s%s\n", r->device.name, r->device.why,
-           r->dev ? (dk_comm_device_backend(r->comm) == DK_COMM_NCCL ? ", all-reduce: NCCL" : ", all-reduce: MPI staged through host memory") : "",
-           r->dev && r->device.shared ? ": " : "", r->dev && r->device.shared ? r->device.sharing : "");
+    const char *all_reduce = !r->dev           ? ""
+                             : r->world == 1   ? ", all-reduce: none (one rank)"
+                             : dk_comm_device_backend(r->comm) == DK_COMM_NCCL ? ", all-reduce: NCCL"
+                                                                               : ", all-reduce: MPI staged through host memory";
+    printf("device: %s (%s)%s%s%s\n", r->device.name, r->device.why, all_reduce, r->dev && r->device.shared ? ": " : "",
+           r->dev && r->device.shared ? r->device.sharing : "");
     dk_network_view(r->net, stdout);
     if (r->n_stages > 1) {
         printf("grid schedule:");

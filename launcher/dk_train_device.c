@@ -33,7 +33,7 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
     if (r->device.shared)
         snprintf(r->device.sharing, sizeof r->device.sharing, "ranks %d and %d share GPU %s", a, b, where);
     dk_comm_choice comm = DK_COMM_CHOICE_MPI;
-    DK_CALL(dk_comm_agree(r->comm, dk_device_comm(cfg->comm, &r->device, &comm), local_failure));
+    DK_CALL(dk_comm_agree(r->comm, dk_device_comm(cfg->comm, &r->device, r->world, &comm), local_failure));
 #ifdef DISTKAN_HAVE_CUDA
     DK_CALL(dk_comm_agree(r->comm, dk_train_device_start(r, comm), local_failure));
     return DK_OK;

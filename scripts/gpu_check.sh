@@ -153,16 +153,25 @@ if [ "$mode" != bench ]; then
   }
   export -f gpu_tests
   step test gpu_tests 330 60 bash -c gpu_tests
-  # A GPU test that skips (exit 77) on the GPU machine saw no GPU or a limit of this machine
-  # (one GPU: NCCL with two ranks); the summary counts them, the log names them.
-  nskip=$(grep -cE '^[[:space:]]*[0-9]+ - gpu\..*\(Skipped\)' "$W/gpu_tests.log" 2>/dev/null)
-  if [ "${nskip:-0}" -gt 0 ] && [ "${status[-1]}" = PASS ]; then
-    status[-1]="PASS, $nskip skipped"
+  # On the GPU machine a GPU test may skip (exit 77) for one reason only: two NCCL ranks on
+  # a one-GPU machine (run by the nccl_shared_gpu step below instead). Any other skip saw
+  # no usable GPU (a driver that does not match the runtime, no /dev/nvidia*) and would
+  # otherwise pass for success: it fails the step, and the log says why.
+  skipped=$(grep -oE '^[[:space:]]*[0-9]+ - gpu\.[a-z0-9_]+ \(Skipped\)' "$W/gpu_tests.log" 2>/dev/null |
+            sed -E 's/.* - (gpu\.[a-z0-9_]+) .*/\1/')
+  unexpected=$(printf '%s\n' $skipped | grep -vE '^gpu\.test_comm_nccl_(2ranks|peer_death)$' | tr '\n' ' ')
+  nskip=$(printf '%s\n' $skipped | grep -c .)
+  if [ -n "${unexpected// /}" ]; then
+    status[-1]="FAIL (skipped: $unexpected)"; failed=1
+  elif [ "${nskip:-0}" -gt 0 ] && [ "${status[-1]}" = PASS ]; then
+    status[-1]="PASS, $nskip skipped (2 NCCL ranks)"
   fi
   # A few CPU tests: the unit suite and one multi-rank run, to see that the GPU build did not
   # break the CPU paths and that the carried Open MPI runs.
+  # No GPU visible to them: device = auto then means the CPU, which is the point.
   cpu_smoke() {
     cd "$BUILD_DIR" || return 1
+    export CUDA_VISIBLE_DEVICES=
     ctest -L '^unit$' --output-on-failure --timeout 120 -j "$NP"
     local rc=$?
     ctest -R '^mpi\.test_world_size_invariance$' --no-tests=error --output-on-failure --timeout 120 || rc=1
@@ -187,6 +196,21 @@ if [ "$mode" != tests ]; then
     step bench allreduce_nccl_1rank 90 20 mpirun -np 1 "${mpi_flags[@]}" "$B/bench_allreduce" nccl
     step bench allreduce_mpi_2ranks 120 30 mpirun -np 2 "${mpi_flags[@]}" "$B/bench_allreduce" mpi
     step bench pde_gpu_vs_cpu 180 60 bench/gpu/bench_pde_gpu.sh "$BUILD_DIR" "$W/pde"
+  fi
+fi
+
+# Two NCCL ranks on this machine's one GPU (NCCL 2.30+ only, an NCCL experiment): last, in
+# a step of its own, so that a crawl or hang costs no other step its time.
+if [ "$mode" != bench ] && [ "${nskip:-0}" -gt 0 ]; then
+  nccl_shared_gpu() {
+    cd "$BUILD_DIR" || return 1
+    DK_TEST_NCCL_SHARED_GPU=1 ctest -R '^gpu\.test_comm_nccl_(2ranks|peer_death)$' --no-tests=error \
+      --output-on-failure --timeout 120
+  }
+  export -f nccl_shared_gpu
+  step test nccl_shared_gpu 150 60 bash -c nccl_shared_gpu
+  if [ "${status[-1]}" = PASS ] && grep -q '(Skipped)' "$W/nccl_shared_gpu.log" 2>/dev/null; then
+    status[-1]="PASS, skipped (NCCL before 2.30)"
   fi
 fi
 

@@ -631,7 +631,7 @@ int main(int argc, char **argv)
         return bench_usage_error(usage);
     double wall0 = bench_now_s();
     if (dk_cuda_device_count() < 1) {
-        fprintf(stderr, "bench_gpu_layer: no CUDA device visible\n");
+        fprintf(stderr, "bench_gpu_layer: no CUDA device visible (%s)\n", dk_cuda_no_device_reason());
         return 77;
     }
     char name[256];

@@ -247,7 +247,7 @@ int main(int argc, char **argv)
         ncclGetVersion(&version);
         printf("devices=%d nccl=%d\n", devices, version);
         if (devices == 0)
-            printf("no CUDA device visible: skipped\n");
+            printf("no CUDA device visible (%s): skipped\n", dk_cuda_no_device_reason());
         return devices ? 0 : 77;
     }
     if (devices == 0) {

@@ -656,7 +656,7 @@ static void test_losses_against_cpu_formulas(void **state)
 int main(void)
 {
     if (dk_cuda_device_count() == 0) {
-        printf("no CUDA device visible: skipped\n");
+        printf("no CUDA device visible (%s): skipped\n", dk_cuda_no_device_reason());
         return 77;
     }
     char name[256];

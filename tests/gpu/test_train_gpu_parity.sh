@@ -57,8 +57,15 @@ check adam_f32 float32 "$fit" --set train.steps=20
 check lbfgs_f64 float64 "$fit" --set train.optimizer=adam_then_lbfgs --set train.steps=10 --set lbfgs.steps=10
 check pde_f64 float64 "$pde" --set train.steps=10 --set lbfgs.steps=10
 check pde_f32 float32 "$pde" --set train.steps=20 --set train.optimizer=adam
+# The second run sums its gradient through NCCL (one rank: a copy), which comm = auto skips
+# for a single rank: the training loop's NCCL path, and it changes no bit. (The CUDA
+# emulator has no NCCL: there it takes the MPI path.)
+grep -q "all-reduce: none (one rank)" adam_f64.gpu.log || fail "one GPU rank with comm = auto: $(grep '^device:' adam_f64.gpu.log)"
+comm=nccl
+"$DISTKAN" device | grep -q "CUDA emulator" && comm=mpi
 run_ranks 1 train "$fit" --run-dir again.gpu --set dist.device=cuda --set model.precision=float64 \
-    --set train.steps=20 > again.log || fail "second GPU run failed"
+    --set train.steps=20 --set dist.comm=$comm > again.log || fail "second GPU run (comm = $comm) failed"
+[ "$comm" = mpi ] || grep -q "all-reduce: NCCL" again.log || fail "comm = nccl did not use NCCL: $(grep '^device:' again.log)"
 "$COMPARE_PARAMS" adam_f64.gpu/final_params.bin again.gpu/final_params.bin float64 0 \
-    || fail "two GPU runs are not bitwise identical"
-echo "GPU matches CPU over 20 steps (Adam, Adam+L-BFGS, PDE; float64 and float32, tolerances above); GPU runs repeat bitwise"
+    || fail "two GPU runs (no all-reduce, then comm = $comm) are not bitwise identical"
+echo "GPU matches CPU over 20 steps (Adam, Adam+L-BFGS, PDE; float64 and float32, tolerances above); GPU runs repeat bitwise, through NCCL too"
