@@ -105,7 +105,7 @@ static dk_err setup_pde(run *r, long *max_batch, int *local_failure)
         .eval_grid = cfg->pde_eval_grid, .eval_points = cfg->pde_eval_points, .rank = r->rank,
         .world_size = r->world};
     DK_CALL(agree(r, dk_pde_task_create(&r->pde, &ps), local_failure));
-    *max_batch = dk_pde_task_max_rows(r->pde, cfg->widths, cfg->n_widths);
+    *max_batch = dk_pde_task_max_rows(r->pde, cfg->widths, cfg->n_widths, r->device.kind == DK_DEVICE_CUDA);
     r->samples_per_eval = (double)(r->pde->n_int + r->pde->n_bnd);
     return DK_OK;
 }

@@ -210,7 +210,7 @@ if [ "$mode" != bench ] && [ "${nskip:-0}" -gt 0 ]; then
   export -f nccl_shared_gpu
   step test nccl_shared_gpu 150 60 bash -c nccl_shared_gpu
   if [ "${status[-1]}" = PASS ] && grep -q '(Skipped)' "$W/nccl_shared_gpu.log" 2>/dev/null; then
-    status[-1]="PASS, skipped (NCCL before 2.30)"
+    status[-1]="PASS, skipped (NCCL < 2.30? see log)"
   fi
 fi
 

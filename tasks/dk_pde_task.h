@@ -77,8 +77,9 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *setting
 void dk_pde_task_destroy(dk_pde_task **task);
 
 /* Rows per network call the task wants: bounded so that the jet buffers of the widest
- * layer stay near 32 MB (they grow with rows x inputs x width). */
-long dk_pde_task_max_rows(const dk_pde_task *task, const int *widths, int n_widths);
+ * layer stay near 32 MB (they grow with rows x inputs x width), 8 times that on a GPU
+ * (`on_gpu`), where fewer, larger chunks mean fewer kernel launches per step. */
+long dk_pde_task_max_rows(const dk_pde_task *task, const int *widths, int n_widths, int on_gpu);
 
 /* Allocates the gradient and chunk buffers for net (max_batch rows, n_params parameters)
  * and generates the points of epoch 0. Call once, before the first loss. */

@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         /* The PDE task generates its points when bound to a network. */
         const int widths[] = {2, 3, 1};
         dk_network_settings s = {.widths = widths, .n_widths = 3, .G = 3, .k = 3, .grid_lo = -1, .grid_hi = 1,
-                                 .dtype = DK_F64, .max_batch = (int)dk_pde_task_max_rows(pde, widths, 3),
+                                 .dtype = DK_F64, .max_batch = (int)dk_pde_task_max_rows(pde, widths, 3, 0),
                                  .n_threads = 1, .jet = 1, .scale_sp = 1};
         CHECK(dk_network_create(&probe, &s));
         CHECK(dk_pde_task_bind(pde, probe));

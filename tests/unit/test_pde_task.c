@@ -342,6 +342,28 @@ static void test_too_few_points_for_the_ranks_is_an_error(void **state)
     dk_error_clear();
 }
 
+/* Rows per call: jet buffers near 4M elements on the CPU, at most 16384 rows; eight times
+ * both on a GPU; never more than the largest point set a rank holds. */
+static void test_chunk_rows_cpu_and_gpu(void **state)
+{
+    (void)state;
+    const long interiors[] = {1000000, 50000};
+    for (int i = 0; i < 2; i++) {
+        dk_pde_task_settings s = {.problem = dk_pde_problem_find("poisson2d"), .dtype = DK_F64, .alpha = 1,
+                                  .interior = interiors[i], .boundary = 1000, .eval_grid = 5, .eval_points = 10,
+                                  .rank = 0, .world_size = 1};
+        dk_pde_task *t = NULL;
+        assert_int_equal(dk_pde_task_create(&t, &s), DK_OK);
+        const int narrow[] = {2, 16, 16, 1}, wide[] = {2, 1024, 1};
+        const long most = interiors[i];
+        assert_int_equal(dk_pde_task_max_rows(t, narrow, 4, 0), 16384); /* 4M / 32 = 131072, capped */
+        assert_int_equal(dk_pde_task_max_rows(t, narrow, 4, 1), most < 131072 ? most : 131072);
+        assert_int_equal(dk_pde_task_max_rows(t, wide, 3, 0), 2048); /* 4M / (2 x 1024) */
+        assert_int_equal(dk_pde_task_max_rows(t, wide, 3, 1), 16384);
+        dk_pde_task_destroy(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_evaluation_matches_direct_computation),
         cmocka_unit_test(test_relative_error_needs_a_nonzero_solution),
         cmocka_unit_test(test_too_few_points_for_the_ranks_is_an_error),
+        cmocka_unit_test(test_chunk_rows_cpu_and_gpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
