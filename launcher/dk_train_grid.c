@@ -1,12 +1,14 @@
 /* Grid changes during training: the stage schedule's extensions (G -> G') and the grid
  * updates from samples.
  *
- * Both run redundantly on every rank from identical inputs: the parameters are identical
- * after every update, and the samples of a grid update are gathered into one set that is
- * the same, element for element, on every rank (each sample is owned by exactly one rank,
- * the others contribute zeros, and a sum with zeros is exact). The same code on the same
- * bits then gives the same grids without broadcasting them. The run's final hash check
- * (dk_train.c) covers grids as well as parameters.
+ * Both run on every rank from identical inputs: the parameters are identical after every
+ * update, and the samples of a grid update are gathered into one set that is the same,
+ * element for element, on every rank (each sample is owned by exactly one rank, the others
+ * contribute zeros, and a sum with zeros is exact). The refits are least squares through
+ * LAPACK, though, and OpenBLAS chooses its kernels by the CPU it runs on: ranks on nodes of
+ * different CPU types would round differently. So rank 0's new knots and coefficients are
+ * broadcast, one message per grid change. The run's final hash check (dk_train.c) covers
+ * grids as well as parameters.
  *
  * These are the only places after setup that allocate: a new network at each stage change
  * and the least-squares workspaces of a grid update, a few times per run. */
@@ -51,6 +53,15 @@ dk_err dk_train_gather_grid_samples(dk_comm *comm, const dk_fit_task *fit, const
     return dk_comm_allreduce_sum(comm, x, (size_t)n * (size_t)d, DK_F64, DK_MEM_HOST);
 }
 
+/* Every rank takes rank 0's parameters and knots (see above). */
+static dk_err share_rank0_model(dk_run *r)
+{
+    const size_t es = dk_dtype_size(r->net->dtype);
+    DK_CALL(dk_comm_broadcast(r->comm, r->net->params, r->net->n_params * es, 0, DK_MEM_HOST));
+    DK_CALL(dk_comm_broadcast(r->comm, r->net->state, r->net->n_state * es, 0, DK_MEM_HOST));
+    return DK_OK;
+}
+
 dk_err dk_train_grid_update(dk_run *r)
 {
     const long n = r->n_grid_samples;
@@ -64,6 +75,7 @@ dk_err dk_train_grid_update(dk_run *r)
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));
     DK_CALL(dk_network_update_grid(r->net, n, r->grid_samples, r->cfg->grid_eps, &rep));
+    DK_CALL(share_rank0_model(r));
     if (r->dev)
         DK_CALL(dk_train_device_from_host(r));
     DK_CALL(dk_train_full_loss(r, &after));
@@ -100,6 +112,7 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     DK_CALL(dk_network_refine(r->net, st->G, &fine, &st->refine_change));
     dk_network_destroy(&r->net);
     r->net = fine;
+    DK_CALL(share_rank0_model(r));
     if (r->pde)
         DK_CALL(dk_pde_task_rebind(r->pde, r->net));
     /* The coefficient layout changed: every optimiser starts afresh, as pykan's fit does
