@@ -286,6 +286,19 @@ dk_err dk_move_file(const char *from, const char *dir, const char *name)
     return DK_OK;
 }
 
+dk_err dk_keep_file(const char *from, const char *dir, const char *name)
+{
+    char to[PATH_CAP];
+    if (snprintf(to, sizeof to, "%s/%s", dir, name) >= (int)sizeof to)
+        DK_ERROR(DK_ERR_USAGE, "'%s/%s': the path is too long", dir, name);
+    /* A second name for the same file costs nothing, whatever its size; a file system
+     * without hard links, or another one, gets a copy. */
+    if (link(from, to) != 0)
+        DK_CALL(copy_file(from, to));
+    DK_CALL(fsync_dir(dir));
+    return DK_OK;
+}
+
 void dk_json_string(FILE *f, const char *s)
 {
     fputc('"', f);

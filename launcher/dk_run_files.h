@@ -53,6 +53,11 @@ dk_err dk_outputs_recover(const char *dir, const char *const *names, int n, cons
  * systems a copy (fsynced) followed by the removal of `from`. */
 dk_err dk_move_file(const char *from, const char *dir, const char *name);
 
+/* Keeps the file `from` also as DIR/NAME (a name that must not exist), leaving `from` in
+ * place: a hard link, or a copy (fsynced) where links are not possible. Later
+ * replacements of `from` by rename leave DIR/NAME as it was. */
+dk_err dk_keep_file(const char *from, const char *dir, const char *name);
+
 /* Writes s as a JSON string literal (quotes and escapes included). */
 void dk_json_string(FILE *f, const char *s);
 /* Writes a double as JSON: %.17g, or null when not finite (JSON has no NaN). */

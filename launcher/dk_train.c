@@ -27,7 +27,7 @@ static dk_err agree(run *r, dk_err local, int *report)
     return dk_comm_agree(r->comm, local, report);
 }
 
-/* Inputs beyond the grid see only the base branch (spline terms vanish there): with data
+/* Inputs beyond the grid lose the spline terms (k knot intervals past it, all of them): with data
  * from a CSV this is easy to miss (physical units, the default grid_range [-1, 1]), so the
  * training inputs' global ranges are compared with the grid range and a run without grid
  * updates says so in its header. */
@@ -59,7 +59,8 @@ static dk_err check_data_range(run *r)
     if (outside > 0)
         snprintf(r->data_range_warning, sizeof r->data_range_warning,
                  "the training inputs leave [model] grid_range [%g, %g]: input %d spans [%g, %g] (%d of %d inputs "
-                 "outside); spline terms vanish outside the grid: set grid_range to the data's range or enable "
+                 "outside); spline terms fade out beyond the grid, and vanish k knot intervals past it: set grid_range "
+                 "to the data's range or enable "
                  "grid updates ([grid] update_every)",
                  cfg->grid_range[0], cfg->grid_range[1], first, -ext[2 * first + 1], ext[2 * first], outside, t->n_in);
     free(ext);

@@ -91,14 +91,38 @@ static bool unfinished_log(const dk_run *r, char *path, size_t cap)
     return len > 0 && (size_t)len < cap && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static void report_set_aside(const dk_run *r, int moved, bool log_moved, const char *log, const char *aside)
+static void report_set_aside(const dk_run *r, int moved, bool log_moved, const char *log, int kept,
+                             const char *aside)
 {
     if (moved > 0)
         printf("note: %d checkpoint%s of an earlier run in %s %s not from this run's history: moved to %s\n", moved,
                moved == 1 ? "" : "s", r->ckpt_dir, moved == 1 ? "is" : "are", aside);
     if (log_moved)
         printf("note: the training log of an earlier unfinished run, %s, moved to %s/\n", log, aside);
+    if (kept > 0)
+        printf("note: the results of an earlier run in %s (%d file%s: its log, summary and final parameters), "
+               "which this run replaces when it ends, are kept in %s/\n",
+               r->cfg->run_dir, kept, kept == 1 ? "" : "s", aside);
     fflush(stdout);
+}
+
+/* Whether the run directory holds the results of an earlier finished run that this run
+ * does not continue: a fresh run, a resume from elsewhere, or a resume that abandons some
+ * of the history (checkpoints after its step). Those results are replaced when this run
+ * ends; a copy goes aside with that history's checkpoints, so that nothing saved is lost
+ * to a run that only meant to start again. */
+static int earlier_results(const dk_run *r, int abandoned)
+{
+    if (r->resumed && r->resumed_in_own_dir && abandoned == 0)
+        return 0;
+    int n = 0;
+    char path[DK_PATH_MAX + 32];
+    struct stat st;
+    for (int i = 0; i < DK_RUN_OUTPUTS; i++) {
+        const int len = snprintf(path, sizeof path, "%s/%s", r->cfg->run_dir, dk_run_output_names[i]);
+        n += len > 0 && (size_t)len < sizeof path && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+    }
+    return n;
 }
 
 dk_err dk_train_checkpoint_set_aside(dk_run *r)
@@ -115,9 +139,20 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
      * aside with that history's checkpoints. */
     char log[DK_PATH_MAX + 32], aside[DK_CKPT_PATH_MAX];
     const bool move_log = unfinished_log(r, log, sizeof log) && (!r->resumed_in_own_dir || to_move > 0);
+    const int results = earlier_results(r, to_move);
+    int kept = 0;
     dk_err err = DK_OK;
-    if (to_move > 0 || move_log)
+    if (to_move > 0 || move_log || results > 0)
         err = make_aside_dir(r->ckpt_dir, aside, sizeof aside);
+    for (int i = 0; i < DK_RUN_OUTPUTS && results > 0 && err == DK_OK; i++) {
+        char path[DK_PATH_MAX + 32];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", r->cfg->run_dir, dk_run_output_names[i]);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        err = dk_keep_file(path, aside, dk_run_output_names[i]);
+        kept += err == DK_OK;
+    }
     for (int i = 0; i < n && err == DK_OK; i++) {
         if (continued(r, &entries[i]))
             continue;
@@ -129,7 +164,7 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
         err = dk_move_file(log, aside, "metrics.jsonl.partial");
     free(entries);
     /* What was moved before a failure is said too: the user finds it there. */
-    report_set_aside(r, moved, move_log && err == DK_OK, log, aside);
+    report_set_aside(r, moved, move_log && err == DK_OK, log, kept, aside);
     DK_CALL(err);
     return DK_OK;
 }

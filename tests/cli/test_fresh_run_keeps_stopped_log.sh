@@ -74,3 +74,27 @@ aside=$(ls -d resumed/checkpoints/earlier-*)
 [ -f "$aside/$(basename "$newest")" ] || fail "resumed: the corrupt checkpoint was not kept aside"
 grep -q "^{\"step\": $older_step, \"event\": \"checkpoint\"" resumed/metrics.jsonl || fail "resumed: lines up to the checkpoint not carried"
 echo "ok: resumed from step $older_step past a corrupt newest checkpoint; the abandoned log is in $aside"
+
+# A fresh run where a run finished: that run's results (log, summary, final parameters) are
+# replaced when the new run ends, and kept in earlier-<time>/, byte for byte. A resume
+# that abandons part of a finished history (past a corrupt final checkpoint) keeps them too.
+small="$SOURCE_DIR/tests/mpi/small_fit.ini"
+"$DISTKAN" train "$small" --run-dir done --set train.steps=30 --set checkpoint.every=10 > done.log || fail "done: first run"
+sums=$(cd done && md5sum config.ini summary.json final_params.bin final_state.bin metrics.jsonl)
+"$DISTKAN" train "$small" --run-dir done --set train.steps=20 > done.fresh.log || fail "done: the fresh run failed"
+grep -q "^note: the results of an earlier run in done (5 files: its log, summary and final parameters), which this run replaces when it ends, are kept in done/checkpoints/earlier-" \
+    done.fresh.log || { cat done.fresh.log; fail "done: no note about the earlier results"; }
+aside=$(ls -d done/checkpoints/earlier-*)
+[ "$(cd "$aside" && md5sum config.ini summary.json final_params.bin final_state.bin metrics.jsonl)" = "$sums" ] \
+    || fail "done: the finished run's results were not kept as they were"
+[ "$(json_number done/summary.json steps)" = 20 ] || fail "done: the fresh run's summary is not its own"
+echo "ok: a fresh run keeps the finished run's results in $aside"
+"$DISTKAN" train "$small" --run-dir hist --set train.steps=30 --set checkpoint.every=10 --set checkpoint.keep=5 > hist.log \
+    || fail "hist: first run"
+log_md5=$(md5sum < hist/metrics.jsonl)
+printf '\x55' | dd of=hist/checkpoints/ckpt-000000000030.dkc bs=1 seek=20 conv=notrunc status=none
+"$DISTKAN" train "$small" --run-dir hist --set train.steps=40 --set checkpoint.every=10 --set checkpoint.keep=5 \
+    --resume latest > hist.again.log 2> hist.again.err || { cat hist.again.log hist.again.err; fail "hist: the resume failed"; }
+aside=$(ls -d hist/checkpoints/earlier-*)
+[ "$(md5sum < "$aside/metrics.jsonl")" = "$log_md5" ] || fail "hist: the abandoned history's finished log was not kept"
+echo "ok: a resume past a corrupt final checkpoint keeps the abandoned history's finished log in $aside"
