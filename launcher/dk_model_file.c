@@ -168,8 +168,8 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
     if (warnings && m->schedule && final_step > m->schedule->step)
         fprintf(warnings,
                 "distkan: warning: the run in %s ended at step %ld (its summary.json), but the newest checkpoint in %s "
-                "is step %lld: that step's model is used (the run wrote no checkpoint at its end: [checkpoint] "
-                "final = false)\n",
+                "is step %lld: that step's model is used (the run's last checkpoints are gone or damaged, or it wrote "
+                "none at its end: [checkpoint] final = false)\n",
                 path, final_step, dir, (long long)m->schedule->step);
     return DK_OK;
 }
