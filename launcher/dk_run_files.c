@@ -286,6 +286,21 @@ dk_err dk_move_file(const char *from, const char *dir, const char *name)
     return DK_OK;
 }
 
+dk_err dk_check_dir_writable(const char *dir, const char *what, const char *option)
+{
+    char probe[PATH_CAP];
+    if (snprintf(probe, sizeof probe, "%s/.distkan-write-test.%ld", dir, (long)getpid()) >= (int)sizeof probe)
+        DK_ERROR(DK_ERR_USAGE, "%s '%s': the path is too long", what, dir);
+    const int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        DK_ERROR(DK_ERR_IO, "cannot create files in the %s '%s' (%s): %s; the run would fail at its first write "
+                            "there: fix the permissions or choose another directory",
+                 what, dir, option, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return DK_OK;
+}
+
 dk_err dk_keep_file(const char *from, const char *dir, const char *name)
 {
     char to[PATH_CAP];

@@ -53,6 +53,12 @@ dk_err dk_outputs_recover(const char *dir, const char *const *names, int n, cons
  * systems a copy (fsynced) followed by the removal of `from`. */
 dk_err dk_move_file(const char *from, const char *dir, const char *name);
 
+/* Creates and removes a file in dir: a directory a run cannot write in (permissions, a
+ * read-only mount) is an error at set-up, naming `what` ("checkpoint directory") and the
+ * option that chose it, rather than at the first checkpoint hours later. The lock file
+ * alone does not show it: an existing lock file can be writable in a directory that is not. */
+dk_err dk_check_dir_writable(const char *dir, const char *what, const char *option);
+
 /* Keeps the file `from` also as DIR/NAME (a name that must not exist), leaving `from` in
  * place: a hard link, or a copy (fsynced) where links are not possible. Later
  * replacements of `from` by rename leave DIR/NAME as it was. */

@@ -188,6 +188,8 @@ static dk_err claim_dirs(run *r)
     DK_CALL(dk_run_lock_dir(dir, "run directory", "--run-dir"));
     DK_CALL(dk_make_dirs(r->ckpt_dir));
     DK_CALL(dk_run_lock_dir(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
+    DK_CALL(dk_check_dir_writable(dir, "run directory", "--run-dir, else [output] run_dir"));
+    DK_CALL(dk_check_dir_writable(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
     DK_CALL(dk_outputs_recover(dir, dk_run_output_names, DK_RUN_OUTPUTS, "metrics.jsonl"));
     DK_CALL(dk_outputs_replaceable(dir, dk_run_output_names, DK_RUN_OUTPUTS));
     return DK_OK;

@@ -1,0 +1,36 @@
+# A run directory or checkpoint directory the run cannot write in (here: mode 555, for a
+# process without root's CAP_DAC_OVERRIDE) stops the run at set-up with exit 1, naming the
+# directory and the option that chose it, before any training step. Before, an existing
+# writable lock file let the run train to its first checkpoint and fail there.
+source "$(dirname "$0")/../lib.sh"
+cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
+if [ "$(id -u)" = 0 ]; then
+    command -v setpriv > /dev/null || { echo "root without setpriv: permissions cannot be enforced: skipped"; exit 77; }
+    as_user() { setpriv --bounding-set -dac_override,-dac_read_search "$@"; }
+else
+    as_user() { "$@"; }
+fi
+as_user true 2> /dev/null || { echo "setpriv cannot drop capabilities here: skipped"; exit 77; }
+mkdir probe && chmod 555 probe
+if as_user touch probe/x 2> /dev/null; then
+    chmod 755 probe
+    echo "permissions are not enforced here: skipped"; exit 77
+fi
+chmod 755 probe
+trap 'chmod -R u+w . 2> /dev/null' EXIT
+
+"$DISTKAN" train "$cfg" --run-dir run --set train.steps=5 > first.log || fail "the first run failed"
+check() { # WHAT DIR PATTERN
+    chmod 555 "$2"
+    local rc=0
+    as_user "$DISTKAN" train "$cfg" --run-dir run --set train.steps=50 --resume latest > out.txt 2> err.txt || rc=$?
+    chmod 755 "$2"
+    [ "$rc" -eq 1 ] || { cat out.txt err.txt; fail "$1 not writable: exit $rc, expected 1"; }
+    grep -q "$3" err.txt || { cat err.txt; fail "$1 not writable: no message naming it"; }
+    ! grep -q "step 10/50" out.txt || fail "$1 not writable: the run trained before failing"
+    echo "ok: $1 not writable: exit 1 at set-up: $(head -n 1 err.txt | sed 's/.*error: [^ ]*: //')"
+}
+check "checkpoint directory" run/checkpoints "cannot create files in the checkpoint directory 'run/checkpoints' (\[checkpoint\] dir): Permission denied"
+check "run directory" run "cannot create files in the run directory 'run' (--run-dir, else \[output\] run_dir): Permission denied"
+"$DISTKAN" train "$cfg" --run-dir run --set train.steps=50 --resume latest > again.log || fail "the writable resume failed"
+echo "unwritable run and checkpoint directories are refused at set-up"
