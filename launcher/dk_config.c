@@ -1462,7 +1462,8 @@ static dk_err report_unstorable(const dk_config *cfg, const char *text, const ch
             const int key_len = eq && eq > a ? (int)(eq - a - 1) : (int)na;
             const char *value = eq ? eq + 2 : a, *value_b = eq_b ? eq_b + 2 : b;
             DK_ERROR(DK_ERR_USAGE,
-                     "%s: [%s] %.*s = '%.*s' cannot be stored in config.ini and checkpoints: it reads back as "
+                     "%s (with any --set and --run-dir): [%s] %.*s = '%.*s' cannot be stored in config.ini and "
+                     "checkpoints: it reads back as "
                      "'%.*s' (an INI value cannot begin or end with blanks, and ' ;' or ' #' starts a comment); "
                      "choose a value without them",
                      cfg->source_path, section, key_len, a, (int)(na - (size_t)(value - a)), value,
@@ -1494,7 +1495,8 @@ dk_err dk_config_check_storable(const dk_config *cfg)
             const char *eq = memchr(line, '=', n);
             const int key_len = eq && eq > line ? (int)(eq - line - 1) : 0;
             err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                               "%s: [%s] %.*s: the value is too long to store: its line in config.ini and in every "
+                               "%s (with any --set and --run-dir): [%s] %.*s: the value is too long to store: its "
+                               "line in config.ini and in every "
                                "checkpoint would have %zu characters, more than the %d the INI parser reads back, so "
                                "the run could never be resumed; shorten it (for a path, a symbolic link to the "
                                "directory works)",
