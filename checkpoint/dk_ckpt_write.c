@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/dk_fs.h"
 #include "dk_ckpt_layout.h"
 #include "dk_crc32c.h"
 
@@ -208,28 +209,6 @@ static dk_err write_file(int fd, const char *path, const unsigned char *front, s
     return DK_OK;
 }
 
-/* Makes the rename itself durable: the new directory entry is only on disk once the
- * directory is synced. */
-static dk_err sync_directory_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = NULL;
-    const size_t length = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
-    DK_CALL(dk_calloc((void **)&dir, length + 1, 1, "a directory name"));
-    memcpy(dir, !slash ? "." : path, length);
-    dk_err err = DK_OK;
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot open directory %s to sync it: %s", dir,
-                           strerror(errno));
-    else if (fsync(fd) != 0)
-        err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot sync directory %s: %s", dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return err;
-}
-
 dk_err dk_ckpt_write(const char *path, Dk__Manifest *manifest, const dk_ckpt_tensor_source *tensors, int n_tensors,
                      size_t chunk_bytes)
 {
@@ -278,7 +257,7 @@ dk_err dk_ckpt_write(const char *path, Dk__Manifest *manifest, const dk_ckpt_ten
                            strerror(errno));
         goto discard;
     }
-    DK_CALL_GOTO(err, done, sync_directory_of(path));
+    DK_CALL_GOTO(err, done, dk_fsync_dir_of(path));
     goto done;
 discard:
     if (fd >= 0)

@@ -12,6 +12,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../common/dk_fs.h"
+
 dk_err dk_make_dirs(const char *dir)
 {
     char path[4096];
@@ -53,21 +55,6 @@ dk_err dk_partial_open(FILE **out, const char *dir, const char *name)
     if (!f)
         DK_ERROR(DK_ERR_IO, "cannot open '%s' for writing: %s", path, strerror(errno));
     *out = f;
-    return DK_OK;
-}
-
-static dk_err fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        DK_ERROR(DK_ERR_IO, "cannot open directory '%s' to sync it: %s", dir, strerror(errno));
-    /* Some file systems refuse fsync on directories (EINVAL); the rename is still done. */
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        int e = errno;
-        close(fd);
-        DK_ERROR(DK_ERR_IO, "cannot sync directory '%s': %s", dir, strerror(e));
-    }
-    close(fd);
     return DK_OK;
 }
 
@@ -215,7 +202,7 @@ dk_err dk_partial_commit_set(const char *dir, const char *const *names, int n)
     /* Only once the directory is synced is the new set durable: until then the old one is
      * kept to go back to. */
     if (err == DK_OK)
-        err = fsync_dir(dir);
+        err = dk_fsync_dir(dir);
     if (err != DK_OK) {
         roll_back(paths, done, backed, placed);
         return dk_error_push(err, __FILE__, __LINE__, __func__);
@@ -272,7 +259,7 @@ dk_err dk_move_file(const char *from, const char *dir, const char *name)
     if (snprintf(to, sizeof to, "%s/%s", dir, name) >= (int)sizeof to)
         DK_ERROR(DK_ERR_USAGE, "'%s/%s': the path is too long", dir, name);
     if (rename(from, to) == 0) {
-        DK_CALL(fsync_dir(dir));
+        DK_CALL(dk_fsync_dir(dir));
         return DK_OK;
     }
     if (errno != EXDEV)
@@ -280,7 +267,7 @@ dk_err dk_move_file(const char *from, const char *dir, const char *name)
     /* Another file system ([checkpoint] dir elsewhere): the copy is made durable before the
      * original goes. */
     DK_CALL(copy_file(from, to));
-    DK_CALL(fsync_dir(dir));
+    DK_CALL(dk_fsync_dir(dir));
     if (unlink(from) != 0)
         DK_ERROR(DK_ERR_IO, "copied '%s' to '%s' but cannot remove the original: %s", from, to, strerror(errno));
     return DK_OK;
@@ -310,7 +297,7 @@ dk_err dk_keep_file(const char *from, const char *dir, const char *name)
      * without hard links, or another one, gets a copy. */
     if (link(from, to) != 0)
         DK_CALL(copy_file(from, to));
-    DK_CALL(fsync_dir(dir));
+    DK_CALL(dk_fsync_dir(dir));
     return DK_OK;
 }
 
@@ -413,7 +400,7 @@ dk_err dk_outputs_recover(const char *dir, const char *const *names, int n, cons
         if (!placed && (!keep_partial || strcmp(names[i], keep_partial) != 0))
             unlink(p[i].partial);
     }
-    DK_CALL(fsync_dir(dir));
+    DK_CALL(dk_fsync_dir(dir));
     fprintf(stderr, "distkan: note: the outputs in %s were being replaced by process %ld when it ended; %s\n", dir,
             pid, all_placed ? "its new set was complete and stays" : "the earlier set is back in place");
     return DK_OK;
