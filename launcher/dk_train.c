@@ -1,5 +1,6 @@
 #include "dk_train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,6 +89,15 @@ static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
                                  t->n_in, t->n_in == 1 ? "" : "s", t->n_out, t->n_out == 1 ? "" : "s");
     DK_CALL(agree(r, shape_err, local_failure));
     DK_CALL(agree(r, check_data_range(r), local_failure));
+    /* The network's buffers are sized in int rows: a rank's batch beyond that would wrap. */
+    dk_err rows_err = DK_OK;
+    if (t->local_batch > INT_MAX)
+        rows_err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                                "%s: [train] batch (or, with batch = 0, [fit] train_size) gives rank %d %ld rows per "
+                                "step, more than the %d one network call can take: set a smaller [train] batch, or "
+                                "use more ranks",
+                                cfg->source_path, r->rank, t->local_batch, INT_MAX);
+    DK_CALL(agree(r, rows_err, local_failure));
     long mb = t->local_batch;
     if (t->local_test > mb)
         mb = t->local_test < 4096 ? t->local_test : (mb > 4096 ? mb : 4096);

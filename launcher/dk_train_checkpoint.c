@@ -317,19 +317,6 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->m.eval = &p->eval;
 }
 
-/* The resolved config as INI text, the same text as the run's config.ini. */
-static dk_err config_text(const dk_config *cfg, char **text)
-{
-    size_t size = 0;
-    FILE *f = open_memstream(text, &size);
-    if (!f)
-        DK_ERROR(DK_ERR_MEMORY, "cannot buffer the configuration for a checkpoint");
-    dk_config_write_ini(cfg, f);
-    if (fclose(f) != 0)
-        DK_ERROR(DK_ERR_MEMORY, "cannot buffer the configuration for a checkpoint");
-    return DK_OK;
-}
-
 dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
 {
     if (r->rank != 0)
@@ -350,7 +337,7 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
         bytes += t->count * dk_dtype_size(t->dtype);
     }
     char *ini = NULL;
-    DK_CALL(config_text(r->cfg, &ini));
+    DK_CALL(dk_config_to_text(r->cfg, &ini)); /* the same text as the run's config.ini */
     fill_manifest(r, &parts, ini, reason);
     char path[DK_CKPT_PATH_MAX];
     dk_err err = dk_ckpt_path(path, sizeof path, r->ckpt_dir, r->step);
@@ -360,7 +347,14 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
         err = dk_ckpt_write(path, &parts.m, sources, n, (size_t)r->cfg->ckpt_chunk_bytes);
     free(ini);
     DK_CALL(err);
-    DK_CALL(dk_ckpt_prune(r->ckpt_dir, r->cfg->ckpt_keep));
+    /* The checkpoint is safe on disk: failing to remove older ones (a file made read-only,
+     * an NFS hiccup) costs disk space, not the run. */
+    if (dk_ckpt_prune(r->ckpt_dir, r->cfg->ckpt_keep) != DK_OK) {
+        fprintf(stderr, "distkan: warning: checkpoint at step %ld written, but older checkpoints could not be "
+                        "removed ([checkpoint] keep = %d): %s\n",
+                r->step, r->cfg->ckpt_keep, dk_error_message());
+        dk_error_clear();
+    }
     r->t_last_ckpt = dk_train_now();
     r->last_ckpt_step = r->step;
     const double seconds = r->t_last_ckpt - t0;
