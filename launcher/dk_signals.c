@@ -54,9 +54,13 @@ dk_err dk_signals_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
     const int sigs[] = {SIGTERM, SIGUSR1};
+    /* Each blocks the other while the handler runs: its updates of the shared state (the
+     * first signal, its time) are then never interleaved. */
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    sa.sa_flags = SA_RESTART;
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         if (sigaction(sigs[i], &sa, NULL) != 0)
             DK_ERROR(DK_ERR_INTERNAL, "cannot install the handler of signal %d: %s", sigs[i], strerror(errno));
