@@ -234,7 +234,7 @@ static const key_spec keys[] = {
     {.section = "grid", .key = "update_samples", .type = KT_INT, .default_text = "2048",
      FIELD(grid_update_samples), .imin = 1, .imax = 1000000,
      .doc = "Global input samples per grid update, spread evenly over the training set (fit) or the current "
-            "collocation points (PDE), at most all of them; every rank gets the same set."},
+            "interior collocation points (PDE), at most all of them; every rank gets the same set."},
 
     /* [task] */
     {.section = "task", .key = "type", .type = KT_ENUM, .default_text = "fit", FIELD(task), .names = task_names,

@@ -30,7 +30,7 @@ dk_err dk_train_grid_setup(dk_run *r)
                                   .refine_change = NAN, .loss = NAN};
     if (cfg->grid_update_every == 0)
         return DK_OK;
-    long available = r->pde ? r->pde->n_int + r->pde->n_bnd : r->fit->train_size;
+    long available = r->pde ? r->pde->n_int : r->fit->train_size; /* dk_pde_task_grid_samples */
     r->n_grid_samples = cfg->grid_update_samples < available ? cfg->grid_update_samples : available;
     return DK_CALLOC(r->grid_samples, (size_t)r->n_grid_samples * (size_t)r->net->widths[0], "grid update samples");
 }

@@ -213,18 +213,12 @@ dk_err dk_pde_task_rebind(dk_pde_task *t, const dk_network *net)
 void dk_pde_task_grid_samples(const dk_pde_task *t, long n_samples, double *x)
 {
     const int d = t->dim;
-    const long total = t->n_int + t->n_bnd;
     for (long j = 0; j < n_samples; j++) {
-        long g = (long)((double)j * (double)total / (double)n_samples);
-        const void *src;
-        long local;
-        if (g < t->n_int)
-            src = t->x_int, local = g - t->int_begin;
-        else
-            src = t->x_bnd, local = g - t->n_int - t->bnd_begin;
-        if (local < 0 || local >= (g < t->n_int ? t->local_int : t->local_bnd))
+        const long g = (long)((double)j * (double)t->n_int / (double)n_samples);
+        const long local = g - t->int_begin;
+        if (local < 0 || local >= t->local_int)
             continue;
-        dk_load_block(t->dtype, src, (size_t)local * d, (size_t)d, x + (size_t)j * d);
+        dk_load_block(t->dtype, t->x_int, (size_t)local * d, (size_t)d, x + (size_t)j * d);
     }
 }
 

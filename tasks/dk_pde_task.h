@@ -90,9 +90,11 @@ dk_err dk_pde_task_bind(dk_pde_task *task, const dk_network *net);
  * must not change). */
 dk_err dk_pde_task_rebind(dk_pde_task *task, const dk_network *net);
 
-/* Samples of the network inputs for a grid update: sample j (j < n_samples <= N_int + N_bnd)
- * is point floor(j * (N_int + N_bnd) / n_samples) of the current interior points followed by
- * the boundary points. Writes the samples this rank owns into x[j][dim] (float64) and leaves
+/* Samples of the network inputs for a grid update: sample j (j < n_samples <= N_int) is
+ * interior point floor(j * N_int / n_samples), as pykan's PDE example updates from its
+ * interior points. Not the boundary points: on a face of the box one coordinate is the
+ * same for all of them, and such ties would pile quantile knots up at the box's edges,
+ * where the refit's second derivatives (the PDE residual's) then blow up. Writes the samples this rank owns into x[j][dim] (float64) and leaves
  * the other rows untouched, so that summing zero-filled buffers over ranks gives the whole
  * set in the same order for any world size. */
 void dk_pde_task_grid_samples(const dk_pde_task *task, long n_samples, double *x);
