@@ -173,7 +173,10 @@ static dk_err write_log(dk_run *r, const char *phase, double phase_value, int ev
                r->eval.rel_l2, r->eval.max_err);
     else
         printf("  test_rmse %.6e", r->eval.test_rmse);
-    if (evals)
+    /* By phase, not by evals: an L-BFGS stop may have evaluated nothing (a gradient already
+     * below tolerance_grad), and it has no learning rate to print. */
+    const bool lbfgs = !strcmp(phase, "lbfgs");
+    if (lbfgs)
         printf("  t %.3e  evals %d", phase_value, evals);
     else
         printf("  lr %.3e", phase_value);
@@ -187,7 +190,7 @@ static dk_err write_log(dk_run *r, const char *phase, double phase_value, int ev
         json_field(f, "loss_boundary", r->loss.boundary);
     }
     dk_train_write_eval(f, ", ", r, &r->eval);
-    if (evals) {
+    if (lbfgs) {
         json_field(f, "step_length", phase_value);
         fprintf(f, ", \"evals\": %d", evals);
     } else {

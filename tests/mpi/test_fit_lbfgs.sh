@@ -15,3 +15,15 @@ last=$(json_number np1/summary.json final_loss)
 assert_less "$last" "$first" "final loss after 30 iterations vs loss at iteration 10"
 grep -q '"adam_steps": 0' np1/summary.json || fail "optimizer = lbfgs ran Adam steps"
 echo "L-BFGS fit: 1 and 2 ranks agree; loss $first (iteration 10) -> $last (30)"
+# A stop at the first iteration (gradient below a huge tolerance_grad) is logged as an
+# L-BFGS line: step length 0, no learning rate.
+run_ranks 1 train "$cfg" --set train.optimizer=lbfgs --set lbfgs.steps=30 --set lbfgs.tolerance_grad=1e9 \
+    --run-dir stop > stop.log || { cat stop.log; fail "the tolerance stop run failed"; }
+grep -q "L-BFGS stopped at step 1: gradient below tolerance_grad" stop.log || { cat stop.log; fail "no stop at step 1"; }
+line=$(grep '"phase": "lbfgs"' stop/metrics.jsonl | head -n 1)
+case $line in
+    *'"step_length": 0, "evals": 0'*) ;;
+    *) fail "the stop's log line: $line" ;;
+esac
+[[ $line != *'"lr"'* ]] || fail "an L-BFGS line carries a learning rate: $line"
+echo "an L-BFGS stop at its first iteration is logged with step length 0"
