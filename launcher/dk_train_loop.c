@@ -101,11 +101,18 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
         bool defined = dk_pde_task_rel_l2_defined(r->pde, sums[1]);
         out->rel_l2 = defined ? sqrt(sums[0] / sums[1]) : NAN;
         if (r->rank == 0 && !defined && !r->warned_rel_l2_undefined) {
-            fprintf(stderr,
-                    "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero, to "
-                    "rounding, at all %ld evaluation points (rms %.3g there, %.3g over the domain); raise [pde] "
-                    "eval_grid or eval_points\n",
-                    r->pde->n_eval, sqrt(sums[1] / (double)r->pde->n_eval), r->pde->solution_rms);
+            /* Zero over the whole domain (a problem's parameters can make it so), no
+             * evaluation set helps; zero only at the evaluation points, a larger one does. */
+            if (r->pde->solution_rms == 0.0)
+                fprintf(stderr,
+                        "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero over "
+                        "the whole domain (the problem's parameters make it so); max_err and mse are the errors\n");
+            else
+                fprintf(stderr,
+                        "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero, to "
+                        "rounding, at all %ld evaluation points (rms %.3g there, %.3g over the domain); raise [pde] "
+                        "eval_grid or eval_points\n",
+                        r->pde->n_eval, sqrt(sums[1] / (double)r->pde->n_eval), r->pde->solution_rms);
             r->warned_rel_l2_undefined = true;
         }
         out->max_err = mx;

@@ -52,3 +52,17 @@ done
 grep -q "^done: 0 steps in .*, final loss $(printf '%.6e' "$(json_number pde0/summary.json final_loss)")," pde0.log \
     || { cat pde0.log; fail "PDE, 0 steps: the text output does not report the initial loss"; }
 echo "ok: PDE, 0 steps: the loss and its terms are the initial model's"
+
+# rel_l2 undefined: a zero exact solution everywhere (helmholtz2d with a1 = 0) is said to
+# be so; one zero only at the evaluation points (a 3 x 3 grid of sin(pi x) sin(pi y^2))
+# asks for a larger evaluation set.
+
+"$DISTKAN" train "$pde" --run-dir zero_u --set pde.problem=helmholtz2d --set pde.a1=0 --set train.steps=0 \
+    --set lbfgs.steps=0 > zero_u.log 2> zero_u.err || { cat zero_u.err; fail "zero_u failed"; }
+grep -q "rel_l2 is undefined and reported as nan: the exact solution is zero over the whole domain" zero_u.err \
+    || { cat zero_u.err; fail "zero_u: no warning that the solution is zero everywhere"; }
+"$DISTKAN" train "$pde" --run-dir zero_grid --set pde.eval_grid=3 --set train.steps=0 --set lbfgs.steps=0 \
+    > zero_grid.log 2> zero_grid.err || { cat zero_grid.err; fail "zero_grid failed"; }
+grep -q "zero, to rounding, at all 9 evaluation points .*raise \[pde\] eval_grid or eval_points" zero_grid.err \
+    || { cat zero_grid.err; fail "zero_grid: no advice to raise the evaluation set"; }
+echo "ok: an undefined rel_l2 is explained: zero everywhere, or only at the evaluation points"
