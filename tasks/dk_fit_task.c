@@ -58,8 +58,9 @@ static dk_err plan_batches(dk_fit_task *t, const dk_fit_task_settings *s, long t
     long unused = train_rows - t->train_size;
     if (unused > 0)
         snprintf(t->warning, sizeof t->warning,
-                 "the last %ld of %ld training rows are never used: [train] batch = %ld divides them "
-                 "into %ld batches", unused, train_rows, batch, t->n_batches);
+                 "%ld rows are left for training, but [train] batch = %ld divides them into %ld batches: the "
+                 "training set is their first %ld, and the last %ld are never used",
+                 train_rows, batch, t->n_batches, t->train_size, unused);
     else if (s->batch > train_rows)
         snprintf(t->warning, sizeof t->warning,
                  "[train] batch = %ld is more than the %ld training rows: every step uses all of them (full batch)",
