@@ -59,8 +59,8 @@ static dk_err plan_batches(dk_fit_task *t, const dk_fit_task_settings *s, long t
     if (unused > 0)
         snprintf(t->warning, sizeof t->warning,
                  "%ld rows are left for training, but [train] batch = %ld divides them into %ld batches: the "
-                 "training set is their first %ld, and the last %ld are never used",
-                 train_rows, batch, t->n_batches, t->train_size, unused);
+                 "training set is their first %ld, and the last %ld %s never used",
+                 train_rows, batch, t->n_batches, t->train_size, unused, unused == 1 ? "is" : "are");
     else if (s->batch > train_rows)
         snprintf(t->warning, sizeof t->warning,
                  "[train] batch = %ld is more than the %ld training rows: every step uses all of them (full batch)",
