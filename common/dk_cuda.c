@@ -3,6 +3,7 @@
 
 #include <cuda_runtime_api.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 static _Atomic size_t memory_used, memory_peak;
@@ -79,6 +80,8 @@ dk_err dk_cuda_malloc(void **out, size_t bytes, const char *what)
 {
     *out = NULL;
     void *p = NULL;
+    if (bytes > SIZE_MAX - PREFIX)
+        DK_ERROR(DK_ERR_MEMORY, "size overflow: %zu bytes of GPU memory for %s", bytes, what);
     cudaError_t e = cudaMalloc(&p, bytes + PREFIX);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();

@@ -1,6 +1,7 @@
 #include "dk_error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,8 @@ dk_err dk_aligned_alloc(void **out, size_t bytes, const char *what)
     *out = NULL;
     if (bytes == 0)
         return DK_OK;
+    if (bytes > SIZE_MAX - 63)
+        DK_ERROR(DK_ERR_MEMORY, "size overflow: %zu bytes for %s", bytes, what);
     size_t rounded = (bytes + 63) / 64 * 64;
     void *p = aligned_alloc(64, rounded);
     if (!p)

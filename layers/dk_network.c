@@ -2,6 +2,7 @@
 
 #include <lapacke.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,27 +10,36 @@
 #include "../kernels/dk_bspline.h"
 #include "../kernels/dk_kan_jet.h"
 
-/* Lays out every layer's blocks in the flat buffers and returns the totals. */
-static void plan_layout(dk_network *net, const dk_network_settings *s)
+/* Lays out every layer's blocks in the flat buffers and returns the totals. The counts are
+ * checked: widths near INT_MAX multiply past size_t, and a wrapped total would allocate a
+ * small buffer for a huge layout. Each total also leaves room for its bytes (x 8). */
+static dk_err plan_layout(dk_network *net, const dk_network_settings *s)
 {
+    const size_t limit = SIZE_MAX / 16;
     size_t p = 0, st = 0;
     for (int l = 0; l < net->n_layers; l++) {
         dk_layer_view *v = &net->layers[l];
         v->shape = dk_kan_shape_make(s->widths[l], s->widths[l + 1], s->G, s->k, s->max_batch, s->n_threads);
-        size_t io = (size_t)v->shape.in * (size_t)v->shape.out;
+        const size_t in = (size_t)v->shape.in, out = (size_t)v->shape.out, nb = (size_t)v->shape.n_basis;
+        const size_t io = in * out; /* both below 2^31: no wrap */
+        if (io > limit / (nb + 2) || p > limit - io * (nb + 2) || in * (size_t)v->shape.n_knots + io > limit - st)
+            DK_ERROR(DK_ERR_MEMORY, "size overflow: layer %d (%zu -> %zu, %zu coefficients per edge) and the ones "
+                                    "before it have more parameters than a buffer can index",
+                     l, in, out, nb);
         v->coef = p;
-        p += io * (size_t)v->shape.n_basis;
+        p += io * nb;
         v->scale_base = p;
         p += io;
         v->scale_sp = p;
         p += io;
         v->grid = st;
-        st += (size_t)v->shape.in * (size_t)v->shape.n_knots;
+        st += in * (size_t)v->shape.n_knots;
         v->mask = st;
         st += io;
     }
     net->n_params = p;
     net->n_state = st;
+    return DK_OK;
 }
 
 /* pykan's curve2coef at initialisation: for each input i, the coefficients of every edge
@@ -136,11 +146,14 @@ static dk_err alloc_jets(dk_network *net, size_t *work)
         const dk_kan_shape *sh = &net->layers[l].shape;
         size_t w = dk_kan_jet_workspace_bytes(sh, net->n_dir, net->dtype);
         *work = w > *work ? w : *work;
-        size_t bytes = (size_t)net->max_batch * (size_t)net->n_dir * (size_t)sh->out * es;
+        size_t bytes = 0, in_bytes = 0;
+        DK_CALL(dk_array_bytes(&bytes, (size_t)net->max_batch * (size_t)net->n_dir, (size_t)sh->out, es,
+                               "activation derivatives"));
+        DK_CALL(dk_array_bytes(&in_bytes, (size_t)net->max_batch * (size_t)net->n_dir, (size_t)sh->in, es,
+                               "derivative gradients"));
         DK_CALL(dk_aligned_alloc(&net->jet1[l + 1], bytes, "activation first derivatives"));
         DK_CALL(dk_aligned_alloc(&net->jet2[l + 1], bytes, "activation second derivatives"));
         if (l > 0) {
-            size_t in_bytes = (size_t)net->max_batch * (size_t)net->n_dir * (size_t)sh->in * es;
             DK_CALL(dk_aligned_alloc(&net->gjet1[l], in_bytes, "first-derivative gradients"));
             DK_CALL(dk_aligned_alloc(&net->gjet2[l], in_bytes, "second-derivative gradients"));
         }
@@ -163,7 +176,7 @@ dk_err dk_network_create(dk_network **out, const dk_network_settings *s)
     net->max_batch = s->max_batch;
     net->n_threads = s->n_threads;
     DK_CALL_GOTO(err, fail, DK_CALLOC(net->layers, (size_t)net->n_layers, "layer views"));
-    plan_layout(net, s);
+    DK_CALL_GOTO(err, fail, plan_layout(net, s));
 
     const size_t es = dk_dtype_size(s->dtype);
     DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->params, net->n_params * es, "parameters"));
@@ -177,11 +190,13 @@ dk_err dk_network_create(dk_network **out, const dk_network_settings *s)
         const dk_kan_shape *sh = &net->layers[l].shape;
         size_t w = dk_kan_workspace_bytes(sh, s->dtype);
         work = w > work ? w : work;
-        size_t act = (size_t)s->max_batch * (size_t)sh->out * es;
+        size_t act = 0, dact = 0;
+        DK_CALL_GOTO(err, fail, dk_array_bytes(&act, (size_t)s->max_batch, (size_t)sh->out, es, "activations"));
+        DK_CALL_GOTO(err, fail,
+                     dk_array_bytes(&dact, (size_t)s->max_batch, (size_t)sh->in, es, "activation gradients"));
         DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->acts[l + 1], act, "activations"));
         if (l > 0)
-            DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->dacts[l], (size_t)s->max_batch * sh->in * es,
-                                                     "activation gradients"));
+            DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->dacts[l], dact, "activation gradients"));
     }
     if (s->jet)
         DK_CALL_GOTO(err, fail, alloc_jets(net, &work));

@@ -11,4 +11,7 @@ done
 expect_failure 1 "cannot allocate|size overflow" "$DISTKAN" train "$pde" --run-dir pde_b --set pde.boundary_points=4611686018427387904
 expect_failure 1 "cannot allocate|size overflow" "$DISTKAN" train "$fit" --run-dir fit_t --set fit.train_size=4611686018427387904 \
     --set train.batch=0
+# Widths whose parameter count wraps size_t: named as an overflow, never a small buffer.
+expect_failure 1 "size overflow: layer 1 \(2147483647 -> 2147483647" "$DISTKAN" train "$fit" --run-dir wide \
+    --set model.widths=2,2147483647,2147483647,1
 echo "huge sizes fail with allocation errors, no crash"
