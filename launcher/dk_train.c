@@ -250,7 +250,7 @@ static dk_err setup(run *r, int *local_failure)
         if (err == DK_OK)
             err = dk_partial_open(&r->metrics, cfg->run_dir, "metrics.jsonl");
         if (err == DK_OK)
-            dk_train_resume_carry_metrics(r);
+            err = dk_train_resume_carry_metrics(r);
     }
     DK_CALL(agree(r, err, local_failure));
     dk_train_resume_close(r);

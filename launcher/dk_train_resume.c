@@ -109,7 +109,7 @@ static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char 
 /* Rank 0: the lines of the run directory's metrics file (the unfinished .partial of a
  * stopped run, else the committed one) up to the checkpoint: lines of later steps, and
  * lines after the checkpoint's own event at its step, were written after it. */
-static void read_metrics_to_carry(dk_run *r, long step)
+static dk_err read_metrics_to_carry(dk_run *r, long step)
 {
     /* The newer of the two: a stale .partial of an older failed run must not win over the
      * committed file of a finished run that is now trained further. */
@@ -122,17 +122,23 @@ static void read_metrics_to_carry(dk_run *r, long step)
         found[i] = stat(path[i], &st[i]) == 0;
     }
     int pick = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
-    FILE *f = found[pick] ? fopen(path[pick], "r") : NULL;
+    if (!found[pick])
+        return DK_OK; /* no log: nothing to carry */
+    FILE *f = fopen(path[pick], "r");
     if (!f)
-        return;
+        DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path[pick], strerror(errno));
     size_t size = 0;
     FILE *out = open_memstream(&r->resume->metrics, &size);
+    if (!out) {
+        fclose(f);
+        DK_ERROR(DK_ERR_MEMORY, "cannot buffer the training log %s to carry over", path[pick]);
+    }
     char *line = NULL;
     size_t cap = 0;
     char mark[64];
     snprintf(mark, sizeof mark, "{\"step\": %ld, \"event\": \"checkpoint\"", step);
     ssize_t got;
-    while (out && (got = getline(&line, &cap, f)) > 0) {
+    while ((got = getline(&line, &cap, f)) > 0) {
         /* A line cut short (a write that failed, a crash mid-line) ends what is carried: the
          * log that continues must stay one JSON object per line. */
         if (got < 2 || line[got - 1] != '\n' || line[got - 2] != '}') {
@@ -148,9 +154,16 @@ static void read_metrics_to_carry(dk_run *r, long step)
             break;
     }
     free(line);
+    const int read_failed = ferror(f);
     fclose(f);
-    if (out)
-        fclose(out);
+    const int buffer_failed = fclose(out) != 0;
+    if (read_failed || buffer_failed) {
+        free(r->resume->metrics);
+        r->resume->metrics = NULL;
+        DK_ERROR(read_failed ? DK_ERR_IO : DK_ERR_MEMORY, "cannot %s the training log %s to carry over",
+                 read_failed ? "read" : "buffer", path[pick]);
+    }
+    return DK_OK;
 }
 
 /* Rank 0: whether the checkpoint at path lies in this run's checkpoint directory (the same
@@ -216,11 +229,15 @@ dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
     }
     res->saved = &saved;
     res->n_changed = n_changed;
+    err = DK_OK;
     if (r->rank == 0) {
         r->resumed_in_own_dir = in_own_checkpoint_dir(r, res->path);
         if (r->resumed_in_own_dir)
-            read_metrics_to_carry(r, (long)m->schedule->step);
+            err = read_metrics_to_carry(r, (long)m->schedule->step);
     }
+    /* A log that cannot be carried over stops the resume: going on would end the history
+     * where it began. */
+    DK_CALL(dk_comm_agree(r->comm, err, local_failure));
     return DK_OK;
 }
 
@@ -384,12 +401,14 @@ dk_err dk_train_resume_restore(dk_run *r, int *local_failure)
     return DK_OK;
 }
 
-void dk_train_resume_carry_metrics(dk_run *r)
+dk_err dk_train_resume_carry_metrics(dk_run *r)
 {
     if (r->rank != 0 || !r->resume || !r->resume->metrics || !r->metrics)
-        return;
-    fputs(r->resume->metrics, r->metrics);
-    fflush(r->metrics);
+        return DK_OK;
+    if (fputs(r->resume->metrics, r->metrics) == EOF || fflush(r->metrics) != 0)
+        DK_ERROR(DK_ERR_IO, "cannot write the carried-over training log into %s/metrics.jsonl.partial: %s",
+                 r->cfg->run_dir, strerror(errno));
+    return DK_OK;
 }
 
 void dk_train_resume_close(dk_run *r)

@@ -182,7 +182,7 @@ dk_err dk_train_resume_restore(dk_run *r, int *local_failure);
 void dk_train_resume_announce(const dk_run *r);
 /* Rank 0: carries the metrics.jsonl lines up to the checkpoint's step over from the run
  * that wrote it into the new metrics file. */
-void dk_train_resume_carry_metrics(dk_run *r);
+dk_err dk_train_resume_carry_metrics(dk_run *r);
 void dk_train_resume_close(dk_run *r);
 
 /* The run's state tensors: the model's (dk_model_tensors) and the optimiser's. One table

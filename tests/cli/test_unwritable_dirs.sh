@@ -32,5 +32,17 @@ check() { # WHAT DIR PATTERN
 }
 check "checkpoint directory" run/checkpoints "cannot create files in the checkpoint directory 'run/checkpoints' (\[checkpoint\] dir): Permission denied"
 check "run directory" run "cannot create files in the run directory 'run' (--run-dir, else \[output\] run_dir): Permission denied"
+# A training log the resume cannot read stops it: going on would drop the history.
+chmod 000 run/metrics.jsonl
+rc=0
+as_user "$DISTKAN" train "$cfg" --run-dir run --set train.steps=50 --resume latest > out.txt 2> err.txt || rc=$?
+chmod 644 run/metrics.jsonl
+[ "$rc" -eq 1 ] || { cat out.txt err.txt; fail "unreadable log: exit $rc, expected 1"; }
+grep -q "cannot read run/metrics.jsonl, the training log to carry over: Permission denied" err.txt \
+    || { cat err.txt; fail "unreadable log: no message naming it"; }
+echo "ok: an unreadable training log stops the resume, naming it"
 "$DISTKAN" train "$cfg" --run-dir run --set train.steps=50 --resume latest > again.log || fail "the writable resume failed"
+# The first run's line (its last step, 5), then the resumed run's 10, 20, ..., 50.
+[ "$(grep '"phase"' run/metrics.jsonl | sed 's/^{"step": \([0-9]*\),.*/\1/' | tr '\n' ' ')" = "5 10 20 30 40 50 " ] \
+    || fail "the resumed log's steps: $(grep '"phase"' run/metrics.jsonl | cut -c1-20)"
 echo "unwritable run and checkpoint directories are refused at set-up"
