@@ -29,6 +29,10 @@
 #include "../common/dk_error.h"
 #include "dk_kan_layer.h"
 
+/* The widest layers the CUDA kernels' launch grids serve: inputs on gridDim.y, outputs in
+ * warps of 32 on gridDim.z (CUDA: at most 65535 blocks along y and z). */
+enum { DK_KAN_CUDA_MAX_IN = 65535, DK_KAN_CUDA_MAX_OUT = 65535 * 32 };
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -297,9 +297,9 @@ inline dk_err dk_kc_check(const dk_kan_shape *s, int batch, const void *workspac
     if (s->in < 1 || s->out < 1 || s->G < 1 || s->n_knots != s->G + 2 * s->k + 1 || s->n_basis != s->G + s->k)
         DK_ERROR(DK_ERR_USAGE, "%s: invalid KAN layer shape in=%d out=%d G=%d k=%d n_knots=%d n_basis=%d", what,
                  s->in, s->out, s->G, s->k, s->n_knots, s->n_basis);
-    if (s->in > 65535 || s->out > 65535 * 32)
-        DK_ERROR(DK_ERR_USAGE, "%s: KAN layer %dx%d is too wide for the CUDA kernels' launch grid (in <= 65535)",
-                 what, s->in, s->out);
+    if (s->in > DK_KAN_CUDA_MAX_IN || s->out > DK_KAN_CUDA_MAX_OUT)
+        DK_ERROR(DK_ERR_USAGE, "%s: KAN layer %dx%d is too wide for the CUDA kernels' launch grid (in <= %d, "
+                 "out <= %d)", what, s->in, s->out, DK_KAN_CUDA_MAX_IN, DK_KAN_CUDA_MAX_OUT);
     if (batch < 0)
         DK_ERROR(DK_ERR_USAGE, "%s: negative batch %d", what, batch);
     if (!workspace)

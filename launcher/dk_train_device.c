@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "../kernels/dk_kan_cuda.h"
+
 /* Implemented in dk_train_device_cuda.c: creates r->dev on the activated GPU. */
 dk_err dk_train_device_start(dk_run *r, dk_comm_choice comm);
 
@@ -22,6 +24,27 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
     }
     if (r->device.kind == DK_DEVICE_CPU)
         return DK_OK;
+    /* The kernels' launch limits, here rather than at the first forward, mid-run: `auto`
+     * then takes the CPU, `cuda` is a configuration error. The same verdict on every rank. */
+    for (int l = 0; l + 1 < cfg->n_widths; l++) {
+        if (cfg->widths[l] <= DK_KAN_CUDA_MAX_IN && cfg->widths[l + 1] <= DK_KAN_CUDA_MAX_OUT)
+            continue;
+        if (cfg->device == DK_DEVICE_CUDA)
+            DK_CALL(dk_comm_agree(r->comm,
+                                  dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                                               "%s: [model] widths: layer %d (%d -> %d) is too wide for the CUDA "
+                                               "kernels (at most %d inputs and %d outputs per layer); use [dist] "
+                                               "device = cpu, or narrower layers",
+                                               cfg->source_path, l, cfg->widths[l], cfg->widths[l + 1],
+                                               DK_KAN_CUDA_MAX_IN, DK_KAN_CUDA_MAX_OUT),
+                                  local_failure));
+        r->device.kind = DK_DEVICE_CPU;
+        snprintf(r->device.why, sizeof r->device.why,
+                 "device = auto: layer %d (%d -> %d) is too wide for the CUDA kernels", l, cfg->widths[l],
+                 cfg->widths[l + 1]);
+        snprintf(r->device.name, sizeof r->device.name, "cpu");
+        return DK_OK;
+    }
     DK_CALL(dk_comm_agree(r->comm, dk_device_activate(&r->device), local_failure));
     /* Two ranks of a node on one physical GPU (the same PCI bus id, whatever ordinal each
      * sees it under) put the all-reduce on MPI for every rank. Counting ranks against
