@@ -10,8 +10,10 @@
  * broadcast, one message per grid change. The run's final hash check (dk_train.c) covers
  * grids as well as parameters.
  *
- * These are the only places after setup that allocate: a new network at each stage change
- * and the least-squares workspaces of a grid update, a few times per run. */
+ * With checkpoints (their manifest and the directory listing of pruning), these are the
+ * only places after setup that allocate: a new network at each stage change and the
+ * least-squares workspaces of a grid update, a few times per run. An Adam or L-BFGS step
+ * allocates nothing. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
