@@ -18,7 +18,7 @@ dk_err dk_make_dirs(const char *dir)
 {
     char path[4096];
     if (strlen(dir) >= sizeof path)
-        DK_ERROR(DK_ERR_USAGE, "run directory path is too long (%zu characters)", strlen(dir));
+        DK_ERROR(DK_ERR_USAGE, "directory path %.64s... is too long (%zu characters)", dir, strlen(dir));
     strcpy(path, dir);
     for (char *p = path + 1;; p++) {
         if (*p == '/' || *p == '\0') {
