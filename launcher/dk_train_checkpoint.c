@@ -106,23 +106,28 @@ static void report_set_aside(const dk_run *r, int moved, bool log_moved, const c
     fflush(stdout);
 }
 
+/* Whether output i of an earlier finished run is in the run directory (its path in path). */
+static bool finished_output(const dk_run *r, int i, char *path, size_t cap)
+{
+    struct stat st;
+    const int len = snprintf(path, cap, "%s/%s", r->cfg->run_dir, dk_run_output_names[i]);
+    return len > 0 && (size_t)len < cap && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Whether the run directory holds the results of an earlier finished run that this run
  * does not continue: a fresh run, a resume from elsewhere, or a resume that abandons some
  * of the history (checkpoints after its step). Those results are replaced when this run
  * ends; a copy goes aside with that history's checkpoints, so that nothing saved is lost
  * to a run that only meant to start again. */
-static int earlier_results(const dk_run *r, int abandoned)
+static bool keeps_earlier_results(const dk_run *r, int abandoned)
 {
     if (r->resumed && r->resumed_in_own_dir && abandoned == 0)
-        return 0;
-    int n = 0;
+        return false;
     char path[DK_PATH_MAX + 32];
-    struct stat st;
-    for (int i = 0; i < DK_RUN_OUTPUTS; i++) {
-        const int len = snprintf(path, sizeof path, "%s/%s", r->cfg->run_dir, dk_run_output_names[i]);
-        n += len > 0 && (size_t)len < sizeof path && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
-    }
-    return n;
+    for (int i = 0; i < DK_RUN_OUTPUTS; i++)
+        if (finished_output(r, i, path, sizeof path))
+            return true;
+    return false;
 }
 
 dk_err dk_train_checkpoint_set_aside(dk_run *r)
@@ -139,16 +144,14 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
      * aside with that history's checkpoints. */
     char log[DK_PATH_MAX + 32], aside[DK_CKPT_PATH_MAX];
     const bool move_log = unfinished_log(r, log, sizeof log) && (!r->resumed_in_own_dir || to_move > 0);
-    const int results = earlier_results(r, to_move);
+    const bool keep_results = keeps_earlier_results(r, to_move);
     int kept = 0;
     dk_err err = DK_OK;
-    if (to_move > 0 || move_log || results > 0)
+    if (to_move > 0 || move_log || keep_results)
         err = make_aside_dir(r->ckpt_dir, aside, sizeof aside);
-    for (int i = 0; i < DK_RUN_OUTPUTS && results > 0 && err == DK_OK; i++) {
+    for (int i = 0; i < DK_RUN_OUTPUTS && keep_results && err == DK_OK; i++) {
         char path[DK_PATH_MAX + 32];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", r->cfg->run_dir, dk_run_output_names[i]);
-        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        if (!finished_output(r, i, path, sizeof path))
             continue;
         err = dk_keep_file(path, aside, dk_run_output_names[i]);
         kept += err == DK_OK;

@@ -8,6 +8,14 @@
 /* Implemented in dk_train_device_cuda.c: creates r->dev on the activated GPU. */
 dk_err dk_train_device_start(dk_run *r, dk_comm_choice comm);
 
+/* `auto` after all takes the CPU, for the reason `why` (the log's device line). */
+static void use_cpu(dk_device_choice *d, const char *why)
+{
+    d->kind = DK_DEVICE_CPU;
+    snprintf(d->why, sizeof d->why, "%s", why);
+    snprintf(d->name, sizeof d->name, "cpu");
+}
+
 dk_err dk_train_device_open(dk_run *r, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
@@ -17,11 +25,8 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
      * every rank to agree. */
     double cpu_somewhere = r->device.kind == DK_DEVICE_CPU;
     DK_CALL(dk_comm_allreduce_max_f64(r->comm, &cpu_somewhere, 1));
-    if (cpu_somewhere > 0 && r->device.kind == DK_DEVICE_CUDA) {
-        r->device.kind = DK_DEVICE_CPU;
-        snprintf(r->device.why, sizeof r->device.why, "device = auto: some rank sees no CUDA device");
-        snprintf(r->device.name, sizeof r->device.name, "cpu");
-    }
+    if (cpu_somewhere > 0 && r->device.kind == DK_DEVICE_CUDA)
+        use_cpu(&r->device, "device = auto: some rank sees no CUDA device");
     if (r->device.kind == DK_DEVICE_CPU)
         return DK_OK;
     /* The kernels' launch limits, here rather than at the first forward, mid-run: `auto`
@@ -38,11 +43,10 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
                                                cfg->source_path, l, cfg->widths[l], cfg->widths[l + 1],
                                                DK_KAN_CUDA_MAX_IN, DK_KAN_CUDA_MAX_OUT),
                                   local_failure));
-        r->device.kind = DK_DEVICE_CPU;
-        snprintf(r->device.why, sizeof r->device.why,
-                 "device = auto: layer %d (%d -> %d) is too wide for the CUDA kernels", l, cfg->widths[l],
-                 cfg->widths[l + 1]);
-        snprintf(r->device.name, sizeof r->device.name, "cpu");
+        char why[sizeof r->device.why];
+        snprintf(why, sizeof why, "device = auto: layer %d (%d -> %d) is too wide for the CUDA kernels", l,
+                 cfg->widths[l], cfg->widths[l + 1]);
+        use_cpu(&r->device, why);
         return DK_OK;
     }
     DK_CALL(dk_comm_agree(r->comm, dk_device_activate(&r->device), local_failure));

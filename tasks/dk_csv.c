@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,9 +156,10 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
                                "the rows, then to convert them); save it to a file first");
     if (!path[0])
         DK_ERROR(DK_ERR_USAGE, "the CSV file's path is empty: expected a file name");
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    const bool exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode))
         DK_ERROR(DK_ERR_USAGE, "%s is a directory: expected a CSV file", path);
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    if (exists && !S_ISREG(st.st_mode))
         DK_ERROR(DK_ERR_USAGE,
                  "%s is not a regular file: CSV data is read twice (to count the rows, then to convert them), so a "
                  "pipe or terminal cannot serve; save it to a file first",

@@ -373,6 +373,20 @@ static void predict_matches_reference(dk_dtype dtype, double tol)
 static void test_predict_matches_reference_f64(void **state) { predict_matches_reference(DK_F64, 1e-12); }
 static void test_predict_matches_reference_f32(void **state) { predict_matches_reference(DK_F32, 2e-5); }
 
+/* Runs predict on points with 2 target columns and returns the RMSE its report prints. */
+static double predicted_rmse(const dk_predict_options *o)
+{
+    captured_text rep;
+    assert_dk_ok(dk_predict(o, capture_begin(&rep)));
+    char *text = capture_end(&rep);
+    const char *at = strstr(text, "RMSE against the 2 target columns");
+    assert_non_null(at);
+    double rmse = 0;
+    assert_int_equal(sscanf(strchr(at, ':') + 1, "%lf", &rmse), 1);
+    free(text);
+    return rmse;
+}
+
 /* --derivatives against central differences of the dense reference, and the RMSE against
  * target columns that differ from the model by +-shift. */
 static void test_predict_derivatives_and_rmse(void **state)
@@ -386,15 +400,7 @@ static void test_predict_derivatives_and_rmse(void **state)
     const model *m = &sc.m;
 
     dk_predict_options o = {.model = sc.ckpt, .points = sc.csv, .out = sc.out, .derivatives = 1};
-    captured_text rep;
-    assert_dk_ok(dk_predict(&o, capture_begin(&rep)));
-    char *text = capture_end(&rep);
-    const char *at = strstr(text, "RMSE against the 2 target columns");
-    assert_non_null(at);
-    double rmse = 0;
-    assert_int_equal(sscanf(strchr(at, ':') + 1, "%lf", &rmse), 1);
-    assert_close_rel(rmse, shift, 1e-6); /* printed to 7 digits */
-    free(text);
+    assert_close_rel(predicted_rmse(&o), shift, 1e-6); /* printed to 7 digits */
 
     long rows;
     int cols;
@@ -439,15 +445,7 @@ static void test_predict_rmse_of_huge_errors(void **state)
     double x[N_POINTS][3];
     write_points(sc.csv, x, &sc.m, 1, 1e300);
     dk_predict_options o = {.model = sc.ckpt, .points = sc.csv, .out = sc.out};
-    captured_text rep;
-    assert_dk_ok(dk_predict(&o, capture_begin(&rep)));
-    char *text = capture_end(&rep);
-    const char *at = strstr(text, "RMSE against the 2 target columns");
-    assert_non_null(at);
-    double rmse = 0;
-    assert_int_equal(sscanf(strchr(at, ':') + 1, "%lf", &rmse), 1);
-    assert_close_rel(rmse, 1e300, 1e-6);
-    free(text);
+    assert_close_rel(predicted_rmse(&o), 1e300, 1e-6);
     scene_close(&sc);
 }
 
