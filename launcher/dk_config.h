@@ -1,5 +1,5 @@
 /* Run configuration: an INI file (parsed with inih) plus `--set section.key=value`
- * overrides, checked against one schema table (dk_config.c) that also holds every key's
+ * overrides, checked against one schema table (dk_config_schema.c) that also holds every key's
  * default, range and one-line documentation.
  *
  * Errors name the file and line (or the --set argument), the key, the value given and
@@ -7,7 +7,7 @@
  *   examples/fit.ini:7: [train] lr = 'fast': expected a number > 0
  *   examples/fit.ini:3: unknown key 'widht' in section [model]; did you mean 'widths'? (known keys: ...)
  *   --set train.steps=-5: [train] steps = '-5': expected an integer in [0, 1000000000]
- * The INI dialect (comments, repeated keys, line length) is described in dk_config.c.
+ * The INI dialect (comments, repeated keys, line length) is described in dk_config_read.c.
  */
 #ifndef DK_CONFIG_H
 #define DK_CONFIG_H
