@@ -68,18 +68,22 @@ static dk_err plan_batches(dk_fit_task *t, const dk_fit_task_settings *s, long t
     return DK_OK;
 }
 
+/* An allocation that fails names the key that sized it. */
+#define TRAIN_SHARE(what) what " (this rank's share of [fit] train_size)"
+#define TEST_SHARE(what) what " (this rank's share of [fit] test_size)"
+
 static dk_err allocate_buffers(dk_fit_task *t)
 {
     size_t es = dk_dtype_size(t->dtype), bytes = 0;
     size_t train_rows = (size_t)t->n_batches * (size_t)t->local_batch;
-    DK_CALL(dk_array_bytes(&bytes, train_rows, (size_t)t->n_in, es, "training inputs"));
-    DK_CALL(dk_aligned_alloc(&t->train_x, bytes, "training inputs"));
-    DK_CALL(dk_array_bytes(&bytes, train_rows, (size_t)t->n_out, es, "training targets"));
-    DK_CALL(dk_aligned_alloc(&t->train_y, bytes, "training targets"));
-    DK_CALL(dk_array_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_in, es, "test inputs"));
-    DK_CALL(dk_aligned_alloc(&t->test_x, bytes, "test inputs"));
-    DK_CALL(dk_array_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_out, es, "test targets"));
-    DK_CALL(dk_aligned_alloc(&t->test_y, bytes, "test targets"));
+    DK_CALL(dk_array_bytes(&bytes, train_rows, (size_t)t->n_in, es, TRAIN_SHARE("training inputs")));
+    DK_CALL(dk_aligned_alloc(&t->train_x, bytes, TRAIN_SHARE("training inputs")));
+    DK_CALL(dk_array_bytes(&bytes, train_rows, (size_t)t->n_out, es, TRAIN_SHARE("training targets")));
+    DK_CALL(dk_aligned_alloc(&t->train_y, bytes, TRAIN_SHARE("training targets")));
+    DK_CALL(dk_array_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_in, es, TEST_SHARE("test inputs")));
+    DK_CALL(dk_aligned_alloc(&t->test_x, bytes, TEST_SHARE("test inputs")));
+    DK_CALL(dk_array_bytes(&bytes, (size_t)t->local_test, (size_t)t->n_out, es, TEST_SHARE("test targets")));
+    DK_CALL(dk_aligned_alloc(&t->test_y, bytes, TEST_SHARE("test targets")));
     return DK_OK;
 }
 

@@ -19,6 +19,10 @@ enum { N_PROBE_POINTS = 1024 };
 
 static dk_box task_box(const dk_pde_task *t) { return (dk_box){t->dim, t->lo, t->hi, t->face}; }
 
+/* An allocation that fails names the key that sized it. */
+#define INTERIOR_SHARE "interior points (this rank's share of [pde] interior_points)"
+#define BOUNDARY_SHARE(what) what " (this rank's share of [pde] boundary_points)"
+
 dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
 {
     *out = NULL;
@@ -83,18 +87,21 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
     t->eval_begin = (long)dk_part_begin((size_t)t->n_eval, s->world_size, s->rank);
     t->local_eval = (long)dk_part_end((size_t)t->n_eval, s->world_size, s->rank) - t->eval_begin;
 
+    /* An allocation that fails names the key that sized it. */
+    const char *eval_what = grid ? "evaluation points (this rank's share of [pde] eval_grid^inputs)"
+                                 : "evaluation points (this rank's share of [pde] eval_points)";
     const size_t es = dk_dtype_size(s->dtype);
     size_t bytes = 0;
-    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_int, (size_t)dim, es, "interior points"));
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_int, bytes, "interior points"));
-    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_bnd, (size_t)dim, es, "boundary points"));
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_bnd, bytes, "boundary points"));
-    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_bnd, 1, es, "boundary values"));
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->g_bnd, bytes, "boundary values"));
+    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_int, (size_t)dim, es, INTERIOR_SHARE));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_int, bytes, INTERIOR_SHARE));
+    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_bnd, (size_t)dim, es, BOUNDARY_SHARE("boundary points")));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_bnd, bytes, BOUNDARY_SHARE("boundary points")));
+    DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_bnd, 1, es, BOUNDARY_SHARE("boundary values")));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->g_bnd, bytes, BOUNDARY_SHARE("boundary values")));
     DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)(t->local_eval ? t->local_eval : 1), (size_t)dim, es,
-                                           "evaluation points"));
-    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_eval, bytes, "evaluation points"));
-    DK_CALL_GOTO(err, fail, DK_CALLOC(t->u_eval, (size_t)(t->local_eval ? t->local_eval : 1), "exact solution"));
+                                           eval_what));
+    DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_eval, bytes, eval_what));
+    DK_CALL_GOTO(err, fail, DK_CALLOC(t->u_eval, (size_t)(t->local_eval ? t->local_eval : 1), eval_what));
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->res_scratch, (size_t)3 * dim + 1, "residual scratch"));
     double *x = t->res_scratch; /* free until the first loss */
     for (long p = 0; p < t->local_eval; p++) {
