@@ -13,14 +13,12 @@ long dk_config_total_updates(const dk_config *cfg)
     return (cfg->optimizer != DK_OPT_LBFGS ? cfg->steps : 0) + (cfg->optimizer != DK_OPT_ADAM ? cfg->lbfgs_steps : 0);
 }
 
-int dk_config_grid_stages(const dk_config *cfg, long *stage_steps)
+void dk_config_grid_schedule(const dk_config *cfg, dk_grid_schedule *out)
 {
-    const int n = cfg->n_grid_schedule > 0 ? cfg->n_grid_schedule : 1;
-    const long total = dk_config_total_updates(cfg);
-    for (int s = 0; s < n; s++)
-        stage_steps[s] = cfg->n_grid_steps == 0 ? total * (s + 1) / n - total * s / n
-                                                : cfg->grid_steps[cfg->n_grid_steps == 1 ? 0 : s];
-    return n;
+    const bool staged = cfg->n_grid_schedule > 0;
+    dk_grid_schedule_plan(out, staged ? cfg->n_grid_schedule : 1, staged ? cfg->grid_schedule : &cfg->grid,
+                          dk_config_total_updates(cfg), cfg->n_grid_steps, cfg->grid_steps, cfg->grid_update_every,
+                          cfg->grid_update_until);
 }
 
 dk_pde_params dk_config_pde_params(const dk_config *cfg)

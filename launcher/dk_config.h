@@ -18,11 +18,12 @@
 #include "../common/dk_device.h"
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
+#include "../optim/dk_grid_schedule.h"
 #include "../optim/dk_lr_schedule.h"
 #include "../tasks/dk_collocation.h"
 #include "../tasks/dk_pde_problem.h"
 
-enum { DK_MAX_LAYERS = 64, DK_MAX_GRID_STAGES = 32, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
+enum { DK_MAX_LAYERS = 64, DK_MAX_GRID_STAGES = DK_GRID_MAX_STAGES, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
 
 typedef enum { DK_TASK_FIT = 0, DK_TASK_PDE = 1 } dk_task_kind;
 /* adam_then_lbfgs: [train] steps Adam steps, then [lbfgs] steps L-BFGS iterations. */
@@ -114,11 +115,11 @@ typedef struct dk_config {
 /* The config spelling of an optimizer ("adam", "lbfgs", "adam_then_lbfgs"). */
 const char *dk_config_optimizer_name(dk_optimizer_kind kind);
 
-/* The run's updates (Adam steps plus L-BFGS iterations the optimizer plans) and the
- * number of grid stages (1 without a schedule); stage_steps[s] receives the updates of
- * stage s (the config checks made them positive and summing to the total). */
+/* The run's updates (Adam steps plus L-BFGS iterations the optimizer plans), and its grid
+ * schedule: one stage of [model] grid without a [grid] schedule; the config checks made
+ * the stages' updates positive and summing to the total. */
 long dk_config_total_updates(const dk_config *cfg);
-int dk_config_grid_stages(const dk_config *cfg, long *stage_steps);
+void dk_config_grid_schedule(const dk_config *cfg, dk_grid_schedule *out);
 
 /* The [pde] problem parameters. */
 dk_pde_params dk_config_pde_params(const dk_config *cfg);

@@ -159,10 +159,9 @@ static dk_err check_grid_keys(const dk_config_load_state *st)
                  n, cfg->n_grid_steps);
         DK_CALL(cross_error(st, "grid", "steps", what));
     }
-    long stage_steps[DK_MAX_GRID_STAGES], sum = 0;
-    dk_config_grid_stages(cfg, stage_steps);
-    for (int s = 0; s < n; s++)
-        sum += stage_steps[s];
+    dk_grid_schedule plan;
+    dk_config_grid_schedule(cfg, &plan);
+    const long sum = dk_grid_schedule_total(&plan);
     if (sum != total) {
         snprintf(what, sizeof what, "the %d stages add up to %ld updates but the run has %ld (%s): make them agree",
                  n, sum, total, total_text);

@@ -24,24 +24,16 @@
 dk_err dk_train_grid_setup(dk_run *r)
 {
     const dk_config *cfg = r->cfg;
-    long stage_steps[DK_MAX_GRID_STAGES];
-    r->n_stages = dk_config_grid_stages(cfg, stage_steps);
+    dk_config_grid_schedule(cfg, &r->schedule);
+    r->n_stages = r->schedule.n_stages;
     for (int s = 0; s < r->n_stages; s++)
-        r->stages[s] = (dk_stage){.G = cfg->n_grid_schedule > 0 ? cfg->grid_schedule[s] : cfg->grid,
-                                  .planned = stage_steps[s], .loss_before = NAN, .loss_after = NAN,
-                                  .refine_change = NAN, .loss = NAN};
+        r->stages[s] = (dk_stage){.G = r->schedule.G[s], .planned = r->schedule.updates[s], .loss_before = NAN,
+                                  .loss_after = NAN, .refine_change = NAN, .loss = NAN};
     if (cfg->grid_update_every == 0)
         return DK_OK;
     long available = r->pde ? r->pde->n_int : r->fit->train_size; /* dk_pde_task_grid_samples */
     r->n_grid_samples = cfg->grid_update_samples < available ? cfg->grid_update_samples : available;
     return DK_CALLOC(r->grid_samples, (size_t)r->n_grid_samples * (size_t)r->net->widths[0], "grid update samples");
-}
-
-bool dk_train_grid_update_due(const dk_run *r, long u)
-{
-    const dk_config *cfg = r->cfg;
-    return cfg->grid_update_every > 0 && u % cfg->grid_update_every == 0 &&
-           (cfg->grid_update_until == 0 || u < cfg->grid_update_until);
 }
 
 dk_err dk_train_gather_grid_samples(dk_comm *comm, const dk_fit_task *fit, const dk_pde_task *pde, long n, int d,

@@ -362,7 +362,7 @@ static dk_err run_stage(dk_run *r, dk_stage *st)
             if (r->dev)
                 DK_CALL(dk_train_device_points_changed(r));
         }
-        if (dk_train_grid_update_due(r, u))
+        if (dk_grid_schedule_update_due(&r->schedule, u))
             DK_CALL(dk_train_grid_update(r));
         if (r->adam_done < r->adam_steps) {
             DK_CALL(adam_update(r));

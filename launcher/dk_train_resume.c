@@ -76,14 +76,15 @@ static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char 
     if (!ok)
         DK_ERROR(DK_ERR_DATA, "%s: the manifest's model (widths, k, precision) disagrees with the config stored in it",
                  path);
-    long stage_steps[DK_MAX_GRID_STAGES];
-    const int n_stages = dk_config_grid_stages(cfg, stage_steps);
+    dk_grid_schedule plan;
+    dk_config_grid_schedule(cfg, &plan);
+    const int n_stages = plan.n_stages;
     if (sc->n_stages != (size_t)n_stages || sc->stage < 0 || sc->stage >= n_stages)
         DK_ERROR(DK_ERR_DATA, "%s: the schedule has %zu grid stages (in stage %d) but the config has %d", path,
                  sc->n_stages, sc->stage, n_stages);
     for (int s = 0; s < n_stages; s++) {
         const Dk__Stage *st = sc->stages[s];
-        const int G = cfg->n_grid_schedule > 0 ? cfg->grid_schedule[s] : cfg->grid;
+        const int G = plan.G[s];
         if (!st || st->grid != G || st->first_step < 0 || st->planned < 0 || st->done < 0 || st->done > st->planned)
             DK_ERROR(DK_ERR_DATA, "%s: grid stage %d of the schedule is inconsistent (G %d, the config says %d)", path,
                      s + 1, st ? st->grid : -1, G);

@@ -72,6 +72,7 @@ typedef struct dk_run {
     bool lbfgs_fresh;     /* L-BFGS must restart: first use, new points, new grid */
     double lbfgs_f;       /* the loss at the L-BFGS iterate */
     /* Grid schedule and grid updates from samples (dk_train_grid.c). */
+    dk_grid_schedule schedule; /* the plan, from the config */
     int n_stages, stage;
     dk_stage stages[DK_MAX_GRID_STAGES];
     long n_grid_samples;  /* global samples per grid update (0 = no updates) */
@@ -130,8 +131,6 @@ dk_err dk_train_grid_update(dk_run *r);
  * *_grid_samples) and one all-reduce sums them (adding zeros is exact). */
 dk_err dk_train_gather_grid_samples(dk_comm *comm, const dk_fit_task *fit, const dk_pde_task *pde, long n, int d,
                                     double *x);
-/* Whether a grid update is due before update `u` (0-based) of the current stage. */
-bool dk_train_grid_update_due(const dk_run *r, long u);
 
 /* Writes one metrics.jsonl event line (rank 0): {"step": S, "event": NAME, "grid": G, ...}
  * with the given numeric fields. */

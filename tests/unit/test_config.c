@@ -623,27 +623,33 @@ static void test_grid_schedule_rules(void **state)
 {
     (void)state;
     dk_config c;
-    long stage[DK_MAX_GRID_STAGES];
+    dk_grid_schedule plan;
     check_ok(load_text(&c, "g0.ini", "", NULL, 0));
     assert_int_equal(c.n_grid_schedule, 0);
-    assert_int_equal(dk_config_grid_stages(&c, stage), 1);
-    assert_int_equal(stage[0], c.steps);
-    /* No steps: the run's updates split equally, the remainder at the end. */
+    dk_config_grid_schedule(&c, &plan);
+    assert_int_equal(plan.n_stages, 1);
+    assert_int_equal(plan.updates[0], c.steps);
+    assert_int_equal(plan.G[0], c.grid);
+    /* No steps: the run's updates split equally (3, 3, 4). */
     check_ok(load_text(&c, "g1.ini", "[train]\nsteps = 10\n[grid]\nschedule = 3, 5,10\n", NULL, 0));
     assert_int_equal(c.grid, 3);
-    assert_int_equal(dk_config_grid_stages(&c, stage), 3);
-    assert_true(stage[0] == 3 && stage[1] == 3 && stage[2] == 4);
+    dk_config_grid_schedule(&c, &plan);
+    assert_int_equal(plan.n_stages, 3);
+    assert_true(plan.updates[0] == 3 && plan.updates[1] == 3 && plan.updates[2] == 4);
     /* One value for every stage, and adam_then_lbfgs counts both phases. */
     check_ok(load_text(&c, "g2.ini",
                        "[model]\ngrid = 5\n[train]\noptimizer = adam_then_lbfgs\nsteps = 100\n[lbfgs]\nsteps = 300\n"
                        "[grid]\nschedule = 5,10,20,50\nsteps = 100\n",
                        NULL, 0));
-    assert_int_equal(dk_config_grid_stages(&c, stage), 4);
-    assert_true(stage[0] == 100 && stage[3] == 100);
+    dk_config_grid_schedule(&c, &plan);
+    assert_int_equal(plan.n_stages, 4);
+    assert_true(plan.updates[0] == 100 && plan.updates[3] == 100);
+    assert_true(plan.G[0] == 5 && plan.G[1] == 10 && plan.G[3] == 50);
     check_ok(load_text(&c, "g3.ini", "[train]\noptimizer = lbfgs\n[lbfgs]\nsteps = 30\n[grid]\nschedule = 5,7\nsteps = 10,20\n",
                        NULL, 0));
-    assert_int_equal(dk_config_grid_stages(&c, stage), 2);
-    assert_true(stage[0] == 10 && stage[1] == 20);
+    dk_config_grid_schedule(&c, &plan);
+    assert_int_equal(plan.n_stages, 2);
+    assert_true(plan.updates[0] == 10 && plan.updates[1] == 20);
     EXPECT_USAGE(load_text(&c, "g4.ini", "[grid]\nschedule = 5,5,10\n", NULL, 0),
                  "g4.ini:2: [grid] schedule = '5,5,10': expected strictly increasing grid sizes (entry 2, 5, is not "
                  "above 5)");
