@@ -87,7 +87,6 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
     t->eval_begin = (long)dk_part_begin((size_t)t->n_eval, s->world_size, s->rank);
     t->local_eval = (long)dk_part_end((size_t)t->n_eval, s->world_size, s->rank) - t->eval_begin;
 
-    /* An allocation that fails names the key that sized it. */
     const char *eval_what = grid ? "evaluation points (this rank's share of [pde] eval_grid^inputs)"
                                  : "evaluation points (this rank's share of [pde] eval_points)";
     const size_t es = dk_dtype_size(s->dtype);
