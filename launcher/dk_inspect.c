@@ -10,6 +10,7 @@
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
 #include "dk_model_file.h"
+#include "dk_state_check.h"
 
 static void print_eval(FILE *f, const Dk__Eval *e)
 {
@@ -119,7 +120,22 @@ static void print_config(FILE *f, const Dk__Manifest *m)
     }
 }
 
-/* One file: the summary, the config, then every checksum. */
+/* Beyond its checksums, a checkpoint is valid when its model loads (every layer's tensors
+ * there with the shapes the manifest gives, finite values, increasing knots: what predict,
+ * functions and a resume read first) and its optimiser state holds values a resume can
+ * use (dk_state_check.h). */
+static dk_err model_loads(dk_ckpt_reader *rd, const char *path)
+{
+    dk_network *net = NULL;
+    char source[DK_CKPT_PATH_MAX];
+    dk_err err = dk_model_load(path, 1, 1, 0, NULL, &net, source, sizeof source);
+    dk_network_destroy(&net);
+    if (err == DK_OK)
+        err = dk_optimizer_check_file(rd);
+    return err;
+}
+
+/* One file: the summary, the config, then every checksum and the model. */
 static int inspect_file(const char *path)
 {
     dk_ckpt_reader *rd = NULL;
@@ -135,7 +151,9 @@ static int inspect_file(const char *path)
     for (size_t i = 0; i < dk_ckpt_manifest(rd)->n_tensors; i++)
         chunks += dk_ckpt_manifest(rd)->tensors[i]->n_chunks;
     if (err == DK_OK)
-        printf("valid: header, manifest and all %zu chunk checksums verified\n", chunks);
+        err = model_loads(rd, path);
+    if (err == DK_OK)
+        printf("valid: header, manifest and all %zu chunk checksums verified; the model loads\n", chunks);
     else
         fprintf(stderr, "distkan: invalid checkpoint: %s\n", dk_error_message());
     dk_ckpt_close(&rd);
@@ -184,6 +202,8 @@ static int inspect_dir(const char *dir, int run_dir)
         }
         if (err == DK_OK)
             err = dk_ckpt_verify(rd);
+        if (err == DK_OK)
+            err = model_loads(rd, entries[i].path);
         if (err == DK_OK) {
             const Dk__Manifest *m = dk_ckpt_manifest(rd);
             printf("valid    %s  step %ld, loss %.6e (%s)\n", entries[i].path, entries[i].step,

@@ -217,20 +217,35 @@ static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk_
     return DK_OK;
 }
 
-/* The kernels take strictly increasing, finite knots; a checkpoint that verifies was
- * written by distkan, so this only fails on a file made by other means. */
-static dk_err check_knots(const dk_network *net, const char *label)
+/* Whether name ends with suffix. */
+static bool ends_with(const char *name, const char *suffix)
 {
-    for (int l = 0; l < net->n_layers; l++) {
-        const dk_layer_view *v = &net->layers[l];
-        for (int i = 0; i < v->shape.in; i++)
-            for (int m = 0; m < v->shape.n_knots; m++) {
-                const size_t at = v->grid + (size_t)i * v->shape.n_knots + (size_t)m;
-                const double t = dk_load(net->dtype, net->state, at);
-                if (!isfinite(t) || (m > 0 && !(t > dk_load(net->dtype, net->state, at - 1))))
-                    DK_ERROR(DK_ERR_DATA, "%s: layer %d, input %d: knot %d (%g) is not finite and above the one before",
-                             label, l, i, m, t);
-            }
+    const size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+dk_err dk_model_check_values(const dk_network *net, const char *label)
+{
+    dk_state_tensor tensors[DK_MODEL_TENSORS_PER_LAYER * DK_NETWORK_MAX_LAYERS];
+    const int n = dk_model_tensors(net, tensors);
+    for (int i = 0; i < n; i++) {
+        const dk_state_tensor *t = &tensors[i];
+        const bool knots = ends_with(t->name, ".knots"), mask = ends_with(t->name, ".mask");
+        /* knots: [in][n_knots], each row strictly increasing */
+        const size_t row = knots ? (size_t)t->shape[1] : t->count;
+        for (size_t e = 0; e < t->count; e++) {
+            const double v = dk_load(t->dtype, t->data, e);
+            const double before = e % row ? dk_load(t->dtype, t->data, e - 1) : -INFINITY;
+            if (!isfinite(v))
+                DK_ERROR(DK_ERR_DATA, "%s: tensor %s, element %zu, is %g: %s", label, t->name, e, v,
+                         DK_MODEL_NOT_DISTKANS);
+            if (knots && !(v > before))
+                DK_ERROR(DK_ERR_DATA, "%s: tensor %s, input %zu: knot %zu (%.17g) is not above knot %zu (%.17g): %s",
+                         label, t->name, e / row, e % row, v, e % row - 1, before, DK_MODEL_NOT_DISTKANS);
+            if (mask && v != 0.0 && v != 1.0)
+                DK_ERROR(DK_ERR_DATA, "%s: tensor %s, element %zu, is %g (a mask is 0 or 1): %s", label, t->name, e, v,
+                         DK_MODEL_NOT_DISTKANS);
+        }
     }
     return DK_OK;
 }
@@ -263,7 +278,7 @@ dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FI
             err = dk_ckpt_read_tensor(rd, tensors[i].name, tensors[i].dtype, tensors[i].count, tensors[i].data);
     }
     if (err == DK_OK)
-        err = check_knots(*net, label);
+        err = dk_model_check_values(*net, label);
     if (err == DK_OK && (size_t)snprintf(source, capacity, "%s", label) >= capacity)
         err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: the path is too long", label);
     dk_ckpt_close(&rd);

@@ -60,6 +60,16 @@ void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net);
  * initialisation. The checkpoint's path goes to source[capacity]. Errors name the path
  * and what is wrong: no checkpoint, a damaged file (DK_ERR_DATA), a model whose layer
  * shapes or knots (finite and strictly increasing per input) do not add up. */
+/* Checks the values of a model just read from a checkpoint: finite parameters, knots
+ * finite and strictly increasing per input (what the kernels need), masks 0 or 1. A file
+ * that verifies was written by distkan, which never stores anything else, so this fails
+ * only on a file made or edited by other means; the error (DK_ERR_DATA) names `label`, the
+ * layer and the element. */
+dk_err dk_model_check_values(const dk_network *net, const char *label);
+
+/* How those errors end: the likely cause. */
+#define DK_MODEL_NOT_DISTKANS "distkan never writes such a value (a file made or edited by other means?)"
+
 /* The checkpoint directory of a run directory: the [checkpoint] dir its config.ini names
  * (the setting of the run that wrote it last: a checkpoints/ beside it may be an earlier
  * run's, a stale model), else <run_dir>/checkpoints, in dir[capacity]. An error when

@@ -20,6 +20,8 @@
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
+#include "dk_state_check.h"
+#include "dk_train_device.h"
 #include "dk_train_run.h"
 
 struct dk_resume {
@@ -378,6 +380,29 @@ static dk_err restore_counters(dk_run *r)
     return DK_OK;
 }
 
+/* The values just restored, beyond their checksums: a file that verifies but holds a NaN,
+ * a knot out of order or a negative second moment (made or edited by other means) would
+ * crash the kernels or train on garbage. */
+static dk_err check_restored_values(dk_run *r)
+{
+    const char *path = r->resume->path;
+    DK_CALL(dk_model_check_values(r->net, path));
+    dk_optimizer_view v = {.dtype = r->net->dtype, .n = r->net->n_params};
+    if (r->adam)
+        v.adam_m = r->adam->m, v.adam_v = r->adam->v;
+    if (r->lbfgs) {
+        dk_lbfgs_state ls; /* host arrays, as the checkpoint filled them */
+        if (r->dev)
+            dk_train_device_lbfgs_view(r, &ls);
+        else
+            dk_lbfgs_state_view(r->lbfgs, &ls);
+        v.s = ls.s, v.y = ls.y, v.rho = ls.rho, v.history = ls.history, v.head = ls.head, v.count = ls.count;
+        v.stride = ls.stride, v.x = r->lbfgs_x, v.g = r->lbfgs_g, v.fresh = r->lbfgs_fresh;
+    }
+    DK_CALL(dk_optimizer_check_values(&v, path));
+    return DK_OK;
+}
+
 dk_err dk_train_resume_restore(dk_run *r, int *local_failure)
 {
     static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
@@ -393,6 +418,8 @@ dk_err dk_train_resume_restore(dk_run *r, int *local_failure)
                                   DK_MEM_HOST));
     /* Deterministic on every rank: all find the same error, rank 0 reports it. */
     err = restore_counters(r);
+    if (err == DK_OK)
+        err = check_restored_values(r);
     int report = 0;
     dk_err agreed = dk_comm_agree(r->comm, err, &report);
     if (agreed != DK_OK) {

@@ -1,0 +1,106 @@
+/* Checks of a checkpoint's optimiser state (dk_state_check.h). */
+#include "dk_state_check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dk_model_file.h"
+
+/* The first of n values that is not finite (or, with nonnegative, is below zero), or -1. */
+static long first_bad(dk_dtype dtype, const void *a, size_t n, bool nonnegative)
+{
+    for (size_t e = 0; e < n; e++) {
+        const double v = dk_load(dtype, a, e);
+        if (!isfinite(v) || (nonnegative && v < 0.0))
+            return (long)e;
+    }
+    return -1;
+}
+
+dk_err dk_optimizer_check_values(const dk_optimizer_view *v, const char *label)
+{
+    long bad;
+    if (v->adam_m && (bad = first_bad(v->dtype, v->adam_m, v->n, false)) >= 0)
+        DK_ERROR(DK_ERR_DATA, "%s: Adam's first moment %ld is %g: %s", label, bad,
+                 dk_load(v->dtype, v->adam_m, (size_t)bad), DK_MODEL_NOT_DISTKANS);
+    if (v->adam_v && (bad = first_bad(v->dtype, v->adam_v, v->n, true)) >= 0)
+        DK_ERROR(DK_ERR_DATA, "%s: Adam's second moment %ld is %g (expected finite and >= 0): %s", label, bad,
+                 dk_load(v->dtype, v->adam_v, (size_t)bad), DK_MODEL_NOT_DISTKANS);
+    if (!v->s)
+        return DK_OK;
+    for (int k = 0; k < v->count; k++) {
+        const int slot = ((v->head - 1 - k) % v->history + v->history) % v->history;
+        const double *s = v->s + (size_t)slot * v->stride, *y = v->y + (size_t)slot * v->stride;
+        if (first_bad(DK_F64, s, v->n, false) >= 0 || first_bad(DK_F64, y, v->n, false) >= 0 || !isfinite(v->rho[slot]))
+            DK_ERROR(DK_ERR_DATA, "%s: L-BFGS correction pair %d (slot %d) holds a value that is not finite: %s", label,
+                     k, slot, DK_MODEL_NOT_DISTKANS);
+    }
+    if (!v->fresh && (bad = first_bad(DK_F64, v->x, v->n, false)) >= 0)
+        DK_ERROR(DK_ERR_DATA, "%s: element %ld of the L-BFGS iterate is %g: %s", label, bad, v->x[bad],
+                 DK_MODEL_NOT_DISTKANS);
+    if (!v->fresh && (bad = first_bad(DK_F64, v->g, v->n, false)) >= 0)
+        DK_ERROR(DK_ERR_DATA, "%s: element %ld of the L-BFGS gradient is %g: %s", label, bad, v->g[bad],
+                 DK_MODEL_NOT_DISTKANS);
+    return DK_OK;
+}
+
+/* Reads tensor `name` whole into a new buffer; *count receives its elements. */
+static dk_err read_whole(dk_ckpt_reader *rd, const char *name, dk_dtype dtype, void **out, size_t *count,
+                         size_t *dim1)
+{
+    *out = NULL;
+    const Dk__Tensor *t = dk_ckpt_find(rd, name);
+    if (!t)
+        DK_ERROR(DK_ERR_DATA, "%s: tensor %s is missing", dk_ckpt_label(rd), name);
+    *count = (size_t)(t->nbytes / dk_dtype_size(dtype));
+    *dim1 = t->n_shape >= 2 ? (size_t)t->shape[1] : 0;
+    DK_CALL(dk_calloc(out, *count ? *count : 1, dk_dtype_size(dtype), name));
+    DK_CALL(dk_ckpt_read_tensor(rd, name, dtype, *count, *out));
+    return DK_OK;
+}
+
+dk_err dk_optimizer_check_file(dk_ckpt_reader *rd)
+{
+    const Dk__Manifest *m = dk_ckpt_manifest(rd);
+    const dk_dtype dt = m->model && m->model->dtype == DK__DTYPE__F32 ? DK_F32 : DK_F64;
+    void *buf[7] = {0};
+    size_t count[7] = {0}, dim1 = 0, unused;
+    dk_optimizer_view v = {.dtype = dt};
+    dk_err err = DK_OK;
+    if (m->adam) {
+        err = read_whole(rd, "adam.m", dt, &buf[0], &count[0], &unused);
+        if (err == DK_OK)
+            err = read_whole(rd, "adam.v", dt, &buf[1], &count[1], &unused);
+        if (err == DK_OK && count[0] != count[1])
+            err = dk_error_set(DK_ERR_DATA, __FILE__, __LINE__, "%s: adam.m and adam.v differ in size",
+                               dk_ckpt_label(rd));
+        v.adam_m = buf[0], v.adam_v = buf[1], v.n = count[0];
+    }
+    if (err == DK_OK && m->lbfgs) {
+        const Dk__Lbfgs *lb = m->lbfgs;
+        const char *names[5] = {"lbfgs.s", "lbfgs.y", "lbfgs.rho", "lbfgs.x", "lbfgs.g"};
+        for (int i = 0; i < 5 && err == DK_OK; i++)
+            err = read_whole(rd, names[i], DK_F64, &buf[2 + i], &count[2 + i], i == 0 ? &dim1 : &unused);
+        const size_t n = count[5];
+        if (err == DK_OK && (lb->history < 1 || lb->head < 0 || lb->head >= lb->history || lb->count < 0 ||
+                             lb->count > lb->history || dim1 < n || count[2] != (size_t)lb->history * dim1 ||
+                             count[3] != count[2] || count[4] != (size_t)lb->history || count[6] != n))
+            err = dk_error_set(DK_ERR_DATA, __FILE__, __LINE__,
+                               "%s: the L-BFGS tensors' sizes disagree with its history of %d (head %d, %d pairs)",
+                               dk_ckpt_label(rd), lb->history, lb->head, lb->count);
+        if (err == DK_OK && m->adam && v.n != n)
+            err = dk_error_set(DK_ERR_DATA, __FILE__, __LINE__, "%s: Adam holds %zu moments, L-BFGS %zu values",
+                               dk_ckpt_label(rd), v.n, n);
+        v.s = buf[2], v.y = buf[3], v.rho = buf[4], v.x = buf[5], v.g = buf[6];
+        v.history = lb->history, v.head = lb->head, v.count = lb->count, v.stride = dim1, v.fresh = lb->fresh;
+        v.n = n;
+    }
+    if (err == DK_OK)
+        err = dk_optimizer_check_values(&v, dk_ckpt_label(rd));
+    for (int i = 0; i < 7; i++)
+        free(buf[i]);
+    if (err != DK_OK)
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    return DK_OK;
+}

@@ -1,0 +1,37 @@
+# A checkpoint whose every checksum holds but whose values distkan never writes (edited,
+# or written by other means): a NaN or infinite knot, knots out of order, a mask of 2, a
+# NaN parameter, Adam moment or L-BFGS pair, a negative second moment. Each is refused
+# where it is read, exit 1, naming the file and the tensor: by train --resume (two ranks;
+# before, a NaN knot crashed the kernels with SIGSEGV and the others trained on garbage
+# with exit 0), by predict and by inspect (which said "valid"). The unedited checkpoint
+# still resumes, so the checks refuse only the edits.
+source "$(dirname "$0")/../lib.sh"
+cfg="$SOURCE_DIR/tests/mpi/small_grid.ini" # Adam, then L-BFGS over three grid stages
+run_ranks 2 train "$cfg" --run-dir base --set checkpoint.every=49 > base.log || fail "base run failed"
+good=base/checkpoints/ckpt-000000000049.dkc # in the L-BFGS phase: pairs and moments both stored
+[ -f "$good" ] || fail "no checkpoint at step 49: $(ls base/checkpoints)"
+printf 'x0,x1\n0.1,0.2\n-0.5,0.7\n' > points.csv
+# edit TENSOR INDEX VALUE EXPECTED-MESSAGE [predict]
+check() {
+    local tensor=$1 index=$2 value=$3 pattern=$4 model=${5:-}
+    "$EDIT_CKPT" "$good" bad.dkc "$tensor" "$index" "$value" || fail "edit_ckpt $tensor failed"
+    "$DISTKAN" inspect bad.dkc > /dev/null 2>&1 && fail "inspect called $tensor[$index] = $value valid" || true
+    rm -rf rx
+    expect_failure 1 "bad.dkc: .*$pattern" run_ranks 2 train "$cfg" --run-dir rx --resume bad.dkc
+    if [ "$model" = model ]; then
+        expect_failure 1 "bad.dkc: .*$pattern" "$DISTKAN" predict bad.dkc points.csv --out p.csv
+        expect_failure 1 "bad.dkc: .*$pattern" "$DISTKAN" inspect bad.dkc
+    fi
+}
+check layers.0.knots 0 -inf "tensor layers.0.knots, element 0, is -inf" model
+check layers.0.knots 3 nan "tensor layers.0.knots, element 3, is -?nan" model
+check layers.1.knots 5 5.0 "tensor layers.1.knots, input 0: knot 6 .* is not above knot 5 \(5\)" model
+check layers.0.mask 1 2 "tensor layers.0.mask, element 1, is 2 \(a mask is 0 or 1\)" model
+check layers.1.coef 7 nan "tensor layers.1.coef, element 7, is -?nan" model
+check adam.m 4 inf "Adam's first moment 4 is inf"
+check adam.v 3 -1 "Adam's second moment 3 is -1 \(expected finite and >= 0\)"
+check lbfgs.s 0 nan "L-BFGS correction pair [0-9]+ \(slot 0\) holds a value that is not finite"
+# The same file unedited resumes and finishes.
+run_ranks 2 train "$cfg" --run-dir ok --resume "$good" > ok.log || fail "the unedited checkpoint no longer resumes"
+"$DISTKAN" inspect "$good" | grep -q "the model loads" || fail "inspect does not report the model as loadable"
+echo "values distkan never writes are refused on resume, predict and inspect, naming the tensor"
