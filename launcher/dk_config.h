@@ -24,6 +24,10 @@
 #include "../tasks/dk_pde_problem.h"
 
 enum { DK_MAX_LAYERS = 64, DK_MAX_GRID_STAGES = DK_GRID_MAX_STAGES, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
+/* The largest grid: initialisation and every grid change solve dense least-squares
+ * problems of (G + k) unknowns per input, O(G^3) (G = 4000: about 20 s per input on one
+ * core, and 8 (G + 1) (G + k) bytes), so beyond this a run would look hung. */
+enum { DK_MAX_GRID = 10000 };
 
 typedef enum { DK_TASK_FIT = 0, DK_TASK_PDE = 1 } dk_task_kind;
 /* adam_then_lbfgs: [train] steps Adam steps, then [lbfgs] steps L-BFGS iterations. */

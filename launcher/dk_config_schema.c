@@ -60,8 +60,9 @@ const key_spec dk_config_keys[] = {
      .count_offset = offsetof(dk_config, n_widths), .imin = 1, .imax = INT_MAX, .min_count = 2,
      .max_count = DK_MAX_LAYERS + 1,
      .doc = "Layer widths from inputs to outputs: 2,5,1 is 2 inputs, one hidden layer of 5, 1 output."},
-    {.section = "model", .key = "grid", .type = KT_INT, .default_text = "5", FIELD(grid), .imin = 1, .imax = 100000,
-     .doc = "Grid intervals G per input; each activation has G + k B-spline coefficients."},
+    {.section = "model", .key = "grid", .type = KT_INT, .default_text = "5", FIELD(grid), .imin = 1, .imax = DK_MAX_GRID,
+     .doc = "Grid intervals G per input; each activation has G + k B-spline coefficients. Set-up and every grid "
+            "change cost O(G^3) per input (G = 2000: about 2 s, G = 4000: 20 s on one core)."},
     {.section = "model", .key = "k", .type = KT_INT, .default_text = "3", FIELD(k), .imin = 1, .imax = 7,
      .doc = "B-spline degree (3 = cubic)."},
     {.section = "model", .key = "grid_range", .type = KT_DOUBLE_PAIR, .default_text = "-1,1", FIELD(grid_range),
@@ -146,7 +147,7 @@ const key_spec dk_config_keys[] = {
 
     /* [grid] */
     {.section = "grid", .key = "schedule", .type = KT_INT_LIST, .default_text = "", FIELD(grid_schedule),
-     .count_offset = offsetof(dk_config, n_grid_schedule), .imin = 1, .imax = 100000, .min_count = 0,
+     .count_offset = offsetof(dk_config, n_grid_schedule), .imin = 1, .imax = DK_MAX_GRID, .min_count = 0,
      .max_count = DK_MAX_GRID_STAGES,
      .doc = "Grid extension: G of each training stage, strictly increasing, e.g. 5,10,20,50; the network starts at "
             "the first (which [model] grid must equal if set) and is refined at each stage change. Empty = no "

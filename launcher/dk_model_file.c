@@ -263,12 +263,11 @@ dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FI
         int widths[DK_NETWORK_MAX_LAYERS + 1];
         for (size_t l = 0; l < m->n_widths; l++)
             widths[l] = m->widths[l];
-        /* Initialisation settings do not matter: every parameter and knot is loaded below. */
+        /* No initialisation: every parameter, knot and mask is loaded below. */
         const dk_network_settings s = {.widths = widths, .n_widths = (int)m->n_widths, .G = m->grid, .k = m->k,
                                        .grid_lo = -1.0, .grid_hi = 1.0,
-                                       .dtype = m->dtype == DK__DTYPE__F64 ? DK_F64 : DK_F32, .noise_scale = 0.1,
-                                       .scale_base_mu = 0.0, .scale_base_sigma = 1.0, .scale_sp = 1.0,
-                                       .max_batch = max_batch, .n_threads = n_threads, .jet = jet};
+                                       .dtype = m->dtype == DK__DTYPE__F64 ? DK_F64 : DK_F32,
+                                       .max_batch = max_batch, .n_threads = n_threads, .jet = jet, .no_init = true};
         err = dk_network_create(net, &s);
     }
     if (err == DK_OK) {

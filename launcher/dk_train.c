@@ -221,7 +221,8 @@ static dk_err setup(run *r, int *local_failure)
         .grid_lo = cfg->grid_range[0], .grid_hi = cfg->grid_range[1], .dtype = cfg->precision,
         .seed = cfg->seed, .noise_scale = cfg->noise_scale, .scale_base_mu = cfg->scale_base_mu,
         .scale_base_sigma = cfg->scale_base_sigma, .scale_sp = cfg->scale_sp,
-        .max_batch = (int)(max_batch > 0 ? max_batch : 1), .n_threads = cfg->threads, .jet = r->pde != NULL};
+        .max_batch = (int)(max_batch > 0 ? max_batch : 1), .n_threads = cfg->threads, .jet = r->pde != NULL,
+        .no_init = r->resume != NULL}; /* dk_train_resume_restore reads every value */
     DK_CALL(agree(r, dk_network_create(&r->net, &ns), local_failure));
     if (r->pde)
         DK_CALL(agree(r, dk_pde_task_bind(r->pde, r->net), local_failure));

@@ -201,7 +201,7 @@ dk_err dk_network_create(dk_network **out, const dk_network_settings *s)
     if (s->jet)
         DK_CALL_GOTO(err, fail, alloc_jets(net, &work));
     DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->workspace, work, "kernel workspace"));
-    for (int l = 0; l < net->n_layers; l++)
+    for (int l = 0; l < net->n_layers && !s->no_init; l++)
         DK_CALL_GOTO(err, fail, init_layer(net, l, s));
     *out = net;
     return DK_OK;

@@ -45,6 +45,10 @@ typedef struct dk_network_settings {
     int max_batch;       /* rows per forward/backward call */
     int n_threads;
     int jet;             /* non-zero: also allocate buffers for dk_network_jet_* (PDE losses) */
+    /* true: parameters, knots and masks are left zero for the caller to fill whole
+     * (refinement, a checkpoint's model): the initial least-squares fits, O(G^3) per
+     * input, would be thrown away; the seed and initialisation settings are then unused. */
+    bool no_init;
 } dk_network_settings;
 
 typedef struct dk_layer_view {

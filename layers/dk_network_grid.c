@@ -45,7 +45,8 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
     dk_network_settings s = {.widths = old->widths, .n_widths = old->n_layers + 1, .G = G_new, .k = k,
                              .grid_lo = -1.0, .grid_hi = 1.0, .dtype = old->dtype, .seed = 0,
                              .noise_scale = 0.0, .scale_base_mu = 0.0, .scale_base_sigma = 0.0, .scale_sp = 1.0,
-                             .max_batch = old->max_batch, .n_threads = old->n_threads, .jet = old->n_dir > 0};
+                             .max_batch = old->max_batch, .n_threads = old->n_threads, .jet = old->n_dir > 0,
+                             .no_init = true}; /* every value is refined from old below */
     dk_network *net = NULL;
     DK_CALL(dk_network_create(&net, &s));
     dk_err err = DK_OK;

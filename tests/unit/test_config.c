@@ -402,9 +402,9 @@ static void test_bad_numbers_are_rejected(void **state)
     expect_bad_value("train", "lr", "inf", "a number > 0");
     expect_bad_value("train", "lr", "1e999", "a number > 0");
     expect_bad_value("model", "scale_sp", "-inf", "a finite number");
-    expect_bad_value("model", "grid", "12abc", "an integer in [1, 100000]");
-    expect_bad_value("model", "grid", "0x10", "an integer in [1, 100000]");
-    expect_bad_value("model", "grid", "", "an integer in [1, 100000]");
+    expect_bad_value("model", "grid", "12abc", "an integer in [1, 10000]");
+    expect_bad_value("model", "grid", "0x10", "an integer in [1, 10000]");
+    expect_bad_value("model", "grid", "", "an integer in [1, 10000]");
     expect_bad_value("train", "lr", "", "a number > 0");
     expect_bad_value("train", "steps", "1e3", "an integer in [0, 1000000000] (write integers in plain digits");
     expect_bad_value("train", "steps", "2.0", "an integer in [0, 1000000000]");
@@ -419,8 +419,8 @@ static void test_out_of_range_values_are_rejected(void **state)
     (void)state;
     expect_bad_value("model", "k", "0", "an integer in [1, 7]");
     expect_bad_value("model", "k", "8", "an integer in [1, 7]");
-    expect_bad_value("model", "grid", "0", "an integer in [1, 100000]");
-    expect_bad_value("model", "grid", "100001", "an integer in [1, 100000]");
+    expect_bad_value("model", "grid", "0", "an integer in [1, 10000]");
+    expect_bad_value("model", "grid", "10001", "an integer in [1, 10000]");
     expect_bad_value("train", "lr", "-1", "a number > 0");
     expect_bad_value("train", "lr", "0", "a number > 0");
     expect_bad_value("train", "beta1", "1", "a number in [0, 1)");

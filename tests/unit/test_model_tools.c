@@ -306,7 +306,7 @@ static void test_load_errors(void **state)
     knots[4] = knots[3];
     save_model(m.net, path);
     assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_DATA,
-                    "layer 1, input 0: knot 4");
+                    "tensor layers.1.knots, input 0: knot 4");
     knots[4] = keep;
     assert_null(net);
     free_model(&m);

@@ -189,6 +189,26 @@ static void test_bad_settings_are_usage_errors(void **state)
     assert_null(net);
 }
 
+/* no_init: the same layout, every value left zero for the caller (refinement, loading). */
+static void test_no_init_leaves_values_zero(void **state)
+{
+    (void)state;
+    const int widths[] = {3, 4, 2};
+    dk_network_settings s = {.widths = widths, .n_widths = 3, .G = 6, .k = 3, .grid_lo = -1.0, .grid_hi = 1.0,
+                             .dtype = DK_F64, .seed = 1, .noise_scale = 0.3, .scale_base_sigma = 1.0, .scale_sp = 1.0,
+                             .max_batch = 8, .n_threads = 1, .no_init = true};
+    dk_network *bare = NULL, *net = make(widths, 3, 6, 3, DK_F64, 8, 1);
+    assert_int_equal(dk_network_create(&bare, &s), DK_OK);
+    assert_int_equal(bare->n_params, net->n_params);
+    assert_int_equal(bare->n_state, net->n_state);
+    for (size_t e = 0; e < bare->n_params; e++)
+        assert_true(((const double *)bare->params)[e] == 0.0);
+    for (size_t e = 0; e < bare->n_state; e++)
+        assert_true(((const double *)bare->state)[e] == 0.0);
+    dk_network_destroy(&bare);
+    dk_network_destroy(&net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_network_gradients_match_central_differences),
         cmocka_unit_test(test_float32_forward_matches_float64),
         cmocka_unit_test(test_bad_settings_are_usage_errors),
+        cmocka_unit_test(test_no_init_leaves_values_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
