@@ -83,6 +83,14 @@ static dk_err check_pde_keys(const dk_config_load_state *st)
         snprintf(what, sizeof what, "expected %s", why);
         return dk_error_push(cross_error(st, "pde", "problem", what), __FILE__, __LINE__, __func__);
     }
+    /* Every built-in problem is of second order, and a degree-1 spline has no second
+     * derivative: the residual would see only the silu branch's curvature (a run of
+     * poisson2d stalled at rel L2 0.97 where k = 3 reaches 0.016). */
+    if (cfg->k < 2) {
+        snprintf(what, sizeof what, "expected k >= 2 for [task] type = pde: a degree-1 spline has zero second "
+                 "derivative, so the PDE residual would see only the silu branch");
+        DK_CALL(cross_error(st, "model", "k", what));
+    }
     dk_pde_params pp = dk_config_pde_params(cfg);
     int inputs = pb->inputs(&pp, why, sizeof why);
     if (inputs < 0) {

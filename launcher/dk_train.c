@@ -396,6 +396,20 @@ static dk_err write_partials(run *r, double wall, int *started)
     return DK_OK;
 }
 
+/* A loss that blew up but stayed finite stops nothing (a non-finite one does, exit 1):
+ * the run ends normally, so say it. Training lowers the loss, grid extensions keep it;
+ * a hundredfold rise is a diverging run (a learning rate too high, beta2 = 0), not noise
+ * between mini-batches. */
+static void warn_if_diverged(const run *r)
+{
+    if (r->first_loss_step < 0 || !(r->first_loss > 0.0) || !(r->loss.total > 100.0 * r->first_loss))
+        return;
+    fprintf(stderr,
+            "distkan: warning: the training loss rose from %.6e at step %ld to %.6e at step %ld: the run diverged; "
+            "lower [train] lr (now %g) or check [train] beta1/beta2 and the data\n",
+            r->first_loss, r->first_loss_step, r->loss.total, r->step, r->cfg->lr);
+}
+
 /* Rank 0 replaces the run directory's outputs as one set, at the end, so that a failed
  * run (or a failure while writing them: a full disk, a name that cannot be replaced)
  * leaves an earlier run's files in the same directory as they were, all of them. */
@@ -413,6 +427,7 @@ static dk_err write_outputs(run *r)
             dk_partial_discard(dir, dk_run_output_names[i]);
         return dk_error_push(err, __FILE__, __LINE__, __func__);
     }
+    warn_if_diverged(r);
     if (r->pde)
         printf("done: %ld steps in %.2f s, final loss %.6e, rel L2 %.4e, max error %.4e, MSE %.4e; results in %s/\n",
                r->step, wall, r->loss.total, r->eval.rel_l2, r->eval.max_err, r->eval.mse, dir);
@@ -545,7 +560,7 @@ static dk_err train_and_save(run *r)
 
 dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int *local_failure)
 {
-    run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm)};
+    run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm), .first_loss_step = -1};
     r.t_start = dk_train_now();
     *local_failure = 0;
     /* Installed before setup, so that a signal during a long setup is kept for the first

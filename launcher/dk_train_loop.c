@@ -77,6 +77,10 @@ static dk_err global_loss(dk_run *r, long step, bool full)
     r->loss.interior = r->pde ? sums[1] : NAN;
     r->loss.boundary = r->pde ? sums[2] : NAN;
     r->control = sums[3];
+    if (r->first_loss_step < 0 && isfinite(r->loss.total)) {
+        r->first_loss = r->loss.total;
+        r->first_loss_step = r->step;
+    }
     r->samples_since_log += r->samples_per_eval * (full && r->fit ? (double)r->fit->n_batches : 1.0);
     return DK_OK;
 }

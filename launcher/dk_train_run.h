@@ -67,6 +67,8 @@ typedef struct dk_run {
     double t_log;
     long last_logged;
     dk_loss loss;
+    double first_loss;    /* the first training loss this process measured, at step */
+    long first_loss_step; /* ... first_loss_step; -1 before */
     dk_eval eval;
     long adam_done;       /* Adam updates so far (the learning-rate schedule's clock) */
     bool lbfgs_fresh;     /* L-BFGS must restart: first use, new points, new grid */

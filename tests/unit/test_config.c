@@ -593,6 +593,12 @@ static void test_pde_widths_must_match_the_problem(void **state)
     /* A PDE solution is scalar. */
     EXPECT_USAGE(load_text(&c, "two.ini", "[model]\nwidths = 2,5,2\n[task]\ntype = pde\n", NULL, 0),
                  "two.ini:2: [model] widths = '2,5,2': expected widths that start with 2 and end with 1");
+    /* Every problem is of second order: degree-1 splines have none (a fit may use them). */
+    EXPECT_USAGE(load_text(&c, "lin.ini", "[model]\nk = 1\n[task]\ntype = pde\n", NULL, 0),
+                 "lin.ini:2: [model] k = '1': expected k >= 2 for [task] type = pde");
+    const char *two[] = {"model.k=2"};
+    check_ok(load_text(&c, "quad.ini", "[task]\ntype = pde\n", two, 1));
+    check_ok(load_text(&c, "linfit.ini", "[model]\nk = 1\n", NULL, 0));
 }
 
 static void test_lbfgs_wolfe_constants_must_be_ordered(void **state)
