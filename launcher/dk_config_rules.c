@@ -200,9 +200,15 @@ static dk_err check_grid_range(const dk_config_load_state *st)
     }
     /* Spacings far above rounding keep the knots distinct; above 1/sqrt(max) keeps the
      * second derivatives of the basis (PDE losses), of order 1/h^2, finite. */
-    if (!(h > 64 * eps * outer) || !(h > 1 / sqrt(big))) {
-        snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is too small for %s "
-                 "numbers of size %.3g", G, h, f32 ? "float32" : "float64", outer);
+    if (!(h > 64 * eps * outer)) {
+        snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is within 64 roundings "
+                 "of %s knots of size %.3g, which would not stay distinct", G, h, f32 ? "float32" : "float64", outer);
+        DK_CALL(cross_error(st, "model", "grid_range", what));
+    }
+    if (!(h > 1 / sqrt(big))) {
+        snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is below 1/sqrt of the "
+                 "largest %s number (%.3g), so second derivatives, of order 1/spacing^2, would overflow", G, h,
+                 f32 ? "float32" : "float64", 1 / sqrt(big));
         DK_CALL(cross_error(st, "model", "grid_range", what));
     }
     return DK_OK;

@@ -66,7 +66,9 @@ const key_spec dk_config_keys[] = {
     {.section = "model", .key = "k", .type = KT_INT, .default_text = "3", FIELD(k), .imin = 1, .imax = 7,
      .doc = "B-spline degree (3 = cubic)."},
     {.section = "model", .key = "grid_range", .type = KT_DOUBLE_PAIR, .default_text = "-1,1", FIELD(grid_range),
-     .doc = "Initial grid interval lo,hi of every input; also the sampling box of built-in functions."},
+     .doc = "Initial grid interval lo,hi of every input; also the sampling box of built-in functions. The knot "
+            "spacing (hi - lo)/G must stay far above the knots' rounding and above 1/sqrt of the largest number "
+            "(second derivatives grow as 1/spacing^2)."},
     {.section = "model", .key = "grid_eps", .type = KT_DOUBLE, .default_text = "0.02", FIELD(grid_eps), .dmin = 0,
      .dmax = 1, .range = R_MIN | R_MAX,
      .doc = "Grid update knots = grid_eps * uniform + (1 - grid_eps) * sample quantiles."},
@@ -118,7 +120,7 @@ const key_spec dk_config_keys[] = {
      .dmin = 0, .dmax = 1000, .range = R_MIN | R_MAX,
      .doc = "Weight decay coefficient (0 = none), L2 added to the Adam gradient as torch.optim.Adam."},
     {.section = "train", .key = "batch", .type = KT_INT, .default_text = "0", FIELD(batch), .imin = 0,
-     .imax = LLONG_MAX, .doc = "Global batch per step, summed over ranks; 0 = the whole training set."},
+     .imax = LLONG_MAX, .doc = "Global batch per step, summed over ranks, at least the number of ranks; 0 = the whole training set."},
     {.section = "train", .key = "log_every", .resume_may_change = true, .type = KT_INT, .default_text = "100", FIELD(log_every), .imin = 1,
      .imax = LLONG_MAX, .doc = "Report the loss every this many steps (and at the last step)."},
 
@@ -210,9 +212,10 @@ const key_spec dk_config_keys[] = {
      .dmax = 1e6, .range = R_MIN | R_MIN_OPEN | R_MAX,
      .doc = "Loss = alpha * mean(residual^2) + mean((u - g)^2 on the boundary) (pykan's tutorial: 0.01)."},
     {.section = "pde", .key = "interior_points", .type = KT_INT, .default_text = "4096", FIELD(pde_interior),
-     .imin = 1, .imax = LLONG_MAX, .doc = "Interior collocation points, summed over ranks."},
+     .imin = 1, .imax = LLONG_MAX, .doc = "Interior collocation points, summed over ranks; at least the number of ranks."},
     {.section = "pde", .key = "boundary_points", .type = KT_INT, .default_text = "1024", FIELD(pde_boundary),
-     .imin = 1, .imax = LLONG_MAX, .doc = "Boundary collocation points, summed over ranks, shared equally by the faces."},
+     .imin = 1, .imax = LLONG_MAX, .doc = "Boundary collocation points, summed over ranks (at least the number of ranks), shared equally by the "
+            "faces."},
     {.section = "pde", .key = "sampling", .type = KT_ENUM, .default_text = "halton", FIELD(pde_sampling),
      .names = sampling_names,
      .doc = "Collocation points: uniform random, or the randomly shifted Halton sequence (low discrepancy)."},

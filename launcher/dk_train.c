@@ -431,9 +431,13 @@ static dk_err write_outputs(run *r)
     if (r->pde)
         printf("done: %ld steps in %.2f s, final loss %.6e, rel L2 %.4e, max error %.4e, MSE %.4e; results in %s/\n",
                r->step, wall, r->loss.total, r->eval.rel_l2, r->eval.max_err, r->eval.mse, dir);
-    else
-        printf("done: %ld steps in %.2f s, final loss %.6e, test RMSE %.6e; results in %s/\n", r->step, wall,
-               r->loss.total, r->eval.test_rmse, dir);
+    else {
+        char test[48] = "no test set";
+        if (!isnan(r->eval.test_rmse))
+            snprintf(test, sizeof test, "test RMSE %.6e", r->eval.test_rmse);
+        printf("done: %ld steps in %.2f s, final loss %.6e, %s; results in %s/\n", r->step, wall, r->loss.total, test,
+               dir);
+    }
     return DK_OK;
 }
 

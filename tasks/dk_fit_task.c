@@ -58,9 +58,10 @@ static dk_err plan_batches(dk_fit_task *t, const dk_fit_task_settings *s, long t
     long unused = train_rows - t->train_size;
     if (unused > 0)
         snprintf(t->warning, sizeof t->warning,
-                 "%ld rows are left for training, but [train] batch = %ld divides them into %ld batches: the "
+                 "%ld rows are left for training, but [train] batch = %ld divides them into %ld whole batch%s: the "
                  "training set is their first %ld, and the last %ld %s never used",
-                 train_rows, batch, t->n_batches, t->train_size, unused, unused == 1 ? "is" : "are");
+                 train_rows, batch, t->n_batches, t->n_batches == 1 ? "" : "es", t->train_size, unused,
+                 unused == 1 ? "is" : "are");
     else if (s->batch > train_rows)
         snprintf(t->warning, sizeof t->warning,
                  "[train] batch = %ld is more than the %ld training rows: every step uses all of them (full batch)",

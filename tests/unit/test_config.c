@@ -815,12 +815,13 @@ static void test_grid_range_must_give_usable_knots(void **state)
                  "r1.ini:2: [model] grid_range = '-1e+308,1e+308': expected a range whose extended knots",
                  "finite in float64");
     EXPECT_USAGE(load_text(&c, "r2.ini", "[model]\ngrid_range = 0,1e-300\n", NULL, 0),
-                 "r2.ini:2: [model] grid_range = '0,1e-300': expected a wider range");
+                 "r2.ini:2: [model] grid_range = '0,1e-300': expected a wider range",
+                 "below 1/sqrt of the largest float64 number");
     /* Distinct in float64 but not in float32: 1e6 + 1e-3 spacing rounds away in float. */
     const char *f32[] = {"model.precision=float32"};
     check_ok(load_text(&c, "r3.ini", "[model]\ngrid_range = 1e6,1000000.005\n", NULL, 0));
     EXPECT_USAGE(load_text(&c, "r4.ini", "[model]\ngrid_range = 1e6,1000000.005\n", f32, 1),
-                 "r4.ini:2: [model] grid_range", "too small for float32");
+                 "r4.ini:2: [model] grid_range", "within 64 roundings of float32 knots");
     EXPECT_USAGE(load_text(&c, "r5.ini", "[model]\ngrid_range = -1e38,1e38\n", f32, 1), "finite in float32");
     /* The finest grid of a schedule is the one that counts. */
     EXPECT_USAGE(load_text(&c, "r6.ini",
