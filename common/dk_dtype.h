@@ -3,6 +3,7 @@
 #ifndef DK_DTYPE_H
 #define DK_DTYPE_H
 
+#include <math.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -28,6 +29,16 @@ static inline void dk_store(dk_dtype t, void *buf, size_t i, double v)
         ((double *)buf)[i] = v;
     else
         ((float *)buf)[i] = (float)v;
+}
+
+/* The index of the first of buf[0..n) that is not finite, or -1 (checks of values read
+ * back, not a hot path). */
+static inline long dk_first_not_finite(dk_dtype t, const void *buf, size_t n)
+{
+    for (size_t e = 0; e < n; e++)
+        if (!isfinite(dk_load(t, buf, e)))
+            return (long)e;
+    return -1;
 }
 
 /* Block conversions to and from float64: dst[e] = buf[offset + e], buf[offset + e] = src[e]. */

@@ -27,6 +27,30 @@ dk_pde_params dk_config_pde_params(const dk_config *cfg)
                            .wavenumber = cfg->pde_wavenumber, .diffusivity = cfg->pde_diffusivity};
 }
 
+/* The keys a resume may change, from the schema: "[train] steps, ..., every [checkpoint] key". */
+static void list_changeable_keys(char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int s = 0; s < DK_CONFIG_N_SECTIONS && used < n; s++) {
+        const char *section = dk_config_sections[s];
+        int in_section = 0, changeable = 0;
+        for (int i = 0; i < DK_CONFIG_N_KEYS; i++)
+            if (strcmp(dk_config_keys[i].section, section) == 0) {
+                in_section++;
+                changeable += dk_config_keys[i].resume_may_change;
+            }
+        if (changeable > 0 && changeable == in_section && in_section > 1) {
+            used += (size_t)snprintf(buf + used, n - used, "%severy [%s] key", used ? ", " : "", section);
+            continue;
+        }
+        for (int i = 0; i < DK_CONFIG_N_KEYS && used < n; i++)
+            if (dk_config_keys[i].resume_may_change && strcmp(dk_config_keys[i].section, section) == 0)
+                used += (size_t)snprintf(buf + used, n - used, "%s[%s] %s", used ? ", " : "", section,
+                                         dk_config_keys[i].key);
+    }
+}
+
 dk_err dk_config_check_resume(const dk_config *saved, const dk_config *now, const char *checkpoint_label,
                               FILE *changes, int *n_changed)
 {
@@ -51,12 +75,15 @@ dk_err dk_config_check_resume(const dk_config *saved, const dk_config *now, cons
             used += (size_t)snprintf(fixed + used, sizeof fixed - used, "\n  [%s] %s: the checkpoint has '%s', the config '%s'",
                                      dk_config_keys[i].section, dk_config_keys[i].key, a, b);
     }
-    if (n_fixed > 0)
+    if (n_fixed > 0) {
+        char changeable[1024];
+        list_changeable_keys(changeable, sizeof changeable);
         DK_ERROR(DK_ERR_USAGE,
                  "%s: cannot resume from %s: %d key%s differ%s from the checkpoint and cannot change on resume "
-                 "(only step counts, log_every, threads, run_dir, the CSV path (not its data), evaluation sizes and "
-                 "[checkpoint] keys can):%s",
-                 now->source_path, checkpoint_label, n_fixed, n_fixed == 1 ? "" : "s", n_fixed == 1 ? "s" : "", fixed);
+                 "(only these can: %s; for [fit] csv the path, not its data):%s",
+                 now->source_path, checkpoint_label, n_fixed, n_fixed == 1 ? "" : "s", n_fixed == 1 ? "s" : "",
+                 changeable, fixed);
+    }
     return DK_OK;
 }
 

@@ -23,7 +23,7 @@
 #include "../tasks/dk_collocation.h"
 #include "../tasks/dk_pde_problem.h"
 
-enum { DK_MAX_LAYERS = 64, DK_MAX_GRID_STAGES = DK_GRID_MAX_STAGES, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
+enum { DK_MAX_LAYERS = 64, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 }; /* grid stages: DK_GRID_MAX_STAGES */
 /* The largest grid: initialisation and every grid change solve dense least-squares
  * problems of (G + k) unknowns per input, O(G^3) (G = 4000: about 20 s per input on one
  * core, and 8 (G + 1) (G + k) bytes), so beyond this a run would look hung. */
@@ -67,9 +67,9 @@ typedef struct dk_config {
     double lbfgs_tolerance_grad, lbfgs_tolerance_change;
 
     /* [grid] */
-    int grid_schedule[DK_MAX_GRID_STAGES]; /* G of each stage; empty (n = 0) = [model] grid throughout */
+    int grid_schedule[DK_GRID_MAX_STAGES]; /* G of each stage; empty (n = 0) = [model] grid throughout */
     int n_grid_schedule;
-    int grid_steps[DK_MAX_GRID_STAGES];    /* updates per stage: none = equal split, one = every stage */
+    int grid_steps[DK_GRID_MAX_STAGES];    /* updates per stage: none = equal split, one = every stage */
     int n_grid_steps;
     long grid_update_every;        /* grid update from samples every N updates of a stage; 0 = never */
     long grid_update_until;        /* no update at or after this update of a stage; 0 = whole stage */

@@ -22,44 +22,44 @@
 /* The longest line the INI parser reads back (inih's buffer holds "\r\n\0" besides). */
 #define DK_INI_LINE_MAX (INI_MAX_LINE - 3)
 
-typedef enum key_type {
-    KT_INT,         /* int, long or unsigned long long field (by size), in [imin, imax] */
-    KT_DOUBLE,      /* finite double, range in dmin/dmax/range flags */
-    KT_ENUM,        /* one of names[]; the index is stored as int */
-    KT_BOOL,        /* true/false (yes/no, on/off, 1/0 accepted); stored as bool */
-    KT_STRING,      /* any text shorter than the field; `accepts` may restrict it */
-    KT_INT_LIST,    /* comma-separated ints, each in [imin, imax], count in [min_count, max_count] */
-    KT_DOUBLE_PAIR  /* "lo,hi", two finite numbers with lo < hi */
-} key_type;
+typedef enum dk_key_type {
+    DK_KEY_INT,         /* int, long or unsigned long long field (by size), in [imin, imax] */
+    DK_KEY_DOUBLE,      /* finite double, range in dmin/dmax/range flags */
+    DK_KEY_ENUM,        /* one of names[]; the index is stored as int */
+    DK_KEY_BOOL,        /* true/false (yes/no, on/off, 1/0 accepted); stored as bool */
+    DK_KEY_STRING,      /* any text shorter than the field; `accepts` may restrict it */
+    DK_KEY_INT_LIST,    /* comma-separated ints, each in [imin, imax], count in [min_count, max_count] */
+    DK_KEY_DOUBLE_PAIR  /* "lo,hi", two finite numbers with lo < hi */
+} dk_key_type;
 
 enum {
-    R_MIN = 1,      /* dmin is a bound */
-    R_MAX = 2,      /* dmax is a bound */
-    R_MIN_OPEN = 4, /* the lower bound is exclusive */
-    R_MAX_OPEN = 8  /* the upper bound is exclusive */
+    DK_RANGE_MIN = 1,      /* dmin is a bound */
+    DK_RANGE_MAX = 2,      /* dmax is a bound */
+    DK_RANGE_MIN_OPEN = 4, /* the lower bound is exclusive */
+    DK_RANGE_MAX_OPEN = 8  /* the upper bound is exclusive */
 };
 
-typedef struct key_spec {
+typedef struct dk_key_spec {
     const char *section;
     const char *key;
-    key_type type;
+    dk_key_type type;
     const char *default_text;      /* parsed like any value, so defaults are checked too */
     size_t offset, size;           /* the field in dk_config */
-    size_t count_offset;           /* KT_INT_LIST: the int that receives the entry count */
-    long long imin, imax;          /* KT_INT, KT_INT_LIST entries (inclusive) */
-    double dmin, dmax;             /* KT_DOUBLE, with `range` */
+    size_t count_offset;           /* DK_KEY_INT_LIST: the int that receives the entry count */
+    long long imin, imax;          /* DK_KEY_INT, DK_KEY_INT_LIST entries (inclusive) */
+    double dmin, dmax;             /* DK_KEY_DOUBLE, with `range` */
     unsigned range;
-    int min_count, max_count;      /* KT_INT_LIST */
-    const char *const *names;      /* KT_ENUM, NULL-terminated */
-    bool (*accepts)(const char *value);        /* KT_STRING: extra validation */
-    void (*expect)(char *buf, size_t n);       /* KT_STRING: expectation text */
+    int min_count, max_count;      /* DK_KEY_INT_LIST */
+    const char *const *names;      /* DK_KEY_ENUM, NULL-terminated */
+    bool (*accepts)(const char *value);        /* DK_KEY_STRING: extra validation */
+    void (*expect)(char *buf, size_t n);       /* DK_KEY_STRING: expectation text */
     bool resume_may_change;        /* a resumed run may use another value (dk_config_check_resume) */
     const char *doc;
-} key_spec;
+} dk_key_spec;
 
 /* The tables' lengths; dk_config_schema.c does not compile when they are wrong. */
 enum { DK_CONFIG_N_KEYS = 66, DK_CONFIG_N_SECTIONS = 10 };
-extern const key_spec dk_config_keys[];
+extern const dk_key_spec dk_config_keys[];
 extern const char *const dk_config_sections[]; /* in the printed order */
 
 /* Indices into the tables, or -1. find_key_named looks for the key in any other section. */
@@ -75,12 +75,12 @@ bool dk_config_copy_trimmed(char *dst, size_t cap, const char *begin, const char
 /* Shortest %g form that reads back as the same double. */
 void dk_config_format_double(double v, char *buf, size_t n);
 /* What a key accepts, as a phrase that completes "expected ...". */
-void dk_config_describe_key(const key_spec *s, char *buf, size_t n);
+void dk_config_describe_key(const dk_key_spec *s, char *buf, size_t n);
 /* The key's value in cfg as the INI text that reads back to it. */
-void dk_config_format_key(const key_spec *s, const dk_config *cfg, char *buf, size_t n);
+void dk_config_format_key(const dk_key_spec *s, const dk_config *cfg, char *buf, size_t n);
 /* Sets one key from its text; `where` ("fit.ini:7" or "--set train.lr=x") leads the
  * error message. */
-dk_err dk_config_set_key(dk_config *cfg, const key_spec *s, const char *value, const char *where);
+dk_err dk_config_set_key(dk_config *cfg, const dk_key_spec *s, const char *value, const char *where);
 /* Usage errors for a name not in the tables, with a suggestion when one is close. */
 dk_err dk_config_unknown_section(const char *where, const char *name);
 dk_err dk_config_unknown_key(const char *where, const char *section, const char *key);

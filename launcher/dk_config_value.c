@@ -90,21 +90,21 @@ static bool parse_number(const char *s, double *out)
     return true;
 }
 
-static bool in_range(const key_spec *s, double v)
+static bool in_range(const dk_key_spec *s, double v)
 {
-    if (s->range & R_MIN) {
-        if ((s->range & R_MIN_OPEN) ? !(v > s->dmin) : !(v >= s->dmin))
+    if (s->range & DK_RANGE_MIN) {
+        if ((s->range & DK_RANGE_MIN_OPEN) ? !(v > s->dmin) : !(v >= s->dmin))
             return false;
     }
-    if (s->range & R_MAX) {
-        if ((s->range & R_MAX_OPEN) ? !(v < s->dmax) : !(v <= s->dmax))
+    if (s->range & DK_RANGE_MAX) {
+        if ((s->range & DK_RANGE_MAX_OPEN) ? !(v < s->dmax) : !(v <= s->dmax))
             return false;
     }
     return true;
 }
 
 /* The upper bound an int field can hold, whatever the schema says. */
-static long long type_max(const key_spec *s) { return s->size == sizeof(int) ? INT_MAX : LLONG_MAX; }
+static long long type_max(const dk_key_spec *s) { return s->size == sizeof(int) ? INT_MAX : LLONG_MAX; }
 
 /* Written configs then round-trip exactly and still look like what a person would type. */
 void dk_config_format_double(double v, char *buf, size_t n)
@@ -120,7 +120,7 @@ void dk_config_format_double(double v, char *buf, size_t n)
     }
 }
 
-static void store_integer(const key_spec *s, void *field, long long v)
+static void store_integer(const dk_key_spec *s, void *field, long long v)
 {
     if (s->size == sizeof(int)) {
         int x = (int)v;
@@ -133,7 +133,7 @@ static void store_integer(const key_spec *s, void *field, long long v)
     }
 }
 
-static long long load_integer(const key_spec *s, const void *field)
+static long long load_integer(const dk_key_spec *s, const void *field)
 {
     if (s->size == sizeof(int)) {
         int x;
@@ -145,46 +145,46 @@ static long long load_integer(const key_spec *s, const void *field)
     return v;
 }
 
-void dk_config_describe_key(const key_spec *s, char *buf, size_t n)
+void dk_config_describe_key(const dk_key_spec *s, char *buf, size_t n)
 {
     switch (s->type) {
-    case KT_INT:
+    case DK_KEY_INT:
         if (s->imax < type_max(s))
             snprintf(buf, n, "an integer in [%lld, %lld]", s->imin, s->imax);
         else
             snprintf(buf, n, "an integer >= %lld", s->imin);
         return;
-    case KT_DOUBLE: {
+    case DK_KEY_DOUBLE: {
         char lo[32], hi[32];
         dk_config_format_double(s->dmin, lo, sizeof lo);
         dk_config_format_double(s->dmax, hi, sizeof hi);
-        if ((s->range & R_MIN) && (s->range & R_MAX))
-            snprintf(buf, n, "a number in %c%s, %s%c", (s->range & R_MIN_OPEN) ? '(' : '[', lo, hi,
-                     (s->range & R_MAX_OPEN) ? ')' : ']');
-        else if (s->range & R_MIN)
-            snprintf(buf, n, "a number %s %s", (s->range & R_MIN_OPEN) ? ">" : ">=", lo);
-        else if (s->range & R_MAX)
-            snprintf(buf, n, "a number %s %s", (s->range & R_MAX_OPEN) ? "<" : "<=", hi);
+        if ((s->range & DK_RANGE_MIN) && (s->range & DK_RANGE_MAX))
+            snprintf(buf, n, "a number in %c%s, %s%c", (s->range & DK_RANGE_MIN_OPEN) ? '(' : '[', lo, hi,
+                     (s->range & DK_RANGE_MAX_OPEN) ? ')' : ']');
+        else if (s->range & DK_RANGE_MIN)
+            snprintf(buf, n, "a number %s %s", (s->range & DK_RANGE_MIN_OPEN) ? ">" : ">=", lo);
+        else if (s->range & DK_RANGE_MAX)
+            snprintf(buf, n, "a number %s %s", (s->range & DK_RANGE_MAX_OPEN) ? "<" : "<=", hi);
         else
             snprintf(buf, n, "a finite number");
         return;
     }
-    case KT_ENUM: {
+    case DK_KEY_ENUM: {
         size_t used = (size_t)snprintf(buf, n, "one of: ");
         for (int i = 0; s->names[i] && used < n; i++)
             used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", s->names[i]);
         return;
     }
-    case KT_BOOL:
+    case DK_KEY_BOOL:
         snprintf(buf, n, "true or false");
         return;
-    case KT_STRING:
+    case DK_KEY_STRING:
         if (s->expect)
             s->expect(buf, n);
         else
             snprintf(buf, n, "text shorter than %zu characters", s->size);
         return;
-    case KT_INT_LIST:
+    case DK_KEY_INT_LIST:
         if (s->imax < INT_MAX)
             snprintf(buf, n, "a comma-separated list of %d to %d integers, each in [%lld, %lld]", s->min_count,
                      s->max_count, s->imin, s->imax);
@@ -192,7 +192,7 @@ void dk_config_describe_key(const key_spec *s, char *buf, size_t n)
             snprintf(buf, n, "a comma-separated list of %d to %d integers, each >= %lld", s->min_count,
                      s->max_count, s->imin);
         return;
-    case KT_DOUBLE_PAIR:
+    case DK_KEY_DOUBLE_PAIR:
         snprintf(buf, n, "two finite numbers lo,hi with lo < hi");
         return;
     }
@@ -201,12 +201,12 @@ void dk_config_describe_key(const key_spec *s, char *buf, size_t n)
 
 /* Parses `value` into the key's field of cfg. On failure the field is unchanged and
  * `detail` may receive a parenthesized reason appended to the expectation. */
-static bool parse_into(const key_spec *s, const char *value, dk_config *cfg, char *detail, size_t dn)
+static bool parse_into(const dk_key_spec *s, const char *value, dk_config *cfg, char *detail, size_t dn)
 {
     void *field = (char *)cfg + s->offset;
     detail[0] = '\0';
     switch (s->type) {
-    case KT_INT: {
+    case DK_KEY_INT: {
         long long v = 0;
         int_parse r = parse_integer(value, &v);
         double d;
@@ -224,21 +224,21 @@ static bool parse_into(const key_spec *s, const char *value, dk_config *cfg, cha
         store_integer(s, field, v);
         return true;
     }
-    case KT_DOUBLE: {
+    case DK_KEY_DOUBLE: {
         double v;
         if (!parse_number(value, &v) || !in_range(s, v))
             return false;
         memcpy(field, &v, sizeof v);
         return true;
     }
-    case KT_ENUM:
+    case DK_KEY_ENUM:
         for (int i = 0; s->names[i]; i++)
             if (strcmp(value, s->names[i]) == 0) {
                 memcpy(field, &i, sizeof i);
                 return true;
             }
         return false;
-    case KT_BOOL: {
+    case DK_KEY_BOOL: {
         static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
         for (int i = 0; i < 4; i++)
             if (!strcmp(value, yes[i]) || !strcmp(value, no[i])) {
@@ -248,7 +248,7 @@ static bool parse_into(const key_spec *s, const char *value, dk_config *cfg, cha
             }
         return false;
     }
-    case KT_STRING: {
+    case DK_KEY_STRING: {
         size_t len = strlen(value);
         if (len >= s->size) {
             snprintf(detail, dn, " (too long: %zu characters, at most %zu)", len, s->size - 1);
@@ -261,7 +261,7 @@ static bool parse_into(const key_spec *s, const char *value, dk_config *cfg, cha
         memcpy(field, value, len);
         return true;
     }
-    case KT_INT_LIST: {
+    case DK_KEY_INT_LIST: {
         int tmp[DK_MAX_LAYERS + 1];
         int count = 0;
         if (!value[0] && s->min_count > 0)
@@ -315,7 +315,7 @@ static bool parse_into(const key_spec *s, const char *value, dk_config *cfg, cha
         memcpy((char *)cfg + s->count_offset, &count, sizeof count);
         return true;
     }
-    case KT_DOUBLE_PAIR: {
+    case DK_KEY_DOUBLE_PAIR: {
         const char *comma = strchr(value, ',');
         char a[64], b[64];
         double pair[2];
@@ -338,21 +338,21 @@ static bool parse_into(const key_spec *s, const char *value, dk_config *cfg, cha
     return false;
 }
 
-void dk_config_format_key(const key_spec *s, const dk_config *cfg, char *buf, size_t n)
+void dk_config_format_key(const dk_key_spec *s, const dk_config *cfg, char *buf, size_t n)
 {
     const void *field = (const char *)cfg + s->offset;
     buf[0] = '\0';
     switch (s->type) {
-    case KT_INT:
+    case DK_KEY_INT:
         snprintf(buf, n, "%lld", load_integer(s, field));
         return;
-    case KT_DOUBLE: {
+    case DK_KEY_DOUBLE: {
         double v;
         memcpy(&v, field, sizeof v);
         dk_config_format_double(v, buf, n);
         return;
     }
-    case KT_ENUM: {
+    case DK_KEY_ENUM: {
         int v, count = 0;
         memcpy(&v, field, sizeof v);
         while (s->names[count])
@@ -360,16 +360,16 @@ void dk_config_format_key(const key_spec *s, const dk_config *cfg, char *buf, si
         snprintf(buf, n, "%s", v >= 0 && v < count ? s->names[v] : "?");
         return;
     }
-    case KT_BOOL: {
+    case DK_KEY_BOOL: {
         bool b;
         memcpy(&b, field, sizeof b);
         snprintf(buf, n, "%s", b ? "true" : "false");
         return;
     }
-    case KT_STRING:
+    case DK_KEY_STRING:
         snprintf(buf, n, "%.*s", (int)s->size, (const char *)field);
         return;
-    case KT_INT_LIST: {
+    case DK_KEY_INT_LIST: {
         int count, v;
         memcpy(&count, (const char *)cfg + s->count_offset, sizeof count);
         size_t used = 0;
@@ -380,7 +380,7 @@ void dk_config_format_key(const key_spec *s, const dk_config *cfg, char *buf, si
         }
         return;
     }
-    case KT_DOUBLE_PAIR: {
+    case DK_KEY_DOUBLE_PAIR: {
         double pair[2];
         char a[32], b[32];
         memcpy(pair, field, sizeof pair);
@@ -392,7 +392,7 @@ void dk_config_format_key(const key_spec *s, const dk_config *cfg, char *buf, si
     }
 }
 
-dk_err dk_config_set_key(dk_config *cfg, const key_spec *s, const char *value, const char *where)
+dk_err dk_config_set_key(dk_config *cfg, const dk_key_spec *s, const char *value, const char *where)
 {
     /* A newline (--set "a.b=x<newline>c = d") would become a line of its own in config.ini
      * and the checkpoints; other control characters have no place in any value either. */

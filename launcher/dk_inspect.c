@@ -124,11 +124,10 @@ static void print_config(FILE *f, const Dk__Manifest *m)
  * there with the shapes the manifest gives, finite values, increasing knots: what predict,
  * functions and a resume read first) and its optimiser state holds values a resume can
  * use (dk_state_check.h). */
-static dk_err model_loads(dk_ckpt_reader *rd, const char *path)
+static dk_err model_loads(dk_ckpt_reader *rd)
 {
     dk_network *net = NULL;
-    char source[DK_CKPT_PATH_MAX];
-    dk_err err = dk_model_load(path, 1, 1, 0, NULL, &net, source, sizeof source);
+    dk_err err = dk_model_read(rd, 1, 1, 0, &net);
     dk_network_destroy(&net);
     if (err == DK_OK)
         err = dk_optimizer_check_file(rd);
@@ -151,7 +150,7 @@ static int inspect_file(const char *path)
     for (size_t i = 0; i < dk_ckpt_manifest(rd)->n_tensors; i++)
         chunks += dk_ckpt_manifest(rd)->tensors[i]->n_chunks;
     if (err == DK_OK)
-        err = model_loads(rd, path);
+        err = model_loads(rd);
     if (err == DK_OK)
         printf("valid: header, manifest and all %zu chunk checksums verified; the model loads\n", chunks);
     else
@@ -203,7 +202,7 @@ static int inspect_dir(const char *dir, int run_dir)
         if (err == DK_OK)
             err = dk_ckpt_verify(rd);
         if (err == DK_OK)
-            err = model_loads(rd, entries[i].path);
+            err = model_loads(rd);
         if (err == DK_OK) {
             const Dk__Manifest *m = dk_ckpt_manifest(rd);
             printf("valid    %s  step %ld, loss %.6e (%s)\n", entries[i].path, entries[i].step,

@@ -217,35 +217,86 @@ static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk_
     return DK_OK;
 }
 
-/* Whether name ends with suffix. */
-static bool ends_with(const char *name, const char *suffix)
+/* The tensor and element of parameter e (a flat index into net->params), for messages. */
+static void name_parameter(const dk_network *net, size_t e, char *buf, size_t n)
 {
-    const size_t n = strlen(name), k = strlen(suffix);
-    return n >= k && strcmp(name + n - k, suffix) == 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const size_t edges = (size_t)v->shape.in * (size_t)v->shape.out;
+        const struct {
+            const char *what;
+            size_t at, count;
+        } blocks[3] = {{"coef", v->coef, edges * (size_t)v->shape.n_basis},
+                       {"scale_base", v->scale_base, edges},
+                       {"scale_sp", v->scale_sp, edges}};
+        for (int b = 0; b < 3; b++)
+            if (e >= blocks[b].at && e < blocks[b].at + blocks[b].count) {
+                snprintf(buf, n, "tensor layers.%d.%s, element %zu,", l, blocks[b].what, e - blocks[b].at);
+                return;
+            }
+    }
+    snprintf(buf, n, "parameter %zu", e);
 }
 
 dk_err dk_model_check_values(const dk_network *net, const char *label)
 {
-    dk_state_tensor tensors[DK_MODEL_TENSORS_PER_LAYER * DK_NETWORK_MAX_LAYERS];
-    const int n = dk_model_tensors(net, tensors);
-    for (int i = 0; i < n; i++) {
-        const dk_state_tensor *t = &tensors[i];
-        const bool knots = ends_with(t->name, ".knots"), mask = ends_with(t->name, ".mask");
-        /* knots: [in][n_knots], each row strictly increasing */
-        const size_t row = knots ? (size_t)t->shape[1] : t->count;
-        for (size_t e = 0; e < t->count; e++) {
-            const double v = dk_load(t->dtype, t->data, e);
-            const double before = e % row ? dk_load(t->dtype, t->data, e - 1) : -INFINITY;
-            if (!isfinite(v))
-                DK_ERROR(DK_ERR_DATA, "%s: tensor %s, element %zu, is %g: %s", label, t->name, e, v,
-                         DK_MODEL_NOT_DISTKANS);
-            if (knots && !(v > before))
-                DK_ERROR(DK_ERR_DATA, "%s: tensor %s, input %zu: knot %zu (%.17g) is not above knot %zu (%.17g): %s",
-                         label, t->name, e / row, e % row, v, e % row - 1, before, DK_MODEL_NOT_DISTKANS);
-            if (mask && v != 0.0 && v != 1.0)
-                DK_ERROR(DK_ERR_DATA, "%s: tensor %s, element %zu, is %g (a mask is 0 or 1): %s", label, t->name, e, v,
-                         DK_MODEL_NOT_DISTKANS);
+    const long bad = dk_first_not_finite(net->dtype, net->params, net->n_params);
+    if (bad >= 0) {
+        char where[96];
+        name_parameter(net, (size_t)bad, where, sizeof where);
+        DK_ERROR(DK_ERR_DATA, "%s: %s is %g: %s", label, where, dk_load(net->dtype, net->params, (size_t)bad),
+                 DK_FOREIGN_VALUE_HINT);
+    }
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const int nk = v->shape.n_knots;
+        for (int i = 0; i < v->shape.in; i++)
+            for (int m = 0; m < nk; m++) {
+                const size_t at = v->grid + (size_t)i * nk + (size_t)m;
+                const double t = dk_load(net->dtype, net->state, at);
+                if (!isfinite(t))
+                    DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d is %g: %s", label, l, i, m, t,
+                             DK_FOREIGN_VALUE_HINT);
+                const double before = m > 0 ? dk_load(net->dtype, net->state, at - 1) : -INFINITY;
+                if (!(t > before))
+                    DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d (%.17g) is not above knot %d "
+                             "(%.17g): %s", label, l, i, m, t, m - 1, before, DK_FOREIGN_VALUE_HINT);
+            }
+        const size_t edges = (size_t)v->shape.in * (size_t)v->shape.out;
+        for (size_t e = 0; e < edges; e++) {
+            const double mask = dk_load(net->dtype, net->state, v->mask + e);
+            if (mask != 0.0 && mask != 1.0)
+                DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.mask, element %zu, is %g (a mask is 0 or 1): %s", label, l,
+                         e, mask, DK_FOREIGN_VALUE_HINT);
         }
+    }
+    return DK_OK;
+}
+
+dk_err dk_model_read(dk_ckpt_reader *rd, int max_batch, int n_threads, int jet, dk_network **net)
+{
+    *net = NULL;
+    const char *label = dk_ckpt_label(rd);
+    const Dk__Model *m = dk_ckpt_manifest(rd)->model;
+    DK_CALL(check_model(rd, label, m));
+    int widths[DK_NETWORK_MAX_LAYERS + 1];
+    for (size_t l = 0; l < m->n_widths; l++)
+        widths[l] = m->widths[l];
+    /* No initialisation: every parameter, knot and mask is loaded below. */
+    const dk_network_settings s = {.widths = widths, .n_widths = (int)m->n_widths, .G = m->grid, .k = m->k,
+                                   .grid_lo = -1.0, .grid_hi = 1.0, .dtype = m->dtype == DK__DTYPE__F64 ? DK_F64 : DK_F32,
+                                   .max_batch = max_batch, .n_threads = n_threads, .jet = jet, .no_init = true};
+    DK_CALL(dk_network_create(net, &s));
+    dk_state_tensor tensors[DK_MODEL_TENSORS_PER_LAYER * DK_NETWORK_MAX_LAYERS];
+    const int n = dk_model_tensors(*net, tensors);
+    dk_err err = DK_OK;
+    for (int i = 0; i < n && err == DK_OK; i++)
+        err = dk_ckpt_read_tensor(rd, tensors[i].name, tensors[i].dtype, tensors[i].count, tensors[i].data);
+    if (err == DK_OK)
+        err = dk_model_check_values(*net, label);
+    if (err != DK_OK) {
+        dk_network_destroy(net);
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
     }
     return DK_OK;
 }
@@ -256,30 +307,9 @@ dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FI
     *net = NULL;
     dk_ckpt_reader *rd = NULL;
     DK_CALL(open_model(path, warnings, &rd));
-    const char *label = dk_ckpt_label(rd);
-    const Dk__Model *m = dk_ckpt_manifest(rd)->model;
-    dk_err err = check_model(rd, label, m);
-    if (err == DK_OK) {
-        int widths[DK_NETWORK_MAX_LAYERS + 1];
-        for (size_t l = 0; l < m->n_widths; l++)
-            widths[l] = m->widths[l];
-        /* No initialisation: every parameter, knot and mask is loaded below. */
-        const dk_network_settings s = {.widths = widths, .n_widths = (int)m->n_widths, .G = m->grid, .k = m->k,
-                                       .grid_lo = -1.0, .grid_hi = 1.0,
-                                       .dtype = m->dtype == DK__DTYPE__F64 ? DK_F64 : DK_F32,
-                                       .max_batch = max_batch, .n_threads = n_threads, .jet = jet, .no_init = true};
-        err = dk_network_create(net, &s);
-    }
-    if (err == DK_OK) {
-        dk_state_tensor tensors[DK_MODEL_TENSORS_PER_LAYER * DK_NETWORK_MAX_LAYERS];
-        const int n = dk_model_tensors(*net, tensors);
-        for (int i = 0; i < n && err == DK_OK; i++)
-            err = dk_ckpt_read_tensor(rd, tensors[i].name, tensors[i].dtype, tensors[i].count, tensors[i].data);
-    }
-    if (err == DK_OK)
-        err = dk_model_check_values(*net, label);
-    if (err == DK_OK && (size_t)snprintf(source, capacity, "%s", label) >= capacity)
-        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: the path is too long", label);
+    dk_err err = dk_model_read(rd, max_batch, n_threads, jet, net);
+    if (err == DK_OK && (size_t)snprintf(source, capacity, "%s", dk_ckpt_label(rd)) >= capacity)
+        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: the path is too long", dk_ckpt_label(rd));
     dk_ckpt_close(&rd);
     if (err != DK_OK) {
         dk_network_destroy(net);

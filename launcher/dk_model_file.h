@@ -13,6 +13,7 @@
 
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
+#include "../checkpoint/dk_ckpt_file.h"
 #include "../layers/dk_network.h"
 #include "checkpoint/dk_checkpoint.pb-c.h"
 
@@ -49,26 +50,15 @@ typedef struct dk_model_manifest {
 /* Fills p from net; p->model then describes it (its pointers lead into p). */
 void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net);
 
-/* The trained model stored in `path`: a checkpoint file, a directory of checkpoints, or a
- * run directory (whose checkpoints/ is used when it holds none itself). A directory gives
- * its newest checkpoint that verifies; newer ones that fail are skipped with a warning on
- * `warnings` (if not NULL). A file is verified whole (every chunk's CRC) before use.
- *
- * Builds a CPU network of the model's widths, G, k and precision with room for max_batch
- * rows (with buffers for dk_network_jet_forward when `jet`), and loads every layer's
- * parameters, knots and mask into it: the model as training left it, not a fresh
- * initialisation. The checkpoint's path goes to source[capacity]. Errors name the path
- * and what is wrong: no checkpoint, a damaged file (DK_ERR_DATA), a model whose layer
- * shapes or knots (finite and strictly increasing per input) do not add up. */
 /* Checks the values of a model just read from a checkpoint: finite parameters, knots
  * finite and strictly increasing per input (what the kernels need), masks 0 or 1. A file
- * that verifies was written by distkan, which never stores anything else, so this fails
- * only on a file made or edited by other means; the error (DK_ERR_DATA) names `label`, the
- * layer and the element. */
+ * that verifies was written by distkan, which writes nothing else (training stops before it
+ * would checkpoint an overflowed update), so this fails only on a file made or edited by
+ * other means; the error (DK_ERR_DATA) names `label`, the tensor and the element. */
 dk_err dk_model_check_values(const dk_network *net, const char *label);
 
 /* How those errors end: the likely cause. */
-#define DK_MODEL_NOT_DISTKANS "distkan never writes such a value (a file made or edited by other means?)"
+#define DK_FOREIGN_VALUE_HINT "distkan does not write such a value: was the file edited, or made by other means?"
 
 /* The checkpoint directory of a run directory: the [checkpoint] dir its config.ini names
  * (the setting of the run that wrote it last: a checkpoints/ beside it may be an earlier
@@ -76,7 +66,21 @@ dk_err dk_model_check_values(const dk_network *net, const char *label);
  * config.ini names a dir that is not there. */
 dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity);
 
+/* The trained model stored in `path`: a checkpoint file, a directory of checkpoints, or a
+ * run directory (whose checkpoints/ is used when it holds none itself). A directory gives
+ * its newest checkpoint that verifies; newer ones that fail are skipped with a warning on
+ * `warnings` (if not NULL). A file is verified whole (every chunk's CRC) before use. The
+ * model is then read as dk_model_read does; the checkpoint's path goes to
+ * source[capacity]. Errors name the path and what is wrong: no checkpoint, a damaged file
+ * (DK_ERR_DATA), a model that dk_model_read refuses. */
 dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_network **net,
                      char *source, size_t capacity);
+
+/* The model of a checkpoint already open and verified: builds a CPU network of the model's
+ * widths, G, k and precision with room for max_batch rows (with buffers for
+ * dk_network_jet_forward when `jet`), and loads every layer's parameters, knots and mask
+ * into it, the model as training left it. Refuses (DK_ERR_DATA) a model whose layer shapes
+ * or tensors do not add up, or whose values dk_model_check_values refuses. */
+dk_err dk_model_read(dk_ckpt_reader *reader, int max_batch, int n_threads, int jet, dk_network **net);
 
 #endif

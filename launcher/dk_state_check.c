@@ -7,12 +7,12 @@
 
 #include "dk_model_file.h"
 
-/* The first of n values that is not finite (or, with nonnegative, is below zero), or -1. */
-static long first_bad(dk_dtype dtype, const void *a, size_t n, bool nonnegative)
+/* The first second moment that is NaN or negative, or -1 (+inf is one a run writes). */
+static long first_bad_second_moment(dk_dtype dtype, const void *v, size_t n)
 {
     for (size_t e = 0; e < n; e++) {
-        const double v = dk_load(dtype, a, e);
-        if (!isfinite(v) || (nonnegative && v < 0.0))
+        const double x = dk_load(dtype, v, e);
+        if (isnan(x) || x < 0.0)
             return (long)e;
     }
     return -1;
@@ -21,27 +21,30 @@ static long first_bad(dk_dtype dtype, const void *a, size_t n, bool nonnegative)
 dk_err dk_optimizer_check_values(const dk_optimizer_view *v, const char *label)
 {
     long bad;
-    if (v->adam_m && (bad = first_bad(v->dtype, v->adam_m, v->n, false)) >= 0)
+    if (v->adam_m && (bad = dk_first_not_finite(v->dtype, v->adam_m, v->n)) >= 0)
         DK_ERROR(DK_ERR_DATA, "%s: Adam's first moment %ld is %g: %s", label, bad,
-                 dk_load(v->dtype, v->adam_m, (size_t)bad), DK_MODEL_NOT_DISTKANS);
-    if (v->adam_v && (bad = first_bad(v->dtype, v->adam_v, v->n, true)) >= 0)
-        DK_ERROR(DK_ERR_DATA, "%s: Adam's second moment %ld is %g (expected finite and >= 0): %s", label, bad,
-                 dk_load(v->dtype, v->adam_v, (size_t)bad), DK_MODEL_NOT_DISTKANS);
-    if (!v->s)
+                 dk_load(v->dtype, v->adam_m, (size_t)bad), DK_FOREIGN_VALUE_HINT);
+    if (v->adam_v && (bad = first_bad_second_moment(v->dtype, v->adam_v, v->n)) >= 0)
+        DK_ERROR(DK_ERR_DATA, "%s: Adam's second moment %ld is %g (expected >= 0): %s", label, bad,
+                 dk_load(v->dtype, v->adam_v, (size_t)bad), DK_FOREIGN_VALUE_HINT);
+    if (!v->s || v->fresh)
         return DK_OK;
     for (int k = 0; k < v->count; k++) {
         const int slot = ((v->head - 1 - k) % v->history + v->history) % v->history;
         const double *s = v->s + (size_t)slot * v->stride, *y = v->y + (size_t)slot * v->stride;
-        if (first_bad(DK_F64, s, v->n, false) >= 0 || first_bad(DK_F64, y, v->n, false) >= 0 || !isfinite(v->rho[slot]))
+        if (dk_first_not_finite(DK_F64, s, v->n) >= 0 || dk_first_not_finite(DK_F64, y, v->n) >= 0 ||
+            !isfinite(v->rho[slot]))
             DK_ERROR(DK_ERR_DATA, "%s: L-BFGS correction pair %d (slot %d) holds a value that is not finite: %s", label,
-                     k, slot, DK_MODEL_NOT_DISTKANS);
+                     k, slot, DK_FOREIGN_VALUE_HINT);
     }
-    if (!v->fresh && (bad = first_bad(DK_F64, v->x, v->n, false)) >= 0)
+    if ((bad = dk_first_not_finite(DK_F64, v->x, v->n)) >= 0)
         DK_ERROR(DK_ERR_DATA, "%s: element %ld of the L-BFGS iterate is %g: %s", label, bad, v->x[bad],
-                 DK_MODEL_NOT_DISTKANS);
-    if (!v->fresh && (bad = first_bad(DK_F64, v->g, v->n, false)) >= 0)
+                 DK_FOREIGN_VALUE_HINT);
+    if ((bad = dk_first_not_finite(DK_F64, v->g, v->n)) >= 0)
         DK_ERROR(DK_ERR_DATA, "%s: element %ld of the L-BFGS gradient is %g: %s", label, bad, v->g[bad],
-                 DK_MODEL_NOT_DISTKANS);
+                 DK_FOREIGN_VALUE_HINT);
+    if (!isfinite(v->f))
+        DK_ERROR(DK_ERR_DATA, "%s: the loss at the L-BFGS iterate is %g: %s", label, v->f, DK_FOREIGN_VALUE_HINT);
     return DK_OK;
 }
 
@@ -94,6 +97,7 @@ dk_err dk_optimizer_check_file(dk_ckpt_reader *rd)
                                dk_ckpt_label(rd), v.n, n);
         v.s = buf[2], v.y = buf[3], v.rho = buf[4], v.x = buf[5], v.g = buf[6];
         v.history = lb->history, v.head = lb->head, v.count = lb->count, v.stride = dim1, v.fresh = lb->fresh;
+        v.f = lb->f;
         v.n = n;
     }
     if (err == DK_OK)

@@ -1,12 +1,14 @@
-/* The optimiser state a checkpoint holds, checked beyond its checksums: a file that
- * verifies was written by distkan, which never stores a NaN, an infinity or a negative
- * second moment, so these checks fail only on a file made or edited by other means, which
- * would otherwise train on garbage. (The model's own values: dk_model_check_values.)
+/* The optimiser state a checkpoint holds, checked beyond its checksums: values distkan does
+ * not write (a NaN anywhere, an infinite first moment or L-BFGS value, a negative second
+ * moment) mean a file made or edited by other means, which would otherwise train on
+ * garbage. (The model's own values: dk_model_check_values.)
  *
- * Only what the optimisers will read is checked: Adam's moments, the L-BFGS pairs its
- * history holds (slots head-1, head-2, ... for `count` pairs, their first n values; other
- * slots and the rows' padding are never read), and the iterate and its gradient unless the
- * next L-BFGS update starts afresh. Errors are DK_ERR_DATA naming `label` and the value. */
+ * What the optimisers will read is checked: Adam's moments (a second moment may be +inf:
+ * a float32 gradient beyond 1.8e19 squares to it, which freezes that coordinate, and a run
+ * writes that), and, unless the next L-BFGS update starts afresh (which drops them), the
+ * L-BFGS pairs the history holds (slots head-1, head-2, ... for `count` pairs, their first
+ * n values; other slots and the rows' padding are never read), the iterate, its gradient
+ * and its loss. Errors are DK_ERR_DATA naming `label` and the value. */
 #ifndef DK_STATE_CHECK_H
 #define DK_STATE_CHECK_H
 
@@ -25,12 +27,13 @@ typedef struct dk_optimizer_view {
     int history, head, count;
     size_t stride;
     const double *x, *g;          /* the L-BFGS iterate and gradient [n] */
-    bool fresh;                   /* x and g are not read again */
+    double f;                     /* the loss at x */
+    bool fresh;                   /* the next L-BFGS update starts afresh: nothing above is read */
 } dk_optimizer_view;
 
 dk_err dk_optimizer_check_values(const dk_optimizer_view *v, const char *label);
 
-/* The same checks on the optimiser tensors of a verified checkpoint file (for inspect). */
+/* The same checks on the optimiser tensors of a checkpoint open and verified (inspect). */
 dk_err dk_optimizer_check_file(dk_ckpt_reader *reader);
 
 #endif

@@ -227,7 +227,8 @@ static dk_err setup(run *r, int *local_failure)
     if (r->pde)
         DK_CALL(agree(r, dk_pde_task_bind(r->pde, r->net), local_failure));
     /* Initialisation is a pure function of the seed, so every rank already holds the same
-     * parameters; rank 0's are broadcast anyway so that no rank can start different. */
+     * parameters; rank 0's are broadcast anyway so that no rank can start different. (A
+     * resumed run's are zero until dk_train_resume_restore reads them below.) */
     size_t es = dk_dtype_size(cfg->precision);
     DK_CALL(dk_comm_broadcast(r->comm, r->net->params, r->net->n_params * es, 0, DK_MEM_HOST));
     DK_CALL(setup_optimisers(r, local_failure));
@@ -404,10 +405,15 @@ static void warn_if_diverged(const run *r)
 {
     if (r->first_loss_step < 0 || !(r->first_loss > 0.0) || !(r->loss.total > 100.0 * r->first_loss))
         return;
-    fprintf(stderr,
-            "distkan: warning: the training loss rose from %.6e at step %ld to %.6e at step %ld: the run diverged; "
-            "lower [train] lr (now %g) or check [train] beta1/beta2 and the data\n",
-            r->first_loss, r->first_loss_step, r->loss.total, r->step, r->cfg->lr);
+    char advice[160];
+    if (r->cfg->optimizer == DK_OPT_LBFGS) /* its line search accepts no rise */
+        snprintf(advice, sizeof advice, "L-BFGS accepts only decreasing steps, so look at the grid updates ([grid] "
+                 "update_every) and new collocation points ([pde] resample_every)");
+    else
+        snprintf(advice, sizeof advice, "lower [train] lr (now %g) or check [train] beta1/beta2 and the data",
+                 r->cfg->lr);
+    fprintf(stderr, "distkan: warning: the training loss rose from %.6e at step %ld to %.6e at step %ld: the run "
+            "diverged; %s\n", r->first_loss, r->first_loss_step, r->loss.total, r->step, advice);
 }
 
 /* Rank 0 replaces the run directory's outputs as one set, at the end, so that a failed
@@ -433,7 +439,7 @@ static dk_err write_outputs(run *r)
                r->step, wall, r->loss.total, r->eval.rel_l2, r->eval.max_err, r->eval.mse, dir);
     else {
         char test[48] = "no test set";
-        if (!isnan(r->eval.test_rmse))
+        if (r->fit->test_size > 0)
             snprintf(test, sizeof test, "test RMSE %.6e", r->eval.test_rmse);
         printf("done: %ld steps in %.2f s, final loss %.6e, %s; results in %s/\n", r->step, wall, r->loss.total, test,
                dir);
@@ -547,6 +553,8 @@ static dk_err train_and_save(run *r)
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));
     DK_CALL(check_ranks_agree(r));
+    if (r->rank == 0) /* the ranks' parameters agree (just checked): rank 0 speaks for all */
+        DK_CALL(dk_train_check_params_finite(r));
     if (r->stopped) {
         /* The run is not finished: no final outputs, and metrics.jsonl stays .partial
          * until a resumed run completes it. */

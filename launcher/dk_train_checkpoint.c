@@ -220,9 +220,9 @@ typedef struct manifest_parts {
     Dk__Metadata meta;
     dk_model_manifest model;
     Dk__Schedule schedule;
-    Dk__Stage stages[DK_MAX_GRID_STAGES];
-    Dk__Stage *stage_ptrs[DK_MAX_GRID_STAGES];
-    Dk__Eval stage_evals[DK_MAX_GRID_STAGES];
+    Dk__Stage stages[DK_GRID_MAX_STAGES];
+    Dk__Stage *stage_ptrs[DK_GRID_MAX_STAGES];
+    Dk__Eval stage_evals[DK_GRID_MAX_STAGES];
     Dk__Adam adam;
     Dk__Lbfgs lbfgs;
     Dk__DataPosition data;
@@ -320,6 +320,20 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->m.eval = &p->eval;
 }
 
+dk_err dk_train_check_params_finite(const dk_run *r)
+{
+    const dk_network *net = r->net;
+    for (size_t e = 0; e < net->n_params; e++) {
+        const double v = dk_load(net->dtype, net->params, e);
+        if (!isfinite(v))
+            DK_ERROR(DK_ERR_NUMERIC,
+                     "the update at step %ld made parameter %zu of %zu %g: lower [train] lr (now %g) or check the data "
+                     "or problem; no checkpoint or result holds this state",
+                     r->step, e, net->n_params, v, r->cfg->lr);
+    }
+    return DK_OK;
+}
+
 dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
 {
     if (r->rank != 0)
@@ -327,6 +341,7 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
     const double t0 = dk_train_now();
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));
+    DK_CALL(dk_train_check_params_finite(r));
     static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
     static dk_ckpt_tensor_source sources[DK_MAX_STATE_TENSORS];
     static manifest_parts parts;

@@ -182,7 +182,7 @@ static dk_err write_log(dk_run *r, const char *phase, double phase_value, int ev
     if (r->pde)
         printf(" (interior %.3e, boundary %.3e)  rel_l2 %.4e  max_err %.4e", r->loss.interior, r->loss.boundary,
                r->eval.rel_l2, r->eval.max_err);
-    else if (isnan(r->eval.test_rmse))
+    else if (r->fit->test_size == 0)
         printf("  test_rmse -"); /* no test set */
     else
         printf("  test_rmse %.6e", r->eval.test_rmse);

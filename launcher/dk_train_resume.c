@@ -397,7 +397,7 @@ static dk_err check_restored_values(dk_run *r)
         else
             dk_lbfgs_state_view(r->lbfgs, &ls);
         v.s = ls.s, v.y = ls.y, v.rho = ls.rho, v.history = ls.history, v.head = ls.head, v.count = ls.count;
-        v.stride = ls.stride, v.x = r->lbfgs_x, v.g = r->lbfgs_g, v.fresh = r->lbfgs_fresh;
+        v.stride = ls.stride, v.x = r->lbfgs_x, v.g = r->lbfgs_g, v.f = r->lbfgs_f, v.fresh = r->lbfgs_fresh;
     }
     DK_CALL(dk_optimizer_check_values(&v, path));
     return DK_OK;

@@ -76,7 +76,7 @@ typedef struct dk_run {
     /* Grid schedule and grid updates from samples (dk_train_grid.c). */
     dk_grid_schedule schedule; /* the plan, from the config */
     int n_stages, stage;
-    dk_stage stages[DK_MAX_GRID_STAGES];
+    dk_stage stages[DK_GRID_MAX_STAGES];
     long n_grid_samples;  /* global samples per grid update (0 = no updates) */
     double *grid_samples; /* [n_grid_samples][inputs], identical on every rank after gathering */
     long grid_updates;    /* grid updates done */
@@ -159,6 +159,11 @@ dk_err dk_train_step_boundary(dk_run *r);
  * removes the oldest beyond [checkpoint] keep. reason: "every", "every_seconds",
  * "signal", "final". */
 dk_err dk_train_checkpoint_save(dk_run *r, const char *reason);
+/* An update can overflow the parameters, and the loss that would show it is measured only
+ * before the next update: a DK_ERR_NUMERIC error naming the step and the learning rate when
+ * a host parameter is not finite. Checked before every checkpoint and the final results,
+ * so that distkan never writes such a state (readers refuse one, dk_model_check_values). */
+dk_err dk_train_check_params_finite(const dk_run *r);
 
 /* Rank 0, at setup, with the directories locked (dk_run_lock.h) and before the run opens
  * its metrics.jsonl.partial: checkpoints already in the checkpoint directory that this run

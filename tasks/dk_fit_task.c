@@ -70,7 +70,7 @@ static dk_err plan_batches(dk_fit_task *t, const dk_fit_task_settings *s, long t
 }
 
 /* An allocation that fails names the key that sized it. */
-#define TRAIN_SHARE(what) what " (this rank's share of [fit] train_size)"
+#define TRAIN_SHARE(what) what " (this rank's share of the training set: [fit] train_size, or the CSV's rows)"
 #define TEST_SHARE(what) what " (this rank's share of [fit] test_size)"
 
 static dk_err allocate_buffers(dk_fit_task *t)

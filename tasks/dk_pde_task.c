@@ -89,6 +89,8 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
 
     const char *eval_what = grid ? "evaluation points (this rank's share of [pde] eval_grid^inputs)"
                                  : "evaluation points (this rank's share of [pde] eval_points)";
+    const char *exact_what = grid ? "exact solution at the evaluation points ([pde] eval_grid^inputs)"
+                                  : "exact solution at the evaluation points ([pde] eval_points)";
     const size_t es = dk_dtype_size(s->dtype);
     size_t bytes = 0;
     DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)t->local_int, (size_t)dim, es, INTERIOR_SHARE));
@@ -100,7 +102,7 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
     DK_CALL_GOTO(err, fail, dk_array_bytes(&bytes, (size_t)(t->local_eval ? t->local_eval : 1), (size_t)dim, es,
                                            eval_what));
     DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_eval, bytes, eval_what));
-    DK_CALL_GOTO(err, fail, DK_CALLOC(t->u_eval, (size_t)(t->local_eval ? t->local_eval : 1), eval_what));
+    DK_CALL_GOTO(err, fail, DK_CALLOC(t->u_eval, (size_t)(t->local_eval ? t->local_eval : 1), exact_what));
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->res_scratch, (size_t)3 * dim + 1, "residual scratch"));
     double *x = t->res_scratch; /* free until the first loss */
     for (long p = 0; p < t->local_eval; p++) {
