@@ -55,6 +55,8 @@
 #include "bench_common.h"
 #include "bench_options.h"
 #include "bench_report.h"
+#include "pde_step_check.h"
+#include "pde_step_problem.h"
 
 #ifndef DK_BENCH_TORCH_SCRIPT
 #define DK_BENCH_TORCH_SCRIPT "bench/torch_pikan.py"
@@ -68,20 +70,10 @@ static const bench_md report_md = {
     .title = "# PDE step benchmark: distkan's jet kernels vs nested autodiff in PyTorch\n\n"
              "Produced by `scripts/bench_pde.sh` (program `bench/bench_pde_step.c`).\n\n"};
 
-/* RNG streams private to the benchmark, far from the library's. */
-enum { BENCH_STREAM_X = 201, BENCH_STREAM_XB = 202, BENCH_STREAM_SIDE = 203, BENCH_STREAM_DIR = 204 };
-
-enum { MAX_SHAPES = 4, MAX_WIDTHS = 8, MAX_GRIDS = 4 };
-
-#define PI 3.14159265358979323846
+enum { MAX_SHAPES = 4, MAX_GRIDS = 4 };
 
 /* ------------------------------------------------------------------------------------
  * Options */
-
-typedef struct shape {
-    int w[MAX_WIDTHS], n;
-    char name[48]; /* "2-10-1", the torch script's spelling */
-} shape;
 
 typedef struct options {
     bench_run_opts run;
@@ -89,7 +81,7 @@ typedef struct options {
     long points;
     int k;
     int passes;
-    shape shapes[MAX_SHAPES];
+    pde_shape shapes[MAX_SHAPES];
     int n_shapes, grids[MAX_GRIDS], n_grids;
     double max_wait_s;
 } options;
@@ -119,15 +111,15 @@ static void usage(FILE *f)
 /* "10-32-32-1": at least two widths, a scalar output (u). */
 static int parse_width(const char *token, int i, void *sh)
 {
-    return bench_parse_int(token, &((shape *)sh)->w[i]);
+    return bench_parse_int(token, &((pde_shape *)sh)->w[i]);
 }
 
-static int parse_shape(const char *s, shape *sh)
+static int parse_shape(const char *s, pde_shape *sh)
 {
     if (strlen(s) >= sizeof sh->name)
         return -1;
     snprintf(sh->name, sizeof sh->name, "%s", s);
-    sh->n = bench_parse_each(s, "-", MAX_WIDTHS, parse_width, sh);
+    sh->n = bench_parse_each(s, "-", PDE_MAX_WIDTHS, parse_width, sh);
     return sh->n >= 2 && sh->w[sh->n - 1] == 1 ? 0 : -1;
 }
 
@@ -174,174 +166,6 @@ static int parse_options(int argc, char **argv, options *o)
     if (o->run.quick)
         o->passes = 1; /* the checks still run in full */
     return 0;
-}
-
-/* ------------------------------------------------------------------------------------
- * One problem: a network, the interior and boundary points, the step's buffers */
-
-typedef struct pde_problem {
-    dk_network *net;
-    dk_dtype dt;
-    int d;
-    long points, n_bnd;
-    void *x, *f;         /* [points][d], [points] */
-    void *xb, *g;        /* [n_bnd][d], [n_bnd] */
-    void *gu, *gu1, *gu2; /* loss gradients w.r.t. u [points], du/dx, d2u/dx2 [points][d] */
-    void *dout_b;        /* [n_bnd] */
-    void *grad_res;      /* [n_params]: the residual's gradient while the boundary's is computed */
-    double loss;
-    double ph[4], best_ph[4]; /* seconds: jet forward, residual, jet backward, boundary */
-} pde_problem;
-
-static void *xalloc(size_t bytes)
-{
-    bytes = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, bytes > 0 ? bytes : 64);
-    if (p)
-        memset(p, 0, bytes > 0 ? bytes : 64);
-    return p;
-}
-
-static void pde_free(pde_problem *pr)
-{
-    dk_network_destroy(&pr->net);
-    void *bufs[] = {pr->x, pr->f, pr->xb, pr->g, pr->gu, pr->gu1, pr->gu2, pr->dout_b, pr->grad_res};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        free(bufs[i]);
-    memset(pr, 0, sizeof *pr);
-}
-
-static uint64_t shape_seed(const shape *sh, int G)
-{
-    uint64_t s = 0x70646500ULL + (uint64_t)G;
-    for (int l = 0; l < sh->n; l++)
-        s = s * 131 + (uint64_t)sh->w[l];
-    return s;
-}
-
-/* f_b = sum_a sin(pi x_b,a): a fixed source; its value does not change the cost. */
-static void fill_source(pde_problem *pr)
-{
-    for (long b = 0; b < pr->points; b++) {
-        double s = 0;
-        for (int a = 0; a < pr->d; a++)
-            s += sin(PI * dk_load(pr->dt, pr->x, (size_t)(b * pr->d + a)));
-        dk_store(pr->dt, pr->f, (size_t)b, s);
-    }
-}
-
-/* A network as the task would build it (pykan's initialisation) with room for max_rows
- * rows, x uniform on [-1, 1]^d, boundary points with one coordinate at -1 or 1. */
-static int pde_init(pde_problem *pr, const shape *sh, int G, int k, dk_dtype dt, int threads,
-                    long points, long n_bnd, long max_rows)
-{
-    memset(pr, 0, sizeof *pr);
-    uint64_t seed = shape_seed(sh, G);
-    long rows = points > n_bnd ? points : n_bnd;
-    rows = rows > max_rows ? rows : max_rows;
-    dk_network_settings s = {.widths = sh->w, .n_widths = sh->n, .G = G, .k = k, .grid_lo = -1,
-                             .grid_hi = 1, .dtype = dt, .seed = seed, .noise_scale = 0.3,
-                             .scale_base_mu = 0, .scale_base_sigma = 1, .scale_sp = 1,
-                             .max_batch = (int)rows, .n_threads = threads, .jet = 1};
-    if (dk_network_create(&pr->net, &s) != DK_OK) {
-        fprintf(stderr, "bench_pde_step: %s\n", dk_error_message());
-        return -1;
-    }
-    const size_t es = dk_dtype_size(dt);
-    const int d = sh->w[0];
-    pr->dt = dt, pr->d = d, pr->points = points, pr->n_bnd = n_bnd;
-    size_t pd = (size_t)rows * (size_t)d * es;
-    pr->x = xalloc(pd);
-    pr->f = xalloc((size_t)rows * es);
-    pr->xb = xalloc(pd);
-    pr->g = xalloc((size_t)rows * es);
-    pr->gu = xalloc((size_t)rows * es);
-    pr->gu1 = xalloc(pd);
-    pr->gu2 = xalloc(pd);
-    pr->dout_b = xalloc((size_t)rows * es);
-    pr->grad_res = xalloc(pr->net->n_params * es);
-    if (!pr->x || !pr->f || !pr->xb || !pr->g || !pr->gu || !pr->gu1 || !pr->gu2 || !pr->dout_b ||
-        !pr->grad_res) {
-        fprintf(stderr, "bench_pde_step: out of memory\n");
-        pde_free(pr);
-        return -1;
-    }
-    for (size_t q = 0; q < (size_t)points * (size_t)d; q++)
-        dk_store(dt, pr->x, q, 2.0 * dk_rng_uniform(seed, BENCH_STREAM_X, q) - 1.0);
-    fill_source(pr);
-    for (long c = 0; c < n_bnd; c++) {
-        for (int a = 0; a < d; a++) {
-            size_t q = (size_t)(c * d + a);
-            dk_store(dt, pr->xb, q, 2.0 * dk_rng_uniform(seed, BENCH_STREAM_XB, q) - 1.0);
-        }
-        uint64_t side = dk_rng_below(seed, BENCH_STREAM_SIDE, (uint64_t)c, (uint64_t)(2 * d));
-        dk_store(dt, pr->xb, (size_t)(c * d) + side / 2, side % 2 ? 1.0 : -1.0);
-    }
-    return 0; /* g = 0, gu = gu1 = 0: zeroed by xalloc */
-}
-
-#define REAL double
-#define SFX(name) name##_f64
-#include "pde_step_impl.inc"
-#undef REAL
-#undef SFX
-
-#define REAL float
-#define SFX(name) name##_f32
-#include "pde_step_impl.inc"
-#undef REAL
-#undef SFX
-
-static double residual(pde_problem *pr, const void *u2)
-{
-    return pr->dt == DK_F64 ? residual_f64(pr, u2) : residual_f32(pr, u2);
-}
-
-/* Boundary term: loss_b = 1/Nb sum_c (u_c - g_c)^2, d loss_b / d u_c = 2 (u_c - g_c)/Nb. */
-static double boundary(pde_problem *pr, const void *ub)
-{
-    const long n = pr->n_bnd;
-    double loss = 0;
-    for (long c = 0; c < n; c++) {
-        double r = dk_load(pr->dt, ub, (size_t)c) - dk_load(pr->dt, pr->g, (size_t)c);
-        loss += r * r;
-        dk_store(pr->dt, pr->dout_b, (size_t)c, 2.0 * r / (double)n);
-    }
-    return loss / (double)n;
-}
-
-static void add_grads(pde_problem *pr)
-{
-    if (pr->dt == DK_F64)
-        add_grads_f64(pr);
-    else
-        add_grads_f32(pr);
-}
-
-/* The timed step: loss and its gradient in net->grads. */
-static void pde_step(pde_problem *pr)
-{
-    dk_network *net = pr->net;
-    const void *u1, *u2;
-    double t0 = bench_now_s();
-    dk_network_jet_forward(net, pr->points, pr->x, &u1, &u2);
-    double t1 = bench_now_s();
-    double loss = residual(pr, u2);
-    double t2 = bench_now_s();
-    dk_network_jet_backward(net, pr->points, pr->gu, pr->gu1, pr->gu2);
-    memcpy(pr->grad_res, net->grads, net->n_params * dk_dtype_size(pr->dt));
-    double t3 = bench_now_s();
-    if (pr->n_bnd > 0) {
-        const void *ub = dk_network_forward(net, pr->n_bnd, pr->xb);
-        loss += boundary(pr, ub);
-        dk_network_backward(net, pr->n_bnd, pr->dout_b);
-        add_grads(pr);
-    } else {
-        memcpy(net->grads, pr->grad_res, net->n_params * dk_dtype_size(pr->dt));
-    }
-    double t4 = bench_now_s();
-    pr->loss = loss;
-    pr->ph[0] = t1 - t0, pr->ph[1] = t2 - t1, pr->ph[2] = t3 - t2, pr->ph[3] = t4 - t3;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -392,213 +216,10 @@ static void reset_peak_rss(void)
 }
 
 /* ------------------------------------------------------------------------------------
- * Start-up check: distkan computes the Laplacian and the gradient it is timed for */
-
-enum { CHECK_POINTS = 8, CHECK_BND = 4, CHECK_CAND = 16, CHECK_BATCHES = 64 };
-#define FD_H 1e-4        /* step of the second differences in x */
-#define FD_EPS 1e-6      /* step of the central difference in the parameters (unit direction) */
-#define TOL_F64 1e-5
-#define TOL_F32 1e-3
-
-typedef struct check_result {
-    char shape[48];
-    int G, n_points, n_tried;
-    double lap, du, grad, f32;
-    int ok;
-} check_result;
-
-/* Index of the knot interval of v: the number of knots <= v (0..nk). Within one interval
- * every edge function of the input is one polynomial piece (silu is smooth). */
-static int knot_cell(const double *t, int nk, double v)
-{
-    int c = 0;
-    while (c < nk && t[c] <= v)
-        c++;
-    return c;
-}
-
-/* Whether every layer input of the candidate's 2d+1 stencil rows (r0 .. r0+2d) lies in the
- * same knot interval as at the centre row r0: then u is smooth along the stencil. */
-static int stencil_is_smooth(const dk_network *net, const double *x, int r0, int d)
-{
-    for (int l = 0; l < net->n_layers; l++) {
-        const dk_layer_view *v = &net->layers[l];
-        const int in = v->shape.in, nk = v->shape.n_knots;
-        const double *A = l == 0 ? x : net->acts[l];
-        const double *grid = (const double *)net->state + v->grid;
-        for (int i = 0; i < in; i++) {
-            int c0 = knot_cell(grid + (size_t)i * nk, nk, A[(size_t)r0 * in + i]);
-            for (int r = r0 + 1; r <= r0 + 2 * d; r++)
-                if (knot_cell(grid + (size_t)i * nk, nk, A[(size_t)r * in + i]) != c0)
-                    return 0;
-        }
-    }
-    return 1;
-}
-
-/* Relative error of the step's gradient along direction v (unit 2-norm) against
- * (loss(p + eps v) - loss(p - eps v)) / (2 eps). */
-static double grad_dir_err(pde_problem *pr, const double *grad, const double *v, double *p0)
-{
-    dk_network *net = pr->net;
-    double *p = net->params;
-    double an = 0;
-    for (size_t q = 0; q < net->n_params; q++)
-        an += grad[q] * v[q];
-    double lp, lm;
-    for (size_t q = 0; q < net->n_params; q++)
-        p[q] = p0[q] + FD_EPS * v[q];
-    pde_step(pr);
-    lp = pr->loss;
-    for (size_t q = 0; q < net->n_params; q++)
-        p[q] = p0[q] - FD_EPS * v[q];
-    pde_step(pr);
-    lm = pr->loss;
-    memcpy(p, p0, net->n_params * sizeof(double));
-    double fd = (lp - lm) / (2 * FD_EPS);
-    return fabs(fd - an) / fmax(fabs(an), 1e-300);
-}
-
-static int run_check(const shape *sh, int G, const options *o, check_result *cr)
-{
-    const int d = sh->w[0], stride = 2 * d + 1;
-    const long rows = (long)CHECK_CAND * stride;
-    memset(cr, 0, sizeof *cr);
-    snprintf(cr->shape, sizeof cr->shape, "%s", sh->name);
-    cr->G = G;
-    cr->lap = cr->du = cr->grad = cr->f32 = NAN;
-    pde_problem pr;
-    if (pde_init(&pr, sh, G, o->k, DK_F64, o->cpu.threads_all, CHECK_POINTS, CHECK_BND, rows))
-        return -1;
-    dk_network *net = pr.net;
-    double *X = malloc(sizeof(double) * (size_t)rows * d);
-    double *U = malloc(sizeof(double) * (size_t)rows);
-    double *xs = pr.x; /* accepted centres, [CHECK_POINTS][d] */
-    double fd_lap[CHECK_POINTS];
-    double *fd_du = malloc(sizeof(double) * CHECK_POINTS * (size_t)d);
-    double *grad = malloc(sizeof(double) * net->n_params);
-    double *dir = malloc(sizeof(double) * net->n_params);
-    double *p0 = malloc(sizeof(double) * net->n_params);
-    int rc = -1, n_acc = 0;
-    if (!X || !U || !fd_du || !grad || !dir || !p0)
-        goto done;
-
-    /* Points drawn in [-0.9, 0.9]^d, kept when their stencils cross no knot. */
-    uint64_t seed = shape_seed(sh, G) ^ 0xfdULL;
-    for (int batch = 0; batch < CHECK_BATCHES && n_acc < CHECK_POINTS; batch++) {
-        for (int c = 0; c < CHECK_CAND; c++) {
-            double *r0 = X + (size_t)c * stride * d;
-            for (int a = 0; a < d; a++) {
-                uint64_t idx = ((uint64_t)batch * CHECK_CAND + (uint64_t)c) * (uint64_t)d + (uint64_t)a;
-                r0[a] = 1.8 * dk_rng_uniform(seed, BENCH_STREAM_X, idx) - 0.9;
-            }
-            for (int a = 0; a < d; a++) {
-                double *rp = r0 + (size_t)(1 + 2 * a) * d, *rm = rp + d;
-                memcpy(rp, r0, sizeof(double) * d);
-                memcpy(rm, r0, sizeof(double) * d);
-                rp[a] += FD_H, rm[a] -= FD_H;
-            }
-        }
-        memcpy(U, dk_network_forward(net, rows, X), sizeof(double) * (size_t)rows);
-        for (int c = 0; c < CHECK_CAND && n_acc < CHECK_POINTS; c++) {
-            cr->n_tried++;
-            int r0 = c * stride;
-            if (!stencil_is_smooth(net, X, r0, d))
-                continue;
-            /* d^2u/dx_a^2 ~ (u(x + h e_a) - 2 u(x) + u(x - h e_a)) / h^2, du/dx_a by the central
-             * first difference; both O(h^2) where u is smooth. */
-            double lap = 0;
-            for (int a = 0; a < d; a++) {
-                double up = U[r0 + 1 + 2 * a], um = U[r0 + 2 + 2 * a];
-                lap += (up - 2 * U[r0] + um) / (FD_H * FD_H);
-                fd_du[n_acc * d + a] = (up - um) / (2 * FD_H);
-            }
-            fd_lap[n_acc] = lap;
-            memcpy(xs + (size_t)n_acc * d, X + (size_t)r0 * d, sizeof(double) * d);
-            n_acc++;
-        }
-    }
-    cr->n_points = n_acc;
-    if (n_acc == 0) {
-        fprintf(stderr, "bench_pde_step: check %s G=%d: no point with a knot-free stencil\n",
-                sh->name, G);
-        rc = 0; /* reported as a failed check, not as out of memory */
-        goto done;
-    }
-    pr.points = n_acc;
-    fill_source(&pr);
-
-    const void *u1v, *u2v;
-    dk_network_jet_forward(net, n_acc, pr.x, &u1v, &u2v);
-    const double *u1 = u1v, *u2 = u2v;
-    double lap[CHECK_POINTS];
-    for (int b = 0; b < n_acc; b++) {
-        lap[b] = 0;
-        for (int a = 0; a < d; a++)
-            lap[b] += u2[b * d + a];
-    }
-    cr->lap = bench_rel_diff(DK_F64, lap, fd_lap, (size_t)n_acc);
-    cr->du = bench_rel_diff(DK_F64, u1, fd_du, (size_t)n_acc * d);
-
-    /* Gradient along a random unit direction and along the gradient itself. */
-    pde_step(&pr);
-    memcpy(grad, net->grads, sizeof(double) * net->n_params);
-    memcpy(p0, net->params, sizeof(double) * net->n_params);
-    double nr = 0, ng = 0;
-    for (size_t q = 0; q < net->n_params; q++) {
-        dir[q] = 2.0 * dk_rng_uniform(seed, BENCH_STREAM_DIR, q) - 1.0;
-        nr += dir[q] * dir[q];
-        ng += grad[q] * grad[q];
-    }
-    for (size_t q = 0; q < net->n_params; q++)
-        dir[q] /= sqrt(nr);
-    cr->grad = grad_dir_err(&pr, grad, dir, p0);
-    if (ng > 0) {
-        for (size_t q = 0; q < net->n_params; q++)
-            dir[q] = grad[q] / sqrt(ng);
-        cr->grad = fmax(cr->grad, grad_dir_err(&pr, grad, dir, p0));
-    }
-
-    /* float32: the same parameters rounded, the same points; its Laplacian against f64's. */
-    pde_problem p32;
-    if (pde_init(&p32, sh, G, o->k, DK_F32, o->cpu.threads_all, n_acc, 0, n_acc))
-        goto done;
-    for (size_t q = 0; q < net->n_params; q++)
-        ((float *)p32.net->params)[q] = (float)p0[q];
-    for (size_t q = 0; q < net->n_state; q++)
-        ((float *)p32.net->state)[q] = (float)((const double *)net->state)[q];
-    for (size_t q = 0; q < (size_t)n_acc * d; q++)
-        ((float *)p32.x)[q] = (float)xs[q];
-    const void *v1, *v2;
-    dk_network_jet_forward(p32.net, n_acc, p32.x, &v1, &v2);
-    double lap32[CHECK_POINTS];
-    for (int b = 0; b < n_acc; b++) {
-        lap32[b] = 0;
-        for (int a = 0; a < d; a++)
-            lap32[b] += ((const float *)v2)[b * d + a];
-    }
-    cr->f32 = bench_rel_diff(DK_F64, lap32, lap, (size_t)n_acc);
-    pde_free(&p32);
-    rc = 0;
-done:
-    /* Comparisons with NaN are false: a NaN anywhere fails. */
-    cr->ok = n_acc > 0 && cr->lap <= TOL_F64 && cr->du <= TOL_F64 && cr->grad <= TOL_F64 &&
-             cr->f32 <= TOL_F32;
-    free(X);
-    free(U);
-    free(fd_du);
-    free(grad);
-    free(dir);
-    free(p0);
-    pde_free(&pr);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------------------
  * Rows and the torch baseline */
 
 typedef struct row {
-    const shape *sh;
+    const pde_shape *sh;
     int G, threads;
     dk_dtype dt;
     double dk_ms, eager_ms, compiled_ms; /* NAN when not measured */
@@ -894,30 +515,13 @@ static void print_notes(FILE *f, const row *rows, int n_rows, const torch_info *
         fprintf(f, "- torch.compile time (first call, excluded from ms/step): %.0f s in all\n", total);
 }
 
-static void print_checks(FILE *f, const check_result *cr, int n_cr, int md)
-{
-    if (md) {
-        fprintf(f, "| shape | G | points (tried) | Laplacian vs FD | du/dx vs FD | gradient vs FD "
-                   "| float32 Laplacian vs float64 | ok |\n|---|---|---:|---:|---:|---:|---:|---|\n");
-        for (int c = 0; c < n_cr; c++)
-            fprintf(f, "| [%s] | %d | %d (%d) | %.1e | %.1e | %.1e | %.1e | %s |\n", cr[c].shape,
-                    cr[c].G, cr[c].n_points, cr[c].n_tried, cr[c].lap, cr[c].du, cr[c].grad, cr[c].f32,
-                    cr[c].ok ? "yes" : "NO");
-        return;
-    }
-    for (int c = 0; c < n_cr; c++)
-        fprintf(f, "check [%s] G=%d on %d points (%d tried): rel err Laplacian %.1e, du/dx %.1e, "
-                   "gradient %.1e (float64 vs finite differences), float32 Laplacian %.1e: %s\n",
-                cr[c].shape, cr[c].G, cr[c].n_points, cr[c].n_tried, cr[c].lap, cr[c].du, cr[c].grad,
-                cr[c].f32, cr[c].ok ? "ok" : "WRONG");
-}
 
 /* One run: its options and machine, and what it found; the tables and the report are made
  * of it. */
 typedef struct run {
     const options *o;
     bench_machine_info mi;
-    check_result cr[MAX_SHAPES * MAX_GRIDS];
+    pde_check_result cr[MAX_SHAPES * MAX_GRIDS];
     int n_cr, all_ok;
     row rows[MAX_SHAPES * MAX_GRIDS * 2 * 2];
     int n_rows;
@@ -943,7 +547,7 @@ static void write_generated(FILE *f, const void *ctx)
             o->cpu.target_s, o->cpu.max_reps, o->passes);
     fprintf(f, "Start-up check (float64, %d threads; relative errors, max over points):\n\n",
             o->cpu.threads_all);
-    print_checks(f, rn->cr, rn->n_cr, 1);
+    pde_check_print(f, rn->cr, rn->n_cr, 1);
     fprintf(f, "\nMilliseconds per training step (forward, Laplacian, backward, boundary term), "
                "lower is better:\n\n");
     print_table(f, rn->rows, rn->n_rows, o, 1);
@@ -1021,12 +625,12 @@ static int run_checks(run *rn)
     rn->n_cr = 0, rn->all_ok = 1;
     for (int s = 0; s < o->n_shapes; s++)
         for (int g = 0; g < o->n_grids; g++) {
-            check_result *cr = &rn->cr[rn->n_cr++];
-            if (run_check(&o->shapes[s], o->grids[g], o, cr)) {
+            pde_check_result *cr = &rn->cr[rn->n_cr++];
+            if (pde_check_run(&o->shapes[s], o->grids[g], o->k, o->cpu.threads_all, cr)) {
                 fprintf(stderr, "bench_pde_step: out of memory in the start-up check\n");
                 return -1;
             }
-            print_checks(stdout, cr, 1, 0);
+            pde_check_print(stdout, cr, 1, 0);
             rn->all_ok &= cr->ok;
         }
     return 0;
