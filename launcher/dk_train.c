@@ -70,6 +70,28 @@ static dk_err check_data_range(run *r)
 }
 
 /* The fit task and the network's batch capacity for it. */
+/* Every rank reads the CSV itself (node-local copies are common on clusters), and ranks
+ * that read different contents would train one model on mixed data without a sign. Their
+ * fingerprints (size and CRC-32C, as a resume checks them) must agree with rank 0's; the
+ * same error on every rank. */
+static dk_err check_csv_same_on_ranks(run *r)
+{
+    const uint64_t mine[2] = {(uint64_t)r->fit->csv_bytes, (uint64_t)r->fit->csv_crc32c};
+    uint64_t *all;
+    DK_CALL(DK_CALLOC(all, 2 * (size_t)r->world, "CSV fingerprints"));
+    dk_err err = dk_comm_allgather(r->comm, mine, all, sizeof mine);
+    for (int i = 1; err == DK_OK && i < r->world; i++)
+        if (all[2 * i] != all[0] || all[2 * i + 1] != all[1])
+            err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                               "%s: [fit] csv = %s holds other data on rank %d (%llu bytes with CRC-32C %08x) than on "
+                               "rank 0 (%llu bytes with %08x): every rank must read the same file (a node-local copy "
+                               "that is out of date?)",
+                               r->cfg->source_path, r->cfg->csv, i, (unsigned long long)all[2 * i],
+                               (unsigned)all[2 * i + 1], (unsigned long long)all[0], (unsigned)all[1]);
+    free(all);
+    return err;
+}
+
 static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
@@ -79,6 +101,8 @@ static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
         .batch = cfg->batch, .lo = cfg->grid_range[0], .hi = cfg->grid_range[1],
         .rank = r->rank, .world_size = r->world};
     DK_CALL(agree(r, dk_fit_task_create(&r->fit, &ts), local_failure));
+    if (cfg->csv[0])
+        DK_CALL(agree(r, check_csv_same_on_ranks(r), local_failure));
     const dk_fit_task *t = r->fit;
     dk_err shape_err = DK_OK;
     if (t->n_in != cfg->widths[0] || t->n_out != cfg->widths[cfg->n_widths - 1])

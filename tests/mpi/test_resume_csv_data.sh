@@ -37,4 +37,21 @@ run_ranks 2 train csv.ini --run-dir part --set train.steps=18 --resume latest > 
 [ "$rc" -eq 2 ] || { cat part3.log part3.err; fail "changed data: exit $rc, expected 2"; }
 grep -q "\[fit\] csv = data.csv holds other data than the run that wrote" part3.err || { cat part3.err; fail "no message"; }
 [ "$before" = "$(md5sum part/final_params.bin part/checkpoints/*.dkc)" ] || fail "the refused resume changed the run's files"
-echo "CSV resumes follow the data: moved file resumed bit-identically, changed data refused"
+# Ranks that read different contents (a stale node-local copy: here rank 1 runs in another
+# directory): refused at start-up, exit 2, rank 1 named once; a fresh run and a resume alike
+# (the resume used to say only "rank 1 failed (see its message)", with no message).
+mkdir -p node0 node1
+cp moved/data.csv node0/data.csv && cp data.csv node1/data.csv
+for resume in "" "--resume latest"; do
+    rc=0
+    "$MPIEXEC" --oversubscribe -np 1 -wdir node0 "$DISTKAN" train "$PWD/csv.ini" --run-dir "$PWD/part" \
+        --set fit.csv=data.csv --set train.steps=18 $resume \
+        : -np 1 -wdir node1 "$DISTKAN" train "$PWD/csv.ini" --run-dir "$PWD/part" --set fit.csv=data.csv \
+        --set train.steps=18 $resume > mixed.log 2> mixed.err || rc=$?
+    [ "$rc" -eq 2 ] || { cat mixed.log mixed.err; fail "ranks with different CSV data ($resume): exit $rc, expected 2"; }
+    grep -q "holds other data on rank 1 (.* bytes with CRC-32C [0-9a-f]*) than on rank 0" mixed.err ||
+        { cat mixed.err; fail "no message naming rank 1 ($resume)"; }
+    [ "$(grep -c 'holds other data' mixed.err)" -eq 1 ] || { cat mixed.err; fail "expected the message once"; }
+done
+[ "$before" = "$(md5sum part/final_params.bin part/checkpoints/*.dkc)" ] || fail "a refused launch changed the run's files"
+echo "CSV resumes follow the data: moved file resumed bit-identically, changed data refused, ranks reading different data refused"
