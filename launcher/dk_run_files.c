@@ -58,6 +58,33 @@ dk_err dk_partial_open(FILE **out, const char *dir, const char *name)
     return DK_OK;
 }
 
+dk_err dk_partial_open_seeded(FILE **out, const char *dir, const char *name, const char *seed)
+{
+    if (!seed)
+        return dk_partial_open(out, dir, name);
+    char path[PATH_CAP], fresh[PATH_CAP + 8];
+    partial_path(path, sizeof path, dir, name);
+    snprintf(fresh, sizeof fresh, "%s.new", path);
+    FILE *f = fopen(fresh, "wb");
+    if (!f)
+        DK_ERROR(DK_ERR_IO, "cannot open '%s' for writing: %s", fresh, strerror(errno));
+    dk_err err = DK_OK;
+    if (fputs(seed, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot write '%s': %s", fresh, strerror(errno));
+    else if (rename(fresh, path) != 0)
+        err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot rename '%s' to '%s': %s", fresh, path,
+                           strerror(errno));
+    if (err == DK_OK)
+        err = dk_fsync_dir(dir);
+    if (err != DK_OK) {
+        fclose(f);
+        unlink(fresh);
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    }
+    *out = f; /* the renamed file: later lines append to it */
+    return DK_OK;
+}
+
 dk_err dk_partial_close(FILE *f, const char *dir, const char *name)
 {
     char path[PATH_CAP];

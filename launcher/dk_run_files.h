@@ -21,6 +21,12 @@ dk_err dk_make_dirs(const char *dir);
 
 /* Opens DIR/NAME.partial for writing (truncating). */
 dk_err dk_partial_open(FILE **out, const char *dir, const char *name);
+/* The same, starting with `seed` (NULL: nothing) in place of any earlier DIR/NAME.partial
+ * in one step: the text is written to DIR/NAME.partial.new, flushed and fsynced, then
+ * renamed over DIR/NAME.partial. A crash leaves either the earlier file whole or the new
+ * one with its seed, never an emptied one (a resumed run's log starts with the lines it
+ * carries over from that very file). */
+dk_err dk_partial_open_seeded(FILE **out, const char *dir, const char *name, const char *seed);
 /* Flushes, fsyncs and closes f, the DIR/NAME.partial of dk_partial_open; f is closed even
  * when this fails (a write error, a full disk). */
 dk_err dk_partial_close(FILE *f, const char *dir, const char *name);

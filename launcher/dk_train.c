@@ -274,9 +274,8 @@ static dk_err setup(run *r, int *local_failure)
     if (r->rank == 0) {
         err = dk_train_checkpoint_set_aside(r);
         if (err == DK_OK)
-            err = dk_partial_open(&r->metrics, cfg->run_dir, "metrics.jsonl");
-        if (err == DK_OK)
-            err = dk_train_resume_carry_metrics(r);
+            err = dk_partial_open_seeded(&r->metrics, cfg->run_dir, "metrics.jsonl",
+                                         dk_train_resume_carried_metrics(r));
     }
     DK_CALL(agree(r, err, local_failure));
     dk_train_resume_close(r);

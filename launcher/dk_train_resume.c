@@ -423,20 +423,15 @@ dk_err dk_train_resume_restore(dk_run *r, int *local_failure)
     int report = 0;
     dk_err agreed = dk_comm_agree(r->comm, err, &report);
     if (agreed != DK_OK) {
-        *local_failure = r->rank == 0;
+        *local_failure = report; /* the lowest failing rank: rank 0 when all fail alike */
         return dk_error_push(err != DK_OK ? err : agreed, __FILE__, __LINE__, __func__);
     }
     return DK_OK;
 }
 
-dk_err dk_train_resume_carry_metrics(dk_run *r)
+const char *dk_train_resume_carried_metrics(const dk_run *r)
 {
-    if (r->rank != 0 || !r->resume || !r->resume->metrics || !r->metrics)
-        return DK_OK;
-    if (fputs(r->resume->metrics, r->metrics) == EOF || fflush(r->metrics) != 0)
-        DK_ERROR(DK_ERR_IO, "cannot write the carried-over training log into %s/metrics.jsonl.partial: %s",
-                 r->cfg->run_dir, strerror(errno));
-    return DK_OK;
+    return r->rank == 0 && r->resume ? r->resume->metrics : NULL;
 }
 
 void dk_train_resume_close(dk_run *r)

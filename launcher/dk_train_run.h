@@ -186,9 +186,9 @@ dk_err dk_train_resume_restore(dk_run *r, int *local_failure);
 /* Rank 0, once the run's directories are its own: says what is resumed, and which config
  * keys changed since the checkpoint. */
 void dk_train_resume_announce(const dk_run *r);
-/* Rank 0: carries the metrics.jsonl lines up to the checkpoint's step over from the run
- * that wrote it into the new metrics file. */
-dk_err dk_train_resume_carry_metrics(dk_run *r);
+/* Rank 0: the metrics.jsonl lines up to the checkpoint's step, of the run that wrote it,
+ * which the new log starts with (dk_partial_open_seeded); NULL when there are none. */
+const char *dk_train_resume_carried_metrics(const dk_run *r);
 void dk_train_resume_close(dk_run *r);
 
 /* The run's state tensors: the model's (dk_model_tensors) and the optimiser's. One table

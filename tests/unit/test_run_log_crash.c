@@ -1,0 +1,145 @@
+/* A resumed run's log, started from the lines it carries over (dk_partial_open_seeded),
+ * killed at a random moment never leaves an emptied or half-written log.
+ *
+ * A child replaces DIR/metrics.jsonl.partial again and again, each time seeded with the
+ * whole of generation g (LINES lines "g i"), then appends one line "g end", and reports g.
+ * The parent kills it with SIGKILL after a random delay (fixed seed) and reads the file as
+ * the next resume would: it must hold all LINES lines of one generation, at least the last
+ * one reported, optionally followed by that generation's end line. Truncating the file in
+ * place and then writing (what the log did before) fails this within a few rounds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ckpt_test_util.h"
+
+#include "launcher/dk_run_files.h"
+
+enum { ROUNDS = 40, MAX_DELAY_MS = 30, LINES = 40000 };
+
+/* Generation g's lines, "g i\n" for i < LINES. */
+static char *seed_text(long g)
+{
+    char *text = malloc((size_t)LINES * 32);
+    if (!text)
+        _exit(3);
+    size_t used = 0;
+    for (int i = 0; i < LINES; i++)
+        used += (size_t)sprintf(text + used, "%ld %d\n", g, i);
+    return text;
+}
+
+static void child_loop(const char *dir, long first, int report_fd)
+{
+    for (long g = first;; g++) {
+        char *text = seed_text(g);
+        FILE *f = NULL;
+        if (dk_partial_open_seeded(&f, dir, "metrics.jsonl", text) != DK_OK) {
+            fprintf(stderr, "log crash test child: %s\n", dk_error_message());
+            _exit(3);
+        }
+        free(text);
+        if (fprintf(f, "%ld end\n", g) < 0 || fclose(f) != 0)
+            _exit(3);
+        if (write(report_fd, &g, sizeof g) != (ssize_t)sizeof g)
+            _exit(3);
+    }
+}
+
+/* The generation the log holds whole (its LINES lines, then at most its end line). */
+static long check_log(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/metrics.jsonl.partial", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long g = -1, gi;
+    int i = 0, n;
+    char word[16];
+    while ((n = fscanf(f, "%ld %15s", &gi, word)) == 2) {
+        if (g < 0)
+            g = gi;
+        if (gi != g)
+            fail_msg("the log mixes generations %ld and %ld", g, gi);
+        if (strcmp(word, "end") == 0) {
+            if (i != LINES)
+                fail_msg("generation %ld's end line after %d of its %d lines", g, i, LINES);
+            i = -1; /* nothing may follow */
+            continue;
+        }
+        if (i < 0 || atoi(word) != i)
+            fail_msg("generation %ld: line '%s' where line %d was due", g, word, i);
+        i++;
+    }
+    fclose(f);
+    if (i >= 0 && i != LINES)
+        fail_msg("the log holds %d of generation %ld's %d lines: emptied or half written", i, g, LINES);
+    return g;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+    }
+}
+
+static void test_sigkill_while_seeding_keeps_a_whole_log(void **state)
+{
+    (void)state;
+    char dir[256];
+    scratch_dir(dir, "log-crash");
+    /* The log of the run being resumed: generation 0, whole. */
+    char *text = seed_text(0);
+    FILE *f = NULL;
+    assert_int_equal(dk_partial_open_seeded(&f, dir, "metrics.jsonl", text), DK_OK);
+    free(text);
+    assert_int_equal(fclose(f), 0);
+    uint64_t seed = 20261206;
+    long reported = 0, on_disk = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        const pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            child_loop(dir, on_disk + 1, fds[1]);
+        }
+        close(fds[1]);
+        fcntl(fds[0], F_SETFL, O_NONBLOCK);
+        sleep_ms((long)((seed >> 33) % (MAX_DELAY_MS + 1)));
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+            fail_msg("the child ended by itself (status 0x%x): it failed", status);
+        long g;
+        while (read(fds[0], &g, sizeof g) == (ssize_t)sizeof g)
+            reported = g > reported ? g : reported;
+        close(fds[0]);
+        on_disk = check_log(dir);
+        assert_true(on_disk >= reported);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigkill_while_seeding_keeps_a_whole_log),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
