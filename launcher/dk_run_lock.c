@@ -12,11 +12,15 @@
 /* The directories this process holds, one descriptor each (see the header: closing a second
  * descriptor of a lock file would drop the lock). A run locks at most two. Each entry
  * records its owner because a forked child inherits the table but not the locks. */
-enum { MAX_HELD = 8, HOLDER_MAX = 512 };
+enum { MAX_HELD = 8, HOLDER_MAX = 512, LOCK_PATH_MAX = 4200 };
 static struct held_lock {
     pid_t owner;
-    dev_t dev;
+    dev_t dev;                  /* the directory */
     ino_t ino;
+    dev_t lock_dev;             /* the lock file locked last (dk_run_lock_recheck) */
+    ino_t lock_ino;
+    char path[LOCK_PATH_MAX];   /* <dir>/.distkan.lock */
+    const char *what, *option;  /* for messages; string literals */
 } held[MAX_HELD];
 static int n_held;
 
@@ -72,20 +76,12 @@ static dk_err write_holder(int fd, const char *path)
     return DK_OK;
 }
 
-dk_err dk_run_lock_dir(const char *dir, const char *what, const char *option)
+/* Opens and locks the lock file at path (of directory dir); its descriptor in *fd, kept
+ * open from then on (see the header). */
+static dk_err take_lock(const char *path, const char *dir, const char *what, const char *option, int *fd_out,
+                        struct stat *lock_st)
 {
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        DK_ERROR(DK_ERR_IO, "cannot lock %s '%s': %s", what, dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        DK_ERROR(DK_ERR_IO, "cannot lock %s '%s': it is not a directory", what, dir);
-    if (already_held(&st))
-        return DK_OK;
-    if (n_held == MAX_HELD)
-        DK_ERROR(DK_ERR_INTERNAL, "more than %d directories locked by one process", MAX_HELD);
-    char path[4200];
-    if (snprintf(path, sizeof path, "%s/%s", dir, DK_RUN_LOCK_FILE) >= (int)sizeof path)
-        DK_ERROR(DK_ERR_USAGE, "%s '%s': the path is too long", what, dir);
+    *fd_out = -1;
     /* Not through a symbolic link: the holder's line would overwrite whatever file it
      * names, which anyone able to write to a shared run directory could choose. */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -94,8 +90,7 @@ dk_err dk_run_lock_dir(const char *dir, const char *what, const char *option)
                  path, what, dir);
     if (fd < 0)
         DK_ERROR(DK_ERR_IO, "cannot open the lock file '%s' of %s '%s': %s", path, what, dir, strerror(errno));
-    struct stat lock_st;
-    if (fstat(fd, &lock_st) != 0 || !S_ISREG(lock_st.st_mode)) {
+    if (fstat(fd, lock_st) != 0 || !S_ISREG(lock_st->st_mode)) {
         close(fd);
         DK_ERROR(DK_ERR_IO, "the lock file '%s' of %s '%s' is not a regular file (remove it)", path, what, dir);
     }
@@ -120,9 +115,62 @@ dk_err dk_run_lock_dir(const char *dir, const char *what, const char *option)
         }
         DK_ERROR(DK_ERR_IO, "cannot lock '%s': %s", path, strerror(e));
     }
+    *fd_out = fd;
+    return DK_OK;
+}
+
+dk_err dk_run_lock_dir(const char *dir, const char *what, const char *option)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        DK_ERROR(DK_ERR_IO, "cannot lock %s '%s': %s", what, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        DK_ERROR(DK_ERR_IO, "cannot lock %s '%s': it is not a directory", what, dir);
+    if (already_held(&st))
+        return DK_OK;
+    if (n_held == MAX_HELD)
+        DK_ERROR(DK_ERR_INTERNAL, "more than %d directories locked by one process", MAX_HELD);
+    char path[LOCK_PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, DK_RUN_LOCK_FILE) >= (int)sizeof path)
+        DK_ERROR(DK_ERR_USAGE, "%s '%s': the path is too long", what, dir);
+    int fd;
+    struct stat lock_st;
+    DK_CALL(take_lock(path, dir, what, option, &fd, &lock_st));
+    if (fd < 0) /* no locks on this file system: warned */
+        return DK_OK;
     /* From here on the descriptor stays open until the process exits, even on an error:
      * closing it would release the lock just taken, and holding it does no harm. */
-    held[n_held++] = (struct held_lock){getpid(), st.st_dev, st.st_ino};
+    struct held_lock *h = &held[n_held++];
+    *h = (struct held_lock){getpid(), st.st_dev, st.st_ino, lock_st.st_dev, lock_st.st_ino, "", what, option};
+    snprintf(h->path, sizeof h->path, "%s", path);
     DK_CALL(write_holder(fd, path));
+    return DK_OK;
+}
+
+dk_err dk_run_lock_recheck(void)
+{
+    for (int i = 0; i < n_held; i++) {
+        struct held_lock *h = &held[i];
+        struct stat now;
+        if (h->owner != getpid() ||
+            (stat(h->path, &now) == 0 && now.st_dev == h->lock_dev && now.st_ino == h->lock_ino))
+            continue;
+        /* The directory is the part of the path before the lock file's name. */
+        char dir[LOCK_PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", (int)(strlen(h->path) - strlen(DK_RUN_LOCK_FILE) - 1), h->path);
+        fprintf(stderr,
+                "distkan: warning: the lock file %s was removed or replaced while this run held it (a scratch purge "
+                "of old files?); locking the directory again\n",
+                h->path);
+        int fd;
+        struct stat lock_st;
+        dk_err err = take_lock(h->path, dir, h->what, h->option, &fd, &lock_st);
+        if (err == DK_OK && fd >= 0) {
+            h->lock_dev = lock_st.st_dev, h->lock_ino = lock_st.st_ino;
+            err = write_holder(fd, h->path);
+        }
+        if (err != DK_OK)
+            return dk_error_push(err, __FILE__, __LINE__, __func__);
+    }
     return DK_OK;
 }

@@ -38,4 +38,11 @@
  * that cannot be created or opened: DK_ERR_IO naming it. */
 dk_err dk_run_lock_dir(const char *dir, const char *what, const char *option);
 
+/* Rank 0, before it prunes, moves or replaces files in a locked directory: every lock
+ * file this process locked must still be the file at its path. Scratch purges delete old
+ * files, the never-modified lock file among them, and a second run could then lock a new
+ * one beside this run. A lock file gone or replaced is created and locked again (a warning
+ * on stderr); DK_ERR_USAGE, as in dk_run_lock_dir, when another run holds the new one. */
+dk_err dk_run_lock_recheck(void);
+
 #endif

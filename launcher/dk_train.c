@@ -447,6 +447,7 @@ static dk_err write_outputs(run *r)
     const char *dir = r->cfg->run_dir;
     double wall = dk_train_now() - r->t_start;
     int started = 0;
+    DK_CALL(dk_run_lock_recheck()); /* before this run replaces the directory's outputs */
     dk_err err = write_partials(r, wall, &started);
     if (err == DK_OK)
         err = dk_partial_commit_set(dir, dk_run_output_names, DK_RUN_OUTPUTS);

@@ -19,6 +19,7 @@
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
 #include "dk_run_files.h"
+#include "dk_run_lock.h"
 #include "dk_signals.h"
 #include "dk_train_device.h"
 #include "dk_train_run.h"
@@ -342,6 +343,7 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));
     DK_CALL(dk_train_check_params_finite(r));
+    DK_CALL(dk_run_lock_recheck()); /* before this run prunes the directory */
     static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
     static dk_ckpt_tensor_source sources[DK_MAX_STATE_TENSORS];
     static manifest_parts parts;

@@ -64,6 +64,29 @@ grep '"phase"' shared/metrics.jsonl | sed 's/^{"step": \([0-9]*\),.*/\1/' \
     || fail "metrics.jsonl's training lines are not one series in increasing step order"
 echo "ok: three runs refused while the first ran; the first run's checkpoints and log are intact"
 
+# A scratch purge deletes the (never modified) lock files under a running run: the run
+# notices before its next checkpoint prunes the directory, locks it again and says so, so
+# that a second run is still refused. (Before, the second run got in, moved the first
+# run's checkpoints aside, and the first pruned the second's.)
+"$DISTKAN" train "$cfg" --run-dir purged --set train.steps=4000 --set checkpoint.every=1 --set checkpoint.keep=2 \
+    > purged.log 2> purged.err &
+pid=$!
+wait_for_log purged
+rm purged/.distkan.lock purged/checkpoints/.distkan.lock
+for _ in $(seq 1 200); do
+    [ "$(grep -c 'was removed or replaced while this run held it' purged.err)" -ge 2 ] && break
+    sleep 0.05
+done
+[ "$(grep -c 'was removed or replaced while this run held it' purged.err)" -eq 2 ] \
+    || { cat purged.err; fail "the run did not notice both lock files gone"; }
+expect_failure 2 "run directory purged is in use by another distkan run \(pid $pid on host" \
+    "$DISTKAN" train "$cfg" --run-dir purged --set train.steps=20
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 0 ] || { cat purged.log purged.err; fail "the purged run failed (exit $rc)"; }
+ls -d purged/checkpoints/earlier-* 2> /dev/null && fail "the refused run moved the purged run's checkpoints aside"
+echo "ok: lock files deleted under a run are noticed and taken again"
+
 # A finished run has released its directory.
 "$DISTKAN" train "$cfg" --run-dir shared --set train.steps=20 --set lbfgs.steps=5 > again.log \
     || { cat again.log; fail "a run in the directory of a finished run failed"; }
