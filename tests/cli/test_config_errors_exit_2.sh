@@ -25,6 +25,10 @@ expect_failure 2 "--out needs a value, but is followed by the option '--derivati
 [ ! -e ./--derivatives ] || fail "a file called --derivatives was written"
 expect_failure 2 "--resume given twice \('latest', then 'auto'\)" "$DISTKAN" train ok.ini --resume latest --resume auto
 expect_failure 2 "--run-dir given twice" "$DISTKAN" train ok.ini --run-dir=a --run-dir b
+# A newline would be a line of its own in config.ini: said as such, not as a syntax error
+# of "the resolved configuration".
+expect_failure 2 "--run-dir: the path contains a control character \(byte 0x0A at position 3\)" \
+    "$DISTKAN" train ok.ini --run-dir "$(printf 'nl\ndir')"
 expect_failure 2 "--out given twice" "$DISTKAN" predict run points.csv --out a.csv --out b.csv
 expect_failure 2 "--points given twice" "$DISTKAN" functions run --points 5 --points 7
 expect_failure 2 "--derivatives given twice" "$DISTKAN" predict run points.csv --derivatives --derivatives
