@@ -282,7 +282,7 @@ static dk_err setup(run *r, int *local_failure)
     if (r->dev) /* after a restore, so that the device starts from the restored state */
         DK_CALL(agree(r, dk_train_device_bind(r), local_failure));
     r->last_ckpt_step = r->resumed ? r->step : -1;
-    r->t_last_ckpt = dk_train_now();
+    r->t_last_ckpt = r->t_lock_check = dk_train_now();
     return DK_OK;
 }
 

@@ -32,8 +32,17 @@ double dk_train_control_word(const dk_run *r)
     return word;
 }
 
+/* How often rank 0 checks, between checkpoints, that its lock files are still there: a
+ * stat each, so that a second run started after a scratch purge is refused within this
+ * many seconds even in a run that writes no checkpoint until its end. */
+#define LOCK_CHECK_PERIOD_S 10.0
+
 dk_err dk_train_step_boundary(dk_run *r)
 {
+    if (r->rank == 0 && dk_train_now() - r->t_lock_check >= LOCK_CHECK_PERIOD_S) {
+        r->t_lock_check = dk_train_now();
+        DK_CALL(dk_run_lock_recheck());
+    }
     /* Decoded from the all-reduced sum: rank 0's clock contributes 1, each signalled
      * rank 2, so the sum is odd exactly when the time is due. Cleared once read, so that
      * an update without a loss evaluation (L-BFGS converged) does not act on it twice. */

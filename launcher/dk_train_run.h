@@ -85,6 +85,7 @@ typedef struct dk_run {
     char ckpt_dir[DK_PATH_MAX];
     double control;       /* the control word of the last loss all-reduce (dk_train_control_word) */
     double t_last_ckpt;   /* rank 0: when the last checkpoint was written, or the run started */
+    double t_lock_check;  /* rank 0: when the directory locks were last checked (dk_run_lock_recheck) */
     long last_ckpt_step;  /* step of the last checkpoint written by this run (-1: none) */
     bool stopped;         /* a stop signal ended the run early, after a checkpoint */
     bool resumed;         /* the state was restored from a checkpoint */
