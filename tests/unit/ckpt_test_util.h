@@ -6,6 +6,8 @@
 #define CKPT_TEST_UTIL_H
 
 #include <dirent.h>
+#include <errno.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,14 @@ static inline void scratch_dir(char *path, const char *tag)
     const char *base = getenv("TMPDIR");
     snprintf(path, 256, "%s/distkan-%s-XXXXXX", base && base[0] ? base : "/tmp", tag);
     assert_non_null(mkdtemp(path));
+}
+
+/* Sleeps ms milliseconds, through interrupting signals (the crash tests' random delays). */
+static inline void sleep_ms(long ms)
+{
+    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+    }
 }
 
 /* Removes the files of a scratch directory (it has no subdirectories) and the directory. */

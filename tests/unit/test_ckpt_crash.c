@@ -112,13 +112,6 @@ static int has_temp_file_of(const char *dir, pid_t pid)
     return found;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
-    }
-}
-
 /* Starts a child saving from first_step; returns its pid and the pipe's read end. */
 static pid_t start_child(const char *dir, long first_step, int *report_fd)
 {

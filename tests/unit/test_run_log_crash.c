@@ -89,13 +89,6 @@ static long check_log(const char *dir)
     return g;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
-    }
-}
-
 static void test_sigkill_while_seeding_keeps_a_whole_log(void **state)
 {
     (void)state;
