@@ -596,7 +596,9 @@ static dk_err train_and_save(run *r)
 
 dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int *local_failure)
 {
-    run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm), .first_loss_step = -1};
+    /* No evaluation yet: NaN, which checkpoints and logs show as "not measured", not 0. */
+    run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm), .first_loss_step = -1,
+             .eval = {NAN, NAN, NAN, NAN}};
     r.t_start = dk_train_now();
     *local_failure = 0;
     /* Installed before setup, so that a signal during a long setup is kept for the first

@@ -23,6 +23,12 @@ run_ranks 2 train csv.ini --run-dir part --set train.steps=6 > part1.log || { ca
 "$DISTKAN" inspect part/checkpoints/ckpt-000000000006.dkc > inspect.txt || fail "inspect failed"
 bytes=$(wc -c < data.csv)
 grep -q "CSV of $bytes bytes with CRC-32C [0-9a-f]\{8\}" inspect.txt || { cat inspect.txt; fail "inspect shows no CSV fingerprint"; }
+# A checkpoint written before the first evaluation says none was made (it said test RMSE 0).
+run_ranks 1 train csv.ini --run-dir early --set train.steps=2 --set checkpoint.every=1 --set train.log_every=100 \
+    > early.log || { cat early.log; fail "the early-checkpoint run failed"; }
+"$DISTKAN" inspect early/checkpoints/ckpt-000000000001.dkc > early_inspect.txt || fail "inspect of an early checkpoint failed"
+grep -q "^  loss " early_inspect.txt || { cat early_inspect.txt; fail "inspect shows no loss"; }
+grep -q "test RMSE" early_inspect.txt && { cat early_inspect.txt; fail "inspect shows a test RMSE never measured"; }
 # The same bytes under another path (a requeue from another directory): resumes.
 mkdir -p moved && cp data.csv moved/data.csv
 run_ranks 2 train csv.ini --run-dir part --set fit.csv="$PWD/moved/data.csv" --resume latest > part2.log \
