@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../optim/dk_lbfgs.h"
 #include "dk_model_file.h"
 
 /* The first second moment that is NaN or negative, or -1 (+inf is one a run writes). */
@@ -30,7 +31,7 @@ dk_err dk_optimizer_check_values(const dk_optimizer_view *v, const char *label)
     if (!v->s || v->fresh)
         return DK_OK;
     for (int k = 0; k < v->count; k++) {
-        const int slot = ((v->head - 1 - k) % v->history + v->history) % v->history;
+        const int slot = dk_lbfgs_pair_slot(v->head, v->history, k);
         const double *s = v->s + (size_t)slot * v->stride, *y = v->y + (size_t)slot * v->stride;
         if (dk_first_not_finite(DK_F64, s, v->n) >= 0 || dk_first_not_finite(DK_F64, y, v->n) >= 0 ||
             !isfinite(v->rho[slot]))

@@ -69,7 +69,6 @@ static dk_err check_data_range(run *r)
     return DK_OK;
 }
 
-/* The fit task and the network's batch capacity for it. */
 /* Every rank reads the CSV itself (node-local copies are common on clusters), and ranks
  * that read different contents would train one model on mixed data without a sign. Their
  * fingerprints (size and CRC-32C, as a resume checks them) must agree with rank 0's; the
@@ -92,6 +91,7 @@ static dk_err check_csv_same_on_ranks(run *r)
     return err;
 }
 
+/* The fit task and the network's batch capacity for it. */
 static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
@@ -352,7 +352,7 @@ static void write_summary_body(const run *r, FILE *f, double wall)
     dk_train_write_eval(f, ",\n  ", r, &r->eval);
     json_pair(f, "wall_s", wall);
     fprintf(f, ",\n  \"grid_updates\": %ld,\n  \"stages\": [", r->grid_updates);
-    for (int s = 0; s < r->n_stages; s++) {
+    for (int s = 0; s < r->schedule.n_stages; s++) {
         const dk_stage *st = &r->stages[s];
         fprintf(f, "%s\n    {\"grid\": %d, \"first_step\": %ld, \"steps\": %ld", s ? "," : "", st->G,
                 st->first_step, st->done);
@@ -524,9 +524,9 @@ static void print_header(const run *r)
     printf("device: %s (%s)%s%s%s\n", r->device.name, r->device.why, all_reduce, r->dev && r->device.shared ? ": " : "",
            r->dev && r->device.shared ? r->device.sharing : "");
     dk_network_view(r->net, stdout);
-    if (r->n_stages > 1) {
+    if (r->schedule.n_stages > 1) {
         printf("grid schedule:");
-        for (int s = 0; s < r->n_stages; s++)
+        for (int s = 0; s < r->schedule.n_stages; s++)
             printf("%s G %d for %ld updates", s ? "," : "", r->stages[s].G, r->stages[s].planned);
         printf("\n");
     }

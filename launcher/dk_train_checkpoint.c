@@ -39,9 +39,12 @@ double dk_train_control_word(const dk_run *r)
 
 dk_err dk_train_step_boundary(dk_run *r)
 {
-    if (r->rank == 0 && dk_train_now() - r->t_lock_check >= LOCK_CHECK_PERIOD_S) {
-        r->t_lock_check = dk_train_now();
-        DK_CALL(dk_run_lock_recheck());
+    if (r->rank == 0) {
+        const double now = dk_train_now();
+        if (now - r->t_lock_check >= LOCK_CHECK_PERIOD_S) {
+            r->t_lock_check = now;
+            DK_CALL(dk_run_lock_recheck());
+        }
     }
     /* Decoded from the all-reduced sum: rank 0's clock contributes 1, each signalled
      * rank 2, so the sum is odd exactly when the time is due. Cleared once read, so that
@@ -273,7 +276,7 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->schedule.grid_updates = r->grid_updates;
     p->schedule.lr = r->last_lr;
     p->schedule.last_logged = r->last_logged;
-    for (int s = 0; s < r->n_stages; s++) {
+    for (int s = 0; s < r->schedule.n_stages; s++) {
         const dk_stage *st = &r->stages[s];
         Dk__Stage *ps = &p->stages[s];
         dk__stage__init(ps);
@@ -289,7 +292,7 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
         ps->eval = &p->stage_evals[s];
         p->stage_ptrs[s] = ps;
     }
-    p->schedule.n_stages = (size_t)r->n_stages;
+    p->schedule.n_stages = (size_t)r->schedule.n_stages;
     p->schedule.stages = p->stage_ptrs;
     p->m.schedule = &p->schedule;
 
@@ -333,14 +336,12 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
 dk_err dk_train_check_params_finite(const dk_run *r)
 {
     const dk_network *net = r->net;
-    for (size_t e = 0; e < net->n_params; e++) {
-        const double v = dk_load(net->dtype, net->params, e);
-        if (!isfinite(v))
-            DK_ERROR(DK_ERR_NUMERIC,
-                     "the update at step %ld made parameter %zu of %zu %g: lower [train] lr (now %g) or check the data "
-                     "or problem; no checkpoint or result holds this state",
-                     r->step, e, net->n_params, v, r->cfg->lr);
-    }
+    const long e = dk_first_not_finite(net->dtype, net->params, net->n_params);
+    if (e >= 0)
+        DK_ERROR(DK_ERR_NUMERIC,
+                 "the update at step %ld made parameter %ld of %zu %g: lower [train] lr (now %g) or check the data "
+                 "or problem; no checkpoint or result holds this state",
+                 r->step, e, net->n_params, dk_load(net->dtype, net->params, (size_t)e), r->cfg->lr);
     return DK_OK;
 }
 

@@ -25,8 +25,7 @@ dk_err dk_train_grid_setup(dk_run *r)
 {
     const dk_config *cfg = r->cfg;
     dk_config_grid_schedule(cfg, &r->schedule);
-    r->n_stages = r->schedule.n_stages;
-    for (int s = 0; s < r->n_stages; s++)
+    for (int s = 0; s < r->schedule.n_stages; s++)
         r->stages[s] = (dk_stage){.G = r->schedule.G[s], .planned = r->schedule.updates[s], .loss_before = NAN,
                                   .loss_after = NAN, .refine_change = NAN, .loss = NAN};
     if (cfg->grid_update_every == 0)

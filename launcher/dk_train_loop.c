@@ -177,7 +177,7 @@ static dk_err write_log(dk_run *r, const char *phase, double phase_value, int ev
     double wall = dk_train_now() - r->t_start;
     int width = 1 + (int)log10((double)(r->total_steps > 0 ? r->total_steps : 1));
     printf("%-5s step %*ld/%ld  loss %.6e", phase, width, r->step, r->total_steps, r->loss.total);
-    if (r->n_stages > 1 || r->n_grid_samples > 0)
+    if (r->schedule.n_stages > 1 || r->n_grid_samples > 0)
         printf("  G %d", r->net->G);
     if (r->pde)
         printf(" (interior %.3e, boundary %.3e)  rel_l2 %.4e  max_err %.4e", r->loss.interior, r->loss.boundary,
@@ -382,7 +382,7 @@ static dk_err run_stage(dk_run *r, dk_stage *st)
                 r->lbfgs_dropped += dropped;
                 st->done = u + 1;
                 DK_CALL(maybe_log(r, "lbfgs", rep.step, rep.evals, true));
-                if (r->rank == 0 && r->n_stages > 1)
+                if (r->rank == 0 && r->schedule.n_stages > 1)
                     printf("L-BFGS stopped at step %ld, update %ld of grid stage %d (G = %d): %s\n", r->step,
                            st->done, r->stage + 1, st->G, r->lbfgs_stop);
                 else if (r->rank == 0)
@@ -419,7 +419,7 @@ dk_err dk_train_optimise(dk_run *r)
     }
     for (;;) {
         DK_CALL(run_stage(r, &r->stages[r->stage]));
-        if (r->stopped || r->stage + 1 == r->n_stages)
+        if (r->stopped || r->stage + 1 == r->schedule.n_stages)
             break;
         r->stage++;
         r->stages[r->stage].first_step = r->step;

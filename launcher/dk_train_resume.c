@@ -416,7 +416,8 @@ dk_err dk_train_resume_restore(dk_run *r, int *local_failure)
     for (int i = 0; i < n; i++)
         DK_CALL(dk_comm_broadcast(r->comm, tensors[i].data, tensors[i].count * dk_dtype_size(tensors[i].dtype), 0,
                                   DK_MEM_HOST));
-    /* Deterministic on every rank: all find the same error, rank 0 reports it. */
+    /* Every rank checks what it holds; the lowest failing rank reports (rank 0 when all fail
+     * alike, as they do unless ranks read different data). */
     err = restore_counters(r);
     if (err == DK_OK)
         err = check_restored_values(r);

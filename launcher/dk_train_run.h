@@ -75,7 +75,7 @@ typedef struct dk_run {
     double lbfgs_f;       /* the loss at the L-BFGS iterate */
     /* Grid schedule and grid updates from samples (dk_train_grid.c). */
     dk_grid_schedule schedule; /* the plan, from the config */
-    int n_stages, stage;
+    int stage;            /* the current one of schedule.n_stages */
     dk_stage stages[DK_GRID_MAX_STAGES];
     long n_grid_samples;  /* global samples per grid update (0 = no updates) */
     double *grid_samples; /* [n_grid_samples][inputs], identical on every rank after gathering */

@@ -80,11 +80,7 @@ static void point_on_line(const dk_lbfgs *lb, double *out, const double *x, doub
     lb->ops->line(lb->ops->ctx, lb->n, x, t, d, out);
 }
 
-static int slot_of(const dk_lbfgs *lb, int k)
-{
-    const int m = lb->settings.history;
-    return ((lb->head - 1 - k) % m + m) % m;
-}
+static int slot_of(const dk_lbfgs *lb, int k) { return dk_lbfgs_pair_slot(lb->head, lb->settings.history, k); }
 
 /* Two-loop recursion (Nocedal & Wright, Alg. 7.4): d = -H g with H the L-BFGS inverse
  * Hessian built on H0 = gamma I, gamma = s.y / y.y of the newest pair (eq. 7.20). Its

@@ -96,6 +96,12 @@ typedef struct dk_lbfgs_state {
 } dk_lbfgs_state;
 
 void dk_lbfgs_state_view(dk_lbfgs *lb, dk_lbfgs_state *out);
+/* The slot of s, y and rho that holds pair k (0 = the newest) of a history whose next
+ * pair goes to slot head. */
+static inline int dk_lbfgs_pair_slot(int head, int history, int k)
+{
+    return ((head - 1 - k) % history + history) % history;
+}
 dk_err dk_lbfgs_restore_counters(dk_lbfgs *lb, int head, int count, long steps, long evals);
 
 /* One iteration from x (n values) where the objective is *f with gradient g. On return
