@@ -90,6 +90,18 @@ dk_err dk_calloc(void **out, size_t count, size_t size, const char *what)
     return DK_OK;
 }
 
+dk_err dk_grow(void **p, size_t *capacity, size_t count, size_t size, const char *what)
+{
+    if (*capacity >= count)
+        return DK_OK;
+    free(*p);
+    *p = NULL;
+    *capacity = 0;
+    DK_CALL(dk_calloc(p, count, size, what));
+    *capacity = count;
+    return DK_OK;
+}
+
 dk_err dk_array_bytes(size_t *bytes, size_t a, size_t b, size_t c, const char *what)
 {
     *bytes = 0;

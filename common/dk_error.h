@@ -68,6 +68,10 @@ const char *dk_error_code_name(dk_err code);
 /* Allocation helpers: zeroed memory or a DK_ERR_MEMORY error naming what was wanted. */
 dk_err dk_calloc(void **out, size_t count, size_t size, const char *what);
 dk_err dk_aligned_alloc(void **out, size_t bytes, const char *what); /* 64-byte aligned, zeroed */
+/* Scratch that grows: when *capacity < count, frees *p and allocates count zeroed elements
+ * of `size` bytes (the old contents are not kept); otherwise does nothing. Code that must
+ * not allocate later (a grid update during training) grows its scratch ahead. */
+dk_err dk_grow(void **p, size_t *capacity, size_t count, size_t size, const char *what);
 /* *bytes = a * b * c, or DK_ERR_MEMORY naming `what` when the product does not fit in
  * size_t (a huge count from a config must fail as "cannot allocate", never wrap around to
  * a small buffer). */

@@ -483,6 +483,7 @@ static void teardown(run *r)
     free(r->dout);
     free(r->grad_sum);
     free(r->grid_samples);
+    dk_network_grid_ws_destroy(&r->grid_ws);
     free(r->lbfgs_x);
     free(r->lbfgs_g);
     dk_adam_destroy(&r->adam);

@@ -10,10 +10,10 @@
  * broadcast, one message per grid change. The run's final hash check (dk_train.c) covers
  * grids as well as parameters.
  *
- * With checkpoints (their manifest and the directory listing of pruning), these are the
- * only places after setup that allocate: a new network at each stage change and the
- * least-squares workspaces of a grid update, a few times per run. An Adam or L-BFGS step
- * allocates nothing. */
+ * With checkpoints (their manifest and the directory listing of pruning), extensions are
+ * the only places after setup that allocate: a new network at each stage change, and the
+ * grid updates' scratch grown to the new size. A grid update, an Adam step and an L-BFGS
+ * step allocate nothing (tests/mpi/test_step_allocations.sh counts). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +32,11 @@ dk_err dk_train_grid_setup(dk_run *r)
         return DK_OK;
     long available = r->pde ? r->pde->n_int : r->fit->train_size; /* dk_pde_task_grid_samples */
     r->n_grid_samples = cfg->grid_update_samples < available ? cfg->grid_update_samples : available;
-    return DK_CALLOC(r->grid_samples, (size_t)r->n_grid_samples * (size_t)r->net->widths[0], "grid update samples");
+    DK_CALL(DK_CALLOC(r->grid_samples, (size_t)r->n_grid_samples * (size_t)r->net->widths[0], "grid update samples"));
+    /* All of an update's memory now: a run that cannot have it fails at start-up, not at
+     * its first update hours later, and the updates allocate nothing. */
+    DK_CALL(dk_network_grid_ws_create(&r->grid_ws));
+    return dk_network_grid_ws_reserve(r->grid_ws, r->net, r->n_grid_samples);
 }
 
 dk_err dk_train_gather_grid_samples(dk_comm *comm, const dk_fit_task *fit, const dk_pde_task *pde, long n, int d,
@@ -67,7 +71,7 @@ dk_err dk_train_grid_update(dk_run *r)
      * model there and back. */
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));
-    DK_CALL(dk_network_update_grid(r->net, n, r->grid_samples, r->cfg->grid_eps, &rep));
+    DK_CALL(dk_network_update_grid(r->net, r->grid_ws, n, r->grid_samples, r->cfg->grid_eps, &rep));
     DK_CALL(share_rank0_model(r));
     if (r->dev)
         DK_CALL(dk_train_device_from_host(r));
@@ -108,6 +112,8 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     DK_CALL(share_rank0_model(r));
     if (r->pde)
         DK_CALL(dk_pde_task_rebind(r->pde, r->net));
+    if (r->grid_ws) /* the updates of the new grid size */
+        DK_CALL(dk_network_grid_ws_reserve(r->grid_ws, r->net, r->n_grid_samples));
     /* The coefficient layout changed: every optimiser starts afresh, as pykan's fit does
      * with its new optimizer after refine. */
     DK_CALL(dk_train_create_optimisers(r));

@@ -79,6 +79,7 @@ typedef struct dk_run {
     dk_stage stages[DK_GRID_MAX_STAGES];
     long n_grid_samples;  /* global samples per grid update (0 = no updates) */
     double *grid_samples; /* [n_grid_samples][inputs], identical on every rank after gathering */
+    dk_network_grid_ws *grid_ws; /* the updates' scratch, reserved for the network in use */
     long grid_updates;    /* grid updates done */
     long lbfgs_dropped;   /* L-BFGS updates dropped by early stops (so total_steps shrank) */
     /* Checkpoints (dk_train_checkpoint.c) and resuming (dk_train_resume.c). */

@@ -31,6 +31,8 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
     const long n_pts = (long)per_interval * n_intervals;
     dk_err err = DK_OK;
     double *x = NULL, *Y = NULL, *inner = NULL, *fit = NULL;
+    dk_spline_fit_ws *ws = NULL; /* an extension allocates a new network anyway */
+    DK_CALL_GOTO(err, done, dk_spline_fit_ws_create(&ws));
     DK_CALL_GOTO(err, done, DK_CALLOC(x, (size_t)n_pts, "refinement points"));
     DK_CALL_GOTO(err, done, DK_CALLOC(Y, (size_t)n_pts * out, "refinement targets"));
     DK_CALL_GOTO(err, done, DK_CALLOC(inner, (size_t)G_new + 1, "refined inner knots"));
@@ -56,7 +58,7 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
         for (long p = 0; p < n_pts; p++)
             for (int j = 0; j < out; j++)
                 Y[(size_t)p * out + j] = dk_spline_value(t_old, nk_old, k, coef_old + ((size_t)i * out + j) * nb_old, x[p]);
-        DK_CALL_GOTO(err, done, dk_spline_fit(t_new, G_new, k, n_pts, x, NULL, out, Y, fit, NULL));
+        DK_CALL_GOTO(err, done, dk_spline_fit(ws, t_new, G_new, k, n_pts, x, NULL, out, Y, fit, NULL));
         for (int j = 0; j < out; j++) {
             double *cn = coef_new + ((size_t)i * out + j) * nb_new;
             for (int c = 0; c < nb_new; c++)
@@ -74,5 +76,6 @@ done:
     free(Y);
     free(inner);
     free(fit);
+    dk_spline_fit_ws_destroy(&ws);
     return err;
 }

@@ -98,8 +98,80 @@ static void count_ties(const double *xs, long n, long *distinct, long *tied)
     }
 }
 
-dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long n, const double *x,
-                            double *grid, double *coef, int layer, dk_grid_update_report *report)
+struct dk_grid_update_ws {
+    double *xs, *weight, *Y, *inner, *t, *fit;
+    size_t n_xs, n_weight, n_Y, n_inner, n_t, n_fit; /* capacities, in doubles */
+    dk_spline_fit_ws *spline;
+};
+
+dk_err dk_grid_update_ws_create(dk_grid_update_ws **ws)
+{
+    DK_CALL(dk_calloc((void **)ws, 1, sizeof **ws, "grid update workspace"));
+    dk_err err = dk_spline_fit_ws_create(&(*ws)->spline);
+    if (err != DK_OK)
+        dk_grid_update_ws_destroy(ws);
+    return err;
+}
+
+void dk_grid_update_ws_destroy(dk_grid_update_ws **ws)
+{
+    if (!*ws)
+        return;
+    dk_grid_update_ws *w = *ws;
+    free(w->xs), free(w->weight), free(w->Y), free(w->inner), free(w->t), free(w->fit);
+    dk_spline_fit_ws_destroy(&w->spline);
+    free(w);
+    *ws = NULL;
+}
+
+/* Anchors in each interval of the new knots: more than the k + 1 that fix a piece. */
+static int anchors_per_interval(int k) { return k + 3; }
+
+/* The points of an anchored fit: the n samples, then the anchors of the G + 2k intervals. */
+static long fit_points(int k, int G, long n) { return n + (long)anchors_per_interval(k) * (G + 2 * k); }
+
+/* The buffers of one layer's update; the spline fits are reserved apart (they need LAPACK's
+ * query), by dk_grid_update_ws_reserve. */
+static dk_err grow_buffers(dk_grid_update_ws *w, int out, int k, int G, long n)
+{
+    const size_t n_fit = (size_t)fit_points(k, G, n), nk = (size_t)G + 2 * (size_t)k + 1, nb = (size_t)G + k;
+    DK_CALL(dk_grow((void **)&w->xs, &w->n_xs, n_fit, sizeof(double), "sorted samples and anchors"));
+    DK_CALL(dk_grow((void **)&w->weight, &w->n_weight, n_fit, sizeof(double), "fit weights"));
+    DK_CALL(dk_grow((void **)&w->Y, &w->n_Y, n_fit * (size_t)out, sizeof(double), "old spline values"));
+    DK_CALL(dk_grow((void **)&w->inner, &w->n_inner, (size_t)G + 1, sizeof(double), "updated inner knots"));
+    DK_CALL(dk_grow((void **)&w->t, &w->n_t, nk, sizeof(double), "updated knots"));
+    DK_CALL(dk_grow((void **)&w->fit, &w->n_fit, (size_t)out * nb, sizeof(double), "updated coefficients"));
+    return DK_OK;
+}
+
+dk_err dk_grid_update_ws_reserve(dk_grid_update_ws *ws, int out, int k, int G, long n)
+{
+    if (out < 1 || k < 1 || k > DK_MAX_DEGREE || G < 1 || n < 1)
+        DK_ERROR(DK_ERR_USAGE, "grid update workspace: out %d, k %d, G %d, %ld samples: expected positive sizes and "
+                 "1 <= k <= %d", out, k, G, n, DK_MAX_DEGREE);
+    DK_CALL(grow_buffers(ws, out, k, G, n));
+    /* The two fits an input may need: at the samples, then at samples and anchors. */
+    DK_CALL(dk_spline_fit_ws_reserve(ws->spline, n, G, k, out));
+    DK_CALL(dk_spline_fit_ws_reserve(ws->spline, fit_points(k, G, n), G, k, out));
+    return DK_OK;
+}
+
+static dk_err update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G, double grid_eps, long n,
+                           const double *x, double *grid, double *coef, int layer, dk_grid_update_report *report);
+
+dk_err dk_grid_update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G, double grid_eps, long n,
+                            const double *x, double *grid, double *coef, int layer, dk_grid_update_report *report)
+{
+    if (ws)
+        return update_layer(ws, in, out, k, G, grid_eps, n, x, grid, coef, layer, report);
+    DK_CALL(dk_grid_update_ws_create(&ws));
+    dk_err err = update_layer(ws, in, out, k, G, grid_eps, n, x, grid, coef, layer, report);
+    dk_grid_update_ws_destroy(&ws);
+    return err;
+}
+
+static dk_err update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G, double grid_eps, long n,
+                           const double *x, double *grid, double *coef, int layer, dk_grid_update_report *report)
 {
     if (in < 1 || out < 1 || k < 1 || k > DK_MAX_DEGREE || G < 1 || n < 0)
         DK_ERROR(DK_ERR_USAGE, "grid update of layer %d: in %d, out %d, k %d, G %d, %ld samples: expected positive "
@@ -117,18 +189,13 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         dk_grid_update_note(report, "layer %d: no samples: grids kept; ", layer);
         return DK_OK;
     }
-    const int nk = G + 2 * k + 1, nb = G + k, per_interval = k + 3;
+    const int nk = G + 2 * k + 1, nb = G + k, per_interval = anchors_per_interval(k);
     /* xs: the sorted samples, then the anchors; weight: 1 for a sample, w for an anchor,
      * with n_anchor w^2 = ANCHOR_SHARE n. */
-    const long n_anchor = (long)per_interval * (nk - 1), n_fit = n + n_anchor;
-    dk_err err = DK_OK;
-    double *xs = NULL, *weight = NULL, *Y = NULL, *inner = NULL, *t = NULL, *fit = NULL;
-    DK_CALL_GOTO(err, done, DK_CALLOC(xs, (size_t)n_fit, "sorted samples and anchors"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(weight, (size_t)n_fit, "fit weights"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(Y, (size_t)n_fit * out, "old spline values"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(inner, (size_t)G + 1, "updated inner knots"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(t, (size_t)nk, "updated knots"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(fit, (size_t)out * nb, "updated coefficients"));
+    const long n_fit = fit_points(k, G, n), n_anchor = n_fit - n;
+    DK_CALL(grow_buffers(ws, out, k, G, n));
+    double *const xs = ws->xs, *const weight = ws->weight, *const Y = ws->Y, *const inner = ws->inner;
+    double *const t = ws->t, *const fit = ws->fit;
     for (long p = 0; p < n_fit; p++)
         weight[p] = p < n ? 1.0 : sqrt(ANCHOR_SHARE * (double)n / (double)n_anchor);
     for (int i = 0; i < in; i++) {
@@ -166,7 +233,7 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
             for (int j = 0; j < out; j++)
                 Y[(size_t)p * out + j] = dk_spline_value(t_old, nk, k, c_old + (size_t)j * nb, xs[p]);
         int rank = 0;
-        DK_CALL_GOTO(err, done, dk_spline_fit(t, G, k, n, xs, NULL, out, Y, fit, &rank));
+        DK_CALL(dk_spline_fit(ws->spline, t, G, k, n, xs, NULL, out, Y, fit, &rank));
         if (rank < nb) {
             long distinct, tied;
             count_ties(xs, n, &distinct, &tied);
@@ -176,7 +243,7 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         }
         const double swing = swing_ratio(t, nk, k, out, fit, n, n_fit, xs, Y);
         if (swing > MAX_SWING) {
-            DK_CALL_GOTO(err, done, dk_spline_fit(t, G, k, n_fit, xs, weight, out, Y, fit, NULL));
+            DK_CALL(dk_spline_fit(ws->spline, t, G, k, n_fit, xs, weight, out, Y, fit, NULL));
             report->anchored++;
             dk_grid_update_note(report, "layer %d input %d: the refit at the samples swung to %.3g times the old "
                      "spline's size between them: refitted with anchors; ", layer, i, swing);
@@ -190,12 +257,5 @@ dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long
         memcpy(grid + (size_t)i * nk, t, sizeof(double) * (size_t)nk);
         memcpy(c_old, fit, sizeof(double) * (size_t)out * nb);
     }
-done:
-    free(xs);
-    free(weight);
-    free(Y);
-    free(inner);
-    free(t);
-    free(fit);
-    return err;
+    return DK_OK;
 }

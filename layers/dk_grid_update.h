@@ -65,10 +65,20 @@ typedef struct dk_grid_update_report {
     char notes[1024];     /* human-readable notes, first few cases, e.g. "layer 1 input 3: all 1000 samples equal 0.25: grid kept; " (truncate cleanly) */
 } dk_grid_update_report;
 
+/* The scratch of dk_grid_update_layer (sorted samples, old spline values, the
+ * least-squares system): it grows to what a call needs, and dk_grid_update_ws_reserve
+ * sizes it ahead, so that an update of a layer of that shape then allocates nothing. */
+typedef struct dk_grid_update_ws dk_grid_update_ws;
+dk_err dk_grid_update_ws_create(dk_grid_update_ws **ws);
+void dk_grid_update_ws_destroy(dk_grid_update_ws **ws); /* NULL is a no-op */
+/* For a layer of `out` outputs, degree k and G intervals, updated from n >= 1 samples. */
+dk_err dk_grid_update_ws_reserve(dk_grid_update_ws *ws, int out, int k, int G, long n);
+
 /* x: [n][in] the layer's input samples (float64). grid [in][G+2k+1] and coef [in][out][G+k] are
- * updated in place. `layer` is only for the notes. Accumulates into *report (caller zeroes it). */
-dk_err dk_grid_update_layer(int in, int out, int k, int G, double grid_eps, long n, const double *x,
-                            double *grid, double *coef, int layer, dk_grid_update_report *report);
+ * updated in place. `layer` is only for the notes. Accumulates into *report (caller zeroes it).
+ * ws: the scratch, or NULL for one made for this call. */
+dk_err dk_grid_update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G, double grid_eps, long n,
+                            const double *x, double *grid, double *coef, int layer, dk_grid_update_report *report);
 
 /* Appends a note to report->notes (printf format), or "..." once when it no longer fits. */
 void dk_grid_update_note(dk_grid_update_report *report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

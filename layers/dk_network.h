@@ -80,6 +80,8 @@ typedef struct dk_network {
     void **jet1, **jet2, **gjet1, **gjet2;
 } dk_network;
 
+typedef struct dk_network_grid_ws dk_network_grid_ws; /* dk_network_update_grid's scratch */
+
 dk_err dk_network_create(dk_network **out, const dk_network_settings *settings);
 void dk_network_destroy(dk_network **net);
 
@@ -115,8 +117,19 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
  * layers < l already updated, then dk_grid_update_layer. Every rank calling it with the same
  * samples and parameters computes the same bits. Accumulates into *report (zeroed by the caller).
  * The layout is unchanged (optimiser state stays valid); the activation buffers are used as
- * scratch. On failure the parameters and state are put back as they were. */
-dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double grid_eps, dk_grid_update_report *report);
+ * scratch. On failure the parameters and state are put back as they were.
+ * ws: the scratch (dk_network_grid_ws_reserve), or NULL for one made for this call. */
+dk_err dk_network_update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const double *x, double grid_eps,
+                              dk_grid_update_report *report);
+
+/* The scratch of dk_network_update_grid: the layer inputs at the samples, a backup of the
+ * parameters and state, a layer's knots and coefficients in float64, and the per-layer
+ * workspace (dk_grid_update.h). It grows to what an update needs; reserved ahead for a
+ * network and a sample count, an update of that network from at most that many samples
+ * allocates nothing (the training loop reserves it at start-up and at each extension). */
+dk_err dk_network_grid_ws_create(dk_network_grid_ws **ws);
+void dk_network_grid_ws_destroy(dk_network_grid_ws **ws); /* NULL is a no-op */
+dk_err dk_network_grid_ws_reserve(dk_network_grid_ws *ws, const dk_network *net, long n);
 
 /* The learned function phi of edge i -> j of layer l at x (layers/dk_network_edge.c):
  * *base = scale_base silu(x) and *spline = scale_sp sum_c coef_c B_c(x) (0 outside input

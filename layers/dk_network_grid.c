@@ -130,23 +130,92 @@ static void keep_float32_collisions(const dk_network *net, const dk_layer_view *
     }
 }
 
-dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double grid_eps, dk_grid_update_report *report)
+struct dk_network_grid_ws {
+    void *chunk, *params0, *state0;     /* network dtype */
+    double *h, *grid, *coef;
+    size_t n_chunk, n_params0, n_state0, n_h, n_grid, n_coef; /* capacities, in elements */
+    dk_grid_update_ws *layer;
+};
+
+dk_err dk_network_grid_ws_create(dk_network_grid_ws **ws)
+{
+    DK_CALL(dk_calloc((void **)ws, 1, sizeof **ws, "grid update workspace"));
+    dk_err err = dk_grid_update_ws_create(&(*ws)->layer);
+    if (err != DK_OK)
+        dk_network_grid_ws_destroy(ws);
+    return err;
+}
+
+void dk_network_grid_ws_destroy(dk_network_grid_ws **ws)
+{
+    if (!*ws)
+        return;
+    dk_network_grid_ws *w = *ws;
+    free(w->chunk), free(w->params0), free(w->state0), free(w->h), free(w->grid), free(w->coef);
+    dk_grid_update_ws_destroy(&w->layer);
+    free(w);
+    *ws = NULL;
+}
+
+/* Everything but the per-layer workspace, for n samples of net. */
+static dk_err grow_buffers(dk_network_grid_ws *w, const dk_network *net, long n)
+{
+    const size_t es = dk_dtype_size(net->dtype);
+    int widest = 0;
+    size_t n_grid = 0, n_coef = 0;
+    for (int l = 0; l <= net->n_layers; l++)
+        widest = net->widths[l] > widest ? net->widths[l] : widest;
+    for (int l = 0; l < net->n_layers; l++) {
+        const dk_layer_view *v = &net->layers[l];
+        const size_t g = (size_t)v->shape.in * v->shape.n_knots, c = (size_t)v->shape.in * v->shape.out * v->shape.n_basis;
+        n_grid = g > n_grid ? g : n_grid;
+        n_coef = c > n_coef ? c : n_coef;
+    }
+    DK_CALL(dk_grow(&w->chunk, &w->n_chunk, (size_t)net->max_batch * net->widths[0], es, "sample chunk"));
+    DK_CALL(dk_grow((void **)&w->h, &w->n_h, (size_t)(n > 0 ? n : 1) * widest, sizeof(double), "layer inputs"));
+    DK_CALL(dk_grow(&w->params0, &w->n_params0, net->n_params, es, "parameter backup"));
+    DK_CALL(dk_grow(&w->state0, &w->n_state0, net->n_state, es, "state backup"));
+    DK_CALL(dk_grow((void **)&w->grid, &w->n_grid, n_grid, sizeof(double), "layer knots"));
+    DK_CALL(dk_grow((void **)&w->coef, &w->n_coef, n_coef, sizeof(double), "layer coefficients"));
+    return DK_OK;
+}
+
+dk_err dk_network_grid_ws_reserve(dk_network_grid_ws *ws, const dk_network *net, long n)
+{
+    if (n < 0)
+        DK_ERROR(DK_ERR_USAGE, "grid update workspace: %ld samples", n);
+    DK_CALL(grow_buffers(ws, net, n));
+    for (int l = 0; l < net->n_layers && n > 0; l++)
+        DK_CALL(dk_grid_update_ws_reserve(ws->layer, net->widths[l + 1], net->k, net->G, n));
+    return DK_OK;
+}
+
+static dk_err update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const double *x, double grid_eps,
+                          dk_grid_update_report *report);
+
+dk_err dk_network_update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const double *x, double grid_eps,
+                              dk_grid_update_report *report)
 {
     if (n < 0)
         DK_ERROR(DK_ERR_USAGE, "grid update: %ld samples", n);
+    if (ws)
+        return update_grid(net, ws, n, x, grid_eps, report);
+    DK_CALL(dk_network_grid_ws_create(&ws));
+    dk_err err = update_grid(net, ws, n, x, grid_eps, report);
+    dk_network_grid_ws_destroy(&ws);
+    return err;
+}
+
+static dk_err update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const double *x, double grid_eps,
+                          dk_grid_update_report *report)
+{
     const size_t es = dk_dtype_size(net->dtype);
-    int widest = 0;
-    for (int l = 0; l <= net->n_layers; l++)
-        widest = net->widths[l] > widest ? net->widths[l] : widest;
+    DK_CALL(grow_buffers(ws, net, n));
+    void *const chunk = ws->chunk, *const params0 = ws->params0, *const state0 = ws->state0;
+    double *const h = ws->h, *const grid = ws->grid, *const coef = ws->coef;
     dk_err err = DK_OK;
-    void *chunk = NULL, *params0 = NULL, *state0 = NULL;
-    double *h = NULL, *grid = NULL, *coef = NULL;
-    DK_CALL_GOTO(err, done, dk_calloc(&chunk, (size_t)net->max_batch * net->widths[0], es, "sample chunk"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(h, (size_t)(n > 0 ? n : 1) * widest, "layer inputs"));
     /* A failure in layer l would leave layers < l updated: keep the old parameters and
      * state to put back, so the network is either fully updated or unchanged. */
-    DK_CALL_GOTO(err, done, dk_calloc(&params0, net->n_params, es, "parameter backup"));
-    DK_CALL_GOTO(err, done, dk_calloc(&state0, net->n_state, es, "state backup"));
     memcpy(params0, net->params, net->n_params * es);
     memcpy(state0, net->state, net->n_state * es);
     for (int l = 0; l < net->n_layers; l++) {
@@ -156,18 +225,14 @@ dk_err dk_network_update_grid(dk_network *net, long n, const double *x, double g
         /* pykan recomputes the activations before each layer: layer l sees the inputs made
          * by layers < l as already updated. */
         layer_inputs(net, l, n, x, chunk, h);
-        DK_CALL_GOTO(err, restore, DK_CALLOC(grid, n_grid, "layer knots"));
-        DK_CALL_GOTO(err, restore, DK_CALLOC(coef, n_coef, "layer coefficients"));
         dk_load_block(net->dtype, net->state, v->grid, n_grid, grid);
         dk_load_block(net->dtype, net->params, v->coef, n_coef, coef);
-        DK_CALL_GOTO(err, restore, dk_grid_update_layer(v->shape.in, v->shape.out, net->k, net->G, grid_eps, n, h,
-                                                        grid, coef, l, report));
+        DK_CALL_GOTO(err, restore, dk_grid_update_layer(ws->layer, v->shape.in, v->shape.out, net->k, net->G,
+                                                        grid_eps, n, h, grid, coef, l, report));
         if (net->dtype == DK_F32)
             keep_float32_collisions(net, v, l, grid, coef, report);
         dk_store_block(net->dtype, net->state, v->grid, n_grid, grid);
         dk_store_block(net->dtype, net->params, v->coef, n_coef, coef);
-        free(grid), free(coef);
-        grid = coef = NULL;
     }
     goto done;
 restore:
@@ -176,6 +241,5 @@ restore:
 done:
     /* The activation buffers are scratch; only the input pointer would dangle. */
     net->acts[0] = NULL;
-    free(chunk), free(params0), free(state0), free(h), free(grid), free(coef);
     return err;
 }

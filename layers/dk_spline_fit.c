@@ -2,55 +2,133 @@
 
 #include <lapacke.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../kernels/dk_bspline.h"
 
-dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, const double *weight, int n_rhs,
-                     const double *Y, double *coef, int *rank)
+struct dk_spline_fit_ws {
+    double *A, *B, *sing, *work;
+    lapack_int *iwork;
+    size_t n_A, n_B, n_sing, n_work, n_iwork; /* capacities, in elements */
+};
+
+dk_err dk_spline_fit_ws_create(dk_spline_fit_ws **ws) { return dk_calloc((void **)ws, 1, sizeof **ws, "spline fit workspace"); }
+
+void dk_spline_fit_ws_destroy(dk_spline_fit_ws **ws)
+{
+    if (!*ws)
+        return;
+    free((*ws)->A), free((*ws)->B), free((*ws)->sing), free((*ws)->work), free((*ws)->iwork);
+    free(*ws);
+    *ws = NULL;
+}
+
+/* The system's shape, column-major (LAPACK's own layout, so that LAPACKE copies nothing):
+ * A is n_pts x nb with leading dimension n_pts; B holds the n_rhs right-hand sides in
+ * columns of ldb = max(n_pts, nb) rows, since dgelsd returns the solution in the first nb
+ * rows. The row-major LAPACKE_dgelsd used before transposed into exactly this layout, so
+ * the results are the same bits. */
+typedef struct fit_shape {
+    lapack_int m, nb, n_rhs, ldb;
+    size_t n_A, n_B, n_sing;
+} fit_shape;
+
+static dk_err shape_of(long n_pts, int G, int k, int n_rhs, fit_shape *f)
 {
     if (G < 1 || k < 1 || k > DK_MAX_DEGREE || n_pts < 1 || n_rhs < 1)
         DK_ERROR(DK_ERR_USAGE, "spline fit: G %d, k %d, %ld points, %d right-hand sides: expected positive sizes and "
                  "1 <= k <= %d", G, k, n_pts, n_rhs, DK_MAX_DEGREE);
     if (n_pts > INT_MAX)
         DK_ERROR(DK_ERR_USAGE, "spline fit: %ld points exceed LAPACK's int sizes", n_pts);
-    const int nk = G + 2 * k + 1, nb = G + k;
-    /* dgelsd returns the solution in the first nb rows of B, so B has max(n_pts, nb) rows. */
-    const size_t rows_b = (size_t)n_pts > (size_t)nb ? (size_t)n_pts : (size_t)nb;
-    const size_t n_sing = (size_t)n_pts < (size_t)nb ? (size_t)n_pts : (size_t)nb;
-    dk_err err = DK_OK;
-    double *A = NULL, *B = NULL, *sing = NULL;
-    DK_CALL_GOTO(err, done, DK_CALLOC(A, (size_t)n_pts * nb, "spline fit basis matrix"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(B, rows_b * n_rhs, "spline fit right-hand sides"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(sing, n_sing, "spline fit singular values"));
+    f->m = (lapack_int)n_pts;
+    f->nb = G + k;
+    f->n_rhs = n_rhs;
+    f->ldb = f->m > f->nb ? f->m : f->nb;
+    f->n_A = (size_t)f->m * (size_t)f->nb;
+    f->n_B = (size_t)f->ldb * (size_t)n_rhs;
+    f->n_sing = (size_t)(f->m < f->nb ? f->m : f->nb);
+    return DK_OK;
+}
+
+/* LAPACK's optimal work and iwork lengths for the shape (a workspace query computes
+ * nothing and touches no array). */
+static dk_err query_work(const fit_shape *f, lapack_int *lwork, lapack_int *liwork)
+{
+    double a = 0.0, b = 0.0, s = 0.0, work = 0.0;
+    lapack_int rank = 0, iwork = 0;
+    lapack_int info = LAPACKE_dgelsd_work(LAPACK_COL_MAJOR, f->m, f->nb, f->n_rhs, &a, f->m, &b, f->ldb, &s,
+                                          DK_SPLINE_FIT_RCOND, &rank, &work, -1, &iwork);
+    if (info != 0)
+        DK_ERROR(DK_ERR_NUMERIC, "spline fit: LAPACK's workspace query failed with info %d (%d points, %d "
+                 "coefficients)", (int)info, (int)f->m, (int)f->nb);
+    *lwork = (lapack_int)work;
+    *liwork = iwork > 1 ? iwork : 1;
+    return DK_OK;
+}
+
+static dk_err reserve_shape(dk_spline_fit_ws *ws, const fit_shape *f, lapack_int lwork, lapack_int liwork)
+{
+    DK_CALL(dk_grow((void **)&ws->A, &ws->n_A, f->n_A, sizeof(double), "spline fit basis matrix"));
+    DK_CALL(dk_grow((void **)&ws->B, &ws->n_B, f->n_B, sizeof(double), "spline fit right-hand sides"));
+    DK_CALL(dk_grow((void **)&ws->sing, &ws->n_sing, f->n_sing, sizeof(double), "spline fit singular values"));
+    DK_CALL(dk_grow((void **)&ws->work, &ws->n_work, (size_t)lwork, sizeof(double), "spline fit LAPACK workspace"));
+    DK_CALL(dk_grow((void **)&ws->iwork, &ws->n_iwork, (size_t)liwork, sizeof(lapack_int), "spline fit LAPACK workspace"));
+    return DK_OK;
+}
+
+dk_err dk_spline_fit_ws_reserve(dk_spline_fit_ws *ws, long n_pts, int G, int k, int n_rhs)
+{
+    fit_shape f = {0};
+    lapack_int lwork = 0, liwork = 0;
+    DK_CALL(shape_of(n_pts, G, k, n_rhs, &f));
+    DK_CALL(query_work(&f, &lwork, &liwork));
+    return reserve_shape(ws, &f, lwork, liwork);
+}
+
+dk_err dk_spline_fit(dk_spline_fit_ws *ws, const double *t, int G, int k, long n_pts, const double *x,
+                     const double *weight, int n_rhs, const double *Y, double *coef, int *rank)
+{
+    fit_shape f = {0};
+    lapack_int lwork = 0, liwork = 0;
+    DK_CALL(shape_of(n_pts, G, k, n_rhs, &f));
+    /* The optimal lengths for this very shape, as LAPACKE_dgelsd would ask for: dgelsd
+     * picks its path (QR first or not) by the length it is given. */
+    DK_CALL(query_work(&f, &lwork, &liwork));
+    DK_CALL(reserve_shape(ws, &f, lwork, liwork));
+    const int nk = G + 2 * k + 1, nb = f.nb;
+    const size_t m = (size_t)f.m, ldb = (size_t)f.ldb;
+    double *A = ws->A, *B = ws->B;
+    memset(A, 0, sizeof(double) * f.n_A);
+    memset(B, 0, sizeof(double) * f.n_B);
     for (long p = 0; p < n_pts; p++) {
         double v[DK_MAX_DEGREE + 1];
         const double w = weight ? weight[p] : 1.0;
+        if (!isfinite(w))
+            DK_ERROR(DK_ERR_NUMERIC, "spline fit: the weight of point %ld is %g", p, w);
         int c0 = dk_bspline_eval_f64(t, nk, k, x[p], 0, v);
         for (int r = 0; c0 >= 0 && r <= k; r++)
-            A[(size_t)p * nb + c0 + r] = w * v[r];
-        for (int j = 0; j < n_rhs; j++)
-            B[(size_t)p * n_rhs + j] = w * Y[(size_t)p * n_rhs + j];
+            A[(size_t)(c0 + r) * m + (size_t)p] = w * v[r];
+        for (int j = 0; j < n_rhs; j++) {
+            const double y = Y[(size_t)p * n_rhs + j];
+            if (!isfinite(y))
+                DK_ERROR(DK_ERR_NUMERIC, "spline fit: target %d of point %ld (x = %g) is %g", j, p, x[p], y);
+            B[(size_t)j * ldb + (size_t)p] = w * y;
+        }
     }
     lapack_int rk = 0;
-    lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, (lapack_int)n_pts, nb, n_rhs, A, nb, B, n_rhs, sing,
-                                     DK_SPLINE_FIT_RCOND, &rk);
-    if (info != 0) {
-        err = dk_error_set(DK_ERR_NUMERIC, __FILE__, __LINE__,
-                           "spline fit: LAPACKE_dgelsd failed with info %d (%ld points, %d coefficients)", (int)info,
-                           n_pts, nb);
-        goto done;
-    }
+    lapack_int info = LAPACKE_dgelsd_work(LAPACK_COL_MAJOR, f.m, nb, n_rhs, A, f.m, B, f.ldb, ws->sing,
+                                          DK_SPLINE_FIT_RCOND, &rk, ws->work, lwork, ws->iwork);
+    if (info != 0)
+        DK_ERROR(DK_ERR_NUMERIC, "spline fit: LAPACK dgelsd failed with info %d (%ld points, %d coefficients)",
+                 (int)info, n_pts, nb);
     for (int j = 0; j < n_rhs; j++)
         for (int c = 0; c < nb; c++)
-            coef[(size_t)j * nb + c] = B[(size_t)c * n_rhs + j];
+            coef[(size_t)j * nb + c] = B[(size_t)j * ldb + (size_t)c];
     if (rank)
         *rank = (int)rk;
-done:
-    free(A);
-    free(B);
-    free(sing);
-    return err;
+    return DK_OK;
 }
 
 void dk_spline_fit_points(const double *t, int n_knots, int per_interval, double *x)

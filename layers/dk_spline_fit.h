@@ -16,7 +16,9 @@
  * while B-spline bases sampled in every interval (condition numbers of order 10 to 1e3)
  * are solved to full accuracy.
  *
- * Allocates its workspace per call: it runs at grid changes, not in the training step.
+ * Its scratch (the basis matrix, the right-hand sides, LAPACK's work arrays) lives in a
+ * dk_spline_fit_ws that grows to what a call needs; dk_spline_fit_ws_reserve sizes it ahead,
+ * so that a grid update during training allocates nothing (dk_grid_update.h).
  */
 #ifndef DK_SPLINE_FIT_H
 #define DK_SPLINE_FIT_H
@@ -25,14 +27,26 @@
 
 #define DK_SPLINE_FIT_RCOND 1e-10
 
+typedef struct dk_spline_fit_ws dk_spline_fit_ws;
+
+/* An empty workspace; dk_spline_fit_ws_destroy frees it (NULL is a no-op). */
+dk_err dk_spline_fit_ws_create(dk_spline_fit_ws **ws);
+void dk_spline_fit_ws_destroy(dk_spline_fit_ws **ws);
+
+/* Grows ws to what a fit of n_pts points and n_rhs right-hand sides on a grid of G
+ * intervals of degree k needs (LAPACK's own workspace query), so that such a fit then
+ * allocates nothing. */
+dk_err dk_spline_fit_ws_reserve(dk_spline_fit_ws *ws, long n_pts, int G, int k, int n_rhs);
+
 /* t: G + 2k + 1 knots; x [n_pts], Y [n_pts][n_rhs] (row-major). Writes coef [n_rhs][G + k]
  * (right-hand side j's coefficients contiguous) and, when rank is not NULL, the numerical
  * rank of the basis matrix: below G + k the fit is underdetermined (fewer distinct points
  * than coefficients, or basis functions no point sees) and the minimum-norm solution is
  * returned. weight [n_pts], or NULL for all 1: point p's squared residual counts
  * weight[p]^2 times (its row of the system is scaled by weight[p]). Needs n_pts >= 1,
- * n_rhs >= 1, 1 <= k <= DK_MAX_DEGREE, G >= 1. */
-dk_err dk_spline_fit(const double *t, int G, int k, long n_pts, const double *x, const double *weight, int n_rhs,
+ * n_rhs >= 1, 1 <= k <= DK_MAX_DEGREE, G >= 1. ws: the scratch, grown if it is smaller
+ * than this fit needs. A non-finite target or weight is an error (DK_ERR_NUMERIC). */
+dk_err dk_spline_fit(dk_spline_fit_ws *ws, const double *t, int G, int k, long n_pts, const double *x, const double *weight, int n_rhs,
                      const double *Y, double *coef, int *rank);
 
 /* per_interval points evenly spread inside each of the n_knots - 1 intervals of the knots t

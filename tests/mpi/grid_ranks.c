@@ -64,7 +64,7 @@ static dk_network *grid_sequence(const double *samples)
     for (int round = 0; round < 2; round++) {
         dk_grid_update_report rep;
         memset(&rep, 0, sizeof rep);
-        CHECK(dk_network_update_grid(net, N_SAMPLES, samples, 0.02, &rep));
+        CHECK(dk_network_update_grid(net, NULL, N_SAMPLES, samples, 0.02, &rep));
         dk_network *fine = NULL;
         CHECK(dk_network_refine(net, 2 * net->G + 1, &fine, NULL));
         dk_network_destroy(&net);

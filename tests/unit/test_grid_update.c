@@ -164,7 +164,7 @@ static void test_knots_follow_pykans_formula(void **state)
                 x[p * IN + 1] = 2.0 * u * fabs(u) + 0.5; /* crowded in the middle */
             }
             dk_grid_update_report r = {0};
-            assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, eps[b], n, x, L.grid, L.coef, 0, &r), DK_OK);
+            assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, eps[b], n, x, L.grid, L.coef, 0, &r), DK_OK);
             for (int i = 0; i < IN; i++) {
                 double t[NK];
                 pykan_knots(x, n, IN, i, G, K, eps[b], t);
@@ -208,7 +208,7 @@ static void test_polynomial_edges_are_kept_exactly(void **state)
             }
             splines old = copy_splines(&L);
             dk_grid_update_report r = {0};
-            assert_int_equal(dk_grid_update_layer(IN, OUT, k, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
+            assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, k, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
             const double diff = change_at_samples(&L, &old, N, x);
             assert_true(diff < 1e-9);
             assert_true(r.max_change < 1e-9);
@@ -244,7 +244,7 @@ static void test_general_edges_get_the_least_squares_fit(void **state)
             x[p] = lo - 0.2 * w + 1.4 * w * ref_uni(&rng);
         splines old = copy_splines(&L);
         dk_grid_update_report r = {0};
-        assert_int_equal(dk_grid_update_layer(1, OUT, k, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
+        assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, k, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
         double t[64], y[N * OUT], ref[OUT * 64], *xs = sorted_column(x, N, 1, 0);
         pykan_knots(x, N, 1, 0, G, k, 0.02, t);
         for (int m = 0; m < L.nk; m++)
@@ -292,7 +292,10 @@ static spline_sizes sizes_after_update(const layer *L, const splines *old, long 
     for (long p = 0; p < n; p++)
         for (int j = 0; j < out; j++)
             y[p * out + j] = ref_spline(old->grid, L->nk, k, old->coef + (size_t)j * L->nb, xs[p]);
-    assert_int_equal(dk_spline_fit(L->grid, L->G, k, n, xs, NULL, out, y, plain, NULL), DK_OK);
+    dk_spline_fit_ws *ws = NULL;
+    assert_int_equal(dk_spline_fit_ws_create(&ws), DK_OK);
+    assert_int_equal(dk_spline_fit(ws, L->grid, L->G, k, n, xs, NULL, out, y, plain, NULL), DK_OK);
+    dk_spline_fit_ws_destroy(&ws);
     const spline_sizes s = {largest_value(old->grid, old->coef, L->nk, k, out, t0, t1),
                             largest_value(L->grid, plain, L->nk, k, out, t0, t1),
                             largest_value(L->grid, L->coef, L->nk, k, out, t0, t1)};
@@ -316,7 +319,7 @@ static void test_few_samples_partly_outside_are_anchored(void **state)
         x[p] = p < 4 ? hi + 0.1 * w * (p + 1) : lo + w * ref_uni(&rng);
     splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
     assert_strictly_increasing(L.grid, L.nk);
     assert_int_equal(r.underdetermined, 1); /* 12 samples, 13 coefficients */
     assert_int_equal(r.anchored, 1);
@@ -353,7 +356,7 @@ static void test_swinging_refit_is_anchored(void **state)
     x[N - 1] = lo + 5.01 * h; /* the tip of the basis function on [lo + 5h, lo + 9h] */
     splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 1.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, K, G, 1.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
     assert_int_equal(r.anchored, 1);
     assert_int_equal(r.underdetermined, 0);
     const spline_sizes size = sizes_after_update(&L, &old, N, x);
@@ -398,7 +401,7 @@ static void test_all_equal_samples_keep_the_input(void **state)
     }
     splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 1, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 1, &r), DK_OK);
     assert_memory_equal(L.grid + L.nk, old.grid + L.nk, sizeof(double) * L.nk);
     assert_memory_equal(L.coef + OUT * L.nb, old.coef + OUT * L.nb, sizeof(double) * OUT * L.nb);
     assert_memory_not_equal(L.grid, old.grid, sizeof(double) * L.nk);
@@ -407,7 +410,7 @@ static void test_all_equal_samples_keep_the_input(void **state)
     assert_string_equal(r.notes, "layer 1 input 1: all 50 samples equal 0.25: grid kept; ");
     /* a single sample is the same case */
     memset(&r, 0, sizeof r);
-    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, 1, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, 0.02, 1, x, L.grid, L.coef, 0, &r), DK_OK);
     assert_int_equal(r.kept, 2);
     free_splines(&old);
     free_layer(&L);
@@ -420,7 +423,7 @@ static void test_no_samples_keep_the_layer(void **state)
     layer L = make_layer(&rng, IN, OUT, G, K);
     splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, 0, NULL, L.grid, L.coef, 4, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, 0.02, 0, NULL, L.grid, L.coef, 4, &r), DK_OK);
     assert_splines_unchanged(&L, &old);
     assert_int_equal(r.inputs, IN);
     assert_int_equal(r.kept, IN);
@@ -449,7 +452,7 @@ static void test_tied_samples_raise_grid_eps(void **state)
         x[p] = p % 10 == 3 ? lo + w * (0.1 + 0.8 * ref_uni(&rng)) : tie;
     splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(1, OUT, K, G, 0.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, K, G, 0.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
     double ref[64];
     pykan_knots(x, N, 1, 0, G, K, 0.01, ref);
     for (int m = 0; m < L.nk; m++)
@@ -481,7 +484,7 @@ static void test_three_samples_are_interpolated(void **state)
         double x[N] = {-0.4, 0.7, 0.1};
         splines old = copy_splines(&L);
         dk_grid_update_report r = {0};
-        assert_int_equal(dk_grid_update_layer(1, OUT, K, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
+        assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, K, G, eps[b], N, x, L.grid, L.coef, 2, &r), DK_OK);
         assert_strictly_increasing(L.grid, L.nk);
         assert_close_abs(L.grid[K], -0.4, 1e-15);
         assert_close_abs(L.grid[K + G], 0.7, 1e-15);
@@ -506,7 +509,7 @@ static void test_samples_all_outside_the_old_grid(void **state)
         for (int i = 0; i < IN; i++)
             x[p * IN + i] = 10.0 + 5.0 * ref_uni(&rng);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 0, &r), DK_OK);
     for (int i = 0; i < IN; i++) {
         double ref[64];
         pykan_knots(x, N, IN, i, G, K, 0.02, ref);
@@ -530,11 +533,11 @@ static void test_bad_input_changes_nothing(void **state)
     x[7 * IN + 1] = NAN;
     splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 3, &r), DK_ERR_NUMERIC);
+    assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 3, &r), DK_ERR_NUMERIC);
     assert_non_null(strstr(dk_error_message(), "grid update of layer 3: input 1 of sample 7 is nan"));
     dk_error_clear();
     assert_splines_unchanged(&L, &old);
-    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 1.5, N, x, L.grid, L.coef, 3, &r), DK_ERR_USAGE);
+    assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, 1.5, N, x, L.grid, L.coef, 3, &r), DK_ERR_USAGE);
     dk_error_clear();
     free_splines(&old);
     free_layer(&L);
@@ -550,7 +553,7 @@ static void test_notes_are_truncated_cleanly(void **state)
     for (int e = 0; e < N * IN; e++)
         x[e] = 0.5;
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 12, &r), DK_OK);
+    assert_int_equal(dk_grid_update_layer(NULL, IN, OUT, K, G, 0.02, N, x, L.grid, L.coef, 12, &r), DK_OK);
     assert_int_equal(r.kept, IN);
     const size_t len = strlen(r.notes);
     assert_true(len < sizeof r.notes);
@@ -644,7 +647,7 @@ static void check_network_update(dk_dtype dt, double tol)
             assert_true(h[l][e] > -1.0 && h[l][e] < 1.0);
     dk_network *twin = copy_network(net);
     dk_grid_update_report r = {0}, r2 = {0};
-    assert_int_equal(dk_network_update_grid(net, NET_N, x, 0.02, &r), DK_OK);
+    assert_int_equal(dk_network_update_grid(net, NULL, NET_N, x, 0.02, &r), DK_OK);
     run_network(net, x, y1, h);
     double worst = 0.0;
     for (int b = 0; b < NET_N; b++)
@@ -671,7 +674,7 @@ static void check_network_update(dk_dtype dt, double tol)
             assert_close_abs(t[3 + 5], hi, ulp);
         }
     }
-    assert_int_equal(dk_network_update_grid(twin, NET_N, x, 0.02, &r2), DK_OK);
+    assert_int_equal(dk_network_update_grid(twin, NULL, NET_N, x, 0.02, &r2), DK_OK);
     const size_t es = dk_dtype_size(dt);
     assert_memory_equal(net->params, twin->params, net->n_params * es);
     assert_memory_equal(net->state, twin->state, net->n_state * es);
@@ -702,8 +705,8 @@ static void test_network_update_of_random_splines(void **state)
     for (int b = 0; b < NET_N; b++)
         scale = fmax(scale, fabs(y0[b]));
     dk_grid_update_report r = {0}, r2 = {0};
-    assert_int_equal(dk_network_update_grid(net, NET_N, x, 0.02, &r), DK_OK);
-    assert_int_equal(dk_network_update_grid(twin, NET_N, x, 0.02, &r2), DK_OK);
+    assert_int_equal(dk_network_update_grid(net, NULL, NET_N, x, 0.02, &r), DK_OK);
+    assert_int_equal(dk_network_update_grid(twin, NULL, NET_N, x, 0.02, &r2), DK_OK);
     run_network(net, x, y1, NULL);
     double worst = 0.0;
     for (int b = 0; b < NET_N; b++)
@@ -732,7 +735,7 @@ static void test_network_update_failure_changes_nothing(void **state)
     random_samples(x);
     x[10] = x[11] = 1.5e308;
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_network_update_grid(net, NET_N, x, 0.02, &r), DK_ERR_NUMERIC);
+    assert_int_equal(dk_network_update_grid(net, NULL, NET_N, x, 0.02, &r), DK_ERR_NUMERIC);
     assert_non_null(strstr(dk_error_message(), "grid update of layer 1"));
     dk_error_clear();
     assert_non_null(strstr(r.notes, "layer 0 input 0: samples in"));

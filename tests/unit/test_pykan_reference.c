@@ -216,7 +216,7 @@ static void test_grid_update_matches(void **state)
         double *grid = copy_of(r->grid, (size_t)r->in * nk), *coef = copy_of(r->coef, (size_t)r->in * r->out * nb);
         double *v = malloc(sizeof(double) * r->n_check * r->in * r->out);
         dk_grid_update_report rep = {0};
-        assert_int_equal(dk_grid_update_layer(r->in, r->out, r->k, r->G, r->grid_eps, r->n, r->x, grid, coef, 0, &rep),
+        assert_int_equal(dk_grid_update_layer(NULL, r->in, r->out, r->k, r->G, r->grid_eps, r->n, r->x, grid, coef, 0, &rep),
                          DK_OK);
         /* The comparison holds only where distkan's update is pykan's formula. */
         if (rep.kept || rep.eps_raised || rep.underdetermined || rep.anchored)
@@ -293,7 +293,7 @@ static void test_network_update_matches(void **state)
             src += io;
         }
         dk_grid_update_report rep = {0};
-        assert_int_equal(dk_network_update_grid(net, r->n, r->x, r->grid_eps, &rep), DK_OK);
+        assert_int_equal(dk_network_update_grid(net, NULL, r->n, r->x, r->grid_eps, &rep), DK_OK);
         if (rep.kept || rep.eps_raised || rep.underdetermined || rep.anchored)
             fail_msg("network case %d: a robustness rule fired (%s): regenerate the fixture", c, rep.notes);
         size_t at = 0; /* layer l's knots in new_grids */
