@@ -11,6 +11,7 @@ enum { DK_ERROR_CAPACITY = 16384 };
 static _Thread_local char error_text[DK_ERROR_CAPACITY];
 static _Thread_local size_t error_length;
 static _Thread_local dk_err error_code_value;
+static _Thread_local int error_agreed;
 
 static void vappend(const char *fmt, va_list ap)
 {
@@ -37,6 +38,7 @@ dk_err dk_error_set(dk_err code, const char *file, int line, const char *fmt, ..
     error_length = 0;
     error_text[0] = '\0';
     error_code_value = code;
+    error_agreed = 0;
     append("%s:%d: ", file, line);
     va_list ap;
     va_start(ap, fmt);
@@ -51,6 +53,14 @@ dk_err dk_error_push(dk_err code, const char *file, int line, const char *func)
     return code;
 }
 
+dk_err dk_error_mark_agreed(dk_err code)
+{
+    error_agreed = 1;
+    return code;
+}
+
+int dk_error_is_agreed(void) { return error_agreed; }
+
 const char *dk_error_message(void) { return error_length ? error_text : "no error recorded"; }
 dk_err dk_error_code(void) { return error_code_value; }
 
@@ -59,6 +69,7 @@ void dk_error_clear(void)
     error_length = 0;
     error_text[0] = '\0';
     error_code_value = DK_OK;
+    error_agreed = 0;
 }
 
 const char *dk_error_code_name(dk_err code)

@@ -39,6 +39,13 @@ dk_err dk_error_set(dk_err code, const char *file, int line, const char *fmt, ..
 /* Appends a traceback frame to the current error and returns code unchanged. */
 dk_err dk_error_push(dk_err code, const char *file, int line, const char *func);
 
+/* Marks the current error as agreed: raised on every rank at the same point, from values
+ * that are the same on every rank (an all-reduced loss), so that rank 0 alone reports it
+ * and the ranks end together without aborting the job. Returns code unchanged. A new
+ * error (dk_error_set) is not agreed until marked. */
+dk_err dk_error_mark_agreed(dk_err code);
+int dk_error_is_agreed(void);
+
 const char *dk_error_message(void); /* the recorded message with its frames */
 dk_err dk_error_code(void);         /* the code of the recorded error, DK_OK if none */
 void dk_error_clear(void);
@@ -46,6 +53,8 @@ const char *dk_error_code_name(dk_err code);
 
 /* Return a new error from the current function. */
 #define DK_ERROR(code, ...) return dk_error_set((code), __FILE__, __LINE__, __VA_ARGS__)
+/* The same, for an error every rank raises alike (dk_error_mark_agreed). */
+#define DK_ERROR_AGREED(code, ...) return dk_error_mark_agreed(dk_error_set((code), __FILE__, __LINE__, __VA_ARGS__))
 
 /* Call a dk_err function and propagate a failure with a traceback frame. */
 #define DK_CALL(expr)                                                                      \

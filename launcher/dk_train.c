@@ -614,6 +614,13 @@ dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int
         return dk_error_push(err, __FILE__, __LINE__, __func__);
     }
     err = train_and_save(&r);
+    if (err != DK_OK && dk_error_is_agreed()) {
+        /* Every rank stopped at this point on values they share (a non-finite loss): rank
+         * 0 reports it once, and the ranks end normally, with no abort and no copies. */
+        *local_failure = r.rank == 0;
+        teardown(&r);
+        return dk_error_push(err, __FILE__, __LINE__, __func__);
+    }
     if (err != DK_OK) {
         /* From here on a failure may be on one rank only: end the job rather than let
          * the others wait in the next collective. */

@@ -17,7 +17,8 @@
  * Errors found while setting up (bad data, a CSV row, a batch that cannot be split) are
  * agreed on by all ranks and returned by every rank, with *local_failure telling whether
  * this rank found it (and so should print it). Errors during training end the job
- * through dk_comm_abort. */
+ * through dk_comm_abort, except agreed ones (dk_error_is_agreed: a non-finite all-reduced
+ * loss), which every rank raises alike and returns, with *local_failure set on rank 0. */
 dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int *local_failure);
 
 #endif

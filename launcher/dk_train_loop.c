@@ -260,17 +260,18 @@ static dk_err adam_update(dk_run *r)
 {
     r->adam_done++;
     DK_CALL(global_loss(r, r->adam_done, false));
+    /* The loss is all-reduced: every rank sees the same value and stops here alike. */
     if (!isfinite(r->loss.total)) {
         /* Before the first update the learning rate cannot be the cause: say what can. */
         if (r->adam_done == 1)
-            DK_ERROR(DK_ERR_NUMERIC,
+            DK_ERROR_AGREED(DK_ERR_NUMERIC,
                      "the training loss of the initial model is %g, before any update: check the data (non-finite or "
                      "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, "
                      "scale_sp) and the problem",
                      r->loss.total);
-        DK_ERROR(DK_ERR_NUMERIC,
-                 "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
-                 r->loss.total, r->step, r->cfg->lr);
+        DK_ERROR_AGREED(DK_ERR_NUMERIC,
+                        "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
+                        r->loss.total, r->step, r->cfg->lr);
     }
     double lr = dk_lr_at(&r->lr, r->adam_done);
     if (r->dev)
@@ -334,10 +335,16 @@ static dk_err lbfgs_update(dk_run *r, dk_lbfgs_report *rep)
             dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
         DK_CALL(lbfgs_objective(r, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r)));
         if (!isfinite(r->lbfgs_f))
-            DK_ERROR(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", r->lbfgs_f, r->step);
+            DK_ERROR_AGREED(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", r->lbfgs_f, r->step);
         r->lbfgs_fresh = false;
     }
-    DK_CALL(dk_lbfgs_step(r->lbfgs, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r), lbfgs_objective, r, rep));
+    dk_err err = dk_lbfgs_step(r->lbfgs, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r), lbfgs_objective, r, rep);
+    /* L-BFGS's numerical failures (a non-finite loss or gradient) come from the all-reduced
+     * loss and gradient, the same on every rank; other failures (communication) are not
+     * known to be shared and keep ending the job through an abort. */
+    if (err == DK_ERR_NUMERIC)
+        dk_error_mark_agreed(err);
+    DK_CALL(err);
     /* The last evaluation may have been at a rejected trial point. */
     DK_CALL(lbfgs_set_params(r));
     r->loss.total = r->lbfgs_f;

@@ -389,7 +389,9 @@ static int run_train(const cli *c, int argc, char **argv)
         agreed = dk_train_run(&cfg, comm, resume, &report);
     }
     if (agreed != DK_OK && report) {
-        if (world > 1)
+        if (world > 1 && dk_error_is_agreed())
+            fprintf(stderr, "distkan: error (every rank stopped here): %s\n", dk_error_message());
+        else if (world > 1)
             fprintf(stderr, "distkan: rank %d: error: %s\n", rank, dk_error_message());
         else
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());

@@ -1,6 +1,7 @@
 # A non-finite training loss stops the run with exit 1 and a cause that fits: before the
 # first update (an initial model whose outputs overflow) it names the initialisation and
 # data, not the learning rate; after an update with a huge learning rate, the rate.
+# Multi-rank runs report it once.
 source "$(dirname "$0")/../lib.sh"
 cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
 expect_failure 1 "training loss of the initial model is inf, before any update: check the data" \
@@ -8,6 +9,20 @@ expect_failure 1 "training loss of the initial model is inf, before any update: 
 grep -q "lower \[train\] lr" err.txt && fail "the initial model's overflow blamed the learning rate"
 expect_failure 1 "training loss is -?nan at step 2: lower \[train\] lr \(now 1e\+300\)" \
     "$DISTKAN" train "$cfg" --run-dir step2 --set train.lr=1e300
+# On several ranks every rank sees the same all-reduced loss and stops at the same step:
+# rank 0 reports it once (not one traceback per rank), and the job ends without MPI_Abort.
+one_report() { # NAME PATTERN SET...: 3 ranks, exit 1, the error printed exactly once
+    local name=$1 pattern=$2
+    shift 2
+    expect_failure 1 "$pattern" run_ranks 3 train "$cfg" --run-dir "$name" "$@"
+    [ "$(grep -c 'error' err.txt)" -eq 1 ] || { cat err.txt; fail "$name: not exactly one error report"; }
+    grep -q "every rank stopped here" err.txt || fail "$name: the report does not say every rank stopped"
+    grep -q "MPI_ABORT" err.txt && fail "$name: the job was aborted instead of ending"
+    [ -e "$name/metrics.jsonl.partial" ] || fail "$name: the log of the failed run was not kept"
+}
+one_report adam_ranks "training loss is -?nan at step 2" --set train.lr=1e300
+one_report lbfgs_ranks "the loss is inf where L-BFGS starts" --set train.optimizer=lbfgs \
+    --set model.scale_sp=1e308 --set model.scale_base_mu=1e308
 # A blow-up that stays finite ends normally, with a warning that names it: a learning rate
 # of 1e6 takes the loss from 6 to about 1e32 in 30 steps. A run that trains says nothing.
 "$DISTKAN" train "$cfg" --run-dir finite --set train.lr=1e6 --set train.steps=30 > out.txt 2> err.txt ||

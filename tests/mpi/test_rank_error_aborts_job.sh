@@ -31,11 +31,25 @@ done
 [ "$found" -eq 1 ] || fail "no corrupted line was reported by rank 1"
 [ -f good/final_params.bin ] || fail "the earlier good run's results were lost"
 
-# An error during training (a diverging run: the loss becomes non-finite) ends the whole
-# 2-rank job with a message naming the rank, well before CTest's timeout.
+# An error during training that every rank meets alike (a diverging run: the all-reduced
+# loss becomes non-finite) ends the whole 2-rank job, well before CTest's timeout, with
+# one report for all ranks.
 rc=0
 run_ranks 2 train csv.ini --run-dir diverge --set train.lr=1e300 --set train.steps=200 > out.txt 2> err.txt || rc=$?
-[ "$rc" -ne 0 ] || fail "a diverging 2-rank run exited 0"
-grep -q "rank [01]: error: .*loss" err.txt || { cat err.txt; fail "no rank-tagged message about the loss"; }
+[ "$rc" -eq 1 ] || fail "a diverging 2-rank run exited $rc, expected 1"
+grep -q "error (every rank stopped here): .*loss" err.txt || { cat err.txt; fail "no report of the loss"; }
+[ "$(grep -c 'error' err.txt)" -eq 1 ] || { cat err.txt; fail "the loss was reported more than once"; }
 [ ! -f diverge/final_params.bin ] || fail "a failed run wrote final_params.bin"
-echo "ok: diverging run aborted, exit $rc: $(grep -m1 error err.txt | cut -c1-160)"
+echo "ok: diverging run ended, exit $rc: $(grep -m1 error err.txt | cut -c1-160)"
+
+# An error during training on one rank only (rank 0's log write fails: a file size limit
+# in rank 0 alone, an MPMD launch) ends the whole job through an abort, naming the rank;
+# rank 1 is not left waiting in the next all-reduce.
+rc=0
+"$MPIEXEC" -np 1 bash -c 'ulimit -f 8; trap "" XFSZ; exec "$@"' limited "$DISTKAN" train csv.ini --run-dir full \
+    --set train.log_every=1 --set train.steps=400 : -np 1 "$DISTKAN" train csv.ini --run-dir full \
+    --set train.log_every=1 --set train.steps=400 > out.txt 2> err.txt || rc=$?
+[ "$rc" -ne 0 ] || fail "a 2-rank run whose rank 0 could not write its log exited 0"
+grep -q "rank 0: error: .*cannot write full/metrics.jsonl.partial" err.txt || { cat err.txt; fail "no rank-tagged report"; }
+grep -q "MPI_ABORT" err.txt || { cat err.txt; fail "the one-rank failure did not abort the job"; }
+echo "ok: one rank's failure aborted the job, exit $rc"
