@@ -20,6 +20,7 @@ typedef struct predict_job {
     const char *const *names; /* the CSV's column names */
     int digits;               /* dk_dtype_digits: every value reads back exactly */
     const char *out_base;     /* the outputs' column names: out_base, or out_base0, out_base1, ... */
+    char numbered_base[24];   /* out_base when the usual names are all taken: out_v2, out_v3, ... */
 } predict_job;
 
 /* Rows whose outputs (or derivatives) came out NaN or infinite: inputs far beyond the
@@ -70,14 +71,21 @@ static int added_name(const predict_job *j, const char *col, const char *out)
 }
 
 /* "out", unless the points file has a column of a name the table would add for it (out or
- * out0, ..., d_out/d_x, ...): then "predicted", then "model_out", so that no two columns of
- * the table share a name. */
-static const char *choose_out_base(predict_job *j)
+ * out0, ..., d_out/d_x, ...): then "predicted", then "model_out", then out_v2, out_v3, ...,
+ * so that no two columns of the table share a name. Each of the file's columns rules out
+ * at most one base, so one of the first n_cols + 1 is free. */
+static void choose_out_base(predict_job *j)
 {
     static const char *const bases[] = {"out", "predicted", "model_out"};
+    const int n_named = (int)(sizeof bases / sizeof *bases);
     char name[64];
-    for (size_t b = 0; b < sizeof bases / sizeof *bases; b++) {
-        j->out_base = bases[b];
+    for (int b = 0; b <= n_named + j->n_cols; b++) {
+        if (b < n_named) {
+            j->out_base = bases[b];
+        } else {
+            snprintf(j->numbered_base, sizeof j->numbered_base, "out_v%d", b - n_named + 2);
+            j->out_base = j->numbered_base;
+        }
         int clash = 0;
         for (int o = 0; o < j->n_out && !clash; o++) {
             output_name(j, o, name, sizeof name);
@@ -85,9 +93,22 @@ static const char *choose_out_base(predict_job *j)
                 clash = added_name(j, j->names[c], name);
         }
         if (!clash)
-            break;
+            return;
     }
-    return j->out_base;
+}
+
+/* With derivatives the inputs' names label columns the table adds (d_out/d_x): two inputs
+ * of one name would give two columns of one name, neither saying which input it is. */
+static dk_err check_input_names(const predict_job *j, const char *points)
+{
+    for (int a = 0; j->derivatives && a < j->n_in; a++)
+        for (int b = 0; b < a; b++)
+            if (!strcmp(j->names[a], j->names[b]))
+                DK_ERROR(DK_ERR_DATA,
+                         "%s:1: columns %d and %d are both named '%s': with --derivatives the inputs' names label "
+                         "the derivative columns (d_out/d_%s), so they must differ",
+                         points, b + 1, a + 1, j->names[a], j->names[a]);
+    return DK_OK;
 }
 
 static void write_header(FILE *f, const predict_job *j)
@@ -225,10 +246,11 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
                      dk_aligned_alloc(&u_plain, (size_t)PREDICT_BLOCK_ROWS * n_out * es, "a block of outputs"));
     DK_CALL_GOTO(err, done, dk_csv_read_rows(o->points, &info, slot, net->dtype, values));
 
-    DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));
     predict_job job = {.net = net, .n_in = n_in, .n_out = n_out, .n_cols = info.n_cols,
                        .derivatives = o->derivatives, .names = (const char *const *)info.names,
                        .digits = dk_dtype_digits(net->dtype)};
+    DK_CALL_GOTO(err, done, check_input_names(&job, o->points));
+    DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));
     choose_out_base(&job);
     predict_tally tally = {0};
     write_header(out.f, &job);

@@ -153,6 +153,18 @@ printf 'x,d_out/d_x\n0.5,0.5\n' > named_d.csv
 "$DISTKAN" predict run named_d.csv --derivatives 2> /dev/null | head -n 1 \
     | grep -qx 'x,d_out/d_x,predicted,d_predicted/d_x,d_predicted/d_d_out/d_x,d2_predicted/d_x^2,d2_predicted/d_d_out/d_x^2' \
     || fail "a column named like a derivative: $("$DISTKAN" predict run named_d.csv --derivatives 2> /dev/null | head -n 1)"
+# Every usual name taken (a 2-input model, its target column included): the outputs become
+# out_v2. Inputs that share a name cannot label derivative columns: refused, nothing written.
+"$DISTKAN" train "$SOURCE_DIR/tests/mpi/small_fit.ini" --run-dir two --set train.steps=2 > /dev/null \
+    || fail "the 2-input run failed"
+printf 'out,predicted,model_out\n0.1,0.2,2\n' > taken.csv
+"$DISTKAN" predict two taken.csv 2> /dev/null | head -n 1 | grep -qx 'out,predicted,model_out,out_v2' \
+    || fail "all usual output names taken: $("$DISTKAN" predict two taken.csv 2> /dev/null | head -n 1)"
+printf 'x,x\n0.1,0.2\n' > same.csv
+expect_failure 1 "same.csv:1: columns 1 and 2 are both named 'x'" "$DISTKAN" predict two same.csv --derivatives \
+    --out same_out.csv
+[ ! -e same_out.csv ] || fail "a refused predict wrote its --out file"
+"$DISTKAN" predict two same.csv > /dev/null 2>&1 || fail "inputs sharing a name were refused without --derivatives"
 # Ranges at the ends of the doubles stay finite; subnormal bounds are numbers too.
 "$DISTKAN" functions run --points 5 --range -1e308,1e308 2> /dev/null | awk -F, 'NR > 1 && ($4 + 0 != $4 || $4 ~ /nan|inf/) { bad = 1 }
     END { exit bad }' || fail "functions --range -1e308,1e308 printed non-finite x"
