@@ -64,7 +64,7 @@ static jplan make_jplan(const dk_kan_shape *s, int n_dir, size_t es)
     const int k = s->k;
     p.tile = TILE_PAIRS / s->in > 1 ? TILE_PAIRS / s->in : 1;
     const size_t tp = (size_t)p.tile * in; /* pairs per tile */
-    p.piece_size = 2 + (k + 1) * (k + 1);
+    p.piece_size = 3 + (k + 1) * (k + 1); /* t_m, 1/h, flip, the polynomials */
     p.n_buckets = 4 * (s->n_knots - 1);
     size_t off = 0;
     p.wsp = off;

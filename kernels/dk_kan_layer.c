@@ -78,7 +78,7 @@ static plan make_plan(const dk_kan_shape *s, size_t es)
     plan p;
     size_t in = (size_t)s->in, out = (size_t)s->out, nb = (size_t)s->n_basis;
     int k = s->k;
-    p.piece_size = 2 + (k + 1) * (k + 1);
+    p.piece_size = 3 + (k + 1) * (k + 1); /* t_m, 1/h, flip, the polynomials */
     p.n_buckets = 4 * (s->n_knots - 1);
     p.tile_vals = 2 * (k + 1);
     const size_t row = out * es < PANEL_BYTES ? out * es : PANEL_BYTES;

@@ -1,0 +1,131 @@
+/* The float32 kernels keep the relative accuracy of small basis values: where a B-spline
+ * tends to 0 at the end of its support (x just below the knot t_{m+1} where it ends),
+ * forward values, coefficient gradients and first and second derivatives (layer and jet
+ * kernels) must match a float64 reference to a relative error of a few float32 roundings
+ * divided by the distance to the knot (in units of the span), not to an absolute error of
+ * about float32's epsilon. The kernels evaluate each span's functions as polynomials; the
+ * one ending at t_{m+1} expanded at t_m cancels there (kernels/dk_bspline_local.inc,
+ * bs_piece), and in float32 that error, through the coefficient gradients and Adam's
+ * normalisation, moved 20 training steps 6e-5 away from float64 instead of 1.8e-7.
+ *
+ * The reference is pykan's Cox-de Boor recursion (kan_reference.h) in float64 at the same
+ * float32 inputs and knots, derivatives by the standard formula applied to lower degrees. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "kan_reference.h"
+#include "kernels/dk_kan_jet.h"
+#include "kernels/dk_kan_layer.h"
+
+enum { G = 6, MAX_NK = 32, N_DELTA = 4 };
+static const double DELTAS[N_DELTA] = {0.3, 0.1, 0.03, 0.01}; /* distance below t_{m+1}, in spans */
+static const double EPS32 = 5.96e-8;                          /* float32's unit roundoff */
+
+/* d-th derivative of function c of degree k on the knots t[0..n-1] at x (float64). */
+static double ref_deriv(const double *t, int n, int k, int d, int c, double x)
+{
+    if (d == 0) {
+        double B[256];
+        full_basis(t, n, k, x, B);
+        return B[c];
+    }
+    const double a = t[c + k] - t[c], b = t[c + k + 1] - t[c + 1];
+    return (a > 0 ? k / a * ref_deriv(t, n, k - 1, d - 1, c, x) : 0.0) -
+           (b > 0 ? k / b * ref_deriv(t, n, k - 1, d - 1, c + 1, x) : 0.0);
+}
+
+/* Non-uniform knots: spans of random widths in [0.5, 1.5] from -1.3 (float32 values). */
+static void make_knots(int k, ref_rng *rng, float *tf, double *td)
+{
+    const int nk = G + 2 * k + 1;
+    double v = -1.3;
+    for (int m = 0; m < nk; m++) {
+        tf[m] = (float)v;
+        td[m] = tf[m];
+        v += 0.5 + ref_uni(rng);
+    }
+}
+
+/* The worst, over inputs at DELTAS below each inner span's end, of the measured relative
+ * error divided by the bound eps32 * (8 + 4k / delta): rounding in the span coordinate s
+ * (a few eps) becomes a relative error of k eps / delta in (1 - s)^k. */
+typedef struct worst {
+    double value, grad, dx, d1, d2;
+} worst;
+
+static void note(double *w, double got, double ref, double delta, int k)
+{
+    if (ref == 0.0)
+        return;
+    const double rel = fabs(got - ref) / fabs(ref), bound = EPS32 * (8.0 + 4.0 * k / delta);
+    if (rel / bound > *w)
+        *w = rel / bound;
+}
+
+static worst measure(int k)
+{
+    ref_rng rng = {11, (uint64_t)k, 0};
+    const int nk = G + 2 * k + 1, nb = G + k;
+    float tf[MAX_NK], coef[MAX_NK], zero = 0.0f, one = 1.0f;
+    double td[MAX_NK];
+    make_knots(k, &rng, tf, td);
+    const dk_kan_shape s = dk_kan_shape_make(1, 1, G, k, 1, 1);
+    const size_t bytes = dk_kan_workspace_bytes(&s, DK_F32), jbytes = dk_kan_jet_workspace_bytes(&s, 1, DK_F32);
+    void *ws = aligned_alloc(64, ((bytes > jbytes ? bytes : jbytes) + 63) / 64 * 64);
+    assert_non_null(ws);
+    const dk_kan_params_f32 p = {tf, coef, &zero, &one, &one};
+    worst w = {0, 0, 0, 0, 0};
+    /* spans of the grid range [t_k, t_{G+k}), and the function ending at each one's end */
+    for (int m = k; m < G + k; m++) {
+        const int c = m - k;
+        for (int q = 0; q < nb; q++)
+            coef[q] = q == c ? 1.0f : 0.0f;
+        for (int e = 0; e < N_DELTA; e++) {
+            const float x = (float)(td[m + 1] - DELTAS[e] * (td[m + 1] - td[m]));
+            const double delta = (td[m + 1] - x) / (td[m + 1] - td[m]);
+            const double v = ref_deriv(td, nk, k, 0, c, x), v1 = ref_deriv(td, nk, k, 1, c, x);
+            const double v2 = k >= 2 ? ref_deriv(td, nk, k, 2, c, x) : 0.0;
+            float y, dy = 1.0f, dx, gc[MAX_NK], gb, gs, y1, y2;
+            dk_kan_forward_f32(&s, &p, 1, &x, &y, ws);
+            note(&w.value, y, v, delta, k);
+            const dk_kan_grads_f32 g = {gc, &gb, &gs};
+            dk_kan_backward_f32(&s, &p, 1, &x, &dy, &dx, &g, ws);
+            note(&w.grad, gc[c], v, delta, k);
+            note(&w.dx, dx, v1, delta, k);
+            dk_kan_jet_forward_f32(&s, &p, 1, 1, 1, &x, NULL, NULL, &y, &y1, &y2, ws);
+            note(&w.d1, y1, v1, delta, k);
+            if (k >= 2)
+                note(&w.d2, y2, v2, delta, k);
+        }
+    }
+    free(ws);
+    return w;
+}
+
+static void test_small_basis_values_keep_relative_accuracy(void **state)
+{
+    (void)state;
+    for (int k = 1; k <= 7; k++) {
+        const worst w = measure(k);
+        print_message("k = %d: worst error over bound: value %.3f, coef gradient %.3f, dx %.3f, y' %.3f, y'' %.3f\n",
+                      k, w.value, w.grad, w.dx, w.d1, w.d2);
+        assert_true(w.value <= 1.0);
+        assert_true(w.grad <= 1.0);
+        assert_true(w.dx <= 1.0);
+        assert_true(w.d1 <= 1.0);
+        assert_true(w.d2 <= 1.0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_basis_values_keep_relative_accuracy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
