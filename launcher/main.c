@@ -100,6 +100,19 @@ static int probably_rank0(void)
     return 1;
 }
 
+/* How many processes the launcher started (mpirun, mpiexec, srun), from the environment,
+ * before MPI starts: 1 when run directly. */
+static long launched_processes(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return strtol(v, NULL, 10);
+    }
+    return 1;
+}
+
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
     if (probably_rank0()) {
@@ -362,18 +375,27 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
     return DK_OK;
 }
 
-static int run_train(const cli *c, int argc, char **argv)
+/* A stop signal that arrives while MPI starts (a job preempted right after launch, a USR1
+ * forwarded by mpirun) is kept for the first step boundary instead of killing the rank
+ * with the signal's default action. dk_train_run installs the handlers again once MPI is
+ * up, in case its start-up replaced them. */
+static void install_stop_signals(void)
 {
-    /* A stop signal that arrives while MPI starts (a job preempted right after launch, a
-     * USR1 forwarded by mpirun) is kept for the first step boundary instead of killing the
-     * rank with the signal's default action. dk_train_run installs the handlers again
-     * once MPI is up, in case its start-up replaced them. */
     if (dk_signals_install() != DK_OK)
         fprintf(stderr, "distkan: warning: %s\n", dk_error_message());
-    dk_comm *comm = NULL;
-    if (dk_comm_init(&argc, &argv, &comm) != DK_OK) {
-        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
-        return 1;
+}
+
+/* comm: MPI already started by main (several processes), or NULL: started here. */
+static int run_train(const cli *c, int argc, char **argv, dk_comm *comm)
+{
+    dk_comm *own = NULL;
+    if (!comm) {
+        install_stop_signals();
+        if (dk_comm_init(&argc, &argv, &own) != DK_OK) {
+            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+            return 1;
+        }
+        comm = own;
     }
     int rank = dk_comm_rank(comm), world = dk_comm_size(comm);
     static dk_config cfg; /* large (paths): keep it off the stack */
@@ -396,7 +418,7 @@ static int run_train(const cli *c, int argc, char **argv)
         else
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());
     }
-    dk_comm_finalize(&comm);
+    dk_comm_finalize(&own);
     return agreed == DK_OK ? 0 : exit_code_for(agreed);
 }
 
@@ -425,20 +447,20 @@ static int print_device(void)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The command line, run by this process; comm: MPI already started (several processes)
+ * or NULL. */
+static int run_command(int argc, char **argv, dk_comm *comm)
 {
-    /* A write beyond the file size limit (ulimit -f) then fails with EFBIG, which every
-     * writer reports and cleans up after (no partial table, the earlier file kept),
-     * instead of killing the process half-way through a file. */
-    signal(SIGXFSZ, SIG_IGN);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
-        fputs(usage_text, stdout);
+        if (probably_rank0())
+            fputs(usage_text, stdout);
         return 0;
     }
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
         if (argc > 2)
             return usage_error("--version takes no arguments");
-        printf("distkan %s\n", DISTKAN_VERSION);
+        if (probably_rank0())
+            printf("distkan %s\n", DISTKAN_VERSION);
         return 0;
     }
     /* `distkan predict --help` and the like: the one usage text covers every command. */
@@ -477,5 +499,55 @@ int main(int argc, char **argv)
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());
         return err == DK_OK ? 0 : exit_code_for(err);
     }
-    return run_train(&c, argc, argv);
+    return run_train(&c, argc, argv, comm);
+}
+
+/* Every process of a launch runs the same command line: a rank that left at once (a
+ * --help, or a command other than train, which rank 0 alone runs) while another started
+ * MPI for train would leave that one waiting for it forever. So under a launcher of
+ * several processes every command starts MPI first, and the ranks compare checksums of
+ * their command lines before anything else; a difference stops every rank with exit 2,
+ * reported by the lowest rank that differs from rank 0. */
+static int run_under_launcher(int argc, char **argv)
+{
+    uint32_t mine = dk_crc32c(&argc, sizeof argc);
+    for (int i = 0; i < argc; i++)
+        mine = dk_crc32c_update(mine, argv[i], strlen(argv[i]) + 1);
+    if (argc >= 2 && !strcmp(argv[1], "train"))
+        install_stop_signals();
+    dk_comm *comm = NULL;
+    if (dk_comm_init(&argc, &argv, &comm) != DK_OK) {
+        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+        return 1;
+    }
+    uint32_t root = mine;
+    int report = 0;
+    dk_err err = dk_comm_broadcast(comm, &root, sizeof root, 0, DK_MEM_HOST);
+    if (err == DK_OK && mine != root)
+        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                           "this rank's command line differs from rank 0's: every process of the job must run the "
+                           "same distkan command (an MPMD launch, 'mpirun -np 1 distkan train A : -np 1 distkan "
+                           "check A', would leave ranks waiting for each other)");
+    err = dk_comm_agree(comm, err, &report);
+    int rc;
+    if (err != DK_OK) {
+        if (report)
+            fprintf(stderr, "distkan: rank %d: error: %s\n", dk_comm_rank(comm), dk_error_message());
+        rc = exit_code_for(err);
+    } else {
+        rc = run_command(argc, argv, comm);
+    }
+    dk_comm_finalize(&comm);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* A write beyond the file size limit (ulimit -f) then fails with EFBIG, which every
+     * writer reports and cleans up after (no partial table, the earlier file kept),
+     * instead of killing the process half-way through a file. */
+    signal(SIGXFSZ, SIG_IGN);
+    if (launched_processes() > 1)
+        return run_under_launcher(argc, argv);
+    return run_command(argc, argv, NULL);
 }
