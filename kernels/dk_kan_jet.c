@@ -5,10 +5,11 @@
  *   w_sp[i][c][j] = mask*scale_sp*coef[i][j][c]  and  w_base[i][j] = mask*scale_base,
  * outputs contiguous and zero-padded to whole vectors (outp columns), so that phi_ij and
  * its derivatives for all j of one (sample, input) are a few vector FMAs over k+1 rows;
- * the k+1 basis functions living on each knot span as polynomials ("pieces", built with
- * dk_bspline_local.inc, the evaluation dk_bspline_eval uses), so that values and
- * derivatives 0..3 are a few Horner steps without a division; and a bucket table per input
- * that turns the span search into a lookup plus a step. These cost
+ * the k+1 basis functions living on each half of a knot span as polynomials expanded at
+ * that half's knot ("pieces", built by dk_bspline_local.inc's bs_piece from the evaluation
+ * dk_bspline_eval uses), so that values and derivatives 0..3 are a few Horner steps
+ * without a division; and a bucket table per input over the pieces' breakpoints that
+ * turns the piece search into a lookup plus a step. These cost
  * O(in * (n_basis * out + n_knots * k^2)), nothing against a batch.
  *
  * Samples then go in tiles: silu and basis values of a tile's (sample, input) pairs in one
@@ -41,12 +42,12 @@ enum { RB = 3, TILE_PAIRS = 256 };
  * (one per planned thread, w < n_threads) starts at slots + w * slot_stride and holds the
  * per-sample scratch and the parameter-gradient accumulators of batch range w. */
 typedef struct jplan {
-    size_t wsp, wbase, pieces, piece_cs, binv, bucket, slots, slot_stride, total;
+    size_t wsp, wbase, pieces, piece_cs, bpts, binv, bucket, slots, slot_stride, total;
     size_t s_span, s_cs, s_xc, s_bv, s_sil, s_row, s_p1, s_p2, s_pt1, s_pt2, s_xsq, s_g1, s_g2, s_gy1, s_gy2;
     size_t s_gsp, s_gb;
     int outp, inp;  /* padded row lengths over outputs and over inputs */
     int tile;       /* samples per tile */
-    int piece_size; /* numbers per polynomial piece (one per knot span) */
+    int piece_size; /* numbers per polynomial piece (two per knot span) */
     int n_buckets;  /* per input */
 } jplan;
 
@@ -64,17 +65,19 @@ static jplan make_jplan(const dk_kan_shape *s, int n_dir, size_t es)
     const int k = s->k;
     p.tile = TILE_PAIRS / s->in > 1 ? TILE_PAIRS / s->in : 1;
     const size_t tp = (size_t)p.tile * in; /* pairs per tile */
-    p.piece_size = 3 + (k + 1) * (k + 1); /* t_m, 1/h, flip, the polynomials */
+    p.piece_size = 2 + (k + 1) * (k + 1); /* its knot, +-1/h, the polynomials */
     p.n_buckets = 4 * (s->n_knots - 1);
     size_t off = 0;
     p.wsp = off;
     off += round_up(in * nb * outp * es);
     p.wbase = off;
     off += round_up(io * es);
-    p.pieces = off; /* n_knots - 1 spans and a zero piece per input */
-    off += round_up(in * nk * (size_t)p.piece_size * es);
+    p.pieces = off; /* two per knot span (its halves) and a zero piece, per input */
+    off += round_up(in * (2 * nk - 1) * (size_t)p.piece_size * es);
     p.piece_cs = off;
-    off += round_up(in * nk * sizeof(int));
+    off += round_up(in * (2 * nk - 1) * sizeof(int));
+    p.bpts = off; /* the pieces' breakpoints: knots and midpoints */
+    off += round_up(in * (2 * nk - 1) * es);
     p.binv = off;
     off += round_up(in * es);
     p.bucket = off;

@@ -4,8 +4,10 @@
  * Per call the kernels rebuild, from the parameters, the tables every sample reads:
  *   w_sp[i][c][j] = mask*scale_sp*coef[i][j][c]  and  w_base[i][j] = mask*scale_base,
  * laid out in output panels (see the template); the k+1 basis functions that live on each
- * knot span, as polynomials ("pieces"); and a bucket table per input that turns the span
- * search into a lookup plus a step. These cost O(in * n_basis * out), nothing against a
+ * half of a knot span, as polynomials expanded at that half's knot ("pieces",
+ * dk_bspline_local.inc's bs_piece: small values keep their relative accuracy); and a
+ * bucket table per input over the pieces' breakpoints that turns the piece search into a
+ * lookup plus a step. These cost O(in * n_basis * out), nothing against a
  * batch.
  *
  * A sample touches only k+1 of the n_basis rows of w_sp per input, so a weight row is
@@ -41,9 +43,9 @@ enum { TILE_PAIRS = 8192, MAX_TILE = 1024, TILE_ROWS_BYTES = 1024 * 1024, CHUNK_
 /* Where each table lives in the workspace, and how the work is split. Offsets are from
  * the 64-byte aligned start of the workspace. */
 typedef struct plan {
-    size_t wsp, wbase, pieces, piece_cs, binv, bucket, tiles, tile_stride, acc, acc_stride, total;
+    size_t wsp, wbase, pieces, piece_cs, bpts, binv, bucket, tiles, tile_stride, acc, acc_stride, total;
     size_t tile_xs, tile_sil, tile_dsil, tile_dx, tile_cs; /* offsets inside a tile region */
-    int piece_size;          /* numbers per polynomial piece (one per knot span) */
+    int piece_size;          /* numbers per polynomial piece (two per knot span) */
     int n_buckets;           /* per input */
     int ib_fwd, tb_fwd, ib_bwd, tb_bwd; /* inputs per block, samples per tile */
     int pb, pi;              /* backward: batch groups x input groups */
@@ -78,8 +80,8 @@ static plan make_plan(const dk_kan_shape *s, size_t es)
     plan p;
     size_t in = (size_t)s->in, out = (size_t)s->out, nb = (size_t)s->n_basis;
     int k = s->k;
-    p.piece_size = 3 + (k + 1) * (k + 1); /* t_m, 1/h, flip, the polynomials */
-    p.n_buckets = 4 * (s->n_knots - 1);
+    p.piece_size = 2 + (k + 1) * (k + 1); /* its knot, +-1/h, the polynomials */
+    p.n_buckets = 4 * (s->n_knots - 1); /* about two per piece */
     p.tile_vals = 2 * (k + 1);
     const size_t row = out * es < PANEL_BYTES ? out * es : PANEL_BYTES;
     const int max_ib = s->in < MAX_IBLOCK ? s->in : MAX_IBLOCK;
@@ -97,10 +99,12 @@ static plan make_plan(const dk_kan_shape *s, size_t es)
     off += round_up(in * nb * out * es);
     p.wbase = off;
     off += round_up(in * out * es);
-    p.pieces = off; /* n_knots - 1 spans and a zero piece per input */
-    off += round_up(in * (size_t)s->n_knots * (size_t)p.piece_size * es);
+    p.pieces = off; /* two per knot span (its halves) and a zero piece, per input */
+    off += round_up(in * (2 * (size_t)s->n_knots - 1) * (size_t)p.piece_size * es);
     p.piece_cs = off; /* c_start of each piece */
-    off += round_up(in * (size_t)s->n_knots * sizeof(int));
+    off += round_up(in * (2 * (size_t)s->n_knots - 1) * sizeof(int));
+    p.bpts = off; /* the pieces' breakpoints: knots and midpoints */
+    off += round_up(in * (2 * (size_t)s->n_knots - 1) * es);
     p.binv = off;
     off += round_up(in * es);
     p.bucket = off;

@@ -1,12 +1,14 @@
 /* The float32 kernels keep the relative accuracy of small basis values: where a B-spline
- * tends to 0 at the end of its support (x just below the knot t_{m+1} where it ends),
- * forward values, coefficient gradients and first and second derivatives (layer and jet
- * kernels) must match a float64 reference to a relative error of a few float32 roundings
- * divided by the distance to the knot (in units of the span), not to an absolute error of
- * about float32's epsilon. The kernels evaluate each span's functions as polynomials; the
- * one ending at t_{m+1} expanded at t_m cancels there (kernels/dk_bspline_local.inc,
- * bs_piece), and in float32 that error, through the coefficient gradients and Adam's
- * normalisation, moved 20 training steps 6e-5 away from float64 instead of 1.8e-7.
+ * tends to 0 at an end of its support (x just below the knot where it ends, or just above
+ * the one where it starts), forward values, coefficient gradients and first and second
+ * derivatives (layer and jet kernels) must match a float64 reference to a relative error
+ * of a few float32 roundings divided by the distance to the knot (in units of the span),
+ * not to an absolute error of about float32's epsilon. The kernels evaluate the functions
+ * on each half of a span as polynomials expanded at that half's knot
+ * (kernels/dk_bspline_local.inc, bs_piece). Expanded at t_m, as they were before, the
+ * function ending at t_{m+1} cancels there; in float32 that error, through the coefficient
+ * gradients and Adam's normalisation, moved 20 training steps 6e-5 away from float64
+ * instead of 1.8e-7.
  *
  * The reference is pykan's Cox-de Boor recursion (kan_reference.h) in float64 at the same
  * float32 inputs and knots, derivatives by the standard formula applied to lower degrees. */
@@ -80,29 +82,32 @@ static worst measure(int k)
     assert_non_null(ws);
     const dk_kan_params_f32 p = {tf, coef, &zero, &one, &one};
     worst w = {0, 0, 0, 0, 0};
-    /* spans of the grid range [t_k, t_{G+k}), and the function ending at each one's end */
-    for (int m = k; m < G + k; m++) {
-        const int c = m - k;
-        for (int q = 0; q < nb; q++)
-            coef[q] = q == c ? 1.0f : 0.0f;
-        for (int e = 0; e < N_DELTA; e++) {
-            const float x = (float)(td[m + 1] - DELTAS[e] * (td[m + 1] - td[m]));
-            const double delta = (td[m + 1] - x) / (td[m + 1] - td[m]);
-            const double v = ref_deriv(td, nk, k, 0, c, x), v1 = ref_deriv(td, nk, k, 1, c, x);
-            const double v2 = k >= 2 ? ref_deriv(td, nk, k, 2, c, x) : 0.0;
-            float y, dy = 1.0f, dx, gc[MAX_NK], gb, gs, y1, y2;
-            dk_kan_forward_f32(&s, &p, 1, &x, &y, ws);
-            note(&w.value, y, v, delta, k);
-            const dk_kan_grads_f32 g = {gc, &gb, &gs};
-            dk_kan_backward_f32(&s, &p, 1, &x, &dy, &dx, &g, ws);
-            note(&w.grad, gc[c], v, delta, k);
-            note(&w.dx, dx, v1, delta, k);
-            dk_kan_jet_forward_f32(&s, &p, 1, 1, 1, &x, NULL, NULL, &y, &y1, &y2, ws);
-            note(&w.d1, y1, v1, delta, k);
-            if (k >= 2)
-                note(&w.d2, y2, v2, delta, k);
+    /* spans of the grid range [t_k, t_{G+k}): the function ending at a span's right knot
+     * just below it (end 0), and the one starting at its left knot just above it (end 1) */
+    for (int m = k; m < G + k; m++)
+        for (int end = 0; end < 2; end++) {
+            const int c = end ? m : m - k;
+            for (int q = 0; q < nb; q++)
+                coef[q] = q == c ? 1.0f : 0.0f;
+            for (int e = 0; e < N_DELTA; e++) {
+                const double h = td[m + 1] - td[m];
+                const float x = (float)(end ? td[m] + DELTAS[e] * h : td[m + 1] - DELTAS[e] * h);
+                const double delta = fabs(x - (end ? td[m] : td[m + 1])) / h;
+                const double v = ref_deriv(td, nk, k, 0, c, x), v1 = ref_deriv(td, nk, k, 1, c, x);
+                const double v2 = k >= 2 ? ref_deriv(td, nk, k, 2, c, x) : 0.0;
+                float y, dy = 1.0f, dx, gc[MAX_NK], gb, gs, y1, y2;
+                dk_kan_forward_f32(&s, &p, 1, &x, &y, ws);
+                note(&w.value, y, v, delta, k);
+                const dk_kan_grads_f32 g = {gc, &gb, &gs};
+                dk_kan_backward_f32(&s, &p, 1, &x, &dy, &dx, &g, ws);
+                note(&w.grad, gc[c], v, delta, k);
+                note(&w.dx, dx, v1, delta, k);
+                dk_kan_jet_forward_f32(&s, &p, 1, 1, 1, &x, NULL, NULL, &y, &y1, &y2, ws);
+                note(&w.d1, y1, v1, delta, k);
+                if (k >= 2)
+                    note(&w.d2, y2, v2, delta, k);
+            }
         }
-    }
     free(ws);
     return w;
 }
