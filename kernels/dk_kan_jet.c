@@ -47,7 +47,7 @@ typedef struct jplan {
     size_t s_gsp, s_gb;
     int outp, inp;  /* padded row lengths over outputs and over inputs */
     int tile;       /* samples per tile */
-    int piece_size; /* numbers per polynomial piece (two per knot span) */
+    int piece_size; /* numbers in a polynomial piece (bs_fill_pieces) */
     int n_buckets;  /* per input */
 } jplan;
 

@@ -45,7 +45,7 @@ enum { TILE_PAIRS = 8192, MAX_TILE = 1024, TILE_ROWS_BYTES = 1024 * 1024, CHUNK_
 typedef struct plan {
     size_t wsp, wbase, pieces, piece_cs, bpts, binv, bucket, tiles, tile_stride, acc, acc_stride, total;
     size_t tile_xs, tile_sil, tile_dsil, tile_dx, tile_cs; /* offsets inside a tile region */
-    int piece_size;          /* numbers per polynomial piece (two per knot span) */
+    int piece_size;          /* numbers in a polynomial piece (bs_fill_pieces) */
     int n_buckets;           /* per input */
     int ib_fwd, tb_fwd, ib_bwd, tb_bwd; /* inputs per block, samples per tile */
     int pb, pi;              /* backward: batch groups x input groups */

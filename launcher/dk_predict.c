@@ -72,14 +72,16 @@ static int added_name(const predict_job *j, const char *col, const char *out)
 
 /* "out", unless the points file has a column of a name the table would add for it (out or
  * out0, ..., d_out/d_x, ...): then "predicted", then "model_out", then out_v2, out_v3, ...,
- * so that no two columns of the table share a name. Each of the file's columns rules out
- * at most one base, so one of the first n_cols + 1 is free. */
-static void choose_out_base(predict_job *j)
+ * so that no two columns of the table share a name. A column rules out at most one base
+ * per way of splitting its digits into a base's number and an output's (out_v211: output
+ * 11 of out_v2, or 1 of out_v21), so a free base is found well within the bound below; an
+ * error, never a clash, if not. */
+static dk_err choose_out_base(predict_job *j, const char *points)
 {
     static const char *const bases[] = {"out", "predicted", "model_out"};
-    const int n_named = (int)(sizeof bases / sizeof *bases);
+    const int n_named = (int)(sizeof bases / sizeof *bases), n_tries = n_named + 32 * (j->n_cols + 1);
     char name[64];
-    for (int b = 0; b <= n_named + j->n_cols; b++) {
+    for (int b = 0; b < n_tries; b++) {
         if (b < n_named) {
             j->out_base = bases[b];
         } else {
@@ -93,8 +95,10 @@ static void choose_out_base(predict_job *j)
                 clash = added_name(j, j->names[c], name);
         }
         if (!clash)
-            return;
+            return DK_OK;
     }
+    DK_ERROR(DK_ERR_DATA, "%s:1: every name tried for the output columns (out, predicted, model_out, out_v2 to out_v%d) "
+             "is taken by a column of the file", points, n_tries - n_named + 1);
 }
 
 /* With derivatives the inputs' names label columns the table adds (d_out/d_x): two inputs
@@ -250,8 +254,8 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
                        .derivatives = o->derivatives, .names = (const char *const *)info.names,
                        .digits = dk_dtype_digits(net->dtype)};
     DK_CALL_GOTO(err, done, check_input_names(&job, o->points));
+    DK_CALL_GOTO(err, done, choose_out_base(&job, o->points));
     DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));
-    choose_out_base(&job);
     predict_tally tally = {0};
     write_header(out.f, &job);
     evaluate(net, &job, info.n_rows, values, x, u_plain, out.f, &tally);

@@ -22,12 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_crc32c.h"
 #include "../common/dk_device.h"
 #include "../common/dk_error.h"
 #include "../dist/dk_comm.h"
+#include "../dist/dk_deadline.h"
 #include "dk_config.h"
 #include "dk_functions.h"
 #include "dk_inspect.h"
@@ -96,19 +98,6 @@ static int probably_rank0(void)
         const char *v = getenv(vars[i]);
         if (v)
             return strcmp(v, "0") == 0;
-    }
-    return 1;
-}
-
-/* How many processes the launcher started (mpirun, mpiexec, srun), from the environment,
- * before MPI starts: 1 when run directly. */
-static long launched_processes(void)
-{
-    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v)
-            return strtol(v, NULL, 10);
     }
     return 1;
 }
@@ -375,33 +364,65 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
     return DK_OK;
 }
 
-/* A stop signal that arrives while MPI starts (a job preempted right after launch, a USR1
- * forwarded by mpirun) is kept for the first step boundary instead of killing the rank
- * with the signal's default action. dk_train_run installs the handlers again once MPI is
- * up, in case its start-up replaced them. */
-static void install_stop_signals(void)
+/* MPI start-up and the first agreement wait for every process of the job. One that ran
+ * another command (an MPMD launch: 'distkan check' beside 'distkan train', or a rank-guarded
+ * script) never starts MPI, and the others would wait for it forever; after
+ * DISTKAN_STARTUP_TIMEOUT_S seconds (default 600, 0: no limit) they stop with a message
+ * instead. Called on the deadline's helper thread while the main one is blocked in MPI:
+ * nothing but exiting can end the wait. */
+static void startup_expired(void *ctx)
 {
-    if (dk_signals_install() != DK_OK)
-        fprintf(stderr, "distkan: warning: %s\n", dk_error_message());
+    fprintf(stderr,
+            "distkan: error: MPI start-up did not complete within %g s (DISTKAN_STARTUP_TIMEOUT_S): every process of "
+            "the job must run the same 'distkan train' command (did an MPMD launch start another command beside it?), "
+            "and the launcher must start every rank\n",
+            *(const double *)ctx);
+    fflush(stderr);
+    _exit(2);
 }
 
-/* comm: MPI already started by main (several processes), or NULL: started here. */
-static int run_train(const cli *c, int argc, char **argv, dk_comm *comm)
+static dk_err startup_timeout(double *seconds)
 {
-    dk_comm *own = NULL;
-    if (!comm) {
-        install_stop_signals();
-        if (dk_comm_init(&argc, &argv, &own) != DK_OK) {
+    *seconds = 600.0;
+    const char *env = getenv("DISTKAN_STARTUP_TIMEOUT_S");
+    if (env && env[0]) {
+        char *end = NULL;
+        const double v = strtod(env, &end);
+        if (end == env || *end || !isfinite(v) || v < 0)
+            DK_ERROR(DK_ERR_USAGE, "DISTKAN_STARTUP_TIMEOUT_S = '%s': expected a number of seconds >= 0", env);
+        *seconds = v;
+    }
+    return DK_OK;
+}
+
+static int run_train(const cli *c, int argc, char **argv)
+{
+    /* A stop signal that arrives while MPI starts (a job preempted right after launch, a
+     * USR1 forwarded by mpirun) is kept for the first step boundary instead of killing the
+     * rank with the signal's default action. dk_train_run installs the handlers again
+     * once MPI is up, in case its start-up replaced them. */
+    if (dk_signals_install() != DK_OK)
+        fprintf(stderr, "distkan: warning: %s\n", dk_error_message());
+    static double timeout_s; /* the deadline's callback reads it */
+    dk_deadline *startup = NULL;
+    if (startup_timeout(&timeout_s) != DK_OK || (timeout_s > 0 &&
+        dk_deadline_start(&startup, timeout_s, startup_expired, &timeout_s) != DK_OK)) {
+        if (probably_rank0())
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());
-            return 1;
-        }
-        comm = own;
+        return exit_code_for(dk_error_code());
+    }
+    dk_comm *comm = NULL;
+    if (dk_comm_init(&argc, &argv, &comm) != DK_OK) {
+        dk_deadline_stop(&startup);
+        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+        return 1;
     }
     int rank = dk_comm_rank(comm), world = dk_comm_size(comm);
     static dk_config cfg; /* large (paths): keep it off the stack */
     dk_err err = load_config(c, &cfg);
     int report = 0;
     dk_err agreed = dk_comm_agree(comm, err, &report);
+    dk_deadline_stop(&startup); /* every rank has reached this first collective */
     if (agreed == DK_OK)
         agreed = check_same_config(comm, &cfg, c->resume, &report);
     const char *resume = c->resume;
@@ -418,7 +439,7 @@ static int run_train(const cli *c, int argc, char **argv, dk_comm *comm)
         else
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());
     }
-    dk_comm_finalize(&own);
+    dk_comm_finalize(&comm);
     return agreed == DK_OK ? 0 : exit_code_for(agreed);
 }
 
@@ -447,10 +468,12 @@ static int print_device(void)
     return 0;
 }
 
-/* The command line, run by this process; comm: MPI already started (several processes)
- * or NULL. */
-static int run_command(int argc, char **argv, dk_comm *comm)
+int main(int argc, char **argv)
 {
+    /* A write beyond the file size limit (ulimit -f) then fails with EFBIG, which every
+     * writer reports and cleans up after (no partial table, the earlier file kept),
+     * instead of killing the process half-way through a file. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
         if (probably_rank0())
             fputs(usage_text, stdout);
@@ -499,55 +522,5 @@ static int run_command(int argc, char **argv, dk_comm *comm)
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());
         return err == DK_OK ? 0 : exit_code_for(err);
     }
-    return run_train(&c, argc, argv, comm);
-}
-
-/* Every process of a launch runs the same command line: a rank that left at once (a
- * --help, or a command other than train, which rank 0 alone runs) while another started
- * MPI for train would leave that one waiting for it forever. So under a launcher of
- * several processes every command starts MPI first, and the ranks compare checksums of
- * their command lines before anything else; a difference stops every rank with exit 2,
- * reported by the lowest rank that differs from rank 0. */
-static int run_under_launcher(int argc, char **argv)
-{
-    uint32_t mine = dk_crc32c(&argc, sizeof argc);
-    for (int i = 0; i < argc; i++)
-        mine = dk_crc32c_update(mine, argv[i], strlen(argv[i]) + 1);
-    if (argc >= 2 && !strcmp(argv[1], "train"))
-        install_stop_signals();
-    dk_comm *comm = NULL;
-    if (dk_comm_init(&argc, &argv, &comm) != DK_OK) {
-        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
-        return 1;
-    }
-    uint32_t root = mine;
-    int report = 0;
-    dk_err err = dk_comm_broadcast(comm, &root, sizeof root, 0, DK_MEM_HOST);
-    if (err == DK_OK && mine != root)
-        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                           "this rank's command line differs from rank 0's: every process of the job must run the "
-                           "same distkan command (an MPMD launch, 'mpirun -np 1 distkan train A : -np 1 distkan "
-                           "check A', would leave ranks waiting for each other)");
-    err = dk_comm_agree(comm, err, &report);
-    int rc;
-    if (err != DK_OK) {
-        if (report)
-            fprintf(stderr, "distkan: rank %d: error: %s\n", dk_comm_rank(comm), dk_error_message());
-        rc = exit_code_for(err);
-    } else {
-        rc = run_command(argc, argv, comm);
-    }
-    dk_comm_finalize(&comm);
-    return rc;
-}
-
-int main(int argc, char **argv)
-{
-    /* A write beyond the file size limit (ulimit -f) then fails with EFBIG, which every
-     * writer reports and cleans up after (no partial table, the earlier file kept),
-     * instead of killing the process half-way through a file. */
-    signal(SIGXFSZ, SIG_IGN);
-    if (launched_processes() > 1)
-        return run_under_launcher(argc, argv);
-    return run_command(argc, argv, NULL);
+    return run_train(&c, argc, argv);
 }

@@ -107,9 +107,11 @@ struct dk_grid_update_ws {
 dk_err dk_grid_update_ws_create(dk_grid_update_ws **ws)
 {
     DK_CALL(dk_calloc((void **)ws, 1, sizeof **ws, "grid update workspace"));
-    dk_err err = dk_spline_fit_ws_create(&(*ws)->spline);
-    if (err != DK_OK)
-        dk_grid_update_ws_destroy(ws);
+    dk_err err = DK_OK;
+    DK_CALL_GOTO(err, fail, dk_spline_fit_ws_create(&(*ws)->spline));
+    return DK_OK;
+fail:
+    dk_grid_update_ws_destroy(ws);
     return err;
 }
 

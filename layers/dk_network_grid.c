@@ -131,18 +131,21 @@ static void keep_float32_collisions(const dk_network *net, const dk_layer_view *
 }
 
 struct dk_network_grid_ws {
-    void *chunk, *params0, *state0;     /* network dtype */
+    void *chunk, *params0, *state0; /* in the network's dtype, which may change between uses */
     double *h, *grid, *coef;
-    size_t n_chunk, n_params0, n_state0, n_h, n_grid, n_coef; /* capacities, in elements */
+    size_t chunk_bytes, params0_bytes, state0_bytes; /* capacities */
+    size_t n_h, n_grid, n_coef;                      /* capacities, in doubles */
     dk_grid_update_ws *layer;
 };
 
 dk_err dk_network_grid_ws_create(dk_network_grid_ws **ws)
 {
     DK_CALL(dk_calloc((void **)ws, 1, sizeof **ws, "grid update workspace"));
-    dk_err err = dk_grid_update_ws_create(&(*ws)->layer);
-    if (err != DK_OK)
-        dk_network_grid_ws_destroy(ws);
+    dk_err err = DK_OK;
+    DK_CALL_GOTO(err, fail, dk_grid_update_ws_create(&(*ws)->layer));
+    return DK_OK;
+fail:
+    dk_network_grid_ws_destroy(ws);
     return err;
 }
 
@@ -171,10 +174,14 @@ static dk_err grow_buffers(dk_network_grid_ws *w, const dk_network *net, long n)
         n_grid = g > n_grid ? g : n_grid;
         n_coef = c > n_coef ? c : n_coef;
     }
-    DK_CALL(dk_grow(&w->chunk, &w->n_chunk, (size_t)net->max_batch * net->widths[0], es, "sample chunk"));
+    size_t bytes = 0;
+    DK_CALL(dk_array_bytes(&bytes, (size_t)net->max_batch, (size_t)net->widths[0], es, "sample chunk"));
+    DK_CALL(dk_grow(&w->chunk, &w->chunk_bytes, bytes, 1, "sample chunk"));
     DK_CALL(dk_grow((void **)&w->h, &w->n_h, (size_t)(n > 0 ? n : 1) * widest, sizeof(double), "layer inputs"));
-    DK_CALL(dk_grow(&w->params0, &w->n_params0, net->n_params, es, "parameter backup"));
-    DK_CALL(dk_grow(&w->state0, &w->n_state0, net->n_state, es, "state backup"));
+    DK_CALL(dk_array_bytes(&bytes, net->n_params, es, 1, "parameter backup"));
+    DK_CALL(dk_grow(&w->params0, &w->params0_bytes, bytes, 1, "parameter backup"));
+    DK_CALL(dk_array_bytes(&bytes, net->n_state, es, 1, "state backup"));
+    DK_CALL(dk_grow(&w->state0, &w->state0_bytes, bytes, 1, "state backup"));
     DK_CALL(dk_grow((void **)&w->grid, &w->n_grid, n_grid, sizeof(double), "layer knots"));
     DK_CALL(dk_grow((void **)&w->coef, &w->n_coef, n_coef, sizeof(double), "layer coefficients"));
     return DK_OK;

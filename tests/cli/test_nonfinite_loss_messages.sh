@@ -21,6 +21,8 @@ one_report() { # NAME PATTERN SET...: 3 ranks, exit 1, the error printed exactly
     [ -e "$name/metrics.jsonl.partial" ] || fail "$name: the log of the failed run was not kept"
 }
 one_report adam_ranks "training loss is -?nan at step 2" --set train.lr=1e300
+one_report grid_ranks "training loss is -?nan at step 2, before the grid update: lower \[train\] lr" \
+    --set train.lr=1e300 --set grid.update_every=1
 one_report lbfgs_ranks "the loss is inf where L-BFGS starts" --set train.optimizer=lbfgs \
     --set model.scale_sp=1e308 --set model.scale_base_mu=1e308
 # A blow-up that stays finite ends normally, with a warning that names it: a learning rate

@@ -45,11 +45,13 @@ echo "ok: diverging run ended, exit $rc: $(grep -m1 error err.txt | cut -c1-160)
 # An error during training on one rank only (rank 0's log write fails: a file size limit
 # in rank 0 alone, an MPMD launch) ends the whole job through an abort, naming the rank;
 # rank 1 is not left waiting in the next all-reduce.
+# (Whether mpirun prints its MPI_ABORT notice or rank 1's lost-peer notice first is a race:
+# what matters is that the job ends, non-zero, and says which rank failed and why.)
 rc=0
-"$MPIEXEC" -np 1 bash -c 'ulimit -f 8; trap "" XFSZ; exec "$@"' limited "$DISTKAN" train csv.ini --run-dir full \
-    --set train.log_every=1 --set train.steps=400 : -np 1 "$DISTKAN" train csv.ini --run-dir full \
+timeout 120 "$MPIEXEC" -np 1 bash -c 'ulimit -f 8; trap "" XFSZ; exec "$@"' limited "$DISTKAN" train csv.ini \
+    --run-dir full --set train.log_every=1 --set train.steps=400 : -np 1 "$DISTKAN" train csv.ini --run-dir full \
     --set train.log_every=1 --set train.steps=400 > out.txt 2> err.txt || rc=$?
+[ "$rc" -ne 124 ] || fail "a 2-rank run whose rank 0 could not write its log hung"
 [ "$rc" -ne 0 ] || fail "a 2-rank run whose rank 0 could not write its log exited 0"
 grep -q "rank 0: error: .*cannot write full/metrics.jsonl.partial" err.txt || { cat err.txt; fail "no rank-tagged report"; }
-grep -q "MPI_ABORT" err.txt || { cat err.txt; fail "the one-rank failure did not abort the job"; }
-echo "ok: one rank's failure aborted the job, exit $rc"
+echo "ok: one rank's failure ended the job, exit $rc"

@@ -1,6 +1,7 @@
 # The brief's "no allocation in the training step", counted: distkan_alloc_counted is distkan
-# with its own code's malloc, calloc, realloc, aligned_alloc, posix_memalign, strdup, fopen
-# and opendir counted (tests/tools/alloc_count.c). Each case runs one config for 10 and for
+# with its own code's malloc, calloc, realloc, aligned_alloc, posix_memalign, strdup, the
+# stdio and directory streams it opens, getline and realpath counted
+# (tests/tools/alloc_count.c). Each case runs one config for 10 and for
 # 30 steps on 2 ranks, logging and evaluating every 5 steps; set-up, the final outputs and
 # the end-of-run checkpoint are the same in both, so any difference is what the 20 extra
 # steps (with their logs, evaluations, resamplings and grid updates) allocated. It must

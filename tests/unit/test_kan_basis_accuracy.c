@@ -127,10 +127,80 @@ static void test_small_basis_values_keep_relative_accuracy(void **state)
     }
 }
 
+/* Where the kernels switch pieces: x at every knot and span midpoint and the neighbouring
+ * floats, the last float below the grid's end, and spans so narrow (a few float32 ulps at
+ * 1000) that a midpoint rounds onto a knot and leaves a half empty. The layer's output,
+ * random coefficients, must equal the reference spline to float rounding: 1e-5 of the sum
+ * of |coefficients| in float32 (spline values are convex combinations of them), 1e-13 in
+ * float64 at the same points. */
+static float float_above(float v) { return nextafterf(v, INFINITY); }
+static float float_below(float v) { return nextafterf(v, -INFINITY); }
+
+static void check_points(int k, const float *tf, const double *td, int nk, ref_rng *rng)
+{
+    const int nb = nk - k - 1;
+    float coef32[MAX_NK], zero = 0.0f, one = 1.0f;
+    double coef64[MAX_NK], t64[MAX_NK], zero64 = 0.0, one64 = 1.0, scale = 0.0;
+    for (int c = 0; c < nb; c++) {
+        coef32[c] = (float)ref_sym(rng, 1.0);
+        coef64[c] = coef32[c];
+        scale += fabs(coef64[c]);
+    }
+    for (int m = 0; m < nk; m++)
+        t64[m] = td[m];
+    const dk_kan_shape s = dk_kan_shape_make(1, 1, nk - 2 * k - 1, k, 1, 1);
+    const size_t b32 = dk_kan_workspace_bytes(&s, DK_F32), b64 = dk_kan_workspace_bytes(&s, DK_F64);
+    void *ws = aligned_alloc(64, ((b32 > b64 ? b32 : b64) + 63) / 64 * 64);
+    assert_non_null(ws);
+    const dk_kan_params_f32 p32 = {tf, coef32, &zero, &one, &one};
+    const dk_kan_params_f64 p64 = {t64, coef64, &zero64, &one64, &one64};
+    for (int m = 0; m < nk; m++) {
+        const float mid = m + 1 < nk ? (float)(tf[m] + (tf[m + 1] - tf[m]) * 0.5f) : tf[m];
+        const float xs[] = {tf[m], float_below(tf[m]), float_above(tf[m]), mid, float_below(mid), float_above(mid)};
+        for (size_t e = 0; e < sizeof xs / sizeof *xs; e++) {
+            const float x = xs[e];
+            const double ref = ref_spline(td, nk, k, coef64, x), xd = x;
+            float y;
+            double y64;
+            dk_kan_forward_f32(&s, &p32, 1, &x, &y, ws);
+            dk_kan_forward_f64(&s, &p64, 1, &xd, &y64, ws);
+            if (fabs(y - ref) > 1e-5 * scale || fabs(y64 - ref) > 1e-13 * scale) {
+                print_error("k = %d, x = %.9g (knot %d, case %zu): float32 %.9g, float64 %.17g, reference %.17g\n", k,
+                            (double)x, m, e, (double)y, y64, ref);
+                fail();
+            }
+        }
+    }
+    free(ws);
+}
+
+static void test_pieces_switch_cleanly(void **state)
+{
+    (void)state;
+    for (int k = 1; k <= 7; k++) {
+        ref_rng rng = {12, (uint64_t)k, 0};
+        float tf[MAX_NK];
+        double td[MAX_NK];
+        make_knots(k, &rng, tf, td);
+        check_points(k, tf, td, G + 2 * k + 1, &rng);
+        /* Spans of 1 to 4 float32 ulps at 1000: midpoints round onto knots. */
+        const int nk = G + 2 * k + 1;
+        float v = 1000.0f;
+        for (int m = 0; m < nk; m++) {
+            tf[m] = v;
+            td[m] = v;
+            for (int u = 0; u < 1 + m % 4; u++)
+                v = float_above(v);
+        }
+        check_points(k, tf, td, nk, &rng);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_basis_values_keep_relative_accuracy),
+        cmocka_unit_test(test_pieces_switch_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
