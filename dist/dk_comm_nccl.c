@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/dk_cuda.h"
+#include "../common/dk_env.h"
 #include "dk_comm_impl.h"
 #include "dk_deadline.h"
 
@@ -346,16 +347,7 @@ static dk_err lowest_failure(dk_comm *c, int failed, int *lowest)
 
 static dk_err read_timeout(double *out)
 {
-    *out = DEFAULT_TIMEOUT_S;
-    const char *s = getenv("DISTKAN_COMM_TIMEOUT");
-    if (!s || !*s)
-        return DK_OK;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (*end != '\0' || !(v > 0.0) || v > 1e9)
-        DK_ERROR(DK_ERR_USAGE, "DISTKAN_COMM_TIMEOUT=%s: expected a positive number of seconds", s);
-    *out = v;
-    return DK_OK;
+    return dk_env_seconds("DISTKAN_COMM_TIMEOUT", DEFAULT_TIMEOUT_S, false, out);
 }
 
 /* NCCL before 2.30 refuses two ranks on one GPU, 2.30 and later without

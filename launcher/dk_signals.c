@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/dk_env.h"
+
 /* Written only by the handler; read by the training loop. */
 static volatile sig_atomic_t stop_signal;
 /* When the first stop request arrived (CLOCK_MONOTONIC), and how long after it a SIGTERM
@@ -43,14 +45,7 @@ static void on_stop_signal(int sig)
 
 dk_err dk_signals_install(void)
 {
-    const char *env = getenv("DISTKAN_SIGNAL_REPEAT_S");
-    if (env && env[0]) {
-        char *end = NULL;
-        const double v = strtod(env, &end);
-        if (end == env || *end || !isfinite(v) || v < 0)
-            DK_ERROR(DK_ERR_USAGE, "DISTKAN_SIGNAL_REPEAT_S = '%s': expected a number of seconds >= 0", env);
-        repeat_window_s = v;
-    }
+    DK_CALL(dk_env_seconds("DISTKAN_SIGNAL_REPEAT_S", repeat_window_s, true, &repeat_window_s));
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;

@@ -27,6 +27,7 @@
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_crc32c.h"
 #include "../common/dk_device.h"
+#include "../common/dk_env.h"
 #include "../common/dk_error.h"
 #include "../dist/dk_comm.h"
 #include "../dist/dk_deadline.h"
@@ -381,20 +382,6 @@ static void startup_expired(void *ctx)
     _exit(2);
 }
 
-static dk_err startup_timeout(double *seconds)
-{
-    *seconds = 600.0;
-    const char *env = getenv("DISTKAN_STARTUP_TIMEOUT_S");
-    if (env && env[0]) {
-        char *end = NULL;
-        const double v = strtod(env, &end);
-        if (end == env || *end || !isfinite(v) || v < 0)
-            DK_ERROR(DK_ERR_USAGE, "DISTKAN_STARTUP_TIMEOUT_S = '%s': expected a number of seconds >= 0", env);
-        *seconds = v;
-    }
-    return DK_OK;
-}
-
 static int run_train(const cli *c, int argc, char **argv)
 {
     /* A stop signal that arrives while MPI starts (a job preempted right after launch, a
@@ -405,7 +392,7 @@ static int run_train(const cli *c, int argc, char **argv)
         fprintf(stderr, "distkan: warning: %s\n", dk_error_message());
     static double timeout_s; /* the deadline's callback reads it */
     dk_deadline *startup = NULL;
-    if (startup_timeout(&timeout_s) != DK_OK || (timeout_s > 0 &&
+    if (dk_env_seconds("DISTKAN_STARTUP_TIMEOUT_S", 600.0, true, &timeout_s) != DK_OK || (timeout_s > 0 &&
         dk_deadline_start(&startup, timeout_s, startup_expired, &timeout_s) != DK_OK)) {
         if (probably_rank0())
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());
