@@ -39,7 +39,7 @@ if [ -z "$nccl_h" ]; then
     exit 0
 fi
 cmake -S . -B "$emu" -DCMAKE_BUILD_TYPE=Release -DDISTKAN_SANITIZE=ON -DDISTKAN_CUDA_EMULATOR=ON > /dev/null
-targets=(distkan compare_params compare_ckpt comm_device bench_gpu_layer emu_selftest)
+targets=(distkan distkan_alloc_counted compare_params compare_ckpt comm_device bench_gpu_layer emu_selftest)
 for src in tests/gpu/test_*.c; do
     targets+=("$(basename "$src" .c)")
 done
