@@ -1,5 +1,5 @@
 /* Helpers shared by the checkpoint tests (include after <cmocka.h>): scratch directories,
- * whole-file reads and writes, error-message assertions, and an independent writer of the
+ * the crash tests' killed children, whole-file reads and writes, error-message assertions, and an independent writer of the
  * file layout of checkpoint/dk_ckpt_file.h for crafting files the library would never
  * write. */
 #ifndef CKPT_TEST_UTIL_H
@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint/dk_crc32c.h"
@@ -31,6 +34,47 @@ static inline void sleep_ms(long ms)
     struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&t, &t) != 0 && errno == EINTR) {
     }
+}
+
+/* The crash tests' children: child(dir, first, report_fd) works (and never returns) while
+ * writing what it has made durable to report_fd, until the parent kills it. */
+typedef void (*crash_child_fn)(const char *dir, long first, int report_fd);
+
+/* Forks child(dir, first, the write end of a pipe); returns its pid and the read end. */
+static inline pid_t start_child(crash_child_fn child, const char *dir, long first, int *report_fd)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child(dir, first, fds[1]);
+    }
+    close(fds[1]);
+    *report_fd = fds[0];
+    return pid;
+}
+
+/* SIGKILLs the child and reaps it; a child that ended by itself has failed. */
+static inline void kill_child(pid_t pid)
+{
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+        fail_msg("the child ended by itself (status 0x%x): it failed", status);
+}
+
+/* The highest number the child reported (or `last` if none), draining and closing the pipe. */
+static inline long drain_reports(int fd, long last)
+{
+    long v;
+    while (read(fd, &v, sizeof v) == (ssize_t)sizeof v)
+        if (v > last)
+            last = v;
+    close(fd);
+    return last;
 }
 
 /* Removes the files of a scratch directory (it has no subdirectories) and the directory. */

@@ -112,42 +112,6 @@ static int has_temp_file_of(const char *dir, pid_t pid)
     return found;
 }
 
-/* Starts a child saving from first_step; returns its pid and the pipe's read end. */
-static pid_t start_child(const char *dir, long first_step, int *report_fd)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    const pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        child_loop(dir, first_step, fds[1]);
-    }
-    close(fds[1]);
-    *report_fd = fds[0];
-    return pid;
-}
-
-static void kill_child(pid_t pid)
-{
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
-        fail_msg("the saving child ended by itself (status 0x%x): it failed", status);
-}
-
-/* The highest step the child reported (or `last` if none), draining the pipe. */
-static long drain_reports(int fd, long last)
-{
-    long step;
-    while (read(fd, &step, sizeof step) == (ssize_t)sizeof step)
-        if (step > last)
-            last = step;
-    close(fd);
-    return last;
-}
-
 /* The directory as a restarted run sees it; returns the newest step on disk (0: none). */
 static long check_directory(const char *dir, long reported, state_buffers *want, state_buffers *got)
 {
@@ -188,7 +152,7 @@ static void test_sigkill_during_saves_leaves_every_checkpoint_loadable(void **st
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         const long delay = (long)((seed >> 33) % (MAX_DELAY_MS + 1));
         int fd;
-        const pid_t pid = start_child(dir, newest + 1, &fd);
+        const pid_t pid = start_child(child_loop, dir, newest + 1, &fd);
         fcntl(fd, F_SETFL, O_NONBLOCK);
         sleep_ms(delay);
         kill_child(pid);
@@ -202,7 +166,7 @@ static void test_sigkill_during_saves_leaves_every_checkpoint_loadable(void **st
     /* A last round that surely completes saves (waiting for two reports) before the kill,
      * so that find_latest's success is checked whatever the disk's speed. */
     int fd;
-    const pid_t pid = start_child(dir, newest + 1, &fd);
+    const pid_t pid = start_child(child_loop, dir, newest + 1, &fd);
     long step, seen = 0;
     while (seen < 2 && read(fd, &step, sizeof step) == (ssize_t)sizeof step) {
         reported = step;

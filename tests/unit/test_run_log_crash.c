@@ -104,26 +104,12 @@ static void test_sigkill_while_seeding_keeps_a_whole_log(void **state)
     long reported = 0, on_disk = 0;
     for (int round = 0; round < ROUNDS; round++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        const pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child_loop(dir, on_disk + 1, fds[1]);
-        }
-        close(fds[1]);
-        fcntl(fds[0], F_SETFL, O_NONBLOCK);
+        int fd;
+        const pid_t pid = start_child(child_loop, dir, on_disk + 1, &fd);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
         sleep_ms((long)((seed >> 33) % (MAX_DELAY_MS + 1)));
-        assert_int_equal(kill(pid, SIGKILL), 0);
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
-            fail_msg("the child ended by itself (status 0x%x): it failed", status);
-        long g;
-        while (read(fds[0], &g, sizeof g) == (ssize_t)sizeof g)
-            reported = g > reported ? g : reported;
-        close(fds[0]);
+        kill_child(pid);
+        reported = drain_reports(fd, reported);
         on_disk = check_log(dir);
         assert_true(on_disk >= reported);
     }
