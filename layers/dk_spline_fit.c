@@ -78,25 +78,30 @@ static dk_err reserve_shape(dk_spline_fit_ws *ws, const fit_shape *f, lapack_int
     return DK_OK;
 }
 
+/* The shape of a fit and LAPACK's optimal work length for it, with ws grown to both. */
+static dk_err reserve(dk_spline_fit_ws *ws, long n_pts, int G, int k, int n_rhs, fit_shape *f, lapack_int *lwork)
+{
+    lapack_int liwork = 0;
+    DK_CALL(shape_of(n_pts, G, k, n_rhs, f));
+    DK_CALL(query_work(f, lwork, &liwork));
+    return reserve_shape(ws, f, *lwork, liwork);
+}
+
 dk_err dk_spline_fit_ws_reserve(dk_spline_fit_ws *ws, long n_pts, int G, int k, int n_rhs)
 {
     fit_shape f = {0};
-    lapack_int lwork = 0, liwork = 0;
-    DK_CALL(shape_of(n_pts, G, k, n_rhs, &f));
-    DK_CALL(query_work(&f, &lwork, &liwork));
-    return reserve_shape(ws, &f, lwork, liwork);
+    lapack_int lwork = 0;
+    return reserve(ws, n_pts, G, k, n_rhs, &f, &lwork);
 }
 
 dk_err dk_spline_fit(dk_spline_fit_ws *ws, const double *t, int G, int k, long n_pts, const double *x,
                      const double *weight, int n_rhs, const double *Y, double *coef, int *rank)
 {
     fit_shape f = {0};
-    lapack_int lwork = 0, liwork = 0;
-    DK_CALL(shape_of(n_pts, G, k, n_rhs, &f));
-    /* The optimal lengths for this very shape, as LAPACKE_dgelsd would ask for: dgelsd
+    lapack_int lwork = 0;
+    /* The optimal length for this very shape, as LAPACKE_dgelsd would ask for: dgelsd
      * picks its path (QR first or not) by the length it is given. */
-    DK_CALL(query_work(&f, &lwork, &liwork));
-    DK_CALL(reserve_shape(ws, &f, lwork, liwork));
+    DK_CALL(reserve(ws, n_pts, G, k, n_rhs, &f, &lwork));
     const int nk = G + 2 * k + 1, nb = f.nb;
     const size_t m = (size_t)f.m, ldb = (size_t)f.ldb;
     double *A = ws->A, *B = ws->B;
