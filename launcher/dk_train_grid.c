@@ -59,26 +59,17 @@ static dk_err share_rank0_model(dk_run *r)
     return DK_OK;
 }
 
-/* The loss before a grid change is all-reduced, the same on every rank: a non-finite one
- * (a run that diverged since the last log) stops every rank alike, before the refit would
- * fail on non-finite samples or coefficients with a message that hides the cause. */
-static dk_err check_loss_before_grid_change(const dk_run *r, double loss, const char *what)
-{
-    if (!isfinite(loss))
-        DK_ERROR_AGREED(DK_ERR_NUMERIC,
-                        "the training loss is %g at step %ld, before the %s: lower [train] lr (now %g) or check the "
-                        "data or problem",
-                        loss, r->step, what, r->cfg->lr);
-    return DK_OK;
-}
-
 dk_err dk_train_grid_update(dk_run *r)
 {
     const long n = r->n_grid_samples;
     DK_CALL(dk_train_gather_grid_samples(r->comm, r->fit, r->pde, n, r->net->widths[0], r->grid_samples));
     double before, after;
     DK_CALL(dk_train_full_loss(r, &before));
-    DK_CALL(check_loss_before_grid_change(r, before, "grid update"));
+    /* All-reduced like every loss: a non-finite one (a run that diverged since the last
+     * log) stops every rank alike, before the refit would fail on non-finite samples with a
+     * message that hides the cause. */
+    if (!isfinite(before))
+        DK_CALL(dk_train_loss_not_finite(r, before, ", before the grid update"));
     dk_grid_update_report rep;
     memset(&rep, 0, sizeof rep);
     /* The update runs on the host copy (it is rare and needs LAPACK); a GPU run moves the
@@ -117,7 +108,8 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     const int G_old = r->net->G;
     const size_t n_old = r->net->n_params;
     DK_CALL(dk_train_full_loss(r, &st->loss_before));
-    DK_CALL(check_loss_before_grid_change(r, st->loss_before, "grid extension"));
+    if (!isfinite(st->loss_before)) /* as before a grid update */
+        DK_CALL(dk_train_loss_not_finite(r, st->loss_before, ", before the grid extension"));
     dk_network *fine = NULL;
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));

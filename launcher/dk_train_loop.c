@@ -256,6 +256,13 @@ static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int ev
  * Adam
  * ------------------------------------------------------------------------------------- */
 
+dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where)
+{
+    DK_ERROR_AGREED(DK_ERR_NUMERIC,
+                    "the training loss is %g at step %ld%s: lower [train] lr (now %g) or check the data or problem",
+                    loss, r->step, where, r->cfg->lr);
+}
+
 static dk_err adam_update(dk_run *r)
 {
     r->adam_done++;
@@ -265,13 +272,11 @@ static dk_err adam_update(dk_run *r)
         /* Before the first update the learning rate cannot be the cause: say what can. */
         if (r->adam_done == 1)
             DK_ERROR_AGREED(DK_ERR_NUMERIC,
-                     "the training loss of the initial model is %g, before any update: check the data (non-finite or "
-                     "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, "
-                     "scale_sp) and the problem",
-                     r->loss.total);
-        DK_ERROR_AGREED(DK_ERR_NUMERIC,
-                        "the training loss is %g at step %ld: lower [train] lr (now %g) or check the data or problem",
-                        r->loss.total, r->step, r->cfg->lr);
+                            "the training loss of the initial model is %g, before any update: check the data "
+                            "(non-finite or huge values), the [model] initialisation (noise_scale, scale_base_mu, "
+                            "scale_base_sigma, scale_sp) and the problem",
+                            r->loss.total);
+        DK_CALL(dk_train_loss_not_finite(r, r->loss.total, ""));
     }
     double lr = dk_lr_at(&r->lr, r->adam_done);
     if (r->dev)

@@ -116,6 +116,10 @@ dk_err dk_train_optimise(dk_run *r);
 /* The full objective at the current parameters (every batch of a fit task, this epoch's
  * points of a PDE), all-reduced; leaves the gradient in net->grads and sets r->loss. */
 dk_err dk_train_full_loss(dk_run *r, double *loss);
+/* The error of a non-finite training loss, `loss` at r->step, `where` added after the step
+ * (or ""): agreed (dk_error_mark_agreed), since every loss is all-reduced and every rank
+ * meets it alike; names the learning rate. Always fails. */
+dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where);
 
 /* Fresh optimiser state for the current network (zero Adam moments and step, empty
  * L-BFGS history) and the buffers sized by its parameter count; frees any old ones.
