@@ -8,7 +8,7 @@
 
 #include "dk_comm.h"
 
-struct dk_comm_device; /* dk_comm_nccl.c */
+struct dk_comm_device; /* dk_comm_device_impl.h */
 
 struct dk_comm {
     MPI_Comm world;
