@@ -31,6 +31,10 @@ struct dk_resume {
     char *metrics;           /* rank 0: the metrics lines to carry over (NULL: none) */
     const dk_config *saved;  /* the checkpoint's own config */
     int n_changed;           /* keys changed since, for dk_train_resume_announce */
+    /* A stage that L-BFGS ended early and whose plan grew: it goes on (dk_train_resume_announce
+     * says so). reopened_stage is -1 when none. */
+    int reopened_stage;
+    long reopened_done, reopened_plan;
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -262,6 +266,11 @@ void dk_train_resume_announce(const dk_run *r)
         printf("config keys changed since the checkpoint (%d):\n", res->n_changed);
         dk_config_check_resume(res->saved, r->cfg, res->path, stdout, &n);
     }
+    if (res->reopened_stage >= 0)
+        printf("grid stage %d, which L-BFGS ended after %ld of its %ld planned updates, goes on to %ld with a fresh "
+               "L-BFGS history\n",
+               res->reopened_stage + 1, res->reopened_done, res->reopened_plan,
+               r->stages[res->reopened_stage].planned);
     if (md->world_size != r->world)
         printf("note: the checkpoint was written by %d rank%s and resumes on %d: the split of the batch and the "
                "collocation points changes, so results agree with an uninterrupted run to rounding only\n",
@@ -276,34 +285,64 @@ int dk_train_resume_grid(const dk_run *r) { return r->resume->manifest->model->g
  * ------------------------------------------------------------------------------------- */
 
 /* The run's plan comes from the config, which may have changed step counts: the stages the
- * checkpoint has left must keep their lengths, the current one may grow or shrink but not
- * below what it has done (one that L-BFGS ended early stays ended), and Adam cannot resume
- * once L-BFGS has started. A stage that ended only because its plan ran out, typically the
- * last stage of a finished run, is reopened when its plan grows: that is how a run is
- * trained further. */
-static dk_err restore_plan(dk_run *r, const Dk__Schedule *sc, const char *path)
+ * checkpoint has left keep their lengths, the current one may grow or shrink but not below
+ * what it has done, and Adam cannot resume once L-BFGS has started. When the current stage
+ * has ended, because its plan ran out (typically the last stage of a finished run) or
+ * because L-BFGS stopped early, a plan that grows reopens it: that is how a run is trained
+ * further. A plan that shrinks, but not below what was done, leaves an early-ended stage
+ * ended. *reopened_early_stop: the stage L-BFGS had stopped goes on, so its L-BFGS starts
+ * afresh (the caller clears the restored history): the history it had led to the stop. */
+static dk_err restore_plan(dk_run *r, const Dk__Schedule *sc, const char *path, bool *reopened_early_stop)
 {
     const dk_config *cfg = r->cfg;
+    struct dk_resume *res = r->resume;
     const long lbfgs_done = (long)(sc->step - sc->adam_done);
+    long dropped = (long)sc->lbfgs_dropped;
+    *reopened_early_stop = false;
+    res->reopened_stage = -1;
     if (r->adam_steps < sc->adam_done || (lbfgs_done > 0 && r->adam_steps != sc->adam_done))
         DK_ERROR(DK_ERR_USAGE, "%s: [train] steps = %ld cannot continue %s: it has done %lld Adam steps%s",
                  cfg->source_path, cfg->steps, path, (long long)sc->adam_done,
                  lbfgs_done > 0 ? " and started L-BFGS, so the Adam phase is over" : "");
+    /* Where a stage's count comes from, for the messages. */
+    const char *counts = r->schedule.n_stages > 1
+                             ? "[grid] steps (set it explicitly where the updates are split equally)"
+                             : "[train] steps + [lbfgs] steps";
     for (int s = 0; s <= sc->stage; s++) {
         const Dk__Stage *cs = sc->stages[s];
         dk_stage *st = &r->stages[s];
-        const long done_in_stage = s < sc->stage ? (long)cs->done : (long)(sc->step - cs->first_step);
-        const bool fixed = s < sc->stage || (cs->done > 0 && cs->done < cs->planned);
-        if (fixed ? st->planned != cs->planned : st->planned < done_in_stage)
+        const bool current = s == sc->stage;
+        const long done_in_stage = current ? (long)(sc->step - cs->first_step) : (long)cs->done;
+        if (!current && st->planned != cs->planned)
             DK_ERROR(DK_ERR_USAGE,
-                     "%s: the step counts plan %ld updates for grid stage %d (G %d), but %s %s %lld; change [grid] "
-                     "steps or the step counts of the current stage or the stages still to come only",
-                     cfg->source_path, st->planned, s + 1, st->G, path,
-                     fixed ? "has finished it with a plan of" : "has done", (long long)(fixed ? cs->planned : done_in_stage));
+                     "%s: grid stage %d (G %d) was finished with %lld updates planned (%lld done) in %s, but the "
+                     "step counts now plan %ld: a finished stage keeps its count; change %s for stage %d (the "
+                     "current one) or later stages only",
+                     cfg->source_path, s + 1, st->G, (long long)cs->planned, (long long)cs->done, path, st->planned,
+                     counts, sc->stage + 1);
+        if (current && st->planned < done_in_stage)
+            DK_ERROR(DK_ERR_USAGE,
+                     "%s: the step counts plan %ld updates for grid stage %d (G %d), fewer than the %ld %s has done "
+                     "in it; %s may grow, or shrink to no fewer than that",
+                     cfg->source_path, st->planned, s + 1, st->G, done_in_stage, path, counts);
         st->first_step = cs->first_step;
         st->done = cs->done;
-        if (s == sc->stage && cs->done == cs->planned && st->planned > cs->done)
-            st->done = 0; /* the plan grew: the stage goes on */
+        if (current && cs->done > 0 && st->planned > cs->planned) {
+            /* The stage had ended and its plan grew: it goes on. The updates an early stop
+             * dropped from the plan are planned again. */
+            const bool early = cs->done < cs->planned;
+            if (early) {
+                dropped -= (long)(cs->planned - cs->done);
+                *reopened_early_stop = true;
+                res->reopened_stage = s;
+                res->reopened_done = (long)cs->done;
+                res->reopened_plan = (long)cs->planned;
+            }
+            st->done = 0;
+        } else if (current && cs->done > 0 && cs->done < cs->planned) {
+            /* It stays ended, with as many updates dropped as the new plan leaves. */
+            dropped += st->planned - (long)cs->planned;
+        }
         st->loss_before = cs->loss_before;
         st->loss_after = cs->loss_after;
         st->refine_change = cs->refine_change;
@@ -311,11 +350,14 @@ static dk_err restore_plan(dk_run *r, const Dk__Schedule *sc, const char *path)
         if (cs->eval)
             st->eval = (dk_eval){cs->eval->test_rmse, cs->eval->rel_l2, cs->eval->max_err, cs->eval->mse};
     }
+    if (dropped < 0 || dropped > r->lbfgs_steps)
+        DK_ERROR(DK_ERR_DATA, "%s: %lld L-BFGS updates dropped by early stops do not fit the %ld planned", path,
+                 (long long)sc->lbfgs_dropped, r->lbfgs_steps);
     r->stage = sc->stage;
     r->step = sc->step;
     r->adam_done = sc->adam_done;
-    r->lbfgs_dropped = sc->lbfgs_dropped;
-    r->lbfgs_steps -= sc->lbfgs_dropped;
+    r->lbfgs_dropped = dropped;
+    r->lbfgs_steps -= dropped;
     r->total_steps = r->adam_steps + r->lbfgs_steps;
     if (r->total_steps < r->step)
         DK_ERROR(DK_ERR_USAGE, "%s: the step counts plan %ld updates, fewer than the %ld %s has done",
@@ -335,7 +377,8 @@ static dk_err restore_counters(dk_run *r)
                  "its shapes has %zu and %zu",
                  res->path, (unsigned long long)m->model->n_params, (unsigned long long)m->model->n_state,
                  r->net->n_params, r->net->n_state);
-    DK_CALL(restore_plan(r, m->schedule, res->path));
+    bool reopened_early_stop = false;
+    DK_CALL(restore_plan(r, m->schedule, res->path, &reopened_early_stop));
     if (r->adam)
         r->adam->step = (long)m->adam->step;
     if (r->lbfgs) {
@@ -344,6 +387,10 @@ static dk_err restore_counters(dk_run *r)
         r->lbfgs_fresh = lb->fresh;
         r->lbfgs_f = lb->f;
         snprintf(r->lbfgs_stop, sizeof r->lbfgs_stop, "%s", lb->stop ? lb->stop : "");
+        if (reopened_early_stop) {
+            r->lbfgs_fresh = true;
+            r->lbfgs_stop[0] = '\0';
+        }
     } else {
         r->lbfgs_fresh = true;
     }
