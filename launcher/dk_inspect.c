@@ -185,7 +185,7 @@ static int inspect_dir(const char *dir, int run_dir)
         fprintf(stderr, "distkan: %s holds no checkpoints (ckpt-<step>.dkc) and is no run directory\n", dir);
         return 1;
     }
-    int bad = 0, gone = 0;
+    int bad = 0, misnamed = 0, gone = 0;
     for (int i = 0; i < n; i++) {
         dk_ckpt_reader *rd = NULL;
         dk_err err = dk_ckpt_open(&rd, entries[i].path);
@@ -205,8 +205,18 @@ static int inspect_dir(const char *dir, int run_dir)
             err = model_loads(rd);
         if (err == DK_OK) {
             const Dk__Manifest *m = dk_ckpt_manifest(rd);
-            printf("valid    %s  step %ld, loss %.6e (%s)\n", entries[i].path, entries[i].step,
-                   m->loss ? m->loss->total : NAN, m->metadata ? m->metadata->reason : "?");
+            const long long held = m->schedule ? (long long)m->schedule->step : entries[i].step;
+            if (held != entries[i].step) {
+                /* --resume latest, predict and functions skip it (dk_ckpt_open_latest): it
+                 * would pass for a newer checkpoint than it is. */
+                printf("MISNAMED %s  its name says step %ld but it holds step %lld (renamed or copied?); latest "
+                       "skips it\n",
+                       entries[i].path, entries[i].step, held);
+                misnamed++;
+            } else {
+                printf("valid    %s  step %lld, loss %.6e (%s)\n", entries[i].path, held,
+                       m->loss ? m->loss->total : NAN, m->metadata ? m->metadata->reason : "?");
+            }
         } else {
             printf("INVALID  %s  %s\n", entries[i].path, dk_error_message());
             bad++;
@@ -219,8 +229,11 @@ static int inspect_dir(const char *dir, int run_dir)
         fprintf(stderr, "distkan: %s holds no checkpoints any more (all were removed while listing)\n", dir);
         return 1;
     }
-    printf("%d of %d checkpoint%s valid\n", n - bad, n, n == 1 ? "" : "s");
-    return bad ? 1 : 0;
+    printf("%d of %d checkpoint%s valid", n - bad - misnamed, n, n == 1 ? "" : "s");
+    if (misnamed)
+        printf(", %d misnamed", misnamed);
+    printf("\n");
+    return bad || misnamed ? 1 : 0;
 }
 
 int dk_inspect(const char *path)

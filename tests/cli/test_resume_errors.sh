@@ -74,6 +74,19 @@ grep -q "resuming from run/checkpoints/ckpt-000000000070.dkc: step 70" further.l
 grep -q '"steps": 80,' run/summary.json || fail "the run was not trained on to step 80"
 echo "ok: a finished run trained on from 70 to 80 steps"
 
+# A checkpoint copied under a later step's name: `latest` skips it, and inspect of the
+# directory lists it as MISNAMED with the step it holds (exit 1), not as the newest valid one.
+cp run/checkpoints/ckpt-000000000070.dkc run/checkpoints/ckpt-000000000099.dkc
+rc=0
+"$DISTKAN" inspect run > misnamed.txt || rc=$?
+[ "$rc" -eq 1 ] \
+    && grep -q "^MISNAMED run/checkpoints/ckpt-000000000099.dkc  its name says step 99 but it holds step 70" misnamed.txt \
+    && grep -q "^valid    run/checkpoints/ckpt-000000000080.dkc  step 80," misnamed.txt \
+    && grep -q "checkpoints valid, 1 misnamed$" misnamed.txt \
+    || { cat misnamed.txt; fail "inspect of a directory with a misnamed checkpoint: exit $rc"; }
+rm run/checkpoints/ckpt-000000000099.dkc
+echo "ok: inspect names a misnamed checkpoint"
+
 # A fresh run in the same directory never deletes the earlier run's checkpoints: they are
 # moved aside, still valid, and the new run's own history starts clean.
 before=$(ls run/checkpoints/ckpt-*.dkc | wc -l)
