@@ -89,6 +89,13 @@ dk_err dk_train_grid_update(dk_run *r)
         printf("grid update at step %ld (G %d, %ld samples): loss %.6e -> %.6e, largest spline change at the "
                "samples %.2e, between them %.2e\n",
                r->step, r->net->G, n, before, after, rep.max_change, rep.max_change_between);
+        /* Seen on PDEs above all: the refit matches the splines' values at the samples, not
+         * the derivatives the residual uses. */
+        if (before > 0.0 && after > 10.0 * before)
+            printf("  the update raised the loss %.3g-fold: the knots moved to the samples' quantiles and the "
+                   "splines were refitted to their values%s; more [grid] update_samples (now %ld) constrain the "
+                   "refit between samples, an earlier update_until or update_every = 0 updates less\n",
+                   after / before, r->pde ? ", not to the derivatives the PDE residual uses" : "", n);
         if (rep.kept || rep.eps_raised || rep.underdetermined || rep.anchored)
             printf("  %d input%s kept, %d with grid_eps raised, %d underdetermined, %d refitted with anchors: %s\n",
                    rep.kept, rep.kept == 1 ? "" : "s", rep.eps_raised, rep.underdetermined, rep.anchored, rep.notes);
@@ -134,11 +141,17 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
                "largest spline change %.2e\n",
                r->step, G_old, st->G, n_old, r->net->n_params, st->loss_before, st->loss_after, 100.0 * rel,
                st->refine_change);
-        /* The refit keeps each spline on its grid range; inputs beyond it see the extension
-         * knots, which move with G. */
-        if (fabs(rel) > 0.01)
-            printf("  the loss moved by more than 1%%: some layer inputs lie outside their grid ranges; grid "
-                   "updates from samples ([grid] update_every) keep the grids on the data\n");
+        /* The new knots include the old ones exactly when G_new is a multiple of G_old (the
+         * outer knots are kept): then the old splines lie in the new space and the refit is
+         * exact up to rounding; otherwise it approximates them. */
+        if (fabs(rel) > 0.01 && st->G % G_old != 0)
+            printf("  the loss moved by more than 1%%: G %d is no multiple of G %d, so the new knots do not include "
+                   "the old ones and the refit only approximates the old splines (the change above)%s; a schedule "
+                   "in which each G is a multiple of the one before (e.g. 5,10,20) refits exactly\n",
+                   st->G, G_old, r->pde ? ", which the PDE residual's derivatives magnify" : "");
+        else if (fabs(rel) > 0.01)
+            printf("  the loss moved by more than 1%% although the new knots include the old ones (the refit is "
+                   "exact up to rounding; the change above)\n");
         fflush(stdout);
     }
     const char *const names[] = {"grid_before", "parameters", "loss_before", "loss_after", "max_change"};

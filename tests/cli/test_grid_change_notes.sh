@@ -1,0 +1,48 @@
+# The notes after grid changes say what happened, checked against the logged losses:
+# - a grid update that raises the loss tenfold or more is followed by a note giving the
+#   factor and what to change; one that does not, by no such note;
+# - a grid extension to a multiple of G (nested knots) refits exactly: the loss keeps its
+#   value and no note follows; to another G the refit approximates, and a loss that moves
+#   by more than 1% gets a note naming both G.
+source "$(dirname "$0")/../lib.sh"
+pde="$SOURCE_DIR/tests/mpi/small_pde.ini"
+
+# Few samples on a PDE: updates raise the loss (a fold checked per line, whichever it is).
+"$DISTKAN" train "$pde" --set train.optimizer=adam --set train.steps=400 --set model.grid=3 \
+    --set grid.update_every=100 --set grid.update_samples=50 --set pde.resample_every=0 --run-dir upd > upd.log \
+    || { cat upd.log; fail "the PDE run with grid updates failed"; }
+awk '
+    /^grid update at step/ {
+        if (pending) { print "no note after a " fold "-fold rise: " prev; bad = 1 }
+        split($0, a, "loss "); split(a[2], b, " -> "); split(b[2], c, ",")
+        fold = (c[1] + 0) / (b[1] + 0); pending = fold >= 10; prev = $0; updates++
+        if (fold >= 10) rises++
+        next
+    }
+    /^  the update raised the loss/ {
+        if (!pending) { print "a note after an update that did not raise the loss tenfold: " prev; bad = 1 }
+        split($0, f, "raised the loss "); split(f[2], g, "-fold")
+        if (g[1] / fold < 0.99 || g[1] / fold > 1.01) { print "the note says " g[1] "-fold, the losses " fold; bad = 1 }
+        pending = 0; next
+    }
+    { if (pending) { print "no note after a " fold "-fold rise: " prev; bad = 1 }; pending = 0 }
+    END { if (pending) { print "no note after the last update"; bad = 1 }
+          print updates " updates, " rises " of them tenfold rises"; if (updates < 4 || rises < 1) bad = 1
+          exit bad }' upd.log || { grep -A1 "^grid update" upd.log; fail "grid update notes do not match the losses"; }
+grep -q "update_samples (now 50)" upd.log || fail "the note does not give update_samples"
+
+# Extensions: 5 -> 10 nests the knots, 3 -> 5 does not.
+extension_line() { grep -A1 "^grid extension at step" "$1"; }
+"$DISTKAN" train "$pde" --set train.optimizer=adam --set train.steps=60 --set model.grid=5 --set grid.schedule=5,10 \
+    --run-dir nested > nested.log || { cat nested.log; fail "the nested extension run failed"; }
+extension_line nested.log
+rel=$(sed -n 's/^grid extension at step.*(\([-+0-9.e]*\)%).*/\1/p' nested.log)
+assert_less "${rel#[-+]}" 1e-7 "relative loss change (%) of the nested extension 5 -> 10"
+! grep -q "^  the loss moved" nested.log || fail "a note after an exact refit"
+"$DISTKAN" train "$pde" --set train.optimizer=adam --set train.steps=400 --set model.grid=3 --set grid.schedule=3,5 \
+    --run-dir coarse > coarse.log || { cat coarse.log; fail "the 3 -> 5 extension run failed"; }
+extension_line coarse.log
+rel=$(sed -n 's/^grid extension at step.*(\([-+0-9.e]*\)%).*/\1/p' coarse.log)
+assert_less 1 "${rel#[-+]}" "relative loss change (%) of the extension 3 -> 5 (the test needs one above 1%)"
+grep -q "^  the loss moved by more than 1%: G 5 is no multiple of G 3, .*which the PDE residual's derivatives magnify" \
+    coarse.log || fail "no note naming G 5 and G 3"
