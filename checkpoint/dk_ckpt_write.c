@@ -240,7 +240,7 @@ dk_err dk_ckpt_write(const char *path, Dk__Manifest *manifest, const dk_ckpt_ten
     int fd = -1;
     DK_CALL_GOTO(err, done, dk_calloc((void **)&temp, temp_size, 1, "a file name"));
     snprintf(temp, temp_size, "%s.tmp.%ld", path, (long)getpid());
-    fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) {
         err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot create %s: %s", temp, strerror(errno));
         goto done;

@@ -47,42 +47,59 @@ static void partial_path(char *out, size_t cap, const char *dir, const char *nam
     snprintf(out, cap, "%s/%s.partial", dir, name);
 }
 
-dk_err dk_partial_open(FILE **out, const char *dir, const char *name)
+/* A new, empty file under `fresh` (a temporary name next to its final one), never through
+ * whatever is there: O_EXCL follows no link and opens no FIFO; a leftover of a crashed run
+ * (a file or a link, not a directory) is removed first. */
+static dk_err create_exclusive(const char *fresh, FILE **out)
 {
-    char path[PATH_CAP];
-    partial_path(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        DK_ERROR(DK_ERR_IO, "cannot open '%s' for writing: %s", path, strerror(errno));
+    struct stat st;
+    if (lstat(fresh, &st) == 0 && !S_ISDIR(st.st_mode))
+        unlink(fresh);
+    const int fd = open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        DK_ERROR(DK_ERR_IO, "cannot create '%s': %s", fresh, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        const int e = errno;
+        close(fd);
+        unlink(fresh);
+        DK_ERROR(DK_ERR_IO, "cannot open '%s' for writing: %s", fresh, strerror(e));
+    }
     *out = f;
     return DK_OK;
 }
 
+/* NAME.partial is created under NAME.partial.new and renamed into place, seed (if any)
+ * written and synced first: whatever had the name (an earlier run's file, a symbolic or
+ * hard link to a file elsewhere, a FIFO) is replaced as a directory entry, never written
+ * through, and a kill leaves either the old file or the new one. */
 dk_err dk_partial_open_seeded(FILE **out, const char *dir, const char *name, const char *seed)
 {
-    if (!seed)
-        return dk_partial_open(out, dir, name);
     char path[PATH_CAP], fresh[PATH_CAP + 8];
     partial_path(path, sizeof path, dir, name);
     snprintf(fresh, sizeof fresh, "%s.new", path);
-    FILE *f = fopen(fresh, "wb");
-    if (!f)
-        DK_ERROR(DK_ERR_IO, "cannot open '%s' for writing: %s", fresh, strerror(errno));
+    FILE *f = NULL;
+    DK_CALL(create_exclusive(fresh, &f));
     dk_err err = DK_OK;
-    if (fputs(seed, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0)
+    if (seed && (fputs(seed, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0))
         err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot write '%s': %s", fresh, strerror(errno));
     else if (rename(fresh, path) != 0)
         err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot rename '%s' to '%s': %s", fresh, path,
                            strerror(errno));
-    if (err == DK_OK)
+    if (err == DK_OK && seed)
         err = dk_fsync_dir(dir);
     if (err != DK_OK) {
         fclose(f);
         unlink(fresh);
         return dk_error_push(err, __FILE__, __LINE__, __func__);
     }
-    *out = f; /* the renamed file: later lines append to it */
+    *out = f; /* the renamed file: later writes go to it */
     return DK_OK;
+}
+
+dk_err dk_partial_open(FILE **out, const char *dir, const char *name)
+{
+    return dk_partial_open_seeded(out, dir, name, NULL);
 }
 
 dk_err dk_partial_close(FILE *f, const char *dir, const char *name)

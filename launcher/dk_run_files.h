@@ -19,7 +19,9 @@ extern const char *const dk_run_output_names[DK_RUN_OUTPUTS];
 /* mkdir -p: creates dir and its missing parents (mode 0755). */
 dk_err dk_make_dirs(const char *dir);
 
-/* Opens DIR/NAME.partial for writing (truncating). */
+/* Opens a new, empty DIR/NAME.partial for writing. Whatever had that name (an earlier
+ * file, a symbolic or hard link to a file elsewhere, a FIFO) is replaced as a directory
+ * entry, never written through; a directory there is an error. */
 dk_err dk_partial_open(FILE **out, const char *dir, const char *name);
 /* The same, starting with `seed` (NULL: nothing) in place of any earlier DIR/NAME.partial
  * in one step: the text is written to DIR/NAME.partial.new, flushed and fsynced, then

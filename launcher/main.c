@@ -455,6 +455,23 @@ static int print_device(void)
     return 0;
 }
 
+/* The commands that print to standard output succeed only if it was written: `distkan
+ * check x.ini > resolved.ini` on a full disk must not leave a truncated file behind an
+ * exit status of 0. (predict and functions check their tables themselves; train's output
+ * is progress, its results are files.) */
+static int stdout_checked(int rc)
+{
+    errno = 0;
+    const int flush_failed = fflush(stdout) != 0;
+    if (!flush_failed && !ferror(stdout))
+        return rc;
+    if (flush_failed && errno)
+        fprintf(stderr, "distkan: error: cannot write to standard output: %s\n", strerror(errno));
+    else
+        fprintf(stderr, "distkan: error: a write to standard output failed\n");
+    return rc ? rc : 1;
+}
+
 int main(int argc, char **argv)
 {
     /* A write beyond the file size limit (ulimit -f) then fails with EFBIG, which every
@@ -464,21 +481,21 @@ int main(int argc, char **argv)
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
         if (probably_rank0())
             fputs(usage_text, stdout);
-        return 0;
+        return stdout_checked(0);
     }
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
         if (argc > 2)
             return usage_error("--version takes no arguments");
         if (probably_rank0())
             printf("distkan %s\n", DISTKAN_VERSION);
-        return 0;
+        return stdout_checked(0);
     }
     /* `distkan predict --help` and the like: the one usage text covers every command. */
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             if (probably_rank0())
                 fputs(usage_text, stdout);
-            return 0;
+            return stdout_checked(0);
         }
     cli c;
     int rc = parse_cli(argc, argv, &c);
@@ -494,14 +511,14 @@ int main(int argc, char **argv)
             dk_config_write_reference_markdown(stdout);
         else
             dk_config_write_reference(stdout);
-        return 0;
+        return stdout_checked(0);
     }
     if (!strcmp(c.command, "check"))
-        return run_check(&c);
+        return stdout_checked(run_check(&c));
     if (!strcmp(c.command, "inspect"))
-        return dk_inspect(c.config_path);
+        return stdout_checked(dk_inspect(c.config_path));
     if (!strcmp(c.command, "device"))
-        return print_device();
+        return stdout_checked(print_device());
     if (!strcmp(c.command, "predict") || !strcmp(c.command, "functions")) {
         const dk_err err = !strcmp(c.command, "predict") ? dk_predict(&c.predict, stderr)
                                                           : dk_functions(&c.functions, stderr);

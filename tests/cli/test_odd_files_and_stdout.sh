@@ -1,0 +1,34 @@
+# Files that are not what they seem, and an output that cannot be written:
+# - a symbolic or hard link named like a run's partial log, pointing at a file elsewhere:
+#   the run replaces the name, and the file it pointed at keeps its bytes;
+# - a FIFO under that name: the run replaces it too, instead of waiting for a reader;
+# - a command whose standard output cannot be written (/dev/full) exits 1 saying so, for
+#   every command that prints (check, keys, inspect, --help, --version, device).
+source "$(dirname "$0")/../lib.sh"
+cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
+opts=(--set train.steps=5 --set checkpoint.every=5)
+
+echo precious > precious.txt
+cp precious.txt expected.txt
+mkdir symlinked hardlinked fifo
+ln -s ../precious.txt symlinked/metrics.jsonl.partial
+ln precious.txt hardlinked/metrics.jsonl.partial
+mkfifo fifo/metrics.jsonl.partial
+for dir in symlinked hardlinked fifo; do
+    rc=0
+    timeout 60 "$DISTKAN" train "$cfg" "${opts[@]}" --run-dir "$dir" > "$dir.log" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$dir.log"; fail "training with a $dir metrics.jsonl.partial failed (exit $rc)"; }
+    cmp -s precious.txt expected.txt || fail "the run in $dir/ wrote into the file its partial log named"
+    [ -f "$dir/metrics.jsonl" ] && [ ! -L "$dir/metrics.jsonl" ] && grep -q '"step": 5' "$dir/metrics.jsonl" \
+        || fail "$dir/: no log of its own"
+    echo "ok: $dir metrics.jsonl.partial replaced, the file elsewhere untouched"
+done
+
+for cmd in "check $cfg" "keys" "keys --markdown" "inspect symlinked" "--help" "--version" "device"; do
+    rc=0
+    # shellcheck disable=SC2086
+    "$DISTKAN" $cmd > /dev/full 2> err.txt || rc=$?
+    [ "$rc" -eq 1 ] && grep -q "cannot write to standard output: No space left on device" err.txt \
+        || { cat err.txt; fail "distkan $cmd > /dev/full: exit $rc"; }
+    echo "ok: distkan $cmd > /dev/full: exit 1, $(head -n 1 err.txt)"
+done
