@@ -2,6 +2,8 @@
  * extension in float64 only (grids are changed on the host in float64, then stored). */
 #include "dk_bspline.h"
 
+#include <math.h>
+
 #define REAL double
 #define SFX(name) name##_f64
 #include "dk_bspline_local.inc"
@@ -27,4 +29,12 @@ void dk_bspline_extend_grid_f64(const double *inner, int G, int k, double *t)
         t[k - e] = t[k - e + 1] - h;
         t[k + G + e] = t[k + G + e - 1] + h;
     }
+}
+
+double dk_bspline_min_spacing(int k, double largest)
+{
+    double bound = 16.0;
+    for (int d = 1; d <= k; d++)
+        bound *= 2.0 * d;
+    return pow(bound / largest, 1.0 / (k > 2 ? k : 2));
 }

@@ -47,4 +47,11 @@ void dk_bspline_uniform_grid_f32(float lo, float hi, int G, int k, float *t);
  * dk_bspline_uniform_grid_f64's knots up to rounding. */
 void dk_bspline_extend_grid_f64(const double *inner, int G, int k, double *t);
 
+/* The smallest knot spacing whose pieces evaluate finitely at degree k in a precision
+ * whose largest finite number is `largest` (FLT_MAX, DBL_MAX): building a knot span's
+ * polynomials goes through the basis's derivatives of every order d up to k, of size up
+ * to about 2^d d! / h^d at spacing h, and the PDE kernels' second derivatives scale with
+ * 1/h^2 whatever k is; a margin of 16 on top. Closer knots give inf and NaN. */
+double dk_bspline_min_spacing(int k, double largest);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../kernels/dk_bspline.h"
 #include "../tasks/dk_fit_functions.h"
 #include "../tasks/dk_pde_problem.h"
 
@@ -198,17 +199,18 @@ static dk_err check_grid_range(const dk_config_load_state *st)
                  "finite in %s", cfg->k, f32 ? "float32" : "float64");
         DK_CALL(cross_error(st, "model", "grid_range", what));
     }
-    /* Spacings far above rounding keep the knots distinct; above 1/sqrt(max) keeps the
-     * second derivatives of the basis (PDE losses), of order 1/h^2, finite. */
+    /* Spacings far above rounding keep the knots distinct; above dk_bspline_min_spacing
+     * keep the basis's derivatives, up to order k (and 2, for PDE losses), finite. */
     if (!(h > 64 * eps * outer)) {
         snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is within 64 roundings "
                  "of %s knots of size %.3g, which would not stay distinct", G, h, f32 ? "float32" : "float64", outer);
         DK_CALL(cross_error(st, "model", "grid_range", what));
     }
-    if (!(h > 1 / sqrt(big))) {
-        snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is below 1/sqrt of the "
-                 "largest %s number (%.3g), so second derivatives, of order 1/spacing^2, would overflow", G, h,
-                 f32 ? "float32" : "float64", 1 / sqrt(big));
+    const double limit = dk_bspline_min_spacing(cfg->k, big);
+    if (!(h >= limit)) {
+        snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is below the %.3g that "
+                 "k = %d allows in %s, so the basis's derivatives, of order 1/spacing^%d, would overflow", G, h, limit,
+                 cfg->k, f32 ? "float32" : "float64", cfg->k > 2 ? cfg->k : 2);
         DK_CALL(cross_error(st, "model", "grid_range", what));
     }
     return DK_OK;

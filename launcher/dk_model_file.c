@@ -1,6 +1,7 @@
 #include "dk_model_file.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,11 @@ dk_err dk_model_check_values(const dk_network *net, const char *label)
                 if (!(t > before))
                     DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d (%.17g) is not above knot %d "
                              "(%.17g): %s", label, l, i, m, t, m - 1, before, DK_FOREIGN_VALUE_HINT);
+                const double limit = dk_bspline_min_spacing(net->k, net->dtype == DK_F32 ? FLT_MAX : DBL_MAX);
+                if (m > 0 && t - before < limit)
+                    DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d is only %.3g above knot %d, "
+                             "below the %.3g that k = %d allows (the basis's derivatives would overflow): %s", label, l,
+                             i, m, t - before, m - 1, limit, net->k, DK_FOREIGN_VALUE_HINT);
             }
         const size_t edges = (size_t)v->shape.in * (size_t)v->shape.out;
         for (size_t e = 0; e < edges; e++) {

@@ -104,12 +104,19 @@ void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const v
  * evaluated in several backward calls, since backward overwrites net->grads. */
 void dk_network_accumulate_grads(const dk_network *net, void *sum, bool first);
 
+/* Whether knots t[0..n-1] (float64 values), stored in dtype, are usable by the kernels at
+ * degree k: finite, strictly increasing and nowhere closer than dk_bspline_min_spacing
+ * allows in that precision. *gap: their smallest spacing once stored (-inf when not
+ * increasing or not finite); *limit: that smallest allowed spacing. */
+bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, double *gap, double *limit);
+
 /* Grid extension of the whole network: a new network with the same widths, k, dtype,
  * batch capacity, threads and jet buffers, G_new intervals per input on each input's old
  * range keeping the old grid's shape, every spline refitted by dk_grid_refine_layer
  * (float64) and scale_base, scale_sp and mask copied. The parameter layout changes with G,
  * so optimiser state tied to it must be rebuilt by the caller. *max_change (optional) is
- * the largest change of any edge's spline at the fitting points. */
+ * the largest change of any edge's spline at the fitting points. Refined knots that are
+ * not usable (dk_network_knots_usable) are an error. */
 dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, double *max_change);
 
 /* Grid update from samples of the whole network (pykan's update_grid_from_samples): layer by
@@ -117,7 +124,7 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
  * layers < l already updated, then dk_grid_update_layer. Every rank calling it with the same
  * samples and parameters computes the same bits. Accumulates into *report (zeroed by the caller).
  * The layout is unchanged (optimiser state stays valid); the activation buffers are used as
- * scratch. On failure the parameters and state are put back as they were.
+ * scratch. An input whose updated knots would not be usable keeps its knots (noted). On failure the parameters and state are put back as they were.
  * ws: the scratch (dk_network_grid_ws_reserve), or NULL for one made for this call. */
 dk_err dk_network_update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const double *x, double grid_eps,
                               dk_grid_update_report *report);

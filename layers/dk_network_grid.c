@@ -3,37 +3,59 @@
  * splines layer by layer (layers/dk_grid_refine.h); the update from samples
  * (dk_network_update_grid) keeps the layout and moves the knots in place
  * (layers/dk_grid_update.h). Both work in float64 and convert a float32 network's blocks. */
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/dk_bspline.h"
 #include "dk_grid_refine.h"
 #include "dk_grid_update.h"
 #include "dk_network.h"
 
-/* Whether the n knots t, stored as float32, stay finite and strictly increasing: knots
- * that do in float64 can still collide in a float32 network (a grid range of a few float32
- * ulps cut into G pieces). */
-static bool knots_hold_in_float32(const double *t, int n)
+bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, double *gap, double *limit)
 {
-    bool ok = isfinite((float)t[0]);
-    for (int m = 1; m < n && ok; m++)
-        ok = isfinite((float)t[m]) && (float)t[m] > (float)t[m - 1];
-    return ok;
+    const bool f32 = dtype == DK_F32;
+    *limit = dk_bspline_min_spacing(k, f32 ? FLT_MAX : DBL_MAX);
+    *gap = INFINITY;
+    double prev = 0.0;
+    for (int m = 0; m < n; m++) {
+        /* As stored: knots apart in float64 can collide in a float32 network (a grid range
+         * of a few float32 ulps cut into G pieces). */
+        const double v = f32 ? (double)(float)t[m] : t[m];
+        if (!isfinite(v)) {
+            *gap = -INFINITY;
+            return false;
+        }
+        if (m > 0)
+            *gap = fmin(*gap, v - prev);
+        prev = v;
+    }
+    return *gap >= *limit;
 }
 
-/* Refined knots a float32 network cannot hold apart: an error rather than a grid with
- * repeated knots (an extension changes G, so there is no old grid to keep). */
-static dk_err check_float32_knots(const double *grid, int in, int n_knots, int layer, int G_new)
+/* Refined knots the kernels cannot use: an error rather than a grid with repeated knots or
+ * an overflowing basis (an extension changes G, so there is no old grid to keep). */
+static dk_err check_refined_knots(const double *grid, int in, int n_knots, int k, dk_dtype dtype, int layer,
+                                  int G_new)
 {
     for (int i = 0; i < in; i++) {
         const double *t = grid + (size_t)i * n_knots;
-        if (!knots_hold_in_float32(t, n_knots))
+        double gap, limit;
+        if (dk_network_knots_usable(t, n_knots, k, dtype, &gap, &limit))
+            continue;
+        const char *precision = dtype == DK_F32 ? "float32" : "float64";
+        if (!(gap > 0.0))
             DK_ERROR(DK_ERR_NUMERIC,
                      "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] that are not strictly "
-                     "increasing in float32; use [model] precision = float64 or a smaller G",
-                     G_new, layer, i, t[0], t[n_knots - 1]);
+                     "increasing in %s; use [model] precision = float64 or a smaller G",
+                     G_new, layer, i, t[0], t[n_knots - 1], precision);
+        DK_ERROR(DK_ERR_NUMERIC,
+                 "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] only %.3g apart, below the "
+                 "%.3g that k = %d allows in %s (the basis's derivatives would overflow); use a smaller G%s",
+                 G_new, layer, i, t[0], t[n_knots - 1], gap, limit, k, precision,
+                 dtype == DK_F32 ? " or [model] precision = float64" : "");
     }
     return DK_OK;
 }
@@ -68,8 +90,7 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
         DK_CALL_GOTO(err, done, dk_grid_refine_layer(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new, grid1,
                                                      coef1, &change));
         worst = change > worst || isnan(change) ? change : worst;
-        if (net->dtype == DK_F32)
-            DK_CALL_GOTO(err, done, check_float32_knots(grid1, a->shape.in, b->shape.n_knots, l, G_new));
+        DK_CALL_GOTO(err, done, check_refined_knots(grid1, a->shape.in, b->shape.n_knots, k, net->dtype, l, G_new));
         dk_store_block(net->dtype, net->state, b->grid, n_grid1, grid1);
         dk_store_block(net->dtype, net->params, b->coef, n_coef1, coef1);
         const size_t blocks[2][2] = {{a->scale_base, b->scale_base}, {a->scale_sp, b->scale_sp}};
@@ -111,20 +132,27 @@ static void layer_inputs(dk_network *net, int l, long n, const double *x, void *
     }
 }
 
-/* Updated knots that collide when stored as float32: such an input keeps its knots and
- * coefficients as they are in the network, as dk_grid_update_layer does for knots that
- * collide in float64. */
-static void keep_float32_collisions(const dk_network *net, const dk_layer_view *v, int l, double *grid,
-                                    double *coef, dk_grid_update_report *report)
+/* Updated knots the kernels cannot use (dk_network_knots_usable): such an input keeps its
+ * knots and coefficients as they are in the network, as dk_grid_update_layer does for
+ * knots that collide in float64. */
+static void keep_unusable_knots(const dk_network *net, const dk_layer_view *v, int l, double *grid, double *coef,
+                                dk_grid_update_report *report)
 {
     const size_t nk = (size_t)v->shape.n_knots, per = (size_t)v->shape.out * v->shape.n_basis;
     for (int i = 0; i < v->shape.in; i++) {
         const double *t = grid + (size_t)i * nk;
-        if (knots_hold_in_float32(t, (int)nk))
+        double gap, limit;
+        if (dk_network_knots_usable(t, (int)nk, net->k, net->dtype, &gap, &limit))
             continue;
         report->kept++;
-        dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] are not strictly increasing in "
-                            "float32: grid kept; ", l, i, t[0], t[nk - 1]);
+        const char *precision = net->dtype == DK_F32 ? "float32" : "float64";
+        if (!(gap > 0.0))
+            dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] are not strictly increasing in "
+                                "%s: grid kept; ", l, i, t[0], t[nk - 1], precision);
+        else
+            dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] would be %.3g apart, below the "
+                                "%.3g that k = %d allows in %s (the basis's derivatives would overflow): grid "
+                                "kept; ", l, i, t[0], t[nk - 1], gap, limit, net->k, precision);
         dk_load_block(net->dtype, net->state, v->grid + (size_t)i * nk, nk, grid + (size_t)i * nk);
         dk_load_block(net->dtype, net->params, v->coef + (size_t)i * per, per, coef + (size_t)i * per);
     }
@@ -236,8 +264,7 @@ static dk_err update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const
         dk_load_block(net->dtype, net->params, v->coef, n_coef, coef);
         DK_CALL_GOTO(err, restore, dk_grid_update_layer(ws->layer, v->shape.in, v->shape.out, net->k, net->G,
                                                         grid_eps, n, h, grid, coef, l, report));
-        if (net->dtype == DK_F32)
-            keep_float32_collisions(net, v, l, grid, coef, report);
+        keep_unusable_knots(net, v, l, grid, coef, report);
         dk_store_block(net->dtype, net->state, v->grid, n_grid, grid);
         dk_store_block(net->dtype, net->params, v->coef, n_coef, coef);
     }

@@ -9,7 +9,8 @@
 #  (e) a single sample per update: every input kept;
 #  (f) a column whose range is two float64 ulps: no strictly increasing knots, grid kept;
 #  (g) float32, a column whose knots collide only when rounded to float: grid kept;
-#  (h) a PDE: the boundary points' tied face coordinates are not update samples.
+#  (h) a PDE: the boundary points' tied face coordinates are not update samples;
+#  (i) float32, k = 7, a column spread over 1e-5: knots too close for the basis, grid kept.
 source "$(dirname "$0")/../lib.sh"
 
 # check_knots DIR: every knot row of DIR/final_state.bin is finite and strictly increasing
@@ -194,5 +195,14 @@ read -r before after < <(sed -n 's/.*"event": "grid_update".*"loss_before": \([^
 awk -v a="$before" -v b="$after" 'BEGIN { exit !(b < 1.1 * a) }' || fail "pde_faces: the update moved the loss $before -> $after"
 grep -q "grid update at step 1 (G 200, 3000 samples)" pde_faces.log || fail "pde_faces: the update did not take the 3000 interior points"
 echo "ok (h): PDE update from interior points only: loss $before -> $after at G = 200"
+
+# (i) float32, k = 7, a column spread over [0, 1e-5]: quantile knots there would be about
+# 1e-6 apart, below the 3.1e-5 that degree 7 allows in float32 (the basis's derivatives
+# of order 7 would overflow, and the loss become NaN): that input keeps its grid.
+awk 'BEGIN { print "x,z,y"; for (i = 0; i < 40; i++) { z = -1 + 2 * i / 39; printf "%.17g,%.17g,%.17g\n", 1e-5 * i / 39, z, z * z } }' > narrow.csv
+train narrow 1 base.ini --set fit.csv=narrow.csv --set model.precision=float32 --set model.k=7
+expect_line narrow "that k = 7 allows in float32 (the basis's derivatives would overflow): grid kept"
+grep -q '"event": "grid_update".*"inputs_kept": 1,' narrow/metrics.jsonl || fail "narrow: the input is not counted as kept"
+echo "ok (i): knots too close for k = 7 in float32: $(grep -m 1 -o 'layer 0 input 0: knots in[^;]*' narrow.log)"
 
 echo "grid updates on degenerate data: explained, counted, finite, strictly increasing knots"

@@ -816,7 +816,12 @@ static void test_grid_range_must_give_usable_knots(void **state)
                  "finite in float64");
     EXPECT_USAGE(load_text(&c, "r2.ini", "[model]\ngrid_range = 0,1e-300\n", NULL, 0),
                  "r2.ini:2: [model] grid_range = '0,1e-300': expected a wider range",
-                 "below 1/sqrt of the largest float64 number");
+                 "below the 1.62e-102 that k = 3 allows in float64");
+    /* The limit falls with the degree (derivatives of order k, dk_bspline_min_spacing). */
+    const char *f32k7[] = {"model.precision=float32", "model.k=7"};
+    check_ok(load_text(&c, "r2b.ini", "[model]\ngrid_range = 0,2e-4\n", f32k7, 2));
+    EXPECT_USAGE(load_text(&c, "r2c.ini", "[model]\ngrid_range = 0,1e-6\n", f32k7, 2),
+                 "the knot spacing 2e-07 is below the 3.14e-05 that k = 7 allows in float32");
     /* Distinct in float64 but not in float32: 1e6 + 1e-3 spacing rounds away in float. */
     const char *f32[] = {"model.precision=float32"};
     check_ok(load_text(&c, "r3.ini", "[model]\ngrid_range = 1e6,1000000.005\n", NULL, 0));
@@ -825,9 +830,9 @@ static void test_grid_range_must_give_usable_knots(void **state)
     EXPECT_USAGE(load_text(&c, "r5.ini", "[model]\ngrid_range = -1e38,1e38\n", f32, 1), "finite in float32");
     /* The finest grid of a schedule is the one that counts. */
     EXPECT_USAGE(load_text(&c, "r6.ini",
-                           "[model]\ngrid_range = 0,1e-151\n[train]\nsteps = 4\n[grid]\nschedule = 2,5000\n", NULL, 0),
+                           "[model]\ngrid_range = 0,5e-99\n[train]\nsteps = 4\n[grid]\nschedule = 2,5000\n", NULL, 0),
                  "with G = 5000");
-    check_ok(load_text(&c, "r7.ini", "[model]\ngrid_range = 0,1e-151\n[train]\nsteps = 4\n", NULL, 0));
+    check_ok(load_text(&c, "r7.ini", "[model]\ngrid_range = 0,5e-99\n[train]\nsteps = 4\n", NULL, 0));
 }
 
 static void test_pde_boundary_points_cover_every_face(void **state)

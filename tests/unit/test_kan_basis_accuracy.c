@@ -12,7 +12,9 @@
  *
  * The reference is pykan's Cox-de Boor recursion (kan_reference.h) in float64 at the same
  * float32 inputs and knots, derivatives by the standard formula applied to lower degrees. */
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +23,7 @@
 #include <cmocka.h>
 
 #include "kan_reference.h"
+#include "kernels/dk_bspline.h"
 #include "kernels/dk_kan_jet.h"
 #include "kernels/dk_kan_layer.h"
 
@@ -196,11 +199,65 @@ static void test_pieces_switch_cleanly(void **state)
     }
 }
 
+/* Whether the layer and jet kernels give finite values, gradients, dx and first and second
+ * derivatives at a point of every half span of uniform knots h apart from 0 (G = 6, all
+ * coefficients 1), in the precision of the suffix. */
+#define ALL_FINITE_AT_SPACING(SFX, REAL, DTYPE)                                                                           \
+    static bool all_finite_##SFX(int k, double h)                                                                     \
+    {                                                                                                                 \
+        const int nk = G + 2 * k + 1, nb = G + k;                                                                     \
+        REAL t[MAX_NK], coef[MAX_NK], zero = 0, one = 1;                                                              \
+        for (int m = 0; m < nk; m++)                                                                                  \
+            t[m] = (REAL)(m * h);                                                                                     \
+        for (int c = 0; c < nb; c++)                                                                                  \
+            coef[c] = 1;                                                                                              \
+        const dk_kan_shape s = dk_kan_shape_make(1, 1, G, k, 1, 1);                                                   \
+        const size_t bytes = dk_kan_workspace_bytes(&s, DTYPE), jbytes = dk_kan_jet_workspace_bytes(&s, 1, DTYPE);     \
+        void *ws = aligned_alloc(64, ((bytes > jbytes ? bytes : jbytes) + 63) / 64 * 64);                             \
+        assert_non_null(ws);                                                                                          \
+        const dk_kan_params_##SFX p = {t, coef, &zero, &one, &one};                                                  \
+        bool finite = true;                                                                                           \
+        for (int m = 0; m + 1 < nk; m++)                                                                              \
+            for (int half = 0; half < 2; half++) {                                                                    \
+                const REAL x = t[m] + (t[m + 1] - t[m]) * (REAL)(half ? 0.8 : 0.3);                                   \
+                REAL y, dy = 1, dx, gc[MAX_NK], gb, gs, y1, y2;                                                       \
+                const dk_kan_grads_##SFX g = {gc, &gb, &gs};                                                          \
+                dk_kan_forward_##SFX(&s, &p, 1, &x, &y, ws);                                                          \
+                dk_kan_backward_##SFX(&s, &p, 1, &x, &dy, &dx, &g, ws);                                               \
+                dk_kan_jet_forward_##SFX(&s, &p, 1, 1, 1, &x, NULL, NULL, &y, &y1, &y2, ws);                          \
+                finite = finite && isfinite(y) && isfinite(dx) && isfinite(y1) && isfinite(y2);                      \
+                for (int c = 0; c < nb; c++)                                                                          \
+                    finite = finite && isfinite(gc[c]);                                                               \
+            }                                                                                                         \
+        free(ws);                                                                                                     \
+        return finite;                                                                                                \
+    }
+ALL_FINITE_AT_SPACING(f32, float, DK_F32)
+ALL_FINITE_AT_SPACING(f64, double, DK_F64)
+
+/* The knot spacing that config checks, grid updates and extensions and checkpoint loading
+ * require (dk_bspline_min_spacing) keeps every kernel output finite for k = 1..7 in both
+ * precisions; a thousandth of it does not, so the limit guards against a real overflow
+ * (the derivatives of order k behind each piece, of order 1/h^k). */
+static void test_min_spacing_keeps_the_kernels_finite(void **state)
+{
+    (void)state;
+    for (int k = 1; k <= 7; k++) {
+        const double h32 = dk_bspline_min_spacing(k, FLT_MAX), h64 = dk_bspline_min_spacing(k, DBL_MAX);
+        print_message("k = %d: smallest spacing %.3g (float32), %.3g (float64)\n", k, h32, h64);
+        assert_true(all_finite_f32(k, h32));
+        assert_true(all_finite_f64(k, h64));
+        assert_false(all_finite_f32(k, h32 * 1e-3));
+        assert_false(all_finite_f64(k, h64 * 1e-3));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_basis_values_keep_relative_accuracy),
         cmocka_unit_test(test_pieces_switch_cleanly),
+        cmocka_unit_test(test_min_spacing_keeps_the_kernels_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
