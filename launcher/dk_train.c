@@ -549,6 +549,10 @@ static dk_err measure_initial_model(run *r)
 {
     double loss;
     DK_CALL(dk_train_full_loss(r, &loss));
+    /* As a training run would stop at its first update: results of a model whose loss is
+     * not finite are no results. */
+    if (!isfinite(loss))
+        DK_CALL(dk_train_initial_loss_not_finite(loss));
     DK_CALL(dk_train_evaluate(r, &r->eval));
     return DK_OK;
 }

@@ -263,19 +263,24 @@ dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where)
                     loss, r->step, where, r->cfg->lr);
 }
 
+dk_err dk_train_initial_loss_not_finite(double loss)
+{
+    /* Before the first update the learning rate cannot be the cause: say what can. */
+    DK_ERROR_AGREED(DK_ERR_NUMERIC,
+                    "the training loss of the initial model is %g, before any update: check the data (non-finite or "
+                    "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, "
+                    "scale_sp) and the problem",
+                    loss);
+}
+
 static dk_err adam_update(dk_run *r)
 {
     r->adam_done++;
     DK_CALL(global_loss(r, r->adam_done, false));
     /* The loss is all-reduced: every rank sees the same value and stops here alike. */
     if (!isfinite(r->loss.total)) {
-        /* Before the first update the learning rate cannot be the cause: say what can. */
         if (r->adam_done == 1)
-            DK_ERROR_AGREED(DK_ERR_NUMERIC,
-                            "the training loss of the initial model is %g, before any update: check the data "
-                            "(non-finite or huge values), the [model] initialisation (noise_scale, scale_base_mu, "
-                            "scale_base_sigma, scale_sp) and the problem",
-                            r->loss.total);
+            DK_CALL(dk_train_initial_loss_not_finite(r->loss.total));
         DK_CALL(dk_train_loss_not_finite(r, r->loss.total, ""));
     }
     double lr = dk_lr_at(&r->lr, r->adam_done);

@@ -120,6 +120,9 @@ dk_err dk_train_full_loss(dk_run *r, double *loss);
  * (or ""): agreed (dk_error_mark_agreed), since every loss is all-reduced and every rank
  * meets it alike; names the learning rate. Always fails. */
 dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where);
+/* The agreed error for a non-finite loss of the model before any update (its causes are
+ * the data, the initialisation or the problem, not the learning rate). */
+dk_err dk_train_initial_loss_not_finite(double loss);
 
 /* Fresh optimiser state for the current network (zero Adam moments and step, empty
  * L-BFGS history) and the buffers sized by its parameter count; frees any old ones.

@@ -1,12 +1,17 @@
 # A non-finite training loss stops the run with exit 1 and a cause that fits: before the
-# first update (an initial model whose outputs overflow) it names the initialisation and
-# data, not the learning rate; after an update with a huge learning rate, the rate.
+# first update (an initial model whose outputs overflow), or in an evaluate-only run, it
+# names the initialisation and data, not the learning rate; after an update with a huge learning rate, the rate.
 # Multi-rank runs report it once.
 source "$(dirname "$0")/../lib.sh"
 cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
 expect_failure 1 "training loss of the initial model is inf, before any update: check the data" \
     "$DISTKAN" train "$cfg" --run-dir initial --set model.scale_sp=1e308 --set model.scale_base_mu=1e308
 grep -q "lower \[train\] lr" err.txt && fail "the initial model's overflow blamed the learning rate"
+# With no updates at all ([train] steps = 0, evaluate only) likewise: no results, exit 1.
+expect_failure 1 "training loss of the initial model is inf, before any update: check the data" \
+    "$DISTKAN" train "$cfg" --run-dir evaluate_only --set train.steps=0 --set model.scale_sp=1e308 \
+    --set model.scale_base_mu=1e308
+[ ! -e evaluate_only/summary.json ] || fail "an evaluation of a non-finite model wrote results"
 expect_failure 1 "training loss is -?nan at step 2: lower \[train\] lr \(now 1e\+300\)" \
     "$DISTKAN" train "$cfg" --run-dir step2 --set train.lr=1e300
 # On several ranks every rank sees the same all-reduced loss and stops at the same step:
