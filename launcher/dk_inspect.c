@@ -126,6 +126,7 @@ static void print_config(FILE *f, const Dk__Manifest *m)
  * use (dk_state_check.h). */
 static dk_err model_loads(dk_ckpt_reader *rd)
 {
+    DK_CALL(dk_manifest_check_counters(dk_ckpt_manifest(rd), dk_ckpt_label(rd)));
     dk_network *net = NULL;
     dk_err err = dk_model_read(rd, 1, 1, 0, &net);
     dk_network_destroy(&net);

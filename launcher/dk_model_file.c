@@ -178,7 +178,7 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
 /* The manifest's model must describe a network distkan can build, and each layer tensor
  * must have the size that network gives it, checked against the tensor table before
  * anything is allocated: a manifest that claims a huge G cannot ask for gigabytes. */
-static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk__Model *m)
+dk_err dk_model_check_layers(const Dk__Model *m, const char *label)
 {
     if (!m)
         DK_ERROR(DK_ERR_DATA, "%s: the manifest holds no model", label);
@@ -196,6 +196,16 @@ static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk_
         if (!ly || ly->in != m->widths[l] || ly->out != m->widths[l + 1] || ly->in < 1 || ly->out < 1 ||
             ly->n_basis != m->grid + m->k || ly->n_knots != m->grid + 2 * m->k + 1)
             DK_ERROR(DK_ERR_DATA, "%s: layer %zu's shape disagrees with the model's widths, G and k", label, l);
+    }
+    return DK_OK;
+}
+
+static dk_err check_model(const dk_ckpt_reader *rd, const char *label, const Dk__Model *m)
+{
+    DK_CALL(dk_model_check_layers(m, label));
+    const size_t es = dk_ckpt_proto_dtype_size(m->dtype);
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const Dk__Layer *ly = m->layers[l];
         const uint64_t edges = (uint64_t)ly->in * (uint64_t)ly->out;
         const struct {
             const char *what;

@@ -56,6 +56,11 @@ void dk_model_manifest_fill(dk_model_manifest *p, const dk_network *net);
  * would checkpoint an overflowed update), so this fails only on a file made or edited by
  * other means; the error (DK_ERR_DATA) names `label`, the tensor and the element. */
 dk_err dk_model_check_values(const dk_network *net, const char *label);
+/* The manifest's model table: 2 to DK_NETWORK_MAX_LAYERS + 1 widths, a precision, G and
+ * k in range, and one layer per pair of widths with the shapes they give (DK_ERR_DATA
+ * naming label). dk_model_read checks this and the tensors' sizes; a resume, whose network
+ * is built from the config, this. */
+dk_err dk_model_check_layers(const Dk__Model *m, const char *label);
 
 /* How those errors end: the likely cause. */
 #define DK_FOREIGN_VALUE_HINT "distkan does not write such a value: was the file edited, or made by other means?"

@@ -109,3 +109,39 @@ dk_err dk_optimizer_check_file(dk_ckpt_reader *rd)
         return dk_error_push(err, __FILE__, __LINE__, __func__);
     return DK_OK;
 }
+
+dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label)
+{
+    const Dk__Metadata *md = m->metadata;
+    const Dk__Schedule *sc = m->schedule;
+    if (!md || !sc || !m->data)
+        DK_ERROR(DK_ERR_DATA, "%s: the manifest lacks its %s", label,
+                 !md ? "metadata" : !sc ? "schedule" : "data position");
+    if (md->world_size < 1 || !isfinite(md->wall_s) || md->wall_s < 0.0)
+        DK_ERROR(DK_ERR_DATA, "%s: the metadata say %d ranks and %g s of training (expected >= 1 and a finite time "
+                 ">= 0): %s", label, md->world_size, md->wall_s, DK_FOREIGN_VALUE_HINT);
+    if (sc->n_stages < 1 || sc->stage < 0 || (size_t)sc->stage >= sc->n_stages)
+        DK_ERROR(DK_ERR_DATA, "%s: the schedule is in grid stage %d of %zu: %s", label, sc->stage + 1, sc->n_stages,
+                 DK_FOREIGN_VALUE_HINT);
+    for (size_t s = 0; s < sc->n_stages; s++) {
+        const Dk__Stage *st = sc->stages[s];
+        if (!st || st->grid < 1 || st->first_step < 0 || st->planned < 0 || st->done < 0 || st->done > st->planned)
+            DK_ERROR(DK_ERR_DATA, "%s: grid stage %zu of the schedule holds G %d, first step %lld, %lld of %lld "
+                     "updates done (expected G >= 1 and 0 <= done <= planned): %s", label, s + 1, st ? st->grid : 0,
+                     st ? (long long)st->first_step : -1LL, st ? (long long)st->done : -1LL,
+                     st ? (long long)st->planned : -1LL, DK_FOREIGN_VALUE_HINT);
+    }
+    if (sc->step < 0 || sc->adam_done < 0 || sc->adam_done > sc->step || sc->lbfgs_dropped < 0 ||
+        sc->grid_updates < 0 || sc->stages[sc->stage]->first_step > sc->step)
+        DK_ERROR(DK_ERR_DATA, "%s: the schedule's counters are inconsistent (step %lld, Adam updates %lld, stage %d "
+                 "from step %lld): %s", label, (long long)sc->step, (long long)sc->adam_done, sc->stage + 1,
+                 (long long)sc->stages[sc->stage]->first_step, DK_FOREIGN_VALUE_HINT);
+    if (m->adam && (m->adam->step < 0 || m->adam->step > sc->adam_done))
+        DK_ERROR(DK_ERR_DATA, "%s: Adam's step counter is %lld, outside 0..%lld (the Adam updates done): %s", label,
+                 (long long)m->adam->step, (long long)sc->adam_done, DK_FOREIGN_VALUE_HINT);
+    if (m->lbfgs && (m->lbfgs->steps < 0 || m->lbfgs->steps > sc->step - sc->adam_done || m->lbfgs->evals < 0))
+        DK_ERROR(DK_ERR_DATA, "%s: L-BFGS's counters are %lld iterations and %lld evaluations (expected 0..%lld "
+                 "iterations, the L-BFGS updates done, and evaluations >= 0): %s", label, (long long)m->lbfgs->steps,
+                 (long long)m->lbfgs->evals, (long long)(sc->step - sc->adam_done), DK_FOREIGN_VALUE_HINT);
+    return DK_OK;
+}

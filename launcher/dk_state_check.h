@@ -36,4 +36,12 @@ dk_err dk_optimizer_check_values(const dk_optimizer_view *v, const char *label);
 /* The same checks on the optimiser tensors of a checkpoint open and verified (inspect). */
 dk_err dk_optimizer_check_file(dk_ckpt_reader *reader);
 
+/* The manifest's counters, which no config can check: the writing run's world size (>= 1)
+ * and training time (finite, >= 0), the schedule (step, Adam updates <= step, stages with
+ * 0 <= done <= planned, the current one begun by the step), Adam's step counter (at most
+ * the Adam updates: it restarts at each grid extension), L-BFGS's (at most the L-BFGS
+ * updates). Shared by inspect and resume, so that a file one accepts the other does too.
+ * DK_ERR_DATA naming label. */
+dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label);
+
 #endif

@@ -33,6 +33,25 @@ check adam.v 3 -1 "Adam's second moment 3 is -1 \(expected >= 0\)"
 check adam.v 2 nan "Adam's second moment 2 is -?nan"
 check lbfgs.s 0 nan "L-BFGS correction pair [0-9]+ \(slot 0\) holds a value that is not finite"
 check lbfgs.g 1 inf "element 1 of the L-BFGS gradient is inf"
+# Manifest fields no config can check, edited likewise (the checksums recomputed): inspect
+# and resume refuse each alike (resume used to accept a layer table inspect refused, and
+# carried a NaN training time or a negative Adam step counter on), naming the field.
+check_field() { # FIELD VALUE PATTERN
+    "$EDIT_CKPT" "$good" bad.dkc "$1" 0 "$2" || fail "edit_ckpt $1 failed"
+    expect_failure 1 "bad.dkc: .*$3" "$DISTKAN" inspect bad.dkc
+    rm -rf rx
+    expect_failure 1 "bad.dkc: .*$3" run_ranks 2 train "$cfg" --run-dir rx --resume bad.dkc
+}
+check_field @layers.0.in 3 "layer 0's shape disagrees with the model's widths"
+check_field @adam.step -1 "Adam's step counter is -1, outside 0\.\.[0-9]+"
+check_field @adam.step 4611686018427387904 "Adam's step counter is 4611686018427387904"
+check_field @lbfgs.steps -1 "L-BFGS's counters are -1 iterations"
+check_field @metadata.wall_s nan "the metadata say 2 ranks and -?nan s of training"
+check_field @metadata.wall_s -5 "the metadata say 2 ranks and -5 s of training"
+check_field @metadata.world_size 0 "the metadata say 0 ranks"
+check_field @schedule.stage 5 "the schedule is in grid stage 6 of 3"
+"$EDIT_CKPT" "$good" bad.dkc @data.seed 0 12345 || fail "edit_ckpt @data.seed failed"
+expect_failure 1 "bad.dkc: the data position was drawn with seed 12345" run_ranks 2 train "$cfg" --run-dir rx --resume bad.dkc
 # What a run does write is read back: a float32 run whose gradients overflow squares them to
 # +inf in Adam's second moments (that coordinate freezes; the loss stays finite), and its
 # checkpoints resume. An update that overflows the parameters themselves is never written:

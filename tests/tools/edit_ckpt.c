@@ -1,9 +1,12 @@
 /* edit_ckpt IN.dkc OUT.dkc TENSOR INDEX VALUE
+ * edit_ckpt IN.dkc OUT.dkc @FIELD 0 VALUE
  *
  * Writes a copy of a verified checkpoint in which element INDEX of TENSOR is VALUE (any
- * strtod text: 5.0, -inf, nan), with every checksum recomputed: a file that passes every
- * integrity check and still holds a value distkan never writes. Tests use it to show that
- * such values are caught where they are read (resume, predict, inspect), not trained on. */
+ * strtod text: 5.0, -inf, nan), or a manifest field is (@adam.step, @lbfgs.steps,
+ * @metadata.world_size, @metadata.wall_s, @schedule.step, @schedule.stage, @data.seed,
+ * @layers.L.in), with every checksum recomputed: a file that passes every integrity check
+ * and still holds a value distkan never writes. Tests use it to show that such values are
+ * caught where they are read (resume, predict, inspect), not trained on. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,29 @@ int main(int argc, char **argv)
     if (!copy)
         return fail("cannot copy the manifest");
     int edited = 0;
+    if (argv[3][0] == '@') {
+        const char *f = argv[3] + 1;
+        int layer = -1;
+        if (!strcmp(f, "adam.step") && copy->adam)
+            copy->adam->step = (int64_t)value, edited = 1;
+        else if (!strcmp(f, "lbfgs.steps") && copy->lbfgs)
+            copy->lbfgs->steps = (int64_t)value, edited = 1;
+        else if (!strcmp(f, "metadata.world_size") && copy->metadata)
+            copy->metadata->world_size = (int32_t)value, edited = 1;
+        else if (!strcmp(f, "metadata.wall_s") && copy->metadata)
+            copy->metadata->wall_s = value, edited = 1;
+        else if (!strcmp(f, "schedule.step") && copy->schedule)
+            copy->schedule->step = (int64_t)value, edited = 1;
+        else if (!strcmp(f, "schedule.stage") && copy->schedule)
+            copy->schedule->stage = (int32_t)value, edited = 1;
+        else if (!strcmp(f, "data.seed") && copy->data)
+            copy->data->seed = (uint64_t)value, edited = 1;
+        else if (sscanf(f, "layers.%d.in", &layer) == 1 && copy->model && layer >= 0 &&
+                 (size_t)layer < copy->model->n_layers)
+            copy->model->layers[layer]->in = (int32_t)value, edited = 1;
+        if (!edited)
+            return fail("no such manifest field in this checkpoint");
+    }
     for (size_t i = 0; i < m->n_tensors; i++) {
         const Dk__Tensor *t = m->tensors[i];
         const dk_dtype dt = dtype_of(t);
@@ -47,7 +73,7 @@ int main(int argc, char **argv)
         data[i] = malloc(t->nbytes ? t->nbytes : 1);
         if (!data[i] || dk_ckpt_read_tensor(rd, t->name, dt, count, data[i]) != DK_OK)
             return fail(dk_error_message());
-        if (strcmp(t->name, argv[3]) == 0) {
+        if (argv[3][0] != '@' && strcmp(t->name, argv[3]) == 0) {
             if (index >= count)
                 return fail("INDEX is beyond the tensor");
             dk_store(dt, data[i], index, value);
