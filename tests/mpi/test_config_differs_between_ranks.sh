@@ -30,17 +30,24 @@ sed 's/^steps = 50/steps = 3/' "$cfg" > a/fit.ini
 sed 's/^steps = 50/steps = 4/' "$cfg" > b/fit.ini
 refused edited 1 "$differs" -np 1 --wdir "$PWD/a" "$DISTKAN" train fit.ini --run-dir "$PWD/edited" \
     : -np 1 --wdir "$PWD/b" "$DISTKAN" train fit.ini --run-dir "$PWD/edited"
-# Another command beside train: the training ranks give up waiting for MPI's start-up.
+# Another command beside train: the training ranks give up waiting for MPI's start-up
+# (exit 2, our message). When the training rank has entered MPI_Init before the other one
+# exits, Open MPI's mpirun ends the job itself first (exit 1, "exiting improperly"): a
+# race between the two, and either way nothing hangs and nothing is created.
 for other in "check $cfg" "keys" "train $cfg --help"; do
     rc=0
     start=$(date +%s)
     DISTKAN_STARTUP_TIMEOUT_S=5 timeout 120 "$MPIEXEC" --oversubscribe -x DISTKAN_STARTUP_TIMEOUT_S \
         -np 1 "$DISTKAN" train "$cfg" --run-dir mixed : -np 1 "$DISTKAN" $other > out.txt 2> err.txt || rc=$?
-    [ "$rc" -eq 2 ] || { cat out.txt err.txt; fail "train beside '$other': exit $rc, expected 2 (124: it hung)"; }
-    grep -q "MPI start-up did not complete within 5 s (DISTKAN_STARTUP_TIMEOUT_S)" err.txt ||
-        { cat err.txt; fail "train beside '$other': no message"; }
+    if [ "$rc" -eq 2 ]; then
+        grep -q "MPI start-up did not complete within 5 s (DISTKAN_STARTUP_TIMEOUT_S)" err.txt ||
+            { cat err.txt; fail "train beside '$other': no message"; }
+    elif [ "$rc" -ne 1 ] || ! grep -q "exiting improperly" err.txt; then
+        cat out.txt err.txt
+        fail "train beside '$other': exit $rc, expected 2, or 1 from mpirun (124: it hung)"
+    fi
     [ ! -e mixed ] || fail "train beside '$other': a run directory was created"
-    echo "ok: train beside '$other': exit 2 after $(( $(date +%s) - start )) s"
+    echo "ok: train beside '$other': exit $rc after $(( $(date +%s) - start )) s"
 done
 expect_failure 2 "DISTKAN_STARTUP_TIMEOUT_S = 'soon': expected a number of seconds >= 0" \
     env DISTKAN_STARTUP_TIMEOUT_S=soon "$DISTKAN" train "$cfg" --run-dir never
