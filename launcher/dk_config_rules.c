@@ -59,6 +59,11 @@ static dk_err check_fit_keys(const dk_config_load_state *st)
         if (cfg->train_size < 1)
             DK_CALL(cross_error(st, "fit", "train_size",
                                 "expected an integer >= 1 for a built-in function (0 = all rows is for csv only)"));
+        if (cfg->target_columns != 1) {
+            snprintf(what, sizeof what, "expected 1 without [fit] csv: target columns are a CSV file's, and [fit] "
+                     "function = %s has one output", f->name);
+            DK_CALL(cross_error(st, "fit", "target_columns", what));
+        }
         /* Known from the config alone, so say it here with the file and line rather than
          * after the data have been generated. */
         if (cfg->widths[0] != f->dim || cfg->widths[cfg->n_widths - 1] != 1) {

@@ -72,8 +72,8 @@ static dk_err split_path(dk_table_out *o, const char *path)
 /* A table written over a checkpoint (the model just read, say) or over a run's own files
  * would destroy what training produced: refused are names of the checkpoint form
  * (ckpt-*.dkc, which a resume would take for a checkpoint), an existing file that is a
- * distkan checkpoint whatever its name, and a run's outputs in a directory a run has
- * used (it holds the run lock file). */
+ * distkan checkpoint whatever its name, the run lock file, and a run's outputs in a
+ * directory a run has used (it holds the run lock file). */
 static dk_err refuse_run_files(const dk_table_out *o, const char *given)
 {
     char path[2 * DK_PATH_MAX + 2];
@@ -94,6 +94,9 @@ static dk_err refuse_run_files(const dk_table_out *o, const char *given)
         DK_ERROR(DK_ERR_USAGE, "--out %s: %s is a checkpoint's name (ckpt-<step>.dkc), which a resume would take "
                                "for a checkpoint; choose another name",
                  given, o->name);
+    if (!strcmp(o->name, DK_RUN_LOCK_FILE))
+        DK_ERROR(DK_ERR_USAGE, "--out %s: %s is the lock file of runs in %s; choose another name", given, o->name,
+                 o->dir);
     snprintf(path, sizeof path, "%s/%s", o->dir, DK_RUN_LOCK_FILE);
     if (access(path, F_OK) != 0)
         return DK_OK;

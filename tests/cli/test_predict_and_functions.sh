@@ -125,7 +125,7 @@ grep -q "File too large" limited.err || { cat limited.err; fail "the size limit'
 cmp -s limited.csv kept.csv || fail "the size limit changed the earlier limited.csv"
 echo "ok: beyond the file size limit: exit 1, $(grep -o 'File too large' limited.err), no partial, earlier file kept"
 # Nor may the table replace a trained model or a run's files: the checkpoint it reads (by
-# its name or another), any checkpoint name, a run's outputs.
+# its name or another), any checkpoint name, a run's outputs and its lock file.
 cp -r run guarded
 ckpt=guarded/checkpoints/ckpt-000000000035.dkc
 cp "$ckpt" model_copy.bin
@@ -138,6 +138,8 @@ for f in config.ini summary.json final_params.bin metrics.jsonl; do
     expect_failure 2 "--out guarded/$f would replace the $f of the run in guarded" \
         "$DISTKAN" functions guarded --out guarded/$f
 done
+expect_failure 2 "--out guarded/.distkan.lock: .distkan.lock is the lock file of runs in guarded" \
+    "$DISTKAN" functions guarded --out guarded/.distkan.lock
 ln -s guarded/summary.json summary_link.json
 expect_failure 2 "--out summary_link.json would replace the summary.json of the run" \
     "$DISTKAN" predict guarded grid.csv --out summary_link.json

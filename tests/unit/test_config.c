@@ -689,6 +689,9 @@ static void test_fit_data_rules(void **state)
                  "fit3.ini:2: [fit] function = '': expected a built-in function when [fit] csv is empty",
                  "exp_sin_sq");
     check_ok(load_text(&c, "fit4.ini", "[model]\nwidths = 1,4,1\n[fit]\nfunction = sin_pi\n", NULL, 0));
+    /* target_columns is a CSV file's: with a built-in function it is not silently ignored. */
+    EXPECT_USAGE(load_text(&c, "fit4b.ini", "[fit]\ntarget_columns = 2\n", NULL, 0),
+                 "fit4b.ini:2: [fit] target_columns = '2': expected 1 without [fit] csv");
     /* csv wins over function, which is cleared; train_size 0 means all rows. */
     check_ok(load_text(&c, "fit5.ini", "[model]\nwidths = 4,3,2\n[fit]\ncsv = d.csv\ntarget_columns = 2\ntrain_size = 0\n",
                        NULL, 0));
