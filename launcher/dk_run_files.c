@@ -55,7 +55,8 @@ static dk_err create_exclusive(const char *fresh, FILE **out)
     struct stat st;
     if (lstat(fresh, &st) == 0 && !S_ISDIR(st.st_mode))
         unlink(fresh);
-    const int fd = open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* Readable too: a run reads its log back to record its checksum in checkpoints. */
+    const int fd = open(fresh, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         DK_ERROR(DK_ERR_IO, "cannot create '%s': %s", fresh, strerror(errno));
     FILE *f = fdopen(fd, "wb");

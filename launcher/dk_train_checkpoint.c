@@ -18,6 +18,7 @@
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
+#include "../checkpoint/dk_crc32c.h"
 #include "dk_run_files.h"
 #include "dk_run_lock.h"
 #include "dk_signals.h"
@@ -91,7 +92,7 @@ static dk_err make_aside_dir(const char *ckpt_dir, char *aside, size_t cap)
  * resumed from its own directory. */
 static bool continued(const dk_run *r, const dk_ckpt_entry *e)
 {
-    return r->resumed && r->resumed_in_own_dir && e->step <= r->step;
+    return r->resumed && r->resumed_in_own_dir && e->step <= r->resumed_step;
 }
 
 /* The run directory's metrics.jsonl.partial, the log of an earlier run that did not finish
@@ -102,21 +103,6 @@ static bool unfinished_log(const dk_run *r, char *path, size_t cap)
     struct stat st;
     int len = snprintf(path, cap, "%s/metrics.jsonl.partial", r->cfg->run_dir);
     return len > 0 && (size_t)len < cap && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static void report_set_aside(const dk_run *r, int moved, bool log_moved, const char *log, int kept,
-                             const char *aside)
-{
-    if (moved > 0)
-        printf("note: %d checkpoint%s of an earlier run in %s %s not from this run's history: moved to %s\n", moved,
-               moved == 1 ? "" : "s", r->ckpt_dir, moved == 1 ? "is" : "are", aside);
-    if (log_moved)
-        printf("note: the training log of an earlier unfinished run, %s, moved to %s/\n", log, aside);
-    if (kept > 0)
-        printf("note: the results of an earlier run in %s (%d file%s: its log, summary and final parameters), "
-               "which this run replaces when it ends, are kept in %s/\n",
-               r->cfg->run_dir, kept, kept == 1 ? "" : "s", aside);
-    fflush(stdout);
 }
 
 /* Whether output i of an earlier finished run is in the run directory (its path in path). */
@@ -143,45 +129,85 @@ static bool keeps_earlier_results(const dk_run *r, int abandoned)
     return false;
 }
 
+/* The directory of this run's set-aside files, made on first use. */
+static dk_err make_own_aside_dir(dk_run *r)
+{
+    if (r->aside_dir[0])
+        return DK_OK;
+    dk_err err = make_aside_dir(r->ckpt_dir, r->aside_dir, sizeof r->aside_dir);
+    if (err != DK_OK)
+        r->aside_dir[0] = '\0';
+    return err;
+}
+
+/* Checkpoints of the directory this run does not continue, in *n (a list to free). */
+static dk_err not_continued(const dk_run *r, dk_ckpt_entry **entries, int *n, int *to_move)
+{
+    DK_CALL(dk_ckpt_list(r->ckpt_dir, entries, n));
+    *to_move = 0;
+    for (int i = 0; i < *n; i++)
+        *to_move += !continued(r, &(*entries)[i]);
+    return DK_OK;
+}
+
 dk_err dk_train_checkpoint_set_aside(dk_run *r)
 {
     if (r->rank != 0)
         return DK_OK;
     dk_ckpt_entry *entries = NULL;
-    int n = 0, to_move = 0, moved = 0;
-    DK_CALL(dk_ckpt_list(r->ckpt_dir, &entries, &n));
-    for (int i = 0; i < n; i++)
-        to_move += !continued(r, &entries[i]);
+    int n = 0, to_move = 0;
+    DK_CALL(not_continued(r, &entries, &n, &to_move));
+    free(entries);
     /* A resumed run carries its log's lines up to the checkpoint over into its own
      * (dk_train_resume_carry_metrics); the lines of a history it does not continue go
-     * aside with that history's checkpoints. */
-    char log[DK_PATH_MAX + 32], aside[DK_CKPT_PATH_MAX];
-    const bool move_log = unfinished_log(r, log, sizeof log) && (!r->resumed_in_own_dir || to_move > 0);
+     * aside, the checkpoints of that history following when this run first saves. */
+    char log[DK_PATH_MAX + 32];
+    if (!unfinished_log(r, log, sizeof log) || (r->resumed_in_own_dir && to_move == 0))
+        return DK_OK;
+    DK_CALL(make_own_aside_dir(r));
+    DK_CALL(dk_move_file(log, r->aside_dir, "metrics.jsonl.partial"));
+    printf("note: the training log of an earlier unfinished run, %s, moved to %s/\n", log, r->aside_dir);
+    fflush(stdout);
+    return DK_OK;
+}
+
+dk_err dk_train_checkpoint_set_aside_history(dk_run *r)
+{
+    if (r->rank != 0 || r->history_set_aside)
+        return DK_OK;
+    dk_ckpt_entry *entries = NULL;
+    int n = 0, to_move = 0, moved = 0, kept = 0;
+    DK_CALL(not_continued(r, &entries, &n, &to_move));
     const bool keep_results = keeps_earlier_results(r, to_move);
-    int kept = 0;
     dk_err err = DK_OK;
-    if (to_move > 0 || move_log || keep_results)
-        err = make_aside_dir(r->ckpt_dir, aside, sizeof aside);
+    if (to_move > 0 || keep_results)
+        err = make_own_aside_dir(r);
     for (int i = 0; i < DK_RUN_OUTPUTS && keep_results && err == DK_OK; i++) {
         char path[DK_PATH_MAX + 32];
         if (!finished_output(r, i, path, sizeof path))
             continue;
-        err = dk_keep_file(path, aside, dk_run_output_names[i]);
+        err = dk_keep_file(path, r->aside_dir, dk_run_output_names[i]);
         kept += err == DK_OK;
     }
     for (int i = 0; i < n && err == DK_OK; i++) {
         if (continued(r, &entries[i]))
             continue;
         const char *base = strrchr(entries[i].path, '/');
-        err = dk_move_file(entries[i].path, aside, base ? base + 1 : entries[i].path);
+        err = dk_move_file(entries[i].path, r->aside_dir, base ? base + 1 : entries[i].path);
         moved += err == DK_OK;
     }
-    if (err == DK_OK && move_log)
-        err = dk_move_file(log, aside, "metrics.jsonl.partial");
     free(entries);
     /* What was moved before a failure is said too: the user finds it there. */
-    report_set_aside(r, moved, move_log && err == DK_OK, log, kept, aside);
+    if (moved > 0)
+        printf("note: %d checkpoint%s of an earlier run in %s %s not from this run's history: moved to %s\n", moved,
+               moved == 1 ? "" : "s", r->ckpt_dir, moved == 1 ? "is" : "are", r->aside_dir);
+    if (kept > 0)
+        printf("note: the results of an earlier run in %s (%d file%s: its log, summary and final parameters), "
+               "which this run replaces when it ends, are kept in %s/\n",
+               r->cfg->run_dir, kept, kept == 1 ? "" : "s", r->aside_dir);
+    fflush(stdout);
     DK_CALL(err);
+    r->history_set_aside = true;
     return DK_OK;
 }
 
@@ -260,6 +286,8 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->meta.wall_s = dk_train_wall(r);
     p->meta.config_path = (char *)r->cfg->source_path;
     p->meta.reason = (char *)reason;
+    p->meta.log_bytes = r->log_bytes;
+    p->meta.log_crc32c = r->log_crc32c;
     p->m.metadata = &p->meta;
     p->m.config_ini = config_ini;
 
@@ -345,6 +373,28 @@ dk_err dk_train_check_params_finite(const dk_run *r)
     return DK_OK;
 }
 
+/* The training log as it stands (flushed after every line): r->log_bytes and
+ * r->log_crc32c extended over what was written since the last checkpoint, read back from
+ * the file, so that the checkpoint can name the log it continues. */
+static dk_err measure_log(dk_run *r)
+{
+    if (!r->metrics)
+        return DK_OK;
+    static unsigned char chunk[1 << 16];
+    const int fd = fileno(r->metrics);
+    const off_t end = ftello(r->metrics);
+    while (end >= 0 && r->log_bytes < (uint64_t)end) {
+        const uint64_t left = (uint64_t)end - r->log_bytes;
+        const ssize_t got = pread(fd, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk, (off_t)r->log_bytes);
+        if (got <= 0)
+            DK_ERROR(DK_ERR_IO, "cannot read back %s/metrics.jsonl.partial to record it in a checkpoint: %s",
+                     r->cfg->run_dir, got < 0 ? strerror(errno) : "it is shorter than written");
+        r->log_crc32c = dk_crc32c_update(r->log_crc32c, chunk, (size_t)got);
+        r->log_bytes += (uint64_t)got;
+    }
+    return DK_OK;
+}
+
 dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
 {
     if (r->rank != 0)
@@ -354,6 +404,7 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
         DK_CALL(dk_train_device_to_host(r));
     DK_CALL(dk_train_check_params_finite(r));
     DK_CALL(dk_run_lock_recheck()); /* before this run prunes the directory */
+    DK_CALL(dk_train_checkpoint_set_aside_history(r)); /* before its first checkpoint joins them */
     static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
     static dk_ckpt_tensor_source sources[DK_MAX_STATE_TENSORS];
     static manifest_parts parts;
@@ -366,6 +417,7 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
             sources[i].shape[d] = t->shape[d];
         bytes += t->count * dk_dtype_size(t->dtype);
     }
+    DK_CALL(measure_log(r));
     char *ini = NULL;
     DK_CALL(dk_config_to_text(r->cfg, &ini)); /* the same text as the run's config.ini */
     fill_manifest(r, &parts, ini, reason);

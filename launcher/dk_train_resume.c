@@ -11,15 +11,18 @@
  * On the same number of ranks, with the same threads, the resumed run repeats the
  * uninterrupted one bit for bit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
+#include "../checkpoint/dk_crc32c.h"
 #include "dk_state_check.h"
 #include "dk_train_device.h"
 #include "dk_train_run.h"
@@ -109,24 +112,70 @@ static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char 
     return DK_OK;
 }
 
+/* *begins: whether the file at path begins with the `bytes` bytes of CRC-32C `crc`. A file
+ * that cannot be read is an error: going on would drop the history it may hold. */
+static dk_err log_begins_with(const char *path, uint64_t bytes, uint32_t crc, bool *begins)
+{
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path, strerror(errno));
+    static unsigned char chunk[1 << 16];
+    uint64_t done = 0;
+    uint32_t c = 0;
+    ssize_t got = 1;
+    while (done < bytes && got > 0) {
+        const uint64_t left = bytes - done;
+        got = pread(fd, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk, (off_t)done);
+        if (got > 0) {
+            c = dk_crc32c_update(c, chunk, (size_t)got);
+            done += (uint64_t)got;
+        }
+    }
+    const int e = errno;
+    close(fd);
+    if (got < 0)
+        DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path, strerror(e));
+    *begins = done == bytes && c == crc;
+    return DK_OK;
+}
+
 /* Rank 0: the lines of the run directory's metrics file (the unfinished .partial of a
  * stopped run, else the committed one) up to the checkpoint: lines of later steps, and
- * lines after the checkpoint's own event at its step, were written after it. */
-static dk_err read_metrics_to_carry(dk_run *r, long step)
+ * lines after the checkpoint's own event at its step, were written after it. The file must
+ * begin with the log the checkpoint recorded (its length and CRC-32C): another run's log
+ * (a fresh run that failed in the same directory before it saved anything leaves its own
+ * .partial there) is not this history. */
+static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step)
 {
-    /* The newer of the two: a stale .partial of an older failed run must not win over the
-     * committed file of a finished run that is now trained further. */
+    /* The newer of the two first: a stale .partial of an older failed run must not win over
+     * the committed file of a finished run that is now trained further. */
     char path[2][DK_PATH_MAX + 32];
     struct stat st[2];
     bool found[2];
     const char *names[] = {"metrics.jsonl.partial", "metrics.jsonl"};
     for (int i = 0; i < 2; i++) {
         snprintf(path[i], sizeof path[i], "%s/%s", r->cfg->run_dir, names[i]);
-        found[i] = stat(path[i], &st[i]) == 0;
+        found[i] = stat(path[i], &st[i]) == 0 && S_ISREG(st[i].st_mode);
     }
-    int pick = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
-    if (!found[pick])
+    const int first = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
+    const bool recorded = md->log_bytes > 0; /* older checkpoints: the newer file, unchecked */
+    int pick = -1;
+    for (int k = 0; k < 2 && pick < 0; k++) {
+        const int i = k == 0 ? first : 1 - first;
+        bool begins = !recorded;
+        if (found[i] && recorded)
+            DK_CALL(log_begins_with(path[i], md->log_bytes, md->log_crc32c, &begins));
+        if (found[i] && begins)
+            pick = i;
+    }
+    if (pick < 0) {
+        if (recorded && (found[0] || found[1]))
+            fprintf(stderr, "distkan: warning: neither metrics.jsonl.partial nor metrics.jsonl in %s begins with the "
+                            "training log %s continues (%llu bytes; moved, or replaced by another run?): the log "
+                            "starts again at step %ld\n",
+                    r->cfg->run_dir, r->resume->path, (unsigned long long)md->log_bytes, step);
         return DK_OK; /* no log: nothing to carry */
+    }
     FILE *f = fopen(path[pick], "r");
     if (!f)
         DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path[pick], strerror(errno));
@@ -235,8 +284,9 @@ dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
     err = DK_OK;
     if (r->rank == 0) {
         r->resumed_in_own_dir = in_own_checkpoint_dir(r, res->path);
+        r->resumed_step = (long)m->schedule->step;
         if (r->resumed_in_own_dir)
-            err = read_metrics_to_carry(r, (long)m->schedule->step);
+            err = read_metrics_to_carry(r, m->metadata, (long)m->schedule->step);
     }
     /* A log that cannot be carried over stops the resume: going on would end the history
      * where it began. */

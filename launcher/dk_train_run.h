@@ -5,6 +5,7 @@
 #define DK_TRAIN_RUN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -88,9 +89,16 @@ typedef struct dk_run {
     double t_last_ckpt;   /* rank 0: when the last checkpoint was written, or the run started */
     double t_lock_check;  /* rank 0: when the directory locks were last checked (dk_run_lock_recheck) */
     long last_ckpt_step;  /* step of the last checkpoint written by this run (-1: none) */
+    /* Rank 0: an earlier history's checkpoints and results are set aside when this run
+     * first saves something (dk_train_checkpoint_set_aside_history), not at its start. */
+    bool history_set_aside;
+    char aside_dir[DK_PATH_MAX]; /* where they go ("" until made) */
+    uint64_t log_bytes;   /* rank 0: bytes of metrics.jsonl.partial covered by log_crc32c */
+    uint32_t log_crc32c;  /* ... their CRC-32C (checkpoints record the log they continue) */
     bool stopped;         /* a stop signal ended the run early, after a checkpoint */
     bool resumed;         /* the state was restored from a checkpoint */
     bool resumed_in_own_dir; /* rank 0: ... from one in this run's checkpoint directory */
+    long resumed_step;    /* rank 0: the step it resumed from (the history it continues ends there) */
     bool warned_rel_l2_undefined; /* the PDE evaluation set cannot give a relative error */
     char data_range_warning[320]; /* fit: the training inputs leave the grid range ("" if not) */
     double last_lr;       /* learning rate of the last Adam update */
@@ -175,13 +183,18 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason);
 dk_err dk_train_check_params_finite(const dk_run *r);
 
 /* Rank 0, at setup, with the directories locked (dk_run_lock.h) and before the run opens
- * its metrics.jsonl.partial: checkpoints already in the checkpoint directory that this run
- * would overwrite or prune without having written them (all of them for a fresh run; those
- * after the resumed step for a resumed one, e.g. a corrupt newest that was skipped) are
- * moved into <dir>/earlier-<UTC time>/, and with them the unfinished training log
- * (metrics.jsonl.partial) of the run they belong to (a fresh run: any such log), so that no
- * run ever deletes another's work. */
+ * its metrics.jsonl.partial: the unfinished training log of an earlier history that this
+ * run does not continue (a fresh run: any such log) is moved into
+ * <checkpoint dir>/earlier-<UTC time>/, since the run's own log takes its name. */
 dk_err dk_train_checkpoint_set_aside(dk_run *r);
+/* Rank 0, before the run first writes a checkpoint or its results (once; later calls do
+ * nothing): the checkpoints in the checkpoint directory that this run would overwrite or
+ * prune without having written them (all of them for a fresh run; those after the resumed
+ * step for a resumed one, e.g. a corrupt newest that was skipped) go to the same place,
+ * with a copy of the earlier finished run's results this run will replace, so that no run
+ * ever deletes another's work. A run that fails before saving anything leaves them where
+ * they were: the earlier run stays usable from its directory (predict, inspect, resume). */
+dk_err dk_train_checkpoint_set_aside_history(dk_run *r);
 
 /* Resuming (dk_train_resume.c). dk_train_resume_open (before setup): rank 0 finds the
  * checkpoint ("latest" or a path), verifies it completely and broadcasts its manifest;
