@@ -163,6 +163,13 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
     const char *const names[] = {o->name};
     DK_CALL(dk_outputs_replaceable(o->dir, names, 1));
     DK_CALL(dk_partial_open(&o->f, o->dir, o->name));
+    /* The table replaces a file with the permissions that file had (a private 0600 file
+     * stays private), as cp onto it would. */
+    struct stat target;
+    char target_path[2 * DK_PATH_MAX + 2];
+    snprintf(target_path, sizeof target_path, "%s/%s", o->dir, o->name);
+    if (stat(target_path, &target) == 0 && S_ISREG(target.st_mode))
+        (void)fchmod(fileno(o->f), target.st_mode & 07777);
     guard_partial(o);
     return DK_OK;
 }

@@ -108,6 +108,14 @@ ln -s pred.csv link.csv
 "$DISTKAN" predict run grid.csv --out link.csv 2> /dev/null || fail "predict through a link failed"
 [ -L link.csv ] || fail "the link was replaced by a file"
 cmp -s pred.csv kept.csv || fail "the table written through the link differs"
+# A replaced file keeps its permissions (a private table stays private); a new one is 0644
+# less the umask.
+cp kept.csv private.csv && chmod 600 private.csv
+"$DISTKAN" predict run grid.csv --out private.csv 2> /dev/null || fail "predict over a private file failed"
+[ "$(stat -c %a private.csv)" = 600 ] || fail "the replaced file's mode became $(stat -c %a private.csv)"
+"$DISTKAN" predict run grid.csv --out fresh_table.csv 2> /dev/null || fail "predict to a new file failed"
+[ "$(stat -c %a fresh_table.csv)" = "$(printf '%o' $((0644 & ~$(umask))))" ] \
+    || fail "a new table has mode $(stat -c %a fresh_table.csv), umask $(umask)"
 mkdir linked && ln -s linked/new.csv dangling.csv
 "$DISTKAN" predict run grid.csv --out dangling.csv 2> /dev/null || fail "predict through a dangling link failed"
 [ -L dangling.csv ] && cmp -s linked/new.csv kept.csv || fail "a dangling link's target was not written as the table"
