@@ -136,9 +136,30 @@ dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label)
         DK_ERROR(DK_ERR_DATA, "%s: the schedule's counters are inconsistent (step %lld, Adam updates %lld, stage %d "
                  "from step %lld): %s", label, (long long)sc->step, (long long)sc->adam_done, sc->stage + 1,
                  (long long)sc->stages[sc->stage]->first_step, DK_FOREIGN_VALUE_HINT);
-    if (m->adam && (m->adam->step < 0 || m->adam->step > sc->adam_done))
-        DK_ERROR(DK_ERR_DATA, "%s: Adam's step counter is %lld, outside 0..%lld (the Adam updates done): %s", label,
-                 (long long)m->adam->step, (long long)sc->adam_done, DK_FOREIGN_VALUE_HINT);
+    /* The stages follow each other: each begins where the one before ended, and the step
+     * lies in the current one (at its end once it has ended). */
+    const Dk__Stage *cur = sc->stages[sc->stage];
+    for (int s = 0; s <= sc->stage; s++) {
+        const long long expected = s == 0 ? 0 : sc->stages[s - 1]->first_step + sc->stages[s - 1]->done;
+        if (sc->stages[s]->first_step != expected)
+            DK_ERROR(DK_ERR_DATA, "%s: grid stage %d begins at step %lld, but the stages before it end at step %lld: "
+                     "%s", label, s + 1, (long long)sc->stages[s]->first_step, expected, DK_FOREIGN_VALUE_HINT);
+    }
+    if (cur->done > 0 ? sc->step != cur->first_step + cur->done
+                      : sc->step > cur->first_step + cur->planned ||
+                            (cur->planned > 0 && sc->step == cur->first_step + cur->planned))
+        DK_ERROR(DK_ERR_DATA, "%s: the step, %lld, is not where grid stage %d stands (from step %lld, %lld of %lld "
+                 "updates done): %s", label, (long long)sc->step, sc->stage + 1, (long long)cur->first_step,
+                 (long long)cur->done, (long long)cur->planned, DK_FOREIGN_VALUE_HINT);
+    if (m->model && m->model->grid != cur->grid)
+        DK_ERROR(DK_ERR_DATA, "%s: the model has G = %d but its grid stage %d has G = %d: %s", label, m->model->grid,
+                 sc->stage + 1, cur->grid, DK_FOREIGN_VALUE_HINT);
+    /* Adam starts afresh at every grid extension: its counter is the Adam updates of the
+     * current stage. */
+    const long long adam_in_stage = sc->adam_done > cur->first_step ? sc->adam_done - cur->first_step : 0;
+    if (m->adam && m->adam->step != adam_in_stage)
+        DK_ERROR(DK_ERR_DATA, "%s: Adam's step counter is %lld, but the current grid stage holds %lld Adam updates: "
+                 "%s", label, (long long)m->adam->step, adam_in_stage, DK_FOREIGN_VALUE_HINT);
     if (m->lbfgs && (m->lbfgs->steps < 0 || m->lbfgs->steps > sc->step - sc->adam_done || m->lbfgs->evals < 0))
         DK_ERROR(DK_ERR_DATA, "%s: L-BFGS's counters are %lld iterations and %lld evaluations (expected 0..%lld "
                  "iterations, the L-BFGS updates done, and evaluations >= 0): %s", label, (long long)m->lbfgs->steps,

@@ -38,8 +38,9 @@ dk_err dk_optimizer_check_file(dk_ckpt_reader *reader);
 
 /* The manifest's counters, which no config can check: the writing run's world size (>= 1)
  * and training time (finite, >= 0), the schedule (step, Adam updates <= step, stages with
- * 0 <= done <= planned, the current one begun by the step), Adam's step counter (at most
- * the Adam updates: it restarts at each grid extension), L-BFGS's (at most the L-BFGS
+ * 0 <= done <= planned, each beginning where the one before ended, the step where the
+ * current one stands, its G the model's), Adam's step counter (the Adam updates of the
+ * current stage: it restarts at each grid extension), L-BFGS's (at most the L-BFGS
  * updates). Shared by inspect and resume, so that a file one accepts the other does too.
  * DK_ERR_DATA naming label. */
 dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label);

@@ -448,8 +448,11 @@ static dk_err write_outputs(run *r)
     double wall = dk_train_now() - r->t_start;
     int started = 0;
     DK_CALL(dk_run_lock_recheck()); /* before this run replaces the directory's outputs */
-    DK_CALL(dk_train_checkpoint_set_aside_history(r)); /* a copy of the results it replaces */
     dk_err err = write_partials(r, wall, &started);
+    /* Written, so the earlier history can go aside (with a copy of the results replaced
+     * next): a failure to write them leaves it in place. */
+    if (err == DK_OK)
+        err = dk_train_checkpoint_set_aside_history(r);
     if (err == DK_OK)
         err = dk_partial_commit_set(dir, dk_run_output_names, DK_RUN_OUTPUTS);
     if (err != DK_OK) {

@@ -19,6 +19,7 @@
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
 #include "../checkpoint/dk_crc32c.h"
+#include "../common/dk_fs.h"
 #include "dk_run_files.h"
 #include "dk_run_lock.h"
 #include "dk_signals.h"
@@ -159,10 +160,12 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
     DK_CALL(not_continued(r, &entries, &n, &to_move));
     free(entries);
     /* A resumed run carries its log's lines up to the checkpoint over into its own
-     * (dk_train_resume_carry_metrics); the lines of a history it does not continue go
-     * aside, the checkpoints of that history following when this run first saves. */
+     * (dk_train_resume_carry_metrics), which replaces the .partial they came from; any other
+     * .partial here (a history it does not continue: a fresh run's predecessor, a failed
+     * run's, one the resume passed over) goes aside, the checkpoints of that history
+     * following when this run first saves. */
     char log[DK_PATH_MAX + 32];
-    if (!unfinished_log(r, log, sizeof log) || (r->resumed_in_own_dir && to_move == 0))
+    if (!unfinished_log(r, log, sizeof log) || (r->carried_from_partial && to_move == 0))
         return DK_OK;
     DK_CALL(make_own_aside_dir(r));
     DK_CALL(dk_move_file(log, r->aside_dir, "metrics.jsonl.partial"));
@@ -189,7 +192,9 @@ dk_err dk_train_checkpoint_set_aside_history(dk_run *r)
         err = dk_keep_file(path, r->aside_dir, dk_run_output_names[i]);
         kept += err == DK_OK;
     }
-    for (int i = 0; i < n && err == DK_OK; i++) {
+    /* Oldest first (the list is newest first): killed half-way, the directory keeps the
+     * newest steps of that history, so --resume latest still continues where it ended. */
+    for (int i = n - 1; i >= 0 && err == DK_OK; i--) {
         if (continued(r, &entries[i]))
             continue;
         const char *base = strrchr(entries[i].path, '/');
@@ -404,7 +409,6 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
         DK_CALL(dk_train_device_to_host(r));
     DK_CALL(dk_train_check_params_finite(r));
     DK_CALL(dk_run_lock_recheck()); /* before this run prunes the directory */
-    DK_CALL(dk_train_checkpoint_set_aside_history(r)); /* before its first checkpoint joins them */
     static dk_state_tensor tensors[DK_MAX_STATE_TENSORS];
     static dk_ckpt_tensor_source sources[DK_MAX_STATE_TENSORS];
     static manifest_parts parts;
@@ -421,13 +425,28 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
     char *ini = NULL;
     DK_CALL(dk_config_to_text(r->cfg, &ini)); /* the same text as the run's config.ini */
     fill_manifest(r, &parts, ini, reason);
-    char path[DK_CKPT_PATH_MAX];
+    char path[DK_CKPT_PATH_MAX], staged[DK_CKPT_PATH_MAX + 16];
     dk_err err = dk_ckpt_path(path, sizeof path, r->ckpt_dir, r->step);
     if (err == DK_OK)
         err = dk_make_dirs(r->ckpt_dir);
+    /* The first checkpoint is written under another name before the earlier history is set
+     * aside, and renamed into place after: a write that fails (a full disk) leaves that
+     * history where it was, and usable. */
+    const bool first = !r->history_set_aside;
+    snprintf(staged, sizeof staged, "%s.first", path);
     if (err == DK_OK)
-        err = dk_ckpt_write(path, &parts.m, sources, n, (size_t)r->cfg->ckpt_chunk_bytes);
+        err = dk_ckpt_write(first ? staged : path, &parts.m, sources, n, (size_t)r->cfg->ckpt_chunk_bytes);
     free(ini);
+    if (err == DK_OK && first) {
+        err = dk_train_checkpoint_set_aside_history(r);
+        if (err == DK_OK && rename(staged, path) != 0)
+            err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__, "cannot rename %s to %s: %s", staged, path,
+                               strerror(errno));
+        if (err == DK_OK)
+            err = dk_fsync_dir(r->ckpt_dir);
+        if (err != DK_OK)
+            unlink(staged);
+    }
     DK_CALL(err);
     /* The checkpoint is safe on disk: failing to remove older ones (a file made read-only,
      * an NFS hiccup) costs disk space, not the run. */

@@ -10,6 +10,7 @@
  * batches are functions of (seed, position), so a checkpoint resumes on any number of ranks.
  * On the same number of ranks, with the same threads, the resumed run repeats the
  * uninterrupted one bit for bit. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -139,24 +140,59 @@ static dk_err log_begins_with(const char *path, uint64_t bytes, uint32_t crc, bo
     return DK_OK;
 }
 
-/* Rank 0: the lines of the run directory's metrics file (the unfinished .partial of a
- * stopped run, else the committed one) up to the checkpoint: lines of later steps, and
- * lines after the checkpoint's own event at its step, were written after it. The file must
- * begin with the log the checkpoint recorded (its length and CRC-32C): another run's log
- * (a fresh run that failed in the same directory before it saved anything leaves its own
- * .partial there) is not this history. */
+/* A log set aside by an earlier run (<checkpoint dir>/earlier-<time>/NAME) that begins with the
+ * recorded bytes, in path; false if none does. Set-aside directories sort by time, and the
+ * newest is tried first. */
+static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *path, size_t cap, bool *found)
+{
+    *found = false;
+    char dir[DK_PATH_MAX];
+    if (dk_config_checkpoint_dir(r->cfg, dir, sizeof dir) != DK_OK) {
+        dk_error_clear();
+        return DK_OK;
+    }
+    struct dirent **names = NULL;
+    const int n = scandir(dir, &names, NULL, alphasort);
+    dk_err err = DK_OK;
+    for (int i = n - 1; i >= 0 && !*found && err == DK_OK; i--) {
+        if (strncmp(names[i]->d_name, "earlier-", 8) != 0)
+            continue;
+        const char *logs[] = {"metrics.jsonl.partial", "metrics.jsonl"};
+        for (int j = 0; j < 2 && !*found && err == DK_OK; j++) {
+            struct stat st;
+            if ((size_t)snprintf(path, cap, "%s/%s/%s", dir, names[i]->d_name, logs[j]) >= cap ||
+                stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            err = log_begins_with(path, md->log_bytes, md->log_crc32c, found);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return err;
+}
+
+/* Rank 0: the lines of the training log up to the checkpoint: lines of later steps, and
+ * lines after the checkpoint's own event at its step, were written after it. The log is
+ * the run directory's metrics.jsonl.partial (a stopped run's) or metrics.jsonl (a finished
+ * one's), the newer first, and it must begin with the log the checkpoint recorded (its
+ * length and CRC-32C): another run's log there (a fresh run that failed before it saved
+ * anything leaves its own .partial) is not this history, and the history's own may have
+ * been set aside by such a run, into <checkpoint dir>/earlier-<time>, where it is looked for
+ * next. r->carried_from_partial: the source was the run directory's .partial (the only
+ * one the resumed run's log may replace; anything else there is set aside). */
 static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step)
 {
-    /* The newer of the two first: a stale .partial of an older failed run must not win over
-     * the committed file of a finished run that is now trained further. */
-    char path[2][DK_PATH_MAX + 32];
+    char path[3][DK_PATH_MAX + 64];
     struct stat st[2];
-    bool found[2];
+    bool found[3] = {false, false, false};
     const char *names[] = {"metrics.jsonl.partial", "metrics.jsonl"};
     for (int i = 0; i < 2; i++) {
         snprintf(path[i], sizeof path[i], "%s/%s", r->cfg->run_dir, names[i]);
         found[i] = stat(path[i], &st[i]) == 0 && S_ISREG(st[i].st_mode);
     }
+    /* A stale .partial of an older failed run must not win over the committed file of a
+     * finished run that is now trained further: the newer first. */
     const int first = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
     const bool recorded = md->log_bytes > 0; /* older checkpoints: the newer file, unchecked */
     int pick = -1;
@@ -168,14 +204,22 @@ static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step
         if (found[i] && begins)
             pick = i;
     }
+    if (pick < 0 && recorded) {
+        DK_CALL(find_set_aside_log(r, md, path[2], sizeof path[2], &found[2]));
+        if (found[2])
+            pick = 2;
+    }
     if (pick < 0) {
-        if (recorded && (found[0] || found[1]))
-            fprintf(stderr, "distkan: warning: neither metrics.jsonl.partial nor metrics.jsonl in %s begins with the "
-                            "training log %s continues (%llu bytes; moved, or replaced by another run?): the log "
-                            "starts again at step %ld\n",
+        if (recorded)
+            fprintf(stderr, "distkan: warning: no training log in %s or set aside in its checkpoint directory begins "
+                            "with the log %s continues (%llu bytes; deleted or edited?): the log starts again at "
+                            "step %ld\n",
                     r->cfg->run_dir, r->resume->path, (unsigned long long)md->log_bytes, step);
         return DK_OK; /* no log: nothing to carry */
     }
+    r->carried_from_partial = pick == 0;
+    if (pick == 2)
+        printf("note: the training log up to step %ld is carried over from %s\n", step, path[2]);
     FILE *f = fopen(path[pick], "r");
     if (!f)
         DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path[pick], strerror(errno));

@@ -99,6 +99,7 @@ typedef struct dk_run {
     bool resumed;         /* the state was restored from a checkpoint */
     bool resumed_in_own_dir; /* rank 0: ... from one in this run's checkpoint directory */
     long resumed_step;    /* rank 0: the step it resumed from (the history it continues ends there) */
+    bool carried_from_partial; /* rank 0: its log lines came from the run directory's .partial */
     bool warned_rel_l2_undefined; /* the PDE evaluation set cannot give a relative error */
     char data_range_warning[320]; /* fit: the training inputs leave the grid range ("" if not) */
     double last_lr;       /* learning rate of the last Adam update */

@@ -98,3 +98,27 @@ printf '\x55' | dd of=hist/checkpoints/ckpt-000000000030.dkc bs=1 seek=20 conv=n
 aside=$(ls -d hist/checkpoints/earlier-*)
 [ "$(md5sum < "$aside/metrics.jsonl")" = "$log_md5" ] || fail "hist: the abandoned history's finished log was not kept"
 echo "ok: a resume past a corrupt final checkpoint keeps the abandoned history's finished log in $aside"
+
+# A fresh run over a stopped run, failing before it saves anything: the stopped run's
+# checkpoints stay in place; its log went aside at the fresh run's start, where the resume
+# finds it (by the length and CRC-32C its checkpoint recorded) and carries it on; the
+# failed run's own log is set aside in turn, not overwritten.
+stop_run over
+ckpts=$(ls over/checkpoints/ckpt-*.dkc)
+rc=0
+"$DISTKAN" train "$cfg" --run-dir over --set train.lr=1e300 --set checkpoint.every=20 > over.fail.log 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || { cat over.fail.log; fail "over: the diverging fresh run exited $rc, expected 1"; }
+[ "$(ls over/checkpoints/ckpt-*.dkc)" = "$ckpts" ] || fail "over: the failed run moved the stopped run's checkpoints"
+stopped_log=$(ls over/checkpoints/earlier-*/metrics.jsonl.partial)
+failed_md5=$(md5sum < over/metrics.jsonl.partial)
+"$DISTKAN" train "$cfg" --run-dir over --set checkpoint.every=20 --resume latest > over.again.log 2> over.again.err \
+    || { cat over.again.log over.again.err; fail "over: resuming the stopped run failed"; }
+grep -q "^note: the training log up to step [0-9]* is carried over from $stopped_log" over.again.log \
+    || { cat over.again.log over.again.err; fail "over: the stopped run's log was not found aside"; }
+[ "$(head -n 1 over/metrics.jsonl)" = "$(head -n 1 "$stopped_log")" ] || fail "over: the log does not continue the stopped run's"
+step=$(sed -n 's/^resuming from .*: step \([0-9]*\),.*/\1/p' over.again.log)
+grep -q "^{\"step\": $step, \"event\": \"checkpoint\"" over/metrics.jsonl || fail "over: lines up to step $step not carried"
+found=0
+for f in over/checkpoints/earlier-*/metrics.jsonl.partial; do [ "$(md5sum < "$f")" = "$failed_md5" ] && found=1; done
+[ "$found" -eq 1 ] || fail "over: the failed run's log was overwritten, not set aside"
+echo "ok: over: a failed fresh run left the stopped run resumable, its log carried from $stopped_log"

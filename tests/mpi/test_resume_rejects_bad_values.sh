@@ -43,8 +43,11 @@ check_field() { # FIELD VALUE PATTERN
     expect_failure 1 "bad.dkc: .*$3" run_ranks 2 train "$cfg" --run-dir rx --resume bad.dkc
 }
 check_field @layers.0.in 3 "layer 0's shape disagrees with the model's widths"
-check_field @adam.step -1 "Adam's step counter is -1, outside 0\.\.[0-9]+"
+check_field @adam.step -1 "Adam's step counter is -1, but the current grid stage holds [0-9]+ Adam updates"
 check_field @adam.step 4611686018427387904 "Adam's step counter is 4611686018427387904"
+check_field @adam.step 3 "Adam's step counter is 3, but the current grid stage holds [0-9]+ Adam updates"
+check_field @schedule.step 100000 "the step, 100000, is not where grid stage [0-9] stands"
+check_field @schedule.stage 0 "the step, 49, is not where grid stage 1 stands"
 check_field @lbfgs.steps -1 "L-BFGS's counters are -1 iterations"
 check_field @metadata.wall_s nan "the metadata say 2 ranks and -?nan s of training"
 check_field @metadata.wall_s -5 "the metadata say 2 ranks and -5 s of training"
