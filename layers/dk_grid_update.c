@@ -1,5 +1,6 @@
 #include "dk_grid_update.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -226,6 +227,17 @@ static dk_err update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G,
             report->kept++;
             dk_grid_update_note(report, "layer %d input %d: samples in [%g, %g] give no strictly increasing knots: grid kept; ",
                      layer, i, xs[0], xs[n - 1]);
+            continue;
+        }
+        /* Knots closer than the basis can bear even in float64 (subnormal samples, say)
+         * are kept from the fit too: LAPACK's SVD on such a scale fails or does not stop.
+         * (A float32 network's stricter limit is applied by dk_network_update_grid.) */
+        const double limit = dk_bspline_min_spacing(k, DBL_MAX);
+        if (gap < limit) {
+            report->kept++;
+            dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] would be %.6g apart, below the %.6g "
+                                "that k = %d allows in float64 (the basis's derivatives would overflow): grid kept; ",
+                                layer, i, t[0], t[nk - 1], gap, limit, k);
             continue;
         }
         const double *t_old = grid + (size_t)i * nk;

@@ -10,7 +10,8 @@
 #  (f) a column whose range is two float64 ulps: no strictly increasing knots, grid kept;
 #  (g) float32, a column whose knots collide only when rounded to float: grid kept;
 #  (h) a PDE: the boundary points' tied face coordinates are not update samples;
-#  (i) float32, k = 7, a column spread over 1e-5: knots too close for the basis, grid kept.
+#  (i) float32, k = 7, a column spread over 1e-5: knots too close for the basis, grid kept;
+#  (j) float64, k = 1, a subnormal column: knots too close, grid kept before LAPACK sees it.
 source "$(dirname "$0")/../lib.sh"
 
 # check_knots DIR: every knot row of DIR/final_state.bin is finite and strictly increasing
@@ -204,5 +205,14 @@ train narrow 1 base.ini --set fit.csv=narrow.csv --set model.precision=float32 -
 expect_line narrow "that k = 7 allows in float32 (the basis's derivatives would overflow): grid kept"
 grep -q '"event": "grid_update".*"inputs_kept": 1,' narrow/metrics.jsonl || fail "narrow: the input is not counted as kept"
 echo "ok (i): knots too close for k = 7 in float32: $(grep -m 1 -o 'layer 0 input 0: knots in[^;]*' narrow.log)"
+
+# (j) float64, k = 1, a column of subnormal numbers (up to 1e-309; awk cannot compute them,
+# so they are written as text): knots that close would
+# take LAPACK's SVD to a scale where it did not stop (the run hung, SIGTERM included; here
+# CTest's time limit would fail it): that input keeps its grid before any fit.
+awk 'BEGIN { print "x,z,y"; for (i = 0; i < 40; i++) { z = -1 + 2 * i / 39; printf "%de-312,%.17g,%.17g\n", 25 * i, z, z * z } }' > subnormal.csv
+train subnormal 1 base.ini --set fit.csv=subnormal.csv --set model.k=1
+expect_line subnormal "that k = 1 allows in float64 (the basis's derivatives would overflow): grid kept"
+echo "ok (j): subnormal samples in float64: $(grep -m 1 -o 'layer 0 input 0: knots in[^;]*' subnormal.log)"
 
 echo "grid updates on degenerate data: explained, counted, finite, strictly increasing knots"
