@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "../kernels/dk_bspline.h"
+#include "../layers/dk_grid_refine.h"
 #include "../tasks/dk_fit_functions.h"
 #include "../tasks/dk_pde_problem.h"
 
@@ -211,11 +212,40 @@ static dk_err check_grid_range(const dk_config_load_state *st)
                  "of %s knots of size %.3g, which would not stay distinct", G, h, f32 ? "float32" : "float64", outer);
         DK_CALL(cross_error(st, "model", "grid_range", what));
     }
+    /* The knots as the run will store them, grid by grid of the schedule (each refined
+     * from the one before, then rounded to the run's precision): rounding alone can take a
+     * gap of a range just above the limit below it. */
     const double limit = dk_bspline_min_spacing(cfg->k, big);
-    if (!(h >= limit)) {
-        snprintf(what, sizeof what, "expected a wider range: with G = %d the knot spacing %.3g is below the %.3g that "
-                 "k = %d allows in %s, so the basis's derivatives, of order 1/spacing^%d, would overflow", G, h, limit,
-                 cfg->k, f32 ? "float32" : "float64", cfg->k > 2 ? cfg->k : 2);
+    int G_at = G, G_prev = cfg->grid;
+    double gap = INFINITY;
+    double *t = NULL, *t_next = NULL;
+    DK_CALL(DK_CALLOC(t, (size_t)G + 2 * cfg->k + 1, "the grid's knots"));
+    dk_err err = DK_CALLOC(t_next, (size_t)G + 2 * cfg->k + 1, "the grid's knots");
+    if (err == DK_OK) {
+        dk_bspline_uniform_grid_f64(lo, hi, G_prev, cfg->k, t);
+        for (int s = 0; s <= cfg->n_grid_schedule; s++) {
+            const int G_s = s == 0 ? G_prev : cfg->grid_schedule[s - 1];
+            if (s > 0 && G_s != G_prev) {
+                dk_grid_refine_knots(cfg->k, G_prev, t, G_s, t_next);
+                double *swap = t;
+                t = t_next, t_next = swap;
+                G_prev = G_s;
+            }
+            const int nk = G_prev + 2 * cfg->k + 1;
+            for (int m = 0; m < nk; m++)
+                t[m] = f32 ? (double)(float)t[m] : t[m];
+            for (int m = 1; m < nk; m++)
+                if (t[m] - t[m - 1] < gap)
+                    gap = t[m] - t[m - 1], G_at = G_prev;
+        }
+    }
+    free(t);
+    free(t_next);
+    DK_CALL(err);
+    if (!(gap >= limit)) {
+        snprintf(what, sizeof what, "expected a wider range: with G = %d the knots, as stored in %s, come %.6g apart, "
+                 "below the %.6g that k = %d allows, so the basis's derivatives, of order 1/spacing^%d, would overflow",
+                 G_at, f32 ? "float32" : "float64", gap, limit, cfg->k, cfg->k > 2 ? cfg->k : 2);
         DK_CALL(cross_error(st, "model", "grid_range", what));
     }
     return DK_OK;

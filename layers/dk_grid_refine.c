@@ -18,6 +18,15 @@ static void interpolate_knots(const double *inner_old, int G_old, int G_new, dou
     }
 }
 
+void dk_grid_refine_knots(int k, int G_old, const double *t_old, int G_new, double *t_new)
+{
+    interpolate_knots(t_old + k, G_old, G_new, t_new + k);
+    for (int j = 0; j < k; j++) {
+        t_new[j] = t_old[j];
+        t_new[G_new + k + 1 + j] = t_old[G_old + k + 1 + j];
+    }
+}
+
 dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *grid_old, const double *coef_old,
                             int G_new, double *grid_new, double *coef_new, double *max_change)
 {
@@ -30,12 +39,11 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
     const int per_interval = k + 3, n_intervals = G_new + 2 * k;
     const long n_pts = (long)per_interval * n_intervals;
     dk_err err = DK_OK;
-    double *x = NULL, *Y = NULL, *inner = NULL, *fit = NULL;
+    double *x = NULL, *Y = NULL, *fit = NULL;
     dk_spline_fit_ws *ws = NULL; /* an extension allocates a new network anyway */
     DK_CALL_GOTO(err, done, dk_spline_fit_ws_create(&ws));
     DK_CALL_GOTO(err, done, DK_CALLOC(x, (size_t)n_pts, "refinement points"));
     DK_CALL_GOTO(err, done, DK_CALLOC(Y, (size_t)n_pts * out, "refinement targets"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(inner, (size_t)G_new + 1, "refined inner knots"));
     DK_CALL_GOTO(err, done, DK_CALLOC(fit, (size_t)out * nb_new, "refined coefficients"));
     double worst = 0.0;
     for (int i = 0; i < in; i++) {
@@ -47,13 +55,7 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
                                "grid refinement: input %d has an empty grid range [%g, %g]", i, lo, hi);
             goto done;
         }
-        interpolate_knots(t_old + k, G_old, G_new, inner);
-        for (int j = 0; j < k; j++) {
-            t_new[j] = t_old[j];
-            t_new[G_new + k + 1 + j] = t_old[G_old + k + 1 + j];
-        }
-        for (int j = 0; j <= G_new; j++)
-            t_new[k + j] = inner[j];
+        dk_grid_refine_knots(k, G_old, t_old, G_new, t_new);
         dk_spline_fit_points(t_new, nk_new, per_interval, x);
         for (long p = 0; p < n_pts; p++)
             for (int j = 0; j < out; j++)
@@ -74,7 +76,6 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
 done:
     free(x);
     free(Y);
-    free(inner);
     free(fit);
     dk_spline_fit_ws_destroy(&ws);
     return err;

@@ -44,4 +44,9 @@
 dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *grid_old, const double *coef_old,
                             int G_new, double *grid_new, double *coef_new, double *max_change);
 
+/* The knots of one input after refinement (what dk_grid_refine_layer gives it): t_old
+ * [G_old + 2k + 1] -> t_new [G_new + 2k + 1]. The config check uses it to foresee the
+ * knots a grid schedule will make. */
+void dk_grid_refine_knots(int k, int G_old, const double *t_old, int G_new, double *t_new);
+
 #endif

@@ -819,12 +819,21 @@ static void test_grid_range_must_give_usable_knots(void **state)
                  "finite in float64");
     EXPECT_USAGE(load_text(&c, "r2.ini", "[model]\ngrid_range = 0,1e-300\n", NULL, 0),
                  "r2.ini:2: [model] grid_range = '0,1e-300': expected a wider range",
-                 "below the 1.62e-102 that k = 3 allows in float64");
+                 "the knots, as stored in float64, come 2e-301 apart, below the 1.62261e-102 that k = 3 allows");
     /* The limit falls with the degree (derivatives of order k, dk_bspline_min_spacing). */
     const char *f32k7[] = {"model.precision=float32", "model.k=7"};
     check_ok(load_text(&c, "r2b.ini", "[model]\ngrid_range = 0,2e-4\n", f32k7, 2));
     EXPECT_USAGE(load_text(&c, "r2c.ini", "[model]\ngrid_range = 0,1e-6\n", f32k7, 2),
-                 "the knot spacing 2e-07 is below the 3.14e-05 that k = 7 allows in float32");
+                 "the knots, as stored in float32, come 2e-07 apart, below the 3.14353e-05 that k = 7 allows");
+    /* Just above the limit, (hi - lo)/G = 3.144e-5, but 3 + that rounds in float32 to gaps of
+     * 3.123e-5 and 3.147e-5: the knots as stored count (the run trained on the closer ones,
+     * then refused its own checkpoint). The same through a schedule's refinement. */
+    EXPECT_USAGE(load_text(&c, "r2d.ini", "[model]\ngrid = 5\ngrid_range = 3,3.0001572\n", f32k7, 2),
+                 "with G = 5 the knots, as stored in float32, come 3.12328e-05 apart");
+    EXPECT_USAGE(load_text(&c, "r2e.ini",
+                           "[model]\ngrid = 5\ngrid_range = 3,3.00031437\n[train]\nsteps = 4\n[grid]\nschedule = 5,10\n",
+                           f32k7, 2),
+                 "with G = 10 the knots, as stored in float32, come 3.12328e-05 apart");
     /* Distinct in float64 but not in float32: 1e6 + 1e-3 spacing rounds away in float. */
     const char *f32[] = {"model.precision=float32"};
     check_ok(load_text(&c, "r3.ini", "[model]\ngrid_range = 1e6,1000000.005\n", NULL, 0));
