@@ -169,6 +169,7 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
     DK_CALL(dk_ckpt_list(dir, &list, &n));
     if (n == 0)
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
+    int misnamed = 0;
     for (int i = 0; i < n; i++) {
         if (dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
             /* A file renamed or copied under another step's name would be taken for that
@@ -182,6 +183,7 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
                 fprintf(warnings, "distkan: warning: skipping checkpoint %s: its name says step %ld but it holds step %lld "
                         "(renamed or copied?)\n", list[i].path, list[i].step, (long long)m->schedule->step);
             dk_ckpt_close(out);
+            misnamed++;
             continue;
         }
         if (warnings) {
@@ -192,6 +194,10 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
         dk_error_clear();
     }
     free(list);
+    if (misnamed > 0)
+        DK_ERROR(DK_ERR_DATA, "no valid checkpoint in %s: %d of %d failed to verify, %d %s a name that gives another "
+                 "step than %s (give such a file by its path to use it)", dir, n - misnamed, n, misnamed,
+                 misnamed == 1 ? "has" : "have", misnamed == 1 ? "it holds" : "they hold");
     DK_ERROR(DK_ERR_DATA, "no valid checkpoint in %s: all %d failed to verify", dir, n);
 }
 
@@ -237,3 +243,5 @@ dk_err dk_ckpt_prune(const char *dir, int keep)
     free(temps);
     return err;
 }
+
+long dk_ckpt_name_step(const char *name) { return checkpoint_step(name); }

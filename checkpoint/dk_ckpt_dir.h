@@ -27,6 +27,9 @@ typedef struct dk_ckpt_entry {
  * frees. A directory that does not exist has no checkpoints (*n = 0, not an error). */
 dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n);
 
+/* The step a file name (no directory) gives, "ckpt-<digits>.dkc", or -1 for another name. */
+long dk_ckpt_name_step(const char *name);
+
 /* The newest checkpoint in dir that opens and verifies completely (dk_ckpt_verify). Each
  * newer one that fails is skipped with a line on `warnings` (if not NULL) naming it and
  * why. An error when dir holds no valid checkpoint, saying how many were tried. */

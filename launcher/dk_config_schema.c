@@ -139,10 +139,10 @@ const dk_key_spec dk_config_keys[] = {
     {.section = "lbfgs", .key = "c2", .type = DK_KEY_DOUBLE, .default_text = "0.9", FIELD(lbfgs_c2), .dmin = 0,
      .dmax = 1, .range = DK_RANGE_MIN | DK_RANGE_MAX | DK_RANGE_MIN_OPEN | DK_RANGE_MAX_OPEN,
      .doc = "Strong Wolfe curvature constant (c1 < c2 < 1)."},
-    {.section = "lbfgs", .key = "tolerance_grad", .type = DK_KEY_DOUBLE, .default_text = "0",
+    {.section = "lbfgs", .key = "tolerance_grad", .resume_may_change = true, .type = DK_KEY_DOUBLE, .default_text = "0",
      FIELD(lbfgs_tolerance_grad), .dmin = 0, .range = DK_RANGE_MIN,
      .doc = "Stop when the largest gradient component is at most this (0 = never, as pykan)."},
-    {.section = "lbfgs", .key = "tolerance_change", .type = DK_KEY_DOUBLE, .default_text = "0",
+    {.section = "lbfgs", .key = "tolerance_change", .resume_may_change = true, .type = DK_KEY_DOUBLE, .default_text = "0",
      FIELD(lbfgs_tolerance_change), .dmin = 0, .range = DK_RANGE_MIN,
      .doc = "Stop when both the loss change and the largest parameter change of a step are below this "
             "(0 = never)."},

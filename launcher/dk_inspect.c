@@ -156,8 +156,19 @@ static int inspect_file(const char *path)
         printf("valid: header, manifest and all %zu chunk checksums verified; the model loads\n", chunks);
     else
         fprintf(stderr, "distkan: invalid checkpoint: %s\n", dk_error_message());
+    /* As in a directory listing: a name that gives another step makes --resume latest
+     * skip the file, so say so (and exit 1) here too. */
+    const char *base = strrchr(path, '/');
+    const long named = dk_ckpt_name_step(base ? base + 1 : path);
+    const Dk__Schedule *sc = dk_ckpt_manifest(rd)->schedule;
+    int misnamed = 0;
+    if (err == DK_OK && sc && named >= 0 && named != (long)sc->step) {
+        fprintf(stderr, "distkan: MISNAMED: %s: its name says step %ld but it holds step %lld (renamed or copied?); "
+                        "--resume latest skips it\n", path, named, (long long)sc->step);
+        misnamed = 1;
+    }
     dk_ckpt_close(&rd);
-    return err == DK_OK ? 0 : 1;
+    return err == DK_OK && !misnamed ? 0 : 1;
 }
 
 /* A directory: one line per checkpoint, newest first. A directory without checkpoints may

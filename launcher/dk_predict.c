@@ -263,8 +263,9 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     fprintf(report, "distkan: %ld point%s evaluated with %s\n", info.n_rows, info.n_rows == 1 ? "" : "s", source);
     if (tally.non_finite > 0)
         fprintf(report,
-                "distkan: warning: %ld row%s gave NaN or infinite values (the first: %s:%ld); inputs far outside "
-                "the range the model was trained on overflow through its layers\n",
+                "distkan: warning: %ld row%s gave NaN or infinite values (the first: %s:%ld): the model's values "
+                "overflow there, as inputs far outside the range it was trained on do; derivatives also do when "
+                "its knots are very close together (their size grows as a power of 1/spacing per layer)\n",
                 tally.non_finite, tally.non_finite == 1 ? "" : "s", o->points, tally.first_bad_line);
     if (info.n_cols > n_in)
         fprintf(report, "distkan: RMSE against the %d target column%s of %s: %.6e\n", n_out, n_out == 1 ? "" : "s",

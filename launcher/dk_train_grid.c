@@ -135,7 +135,9 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
         DK_CALL(dk_train_device_bind(r));
     r->lbfgs_fresh = true;
     DK_CALL(dk_train_full_loss(r, &st->loss_after));
-    double rel = (st->loss_after - st->loss_before) / st->loss_before;
+    /* A loss of exactly 0 (targets the initial model fits) moves by 0%, not by NaN%. */
+    const double rel = st->loss_before != 0.0 ? (st->loss_after - st->loss_before) / st->loss_before
+                       : st->loss_after == 0.0 ? 0.0 : INFINITY;
     if (r->rank == 0) {
         printf("grid extension at step %ld: G %d -> %d, %zu -> %zu parameters, loss %.6e -> %.6e (%+.3g%%), "
                "largest spline change %.2e\n",

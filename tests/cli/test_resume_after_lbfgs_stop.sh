@@ -42,6 +42,15 @@ grown_loss=$(json_number grown/summary.json final_loss)
 assert_less "$grown_loss" "$first_loss" "final loss after reopening vs before"
 echo "reopened: $done_steps -> $grown_steps steps, loss $first_loss -> $grown_loss"
 
+# The stop's tolerance may change on resume too (reported): the reopened stage then runs on.
+cp -r first looser
+"$DISTKAN" train "$cfg" --set train.optimizer=lbfgs --set lbfgs.tolerance_change=0 --set lbfgs.steps=150 \
+    --run-dir looser --resume latest > looser.log 2>&1 || { cat looser.log; fail "resuming with tolerance_change = 0 failed"; }
+grep -q "\[lbfgs\] tolerance_change: 0.003 -> 0" looser.log || { cat looser.log; fail "the changed tolerance is not reported"; }
+looser_steps=$(json_number looser/summary.json steps)
+[ "$looser_steps" -gt $((done_steps + 10)) ] || fail "with tolerance_change = 0 the reopened stage ran only to step $looser_steps"
+echo "reopened with tolerance_change = 0: $done_steps -> $looser_steps steps"
+
 # Grid stages: once stage 1 has ended and stage 2 runs, stage 1's count is fixed.
 "$DISTKAN" train "$cfg" "${lb[@]}" --set lbfgs.steps=100 --set grid.schedule=3,5 --set model.grid=3 \
     --set checkpoint.final=true --run-dir staged > staged.log || { cat staged.log; fail "the staged run failed"; }

@@ -84,7 +84,13 @@ rc=0
     && grep -q "^valid    run/checkpoints/ckpt-000000000080.dkc  step 80," misnamed.txt \
     && grep -q "checkpoints valid, 1 misnamed$" misnamed.txt \
     || { cat misnamed.txt; fail "inspect of a directory with a misnamed checkpoint: exit $rc"; }
-rm run/checkpoints/ckpt-000000000099.dkc
+expect_failure 1 "MISNAMED: run/checkpoints/ckpt-000000000099.dkc: its name says step 99 but it holds step 70" \
+    "$DISTKAN" inspect run/checkpoints/ckpt-000000000099.dkc
+mkdir -p only/checkpoints
+mv run/checkpoints/ckpt-000000000099.dkc only/checkpoints/
+printf 'x0,x1\n0.1,0.2\n' > one_point.csv
+expect_failure 1 "no valid checkpoint in only/checkpoints: 0 of 1 failed to verify, 1 has a name that gives another step" \
+    "$DISTKAN" predict only one_point.csv
 echo "ok: inspect names a misnamed checkpoint"
 
 # A fresh run in the same directory never deletes the earlier run's checkpoints: they are
