@@ -90,10 +90,23 @@ static dk_err make_aside_dir(const char *ckpt_dir, char *aside, size_t cap)
 /* Whether a checkpoint belongs to the history this run continues: none does for a fresh
  * run, nor for one resumed from a checkpoint in another directory (the ones here are
  * another history, even with lower steps); those up to the resumed step do for a run
- * resumed from its own directory. */
+ * resumed from its own directory, if they hold the step their names give. */
 static bool continued(const dk_run *r, const dk_ckpt_entry *e)
 {
-    return r->resumed && r->resumed_in_own_dir && e->step <= r->resumed_step;
+    if (!r->resumed || !r->resumed_in_own_dir || e->step > r->resumed_step)
+        return false;
+    /* Only by the step it holds: a file renamed or copied under an older step's name is
+     * another history's, which pruning (keep) must not delete. One that does not open is
+     * this history's, damaged. */
+    dk_ckpt_reader *rd = NULL;
+    if (dk_ckpt_open(&rd, e->path) != DK_OK) {
+        dk_error_clear();
+        return true;
+    }
+    const Dk__Schedule *sc = dk_ckpt_manifest(rd)->schedule;
+    const bool same = !sc || sc->step == e->step;
+    dk_ckpt_close(&rd);
+    return same;
 }
 
 /* The run directory's metrics.jsonl.partial, the log of an earlier run that did not finish

@@ -93,6 +93,20 @@ expect_failure 1 "no valid checkpoint in only/checkpoints: 0 of 1 failed to veri
     "$DISTKAN" predict only one_point.csv
 echo "ok: inspect names a misnamed checkpoint"
 
+# Files named like older checkpoints of the history a resume continues, but holding other
+# steps (copied or renamed), are another history's: set aside, not pruned by keep.
+mkdir -p mis/checkpoints
+cp run/checkpoints/ckpt-000000000040.dkc run/checkpoints/ckpt-000000000070.dkc mis/checkpoints/
+cp run/checkpoints/ckpt-000000000080.dkc mis/checkpoints/ckpt-000000000001.dkc
+cp run/checkpoints/ckpt-000000000070.dkc mis/checkpoints/ckpt-000000000002.dkc
+"$DISTKAN" train "$cfg" --run-dir mis --set train.steps=80 --set checkpoint.every=10 --set checkpoint.keep=2 \
+    --resume latest > mis.log 2>&1 || { cat mis.log; fail "resuming beside misnamed checkpoints failed"; }
+grep -q "resuming from mis/checkpoints/ckpt-000000000070.dkc" mis.log || { cat mis.log; fail "not resumed from step 70"; }
+for f in ckpt-000000000001.dkc ckpt-000000000002.dkc; do
+    ls mis/checkpoints/earlier-*/"$f" > /dev/null 2>&1 || fail "misnamed $f was pruned, not set aside: $(ls -R mis/checkpoints)"
+done
+echo "ok: misnamed older checkpoints are set aside, not pruned"
+
 # A fresh run in the same directory never deletes the earlier run's checkpoints: they are
 # moved aside, still valid, and the new run's own history starts clean.
 before=$(ls run/checkpoints/ckpt-*.dkc | wc -l)
