@@ -110,8 +110,8 @@ static bool continued(const dk_run *r, const dk_ckpt_entry *e)
 }
 
 /* The run directory's metrics.jsonl.partial, the log of an earlier run that did not finish
- * (stopped by a signal, or failed), if there is one. The new run's log is opened under
- * that name, truncating it. */
+ * (stopped by a signal, or failed), if there is one. The new run's log takes that name
+ * (dk_partial_open_seeded renames it into place). */
 static bool unfinished_log(const dk_run *r, char *path, size_t cap)
 {
     struct stat st;
@@ -173,7 +173,7 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
     DK_CALL(not_continued(r, &entries, &n, &to_move));
     free(entries);
     /* A resumed run carries its log's lines up to the checkpoint over into its own
-     * (dk_train_resume_carry_metrics), which replaces the .partial they came from; any other
+     * (dk_train_resume_carried_metrics), which replaces the .partial they came from; any other
      * .partial here (a history it does not continue: a fresh run's predecessor, a failed
      * run's, one the resume passed over) goes aside, the checkpoints of that history
      * following when this run first saves. */
