@@ -3,13 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dk_ckpt_file.h"
 
-static const char PREFIX[] = "ckpt-", SUFFIX[] = ".dkc", TEMP_MARK[] = ".tmp.";
+static const char PREFIX[] = "ckpt-", SUFFIX[] = ".dkc", TEMP_MARK[] = ".tmp.", STAGED_MARK[] = ".first";
 
 dk_err dk_ckpt_path(char *out, size_t capacity, const char *dir, long step)
 {
@@ -48,17 +49,27 @@ static long checkpoint_step(const char *name)
 }
 
 /* 0 when name is "ckpt-<digits>.dkc.tmp.<digits>", what dk_ckpt_write leaves behind when
- * it is killed between creating its temporary file and renaming it; -1 otherwise. */
+ * it is killed between creating its temporary file and renaming it, or a run's first
+ * checkpoint staged before it sets an earlier history aside ("ckpt-<digits>.dkc.first",
+ * with or without such a temporary suffix); -1 otherwise. */
 static long leftover_temp(const char *name)
 {
-    const size_t p = sizeof PREFIX - 1, s = sizeof SUFFIX - 1, t = sizeof TEMP_MARK - 1;
+    const size_t p = sizeof PREFIX - 1, s = sizeof SUFFIX - 1, t = sizeof TEMP_MARK - 1, f = sizeof STAGED_MARK - 1;
     if (strncmp(name, PREFIX, p) != 0)
         return -1;
     const size_t d = digits(name + p);
     const char *rest = name + p + d;
-    if (d == 0 || strncmp(rest, SUFFIX, s) != 0 || strncmp(rest + s, TEMP_MARK, t) != 0)
+    if (d == 0 || strncmp(rest, SUFFIX, s) != 0)
         return -1;
-    const char *pid = rest + s + t;
+    rest += s;
+    const bool staged = strncmp(rest, STAGED_MARK, f) == 0;
+    if (staged)
+        rest += f;
+    if (staged && *rest == '\0')
+        return 0;
+    if (strncmp(rest, TEMP_MARK, t) != 0)
+        return -1;
+    const char *pid = rest + t;
     const size_t e = digits(pid);
     return e > 0 && pid[e] == '\0' ? 0 : -1;
 }

@@ -241,8 +241,11 @@ static void test_prune_keeps_the_newest_and_removes_leftover_temporaries_only(vo
         write_step(dir, step);
     touch(dir, "ckpt-000000000006.dkc.tmp.4242");  /* a crashed writer's */
     touch(dir, "ckpt-000000000002.dkc.tmp.17");    /* an older crash */
+    touch(dir, "ckpt-000000000007.dkc.first");          /* a first checkpoint staged, then a crash */
+    touch(dir, "ckpt-000000000007.dkc.first.tmp.99");   /* ... while it was being written */
     const char *kept[] = {"notes.txt", "ckpt-000000000001.dkc.bak", "x.tmp.5", "ckpt-000000000003.dkc.tmp.",
-                          "ckpt-000000000003.dkc.tmp.12x", "ckpt-000000000003.dkc.partial", "ckpt-1.dkc.tmp"};
+                          "ckpt-000000000003.dkc.tmp.12x", "ckpt-000000000003.dkc.partial", "ckpt-1.dkc.tmp",
+                          "ckpt-000000000003.dkc.firstx", "ckpt-000000000003.dkc.first.tmp."};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
         touch(dir, kept[i]);
 
@@ -259,6 +262,8 @@ static void test_prune_keeps_the_newest_and_removes_leftover_temporaries_only(vo
     }
     assert_false(exists_in(dir, "ckpt-000000000006.dkc.tmp.4242"));
     assert_false(exists_in(dir, "ckpt-000000000002.dkc.tmp.17"));
+    assert_false(exists_in(dir, "ckpt-000000000007.dkc.first"));
+    assert_false(exists_in(dir, "ckpt-000000000007.dkc.first.tmp.99"));
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
         if (!exists_in(dir, kept[i]))
             fail_msg("prune removed %s, which is not a checkpoint", kept[i]);
