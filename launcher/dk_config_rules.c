@@ -10,6 +10,7 @@
 
 #include "../kernels/dk_bspline.h"
 #include "../layers/dk_grid_refine.h"
+#include "../layers/dk_network.h"
 #include "../tasks/dk_fit_functions.h"
 #include "../tasks/dk_pde_problem.h"
 
@@ -232,11 +233,11 @@ static dk_err check_grid_range(const dk_config_load_state *st)
                 G_prev = G_s;
             }
             const int nk = G_prev + 2 * cfg->k + 1;
-            for (int m = 0; m < nk; m++)
+            for (int m = 0; m < nk; m++) /* stored; the next grid is refined from these */
                 t[m] = f32 ? (double)(float)t[m] : t[m];
-            for (int m = 1; m < nk; m++)
-                if (t[m] - t[m - 1] < gap)
-                    gap = t[m] - t[m - 1], G_at = G_prev;
+            double gap_s, limit_s;
+            if (!dk_network_knots_usable(t, nk, cfg->k, cfg->precision, &gap_s, &limit_s) && gap_s < gap)
+                gap = gap_s, G_at = G_prev;
         }
     }
     free(t);

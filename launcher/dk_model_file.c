@@ -258,6 +258,7 @@ dk_err dk_model_check_values(const dk_network *net, const char *label)
         DK_ERROR(DK_ERR_DATA, "%s: %s is %g: %s", label, where, dk_load(net->dtype, net->params, (size_t)bad),
                  DK_FOREIGN_VALUE_HINT);
     }
+    const double limit = dk_bspline_min_spacing(net->k, net->dtype == DK_F32 ? FLT_MAX : DBL_MAX);
     for (int l = 0; l < net->n_layers; l++) {
         const dk_layer_view *v = &net->layers[l];
         const int nk = v->shape.n_knots;
@@ -272,7 +273,6 @@ dk_err dk_model_check_values(const dk_network *net, const char *label)
                 if (!(t > before))
                     DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d (%.17g) is not above knot %d "
                              "(%.17g): %s", label, l, i, m, t, m - 1, before, DK_FOREIGN_VALUE_HINT);
-                const double limit = dk_bspline_min_spacing(net->k, net->dtype == DK_F32 ? FLT_MAX : DBL_MAX);
                 if (m > 0 && t - before < limit)
                     DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d is only %.3g above knot %d, "
                              "below the %.3g that k = %d allows (the basis's derivatives would overflow): %s", label, l,

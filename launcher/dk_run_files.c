@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../checkpoint/dk_crc32c.h"
 #include "../common/dk_fs.h"
 
 dk_err dk_make_dirs(const char *dir)
@@ -448,5 +449,21 @@ dk_err dk_outputs_recover(const char *dir, const char *const *names, int n, cons
     DK_CALL(dk_fsync_dir(dir));
     fprintf(stderr, "distkan: note: the outputs in %s were being replaced by process %ld when it ended; %s\n", dir,
             pid, all_placed ? "its new set was complete and stays" : "the earlier set is back in place");
+    return DK_OK;
+}
+
+dk_err dk_file_crc32c(int fd, uint64_t to, uint64_t *at, uint32_t *crc, const char *what)
+{
+    static unsigned char chunk[1 << 16];
+    while (*at < to) {
+        const uint64_t left = to - *at;
+        const ssize_t got = pread(fd, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk, (off_t)*at);
+        if (got < 0)
+            DK_ERROR(DK_ERR_IO, "cannot read %s: %s", what, strerror(errno));
+        if (got == 0)
+            break;
+        *crc = dk_crc32c_update(*crc, chunk, (size_t)got);
+        *at += (uint64_t)got;
+    }
     return DK_OK;
 }

@@ -6,6 +6,7 @@
 #define DK_RUN_FILES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../common/dk_error.h"
@@ -71,6 +72,12 @@ dk_err dk_check_dir_writable(const char *dir, const char *what, const char *opti
  * place: a hard link, or a copy (fsynced) where links are not possible. Later
  * replacements of `from` by rename leave DIR/NAME as it was. */
 dk_err dk_keep_file(const char *from, const char *dir, const char *name);
+
+/* Continues *crc (CRC-32C, dk_crc32c_update's convention) over bytes *at .. to - 1 of the
+ * file open as fd, advancing *at; stops early at the end of the file (*at < to then). A
+ * read error is DK_ERR_IO naming `what`. The training log's record in checkpoints
+ * (written by a run, compared by a resume) is made of it. */
+dk_err dk_file_crc32c(int fd, uint64_t to, uint64_t *at, uint32_t *crc, const char *what);
 
 /* Writes s as a JSON string literal (quotes and escapes included). */
 void dk_json_string(FILE *f, const char *s);

@@ -18,7 +18,6 @@
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
-#include "../checkpoint/dk_crc32c.h"
 #include "../common/dk_fs.h"
 #include "dk_run_files.h"
 #include "dk_run_lock.h"
@@ -154,13 +153,16 @@ static dk_err make_own_aside_dir(dk_run *r)
     return err;
 }
 
-/* Checkpoints of the directory this run does not continue, in *n (a list to free). */
-static dk_err not_continued(const dk_run *r, dk_ckpt_entry **entries, int *n, int *to_move)
+/* The checkpoints of the directory this run does not continue, newest first, in *n (a list
+ * to free). Each is judged once: continued() may open the file. */
+static dk_err not_continued(const dk_run *r, dk_ckpt_entry **entries, int *n)
 {
-    DK_CALL(dk_ckpt_list(r->ckpt_dir, entries, n));
-    *to_move = 0;
-    for (int i = 0; i < *n; i++)
-        *to_move += !continued(r, &(*entries)[i]);
+    int all = 0;
+    DK_CALL(dk_ckpt_list(r->ckpt_dir, entries, &all));
+    *n = 0;
+    for (int i = 0; i < all; i++)
+        if (!continued(r, &(*entries)[i]))
+            (*entries)[(*n)++] = (*entries)[i];
     return DK_OK;
 }
 
@@ -169,8 +171,8 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r)
     if (r->rank != 0)
         return DK_OK;
     dk_ckpt_entry *entries = NULL;
-    int n = 0, to_move = 0;
-    DK_CALL(not_continued(r, &entries, &n, &to_move));
+    int to_move = 0;
+    DK_CALL(not_continued(r, &entries, &to_move));
     free(entries);
     /* A resumed run carries its log's lines up to the checkpoint over into its own
      * (dk_train_resume_carried_metrics), which replaces the .partial they came from; any other
@@ -192,8 +194,8 @@ dk_err dk_train_checkpoint_set_aside_history(dk_run *r)
     if (r->rank != 0 || r->history_set_aside)
         return DK_OK;
     dk_ckpt_entry *entries = NULL;
-    int n = 0, to_move = 0, moved = 0, kept = 0;
-    DK_CALL(not_continued(r, &entries, &n, &to_move));
+    int to_move = 0, moved = 0, kept = 0;
+    DK_CALL(not_continued(r, &entries, &to_move));
     const bool keep_results = keeps_earlier_results(r, to_move);
     dk_err err = DK_OK;
     if (to_move > 0 || keep_results)
@@ -207,9 +209,7 @@ dk_err dk_train_checkpoint_set_aside_history(dk_run *r)
     }
     /* Oldest first (the list is newest first): killed half-way, the directory keeps the
      * newest steps of that history, so --resume latest still continues where it ended. */
-    for (int i = n - 1; i >= 0 && err == DK_OK; i--) {
-        if (continued(r, &entries[i]))
-            continue;
+    for (int i = to_move - 1; i >= 0 && err == DK_OK; i--) {
         const char *base = strrchr(entries[i].path, '/');
         err = dk_move_file(entries[i].path, r->aside_dir, base ? base + 1 : entries[i].path);
         moved += err == DK_OK;
@@ -398,18 +398,13 @@ static dk_err measure_log(dk_run *r)
 {
     if (!r->metrics)
         return DK_OK;
-    static unsigned char chunk[1 << 16];
-    const int fd = fileno(r->metrics);
     const off_t end = ftello(r->metrics);
-    while (end >= 0 && r->log_bytes < (uint64_t)end) {
-        const uint64_t left = (uint64_t)end - r->log_bytes;
-        const ssize_t got = pread(fd, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk, (off_t)r->log_bytes);
-        if (got <= 0)
-            DK_ERROR(DK_ERR_IO, "cannot read back %s/metrics.jsonl.partial to record it in a checkpoint: %s",
-                     r->cfg->run_dir, got < 0 ? strerror(errno) : "it is shorter than written");
-        r->log_crc32c = dk_crc32c_update(r->log_crc32c, chunk, (size_t)got);
-        r->log_bytes += (uint64_t)got;
-    }
+    char what[DK_PATH_MAX + 64];
+    snprintf(what, sizeof what, "back %s/metrics.jsonl.partial to record it in a checkpoint", r->cfg->run_dir);
+    if (end >= 0)
+        DK_CALL(dk_file_crc32c(fileno(r->metrics), (uint64_t)end, &r->log_bytes, &r->log_crc32c, what));
+    if (end >= 0 && r->log_bytes < (uint64_t)end)
+        DK_ERROR(DK_ERR_IO, "cannot read %s: it is shorter than written", what);
     return DK_OK;
 }
 

@@ -23,7 +23,7 @@
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
-#include "../checkpoint/dk_crc32c.h"
+#include "dk_run_files.h"
 #include "dk_state_check.h"
 #include "dk_train_device.h"
 #include "dk_train_run.h"
@@ -99,9 +99,6 @@ static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char 
         if (sc->stages[s]->grid != plan.G[s])
             DK_ERROR(DK_ERR_DATA, "%s: grid stage %d of the schedule has G = %d, the config stored with it %d", path,
                      s + 1, sc->stages[s]->grid, plan.G[s]);
-    if (model->grid != sc->stages[sc->stage]->grid)
-        DK_ERROR(DK_ERR_DATA, "%s: the model has G = %d but its stage %d has G = %d", path, model->grid, sc->stage + 1,
-                 sc->stages[sc->stage]->grid);
     const bool adam = cfg->optimizer != DK_OPT_LBFGS, lbfgs = cfg->optimizer != DK_OPT_ADAM;
     if (adam != (m->adam != NULL) || lbfgs != (m->lbfgs != NULL))
         DK_ERROR(DK_ERR_DATA, "%s: the optimizer state (Adam %s, L-BFGS %s) does not fit optimizer = %s", path,
@@ -120,23 +117,14 @@ static dk_err log_begins_with(const char *path, uint64_t bytes, uint32_t crc, bo
     const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path, strerror(errno));
-    static unsigned char chunk[1 << 16];
-    uint64_t done = 0;
+    char what[DK_PATH_MAX + 96];
+    snprintf(what, sizeof what, "%s, the training log to carry over", path);
+    uint64_t at = 0;
     uint32_t c = 0;
-    ssize_t got = 1;
-    while (done < bytes && got > 0) {
-        const uint64_t left = bytes - done;
-        got = pread(fd, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk, (off_t)done);
-        if (got > 0) {
-            c = dk_crc32c_update(c, chunk, (size_t)got);
-            done += (uint64_t)got;
-        }
-    }
-    const int e = errno;
+    const dk_err err = dk_file_crc32c(fd, bytes, &at, &c, what);
     close(fd);
-    if (got < 0)
-        DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path, strerror(e));
-    *begins = done == bytes && c == crc;
+    DK_CALL(err);
+    *begins = at == bytes && c == crc;
     return DK_OK;
 }
 
@@ -380,15 +368,15 @@ int dk_train_resume_grid(const dk_run *r) { return r->resume->manifest->model->g
  * has ended, because its plan ran out (typically the last stage of a finished run) or
  * because L-BFGS stopped early, a plan that grows reopens it: that is how a run is trained
  * further. A plan that shrinks, but not below what was done, leaves an early-ended stage
- * ended. *reopened_early_stop: the stage L-BFGS had stopped goes on, so its L-BFGS starts
- * afresh (the caller clears the restored history): the history it had led to the stop. */
-static dk_err restore_plan(dk_run *r, const Dk__Schedule *sc, const char *path, bool *reopened_early_stop)
+ * ended. r->resume->reopened_stage: the stage L-BFGS had stopped that goes on (-1: none),
+ * whose L-BFGS then starts afresh (the caller clears the restored history): the history it
+ * had led to the stop. */
+static dk_err restore_plan(dk_run *r, const Dk__Schedule *sc, const char *path)
 {
     const dk_config *cfg = r->cfg;
     struct dk_resume *res = r->resume;
     const long lbfgs_done = (long)(sc->step - sc->adam_done);
     long dropped = (long)sc->lbfgs_dropped;
-    *reopened_early_stop = false;
     res->reopened_stage = -1;
     if (r->adam_steps < sc->adam_done || (lbfgs_done > 0 && r->adam_steps != sc->adam_done))
         DK_ERROR(DK_ERR_USAGE, "%s: [train] steps = %ld cannot continue %s: it has done %lld Adam steps%s",
@@ -423,7 +411,6 @@ static dk_err restore_plan(dk_run *r, const Dk__Schedule *sc, const char *path, 
             const bool early = cs->done < cs->planned;
             if (early) {
                 dropped -= (long)(cs->planned - cs->done);
-                *reopened_early_stop = true;
                 res->reopened_stage = s;
                 res->reopened_done = (long)cs->done;
                 res->reopened_plan = (long)cs->planned;
@@ -467,8 +454,7 @@ static dk_err restore_counters(dk_run *r)
                  "its shapes has %zu and %zu",
                  res->path, (unsigned long long)m->model->n_params, (unsigned long long)m->model->n_state,
                  r->net->n_params, r->net->n_state);
-    bool reopened_early_stop = false;
-    DK_CALL(restore_plan(r, m->schedule, res->path, &reopened_early_stop));
+    DK_CALL(restore_plan(r, m->schedule, res->path));
     if (r->adam)
         r->adam->step = (long)m->adam->step;
     if (r->lbfgs) {
@@ -477,7 +463,7 @@ static dk_err restore_counters(dk_run *r)
         r->lbfgs_fresh = lb->fresh;
         r->lbfgs_f = lb->f;
         snprintf(r->lbfgs_stop, sizeof r->lbfgs_stop, "%s", lb->stop ? lb->stop : "");
-        if (reopened_early_stop) {
+        if (res->reopened_stage >= 0) {
             r->lbfgs_fresh = true;
             r->lbfgs_stop[0] = '\0';
         }
