@@ -120,7 +120,16 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     dk_network *fine = NULL;
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));
-    DK_CALL(dk_network_refine(r->net, st->G, &fine, &st->refine_change));
+    /* Every rank refines the same model, so a refinement the kernels cannot use (knots
+     * too close, dk_network_refine) fails on all of them alike: agreed, it is reported once
+     * and the ranks end together instead of through an abort. */
+    const dk_err refined = dk_network_refine(r->net, st->G, &fine, &st->refine_change);
+    int report = 0;
+    const dk_err agreed = dk_comm_agree(r->comm, refined, &report);
+    if (agreed != DK_OK) {
+        dk_network_destroy(&fine);
+        return dk_error_mark_agreed(dk_error_push(refined != DK_OK ? refined : agreed, __FILE__, __LINE__, __func__));
+    }
     dk_network_destroy(&r->net);
     r->net = fine;
     DK_CALL(share_rank0_model(r));

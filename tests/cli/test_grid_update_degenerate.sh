@@ -11,7 +11,8 @@
 #  (g) float32, a column whose knots collide only when rounded to float: grid kept;
 #  (h) a PDE: the boundary points' tied face coordinates are not update samples;
 #  (i) float32, k = 7, a column spread over 1e-5: knots too close for the basis, grid kept;
-#  (j) float64, k = 1, a subnormal column: knots too close, grid kept before LAPACK sees it.
+#  (j) float64, k = 1, a subnormal column: knots too close, grid kept before LAPACK sees it;
+#  (k) such knots from an extension after updates, on 2 ranks: one error, exit 1, no abort.
 source "$(dirname "$0")/../lib.sh"
 
 # check_knots DIR: every knot row of DIR/final_state.bin is finite and strictly increasing
@@ -214,5 +215,22 @@ awk 'BEGIN { print "x,z,y"; for (i = 0; i < 40; i++) { z = -1 + 2 * i / 39; prin
 train subnormal 1 base.ini --set fit.csv=subnormal.csv --set model.k=1
 expect_line subnormal "that k = 1 allows in float64 (the basis's derivatives would overflow): grid kept"
 echo "ok (j): subnormal samples in float64: $(grep -m 1 -o 'layer 0 input 0: knots in[^;]*' subnormal.log)"
+
+# (k) The same limit at a grid extension: float32, k = 7, updates move the first layer's
+# knots onto a column spread over [0, 1e-3] (about 2e-4 apart for G = 5), and the schedule
+# then extends to G = 50: knots 1.9e-5 apart, below the limit. Every rank refines the same
+# model and fails alike, so on 2 ranks the error is reported once and the ranks end
+# together with exit 1 (it used to end the job through MPI_Abort, one traceback per rank).
+awk 'BEGIN { print "x,z,y"; for (i = 0; i < 100; i++) { x = 1e-3 * i / 99; z = -1 + 2 * ((i * 37) % 100) / 99
+                                                        printf "%.9g,%.9g,%.9g\n", x, z, x + z * z } }' > narrow_ext.csv
+status=0
+run_ranks 2 train base.ini --run-dir narrow_ext --set fit.csv=narrow_ext.csv --set model.precision=float32 \
+    --set model.k=7 --set grid.schedule=5,50 --set grid.steps=10,10 --set grid.update_until=6 > narrow_ext.log 2>&1 \
+    || status=$?
+[ "$status" -eq 1 ] || { cat narrow_ext.log; fail "narrow_ext: exit $status, expected 1"; }
+[ "$(grep -c 'error (every rank stopped here): .*grid extension to G = 50: layer 0 input 0 has knots' narrow_ext.log)" -eq 1 ] \
+    || { cat narrow_ext.log; fail "narrow_ext: expected the extension's error once, for every rank"; }
+! grep -q "MPI_ABORT\|rank [01]: error" narrow_ext.log || { cat narrow_ext.log; fail "narrow_ext: the job was aborted"; }
+echo "ok (k): knots too close after an extension, 2 ranks: $(grep -o 'only [^,]* apart[^(]*' narrow_ext.log)"
 
 echo "grid updates on degenerate data: explained, counted, finite, strictly increasing knots"
