@@ -171,8 +171,8 @@ static const char *reason_of(const char *message, const char *path, size_t *leng
     return r;
 }
 
-/* The reader of path after dk_ckpt_verify, or an error with the reader closed. */
-dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings)
+dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, dk_ckpt_reader **out,
+                                 FILE *warnings)
 {
     *out = NULL;
     dk_ckpt_entry *list = NULL;
@@ -180,15 +180,26 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
     DK_CALL(dk_ckpt_list(dir, &list, &n));
     if (n == 0)
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
-    int misnamed = 0;
+    int misnamed = 0, refused = 0;
     for (int i = 0; i < n; i++) {
         if (dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
             /* A file renamed or copied under another step's name would be taken for that
              * step: newer than it is, and older ones pruned in its favour. */
             const Dk__Manifest *m = dk_ckpt_manifest(*out);
             if (!m->schedule || m->schedule->step == list[i].step) {
-                free(list);
-                return DK_OK;
+                bool take = true;
+                const dk_err err = accept ? accept(*out, ctx, &take) : DK_OK;
+                if (err == DK_OK && take) {
+                    free(list);
+                    return DK_OK;
+                }
+                dk_ckpt_close(out);
+                if (err != DK_OK) {
+                    free(list);
+                    return dk_error_push(err, __FILE__, __LINE__, __func__);
+                }
+                refused++;
+                continue;
             }
             if (warnings)
                 fprintf(warnings, "distkan: warning: skipping checkpoint %s: its name says step %ld but it holds step %lld "
@@ -205,11 +216,18 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
         dk_error_clear();
     }
     free(list);
+    if (refused > 0) /* valid ones, none taken: the caller decides */
+        return DK_OK;
     if (misnamed > 0)
         DK_ERROR(DK_ERR_DATA, "no valid checkpoint in %s: %d of %d failed to verify, %d %s a name that gives another "
                  "step than %s (give such a file by its path to use it)", dir, n - misnamed, n, misnamed,
                  misnamed == 1 ? "has" : "have", misnamed == 1 ? "it holds" : "they hold");
     DK_ERROR(DK_ERR_DATA, "no valid checkpoint in %s: all %d failed to verify", dir, n);
+}
+
+dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings)
+{
+    return dk_ckpt_open_latest_where(dir, NULL, NULL, out, warnings);
 }
 
 dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *warnings)

@@ -7,6 +7,7 @@
 #ifndef DK_CKPT_DIR_H
 #define DK_CKPT_DIR_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "../common/dk_error.h"
@@ -37,6 +38,12 @@ dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *w
 /* The same, returning that checkpoint open (its label is its path) rather than its name,
  * so that a caller that goes on to read it does not verify it a second time. */
 dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings);
+/* The same, for the newest valid checkpoint that accept(reader, ctx, &take) takes: it is
+ * asked about each valid one, newest first, and an error it returns ends the search. When
+ * valid checkpoints exist but it takes none, *out is NULL and the result DK_OK. */
+typedef dk_err (*dk_ckpt_accept_fn)(const dk_ckpt_reader *reader, void *ctx, bool *take);
+dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, dk_ckpt_reader **out,
+                                 FILE *warnings);
 
 /* Removes all but the `keep` newest checkpoints (keep >= 1) and leftover temporary files
  * of crashed writes. Called after a new checkpoint has been written and synced, so the

@@ -10,6 +10,7 @@
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
 #include "dk_model_file.h"
+#include "dk_run_history.h"
 #include "dk_state_check.h"
 
 static void print_eval(FILE *f, const Dk__Eval *e)
@@ -140,7 +141,7 @@ static int inspect_file(const char *path)
 {
     dk_ckpt_reader *rd = NULL;
     if (dk_ckpt_open(&rd, path) != DK_OK) {
-        fprintf(stderr, "distkan: invalid checkpoint: %s\n", dk_error_message());
+        fprintf(stderr, "distkan: error: invalid checkpoint: %s\n", dk_error_message());
         return 1;
     }
     print_summary(stdout, rd);
@@ -155,7 +156,7 @@ static int inspect_file(const char *path)
     if (err == DK_OK)
         printf("valid: header, manifest and all %zu chunk checksums verified; the model loads\n", chunks);
     else
-        fprintf(stderr, "distkan: invalid checkpoint: %s\n", dk_error_message());
+        fprintf(stderr, "distkan: error: invalid checkpoint: %s\n", dk_error_message());
     /* As in a directory listing: a name that gives another step makes --resume latest
      * skip the file, so say so (and exit 1) here too. */
     const char *base = strrchr(path, '/');
@@ -163,7 +164,7 @@ static int inspect_file(const char *path)
     const Dk__Schedule *sc = dk_ckpt_manifest(rd)->schedule;
     int misnamed = 0;
     if (err == DK_OK && sc && named >= 0 && named != (long)sc->step) {
-        fprintf(stderr, "distkan: MISNAMED: %s: its name says step %ld but it holds step %lld (renamed or copied?); "
+        fprintf(stderr, "distkan: error: MISNAMED: %s: its name says step %ld but it holds step %lld (renamed or copied?); "
                         "--resume latest skips it\n", path, named, (long long)sc->step);
         misnamed = 1;
     }
@@ -172,32 +173,46 @@ static int inspect_file(const char *path)
 }
 
 /* A directory: one line per checkpoint, newest first. A directory without checkpoints may
- * be a run directory (`run_dir`): then its checkpoint directory's. */
-static int inspect_dir(const char *dir, int run_dir)
+ * be a run directory (`may_be_run`): then its checkpoint directory's (`of_run` names the
+ * run directory), where checkpoints of other runs sharing that directory are marked
+ * (`logs`, the run's: dk_run_history.h). */
+static int inspect_dir(const char *dir, int may_be_run, const char *of_run, const dk_run_logs *logs)
 {
     dk_ckpt_entry *entries = NULL;
     int n = 0;
     if (dk_ckpt_list(dir, &entries, &n) != DK_OK) {
-        fprintf(stderr, "distkan: %s\n", dk_error_message());
+        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
         return 1;
     }
     if (n == 0) {
         free(entries);
+        if (of_run) { /* why the run has none, if its config says */
+            dk_model_run_without_checkpoints(of_run, dir);
+            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+            return 1;
+        }
         /* A run directory: its checkpoints are where predict would look for them. */
         char ckpt_dir[DK_CKPT_PATH_MAX];
         struct stat st;
-        if (run_dir && dk_model_run_checkpoint_dir(dir, ckpt_dir, sizeof ckpt_dir) != DK_OK) {
-            fprintf(stderr, "distkan: %s\n", dk_error_message());
+        if (may_be_run && dk_model_run_checkpoint_dir(dir, ckpt_dir, sizeof ckpt_dir) != DK_OK) {
+            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
             return 1;
         }
-        if (run_dir && stat(ckpt_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (may_be_run && stat(ckpt_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
             printf("checkpoints of the run in %s: %s\n", dir, ckpt_dir);
-            return inspect_dir(ckpt_dir, 0);
+            dk_run_logs *own = NULL;
+            if (dk_run_logs_find(dir, &own) != DK_OK) {
+                fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+                return 1;
+            }
+            const int status = inspect_dir(ckpt_dir, 0, dir, own);
+            dk_run_logs_free(&own);
+            return status;
         }
-        fprintf(stderr, "distkan: %s holds no checkpoints (ckpt-<step>.dkc) and is no run directory\n", dir);
+        fprintf(stderr, "distkan: error: %s holds no checkpoints (ckpt-<step>.dkc) and is no run directory\n", dir);
         return 1;
     }
-    int bad = 0, misnamed = 0, gone = 0;
+    int bad = 0, misnamed = 0, gone = 0, other_runs = 0;
     for (int i = 0; i < n; i++) {
         dk_ckpt_reader *rd = NULL;
         dk_err err = dk_ckpt_open(&rd, entries[i].path);
@@ -226,8 +241,15 @@ static int inspect_dir(const char *dir, int run_dir)
                        entries[i].path, entries[i].step, held);
                 misnamed++;
             } else {
-                printf("valid    %s  step %lld, loss %.6e (%s)\n", entries[i].path, held,
-                       m->loss ? m->loss->total : NAN, m->metadata ? m->metadata->reason : "?");
+                bool own = true;
+                if (dk_run_logs_continued_by(logs, m->metadata, &own) != DK_OK) {
+                    dk_error_clear(); /* a log it cannot read: no verdict */
+                    own = true;
+                }
+                printf("valid    %s  step %lld, loss %.6e (%s)%s\n", entries[i].path, held,
+                       m->loss ? m->loss->total : NAN, m->metadata ? m->metadata->reason : "?",
+                       own ? "" : "  another run's: the run's training log does not continue from it");
+                other_runs += !own;
             }
         } else {
             printf("INVALID  %s  %s\n", entries[i].path, dk_error_message());
@@ -238,12 +260,15 @@ static int inspect_dir(const char *dir, int run_dir)
     free(entries);
     n -= gone;
     if (n == 0) {
-        fprintf(stderr, "distkan: %s holds no checkpoints any more (all were removed while listing)\n", dir);
+        fprintf(stderr, "distkan: error: %s holds no checkpoints any more (all were removed while listing)\n", dir);
         return 1;
     }
     printf("%d of %d checkpoint%s valid", n - bad - misnamed, n, n == 1 ? "" : "s");
     if (misnamed)
         printf(", %d misnamed", misnamed);
+    if (other_runs)
+        printf(", %d of another run (sharing the checkpoint directory; predict, functions and --resume latest use "
+               "the run's own, in %s/earlier-*/ when it was set aside there)", other_runs, dir);
     printf("\n");
     return bad || misnamed ? 1 : 0;
 }
@@ -252,6 +277,6 @@ int dk_inspect(const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return inspect_dir(path, 1);
+        return inspect_dir(path, 1, NULL, NULL);
     return inspect_file(path);
 }

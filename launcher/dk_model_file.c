@@ -12,6 +12,7 @@
 #include "../checkpoint/dk_ckpt_file.h"
 #include "../kernels/dk_bspline.h"
 #include "dk_config.h"
+#include "dk_run_history.h"
 
 void dk_state_tensor_set(dk_state_tensor *t, const char *name, dk_dtype dtype, void *data, int n_dims,
                          unsigned long long d0, unsigned long long d1, unsigned long long d2)
@@ -115,6 +116,25 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
     return DK_OK;
 }
 
+dk_err dk_model_run_without_checkpoints(const char *run_dir, const char *dir)
+{
+    char ini[DK_CKPT_PATH_MAX];
+    static dk_config cfg; /* large; the tools that load models are single-threaded */
+    if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) < sizeof ini && access(ini, R_OK) == 0 &&
+        dk_config_load(&cfg, ini, NULL, 0) == DK_OK && !cfg.ckpt_final && cfg.ckpt_every == 0 &&
+        cfg.ckpt_every_seconds == 0.0)
+        DK_ERROR(DK_ERR_IO,
+                 "the run in %s wrote no checkpoint: its config.ini sets [checkpoint] final = false, and neither every "
+                 "nor every_seconds; its final_params.bin and final_state.bin hold the model, but predict, functions "
+                 "and --resume read checkpoints: train with final = true",
+                 run_dir);
+    dk_error_clear();
+    DK_ERROR(DK_ERR_IO,
+             "no checkpoint (ckpt-<step>.dkc) in %s, the checkpoint directory of the run in %s (it has saved none yet, "
+             "or they were moved or deleted)",
+             dir, run_dir);
+}
+
 /* The step a run directory's summary.json says the run ended at, or -1 (no summary: the
  * run has not ended, or it is no run directory). */
 static long summary_final_step(const char *run_dir)
@@ -161,7 +181,29 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
                  "a checkpoint directory or a run directory (for a run with its own [checkpoint] dir, give that "
                  "directory)",
                  path);
-    DK_CALL(dk_ckpt_open_latest(dir, reader, warnings));
+    DK_CALL(dk_ckpt_list(dir, &entries, &n));
+    free(entries);
+    if (n == 0)
+        return dk_model_run_without_checkpoints(path, dir);
+    dk_run_ckpt_found found;
+    int n_other = 0;
+    char other[DK_CKPT_PATH_MAX];
+    DK_CALL(dk_run_open_checkpoint(path, dir, warnings, reader, &found, &n_other, other, sizeof other));
+    if (warnings && found == DK_RUN_CKPT_SET_ASIDE)
+        fprintf(warnings,
+                "distkan: note: the checkpoints in %s are another run's (a run sharing that checkpoint directory); the "
+                "newest of the run in %s is %s, where that run set it aside\n",
+                dir, path, dk_ckpt_label(*reader));
+    else if (warnings && found == DK_RUN_CKPT_UNMATCHED)
+        fprintf(warnings,
+                "distkan: warning: no checkpoint in %s continues the training log of the run in %s (another run's "
+                "checkpoints, or the log was edited or replaced): using the newest there, %s\n",
+                dir, path, dk_ckpt_label(*reader));
+    else if (warnings && n_other > 0)
+        fprintf(warnings,
+                "distkan: note: skipping %d newer checkpoint%s in %s (the newest %s): another run's, which shares that "
+                "checkpoint directory\n",
+                n_other, n_other == 1 ? "" : "s", dir, other);
     /* A run that wrote no checkpoint at its end ([checkpoint] final = false) leaves an
      * older model in its checkpoints than in its final_params.bin: say which one this is. */
     const long final_step = summary_final_step(path);

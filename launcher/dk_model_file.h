@@ -70,6 +70,10 @@ dk_err dk_model_check_layers(const Dk__Model *m, const char *label);
  * run's, a stale model), else <run_dir>/checkpoints, in dir[capacity]. An error when
  * config.ini names a dir that is not there. */
 dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity);
+/* The error for a run directory whose checkpoint directory `dir` holds no checkpoint:
+ * naming the cause when its config.ini says the run wrote none ([checkpoint] final =
+ * false, no every or every_seconds). Always returns an error (DK_ERR_IO). */
+dk_err dk_model_run_without_checkpoints(const char *run_dir, const char *dir);
 
 /* The trained model stored in `path`: a checkpoint file, a directory of checkpoints, or a
  * run directory (whose checkpoints/ is used when it holds none itself). A directory gives

@@ -24,6 +24,7 @@
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
 #include "dk_run_files.h"
+#include "dk_run_history.h"
 #include "dk_state_check.h"
 #include "dk_train_device.h"
 #include "dk_train_run.h"
@@ -45,6 +46,35 @@ struct dk_resume {
  * Finding and sharing the checkpoint
  * ------------------------------------------------------------------------------------- */
 
+/* Rank 0, --resume latest: the newest checkpoint of the run in the run directory
+ * (dk_run_open_checkpoint), not another run's that shares the checkpoint directory. When
+ * the run's own were set aside by such a run, the user says which to continue. */
+static dk_err open_latest_of_run(dk_run *r, const char *dir)
+{
+    struct dk_resume *res = r->resume;
+    dk_run_ckpt_found found;
+    int n_other = 0;
+    char other[DK_CKPT_PATH_MAX];
+    DK_CALL(dk_run_open_checkpoint(r->cfg->run_dir, dir, stderr, &res->reader, &found, &n_other, other, sizeof other));
+    if (found == DK_RUN_CKPT_SET_ASIDE) {
+        char own[DK_CKPT_PATH_MAX];
+        snprintf(own, sizeof own, "%s", dk_ckpt_label(res->reader));
+        dk_ckpt_close(&res->reader);
+        DK_ERROR(DK_ERR_DATA,
+                 "--resume latest: no checkpoint in %s continues the run in %s (its training log): they are another "
+                 "run's, which shares that checkpoint directory and set this run's aside; its newest is %s: give "
+                 "--resume %s to continue this run from it",
+                 dir, r->cfg->run_dir, own, own);
+    }
+    if (n_other > 0)
+        fprintf(stderr,
+                "distkan: warning: --resume latest: skipping %d newer checkpoint%s in %s (the newest %s): %s another "
+                "run's, which shares that checkpoint directory (the training log in %s does not continue from %s)\n",
+                n_other, n_other == 1 ? "" : "s", dir, other, n_other == 1 ? "it is" : "they are", r->cfg->run_dir,
+                n_other == 1 ? "it" : "them");
+    return DK_OK;
+}
+
 /* Rank 0: resolves spec, opens and verifies the file, packs its manifest. */
 static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64_t *size)
 {
@@ -52,7 +82,7 @@ static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64
     if (strcmp(spec, "latest") == 0) {
         char dir[DK_PATH_MAX];
         DK_CALL(dk_config_checkpoint_dir(r->cfg, dir, sizeof dir));
-        DK_CALL(dk_ckpt_open_latest(dir, &res->reader, stderr));
+        DK_CALL(open_latest_of_run(r, dir));
     } else {
         DK_CALL(dk_ckpt_open(&res->reader, spec));
         DK_CALL(dk_ckpt_verify(res->reader));
@@ -110,24 +140,6 @@ static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char 
     return DK_OK;
 }
 
-/* *begins: whether the file at path begins with the `bytes` bytes of CRC-32C `crc`. A file
- * that cannot be read is an error: going on would drop the history it may hold. */
-static dk_err log_begins_with(const char *path, uint64_t bytes, uint32_t crc, bool *begins)
-{
-    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        DK_ERROR(DK_ERR_IO, "cannot read %s, the training log to carry over: %s", path, strerror(errno));
-    char what[DK_PATH_MAX + 96];
-    snprintf(what, sizeof what, "%s, the training log to carry over", path);
-    uint64_t at = 0;
-    uint32_t c = 0;
-    const dk_err err = dk_file_crc32c(fd, bytes, &at, &c, what);
-    close(fd);
-    DK_CALL(err);
-    *begins = at == bytes && c == crc;
-    return DK_OK;
-}
-
 /* A log set aside by an earlier run (<checkpoint dir>/earlier-<time>/NAME) that begins with the
  * recorded bytes, in path; false if none does. Set-aside directories sort by time, and the
  * newest is tried first. */
@@ -151,7 +163,7 @@ static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *
             if ((size_t)snprintf(path, cap, "%s/%s/%s", dir, names[i]->d_name, logs[j]) >= cap ||
                 stat(path, &st) != 0 || !S_ISREG(st.st_mode))
                 continue;
-            err = log_begins_with(path, md->log_bytes, md->log_crc32c, found);
+            err = dk_log_begins_with(path, md->log_bytes, md->log_crc32c, "the training log to carry over", found);
         }
     }
     for (int i = 0; i < n; i++)
@@ -168,8 +180,9 @@ static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *
  * anything leaves its own .partial) is not this history, and the history's own may have
  * been set aside by such a run, into <checkpoint dir>/earlier-<time>, where it is looked for
  * next. r->carried_from_partial: the source was the run directory's .partial (the only
- * one the resumed run's log may replace; anything else there is set aside). */
-static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step)
+ * one the resumed run's log may replace; anything else there is set aside). warn_if_none:
+ * say so when no log continues (the run's log starts again at the checkpoint's step). */
+static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step, bool warn_if_none)
 {
     char path[3][DK_PATH_MAX + 64];
     struct stat st[2];
@@ -188,7 +201,7 @@ static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step
         const int i = k == 0 ? first : 1 - first;
         bool begins = !recorded;
         if (found[i] && recorded)
-            DK_CALL(log_begins_with(path[i], md->log_bytes, md->log_crc32c, &begins));
+            DK_CALL(dk_log_begins_with(path[i], md->log_bytes, md->log_crc32c, "the training log to carry over", &begins));
         if (found[i] && begins)
             pick = i;
     }
@@ -198,7 +211,7 @@ static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step
             pick = 2;
     }
     if (pick < 0) {
-        if (recorded)
+        if (recorded && warn_if_none)
             fprintf(stderr, "distkan: warning: no training log in %s or set aside in its checkpoint directory begins "
                             "with the log %s continues (%llu bytes; deleted or edited?): the log starts again at "
                             "step %ld\n",
@@ -317,8 +330,10 @@ dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
     if (r->rank == 0) {
         r->resumed_in_own_dir = in_own_checkpoint_dir(r, res->path);
         r->resumed_step = (long)m->schedule->step;
-        if (r->resumed_in_own_dir)
-            err = read_metrics_to_carry(r, m->metadata, (long)m->schedule->step);
+        /* From another directory, the log is carried too when it is this checkpoint's (a
+         * run's own checkpoint, set aside by a run sharing its checkpoint directory). */
+        if (r->resumed_in_own_dir || (m->metadata && m->metadata->log_bytes > 0))
+            err = read_metrics_to_carry(r, m->metadata, (long)m->schedule->step, r->resumed_in_own_dir);
     }
     /* A log that cannot be carried over stops the resume: going on would end the history
      * where it began. */

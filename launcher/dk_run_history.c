@@ -1,0 +1,138 @@
+#include "dk_run_history.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dk_config.h"
+#include "dk_run_files.h"
+
+struct dk_run_logs {
+    int n;
+    char path[2][DK_PATH_MAX]; /* metrics.jsonl.partial, metrics.jsonl: those present */
+};
+
+dk_err dk_log_begins_with(const char *path, uint64_t bytes, uint32_t crc, const char *what, bool *begins)
+{
+    /* O_NONBLOCK: a FIFO under the log's name must not hang the run in open(). */
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        DK_ERROR(DK_ERR_IO, "cannot read %s, %s: %s", path, what, strerror(errno));
+    char label[DK_PATH_MAX + 96];
+    snprintf(label, sizeof label, "%s, %s", path, what);
+    uint64_t at = 0;
+    uint32_t c = 0;
+    const dk_err err = dk_file_crc32c(fd, bytes, &at, &c, label);
+    close(fd);
+    DK_CALL(err);
+    *begins = at == bytes && c == crc;
+    return DK_OK;
+}
+
+static void add_if_file(dk_run_logs *logs, const char *dir, const char *name)
+{
+    struct stat st;
+    char *p = logs->path[logs->n];
+    const int n = snprintf(p, DK_PATH_MAX, "%s/%s", dir, name);
+    if (n > 0 && n < DK_PATH_MAX && stat(p, &st) == 0 && S_ISREG(st.st_mode))
+        logs->n++;
+}
+
+static int is_set_aside(const struct dirent *e) { return strncmp(e->d_name, "earlier-", 8) == 0; }
+
+dk_err dk_run_logs_find(const char *run_dir, dk_run_logs **out)
+{
+    DK_CALL(DK_CALLOC(*out, 1, "the run's training logs"));
+    static const char *const names[] = {"metrics.jsonl.partial", "metrics.jsonl"};
+    for (int j = 0; j < 2; j++)
+        add_if_file(*out, run_dir, names[j]);
+    return DK_OK;
+}
+
+void dk_run_logs_free(dk_run_logs **logs)
+{
+    free(*logs);
+    *logs = NULL;
+}
+
+int dk_run_logs_count(const dk_run_logs *logs) { return logs ? logs->n : 0; }
+
+dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, bool *own)
+{
+    *own = true;
+    if (!logs || logs->n == 0 || !md || md->log_bytes == 0)
+        return DK_OK;
+    for (int i = 0; i < logs->n; i++) {
+        DK_CALL(dk_log_begins_with(logs->path[i], md->log_bytes, md->log_crc32c, "the run's training log", own));
+        if (*own)
+            return DK_OK;
+    }
+    return DK_OK;
+}
+
+typedef struct search {
+    const dk_run_logs *logs;
+    int refused;
+    char *first_refused;
+    size_t capacity;
+} search;
+
+static dk_err continues_run(const dk_ckpt_reader *rd, void *ctx, bool *take)
+{
+    search *s = ctx;
+    DK_CALL(dk_run_logs_continued_by(s->logs, dk_ckpt_manifest(rd)->metadata, take));
+    if (!*take && s->refused++ == 0 && s->first_refused)
+        snprintf(s->first_refused, s->capacity, "%s", dk_ckpt_label(rd));
+    return DK_OK;
+}
+
+/* The run's newest own checkpoint in the set-aside directories of ckpt_dir, newest first;
+ * *out NULL if none. A fallback search: a directory it cannot read, or whose checkpoints
+ * are damaged, is passed over. */
+static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckpt_reader **out)
+{
+    *out = NULL;
+    struct dirent **subs = NULL;
+    const int n = scandir(ckpt_dir, &subs, is_set_aside, alphasort);
+    for (int i = n - 1; i >= 0; i--) {
+        char dir[DK_PATH_MAX];
+        if (!*out && (size_t)snprintf(dir, sizeof dir, "%s/%s", ckpt_dir, subs[i]->d_name) < sizeof dir) {
+            search s = {.logs = logs};
+            if (dk_ckpt_open_latest_where(dir, continues_run, &s, out, NULL) != DK_OK)
+                dk_error_clear();
+        }
+        free(subs[i]);
+    }
+    free(subs);
+}
+
+dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *warnings, dk_ckpt_reader **out,
+                              dk_run_ckpt_found *found, int *n_other_newer, char *other_newer, size_t capacity)
+{
+    *out = NULL;
+    *found = DK_RUN_CKPT_OWN;
+    *n_other_newer = 0;
+    if (capacity)
+        other_newer[0] = '\0';
+    dk_run_logs *logs = NULL;
+    DK_CALL(dk_run_logs_find(run_dir, &logs));
+    search s = {.logs = logs, .first_refused = other_newer, .capacity = capacity};
+    dk_err err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, out, warnings);
+    *n_other_newer = s.refused;
+    if (err == DK_OK && !*out) {
+        open_set_aside(ckpt_dir, logs, out);
+        if (*out)
+            *found = DK_RUN_CKPT_SET_ASIDE;
+        else { /* valid ones, none of this run's: the newest (as before runs were told apart) */
+            *found = DK_RUN_CKPT_UNMATCHED;
+            *n_other_newer = 0;
+            err = dk_ckpt_open_latest(ckpt_dir, out, NULL);
+        }
+    }
+    dk_run_logs_free(&logs);
+    return err == DK_OK ? DK_OK : dk_error_push(err, __FILE__, __LINE__, __func__);
+}

@@ -1,0 +1,57 @@
+/* Which checkpoints are the history of the run in a run directory.
+ *
+ * A checkpoint records the training log as it stood when it was written (its length and
+ * CRC-32C: Metadata.log_bytes, log_crc32c), and a run's log only grows: a resume carries
+ * the lines up to its checkpoint over, a finished run renames metrics.jsonl.partial to
+ * metrics.jsonl. So a checkpoint belongs to the run whose log, the run directory's
+ * metrics.jsonl or metrics.jsonl.partial, begins with the bytes it recorded.
+ *
+ * Runs that share a [checkpoint] dir (a scratch directory set in a common config, each run
+ * with its own run directory) leave checkpoints of several runs there, and a fresh run sets
+ * the others' aside into earlier-<time>/ there: the newest checkpoint is not always the
+ * run's own. `--resume latest`, predict, functions and inspect tell them apart with this.
+ * Logs set aside into earlier-<time>/ are not asked: a shared directory holds other runs'
+ * logs there too, and a checkpoint matching one of them would be taken for this run's. */
+#ifndef DK_RUN_HISTORY_H
+#define DK_RUN_HISTORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../checkpoint/dk_ckpt_dir.h"
+#include "../common/dk_error.h"
+#include "checkpoint/dk_checkpoint.pb-c.h"
+
+/* *begins: whether the file at path begins with the `bytes` bytes of CRC-32C `crc`. A file
+ * that cannot be read is an error naming it as `what` (e.g. "the training log"). */
+dk_err dk_log_begins_with(const char *path, uint64_t bytes, uint32_t crc, const char *what, bool *begins);
+
+/* The logs that identify the run in run_dir (see above), found once. */
+typedef struct dk_run_logs dk_run_logs;
+dk_err dk_run_logs_find(const char *run_dir, dk_run_logs **logs);
+void dk_run_logs_free(dk_run_logs **logs);
+/* How many were found: none means nothing tells runs apart (every checkpoint is taken). */
+int dk_run_logs_count(const dk_run_logs *logs);
+/* *own: md records a log (older versions record none: then true) with which one of logs
+ * begins, or logs is empty. */
+dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, bool *own);
+
+/* Where dk_run_open_checkpoint found the checkpoint it opened. */
+typedef enum dk_run_ckpt_found {
+    DK_RUN_CKPT_OWN,       /* the newest of the run's own in ckpt_dir (or nothing tells runs apart) */
+    DK_RUN_CKPT_SET_ASIDE, /* the run's own newest, in ckpt_dir/earlier-<time>/ (none in ckpt_dir) */
+    DK_RUN_CKPT_UNMATCHED, /* none of the run's own anywhere: the newest in ckpt_dir (the log edited, or
+                            * replaced by a fresh run that failed before it saved anything) */
+} dk_run_ckpt_found;
+
+/* Opens (verified) the newest checkpoint of the run in run_dir whose checkpoints go to
+ * ckpt_dir: its own newest in ckpt_dir, else in the directories earlier runs were set
+ * aside into there (newest first), else the newest valid one in ckpt_dir. Newer checkpoints
+ * of other runs skipped in ckpt_dir are counted in *n_other_newer (the newest of them named
+ * in other_newer[capacity]); corrupt ones are skipped with a warning on `warnings`. An
+ * error when ckpt_dir holds no valid checkpoint. */
+dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *warnings, dk_ckpt_reader **out,
+                              dk_run_ckpt_found *found, int *n_other_newer, char *other_newer, size_t capacity);
+
+#endif

@@ -1,0 +1,93 @@
+# Runs that share one [checkpoint] dir (a scratch directory set in a common config, each
+# run with its own --run-dir): a run directory's tools and `--resume latest` use the
+# checkpoints of that run, told apart by the training log each checkpoint records, never
+# the newest of another run.
+#  (a) predict, functions and inspect of run A after run B started fresh in the shared
+#      directory (and set A's checkpoints aside there): A's own model, named; inspect marks
+#      B's checkpoint as another run's;
+#  (b) --resume latest for A: refused (exit 1), naming A's set-aside checkpoint; resumed
+#      from that file, A carries its log over and ends bit for bit where an uninterrupted
+#      run of the same length ends;
+#  (c) a newer checkpoint of another run placed beside A's own: skipped, with a note
+#      (predict) or a warning (--resume latest), and A's own used;
+#  (d) a run directory whose log no checkpoint continues (edited): the newest, with a warning;
+#  (e) a run that wrote no checkpoint ([checkpoint] final = false): predict and inspect
+#      name the cause.
+source "$(dirname "$0")/../lib.sh"
+
+cp "$SOURCE_DIR/tests/mpi/small_fit.ini" base.ini
+printf 'x0,x1\n0.1,0.2\n-0.7,0.45\n' > points.csv
+shared=(--set checkpoint.dir=shared)
+
+"$DISTKAN" train base.ini --run-dir runs/A "${shared[@]}" --set train.steps=100 > A.log 2>&1 \
+    || { cat A.log; fail "run A failed"; }
+"$DISTKAN" predict shared points.csv --out A_own.csv 2> /dev/null || fail "predict from A's checkpoint directory failed"
+"$DISTKAN" train base.ini --run-dir runs/B "${shared[@]}" --set train.steps=50 --set model.widths=2,3,1 > B.log 2>&1 \
+    || { cat B.log; fail "run B failed"; }
+aside=$(ls -d shared/earlier-*)
+[ -f "$aside/ckpt-000000000100.dkc" ] || { ls -R shared; fail "B did not set A's checkpoint aside"; }
+
+# (a) A's model, from where B set it aside; B's is the newest in the directory.
+"$DISTKAN" predict runs/A points.csv --out A.csv 2> predict_A.err || { cat predict_A.err; fail "predict runs/A failed"; }
+cmp -s A.csv A_own.csv || { cat A.csv A_own.csv; fail "predict runs/A did not use A's model"; }
+grep -qF "the newest of the run in runs/A is $aside/ckpt-000000000100.dkc" predict_A.err \
+    || { cat predict_A.err; fail "predict runs/A did not say where A's model is"; }
+"$DISTKAN" predict runs/B points.csv --out B.csv 2> /dev/null || fail "predict runs/B failed"
+cmp -s A.csv B.csv && fail "runs/A and runs/B predict alike: one of them used the other's model"
+"$DISTKAN" functions runs/A --points 3 --out A_functions.csv 2> functions_A.err || { cat functions_A.err; fail "functions runs/A failed"; }
+grep -qF "from $aside/ckpt-000000000100.dkc" functions_A.err || { cat functions_A.err; fail "functions runs/A used another model"; }
+"$DISTKAN" inspect runs/A > inspect_A.out || { cat inspect_A.out; fail "inspect runs/A failed"; }
+grep -q "valid    shared/ckpt-000000000050.dkc .*another run's" inspect_A.out \
+    || { cat inspect_A.out; fail "inspect runs/A did not mark B's checkpoint"; }
+"$DISTKAN" inspect runs/B > inspect_B.out || fail "inspect runs/B failed"
+grep -q "another run" inspect_B.out && { cat inspect_B.out; fail "inspect runs/B marked B's own checkpoint"; }
+echo "ok (a): predict, functions and inspect of runs/A use $aside/ckpt-000000000100.dkc"
+
+# (b) --resume latest would continue B's model in A's directory: refused, with the way out.
+expect_failure 1 "no checkpoint in shared continues the run in runs/A .* give --resume $aside/ckpt-000000000100.dkc" \
+    "$DISTKAN" train base.ini --run-dir runs/A "${shared[@]}" --set train.steps=150 --resume latest
+"$DISTKAN" train base.ini --run-dir runs/A "${shared[@]}" --set train.steps=150 --resume "$aside/ckpt-000000000100.dkc" \
+    > A2.log 2>&1 || { cat A2.log; fail "resuming A from its set-aside checkpoint failed"; }
+"$DISTKAN" train base.ini --run-dir runs/U --set train.steps=150 > U.log 2>&1 || { cat U.log; fail "uninterrupted run failed"; }
+for f in final_params.bin final_state.bin; do
+    "$COMPARE_PARAMS" runs/A/$f runs/U/$f float64 0 || fail "resumed A's $f differs from the uninterrupted run's"
+done
+[ "$(grep -c '"phase"' runs/A/metrics.jsonl)" -eq "$(grep -c '"phase"' runs/U/metrics.jsonl)" ] \
+    || { cut -c1-60 runs/A/metrics.jsonl; fail "resumed A's log did not carry its first 100 steps over"; }
+echo "ok (b): latest refused; resumed from the set-aside file, bit for bit the uninterrupted run, log carried"
+
+# (c) A newer checkpoint of another run (B's, copied in under a newer step's name as B
+# would write it) beside A's own in the directory: A's own is used.
+b_ckpt=$(ls shared/earlier-*/ckpt-000000000050.dkc | head -n 1)
+"$DISTKAN" predict shared/ckpt-000000000150.dkc points.csv --out A150.csv 2> /dev/null || fail "predict A's step 150 failed"
+"$DISTKAN" train base.ini --run-dir runs/C "${shared[@]}" --set train.steps=400 --set model.widths=2,3,1 \
+    --resume "$b_ckpt" > C.log 2>&1 || { cat C.log; fail "run C (B resumed into runs/C) failed"; }
+# C set A's step 150 aside at its first save; put it back beside C's newer step 400.
+mv "$(ls shared/earlier-*/ckpt-000000000150.dkc | head -n 1)" shared/
+"$DISTKAN" predict runs/A points.csv --out A_c.csv 2> predict_Ac.err || { cat predict_Ac.err; fail "predict runs/A (c) failed"; }
+cmp -s A_c.csv A150.csv || fail "predict runs/A (c) did not use A's step 150"
+grep -qF "skipping 1 newer checkpoint in shared (the newest shared/ckpt-000000000400.dkc)" predict_Ac.err \
+    || { cat predict_Ac.err; fail "predict runs/A (c) did not name the skipped checkpoint"; }
+"$DISTKAN" train base.ini --run-dir runs/A "${shared[@]}" --set train.steps=160 --resume latest > A3.log 2>&1 \
+    || { cat A3.log; fail "resume latest of A (c) failed"; }
+grep -q "^resuming from shared/ckpt-000000000150.dkc" A3.log || { cat A3.log; fail "(c): A did not resume from its own step 150"; }
+grep -qF "skipping 1 newer checkpoint in shared (the newest shared/ckpt-000000000400.dkc)" A3.log \
+    || { cat A3.log; fail "(c): resume latest did not warn about C's checkpoint"; }
+echo "ok (c): another run's newer checkpoint skipped: $(grep -m 1 -o 'skipping 1 newer[^(]*' predict_Ac.err)"
+
+# (d) A log no checkpoint continues (edited by hand; C's own checkpoint went aside when A
+# resumed): the newest checkpoint in the directory, with a warning.
+sed -i '1s/"phase"/"phase" /' runs/C/metrics.jsonl
+"$DISTKAN" predict runs/C points.csv > /dev/null 2> predict_C.err || { cat predict_C.err; fail "predict runs/C (d) failed"; }
+grep -q "warning: no checkpoint in shared continues the training log of the run in runs/C .*using the newest there, shared/ckpt-000000000160.dkc" \
+    predict_C.err || { cat predict_C.err; fail "(d): no warning about the edited log"; }
+echo "ok (d): $(head -n 1 predict_C.err | cut -c1-100)..."
+
+# (e) No checkpoint at all: the cause, not only "no checkpoint".
+"$DISTKAN" train base.ini --run-dir runs/N --set checkpoint.final=false --set train.steps=10 > N.log 2>&1 \
+    || { cat N.log; fail "run N failed"; }
+expect_failure 1 "the run in runs/N wrote no checkpoint: its config.ini sets \[checkpoint\] final = false" \
+    "$DISTKAN" predict runs/N points.csv
+expect_failure 1 "error: .*the run in runs/N wrote no checkpoint" "$DISTKAN" inspect runs/N
+
+echo "shared checkpoint directories: each run directory's tools and resume use that run's checkpoints"
