@@ -104,6 +104,12 @@ static dk_err parse_header(const char *path, char *line, size_t n, dk_csv_info *
     size_t fields = count_fields(line, n);
     if (fields > (size_t)INT32_MAX)
         DK_ERROR(DK_ERR_DATA, "%s:1: too many columns (%zu)", path, fields);
+    /* A tab- or semicolon-separated file reads as one column whose name holds the
+     * separators: name the likely cause here, not later as a column count. */
+    const char *other = fields == 1 ? (memchr(line, '\t', n) ? "tab" : memchr(line, ';', n) ? "semicolon" : NULL) : NULL;
+    if (other)
+        DK_ERROR(DK_ERR_DATA, "%s:1: the header has no commas but %ss: a %s-separated file? (expected comma-separated "
+                 "values)", path, other, other);
     DK_CALL(DK_CALLOC(info->names, fields, "CSV column names"));
     info->n_cols = (int)fields;
     const char *p = line, *end = line + n;
@@ -217,11 +223,17 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
         if (memchr(line, '\0', (size_t)got))
             CSV_FAIL(DK_ERR_DATA, "%s:%ld: the line holds NUL bytes (expected ASCII or UTF-8 text)", path,
                      line_no);
-        if (trim_right(line, (size_t)got) == 0) {
+        const size_t len = trim_right(line, (size_t)got);
+        if (len == 0) {
             if (!first_blank)
                 first_blank = line_no;
             continue;
         }
+        /* A CR left inside a line ends a line of its own: CR-only endings further down. */
+        if (memchr(line, '\r', len))
+            CSV_FAIL(DK_ERR_DATA, "%s:%ld: the line holds a carriage return (CR) that ends no line: lines ended by "
+                                  "CR alone (classic Mac OS line endings)? Save the file with LF or CRLF line endings",
+                     path, line_no);
         if (first_blank)
             CSV_FAIL(DK_ERR_DATA, "%s:%ld: blank line inside the data (only trailing blank lines are "
                      "allowed)", path, first_blank);

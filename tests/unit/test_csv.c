@@ -220,6 +220,13 @@ static void test_bad_headers_are_rejected(void **state)
     expect_scan_rows("x,1,2\n1,2,3\n", 1);
     /* CR alone ends no line for getline: the whole file would read as a header. */
     EXPECT_DATA_ERROR("x,y\r1,2\r3,4\r", "lines end in CR alone");
+    /* The same further down, after an LF-ended header: named at its line, not taken for
+     * an extra column. */
+    EXPECT_DATA_ERROR("x,y\n1,2\n3,4\r5,6\n", ":3: the line holds a carriage return (CR) that ends no line");
+    /* Other separators read as one column: named at the header. */
+    EXPECT_DATA_ERROR("x\ty\n1\t2\n", ":1: the header has no commas but tabs: a tab-separated file?");
+    EXPECT_DATA_ERROR("x;y\n1;2\n", ":1: the header has no commas but semicolons: a semicolon-separated file?");
+    expect_scan_rows("x\n1\n", 1); /* one column is fine */
 }
 
 /* R's write.csv and spreadsheets enclose fields in double quotes: one pair is dropped, so
