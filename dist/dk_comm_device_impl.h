@@ -10,6 +10,7 @@
 #include <nccl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "dk_comm_impl.h"
 
@@ -55,8 +56,11 @@ void dk_nccl_text(char *out, size_t n, ncclResult_t r);
 
 /* --- dk_comm_watch_nccl.c: a failure or a stall ends the job ------------------------------ */
 
-/* ncclCommAbort of d->nccl (cleared first), given a bounded time to return. */
-void dk_nccl_abort_bounded(struct dk_comm_device *d);
+/* ncclCommAbort / ncclCommDestroy of d->nccl (cleared first), each given a bounded time to
+ * return (a wedged communicator may not): whether it returned. When it did not, NCCL may
+ * still use the communication stream and events, which are then left to the process's exit. */
+bool dk_nccl_abort_bounded(struct dk_comm_device *d);
+bool dk_nccl_destroy_bounded(struct dk_comm_device *d);
 /* Prints "distkan: rank R (host H, GPU G): <text>", aborts NCCL and the MPI job. d is
  * c->dev once enabled; during set-up, the one being built. */
 _Noreturn void dk_nccl_end_job_of(dk_comm *c, struct dk_comm_device *d, const char *text);

@@ -170,17 +170,25 @@ static void release(dk_comm *c, struct dk_comm_device *d)
         pthread_join(d->watchdog, NULL);
         d->watchdog_running = 0;
     }
+    bool returned = true;
     if (d->nccl) {
         if (d->failed || atomic_load(&d->aborting)) {
-            dk_nccl_abort_bounded(d);
+            returned = dk_nccl_abort_bounded(d);
         } else {
             /* Everything queued on the communication stream (started reductions never
              * waited for included) finishes first, under the usual timeout. */
             if (c->dev == d)
                 (void)dk_nccl_await_stream(c, "all-reduce");
-            ncclCommDestroy(d->nccl);
-            d->nccl = NULL;
+            returned = dk_nccl_destroy_bounded(d);
+            if (!returned)
+                fprintf(stderr, "distkan: warning: rank %d (host %s, GPU %d): ncclCommDestroy did not return within a "
+                                "minute (a peer on this node failed?); the process ends without it\n",
+                        c->rank, d->host, d->device);
         }
+    }
+    if (!returned) { /* NCCL may still be using them: left to the process's exit */
+        free(d);
+        return;
     }
     for (int i = 0; i < d->ring_events; i++)
         cudaEventDestroy(d->ring[i]);

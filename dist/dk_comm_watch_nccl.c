@@ -6,6 +6,7 @@
  * time, since a wedged NCCL may not return) and calls MPI_Abort. Returning an error code
  * instead would leave the peers inside the collective, which nothing would ever release. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,9 @@
 #define POLL_NS 50000L         /* blocking calls: 50 us between looks */
 #define WATCHDOG_NS 100000000L /* the watchdog: 100 ms */
 #define ABORT_GRACE_S 10.0     /* how long ncclCommAbort may take before MPI_Abort anyway */
+/* How long ncclCommDestroy may take at the end of a run. It waits for the peers on the
+ * node; a peer that failed after its last all-reduce would hold it for ever. */
+#define DESTROY_GRACE_S 60.0
 
 double dk_comm_now_s(void)
 {
@@ -49,40 +53,49 @@ void dk_nccl_text(char *out, size_t n, ncclResult_t r)
 
 /* --- ending the job ------------------------------------------------------------------------ */
 
+/* One NCCL call that a wedged communicator may keep from returning (ncclCommAbort,
+ * ncclCommDestroy), run on a helper thread. One at a time: the communicator is taken out
+ * of d first, so no second call finds one. */
 static struct {
+    ncclResult_t (*call)(ncclComm_t);
     ncclComm_t comm;
     atomic_int done;
-} aborter;
+} bounded;
 
-static void *abort_main(void *arg)
+static void *bounded_main(void *arg)
 {
     (void)arg;
-    ncclCommAbort(aborter.comm);
-    atomic_store(&aborter.done, 1);
+    bounded.call(bounded.comm);
+    atomic_store(&bounded.done, 1);
     return NULL;
 }
 
-/* ncclCommAbort stops NCCL's kernels and proxy threads, but a wedged communicator may not
- * return: give it ABORT_GRACE_S on a helper thread, then go on regardless. */
-void dk_nccl_abort_bounded(struct dk_comm_device *d)
+/* Runs call on d's communicator (cleared first) for at most grace_s; whether it returned. */
+static bool run_bounded(struct dk_comm_device *d, ncclResult_t (*call)(ncclComm_t), double grace_s)
 {
     pthread_mutex_lock(&d->lock);
     ncclComm_t comm = d->nccl;
     d->nccl = NULL;
     pthread_mutex_unlock(&d->lock);
     if (!comm)
-        return;
-    aborter.comm = comm;
-    atomic_store(&aborter.done, 0);
+        return true;
+    bounded.call = call;
+    bounded.comm = comm;
+    atomic_store(&bounded.done, 0);
     pthread_t t;
-    if (pthread_create(&t, NULL, abort_main, NULL) != 0) {
-        ncclCommAbort(comm);
-        return;
+    if (pthread_create(&t, NULL, bounded_main, NULL) != 0) {
+        call(comm);
+        return true;
     }
     pthread_detach(t);
-    for (double t0 = dk_comm_now_s(); !atomic_load(&aborter.done) && dk_comm_now_s() - t0 < ABORT_GRACE_S;)
+    for (double t0 = dk_comm_now_s(); !atomic_load(&bounded.done) && dk_comm_now_s() - t0 < grace_s;)
         nap(1000000L);
+    return atomic_load(&bounded.done);
 }
+
+bool dk_nccl_abort_bounded(struct dk_comm_device *d) { return run_bounded(d, ncclCommAbort, ABORT_GRACE_S); }
+
+bool dk_nccl_destroy_bounded(struct dk_comm_device *d) { return run_bounded(d, ncclCommDestroy, DESTROY_GRACE_S); }
 
 /* Prints "distkan: rank R (host H, GPU G): <text>", aborts NCCL and the job. Called by the
  * main thread, the watchdog or the initialisation deadline, whichever notices first; the

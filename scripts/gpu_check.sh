@@ -6,17 +6,23 @@
 #
 # On the CPU machine, once per checkout (fills .gpudeps/, ~30 MB, ignored by git):
 #     scripts/gpu/fetch-debs.sh
-# Then through the device tool (one call; the summary is the end of output_tail):
+# Then through the device tool. A session's device time is 15 minutes in all, the machine's
+# start (1-3 min) included, and a warm machine goes back after 30 s idle: make the tests
+# one call and the benchmarks a second one at once, on the still-warm machine (its build
+# outputs stay there, so the second call's build is incremental). The summary is the end of
+# output_tail:
+#     run(command="DK_GPU_CHECK_BUDGET_S=400 bash scripts/gpu_check.sh --tests-only", carry=[".gpudeps"], timeout_s=450)
+#     run(command="DK_GPU_CHECK_BUDGET_S=<left - 60> bash scripts/gpu_check.sh --bench-only", carry=[".gpudeps"], ...)
+# (--quick-bench with --bench-only when less than 5 minutes are left). On a session with
+# 30 minutes, one call does both:
 #     run(command="bash scripts/gpu_check.sh", carry=[".gpudeps"], timeout_s=600)
-# or split over two calls when one does not fit (each call builds what it needs):
-#     run(command="bash scripts/gpu_check.sh --tests-only", carry=[".gpudeps"], timeout_s=600)
-#     run(command="bash scripts/gpu_check.sh --bench-only", carry=[".gpudeps"], timeout_s=600)
 #
 # Options: --tests-only | --bench-only | --quick-bench (benchmarks in their --quick form) |
 #          --help. Environment: OUT (where results go; default ./gpu-out), BUILD_DIR (default
 #          build-gpu), DK_GPU_CHECK_BUDGET_S (default 560: a step that would start with less
 #          than its minimum left is SKIPPED, so the summary always prints inside the device
-#          tool's 600 s), DK_CTEST_J (parallel GPU tests, default 2).
+#          tool's 600 s), DK_CTEST_J (parallel GPU tests, default 4: most of their time is CPU
+#          reference runs and mpirun, on the GPU machine's 16 cores).
 #
 # What comes back (the device tool returns at most 8 files from $OUT):
 #   $OUT/gpu_check.log           everything printed, with a timestamp per step
@@ -149,7 +155,7 @@ if [ "$mode" != bench ]; then
     cd "$BUILD_DIR" || return 1
     # --no-tests=error: finding no GPU test at all is a failure here, not a pass. Each test
     # carries its own TIMEOUT property; the step's limit bounds them all.
-    ctest -L '^gpu$' --no-tests=error --output-on-failure -j "${DK_CTEST_J:-2}"
+    ctest -L '^gpu$' --no-tests=error --output-on-failure -j "${DK_CTEST_J:-4}"
   }
   export -f gpu_tests
   step test gpu_tests 330 60 bash -c gpu_tests
