@@ -218,7 +218,9 @@ template <typename T>
 inline dk_err dk_kc_launch_tiles(void (*kernel)(dk_kc_args<T>), const dk_kc_args<T> &a, int samples, int n_cols,
                                  int cols, cudaStream_t st, const char *what)
 {
-    const dim3 grid((unsigned)((a.batch + samples - 1) / samples), (unsigned)((n_cols + cols - 1) / cols));
+    /* In 64 bits: a batch within `samples` of INT_MAX must not wrap. */
+    const dim3 grid((unsigned)(((long long)a.batch + samples - 1) / samples),
+                    (unsigned)(((long long)n_cols + cols - 1) / cols));
     kernel<<<grid, dim3(32, 8), 0, st>>>(a);
     DK_CUDA_LAUNCHED(what);
     return DK_OK;
@@ -276,8 +278,8 @@ inline dk_kc_plan dk_kc_make_plan(const dk_kan_shape *s, size_t es)
 
 inline int dk_kc_slices(const dk_kc_plan *p, int batch)
 {
-    const int want = (batch + DK_KC_MIN_SLICE_SAMPLES - 1) / DK_KC_MIN_SLICE_SAMPLES;
-    return want < 1 ? 1 : want > p->max_slices ? p->max_slices : want;
+    const long long want = ((long long)batch + DK_KC_MIN_SLICE_SAMPLES - 1) / DK_KC_MIN_SLICE_SAMPLES;
+    return want < 1 ? 1 : want > p->max_slices ? p->max_slices : (int)want;
 }
 
 inline unsigned char *dk_kc_align(void *workspace)
