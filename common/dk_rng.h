@@ -24,7 +24,8 @@ enum {
     DK_STREAM_PDE_BOUNDARY = 7,    /* PDE boundary collocation points */
     DK_STREAM_PDE_SHIFT = 8,       /* Halton random shifts */
     DK_STREAM_PDE_EVAL = 9,        /* PDE evaluation points (dimensions above 3) */
-    DK_STREAM_PDE_PROBE = 10       /* PDE points that measure the exact solution's size */
+    DK_STREAM_PDE_PROBE = 10,      /* PDE points that measure the exact solution's size */
+    DK_STREAM_PDE_SCRAMBLE = 11    /* Halton digit permutations */
 };
 
 uint64_t dk_rng_u64(uint64_t seed, uint64_t stream, uint64_t index);

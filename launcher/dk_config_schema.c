@@ -218,7 +218,7 @@ const dk_key_spec dk_config_keys[] = {
             "faces."},
     {.section = "pde", .key = "sampling", .type = DK_KEY_ENUM, .default_text = "halton", FIELD(pde_sampling),
      .names = sampling_names,
-     .doc = "Collocation points: uniform random, or the randomly shifted Halton sequence (low discrepancy)."},
+     .doc = "Collocation points: uniform random, or the scrambled, randomly shifted Halton sequence (low discrepancy)."},
     {.section = "pde", .key = "resample_every", .type = DK_KEY_INT, .default_text = "0", FIELD(pde_resample_every),
      .imin = 0, .imax = LLONG_MAX,
      .doc = "Draw new collocation points every this many steps (0 = never); clears the L-BFGS history."},

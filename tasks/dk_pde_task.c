@@ -104,6 +104,7 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
     DK_CALL_GOTO(err, fail, dk_aligned_alloc(&t->x_eval, bytes, eval_what));
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->u_eval, (size_t)(t->local_eval ? t->local_eval : 1), exact_what));
     DK_CALL_GOTO(err, fail, DK_CALLOC(t->res_scratch, (size_t)3 * dim + 1, "residual scratch"));
+    DK_CALL_GOTO(err, fail, dk_collocation_create(&t->points, t->sampling, t->seed, &box));
     double *x = t->res_scratch; /* free until the first loss */
     for (long p = 0; p < t->local_eval; p++) {
         long g = t->eval_begin + p;
@@ -141,6 +142,7 @@ void dk_pde_task_destroy(dk_pde_task **pt)
     if (!pt || !*pt)
         return;
     dk_pde_task *t = *pt;
+    dk_collocation_destroy(&t->points);
     free(t->x_int);
     free(t->x_bnd);
     free(t->g_bnd);
@@ -170,15 +172,15 @@ long dk_pde_task_max_rows(const dk_pde_task *t, const int *widths, int n_widths,
 
 static void generate_points(dk_pde_task *t, long epoch)
 {
-    dk_box box = task_box(t);
     double *x = t->res_scratch;
+    dk_collocation_set_epoch(t->points, epoch);
     for (long p = 0; p < t->local_int; p++) {
-        dk_collocation_interior(t->sampling, t->seed, epoch, &box, t->int_begin + p, x);
+        dk_collocation_interior(t->points, t->int_begin + p, x);
         for (int a = 0; a < t->dim; a++)
             dk_store(t->dtype, t->x_int, (size_t)p * t->dim + a, x[a]);
     }
     for (long p = 0; p < t->local_bnd; p++) {
-        dk_collocation_boundary(t->sampling, t->seed, epoch, &box, t->bnd_begin + p, x);
+        dk_collocation_boundary(t->points, t->bnd_begin + p, x);
         for (int a = 0; a < t->dim; a++)
             dk_store(t->dtype, t->x_bnd, (size_t)p * t->dim + a, x[a]);
         /* The boundary data are the exact solution at the point as stored (rounded to the

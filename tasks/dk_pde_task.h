@@ -56,6 +56,7 @@ typedef struct dk_pde_task {
     double lo[DK_PDE_MAX_DIM + 1], hi[DK_PDE_MAX_DIM + 1];
     bool face[2 * (DK_PDE_MAX_DIM + 1)];
     dk_sampling sampling;
+    dk_collocation *points;        /* the generator of the training points */
     long resample_every, epoch;    /* epoch of the points now held (-1 before the first) */
     long n_int, n_bnd, n_eval;     /* global counts */
     long int_begin, local_int;     /* this rank's interior points: global indices [begin, begin + local) */
