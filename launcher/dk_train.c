@@ -428,8 +428,15 @@ static void warn_if_diverged(const run *r)
 {
     if (r->first_loss_step < 0 || !(r->first_loss > 0.0) || !(r->loss.total > 100.0 * r->first_loss))
         return;
-    char advice[160];
-    if (r->cfg->optimizer == DK_OPT_LBFGS) /* its line search accepts no rise */
+    char advice[320];
+    if (r->grid_rise >= 10.0) /* the optimiser is not to blame for a grid change's jump */
+        snprintf(advice, sizeof advice,
+                 "the grid %s at step %ld raised the loss %.3g-fold (see its note above)%s", r->grid_rise_extension
+                 ? "extension" : "update", r->grid_rise_step, r->grid_rise, r->grid_rise_extension
+                 ? ": a schedule in which each G is a multiple of the one before refits exactly"
+                 : ": update from more samples ([grid] update_samples), or less often ([grid] update_every, "
+                   "update_until)");
+    else if (r->cfg->optimizer == DK_OPT_LBFGS) /* its line search accepts no rise */
         snprintf(advice, sizeof advice, "L-BFGS accepts only decreasing steps, so look at the grid updates ([grid] "
                  "update_every) and new collocation points ([pde] resample_every)");
     else

@@ -284,6 +284,7 @@ typedef struct manifest_parts {
     Dk__Lbfgs lbfgs;
     Dk__DataPosition data;
     Dk__Loss loss;
+    Dk__LossHistory history;
     Dk__Eval eval;
     char hostname[256];
 } manifest_parts;
@@ -374,6 +375,15 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->loss.total = r->loss.total;
     p->loss.interior = r->loss.interior;
     p->loss.boundary = r->loss.boundary;
+    if (r->first_loss_step >= 0) {
+        dk__loss_history__init(&p->history);
+        p->history.first = r->first_loss;
+        p->history.first_step = r->first_loss_step;
+        p->history.grid_rise = r->grid_rise;
+        p->history.grid_rise_step = r->grid_rise_step;
+        p->history.grid_rise_extension = r->grid_rise_extension;
+        p->loss.history = &p->history;
+    }
     p->m.loss = &p->loss;
     fill_eval(&p->eval, &r->eval);
     p->m.eval = &p->eval;

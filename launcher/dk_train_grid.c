@@ -59,6 +59,15 @@ static dk_err share_rank0_model(dk_run *r)
     return DK_OK;
 }
 
+void dk_train_note_grid_rise(dk_run *r, double before, double after, bool extension)
+{
+    if (before > 0.0 && after / before > r->grid_rise) {
+        r->grid_rise = after / before;
+        r->grid_rise_step = r->step;
+        r->grid_rise_extension = extension;
+    }
+}
+
 dk_err dk_train_grid_update(dk_run *r)
 {
     const long n = r->n_grid_samples;
@@ -85,6 +94,7 @@ dk_err dk_train_grid_update(dk_run *r)
      * moments are kept, as in pykan, whose optimizer survives its grid updates. */
     r->lbfgs_fresh = true;
     r->grid_updates++;
+    dk_train_note_grid_rise(r, before, after, false);
     if (r->rank == 0) {
         printf("grid update at step %ld (G %d, %ld samples): loss %.6e -> %.6e, largest spline change at the "
                "samples %.2e, between them %.2e\n",
@@ -144,6 +154,7 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
         DK_CALL(dk_train_device_bind(r));
     r->lbfgs_fresh = true;
     DK_CALL(dk_train_full_loss(r, &st->loss_after));
+    dk_train_note_grid_rise(r, st->loss_before, st->loss_after, true);
     /* A loss of exactly 0 (targets the initial model fits) moves by 0%, not by NaN%. */
     const double rel = st->loss_before != 0.0 ? (st->loss_after - st->loss_before) / st->loss_before
                        : st->loss_after == 0.0 ? 0.0 : INFINITY;

@@ -510,6 +510,14 @@ static dk_err restore_counters(dk_run *r)
     }
     if (m->loss)
         r->loss = (dk_loss){m->loss->total, m->loss->interior, m->loss->boundary};
+    const Dk__LossHistory *h = m->loss ? m->loss->history : NULL;
+    if (h) { /* the divergence warning at the end compares with the run's start, not the resume's */
+        r->first_loss = h->first;
+        r->first_loss_step = (long)h->first_step;
+        r->grid_rise = h->grid_rise;
+        r->grid_rise_step = (long)h->grid_rise_step;
+        r->grid_rise_extension = h->grid_rise_extension;
+    }
     if (m->eval)
         r->eval = (dk_eval){m->eval->test_rmse, m->eval->rel_l2, m->eval->max_err, m->eval->mse};
     /* Wall time continues from the checkpoint. */

@@ -68,8 +68,13 @@ typedef struct dk_run {
     double t_log;
     long last_logged;
     dk_loss loss;
-    double first_loss;    /* the first training loss this process measured, at step */
+    double first_loss;    /* the first training loss of the run (over resumes), at step */
     long first_loss_step; /* ... first_loss_step; -1 before */
+    /* The largest factor by which a grid change raised the loss (0: none), at step
+     * grid_rise_step, an extension or an update: what a divergence is blamed on. */
+    double grid_rise;
+    long grid_rise_step;
+    bool grid_rise_extension;
     dk_eval eval;
     long adam_done;       /* Adam updates so far (the learning-rate schedule's clock) */
     bool lbfgs_fresh;     /* L-BFGS must restart: first use, new points, new grid */
@@ -146,6 +151,9 @@ dk_err dk_train_create_optimisers(dk_run *r);
 dk_err dk_train_grid_setup(dk_run *r);
 dk_err dk_train_grid_extend(dk_run *r, int stage);
 dk_err dk_train_grid_update(dk_run *r);
+/* Records a grid change that took the full loss from `before` to `after`, if it is the
+ * largest rise so far (r->grid_rise). */
+void dk_train_note_grid_rise(dk_run *r, double before, double after, bool extension);
 /* The n samples of a grid update, [n][d] float64, identical on every rank and for every
  * world size: each rank writes the samples it owns into a zeroed buffer (the task's
  * *_grid_samples) and one all-reduce sums them (adding zeros is exact). */

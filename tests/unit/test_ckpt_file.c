@@ -50,6 +50,7 @@ typedef struct full_manifest {
     Dk__Lbfgs lbfgs;
     Dk__DataPosition data;
     Dk__Loss loss;
+    Dk__LossHistory history;
     Dk__Eval eval;
 } full_manifest;
 
@@ -142,6 +143,13 @@ static void full_manifest_init(full_manifest *f)
     f->loss.total = 3.5e-4;
     f->loss.interior = 3.0e-4;
     f->loss.boundary = 0.5e-4;
+    dk__loss_history__init(&f->history);
+    f->history.first = 2.5;
+    f->history.first_step = 1;
+    f->history.grid_rise = 12.5;
+    f->history.grid_rise_step = 7;
+    f->history.grid_rise_extension = 1;
+    f->loss.history = &f->history;
     f->m.loss = &f->loss;
     dk__eval__init(&f->eval);
     f->eval.test_rmse = 0.01;
@@ -300,6 +308,10 @@ static void test_round_trip_keeps_every_manifest_field_and_tensor_byte(void **st
     assert_true(m->data->seed == 0x8000000000000005ull);
     assert_int_equal(m->data->pde_epoch, -1);
     assert_true(m->loss->boundary == 0.5e-4);
+    assert_non_null(m->loss->history);
+    assert_true(m->loss->history->first == 2.5 && m->loss->history->first_step == 1);
+    assert_true(m->loss->history->grid_rise == 12.5 && m->loss->history->grid_rise_step == 7);
+    assert_true(m->loss->history->grid_rise_extension);
     assert_true(isnan(m->eval->mse));
 
     /* Everything else too: the manifest read back, less its tensor table, packs to the
