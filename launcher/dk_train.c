@@ -247,7 +247,22 @@ static dk_err setup(run *r, int *local_failure)
         .scale_base_sigma = cfg->scale_base_sigma, .scale_sp = cfg->scale_sp,
         .max_batch = (int)(max_batch > 0 ? max_batch : 1), .n_threads = cfg->threads, .jet = r->pde != NULL,
         .no_init = r->resume != NULL}; /* dk_train_resume_restore reads every value */
-    DK_CALL(agree(r, dk_network_create(&r->net, &ns), local_failure));
+    dk_err net_err = dk_network_create(&r->net, &ns);
+    if (net_err == DK_ERR_MEMORY && r->fit) {
+        /* Which setting sizes those buffers is not visible from the network. */
+        char cause[512];
+        const char *m = dk_error_message(), *after = strstr(m, ": "), *end;
+        if (after && after < strchr(m, ' ')) /* the "<file>:<line>: " of the allocation helper */
+            m = after + 2;
+        end = strchr(m, '\n');
+        snprintf(cause, sizeof cause, "%.*s", (int)(end ? end - m : (ptrdiff_t)strlen(m)), m);
+        net_err = dk_error_set(DK_ERR_MEMORY, __FILE__, __LINE__,
+                               "%s (the network keeps %ld rows per layer: rank %d's share of [train] batch, or with "
+                               "batch = 0 of [fit] train_size, and of the test set in blocks of at most 4096): set a "
+                               "smaller [train] batch, or use more ranks",
+                               cause, max_batch, r->rank);
+    }
+    DK_CALL(agree(r, net_err, local_failure));
     if (r->pde)
         DK_CALL(agree(r, dk_pde_task_bind(r->pde, r->net), local_failure));
     /* Initialisation is a pure function of the seed, so every rank already holds the same

@@ -24,4 +24,9 @@ expect_failure 1 "$too_big.*\[fit\] test_size" "$DISTKAN" train "$fit" --run-dir
 # Widths whose parameter count wraps size_t: named as an overflow, never a small buffer.
 expect_failure 1 "size overflow: layer 1 \(2147483647 -> 2147483647" "$DISTKAN" train "$fit" --run-dir wide \
     --set model.widths=2,2147483647,2147483647,1
+# Activations of a wide layer for a large full batch, under a 6 GB address-space limit:
+# the error says which settings size those buffers.
+expect_failure 1 "cannot allocate 16000000000 bytes for activations \(the network keeps 1000000 rows per layer: .*set a smaller \[train\] batch" \
+    bash -c 'ulimit -v 6000000 && exec "$0" "$@"' "$DISTKAN" train "$SOURCE_DIR/examples/fit_exp_sin_sq.ini" \
+    --run-dir acts --set model.widths=2,2000,1 --set fit.train_size=1000000 --set train.steps=1
 echo "huge sizes fail with allocation errors that name the key, no crash"
