@@ -536,6 +536,13 @@ static void print_header(const run *r)
                        a, t->lo[a], t->hi[a], cfg->grid_range[0], cfg->grid_range[1]);
                 break;
             }
+        /* A quadratic spline's second derivative is piecewise constant: through a hidden
+         * layer the residual then jumps as parameters move, and a line search stalls at a
+         * jump (docs/pde.md). */
+        if (cfg->k == 2 && cfg->n_widths > 2 && cfg->optimizer != DK_OPT_ADAM)
+            printf("warning: k = 2 with a hidden layer: the splines' second derivatives, which the PDE residual uses, "
+                   "jump at the knots, and L-BFGS tends to stop early at such a jump (\"no progress\"); k = 3 or "
+                   "more gives smooth second derivatives\n");
     } else {
         printf("global batch %ld (%ld per step per rank on rank 0), train %ld, test %ld\n", r->fit->batch,
                r->fit->local_batch, r->fit->train_size, r->fit->test_size);
