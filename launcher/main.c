@@ -14,6 +14,7 @@
  * Exit codes: 0 success (also a run stopped by SIGTERM/SIGUSR1 after its checkpoint),
  * 1 runtime failure or invalid checkpoint, 2 usage or configuration error.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -144,13 +145,22 @@ static int option_value(int argc, char **argv, int *i, const char **v)
     return 0;
 }
 
+/* s past any blanks: a value may be quoted with spaces around it (strtol and strtod skip
+ * leading ones themselves), on either side alike. */
+static const char *skip_blanks(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    return s;
+}
+
 /* A whole-string integer in [lo, hi], or -1. */
 static long parse_count(const char *s, long lo, long hi)
 {
     char *end = NULL;
     errno = 0;
     const long v = strtol(s, &end, 10);
-    return (errno || end == s || *end || v < lo || v > hi) ? -1 : v;
+    return (errno || end == s || *skip_blanks(end) || v < lo || v > hi) ? -1 : v;
 }
 
 /* "LO,HI": two whole finite numbers with LO < HI. */
@@ -159,11 +169,11 @@ static int parse_range(const char *s, double *lo, double *hi)
     /* strtod's ERANGE also flags subnormal results, which are fine; overflow gives inf. */
     char *end = NULL;
     *lo = strtod(s, &end);
-    if (end == s || *end != ',')
+    if (end == s || *skip_blanks(end) != ',')
         return 0;
-    const char *second = end + 1;
+    const char *second = skip_blanks(end) + 1;
     *hi = strtod(second, &end);
-    return end != second && !*end && isfinite(*lo) && isfinite(*hi) && *lo < *hi;
+    return end != second && !*skip_blanks(end) && isfinite(*lo) && isfinite(*hi) && *lo < *hi;
 }
 
 /* predict MODEL POINTS.csv [--derivatives] [--out FILE]

@@ -75,6 +75,10 @@ expect_failure 2 "--points '1'" "$DISTKAN" functions run --points 1
 expect_failure 2 "--points 'x'" "$DISTKAN" functions run --points x
 expect_failure 2 "--range '3,2'" "$DISTKAN" functions run --range 3,2
 expect_failure 2 "--range '1'" "$DISTKAN" functions run --range 1
+# Blanks around values (a quoted argument) are taken alike on either side.
+"$DISTKAN" functions run --points ' 3 ' --range ' -1 , 1 ' > spaced.csv 2> /dev/null || fail "blanks around values refused"
+"$DISTKAN" functions run --points 3 --range -1,1 > plain.csv 2> /dev/null || fail "functions --points 3 failed"
+cmp -s spaced.csv plain.csv || fail "blanks around values changed the table"
 expect_failure 2 "unexpected argument 'extra'" "$DISTKAN" functions run extra
 expect_failure 1 "nowhere: No such file" "$DISTKAN" predict nowhere grid.csv --out pred.csv
 # A path of about PATH_MAX: the message still ends with the cause.
