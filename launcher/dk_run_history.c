@@ -59,8 +59,6 @@ void dk_run_logs_free(dk_run_logs **logs)
     *logs = NULL;
 }
 
-int dk_run_logs_count(const dk_run_logs *logs) { return logs ? logs->n : 0; }
-
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, bool *own)
 {
     *own = true;

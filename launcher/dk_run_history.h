@@ -31,8 +31,6 @@ dk_err dk_log_begins_with(const char *path, uint64_t bytes, uint32_t crc, const 
 typedef struct dk_run_logs dk_run_logs;
 dk_err dk_run_logs_find(const char *run_dir, dk_run_logs **logs);
 void dk_run_logs_free(dk_run_logs **logs);
-/* How many were found: none means nothing tells runs apart (every checkpoint is taken). */
-int dk_run_logs_count(const dk_run_logs *logs);
 /* *own: md records a log (older versions record none: then true) with which one of logs
  * begins, or logs is empty. */
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, bool *own);
