@@ -2,6 +2,7 @@
 
 #include <lapacke.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "../common/dk_rng.h"
 #include "../kernels/dk_bspline.h"
 #include "../kernels/dk_kan_jet.h"
+#include "dk_spline_min_norm.h"
 
 /* Lays out every layer's blocks in the flat buffers and returns the totals. The counts are
  * checked: widths near INT_MAX multiply past size_t, and a wrapped total would allocate a
@@ -42,42 +44,40 @@ static dk_err plan_layout(dk_network *net, const dk_network_settings *s)
     return DK_OK;
 }
 
+/* Grids of this many points or more get the banded minimum-norm solve (O(G k^2),
+ * layers/dk_spline_min_norm.h); smaller ones dgelsd's SVD, as before it existed, so that
+ * their initial values keep every bit. */
+enum { INIT_BANDED_MIN_ROWS = 258 };
+
 /* pykan's curve2coef at initialisation: for each input i, the coefficients of every edge
  * (i, j) are the minimum-norm least-squares solution of B c = noise at the G+1 points
  * of the un-extended grid (G+1 equations, G+k unknowns: underdetermined, so the
- * minimum-norm solution is the one torch.linalg.lstsq returns). One dgelsd call per
- * input solves all `out` right-hand sides at once. */
+ * minimum-norm solution is the one torch.linalg.lstsq returns). One solve per input
+ * serves all `out` right-hand sides at once. */
 static dk_err init_layer(dk_network *net, int l, const dk_network_settings *s)
 {
     const dk_layer_view *v = &net->layers[l];
     const int in = v->shape.in, out = v->shape.out, G = v->shape.G, k = v->shape.k;
     const int nb = v->shape.n_basis, nk = v->shape.n_knots, rows = G + 1;
     const int ldb = nb > rows ? nb : rows;
+    const bool banded = rows >= INIT_BANDED_MIN_ROWS;
     dk_err err = DK_OK;
-    double *knots = NULL, *A = NULL, *B = NULL, *sing = NULL;
+    double *knots = NULL, *A = NULL, *B = NULL, *sing = NULL, *coef = NULL, *work = NULL;
     DK_CALL_GOTO(err, done, DK_CALLOC(knots, (size_t)nk, "initial knots"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(A, (size_t)rows * nb, "initial basis matrix"));
     DK_CALL_GOTO(err, done, DK_CALLOC(B, (size_t)ldb * out, "initial noise"));
-    DK_CALL_GOTO(err, done, DK_CALLOC(sing, (size_t)(rows < nb ? rows : nb), "singular values"));
+    if (banded) {
+        DK_CALL_GOTO(err, done, DK_CALLOC(coef, (size_t)nb * out, "initial coefficients"));
+        DK_CALL_GOTO(err, done, DK_CALLOC(work, dk_spline_min_norm_work(G, k, out), "initial fit workspace"));
+    } else {
+        DK_CALL_GOTO(err, done, DK_CALLOC(A, (size_t)rows * nb, "initial basis matrix"));
+        DK_CALL_GOTO(err, done, DK_CALLOC(sing, (size_t)(rows < nb ? rows : nb), "singular values"));
+    }
 
     dk_bspline_uniform_grid_f64(s->grid_lo, s->grid_hi, G, k, knots);
     const double inv_sqrt_in = 1.0 / sqrt((double)in);
     for (int i = 0; i < in; i++) {
         for (int t = 0; t < nk; t++)
             dk_store(net->dtype, net->state, v->grid + (size_t)i * nk + t, knots[t]);
-
-        memset(A, 0, sizeof(double) * (size_t)rows * nb);
-        for (int p = 0; p < rows; p++) {
-            double vals[DK_MAX_DEGREE + 1];
-            int c0 = dk_bspline_eval_f64(knots, nk, k, knots[k + p], 0, vals);
-            if (c0 < 0) {
-                err = dk_error_set(DK_ERR_INTERNAL, __FILE__, __LINE__,
-                                   "grid point %d of layer %d lies outside its own knots", p, l);
-                goto done;
-            }
-            for (int r = 0; r <= k; r++)
-                A[(size_t)p * nb + c0 + r] = vals[r];
-        }
         /* noise[p][j] = (rand - 1/2) * noise_scale / G, drawn per (layer, edge, point) from
          * an index that is unique across the model: the edge's coefficient offset. */
         memset(B, 0, sizeof(double) * (size_t)ldb * out);
@@ -87,17 +87,35 @@ static dk_err init_layer(dk_network *net, int l, const dk_network_settings *s)
                 B[(size_t)p * out + j] =
                     (dk_rng_uniform(s->seed, DK_STREAM_INIT_NOISE, edge + p) - 0.5) * s->noise_scale / G;
         }
-        lapack_int rank = 0;
-        lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, rows, nb, out, A, nb, B, out, sing, -1.0, &rank);
-        if (info != 0) {
-            err = dk_error_set(DK_ERR_NUMERIC, __FILE__, __LINE__,
-                               "LAPACKE_dgelsd failed with info %d initialising layer %d", (int)info, l);
-            goto done;
+        const double *solution = B; /* [nb][out]: dgelsd leaves it in B */
+        if (banded) {
+            DK_CALL_GOTO(err, done, dk_spline_min_norm_at_grid(knots, G, k, out, B, coef, work));
+            solution = coef;
+        } else {
+            memset(A, 0, sizeof(double) * (size_t)rows * nb);
+            for (int p = 0; p < rows; p++) {
+                double vals[DK_MAX_DEGREE + 1];
+                int c0 = dk_bspline_eval_f64(knots, nk, k, knots[k + p], 0, vals);
+                if (c0 < 0) {
+                    err = dk_error_set(DK_ERR_INTERNAL, __FILE__, __LINE__,
+                                       "grid point %d of layer %d lies outside its own knots", p, l);
+                    goto done;
+                }
+                for (int r = 0; r <= k; r++)
+                    A[(size_t)p * nb + c0 + r] = vals[r];
+            }
+            lapack_int rank = 0;
+            lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, rows, nb, out, A, nb, B, out, sing, -1.0, &rank);
+            if (info != 0) {
+                err = dk_error_set(DK_ERR_NUMERIC, __FILE__, __LINE__,
+                                   "LAPACKE_dgelsd failed with info %d initialising layer %d", (int)info, l);
+                goto done;
+            }
         }
         for (int j = 0; j < out; j++) {
             size_t edge = (size_t)i * out + j;
             for (int c = 0; c < nb; c++)
-                dk_store(net->dtype, net->params, v->coef + edge * nb + c, B[(size_t)c * out + j]);
+                dk_store(net->dtype, net->params, v->coef + edge * nb + c, solution[(size_t)c * out + j]);
             double u = dk_rng_uniform(s->seed, DK_STREAM_INIT_SCALE_BASE, v->scale_base + edge);
             double sb = s->scale_base_mu * inv_sqrt_in + s->scale_base_sigma * (2.0 * u - 1.0) * inv_sqrt_in;
             dk_store(net->dtype, net->params, v->scale_base + edge, sb);
@@ -110,6 +128,8 @@ done:
     free(A);
     free(B);
     free(sing);
+    free(coef);
+    free(work);
     return err;
 }
 
