@@ -165,8 +165,9 @@ dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label)
                  "iterations, the L-BFGS updates done, and evaluations >= 0): %s", label, (long long)m->lbfgs->steps,
                  (long long)m->lbfgs->evals, (long long)(sc->step - sc->adam_done), DK_FOREIGN_VALUE_HINT);
     const Dk__LossHistory *h = m->loss ? m->loss->history : NULL;
-    if (h && (!isfinite(h->first) || h->first_step < 0 || h->first_step > sc->step || !isfinite(h->grid_rise) ||
-              h->grid_rise < 0.0 || h->grid_rise_step < 0 || h->grid_rise_step > sc->step))
+    if (h && (!isfinite(h->first) || h->first < 0.0 || h->first_step < 0 || h->first_step > sc->step || !isfinite(h->grid_rise) ||
+              h->grid_rise < 0.0 || h->grid_rise_step < 0 || h->grid_rise_step > sc->step ||
+              !isfinite(h->grid_rise_loss) || h->grid_rise_loss < 0.0))
         DK_ERROR(DK_ERR_DATA, "%s: the loss history (first loss %g at step %lld, largest grid rise %g at step %lld) "
                  "does not fit step %lld: %s", label, h->first, (long long)h->first_step, h->grid_rise,
                  (long long)h->grid_rise_step, (long long)sc->step, DK_FOREIGN_VALUE_HINT);

@@ -248,7 +248,8 @@ static dk_err setup(run *r, int *local_failure)
         .max_batch = (int)(max_batch > 0 ? max_batch : 1), .n_threads = cfg->threads, .jet = r->pde != NULL,
         .no_init = r->resume != NULL}; /* dk_train_resume_restore reads every value */
     dk_err net_err = dk_network_create(&r->net, &ns);
-    if (net_err == DK_ERR_MEMORY && r->fit) {
+    /* Only the batch-sized buffers: parameters and optimiser state are the same on every rank. */
+    if (net_err == DK_ERR_MEMORY && r->fit && strstr(dk_error_message(), "activation")) {
         /* Which setting sizes those buffers is not visible from the network. */
         char cause[512];
         const char *m = dk_error_message(), *after = strstr(m, ": "), *end;
@@ -444,7 +445,9 @@ static void warn_if_diverged(const run *r)
     if (r->first_loss_step < 0 || !(r->first_loss > 0.0) || !(r->loss.total > 100.0 * r->first_loss))
         return;
     char advice[320];
-    if (r->grid_rise >= 10.0) /* the optimiser is not to blame for a grid change's jump */
+    /* A grid change's jump is not the optimiser's doing, unless the loss rose a hundredfold
+     * again after it. */
+    if (r->grid_rise >= 10.0 && !(r->loss.total > 100.0 * r->grid_rise_loss))
         snprintf(advice, sizeof advice,
                  "the grid %s at step %ld raised the loss %.3g-fold (see its note above)%s", r->grid_rise_extension
                  ? "extension" : "update", r->grid_rise_step, r->grid_rise, r->grid_rise_extension
@@ -539,7 +542,7 @@ static void print_header(const run *r)
         /* A quadratic spline's second derivative is piecewise constant: through a hidden
          * layer the residual then jumps as parameters move, and a line search stalls at a
          * jump (docs/pde.md). */
-        if (cfg->k == 2 && cfg->n_widths > 2 && cfg->optimizer != DK_OPT_ADAM)
+        if (cfg->k == 2 && cfg->n_widths > 2 && cfg->optimizer != DK_OPT_ADAM && cfg->lbfgs_steps > 0)
             printf("warning: k = 2 with a hidden layer: the splines' second derivatives, which the PDE residual uses, "
                    "jump at the knots, and L-BFGS tends to stop early at such a jump (\"no progress\"); k = 3 or "
                    "more gives smooth second derivatives\n");

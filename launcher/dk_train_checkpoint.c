@@ -382,6 +382,7 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
         p->history.grid_rise = r->grid_rise;
         p->history.grid_rise_step = r->grid_rise_step;
         p->history.grid_rise_extension = r->grid_rise_extension;
+        p->history.grid_rise_loss = r->grid_rise_loss;
         p->loss.history = &p->history;
     }
     p->m.loss = &p->loss;

@@ -63,6 +63,7 @@ void dk_train_note_grid_rise(dk_run *r, double before, double after, bool extens
 {
     if (before > 0.0 && after / before > r->grid_rise) {
         r->grid_rise = after / before;
+        r->grid_rise_loss = after;
         r->grid_rise_step = r->step;
         r->grid_rise_extension = extension;
     }

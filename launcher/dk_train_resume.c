@@ -517,6 +517,7 @@ static dk_err restore_counters(dk_run *r)
         r->grid_rise = h->grid_rise;
         r->grid_rise_step = (long)h->grid_rise_step;
         r->grid_rise_extension = h->grid_rise_extension;
+        r->grid_rise_loss = h->grid_rise_loss;
     }
     if (m->eval)
         r->eval = (dk_eval){m->eval->test_rmse, m->eval->rel_l2, m->eval->max_err, m->eval->mse};

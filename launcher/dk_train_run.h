@@ -72,7 +72,7 @@ typedef struct dk_run {
     long first_loss_step; /* ... first_loss_step; -1 before */
     /* The largest factor by which a grid change raised the loss (0: none), at step
      * grid_rise_step, an extension or an update: what a divergence is blamed on. */
-    double grid_rise;
+    double grid_rise, grid_rise_loss; /* ... and the loss right after it */
     long grid_rise_step;
     bool grid_rise_extension;
     dk_eval eval;

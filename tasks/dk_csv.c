@@ -99,17 +99,14 @@ void dk_csv_info_free(dk_csv_info *info)
 }
 
 /* Splits the header into trimmed, non-empty names. */
-static dk_err parse_header(const char *path, char *line, size_t n, dk_csv_info *info)
+/* *other_sep: a tab or semicolon in a header of one column (0 if none): with the same in
+ * the first row, the file is separated by it (dk_csv_scan says so). */
+static dk_err parse_header(const char *path, char *line, size_t n, dk_csv_info *info, char *other_sep)
 {
     size_t fields = count_fields(line, n);
     if (fields > (size_t)INT32_MAX)
         DK_ERROR(DK_ERR_DATA, "%s:1: too many columns (%zu)", path, fields);
-    /* A tab- or semicolon-separated file reads as one column whose name holds the
-     * separators: name the likely cause here, not later as a column count. */
-    const char *other = fields == 1 ? (memchr(line, '\t', n) ? "tab" : memchr(line, ';', n) ? "semicolon" : NULL) : NULL;
-    if (other)
-        DK_ERROR(DK_ERR_DATA, "%s:1: the header has no commas but %ss: a %s-separated file? (expected comma-separated "
-                 "values)", path, other, other);
+    *other_sep = fields != 1 ? 0 : memchr(line, '\t', n) ? '\t' : memchr(line, ';', n) ? ';' : 0;
     DK_CALL(DK_CALLOC(info->names, fields, "CSV column names"));
     info->n_cols = (int)fields;
     const char *p = line, *end = line + n;
@@ -211,7 +208,8 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
     if (n == 0)
         CSV_FAIL(DK_ERR_DATA, "%s:1: the header line is empty (expected comma-separated column names)",
                  path);
-    DK_CALL_GOTO(err, done, parse_header(path, head, n, info));
+    char other_sep = 0;
+    DK_CALL_GOTO(err, done, parse_header(path, head, n, info, &other_sep));
 
     /* Only trailing blank lines are allowed: a blank line followed by data would shift
      * every later row's line number and usually means a damaged file. */
@@ -229,6 +227,13 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
                 first_blank = line_no;
             continue;
         }
+        /* A tab- or semicolon-separated file reads as one column whose name and values
+         * hold the separators: name the likely cause, not later a column count or a
+         * number. (One column whose name holds one, "depth (m; below)", is fine.) */
+        if (info->n_rows == 0 && other_sep && memchr(line, other_sep, len))
+            CSV_FAIL(DK_ERR_DATA, "%s:1: the header and the first row have no commas but %ss: a %s-separated file? "
+                                  "(expected comma-separated values)",
+                     path, other_sep == '\t' ? "tab" : "semicolon", other_sep == '\t' ? "tab" : "semicolon");
         /* A CR left inside a line ends a line of its own: CR-only endings further down. */
         if (memchr(line, '\r', len))
             CSV_FAIL(DK_ERR_DATA, "%s:%ld: the line holds a carriage return (CR) that ends no line: lines ended by "

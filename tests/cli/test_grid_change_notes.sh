@@ -65,3 +65,9 @@ for log in dv.log dv_resumed.log; do
     ! grep -q "lower \[train\] lr" $log || fail "$log: the divergence is put down to the learning rate"
 done
 echo "ok: divergence through grid updates: $(grep -o 'the grid update at step [0-9]* raised the loss [^ ]*' dv_resumed.log)"
+# The same first update with lr = 1 and no more updates: the loss then rises a hundredfold
+# again after the update's jump, which the learning rate did: that is the advice.
+"$DISTKAN" train "$SOURCE_DIR/examples/heat_nd.ini" --run-dir dl "${div[@]}" --set grid.update_until=2 \
+    --set train.steps=200 --set train.lr=1 --set checkpoint.every=0 > dl.log 2>&1 || { cat dl.log; fail "dl failed"; }
+grep -q "the run diverged; lower \[train\] lr (now 1)" dl.log || { grep -i warning dl.log; fail "dl: the learning rate is not blamed"; }
+echo "ok: divergence after a grid update's jump: $(grep -o 'the run diverged; lower [^(]*' dl.log)"

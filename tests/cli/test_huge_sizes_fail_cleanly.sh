@@ -29,4 +29,9 @@ expect_failure 1 "size overflow: layer 1 \(2147483647 -> 2147483647" "$DISTKAN" 
 expect_failure 1 "cannot allocate 16000000000 bytes for activations \(the network keeps 1000000 rows per layer: .*set a smaller \[train\] batch" \
     bash -c 'ulimit -v 6000000 && exec "$0" "$@"' "$DISTKAN" train "$SOURCE_DIR/examples/fit_exp_sin_sq.ini" \
     --run-dir acts --set model.widths=2,2000,1 --set fit.train_size=1000000 --set train.steps=1
+# Parameters too large: the same on every rank, so no batch advice.
+expect_failure 1 "cannot allocate [0-9]+ bytes for parameters" \
+    bash -c 'ulimit -v 6000000 && exec "$0" "$@"' "$DISTKAN" train "$fit" --run-dir params \
+    --set model.widths=2,100000,100000,1 --set train.steps=1
+! grep -q "smaller \[train\] batch" err.txt || { cat err.txt; fail "a parameter allocation got the batch advice"; }
 echo "huge sizes fail with allocation errors that name the key, no crash"

@@ -1,6 +1,6 @@
 # PDEs with k = 2 and a hidden layer: the splines' second derivatives jump at the knots,
 # and L-BFGS stops early at such a jump. The run's header warns; k = 3, or no hidden
-# layer, or Adam alone gets no warning. The early stop the warning describes is checked
+# layer, or Adam alone (L-BFGS with no steps included) gets no warning. The early stop the warning describes is checked
 # too, so that the warning goes when the cause does.
 source "$(dirname "$0")/../lib.sh"
 cfg="$SOURCE_DIR/examples/poisson_nd.ini"
@@ -17,7 +17,9 @@ grep -q "^L-BFGS stopped at step [0-9]*: no progress" k2.log || { tail -n 3 k2.l
 run k3 --set model.k=3 --set model.widths=2,3,1
 run k2_shallow --set model.k=2 --set model.widths=2,1
 run k2_adam --set model.k=2 --set model.widths=2,3,1 --set train.optimizer=adam --set train.steps=20
-for name in k3 k2_shallow k2_adam; do
+run k2_no_lbfgs --set model.k=2 --set model.widths=2,3,1 --set train.optimizer=adam_then_lbfgs --set train.steps=20 \
+    --set lbfgs.steps=0
+for name in k3 k2_shallow k2_adam k2_no_lbfgs; do
     ! grep -qF "$warning" $name.log || fail "$name: warned"
 done
 grep -q "^L-BFGS stopped" k3.log && { tail -n 3 k3.log; fail "k = 3: L-BFGS stopped early"; }

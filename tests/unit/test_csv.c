@@ -224,9 +224,10 @@ static void test_bad_headers_are_rejected(void **state)
      * an extra column. */
     EXPECT_DATA_ERROR("x,y\n1,2\n3,4\r5,6\n", ":3: the line holds a carriage return (CR) that ends no line");
     /* Other separators read as one column: named at the header. */
-    EXPECT_DATA_ERROR("x\ty\n1\t2\n", ":1: the header has no commas but tabs: a tab-separated file?");
-    EXPECT_DATA_ERROR("x;y\n1;2\n", ":1: the header has no commas but semicolons: a semicolon-separated file?");
+    EXPECT_DATA_ERROR("x\ty\n1\t2\n", ":1: the header and the first row have no commas but tabs: a tab-separated file?");
+    EXPECT_DATA_ERROR("x;y\n1;2\n", ":1: the header and the first row have no commas but semicolons");
     expect_scan_rows("x\n1\n", 1); /* one column is fine */
+    expect_scan_rows("depth (m; below)\n0.5\n2\n", 2); /* and may have a semicolon in its name */
 }
 
 /* R's write.csv and spreadsheets enclose fields in double quotes: one pair is dropped, so
