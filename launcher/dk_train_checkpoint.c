@@ -369,6 +369,7 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->data.pde_epoch = r->pde ? r->pde->epoch : -1;
     p->data.csv_bytes = r->fit ? r->fit->csv_bytes : 0;
     p->data.csv_crc32c = r->fit ? r->fit->csv_crc32c : 0;
+    p->data.pde_points = r->pde ? DK_COLLOCATION_VERSION : 0;
     p->m.data = &p->data;
 
     dk__loss__init(&p->loss);

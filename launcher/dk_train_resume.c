@@ -364,6 +364,10 @@ void dk_train_resume_announce(const dk_run *r)
                "L-BFGS history\n",
                res->reopened_stage + 1, res->reopened_done, res->reopened_plan,
                r->stages[res->reopened_stage].planned);
+    if (r->pde && r->cfg->pde_sampling == DK_SAMPLING_HALTON && m->data->pde_points < DK_COLLOCATION_VERSION)
+        printf("note: the checkpoint was written by a distkan whose Halton collocation points were not scrambled; "
+               "the resumed run trains on the scrambled points (docs/pde.md), so it does not repeat the run that "
+               "wrote it bit for bit\n");
     if (md->world_size != r->world)
         printf("note: the checkpoint was written by %d rank%s and resumes on %d: the split of the batch and the "
                "collocation points changes, so results agree with an uninterrupted run to rounding only\n",

@@ -52,6 +52,11 @@ typedef struct dk_box {
  * primes, 2 .. 8161). */
 enum { DK_COLLOCATION_MAX_HALTON_DIM = 1024 };
 
+/* The version of the point sets, kept in checkpoints: a resume from an earlier version
+ * trains on other points than the run that wrote it, and says so. 2: scrambled Halton
+ * points, faces shifted apart (1, never written: plain Halton). */
+enum { DK_COLLOCATION_VERSION = 2 };
+
 /* The radical inverse phi_base(index) = sum_k d_k base^(-k-1) of index = sum_k d_k base^k
  * (index >= 0, 2 <= base < 2^13): the van der Corput point behind each Halton coordinate.
  * Digits are reversed in exact integer arithmetic; the result is rounded once. */

@@ -137,3 +137,17 @@ aside=$(ls -d other/checkpoints/earlier-* | tail -n 1)
 first=$(head -n 1 other/metrics.jsonl | sed 's/^{"step": \([0-9]*\),.*/\1/')
 [ "$first" -gt 30 ] || { head -n 3 other/metrics.jsonl; fail "the log starts at step $first: the other history's lines were carried over"; }
 echo "ok: a resume from another directory kept the run directory's own checkpoints aside and started a new log"
+
+# A PDE checkpoint from before the Halton points were scrambled (no data.pde_points): the
+# resume says it trains on other points; a current checkpoint resumes without the note.
+"$DISTKAN" train "$SOURCE_DIR/tests/mpi/small_pde.ini" --run-dir pts --set checkpoint.every=5 \
+    --set train.optimizer=adam --set train.steps=10 > pts.log 2>&1 || { cat pts.log; fail "pts failed"; }
+"$EDIT_CKPT" pts/checkpoints/ckpt-000000000005.dkc old_points.dkc @data.pde_points 0 0 || fail "edit_ckpt failed"
+note="Halton collocation points were not scrambled"
+"$DISTKAN" train "$SOURCE_DIR/tests/mpi/small_pde.ini" --run-dir pts_old --set train.optimizer=adam --set train.steps=10 \
+    --resume old_points.dkc > pts_old.log 2>&1 || { cat pts_old.log; fail "resuming the old-points checkpoint failed"; }
+grep -qF "$note" pts_old.log || { cat pts_old.log; fail "no note about the old points"; }
+"$DISTKAN" train "$SOURCE_DIR/tests/mpi/small_pde.ini" --run-dir pts --set checkpoint.every=5 --set train.optimizer=adam \
+    --set train.steps=10 --resume pts/checkpoints/ckpt-000000000005.dkc > pts_new.log 2>&1 || { cat pts_new.log; fail "resume failed"; }
+! grep -qF "$note" pts_new.log || fail "a current checkpoint got the old-points note"
+echo "ok: a checkpoint with the plain Halton points resumes with a note"
