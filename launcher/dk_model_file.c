@@ -194,6 +194,11 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
                 "distkan: note: the checkpoints in %s are another run's (a run sharing that checkpoint directory); the "
                 "newest of the run in %s is %s, where that run set it aside\n",
                 dir, path, dk_ckpt_label(*reader));
+    else if (warnings && found == DK_RUN_CKPT_NO_LOG)
+        fprintf(warnings,
+                "distkan: warning: %s has no training log (metrics.jsonl), so nothing shows which checkpoint in %s is "
+                "its run's: using the newest there, %s\n",
+                path, dir, dk_ckpt_label(*reader));
     else if (warnings && found == DK_RUN_CKPT_UNMATCHED)
         fprintf(warnings,
                 "distkan: warning: no checkpoint in %s continues the training log of the run in %s (another run's "

@@ -53,6 +53,8 @@ dk_err dk_run_logs_find(const char *run_dir, dk_run_logs **out)
     return DK_OK;
 }
 
+int dk_run_logs_count(const dk_run_logs *logs) { return logs ? logs->n : 0; }
+
 void dk_run_logs_free(dk_run_logs **logs)
 {
     free(*logs);
@@ -62,8 +64,18 @@ void dk_run_logs_free(dk_run_logs **logs)
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, bool *own)
 {
     *own = true;
-    if (!logs || logs->n == 0 || !md || md->log_bytes == 0)
+    if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
         return DK_OK;
+    *own = false;
+    if (!logs)
+        return DK_OK;
+    if (md->log_bytes == 0) { /* written before the first line: a run whose log is still empty */
+        for (int i = 0; i < logs->n && !*own; i++) {
+            struct stat st;
+            *own = stat(logs->path[i], &st) == 0 && st.st_size == 0;
+        }
+        return DK_OK;
+    }
     for (int i = 0; i < logs->n; i++) {
         DK_CALL(dk_log_begins_with(logs->path[i], md->log_bytes, md->log_crc32c, "the run's training log", own));
         if (*own)
@@ -108,6 +120,14 @@ static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckp
     free(subs);
 }
 
+bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir)
+{
+    char own[DK_PATH_MAX];
+    struct stat a, b;
+    return (size_t)snprintf(own, sizeof own, "%s/checkpoints", run_dir) < sizeof own && stat(own, &a) == 0 &&
+           stat(ckpt_dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *warnings, dk_ckpt_reader **out,
                               dk_run_ckpt_found *found, int *n_other_newer, char *other_newer, size_t capacity)
 {
@@ -118,6 +138,11 @@ dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *w
         other_newer[0] = '\0';
     dk_run_logs *logs = NULL;
     DK_CALL(dk_run_logs_find(run_dir, &logs));
+    if (logs->n == 0 && dk_run_checkpoints_inside(run_dir, ckpt_dir)) {
+        /* Its own checkpoints/ (copied there, or the log deleted): nothing else to tell. */
+        dk_run_logs_free(&logs);
+        return dk_ckpt_open_latest(ckpt_dir, out, warnings);
+    }
     search s = {.logs = logs, .first_refused = other_newer, .capacity = capacity};
     dk_err err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, out, warnings);
     *n_other_newer = s.refused;
@@ -126,7 +151,7 @@ dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *w
         if (*out)
             *found = DK_RUN_CKPT_SET_ASIDE;
         else { /* valid ones, none of this run's: the newest (as before runs were told apart) */
-            *found = DK_RUN_CKPT_UNMATCHED;
+            *found = logs->n == 0 ? DK_RUN_CKPT_NO_LOG : DK_RUN_CKPT_UNMATCHED;
             *n_other_newer = 0;
             err = dk_ckpt_open_latest(ckpt_dir, out, NULL);
         }

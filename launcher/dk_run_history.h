@@ -4,7 +4,10 @@
  * CRC-32C: Metadata.log_bytes, log_crc32c), and a run's log only grows: a resume carries
  * the lines up to its checkpoint over, a finished run renames metrics.jsonl.partial to
  * metrics.jsonl. So a checkpoint belongs to the run whose log, the run directory's
- * metrics.jsonl or metrics.jsonl.partial, begins with the bytes it recorded.
+ * metrics.jsonl or metrics.jsonl.partial, begins with the bytes it recorded; one written
+ * before the log's first line (an empty record) to a run whose log is still empty; none to
+ * a run directory without a log. Checkpoints of versions that recorded nothing belong to
+ * every run.
  *
  * Runs that share a [checkpoint] dir (a scratch directory set in a common config, each run
  * with its own run directory) leave checkpoints of several runs there, and a fresh run sets
@@ -31,9 +34,14 @@ dk_err dk_log_begins_with(const char *path, uint64_t bytes, uint32_t crc, const 
 typedef struct dk_run_logs dk_run_logs;
 dk_err dk_run_logs_find(const char *run_dir, dk_run_logs **logs);
 void dk_run_logs_free(dk_run_logs **logs);
-/* *own: md records a log (older versions record none: then true) with which one of logs
- * begins, or logs is empty. */
+/* How many logs the run directory has (0: nothing ties a checkpoint to it). */
+int dk_run_logs_count(const dk_run_logs *logs);
+/* *own: whether the checkpoint of metadata md belongs to the run of logs (above). */
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, bool *own);
+
+/* Whether ckpt_dir is run_dir's own checkpoints/ (however spelled), not a [checkpoint] dir
+ * elsewhere that other runs may share. */
+bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir);
 
 /* Where dk_run_open_checkpoint found the checkpoint it opened. */
 typedef enum dk_run_ckpt_found {
@@ -41,11 +49,14 @@ typedef enum dk_run_ckpt_found {
     DK_RUN_CKPT_SET_ASIDE, /* the run's own newest, in ckpt_dir/earlier-<time>/ (none in ckpt_dir) */
     DK_RUN_CKPT_UNMATCHED, /* none of the run's own anywhere: the newest in ckpt_dir (the log edited, or
                             * replaced by a fresh run that failed before it saved anything) */
+    DK_RUN_CKPT_NO_LOG,    /* the run directory has no log (new, or deleted): the newest in ckpt_dir,
+                            * which nothing ties to it */
 } dk_run_ckpt_found;
 
 /* Opens (verified) the newest checkpoint of the run in run_dir whose checkpoints go to
  * ckpt_dir: its own newest in ckpt_dir, else in the directories earlier runs were set
- * aside into there (newest first), else the newest valid one in ckpt_dir. Newer checkpoints
+ * aside into there (newest first), else the newest valid one in ckpt_dir. A run directory
+ * without a log whose checkpoints are its own checkpoints/ takes the newest there (OWN). Newer checkpoints
  * of other runs skipped in ckpt_dir are counted in *n_other_newer (the newest of them named
  * in other_newer[capacity]); corrupt ones are skipped with a warning on `warnings`. An
  * error when ckpt_dir holds no valid checkpoint. */

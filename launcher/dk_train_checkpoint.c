@@ -307,6 +307,7 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->meta.reason = (char *)reason;
     p->meta.log_bytes = r->log_bytes;
     p->meta.log_crc32c = r->log_crc32c;
+    p->meta.log_recorded = true;
     p->m.metadata = &p->meta;
     p->m.config_ini = config_ini;
 

@@ -46,6 +46,8 @@ struct dk_resume {
  * Finding and sharing the checkpoint
  * ------------------------------------------------------------------------------------- */
 
+static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *path, size_t cap, bool *found);
+
 /* Rank 0, --resume latest: the newest checkpoint of the run in the run directory
  * (dk_run_open_checkpoint), not another run's that shares the checkpoint directory. When
  * the run's own were set aside by such a run, the user says which to continue. */
@@ -65,6 +67,33 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir)
                  "run's, which shares that checkpoint directory and set this run's aside; its newest is %s: give "
                  "--resume %s to continue this run from it",
                  dir, r->cfg->run_dir, own, own);
+    }
+    /* Nothing ties the newest checkpoint to this run directory. It is this run's history
+     * when its log went aside: a fresh run started here and failed before it saved
+     * anything (the history stays usable). Otherwise it may be another run's: the user
+     * says whether to continue it here. */
+    bool history = false;
+    if (found == DK_RUN_CKPT_UNMATCHED) {
+        char log[DK_PATH_MAX];
+        const dk_err err = find_set_aside_log(r, dk_ckpt_manifest(res->reader)->metadata, log, sizeof log, &history);
+        if (err != DK_OK)
+            dk_ckpt_close(&res->reader);
+        DK_CALL(err);
+    }
+    /* In the run directory's own checkpoints/ no other run's can be: the log was edited, and
+     * the resume says so when it carries it over. */
+    const bool inside = dk_run_checkpoints_inside(r->cfg->run_dir, dir);
+    if (((found == DK_RUN_CKPT_UNMATCHED && !history) || found == DK_RUN_CKPT_NO_LOG) && !inside) {
+        char newest[DK_CKPT_PATH_MAX];
+        snprintf(newest, sizeof newest, "%s", dk_ckpt_label(res->reader));
+        dk_ckpt_close(&res->reader);
+        DK_ERROR(DK_ERR_DATA,
+                 "--resume latest: %s, so nothing shows that the newest checkpoint in %s, %s, is this run's (it may "
+                 "be another run's that shares the checkpoint directory): give --resume %s to continue from it",
+                 found == DK_RUN_CKPT_NO_LOG ? "the run directory has no training log (metrics.jsonl)"
+                                             : "no checkpoint there continues the run directory's training log "
+                                               "(deleted or edited?)",
+                 dir, newest, newest);
     }
     if (n_other > 0)
         fprintf(stderr,
@@ -196,6 +225,8 @@ static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step
      * finished run that is now trained further: the newer first. */
     const int first = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
     const bool recorded = md->log_bytes > 0; /* older checkpoints: the newer file, unchecked */
+    if (md->log_recorded && md->log_bytes == 0)
+        return DK_OK; /* written before the history's first line: nothing to carry */
     int pick = -1;
     for (int k = 0; k < 2 && pick < 0; k++) {
         const int i = k == 0 ? first : 1 - first;

@@ -36,6 +36,7 @@
 #include "dk_functions.h"
 #include "dk_inspect.h"
 #include "dk_predict.h"
+#include "dk_run_history.h"
 #include "dk_signals.h"
 #include "dk_train.h"
 
@@ -357,8 +358,14 @@ static int exit_code_for(dk_err err) { return err == DK_ERR_USAGE ? 2 : 1; }
  * whose checkpoints all fail to verify still means "latest", which then says so: starting
  * afresh over them would quietly throw away the work they hold. Rank 0 looks (it alone
  * reads checkpoints) and tells the others. */
+/* --resume auto: this run's newest checkpoint (dk_run_open_checkpoint), if it has one:
+ * "latest", or the file where a run sharing the checkpoint directory set it aside (a
+ * requeued job goes on by itself); else a new run, also when the directory holds only
+ * checkpoints that nothing ties to a run directory without a log (another run's, in a
+ * shared directory, at a job's first start). */
 static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const char **resume, int *report)
 {
+    static char chosen[DK_CKPT_PATH_MAX];
     int found = 0;
     char dir[DK_PATH_MAX];
     dk_err err = dk_config_checkpoint_dir(cfg, dir, sizeof dir);
@@ -367,10 +374,30 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
         err = dk_ckpt_list(dir, &entries, &found);
         free(entries);
     }
+    snprintf(chosen, sizeof chosen, "latest");
+    if (err == DK_OK && found > 0 && dk_comm_rank(comm) == 0) {
+        dk_ckpt_reader *rd = NULL;
+        dk_run_ckpt_found kind;
+        int n_other = 0;
+        char other[DK_CKPT_PATH_MAX];
+        if (dk_run_open_checkpoint(cfg->run_dir, dir, NULL, &rd, &kind, &n_other, other, sizeof other) != DK_OK) {
+            dk_error_clear(); /* "latest" reports it, with the full story */
+        } else if (kind == DK_RUN_CKPT_SET_ASIDE) {
+            snprintf(chosen, sizeof chosen, "%s", dk_ckpt_label(rd));
+            printf("--resume auto: this run's newest checkpoint is %s, where a run sharing the checkpoint directory "
+                   "set it aside: continuing from it\n", chosen);
+        } else if (kind == DK_RUN_CKPT_NO_LOG) {
+            printf("--resume auto: %s has no training log, and nothing ties the checkpoints in %s to it (another "
+                   "run's): starting a new run (they are set aside when it first saves)\n", cfg->run_dir, dir);
+            found = -1; /* said */
+        }
+        dk_ckpt_close(&rd);
+    }
     DK_CALL(dk_comm_agree(comm, err, report));
     DK_CALL(dk_comm_broadcast(comm, &found, sizeof found, 0, DK_MEM_HOST));
-    *resume = found > 0 ? "latest" : NULL;
-    if (found == 0 && dk_comm_rank(comm) == 0)
+    DK_CALL(dk_comm_broadcast(comm, chosen, sizeof chosen, 0, DK_MEM_HOST));
+    *resume = found > 0 ? chosen : NULL;
+    if (found == 0 && dk_comm_rank(comm) == 0 && err == DK_OK)
         printf("--resume auto: no checkpoint in %s: starting a new run\n", dir);
     return DK_OK;
 }

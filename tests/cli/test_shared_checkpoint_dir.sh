@@ -12,7 +12,10 @@
 #      (predict) or a warning (--resume latest), and A's own used;
 #  (d) a run directory whose log no checkpoint continues (edited): the newest, with a warning;
 #  (e) a run that wrote no checkpoint ([checkpoint] final = false): predict and inspect
-#      name the cause.
+#      name the cause;
+#  (f) a checkpoint written before its run's first log line is not every run's;
+#  (g) --resume auto starts a new run directory afresh and continues a set-aside history;
+#      --resume latest in a run directory without a log refuses to guess.
 source "$(dirname "$0")/../lib.sh"
 
 cp "$SOURCE_DIR/tests/mpi/small_fit.ini" base.ini
@@ -89,5 +92,37 @@ echo "ok (d): $(head -n 1 predict_C.err | cut -c1-100)..."
 expect_failure 1 "the run in runs/N wrote no checkpoint: its config.ini sets \[checkpoint\] final = false" \
     "$DISTKAN" predict runs/N points.csv
 expect_failure 1 "error: .*the run in runs/N wrote no checkpoint" "$DISTKAN" inspect runs/N
+
+# (f) A second shared directory. P finishes; Q, a new run, writes a checkpoint at step 5,
+# before its first log line (log_every 1000): it records an empty log, which is no proof
+# that it is P's. With Q's step 10 gone, Q's step 5 is the newest there: predict runs/P
+# still uses P's own (set aside by Q).
+s2=(--set checkpoint.dir=shared2)
+"$DISTKAN" train base.ini --run-dir runs/P "${s2[@]}" --set train.steps=30 > P.log 2>&1 || { cat P.log; fail "P failed"; }
+"$DISTKAN" predict runs/P points.csv --out P_own.csv 2> /dev/null || fail "predict runs/P failed"
+"$DISTKAN" train base.ini --run-dir runs/Q "${s2[@]}" --set train.steps=10 --set train.log_every=1000 \
+    --set checkpoint.every=5 > Q.log 2>&1 || { cat Q.log; fail "Q failed"; }
+mv shared2/ckpt-000000000010.dkc Q10.dkc
+"$DISTKAN" predict runs/P points.csv --out P_now.csv 2> predict_P.err || { cat predict_P.err; fail "predict runs/P (f) failed"; }
+cmp -s P_now.csv P_own.csv || { cat predict_P.err; fail "(f): predict runs/P used Q's checkpoint written before its first log line"; }
+mv Q10.dkc shared2/ckpt-000000000010.dkc
+echo "ok (f): a checkpoint written before its run's first log line is not taken for another run's"
+
+# (g) --resume auto, the requeue idiom: a new run directory in the shared directory starts
+# a new run (Q's checkpoints are nothing of its own); P, whose own checkpoints Q set aside,
+# goes on from them by itself; --resume latest in a new run directory refuses.
+"$DISTKAN" train base.ini --run-dir runs/R "${s2[@]}" --set train.steps=20 --resume auto > R.log 2>&1 \
+    || { cat R.log; fail "R (auto, new run directory) failed"; }
+grep -q "^--resume auto: runs/R has no training log, and nothing ties the checkpoints in shared2 to it" R.log \
+    || { cat R.log; fail "(g): R did not start a new run"; }
+! grep -q "^resuming from" R.log || { cat R.log; fail "(g): R continued another run"; }
+"$DISTKAN" train base.ini --run-dir runs/P "${s2[@]}" --set train.steps=40 --resume auto > P2.log 2>&1 \
+    || { cat P2.log; fail "P (auto, own checkpoints set aside) failed"; }
+grep -q "^--resume auto: this run's newest checkpoint is shared2/earlier-[0-9-]*/ckpt-000000000030.dkc" P2.log \
+    || { cat P2.log; fail "(g): P did not go on from its set-aside checkpoint"; }
+grep -q "^resuming from shared2/earlier-[0-9-]*/ckpt-000000000030.dkc" P2.log || { cat P2.log; fail "(g): P resumed elsewhere"; }
+expect_failure 1 "--resume latest: the run directory has no training log .* give --resume shared2/ckpt-000000000040.dkc" \
+    "$DISTKAN" train base.ini --run-dir runs/S "${s2[@]}" --set train.steps=50 --resume latest
+echo "ok (g): --resume auto starts a new run directory afresh and continues a set-aside history"
 
 echo "shared checkpoint directories: each run directory's tools and resume use that run's checkpoints"
