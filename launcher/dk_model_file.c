@@ -96,7 +96,23 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
     char ini[DK_CKPT_PATH_MAX];
-    if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) >= sizeof ini || access(ini, R_OK) != 0)
+    /* A run that has not ended (stopped, or still going) has no config.ini yet, or an
+     * earlier run's: the note its start left says where its checkpoints go. */
+    struct stat note_st, ini_st;
+    char note[DK_CKPT_PATH_MAX + 32], noted[DK_CKPT_PATH_MAX];
+    snprintf(note, sizeof note, "%s/%s", run_dir, DK_RUN_CHECKPOINT_NOTE);
+    const bool have_ini = (size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) < sizeof ini &&
+                          access(ini, R_OK) == 0;
+    if (stat(note, &note_st) == 0 && (!have_ini || (stat(ini, &ini_st) == 0 && note_st.st_mtime > ini_st.st_mtime)) &&
+        dk_run_noted_checkpoint_dir(run_dir, noted, sizeof noted)) {
+        if (!is_dir(noted))
+            DK_ERROR(DK_ERR_IO, "%s: its %s names %s, which is not a directory (moved?): give the checkpoint directory "
+                     "itself", run_dir, DK_RUN_CHECKPOINT_NOTE, noted);
+        if ((size_t)snprintf(dir, capacity, "%s", noted) >= capacity)
+            DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", noted);
+        return DK_OK;
+    }
+    if (!have_ini)
         return DK_OK;
     static dk_config cfg; /* large; the tools that load models are single-threaded */
     if (dk_config_load(&cfg, ini, NULL, 0) != DK_OK) {

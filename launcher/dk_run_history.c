@@ -1,8 +1,13 @@
+/* realpath is XSI, beyond the POSIX baseline the build defines. */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700
+#endif
 #include "dk_run_history.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -118,6 +123,48 @@ static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckp
         free(subs[i]);
     }
     free(subs);
+}
+
+dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir)
+{
+    char note[DK_PATH_MAX + 32], temp[DK_PATH_MAX + 64], where[PATH_MAX];
+    if ((size_t)snprintf(note, sizeof note, "%s/%s", run_dir, DK_RUN_CHECKPOINT_NOTE) >= sizeof note)
+        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
+    if (dk_run_checkpoints_inside(run_dir, ckpt_dir)) {
+        if (unlink(note) != 0 && errno != ENOENT)
+            DK_ERROR(DK_ERR_IO, "cannot remove %s: %s", note, strerror(errno));
+        return DK_OK;
+    }
+    if (!realpath(ckpt_dir, where))
+        DK_ERROR(DK_ERR_IO, "cannot resolve the checkpoint directory %s: %s", ckpt_dir, strerror(errno));
+    snprintf(temp, sizeof temp, "%s.tmp.%ld", note, (long)getpid());
+    FILE *f = fopen(temp, "w");
+    if (!f)
+        DK_ERROR(DK_ERR_IO, "cannot write %s: %s", temp, strerror(errno));
+    const bool written = fprintf(f, "%s\n", where) > 0;
+    if (fclose(f) != 0 || !written || rename(temp, note) != 0) {
+        const int e = errno;
+        unlink(temp);
+        DK_ERROR(DK_ERR_IO, "cannot write %s: %s", note, strerror(e));
+    }
+    return DK_OK;
+}
+
+bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
+{
+    char note[DK_PATH_MAX + 32];
+    if ((size_t)snprintf(note, sizeof note, "%s/%s", run_dir, DK_RUN_CHECKPOINT_NOTE) >= sizeof note)
+        return false;
+    FILE *f = fopen(note, "r");
+    if (!f)
+        return false;
+    const bool got = fgets(dir, (int)capacity, f) != NULL;
+    fclose(f);
+    const size_t n = got ? strcspn(dir, "\n") : 0;
+    if (!got || n == 0)
+        return false;
+    dir[n] = '\0';
+    return true;
 }
 
 bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir)

@@ -43,6 +43,15 @@ dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md,
  * elsewhere that other runs may share. */
 bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir);
 
+/* RUN/.distkan.checkpoints: where a run's checkpoints go when that is not RUN/checkpoints
+ * (its absolute path, one line), written when the run starts. config.ini says the same,
+ * but only once the run has ended: this lets the tools find a stopped run's checkpoints.
+ * dk_run_note_checkpoint_dir writes it (atomically) or, for RUN/checkpoints, removes a
+ * stale one; dk_run_noted_checkpoint_dir reads it into dir[capacity] (false if none). */
+#define DK_RUN_CHECKPOINT_NOTE ".distkan.checkpoints"
+dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir);
+bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity);
+
 /* Where dk_run_open_checkpoint found the checkpoint it opened. */
 typedef enum dk_run_ckpt_found {
     DK_RUN_CKPT_OWN,       /* the newest of the run's own in ckpt_dir (or nothing tells runs apart) */

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include "dk_run_files.h"
+#include "dk_run_history.h"
 #include "dk_run_lock.h"
 #include "dk_signals.h"
 #include "dk_train_device.h"
@@ -226,6 +227,7 @@ static dk_err claim_dirs(run *r)
     DK_CALL(dk_check_dir_writable(r->ckpt_dir, "checkpoint directory", "[checkpoint] dir"));
     DK_CALL(dk_outputs_recover(dir, dk_run_output_names, DK_RUN_OUTPUTS, "metrics.jsonl"));
     DK_CALL(dk_outputs_replaceable(dir, dk_run_output_names, DK_RUN_OUTPUTS));
+    DK_CALL(dk_run_note_checkpoint_dir(dir, r->ckpt_dir));
     return DK_OK;
 }
 

@@ -24,6 +24,12 @@ echo "$hint" | grep -qF "resume with: the same command line plus --resume latest
     || fail "the hint does not say how to resume this run: $hint"
 [ -f "$(printf 'ckpts/ckpt-%012d.dkc' "$step")" ] || fail "no checkpoint of step $step in ckpts/"
 
+# The stopped run has no config.ini yet: its directory still leads the tools to ckpts/ (the
+# note its start left), and to the stop checkpoint.
+"$DISTKAN" inspect elsewhere > inspect.out 2> inspect.err || { cat inspect.out inspect.err; fail "inspect of the stopped run failed"; }
+grep -q "^checkpoints of the run in elsewhere: .*ckpts$" inspect.out || { cat inspect.out; fail "inspect did not find ckpts/"; }
+grep -q "^valid    .*ckpts/ckpt-0*$step.dkc  step $step," inspect.out || { cat inspect.out; fail "inspect did not list the stop checkpoint"; }
+
 # Following the hint.
 "$DISTKAN" train "${args[@]}" --resume latest > resumed.log || { cat resumed.log; fail "the resumed run failed"; }
 grep -q "^resuming from ckpts/ckpt-0*$step.dkc: step $step," resumed.log \
