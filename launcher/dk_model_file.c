@@ -89,22 +89,38 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The run directory's config.ini, as this version reads it (NULL: none, or not readable as
+ * one); when the file is there, when it was written in *written (else 0). One copy, static:
+ * it is large, and the tools that load models are single-threaded. */
+static const dk_config *run_config(const char *run_dir, time_t *written)
+{
+    static dk_config cfg;
+    char ini[DK_CKPT_PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) >= sizeof ini || stat(ini, &st) != 0 ||
+        access(ini, R_OK) != 0)
+        return NULL;
+    *written = st.st_mtime;
+    if (dk_config_load(&cfg, ini, NULL, 0) != DK_OK) {
+        dk_error_clear();
+        return NULL;
+    }
+    return &cfg;
+}
+
 /* A relative [checkpoint] dir was taken from where the run started, which the run
  * directory does not record: it is tried from here. */
 dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
 {
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
-    char ini[DK_CKPT_PATH_MAX];
+    time_t ini_written = 0, note_written = 0;
+    const dk_config *cfg = run_config(run_dir, &ini_written); /* unreadable: the default place */
     /* A run that has not ended (stopped, or still going) has no config.ini yet, or an
      * earlier run's: the note its start left says where its checkpoints go. */
-    struct stat note_st, ini_st;
-    char note[DK_CKPT_PATH_MAX + 32], noted[DK_CKPT_PATH_MAX];
-    snprintf(note, sizeof note, "%s/%s", run_dir, DK_RUN_CHECKPOINT_NOTE);
-    const bool have_ini = (size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) < sizeof ini &&
-                          access(ini, R_OK) == 0;
-    if (stat(note, &note_st) == 0 && (!have_ini || (stat(ini, &ini_st) == 0 && note_st.st_mtime > ini_st.st_mtime)) &&
-        dk_run_noted_checkpoint_dir(run_dir, noted, sizeof noted)) {
+    char noted[DK_CKPT_PATH_MAX];
+    if (dk_run_noted_checkpoint_dir(run_dir, noted, sizeof noted, &note_written) &&
+        (ini_written == 0 || note_written > ini_written)) {
         if (!is_dir(noted))
             DK_ERROR(DK_ERR_IO, "%s: its %s names %s, which is not a directory (moved?): give the checkpoint directory "
                      "itself", run_dir, DK_RUN_CHECKPOINT_NOTE, noted);
@@ -112,39 +128,29 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
             DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", noted);
         return DK_OK;
     }
-    if (!have_ini)
+    if (!cfg || !cfg->ckpt_dir[0])
         return DK_OK;
-    static dk_config cfg; /* large; the tools that load models are single-threaded */
-    if (dk_config_load(&cfg, ini, NULL, 0) != DK_OK) {
-        dk_error_clear(); /* not a config this version reads: the default place, then */
-        return DK_OK;
-    }
-    if (!cfg.ckpt_dir[0])
-        return DK_OK;
-    if (!is_dir(cfg.ckpt_dir))
+    if (!is_dir(cfg->ckpt_dir))
         DK_ERROR(DK_ERR_IO,
                  "%s: its config.ini sets [checkpoint] dir = %s, which is not a directory%s: give the checkpoint "
                  "directory itself",
-                 run_dir, cfg.ckpt_dir,
-                 cfg.ckpt_dir[0] == '/' ? "" : " from here (a relative dir is taken from where the run started)");
-    if ((size_t)snprintf(dir, capacity, "%s", cfg.ckpt_dir) >= capacity)
-        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", cfg.ckpt_dir);
+                 run_dir, cfg->ckpt_dir,
+                 cfg->ckpt_dir[0] == '/' ? "" : " from here (a relative dir is taken from where the run started)");
+    if ((size_t)snprintf(dir, capacity, "%s", cfg->ckpt_dir) >= capacity)
+        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", cfg->ckpt_dir);
     return DK_OK;
 }
 
 dk_err dk_model_run_without_checkpoints(const char *run_dir, const char *dir)
 {
-    char ini[DK_CKPT_PATH_MAX];
-    static dk_config cfg; /* large; the tools that load models are single-threaded */
-    if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) < sizeof ini && access(ini, R_OK) == 0 &&
-        dk_config_load(&cfg, ini, NULL, 0) == DK_OK && !cfg.ckpt_final && cfg.ckpt_every == 0 &&
-        cfg.ckpt_every_seconds == 0.0)
+    time_t written;
+    const dk_config *cfg = run_config(run_dir, &written);
+    if (cfg && !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0)
         DK_ERROR(DK_ERR_IO,
                  "the run in %s wrote no checkpoint: its config.ini sets [checkpoint] final = false, and neither every "
                  "nor every_seconds; its final_params.bin and final_state.bin hold the model, but predict, functions "
                  "and --resume read checkpoints: train with final = true",
                  run_dir);
-    dk_error_clear();
     DK_ERROR(DK_ERR_IO,
              "no checkpoint (ckpt-<step>.dkc) in %s, the checkpoint directory of the run in %s (it has saved none yet, "
              "or they were moved or deleted)",

@@ -49,6 +49,22 @@ static void add_if_file(dk_run_logs *logs, const char *dir, const char *name)
 
 static int is_set_aside(const struct dirent *e) { return strncmp(e->d_name, "earlier-", 8) == 0; }
 
+/* The earlier-<time> directories of ckpt_dir, oldest first (the names sort by time): a count
+ * and a list to free with free_set_aside; none (0) when ckpt_dir cannot be read. */
+static int set_aside_dirs(const char *ckpt_dir, struct dirent ***subs)
+{
+    *subs = NULL;
+    const int n = scandir(ckpt_dir, subs, is_set_aside, alphasort);
+    return n > 0 ? n : 0;
+}
+
+static void free_set_aside(struct dirent **subs, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(subs[i]);
+    free(subs);
+}
+
 dk_err dk_run_logs_find(const char *run_dir, dk_run_logs **out)
 {
     DK_CALL(DK_CALLOC(*out, 1, "the run's training logs"));
@@ -111,18 +127,37 @@ static dk_err continues_run(const dk_ckpt_reader *rd, void *ctx, bool *take)
 static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckpt_reader **out)
 {
     *out = NULL;
-    struct dirent **subs = NULL;
-    const int n = scandir(ckpt_dir, &subs, is_set_aside, alphasort);
-    for (int i = n - 1; i >= 0; i--) {
+    struct dirent **subs;
+    const int n = set_aside_dirs(ckpt_dir, &subs);
+    for (int i = n - 1; i >= 0 && !*out; i--) {
         char dir[DK_PATH_MAX];
-        if (!*out && (size_t)snprintf(dir, sizeof dir, "%s/%s", ckpt_dir, subs[i]->d_name) < sizeof dir) {
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", ckpt_dir, subs[i]->d_name) < sizeof dir) {
             search s = {.logs = logs};
             if (dk_ckpt_open_latest_where(dir, continues_run, &s, out, NULL) != DK_OK)
                 dk_error_clear();
         }
-        free(subs[i]);
     }
-    free(subs);
+    free_set_aside(subs, n);
+}
+
+dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Metadata *md, const char *what, char *path,
+                                 size_t cap, bool *found)
+{
+    *found = false;
+    struct dirent **subs;
+    const int n = set_aside_dirs(ckpt_dir, &subs);
+    static const char *const names[] = {"metrics.jsonl.partial", "metrics.jsonl"};
+    dk_err err = DK_OK;
+    for (int i = n - 1; i >= 0 && !*found && err == DK_OK; i--)
+        for (int j = 0; j < 2 && !*found && err == DK_OK; j++) {
+            struct stat st;
+            if ((size_t)snprintf(path, cap, "%s/%s/%s", ckpt_dir, subs[i]->d_name, names[j]) >= cap ||
+                stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            err = dk_log_begins_with(path, md->log_bytes, md->log_crc32c, what, found);
+        }
+    free_set_aside(subs, n);
+    return err;
 }
 
 dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir)
@@ -150,11 +185,14 @@ dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir)
     return DK_OK;
 }
 
-bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
+bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, time_t *written)
 {
     char note[DK_PATH_MAX + 32];
-    if ((size_t)snprintf(note, sizeof note, "%s/%s", run_dir, DK_RUN_CHECKPOINT_NOTE) >= sizeof note)
+    struct stat st;
+    if ((size_t)snprintf(note, sizeof note, "%s/%s", run_dir, DK_RUN_CHECKPOINT_NOTE) >= sizeof note ||
+        stat(note, &st) != 0)
         return false;
+    *written = st.st_mtime;
     FILE *f = fopen(note, "r");
     if (!f)
         return false;

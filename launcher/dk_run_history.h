@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../common/dk_error.h"
@@ -47,10 +48,18 @@ bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir);
  * (its absolute path, one line), written when the run starts. config.ini says the same,
  * but only once the run has ended: this lets the tools find a stopped run's checkpoints.
  * dk_run_note_checkpoint_dir writes it (atomically) or, for RUN/checkpoints, removes a
- * stale one; dk_run_noted_checkpoint_dir reads it into dir[capacity] (false if none). */
+ * stale one; dk_run_noted_checkpoint_dir reads it into dir[capacity], and when it was
+ * written into *written (false if there is none). */
 #define DK_RUN_CHECKPOINT_NOTE ".distkan.checkpoints"
 dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir);
-bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity);
+bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, time_t *written);
+
+/* A log in ckpt_dir's earlier-<time>/ directories (where a fresh run sets the run
+ * directory's unfinished log aside), newest first, that begins with the log md recorded:
+ * its path in path[cap], *found false if none does. A log that cannot be read is an error
+ * naming it as `what`. */
+dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Metadata *md, const char *what, char *path,
+                                 size_t cap, bool *found);
 
 /* Where dk_run_open_checkpoint found the checkpoint it opened. */
 typedef enum dk_run_ckpt_found {

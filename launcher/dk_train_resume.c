@@ -10,7 +10,6 @@
  * batches are functions of (seed, position), so a checkpoint resumes on any number of ranks.
  * On the same number of ranks, with the same threads, the resumed run repeats the
  * uninterrupted one bit for bit. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -169,9 +168,8 @@ static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char 
     return DK_OK;
 }
 
-/* A log set aside by an earlier run (<checkpoint dir>/earlier-<time>/NAME) that begins with the
- * recorded bytes, in path; false if none does. Set-aside directories sort by time, and the
- * newest is tried first. */
+/* A log set aside by an earlier run into this run's checkpoint directory
+ * (dk_run_find_set_aside_log) that begins with the log md recorded; false if none does. */
 static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *path, size_t cap, bool *found)
 {
     *found = false;
@@ -180,25 +178,7 @@ static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *
         dk_error_clear();
         return DK_OK;
     }
-    struct dirent **names = NULL;
-    const int n = scandir(dir, &names, NULL, alphasort);
-    dk_err err = DK_OK;
-    for (int i = n - 1; i >= 0 && !*found && err == DK_OK; i--) {
-        if (strncmp(names[i]->d_name, "earlier-", 8) != 0)
-            continue;
-        const char *logs[] = {"metrics.jsonl.partial", "metrics.jsonl"};
-        for (int j = 0; j < 2 && !*found && err == DK_OK; j++) {
-            struct stat st;
-            if ((size_t)snprintf(path, cap, "%s/%s/%s", dir, names[i]->d_name, logs[j]) >= cap ||
-                stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-                continue;
-            err = dk_log_begins_with(path, md->log_bytes, md->log_crc32c, "the training log to carry over", found);
-        }
-    }
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return err;
+    return dk_run_find_set_aside_log(dir, md, "the training log to carry over", path, cap, found);
 }
 
 /* Rank 0: the lines of the training log up to the checkpoint: lines of later steps, and

@@ -357,12 +357,11 @@ static int exit_code_for(dk_err err) { return err == DK_ERR_USAGE ? 2 : 1; }
  * run, so that one job script serves the first submission and every requeue. A directory
  * whose checkpoints all fail to verify still means "latest", which then says so: starting
  * afresh over them would quietly throw away the work they hold. Rank 0 looks (it alone
- * reads checkpoints) and tells the others. */
-/* --resume auto: this run's newest checkpoint (dk_run_open_checkpoint), if it has one:
- * "latest", or the file where a run sharing the checkpoint directory set it aside (a
- * requeued job goes on by itself); else a new run, also when the directory holds only
- * checkpoints that nothing ties to a run directory without a log (another run's, in a
- * shared directory, at a job's first start). */
+ * reads checkpoints) and tells the others. In a [checkpoint] dir shared by several runs,
+ * "latest" means this run's newest (dk_run_open_checkpoint); where a run sharing the
+ * directory set this run's aside, auto takes that file (a requeued job goes on by itself);
+ * a run directory without a log owns none of the checkpoints there, and auto starts a new
+ * run (a job's first start in a shared directory). */
 static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const char **resume, int *report)
 {
     static char chosen[DK_CKPT_PATH_MAX];
