@@ -60,6 +60,7 @@ void dk_comm_finalize(dk_comm **comm)
     if (c->dev)
         dk_comm_device_release(c);
 #endif
+    dk_comm_watch_stop(c);
     if (c->node != MPI_COMM_NULL)
         MPI_Comm_free(&c->node);
     if (c->initialised_mpi)
@@ -130,7 +131,8 @@ dk_err dk_comm_allreduce_sum(dk_comm *c, void *buf, size_t count, dk_dtype dtype
     size_t elem = dk_dtype_size(dtype);
     for (size_t done = 0; done < count;) {
         int n = (int)(count - done < MAX_CHUNK ? count - done : MAX_CHUNK);
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + done * elem, n, mpi_type(dtype), MPI_SUM, c->world));
+        MPI_CHECK_WATCHED(c, "MPI_Allreduce (a sum)",
+                          MPI_Allreduce(MPI_IN_PLACE, p + done * elem, n, mpi_type(dtype), MPI_SUM, c->world));
         done += (size_t)n;
     }
     return DK_OK;
@@ -158,7 +160,8 @@ dk_err dk_comm_allreduce_max_f64(dk_comm *c, double *buf, size_t count)
 {
     if (count > MAX_CHUNK)
         DK_ERROR(DK_ERR_INTERNAL, "allreduce_max of %zu values: too many", count);
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_DOUBLE, MPI_MAX, c->world));
+    MPI_CHECK_WATCHED(c, "MPI_Allreduce (a maximum)",
+                      MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_DOUBLE, MPI_MAX, c->world));
     return DK_OK;
 }
 
@@ -174,7 +177,7 @@ dk_err dk_comm_broadcast(dk_comm *c, void *buf, size_t bytes, int root, dk_memsp
     char *p = buf;
     for (size_t done = 0; done < bytes;) {
         int n = (int)(bytes - done < MAX_CHUNK ? bytes - done : MAX_CHUNK);
-        MPI_CHECK(MPI_Bcast(p + done, n, MPI_BYTE, root, c->world));
+        MPI_CHECK_WATCHED(c, "MPI_Bcast", MPI_Bcast(p + done, n, MPI_BYTE, root, c->world));
         done += (size_t)n;
     }
     return DK_OK;
@@ -184,7 +187,8 @@ dk_err dk_comm_allgather(dk_comm *c, const void *send, void *recv, size_t bytes_
 {
     if (bytes_each > MAX_CHUNK)
         DK_ERROR(DK_ERR_INTERNAL, "allgather of %zu bytes per rank: too large for one call", bytes_each);
-    MPI_CHECK(MPI_Allgather(send, (int)bytes_each, MPI_BYTE, recv, (int)bytes_each, MPI_BYTE, c->world));
+    MPI_CHECK_WATCHED(c, "MPI_Allgather",
+                      MPI_Allgather(send, (int)bytes_each, MPI_BYTE, recv, (int)bytes_each, MPI_BYTE, c->world));
     return DK_OK;
 }
 
@@ -238,7 +242,7 @@ dk_err dk_comm_find_shared(dk_comm *c, const char *key, int *a, int *b, char *wh
 
 dk_err dk_comm_barrier(dk_comm *c)
 {
-    MPI_CHECK(MPI_Barrier(c->world));
+    MPI_CHECK_WATCHED(c, "MPI_Barrier", MPI_Barrier(c->world));
     return DK_OK;
 }
 

@@ -100,6 +100,16 @@ dk_err dk_comm_find_shared(dk_comm *comm, const char *key, int *a, int *b, char 
  * ranks get a generic message. */
 dk_err dk_comm_agree(dk_comm *comm, dk_err local, int *report);
 
+/* A time limit on every blocking host collective from now on (MPI, and the MPI staging of
+ * device buffers): a helper thread ends the job (a message naming this rank, its host and
+ * the call, then MPI_Abort, exit status 1) when one has been open for timeout_s seconds,
+ * i.e. when some rank is alive but stuck before it. Time while the whole process is
+ * stopped (SIGSTOP) does not count. A no-op on one rank. dk_comm_finalize stops it. */
+dk_err dk_comm_watch_start(dk_comm *comm, double timeout_s);
+/* DISTKAN_COMM_TIMEOUT's default, for this watchdog and NCCL's alike. */
+#define DK_COMM_TIMEOUT_DEFAULT_S 600.0
+void dk_comm_watch_stop(dk_comm *comm);
+
 /* Ends every process of the job with exit status `code` (aborting NCCL first, if enabled).
  * Safe to call with comm NULL (before or without initialisation): then only this process
  * exits. */

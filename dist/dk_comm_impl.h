@@ -15,8 +15,14 @@ struct dk_comm {
     MPI_Comm node; /* processes sharing this node's memory */
     int rank, size, local_rank, local_size;
     int initialised_mpi;        /* we called MPI_Init_thread, so we finalise */
-    struct dk_comm_device *dev; /* NULL until dk_comm_enable_device */
+    struct dk_comm_device *dev;  /* NULL until dk_comm_enable_device */
+    struct dk_comm_watch *watch; /* dk_comm_watch_mpi.c; NULL until dk_comm_watch_start */
 };
+
+/* dk_comm_watch_mpi.c: around every blocking host collective, so that the watchdog sees
+ * how long it has been open. `what` names the call in its message (a string literal). */
+void dk_comm_watch_enter(dk_comm *c, const char *what);
+void dk_comm_watch_leave(dk_comm *c);
 
 #ifdef DISTKAN_HAVE_CUDA
 /* dk_comm_nccl.c: the DK_MEM_DEVICE halves of the collectives (c->dev set). */
@@ -36,5 +42,13 @@ void dk_comm_device_abort(dk_comm *c);
 /* Turns an MPI error code into a dk_err with MPI's own text (both implementation files). */
 dk_err dk_comm_mpi_check(int rc, const char *what, const char *file, int line);
 #define MPI_CHECK(call) DK_CALL(dk_comm_mpi_check((call), #call, __FILE__, __LINE__))
+/* MPI_CHECK for a blocking collective, watched while it runs. */
+#define MPI_CHECK_WATCHED(c, what, call)                                                                               \
+    do {                                                                                                               \
+        dk_comm_watch_enter((c), (what));                                                                              \
+        const int watched_rc_ = (call);                                                                                \
+        dk_comm_watch_leave(c);                                                                                        \
+        DK_CALL(dk_comm_mpi_check(watched_rc_, #call, __FILE__, __LINE__));                                            \
+    } while (0)
 
 #endif

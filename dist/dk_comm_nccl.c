@@ -19,7 +19,6 @@ enum {
     MAX_OUTSTANDING = 64, /* started, not yet waited for */
     BUS_ID_LEN = 32
 };
-#define DEFAULT_TIMEOUT_S 600.0
 /* Joining the communicator gets at least this long, whatever DISTKAN_COMM_TIMEOUT says: a
  * first NCCL start (topology detection, a cold driver) can take tens of seconds, and a
  * short timeout is meant for stalled sums, not for start-up. */
@@ -37,7 +36,7 @@ static dk_err lowest_failure(dk_comm *c, int failed, int *lowest)
 
 static dk_err read_timeout(double *out)
 {
-    return dk_env_seconds("DISTKAN_COMM_TIMEOUT", DEFAULT_TIMEOUT_S, false, out);
+    return dk_env_seconds("DISTKAN_COMM_TIMEOUT", DK_COMM_TIMEOUT_DEFAULT_S, false, out);
 }
 
 /* NCCL before 2.30 refuses two ranks on one GPU, 2.30 and later without

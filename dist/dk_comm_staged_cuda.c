@@ -19,8 +19,9 @@ dk_err dk_comm_staged_allreduce(dk_comm *c, void *buf, size_t count, dk_dtype dt
         DK_CUDA_CALL(cudaMemcpyAsync(d->stage, p + done * elem, n * elem, cudaMemcpyDeviceToHost, d->compute),
                      "copy to the MPI staging buffer");
         DK_CUDA_CALL(cudaStreamSynchronize(d->compute), "copy to the MPI staging buffer");
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d->stage, (int)n, dtype == DK_F64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM,
-                                c->world));
+        MPI_CHECK_WATCHED(
+            c, "MPI_Allreduce (a sum, staged)",
+            MPI_Allreduce(MPI_IN_PLACE, d->stage, (int)n, dtype == DK_F64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, c->world));
         /* The next chunk's copy out is queued behind this copy in, so the staging buffer is
          * not overwritten early. */
         DK_CUDA_CALL(cudaMemcpyAsync(p + done * elem, d->stage, n * elem, cudaMemcpyHostToDevice, d->compute),
@@ -44,7 +45,7 @@ dk_err dk_comm_staged_broadcast(dk_comm *c, void *buf, size_t bytes, int root)
                          "copy to the MPI staging buffer");
         }
         DK_CUDA_CALL(cudaStreamSynchronize(d->compute), "copy to/from the MPI staging buffer");
-        MPI_CHECK(MPI_Bcast(d->stage, (int)n, MPI_BYTE, root, c->world));
+        MPI_CHECK_WATCHED(c, "MPI_Bcast (staged)", MPI_Bcast(d->stage, (int)n, MPI_BYTE, root, c->world));
         if (c->rank != root) {
             DK_CUDA_CALL(cudaMemcpyAsync(p + done, d->stage, n, cudaMemcpyHostToDevice, d->compute),
                          "copy from the MPI staging buffer");
