@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dk_comm_impl.h"
+#include "dk_deadline.h"
 
 struct dk_comm_watch {
     atomic_ulong calls;         /* entries + exits: odd while a collective is open */
@@ -42,15 +43,7 @@ static double now_s(void)
 /* Waits one tick, or until dk_comm_watch_stop; returns whether to stop. */
 static int wait_tick(struct dk_comm_watch *w)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    const long ns = (long)(w->tick_s * 1e9);
-    until.tv_sec += ns / 1000000000L;
-    until.tv_nsec += ns % 1000000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    const struct timespec until = dk_monotonic_after(w->tick_s);
     pthread_mutex_lock(&w->lock);
     int rc = 0;
     while (!w->stop && rc == 0)
@@ -114,14 +107,7 @@ dk_err dk_comm_watch_start(dk_comm *c, double timeout_s)
     w->timeout_s = timeout_s;
     w->tick_s = timeout_s / 10.0 < 1.0 ? timeout_s / 10.0 : 1.0;
     atomic_init(&w->what, "a collective");
-    pthread_condattr_t attr;
-    int rc = pthread_condattr_init(&attr);
-    if (rc == 0) {
-        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        if (rc == 0)
-            rc = pthread_cond_init(&w->wake, &attr);
-        pthread_condattr_destroy(&attr);
-    }
+    int rc = dk_cond_init_monotonic(&w->wake);
     if (rc == 0) {
         pthread_mutex_init(&w->lock, NULL);
         rc = pthread_create(&w->thread, NULL, watch_main, w);

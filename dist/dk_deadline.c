@@ -17,6 +17,33 @@ struct dk_deadline {
     void *ctx;
 };
 
+int dk_cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
+struct timespec dk_monotonic_after(double seconds)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    const double whole = floor(seconds);
+    t.tv_sec += (time_t)whole;
+    t.tv_nsec += (long)((seconds - whole) * 1e9);
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 static void *wait_main(void *arg)
 {
     dk_deadline *d = arg;
@@ -44,29 +71,13 @@ dk_err dk_deadline_start(dk_deadline **out, double seconds, dk_deadline_expired 
         DK_ERROR(DK_ERR_MEMORY, "out of memory for a deadline");
     d->expired = expired;
     d->ctx = ctx;
-    pthread_condattr_t attr;
-    int rc = pthread_condattr_init(&attr);
-    if (rc == 0) {
-        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        if (rc == 0)
-            rc = pthread_cond_init(&d->wake, &attr);
-        pthread_condattr_destroy(&attr);
-    }
+    int rc = dk_cond_init_monotonic(&d->wake);
     if (rc != 0) {
         free(d);
         DK_ERROR(DK_ERR_INTERNAL, "cannot create a monotonic condition variable: %s", strerror(rc));
     }
     pthread_mutex_init(&d->lock, NULL);
-    if (seconds > 1e9) /* about 30 years: "never", without overflowing time_t */
-        seconds = 1e9;
-    clock_gettime(CLOCK_MONOTONIC, &d->until);
-    const double whole = floor(seconds);
-    d->until.tv_sec += (time_t)whole;
-    d->until.tv_nsec += (long)((seconds - whole) * 1e9);
-    if (d->until.tv_nsec >= 1000000000L) {
-        d->until.tv_sec++;
-        d->until.tv_nsec -= 1000000000L;
-    }
+    d->until = dk_monotonic_after(seconds > 1e9 ? 1e9 : seconds); /* 1e9 s, about 30 years: "never" */
     rc = pthread_create(&d->thread, NULL, wait_main, d);
     if (rc != 0) {
         pthread_cond_destroy(&d->wake);

@@ -10,6 +10,9 @@
 #ifndef DK_DEADLINE_H
 #define DK_DEADLINE_H
 
+#include <pthread.h>
+#include <time.h>
+
 #include "../common/dk_error.h"
 
 typedef struct dk_deadline dk_deadline;
@@ -20,5 +23,12 @@ dk_err dk_deadline_start(dk_deadline **out, double seconds, dk_deadline_expired 
 /* Cancels the deadline (if it has not expired), waits for the helper and frees it; *d
  * becomes NULL. Returns 1 if the callback had been called, else 0. NULL *d is a no-op. */
 int dk_deadline_stop(dk_deadline **d);
+
+/* Shared with the other helper threads of dist/: a condition variable whose timed waits
+ * run on CLOCK_MONOTONIC (a wall-clock jump neither fires nor delays them; returns
+ * pthread's error code), and the CLOCK_MONOTONIC time `seconds` (>= 0, at most 1e9) from
+ * now. */
+int dk_cond_init_monotonic(pthread_cond_t *cond);
+struct timespec dk_monotonic_after(double seconds);
 
 #endif
