@@ -38,3 +38,5 @@ double dk_bspline_min_spacing(int k, double largest)
         bound *= 2.0 * d;
     return pow(bound / largest, 1.0 / (k > 2 ? k : 2));
 }
+
+double dk_bspline_max_spacing(int k, double largest) { return 1.0 / dk_bspline_min_spacing(k, largest); }

@@ -53,5 +53,11 @@ void dk_bspline_extend_grid_f64(const double *inner, int G, int k, double *t);
  * to about 2^d d! / h^d at spacing h, and the PDE kernels' second derivatives scale with
  * 1/h^2 whatever k is; a margin of 16 on top. Closer knots give inf and NaN. */
 double dk_bspline_min_spacing(int k, double largest);
+/* The largest knot spacing whose pieces evaluate finitely, the reciprocal of
+ * dk_bspline_min_spacing: a span's polynomials are built as the derivatives of order d
+ * (about 1/h^d) times h^d / d!, and at wider spacings h^d overflows (inf times an
+ * underflowing derivative: NaN) while the derivatives themselves sink towards the
+ * subnormals. 7.6e11 at k = 3 and 3.2e4 at k = 7 in float32; 6.2e101 at k = 3 in float64. */
+double dk_bspline_max_spacing(int k, double largest);
 
 #endif

@@ -218,7 +218,7 @@ static dk_err check_grid_range(const dk_config_load_state *st)
      * gap of a range just above the limit below it. */
     const double limit = dk_bspline_min_spacing(cfg->k, big);
     int G_at = G, G_prev = cfg->grid;
-    double gap = INFINITY;
+    double gap = INFINITY, widest = 0.0;
     double *t = NULL, *t_next = NULL;
     DK_CALL(DK_CALLOC(t, (size_t)G + 2 * cfg->k + 1, "the grid's knots"));
     dk_err err = DK_CALLOC(t_next, (size_t)G + 2 * cfg->k + 1, "the grid's knots");
@@ -235,9 +235,11 @@ static dk_err check_grid_range(const dk_config_load_state *st)
             const int nk = G_prev + 2 * cfg->k + 1;
             for (int m = 0; m < nk; m++) /* stored; the next grid is refined from these */
                 t[m] = f32 ? (double)(float)t[m] : t[m];
-            double gap_s, limit_s;
-            if (!dk_network_knots_usable(t, nk, cfg->k, cfg->precision, &gap_s, &limit_s) && gap_s < gap)
-                gap = gap_s, G_at = G_prev;
+            dk_knot_spacing sp;
+            dk_network_knots_usable(t, nk, cfg->k, cfg->precision, &sp);
+            if (sp.gap < gap)
+                gap = sp.gap, G_at = G_prev;
+            widest = fmax(widest, sp.widest);
         }
     }
     free(t);
@@ -247,6 +249,15 @@ static dk_err check_grid_range(const dk_config_load_state *st)
         snprintf(what, sizeof what, "expected a wider range: with G = %d the knots, as stored in %s, come %.6g apart, "
                  "below the %.6g that k = %d allows, so the basis's derivatives, of order 1/spacing^%d, would overflow",
                  G_at, f32 ? "float32" : "float64", gap, limit, cfg->k, cfg->k > 2 ? cfg->k : 2);
+        DK_CALL(cross_error(st, "model", "grid_range", what));
+    }
+    /* The first grid is the widest; its pieces are built with powers of the spacing. */
+    const double max_limit = dk_bspline_max_spacing(cfg->k, big);
+    if (!(widest <= max_limit)) {
+        snprintf(what, sizeof what, "expected a narrower range or a larger [model] grid: with G = %d the knots come "
+                 "%.6g apart, above the %.6g that k = %d allows in %s (the powers of the spacing in the basis's pieces "
+                 "would overflow); scale the inputs (to about [-1, 1])%s", cfg->grid, widest, max_limit, cfg->k,
+                 f32 ? "float32" : "float64", f32 ? " or use float64" : "");
         DK_CALL(cross_error(st, "model", "grid_range", what));
     }
     return DK_OK;

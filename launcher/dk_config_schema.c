@@ -68,7 +68,9 @@ const dk_key_spec dk_config_keys[] = {
     {.section = "model", .key = "grid_range", .type = DK_KEY_DOUBLE_PAIR, .default_text = "-1,1", FIELD(grid_range),
      .doc = "Initial grid interval lo,hi of every input; also the sampling box of built-in functions. The knot "
             "spacing (hi - lo)/G must stay far above the knots' rounding and large enough for the basis's "
-            "derivatives, of order 1/spacing^k, to stay finite (about 3e-5 for k = 7 in float32)."},
+            "derivatives, of order 1/spacing^k, to stay finite (about 3e-5 for k = 7 in float32), and small enough "
+            "for the powers spacing^k in its pieces to stay finite (about 3e4 for k = 7 in float32, 8e11 for k = 3): "
+            "scale inputs in physical units."},
     {.section = "model", .key = "grid_eps", .type = DK_KEY_DOUBLE, .default_text = "0.02", FIELD(grid_eps), .dmin = 0,
      .dmax = 1, .range = DK_RANGE_MIN | DK_RANGE_MAX,
      .doc = "Grid update knots = grid_eps * uniform + (1 - grid_eps) * sample quantiles."},

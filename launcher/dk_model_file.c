@@ -327,7 +327,8 @@ dk_err dk_model_check_values(const dk_network *net, const char *label)
         DK_ERROR(DK_ERR_DATA, "%s: %s is %g: %s", label, where, dk_load(net->dtype, net->params, (size_t)bad),
                  DK_FOREIGN_VALUE_HINT);
     }
-    const double limit = dk_bspline_min_spacing(net->k, net->dtype == DK_F32 ? FLT_MAX : DBL_MAX);
+    const double largest = net->dtype == DK_F32 ? FLT_MAX : DBL_MAX;
+    const double limit = dk_bspline_min_spacing(net->k, largest), max_limit = dk_bspline_max_spacing(net->k, largest);
     for (int l = 0; l < net->n_layers; l++) {
         const dk_layer_view *v = &net->layers[l];
         const int nk = v->shape.n_knots;
@@ -346,6 +347,11 @@ dk_err dk_model_check_values(const dk_network *net, const char *label)
                     DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d is only %.3g above knot %d, "
                              "below the %.3g that k = %d allows (the basis's derivatives would overflow): %s", label, l,
                              i, m, t - before, m - 1, limit, net->k, DK_FOREIGN_VALUE_HINT);
+                if (m > 0 && t - before > max_limit)
+                    DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d is %.3g above knot %d, above "
+                             "the %.3g that k = %d allows (the powers of the spacing in the basis's pieces would "
+                             "overflow): %s", label, l, i, m, t - before, m - 1, max_limit, net->k,
+                             DK_FOREIGN_VALUE_HINT);
             }
         const size_t edges = (size_t)v->shape.in * (size_t)v->shape.out;
         for (size_t e = 0; e < edges; e++) {

@@ -104,11 +104,22 @@ void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const v
  * evaluated in several backward calls, since backward overwrites net->grads. */
 void dk_network_accumulate_grads(const dk_network *net, void *sum, bool first);
 
+/* Knot spacings as stored, against what the kernels can bear (dk_network_knots_usable). */
+typedef struct {
+    double gap, widest;        /* smallest (-inf when not increasing or not finite) and largest spacing */
+    double min_limit, max_limit; /* dk_bspline_min_spacing and dk_bspline_max_spacing of k and dtype */
+    int k;
+    dk_dtype dtype;
+} dk_knot_spacing;
+
 /* Whether knots t[0..n-1] (float64 values), stored in dtype, are usable by the kernels at
- * degree k: finite, strictly increasing and nowhere closer than dk_bspline_min_spacing
- * allows in that precision. *gap: their smallest spacing once stored (-inf when not
- * increasing or not finite); *limit: that smallest allowed spacing. */
-bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, double *gap, double *limit);
+ * degree k: finite, strictly increasing, nowhere closer than dk_bspline_min_spacing and
+ * nowhere wider apart than dk_bspline_max_spacing allow in that precision. *s: the
+ * spacings and limits (for dk_network_knots_problem). */
+bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, dk_knot_spacing *s);
+/* Why knots with spacings *s are not usable, for messages: "are not strictly increasing in
+ * float32", "would be 1e-13 apart, below the ...", "would be 2e6 apart, above the ...". */
+void dk_network_knots_problem(const dk_knot_spacing *s, char *text, size_t size);
 
 /* Grid extension of the whole network: a new network with the same widths, k, dtype,
  * batch capacity, threads and jet buffers, G_new intervals per input on each input's old

@@ -6,6 +6,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,25 +15,41 @@
 #include "dk_grid_update.h"
 #include "dk_network.h"
 
-bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, double *gap, double *limit)
+bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, dk_knot_spacing *s)
 {
     const bool f32 = dtype == DK_F32;
-    *limit = dk_bspline_min_spacing(k, f32 ? FLT_MAX : DBL_MAX);
-    *gap = INFINITY;
+    const double largest = f32 ? FLT_MAX : DBL_MAX;
+    *s = (dk_knot_spacing){.gap = INFINITY, .widest = 0.0, .min_limit = dk_bspline_min_spacing(k, largest),
+                           .max_limit = dk_bspline_max_spacing(k, largest), .k = k, .dtype = dtype};
     double prev = 0.0;
     for (int m = 0; m < n; m++) {
         /* As stored: knots apart in float64 can collide in a float32 network (a grid range
          * of a few float32 ulps cut into G pieces). */
         const double v = f32 ? (double)(float)t[m] : t[m];
         if (!isfinite(v)) {
-            *gap = -INFINITY;
+            s->gap = -INFINITY;
             return false;
         }
-        if (m > 0)
-            *gap = fmin(*gap, v - prev);
+        if (m > 0) {
+            s->gap = fmin(s->gap, v - prev);
+            s->widest = fmax(s->widest, v - prev);
+        }
         prev = v;
     }
-    return *gap >= *limit;
+    return s->gap >= s->min_limit && s->widest <= s->max_limit;
+}
+
+void dk_network_knots_problem(const dk_knot_spacing *s, char *text, size_t size)
+{
+    const char *precision = s->dtype == DK_F32 ? "float32" : "float64";
+    if (!(s->gap > 0.0))
+        snprintf(text, size, "are not strictly increasing in %s", precision);
+    else if (s->gap < s->min_limit)
+        snprintf(text, size, "would be %.3g apart, below the %.3g that k = %d allows in %s (the basis's derivatives "
+                 "would overflow)", s->gap, s->min_limit, s->k, precision);
+    else
+        snprintf(text, size, "would be %.3g apart, above the %.3g that k = %d allows in %s (the powers of the spacing "
+                 "in the basis's pieces would overflow; scale the inputs)", s->widest, s->max_limit, s->k, precision);
 }
 
 /* Refined knots the kernels cannot use: an error rather than a grid with repeated knots or
@@ -42,19 +59,14 @@ static dk_err check_refined_knots(const double *grid, int in, int n_knots, int k
 {
     for (int i = 0; i < in; i++) {
         const double *t = grid + (size_t)i * n_knots;
-        double gap, limit;
-        if (dk_network_knots_usable(t, n_knots, k, dtype, &gap, &limit))
+        dk_knot_spacing s;
+        if (dk_network_knots_usable(t, n_knots, k, dtype, &s))
             continue;
-        const char *precision = dtype == DK_F32 ? "float32" : "float64";
-        if (!(gap > 0.0))
-            DK_ERROR(DK_ERR_NUMERIC,
-                     "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] that are not strictly "
-                     "increasing in %s; use [model] precision = float64 or a smaller G",
-                     G_new, layer, i, t[0], t[n_knots - 1], precision);
-        DK_ERROR(DK_ERR_NUMERIC,
-                 "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] only %.3g apart, below the "
-                 "%.3g that k = %d allows in %s (the basis's derivatives would overflow); use a smaller G%s",
-                 G_new, layer, i, t[0], t[n_knots - 1], gap, limit, k, precision,
+        char why[256];
+        dk_network_knots_problem(&s, why, sizeof why);
+        /* Refinement only narrows the spans: knots too wide apart were so before it. */
+        DK_ERROR(DK_ERR_NUMERIC, "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] that %s; use "
+                 "a smaller G%s", G_new, layer, i, t[0], t[n_knots - 1], why,
                  dtype == DK_F32 ? " or [model] precision = float64" : "");
     }
     return DK_OK;
@@ -141,18 +153,14 @@ static void keep_unusable_knots(const dk_network *net, const dk_layer_view *v, i
     const size_t nk = (size_t)v->shape.n_knots, per = (size_t)v->shape.out * v->shape.n_basis;
     for (int i = 0; i < v->shape.in; i++) {
         const double *t = grid + (size_t)i * nk;
-        double gap, limit;
-        if (dk_network_knots_usable(t, (int)nk, net->k, net->dtype, &gap, &limit))
+        dk_knot_spacing s;
+        if (dk_network_knots_usable(t, (int)nk, net->k, net->dtype, &s))
             continue;
         report->kept++;
-        const char *precision = net->dtype == DK_F32 ? "float32" : "float64";
-        if (!(gap > 0.0))
-            dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] are not strictly increasing in "
-                                "%s: grid kept; ", l, i, t[0], t[nk - 1], precision);
-        else
-            dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] would be %.3g apart, below the "
-                                "%.3g that k = %d allows in %s (the basis's derivatives would overflow): grid "
-                                "kept; ", l, i, t[0], t[nk - 1], gap, limit, net->k, precision);
+        char why[256];
+        dk_network_knots_problem(&s, why, sizeof why);
+        dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] %s: grid kept; ", l, i, t[0], t[nk - 1],
+                            why);
         dk_load_block(net->dtype, net->state, v->grid + (size_t)i * nk, nk, grid + (size_t)i * nk);
         dk_load_block(net->dtype, net->params, v->coef + (size_t)i * per, per, coef + (size_t)i * per);
     }

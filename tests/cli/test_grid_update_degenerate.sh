@@ -12,7 +12,8 @@
 #  (h) a PDE: the boundary points' tied face coordinates are not update samples;
 #  (i) float32, k = 7, a column spread over 1e-5: knots too close for the basis, grid kept;
 #  (j) float64, k = 1, a subnormal column: knots too close, grid kept before LAPACK sees it;
-#  (k) such knots from an extension after updates, on 2 ranks: one error, exit 1, no abort.
+#  (k) such knots from an extension after updates, on 2 ranks: one error, exit 1, no abort;
+#  (l) float32, k = 7, a column spread over 1e7: knots too wide apart for the basis, grid kept.
 source "$(dirname "$0")/../lib.sh"
 
 # check_knots DIR: every knot row of DIR/final_state.bin is finite and strictly increasing
@@ -231,6 +232,16 @@ run_ranks 2 train base.ini --run-dir narrow_ext --set fit.csv=narrow_ext.csv --s
 [ "$(grep -c 'error (every rank stopped here): .*grid extension to G = 50: layer 0 input 0 has knots' narrow_ext.log)" -eq 1 ] \
     || { cat narrow_ext.log; fail "narrow_ext: expected the extension's error once, for every rank"; }
 ! grep -q "MPI_ABORT\|rank [01]: error" narrow_ext.log || { cat narrow_ext.log; fail "narrow_ext: the job was aborted"; }
-echo "ok (k): knots too close after an extension, 2 ranks: $(grep -o 'only [^,]* apart[^(]*' narrow_ext.log)"
+echo "ok (k): knots too close after an extension, 2 ranks: $(grep -o 'would be [^,]* apart[^(]*' narrow_ext.log)"
+
+# (l) float32, k = 7, a column in seconds over [0, 1e7]: quantile knots there would be about
+# 2e6 apart, above the 3.2e4 that degree 7 allows in float32 (the pieces' powers of the
+# spacing would overflow, and the loss become NaN): that input keeps its grid.
+awk 'BEGIN { print "x,z,y"; for (i = 0; i < 40; i++) { z = -1 + 2 * i / 39; printf "%.17g,%.17g,%.17g\n", 1e7 * i / 39, z, z * z } }' > wide.csv
+train wide 1 base.ini --set fit.csv=wide.csv --set model.precision=float32 --set model.k=7
+expect_line wide "layer 0 input 0: knots in [-"
+expect_line wide "apart, above the 3.18e+04 that k = 7 allows in float32 (the powers of the spacing in the basis's pieces would overflow; scale the inputs): grid kept"
+grep -q '"event": "grid_update".*"inputs_kept": [1-9],' wide/metrics.jsonl || fail "wide: the input is not counted as kept"
+echo "ok (l): knots too wide apart for k = 7 in float32: $(grep -m 1 -o 'layer 0 input 0: knots in[^;]*' wide.log)"
 
 echo "grid updates on degenerate data: explained, counted, finite, strictly increasing knots"

@@ -1,6 +1,7 @@
 # A checkpoint whose every checksum holds but whose values distkan never writes (edited,
-# or written by other means): a NaN or infinite knot, knots out of order, a mask of 2, a
-# NaN parameter, Adam moment or L-BFGS pair, a negative second moment. Each is refused
+# or written by other means): a NaN or infinite knot, knots out of order or too wide apart
+# for the basis, a mask of 2, a NaN parameter, Adam moment or L-BFGS pair, a negative
+# second moment. Each is refused
 # where it is read, exit 1, naming the file and the tensor: by train --resume (two ranks;
 # before, a NaN knot crashed the kernels with SIGSEGV and the others trained on garbage
 # with exit 0), by predict and by inspect (which said "valid"). The unedited checkpoint
@@ -26,6 +27,7 @@ check() {
 check layers.0.knots 0 -inf "tensor layers.0.knots, input 0: knot 0 is -inf" model
 check layers.0.knots 3 nan "tensor layers.0.knots, input 0: knot 3 is -?nan" model
 check layers.1.knots 5 5.0 "tensor layers.1.knots, input 0: knot 6 .* is not above knot 5 \(5\)" model
+check layers.0.knots 0 -1e110 "tensor layers.0.knots, input 0: knot 1 is 1e\+110 above knot 0, above the 6.16e\+101 that k = 3 allows" model
 check layers.0.mask 1 2 "tensor layers.0.mask, element 1, is 2 \(a mask is 0 or 1\)" model
 check layers.1.coef 7 nan "tensor layers.1.coef, element 7, is -?nan" model
 check adam.m 4 inf "Adam's first moment 4 is inf"

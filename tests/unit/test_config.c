@@ -845,6 +845,18 @@ static void test_grid_range_must_give_usable_knots(void **state)
                            "[model]\ngrid_range = 0,5e-99\n[train]\nsteps = 4\n[grid]\nschedule = 2,5000\n", NULL, 0),
                  "with G = 5000");
     check_ok(load_text(&c, "r7.ini", "[model]\ngrid_range = 0,5e-99\n[train]\nsteps = 4\n", NULL, 0));
+    /* Too wide apart (dk_bspline_max_spacing): the pieces' powers of the spacing overflow.
+     * A time axis in seconds at k = 7 in float32: */
+    check_ok(load_text(&c, "r8.ini", "[model]\ngrid = 5\ngrid_range = 0,1e5\n", f32k7, 2));
+    EXPECT_USAGE(load_text(&c, "r9.ini", "[model]\ngrid = 5\ngrid_range = 0,1e7\n", f32k7, 2),
+                 "r9.ini:3: [model] grid_range = '0,10000000': expected a narrower range or a larger [model] grid",
+                 "with G = 5 the knots come 2e+06 apart, above the 31811.4 that k = 7 allows in float32",
+                 "scale the inputs (to about [-1, 1]) or use float64");
+    EXPECT_USAGE(load_text(&c, "r10.ini", "[model]\ngrid = 5\ngrid_range = -1e110,1e110\n", NULL, 0),
+                 "come 4e+109 apart, above the 6.16", "that k = 3 allows in float64");
+    /* The first grid of a schedule is the widest. */
+    EXPECT_USAGE(load_text(&c, "r11.ini", "[model]\ngrid = 2\ngrid_range = 0,1e5\n[train]\nsteps = 4\n"
+                           "[grid]\nschedule = 2,50\n", f32k7, 2), "with G = 2 the knots come 50000 apart");
 }
 
 static void test_pde_boundary_points_cover_every_face(void **state)

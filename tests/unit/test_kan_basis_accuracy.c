@@ -252,12 +252,70 @@ static void test_min_spacing_keeps_the_kernels_finite(void **state)
     }
 }
 
+/* The same spline, coefficients 1, 2, ..., at spacing h and at spacing 1 (B-splines do
+ * not change when knots and x are scaled alike): the largest difference of the forward
+ * values over a point of every half span, against the values' size. */
+#define SCALED_DIFFERENCE(SFX, REAL, DTYPE)                                                                           \
+    static double scaled_difference_##SFX(int k, double h)                                                           \
+    {                                                                                                                 \
+        const int nk = G + 2 * k + 1, nb = G + k;                                                                     \
+        REAL th[MAX_NK], t1[MAX_NK], coef[MAX_NK], zero = 0, one = 1;                                                 \
+        for (int m = 0; m < nk; m++) {                                                                                \
+            th[m] = (REAL)(m * h);                                                                                    \
+            t1[m] = (REAL)m;                                                                                          \
+        }                                                                                                             \
+        for (int c = 0; c < nb; c++)                                                                                  \
+            coef[c] = (REAL)(c + 1);                                                                                  \
+        const dk_kan_shape s = dk_kan_shape_make(1, 1, G, k, 1, 1);                                                   \
+        void *ws = aligned_alloc(64, (dk_kan_workspace_bytes(&s, DTYPE) + 63) / 64 * 64);                             \
+        assert_non_null(ws);                                                                                          \
+        const dk_kan_params_##SFX ph = {th, coef, &zero, &one, &one}, p1 = {t1, coef, &zero, &one, &one};            \
+        double worst = 0;                                                                                             \
+        for (int m = 0; m + 1 < nk; m++)                                                                              \
+            for (int half = 0; half < 2; half++) {                                                                    \
+                const REAL x1 = (REAL)(m + (half ? 0.8 : 0.3)), xh = (REAL)((m + (half ? 0.8 : 0.3)) * h);           \
+                REAL yh, y1;                                                                                          \
+                dk_kan_forward_##SFX(&s, &ph, 1, &xh, &yh, ws);                                                       \
+                dk_kan_forward_##SFX(&s, &p1, 1, &x1, &y1, ws);                                                       \
+                const double d = isfinite(yh) ? fabs((double)yh - (double)y1) / nb : INFINITY;                        \
+                worst = d > worst ? d : worst;                                                                        \
+            }                                                                                                         \
+        free(ws);                                                                                                     \
+        return worst;                                                                                                 \
+    }
+SCALED_DIFFERENCE(f32, float, DK_F32)
+SCALED_DIFFERENCE(f64, double, DK_F64)
+
+/* The widest spacing allowed (dk_bspline_max_spacing, checked where the smallest is) keeps
+ * every kernel output finite and the spline the same as at spacing 1; a thousand times it
+ * does not (k >= 2; at k = 1 the pieces hold no power of h above the first): the pieces
+ * multiply derivatives of order d, about 1/h^d, by h^d / d!, which overflows. */
+static void test_max_spacing_keeps_the_kernels_finite(void **state)
+{
+    (void)state;
+    for (int k = 1; k <= 7; k++) {
+        const double h32 = dk_bspline_max_spacing(k, FLT_MAX), h64 = dk_bspline_max_spacing(k, DBL_MAX);
+        const double d32 = scaled_difference_f32(k, h32), d64 = scaled_difference_f64(k, h64);
+        print_message("k = %d: widest spacing %.3g (float32, differs from spacing 1 by %.2g), %.3g (float64, %.2g)\n",
+                      k, h32, d32, h64, d64);
+        assert_true(all_finite_f32(k, h32));
+        assert_true(all_finite_f64(k, h64));
+        assert_true(d32 < 1e-5);
+        assert_true(d64 < 1e-13);
+        if (k >= 2) {
+            assert_false(all_finite_f32(k, h32 * 1e3));
+            assert_false(all_finite_f64(k, h64 * 1e3));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_basis_values_keep_relative_accuracy),
         cmocka_unit_test(test_pieces_switch_cleanly),
         cmocka_unit_test(test_min_spacing_keeps_the_kernels_finite),
+        cmocka_unit_test(test_max_spacing_keeps_the_kernels_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
