@@ -26,9 +26,11 @@ typedef struct predict_job {
 /* Rows whose outputs (or derivatives) came out NaN or infinite: inputs far beyond the
  * grids can overflow silu's linear growth through the layers. */
 typedef struct predict_tally {
-    /* The squared errors against the targets sum to scale^2 * ssq, kept scaled by the
-     * largest error so far so that errors of 1e200 do not overflow the sum (as in BLAS's
-     * nrm2): the RMSE of finite errors is always finite. */
+    /* The squared half errors |y/2 - t/2| against the targets sum to scale^2 * ssq, kept
+     * scaled by the largest so far so that errors of 1e200 do not overflow the sum (as in
+     * BLAS's nrm2), and halved so that the difference of two finite values near the
+     * largest number does not overflow either: the RMSE of finite values is finite unless
+     * it exceeds that number itself. */
     double scale, ssq;
     int nan_error, infinite_error; /* an error that was NaN or infinite: the RMSE is too */
     long non_finite;     /* rows with a non-finite value */
@@ -162,7 +164,7 @@ static void write_block(FILE *f, const predict_job *j, long first, long rows, co
             const double y = dk_load(dt, u, (size_t)r * j->n_out + o);
             finite &= write_value(f, j->digits, y);
             if (j->n_cols > j->n_in) {
-                const double e = fabs(y - dk_load(dt, values, (size_t)r * j->n_cols + j->n_in + o));
+                const double e = fabs(0.5 * y - 0.5 * dk_load(dt, values, (size_t)r * j->n_cols + j->n_in + o));
                 if (isnan(e)) {
                     t->nan_error = 1;
                 } else if (isinf(e)) {
@@ -272,7 +274,7 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
                 o->points,
                 tally.nan_error        ? NAN
                 : tally.infinite_error ? INFINITY
-                                       : tally.scale * sqrt(tally.ssq / ((double)info.n_rows * n_out)));
+                                       : tally.scale * sqrt(tally.ssq / ((double)info.n_rows * n_out)) * 2.0);
 done:
     if (err != DK_OK && out.f)
         dk_table_out_discard(&out);

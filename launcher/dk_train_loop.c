@@ -89,6 +89,32 @@ static dk_err global_loss(dk_run *r, long step, bool full)
  * Evaluation and logging
  * ------------------------------------------------------------------------------------- */
 
+enum test_sum { TEST_SSE, TEST_LARGEST, TEST_SSE_SCALED };
+
+/* One pass of the fit's test rows on this rank, host path: the sum of squared errors, the
+ * largest half error, or the sum of squared half errors divided by `scale`
+ * (dk_fit_task.h). */
+static double test_set_pass(dk_run *r, enum test_sum what, double scale)
+{
+    const dk_fit_task *t = r->fit;
+    dk_network *net = r->net;
+    const size_t es = dk_dtype_size(t->dtype);
+    double acc = 0.0;
+    for (long row = 0; row < t->local_test; row += net->max_batch) {
+        long n = t->local_test - row < net->max_batch ? t->local_test - row : net->max_batch;
+        const char *x = (const char *)t->test_x + (size_t)row * t->n_in * es;
+        const char *y = (const char *)t->test_y + (size_t)row * t->n_out * es;
+        const void *pred = dk_network_forward(net, n, x);
+        if (what == TEST_SSE)
+            acc += dk_fit_task_sse(t, n, pred, y);
+        else if (what == TEST_LARGEST)
+            acc = fmax(acc, dk_fit_task_largest_half_error(t, n, pred, y));
+        else
+            acc += dk_fit_task_sse_scaled(t, n, pred, y, scale);
+    }
+    return acc;
+}
+
 dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
 {
     *out = (dk_eval){NAN, NAN, NAN, NAN};
@@ -123,23 +149,34 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
         return DK_OK;
     }
     const dk_fit_task *t = r->fit;
-    size_t es = dk_dtype_size(t->dtype);
+    const double n_values = (double)t->test_size * t->n_out;
     double sse = 0.0;
     if (r->dev) {
         double sums[2], unused;
         DK_CALL(dk_train_device_evaluate(r, sums, &unused));
         sse = sums[0];
     } else {
-        for (long row = 0; row < t->local_test; row += net->max_batch) {
-            long n = t->local_test - row < net->max_batch ? t->local_test - row : net->max_batch;
-            const char *x = (const char *)t->test_x + (size_t)row * t->n_in * es;
-            const char *y = (const char *)t->test_y + (size_t)row * t->n_out * es;
-            const void *pred = dk_network_forward(net, n, x);
-            sse += dk_fit_task_sse(t, n, pred, y);
-        }
+        sse = test_set_pass(r, TEST_SSE, 1.0);
     }
     DK_CALL(dk_comm_allreduce_sum(r->comm, &sse, 1, DK_F64, DK_MEM_HOST));
-    out->test_rmse = t->test_size > 0 ? sqrt(sse / ((double)t->test_size * t->n_out)) : NAN;
+    out->test_rmse = t->test_size > 0 ? sqrt(sse / n_values) : NAN;
+    if (isinf(sse) && !r->dev) {
+        /* Errors beyond about 1e154 (targets in other units, a diverging model): their
+         * squares overflowed, not the RMSE. Twice more, scaled by the largest error; only
+         * here, so that the usual sum, and its bits, stay as they were. */
+        double largest = test_set_pass(r, TEST_LARGEST, 1.0), scaled = 0.0;
+        DK_CALL(dk_comm_allreduce_max_f64(r->comm, &largest, 1));
+        if (largest > 0.0 && isfinite(largest))
+            scaled = test_set_pass(r, TEST_SSE_SCALED, largest);
+        DK_CALL(dk_comm_allreduce_sum(r->comm, &scaled, 1, DK_F64, DK_MEM_HOST));
+        out->test_rmse = largest * sqrt(scaled / n_values) * 2.0; /* in this order: 2 largest may overflow */
+    }
+    if (r->rank == 0 && t->test_size > 0 && !isfinite(out->test_rmse) && !r->warned_test_rmse_not_finite) {
+        fprintf(stderr, "distkan: warning: the test RMSE is %g (shown as null in the JSON files): the model's "
+                "outputs or the test targets are not finite, or their differences exceed the floating-point range\n",
+                out->test_rmse);
+        r->warned_test_rmse_not_finite = true;
+    }
     return DK_OK;
 }
 

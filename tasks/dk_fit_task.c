@@ -310,6 +310,26 @@ double dk_fit_task_sse(const dk_fit_task *task, long rows, const void *pred, con
     return sum;
 }
 
+double dk_fit_task_largest_half_error(const dk_fit_task *task, long rows, const void *pred, const void *target)
+{
+    size_t n = (size_t)rows * (size_t)task->n_out;
+    double largest = 0.0;
+    for (size_t i = 0; i < n; i++)
+        largest = fmax(largest, fabs(0.5 * dk_load(task->dtype, pred, i) - 0.5 * dk_load(task->dtype, target, i)));
+    return largest;
+}
+
+double dk_fit_task_sse_scaled(const dk_fit_task *task, long rows, const void *pred, const void *target, double scale)
+{
+    size_t n = (size_t)rows * (size_t)task->n_out;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (0.5 * dk_load(task->dtype, pred, i) - 0.5 * dk_load(task->dtype, target, i)) / scale;
+        sum += d * d;
+    }
+    return sum;
+}
+
 void dk_fit_task_grid_samples(const dk_fit_task *task, long n_samples, double *x)
 {
     const int d = task->n_in;

@@ -82,5 +82,11 @@ void dk_fit_task_grid_samples(const dk_fit_task *task, long n_samples, double *x
 
 /* Sum of squared errors over `rows` rows (for test RMSE; the caller all-reduces). */
 double dk_fit_task_sse(const dk_fit_task *task, long rows, const void *pred, const void *target);
+/* For errors whose squares overflow (beyond about 1e154 in float64): the largest half error
+ * |pred/2 - target/2| (which itself cannot overflow), and the sum of squares of the half
+ * errors divided by `scale` (> 0, e.g. the all-reduced largest): RMSE = 2 scale
+ * sqrt(sum / n). */
+double dk_fit_task_largest_half_error(const dk_fit_task *task, long rows, const void *pred, const void *target);
+double dk_fit_task_sse_scaled(const dk_fit_task *task, long rows, const void *pred, const void *target, double scale);
 
 #endif

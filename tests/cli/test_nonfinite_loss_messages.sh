@@ -38,4 +38,25 @@ grep -qE "warning: the training loss rose from .* at step 1 to .* at step 30: th
     { cat err.txt; fail "no divergence warning"; }
 "$DISTKAN" train "$cfg" --run-dir trains --set train.steps=30 > out.txt 2> err.txt || fail "a normal run failed"
 grep -q "diverged" err.txt && fail "a normal run warned of divergence: $(cat err.txt)"
+# Errors whose squares overflow (a test target of 2e154) give a finite test RMSE, not inf
+# (shown as null, which means "no test set"): it equals the closed form 2e154 / sqrt(20)
+# within 1e-12, on 1 and on 3 ranks. The seeded split
+# decides which row is a test row: the big target goes to each row in turn until a run
+# evaluates (a training row would make the training loss inf: exit 1).
+awk 'BEGIN { print "x,y"; for (i = 0; i < 40; i++) { x = -1 + 2 * i / 39; printf "%.17g,%.17g\n", x, x * x } }' > moderate.csv
+printf '[model]\nwidths = 1,3,1\n[train]\nsteps = 0\n[fit]\ncsv = big.csv\ntrain_size = 20\ntest_size = 20\n' > big.ini
+found=""
+for row in $(seq 2 41); do
+    awk -v row="$row" -F, 'NR == row { $2 = "2e154" } { print }' OFS=, moderate.csv > big.csv
+    if "$DISTKAN" train big.ini --run-dir big > big.log 2>&1; then found=$row; break; fi
+done
+[ -n "$found" ] || fail "no row of big.csv landed in the test set"
+for np in 1 3; do
+    run_ranks "$np" train big.ini --run-dir "big$np" > "big$np.log" 2> "big$np.err" || fail "big$np: the run failed"
+    rmse=$(json_number "big$np/summary.json" test_rmse)
+    awk -v a="$rmse" 'BEGIN { e = 2e154 / sqrt(20); d = (a - e) / e; exit !(d < 1e-12 && -d < 1e-12) }' \
+        || { cat "big$np.log" "big$np.err"; fail "big$np: test RMSE '$rmse', expected 2e154/sqrt(20) = 4.4721e+153"; }
+    grep -q "warning: the test RMSE" "big$np.err" && fail "big$np: a finite RMSE was warned of"
+done
+echo "ok: a test target of 2e154 (line $found): test RMSE $rmse on 1 and 3 ranks, the closed form to 1e-12"
 echo "non-finite losses name their likely cause; finite blow-ups are warned of"

@@ -262,6 +262,25 @@ static void test_loss_accepts_null_gradient(void **state)
     dk_fit_task_destroy(&t);
 }
 
+/* Errors whose squares overflow: the half errors and their scaled squares, from which the
+ * trainer builds the test RMSE (2 scale sqrt(sum / n)), are exact for the closed form. */
+static void test_scaled_errors_do_not_overflow(void **state)
+{
+    (void)state;
+    dk_fit_task_settings s = builtin("sin_pi", 8, 0, 4);
+    dk_fit_task *t = create(&s);
+    /* errors 3e200, -4e200 (squares overflow), and 1.7e308 - (-1.7e308), which itself does */
+    const double pred[3] = {1e200 + 2e200, -1e200 - 3e200, 1.7e308}, target[3] = {0.0, 0.0, -1.7e308};
+    assert_true(isinf(dk_fit_task_sse(t, 2, pred, target)));
+    const double half = dk_fit_task_largest_half_error(t, 2, pred, target);
+    assert_true(fabs(half - 2e200) <= 1e-15 * 2e200);
+    const double sum = dk_fit_task_sse_scaled(t, 2, pred, target, half); /* (1.5/2)^2 + 1 */
+    assert_true(fabs(sum - 1.5625) <= 1e-15);
+    assert_true(fabs(sqrt(sum / 2) * half * 2.0 - sqrt(12.5) * 1e200) <= 1e-14 * 3.6e200); /* sqrt((9 + 16) / 2) */
+    assert_true(fabs(dk_fit_task_largest_half_error(t, 3, pred, target) - 1.7e308) <= 1e-15 * 1.7e308);
+    dk_fit_task_destroy(&t);
+}
+
 static void test_steps_cycle_through_the_blocks(void **state)
 {
     dk_fit_task_settings s = builtin("xy", 10, 0, 3); /* 3 blocks of 3, row 9 unused */
@@ -448,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_builtin_rows_follow_the_counter_based_formula),
         cmocka_unit_test(test_rank_losses_and_gradients_add_up_to_the_global_ones),
         cmocka_unit_test(test_loss_accepts_null_gradient),
+        cmocka_unit_test(test_scaled_errors_do_not_overflow),
         cmocka_unit_test(test_steps_cycle_through_the_blocks),
         cmocka_unit_test(test_batch_zero_or_large_means_the_whole_training_set),
         cmocka_unit_test(test_smaller_batch_makes_several_blocks),
