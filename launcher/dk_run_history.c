@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,7 +83,23 @@ void dk_run_logs_free(dk_run_logs **logs)
     *logs = NULL;
 }
 
-dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, bool *own)
+/* Whether the log at path is empty or begins with the event line of a checkpoint at `step`
+ * (what a run whose first line is its checkpoint's writes: an evaluate-only run, a stop
+ * before the first step). */
+static bool empty_or_opened_by_checkpoint(const char *path, long step)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char head[64], mark[64];
+    const size_t got = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    head[got] = '\0';
+    const int n = snprintf(mark, sizeof mark, "{\"step\": %ld, \"event\": \"checkpoint\"", step);
+    return got == 0 || (n > 0 && strncmp(head, mark, (size_t)n) == 0);
+}
+
+dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, long step, bool *own)
 {
     *own = true;
     if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
@@ -90,11 +107,12 @@ dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md,
     *own = false;
     if (!logs)
         return DK_OK;
-    if (md->log_bytes == 0) { /* written before the first line: a run whose log is still empty */
-        for (int i = 0; i < logs->n && !*own; i++) {
-            struct stat st;
-            *own = stat(logs->path[i], &st) == 0 && st.st_size == 0;
-        }
+    if (md->log_bytes == 0) {
+        /* Written before the first line: the run's log is still empty, or its first line
+         * is this checkpoint's (another run's checkpoint at the same step would have had
+         * the same file name, in a directory holding one of them). */
+        for (int i = 0; i < logs->n && !*own; i++)
+            *own = empty_or_opened_by_checkpoint(logs->path[i], step);
         return DK_OK;
     }
     for (int i = 0; i < logs->n; i++) {
@@ -115,7 +133,8 @@ typedef struct search {
 static dk_err continues_run(const dk_ckpt_reader *rd, void *ctx, bool *take)
 {
     search *s = ctx;
-    DK_CALL(dk_run_logs_continued_by(s->logs, dk_ckpt_manifest(rd)->metadata, take));
+    const Dk__Manifest *m = dk_ckpt_manifest(rd);
+    DK_CALL(dk_run_logs_continued_by(s->logs, m->metadata, m->schedule ? (long)m->schedule->step : -1, take));
     if (!*take && s->refused++ == 0 && s->first_refused)
         snprintf(s->first_refused, s->capacity, "%s", dk_ckpt_label(rd));
     return DK_OK;

@@ -66,3 +66,14 @@ grep -q "rel_l2 is undefined and reported as nan: the exact solution is zero ove
 grep -q "zero, to rounding, at all 9 evaluation points .*raise \[pde\] eval_grid or eval_points" zero_grid.err \
     || { cat zero_grid.err; fail "zero_grid: no advice to raise the evaluation set"; }
 echo "ok: an undefined rel_l2 is explained: zero everywhere, or only at the evaluation points"
+
+# The evaluate-only run's checkpoint is the first thing in its log: predict, functions and
+# inspect take it as the run's own (they said it was another run's, with a warning).
+printf 'x0,x1\n0.1,0.2\n' > points.csv
+"$DISTKAN" predict fit1 points.csv > /dev/null 2> predict.err || { cat predict.err; fail "predict on fit1 failed"; }
+grep -q "warning" predict.err && { cat predict.err; fail "predict warned about the evaluate-only run's checkpoint"; }
+"$DISTKAN" functions fit1 --out phi.csv 2> functions.err || { cat functions.err; fail "functions on fit1 failed"; }
+grep -q "warning" functions.err && { cat functions.err; fail "functions warned about the evaluate-only run's checkpoint"; }
+"$DISTKAN" inspect fit1 > inspect.txt || fail "inspect fit1 failed"
+grep -q "another run" inspect.txt && { cat inspect.txt; fail "inspect called the evaluate-only run's checkpoint another run's"; }
+echo "ok: the evaluate-only run's checkpoint is its own for predict, functions and inspect"
