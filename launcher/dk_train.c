@@ -52,9 +52,14 @@ static dk_err check_data_range(run *r)
             ext[2 * a + 1] = fmax(ext[2 * a + 1], -x);
         }
     dk_err err = dk_comm_allreduce_max_f64(r->comm, ext, (size_t)2 * t->n_in);
+    /* The range as the grid stores it: float32 data ending at hi = 0.1 are the float
+     * nearest 0.1, as is the last inner knot, and lie inside. */
+    const bool f32 = t->dtype == DK_F32;
+    const double lo = f32 ? (double)(float)cfg->grid_range[0] : cfg->grid_range[0];
+    const double hi = f32 ? (double)(float)cfg->grid_range[1] : cfg->grid_range[1];
     int outside = 0, first = -1;
     for (int a = 0; err == DK_OK && a < t->n_in; a++)
-        if (ext[2 * a] > cfg->grid_range[1] || -ext[2 * a + 1] < cfg->grid_range[0]) {
+        if (ext[2 * a] > hi || -ext[2 * a + 1] < lo) {
             outside++;
             first = first < 0 ? a : first;
         }

@@ -122,6 +122,13 @@ train outside_fixed 1 base.ini --set fit.csv=outside.csv --set grid.update_every
 expect_line outside_fixed "warning: the training inputs leave [model] grid_range [-1, 1]: input 0 spans [3"
 expect_line outside_fixed "(2 of 2 inputs outside); spline terms fade out beyond the grid"
 ! grep -q "leave \[model\] grid_range" outside.log || fail "outside: a run with grid updates warned about the grid range"
+# In float32, data ending exactly at grid_range's ends (-0.1 and 0.1, neither a float) are
+# the floats nearest them, as are the grid's end knots: inside, no warning (there was one).
+awk 'BEGIN { print "x,z,y"; for (i = 0; i < 60; i++) { x = -0.1 + 0.2 * i / 59; z = -0.1 + 0.2 * ((i * 37) % 60) / 59
+                                                       printf "%.17g,%.17g,%.17g\n", x, z, x + z } }' > edges.csv
+train edges32 1 base.ini --set fit.csv=edges.csv --set grid.update_every=0 --set train.steps=2 \
+    --set model.precision=float32 --set model.grid_range=-0.1,0.1
+! grep -q "leave \[model\] grid_range" edges32.log || { cat edges32.log; fail "edges32: data at the float32 grid's ends were called outside"; }
 echo "ok (b'): without grid updates the inputs outside the grid are named"
 
 # (c) grid_eps = 0, column t is 0.25 in 90 of 100 rows: the quantile knots collapse, so
