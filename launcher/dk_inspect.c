@@ -121,13 +121,19 @@ static void print_config(FILE *f, const Dk__Manifest *m)
     }
 }
 
-/* Beyond its checksums, a checkpoint is valid when its model loads (every layer's tensors
- * there with the shapes the manifest gives, finite values, increasing knots: what predict,
- * functions and a resume read first) and its optimiser state holds values a resume can
- * use (dk_state_check.h). */
+/* Beyond its checksums, a checkpoint is valid when its manifest agrees with the config
+ * stored in it, as a resume checks, its model loads (every layer's tensors there with the
+ * shapes the manifest gives, finite values, increasing knots: what predict, functions and
+ * a resume read first) and its optimiser state holds values a resume can use
+ * (dk_state_check.h). */
 static dk_err model_loads(dk_ckpt_reader *rd)
 {
-    DK_CALL(dk_manifest_check_counters(dk_ckpt_manifest(rd), dk_ckpt_label(rd)));
+    const Dk__Manifest *m = dk_ckpt_manifest(rd);
+    static dk_config saved; /* large (paths): off the stack */
+    char label[DK_CKPT_PATH_MAX + 32];
+    snprintf(label, sizeof label, "%s (its config)", dk_ckpt_label(rd));
+    DK_CALL(dk_config_load_text(&saved, m->config_ini, label));
+    DK_CALL(dk_manifest_check_config(m, &saved, dk_ckpt_label(rd)));
     dk_network *net = NULL;
     dk_err err = dk_model_read(rd, 1, 1, 0, &net);
     dk_network_destroy(&net);

@@ -173,3 +173,39 @@ dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label)
                  (long long)h->grid_rise_step, (long long)sc->step, DK_FOREIGN_VALUE_HINT);
     return DK_OK;
 }
+
+dk_err dk_manifest_check_config(const Dk__Manifest *m, const dk_config *cfg, const char *path)
+{
+    const Dk__Model *model = m->model;
+    const Dk__Schedule *sc = m->schedule;
+    DK_CALL(dk_manifest_check_counters(m, path));
+    if (m->data->seed != (uint64_t)cfg->seed)
+        DK_ERROR(DK_ERR_DATA, "%s: the data position was drawn with seed %llu, its config says %lld: %s", path,
+                 (unsigned long long)m->data->seed, (long long)cfg->seed, DK_FOREIGN_VALUE_HINT);
+    bool ok = model->n_widths == (size_t)cfg->n_widths && model->k == cfg->k &&
+              model->dtype == (cfg->precision == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32);
+    for (size_t i = 0; ok && i < model->n_widths; i++)
+        ok = model->widths[i] == cfg->widths[i];
+    if (!ok)
+        DK_ERROR(DK_ERR_DATA, "%s: the manifest's model (widths, k, precision) disagrees with the config stored in it",
+                 path);
+    dk_grid_schedule plan;
+    dk_config_grid_schedule(cfg, &plan);
+    const int n_stages = plan.n_stages;
+    if (sc->n_stages != (size_t)n_stages)
+        DK_ERROR(DK_ERR_DATA, "%s: the schedule has %zu grid stages but the config stored with it has %d", path,
+                 sc->n_stages, n_stages);
+    for (int s = 0; s < n_stages; s++)
+        if (sc->stages[s]->grid != plan.G[s])
+            DK_ERROR(DK_ERR_DATA, "%s: grid stage %d of the schedule has G = %d, the config stored with it %d", path,
+                     s + 1, sc->stages[s]->grid, plan.G[s]);
+    const bool adam = cfg->optimizer != DK_OPT_LBFGS, lbfgs = cfg->optimizer != DK_OPT_ADAM;
+    if (adam != (m->adam != NULL) || lbfgs != (m->lbfgs != NULL))
+        DK_ERROR(DK_ERR_DATA, "%s: the optimizer state (Adam %s, L-BFGS %s) does not fit optimizer = %s", path,
+                 m->adam ? "present" : "absent", m->lbfgs ? "present" : "absent",
+                 dk_config_optimizer_name(cfg->optimizer));
+    if (m->lbfgs && m->lbfgs->history != cfg->lbfgs_history)
+        DK_ERROR(DK_ERR_DATA, "%s: the L-BFGS history holds %d pairs, the config %d", path, m->lbfgs->history,
+                 cfg->lbfgs_history);
+    return DK_OK;
+}

@@ -18,6 +18,7 @@
 #include "../checkpoint/dk_ckpt_file.h"
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
+#include "dk_config.h"
 
 typedef struct dk_optimizer_view {
     dk_dtype dtype;               /* of Adam's moments: the run's precision */
@@ -44,5 +45,11 @@ dk_err dk_optimizer_check_file(dk_ckpt_reader *reader);
  * updates). Shared by inspect and resume, so that a file one accepts the other does too.
  * DK_ERR_DATA naming label. */
 dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label);
+
+/* The counters above, and the manifest against a config: the one stored with it (inspect)
+ * or the resuming run's, whose keys a resume has matched with that one. The data
+ * position's seed, the model (widths, k, precision), the grid stages, the optimiser state
+ * for the optimizer, the L-BFGS history. Shared like the above. DK_ERR_DATA naming label. */
+dk_err dk_manifest_check_config(const Dk__Manifest *m, const dk_config *cfg, const char *label);
 
 #endif

@@ -128,44 +128,12 @@ static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64
 
 /* Every rank: the manifest describes this run's kind of model and state. The config
  * comparison has already matched the keys; these checks catch a file whose manifest
- * disagrees with its own config. */
+ * disagrees with its own config, as inspect's do (a file it calls valid resumes, and the
+ * other way round). */
 static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char *path)
 {
-    const dk_config *cfg = r->cfg;
-    const Dk__Model *model = m->model;
-    const Dk__Schedule *sc = m->schedule;
-    /* What inspect checks too: a file it calls valid resumes, and the other way round. */
-    DK_CALL(dk_model_check_layers(model, path));
-    DK_CALL(dk_manifest_check_counters(m, path));
-    if (m->data->seed != (uint64_t)cfg->seed)
-        DK_ERROR(DK_ERR_DATA, "%s: the data position was drawn with seed %llu, its config says %lld: %s", path,
-                 (unsigned long long)m->data->seed, (long long)cfg->seed, DK_FOREIGN_VALUE_HINT);
-    bool ok = model->n_widths == (size_t)cfg->n_widths && model->k == cfg->k &&
-              model->dtype == (cfg->precision == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32);
-    for (size_t i = 0; ok && i < model->n_widths; i++)
-        ok = model->widths[i] == cfg->widths[i];
-    if (!ok)
-        DK_ERROR(DK_ERR_DATA, "%s: the manifest's model (widths, k, precision) disagrees with the config stored in it",
-                 path);
-    dk_grid_schedule plan;
-    dk_config_grid_schedule(cfg, &plan);
-    const int n_stages = plan.n_stages;
-    if (sc->n_stages != (size_t)n_stages)
-        DK_ERROR(DK_ERR_DATA, "%s: the schedule has %zu grid stages but the config stored with it has %d", path,
-                 sc->n_stages, n_stages);
-    for (int s = 0; s < n_stages; s++)
-        if (sc->stages[s]->grid != plan.G[s])
-            DK_ERROR(DK_ERR_DATA, "%s: grid stage %d of the schedule has G = %d, the config stored with it %d", path,
-                     s + 1, sc->stages[s]->grid, plan.G[s]);
-    const bool adam = cfg->optimizer != DK_OPT_LBFGS, lbfgs = cfg->optimizer != DK_OPT_ADAM;
-    if (adam != (m->adam != NULL) || lbfgs != (m->lbfgs != NULL))
-        DK_ERROR(DK_ERR_DATA, "%s: the optimizer state (Adam %s, L-BFGS %s) does not fit optimizer = %s", path,
-                 m->adam ? "present" : "absent", m->lbfgs ? "present" : "absent",
-                 dk_config_optimizer_name(cfg->optimizer));
-    if (m->lbfgs && m->lbfgs->history != cfg->lbfgs_history)
-        DK_ERROR(DK_ERR_DATA, "%s: the L-BFGS history holds %d pairs, the config %d", path, m->lbfgs->history,
-                 cfg->lbfgs_history);
-    return DK_OK;
+    DK_CALL(dk_model_check_layers(m->model, path));
+    return dk_manifest_check_config(m, r->cfg, path);
 }
 
 /* A log set aside by an earlier run into this run's checkpoint directory

@@ -57,6 +57,9 @@ check_field @metadata.world_size 0 "the metadata say 0 ranks"
 check_field @schedule.stage 5 "the schedule is in grid stage 6 of 3"
 "$EDIT_CKPT" "$good" bad.dkc @data.seed 0 12345 || fail "edit_ckpt @data.seed failed"
 expect_failure 1 "bad.dkc: the data position was drawn with seed 12345" run_ranks 2 train "$cfg" --run-dir rx --resume bad.dkc
+# inspect checks the manifest against the config stored in it as a resume does (it called
+# this file valid, which resume then refused).
+expect_failure 1 "invalid checkpoint: .*bad.dkc: the data position was drawn with seed 12345" "$DISTKAN" inspect bad.dkc
 # What a run does write is read back: a float32 run whose gradients overflow squares them to
 # +inf in Adam's second moments (that coordinate freezes; the loss stays finite), and its
 # checkpoints resume. An update that overflows the parameters themselves is never written:
