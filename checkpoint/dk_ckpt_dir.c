@@ -11,14 +11,15 @@
 #include "dk_ckpt_file.h"
 
 static const char PREFIX[] = "ckpt-", SUFFIX[] = ".dkc", TEMP_MARK[] = ".tmp.", STAGED_MARK[] = ".first";
+enum { STEP_DIGITS = 12 }; /* ckpt-000000000040.dkc: names sort as their steps do */
 
 dk_err dk_ckpt_path(char *out, size_t capacity, const char *dir, long step)
 {
     if (step < 0)
         DK_ERROR(DK_ERR_INTERNAL, "checkpoint step %ld is negative", step);
-    const int n = snprintf(out, capacity, "%s/%s%012ld%s", dir, PREFIX, step, SUFFIX);
+    const int n = snprintf(out, capacity, "%s/%s%0*ld%s", dir, PREFIX, STEP_DIGITS, step, SUFFIX);
     if (n < 0 || (size_t)n >= capacity)
-        DK_ERROR(DK_ERR_USAGE, "checkpoint path %s/%s%012ld%s is longer than %zu bytes", dir, PREFIX, step, SUFFIX,
+        DK_ERROR(DK_ERR_USAGE, "checkpoint path %s/%s%0*ld%s is longer than %zu bytes", dir, PREFIX, STEP_DIGITS, step, SUFFIX,
                  capacity - 1);
     return DK_OK;
 }
@@ -32,15 +33,17 @@ static size_t digits(const char *s)
     return n;
 }
 
-/* The step of a name "ckpt-<digits>.dkc", or -1 for any other name. More than 18 digits
- * (no run gets there) are ignored too, which keeps the step inside a long. */
+/* The step of a name "ckpt-<digits>.dkc" as dk_ckpt_path writes it (12 digits, zero
+ * padded, or more without a leading zero), or -1 for any other name: a copy a user made
+ * as ckpt-40.dkc is no checkpoint of a run, to be resumed from or pruned. More than 18
+ * digits (no run gets there) are ignored too, which keeps the step inside a long. */
 static long checkpoint_step(const char *name)
 {
     const size_t p = sizeof PREFIX - 1;
     if (strncmp(name, PREFIX, p) != 0)
         return -1;
     const size_t d = digits(name + p);
-    if (d == 0 || d > 18 || strcmp(name + p + d, SUFFIX) != 0)
+    if (d < STEP_DIGITS || d > 18 || (d > STEP_DIGITS && name[p] == '0') || strcmp(name + p + d, SUFFIX) != 0)
         return -1;
     long step = 0;
     for (size_t i = 0; i < d; i++)

@@ -23,12 +23,14 @@ typedef struct dk_ckpt_entry {
     char path[DK_CKPT_PATH_MAX];
 } dk_ckpt_entry;
 
-/* The checkpoint files in dir (names matching ckpt-<digits>.dkc exactly; temporary files
+/* The checkpoint files in dir (names matching ckpt-<digits>.dkc exactly, the step written
+ * with 12 digits or more as dk_ckpt_path does; temporary files, a copy named ckpt-40.dkc
  * and anything else are ignored), newest step first, in a malloc'ed array the caller
  * frees. A directory that does not exist has no checkpoints (*n = 0, not an error). */
 dk_err dk_ckpt_list(const char *dir, dk_ckpt_entry **entries, int *n);
 
-/* The step a file name (no directory) gives, "ckpt-<digits>.dkc", or -1 for another name. */
+/* The step a file name (no directory) gives, "ckpt-<digits>.dkc" as above, or -1 for another
+ * name. */
 long dk_ckpt_name_step(const char *name);
 
 /* The newest checkpoint in dir that opens and verifies completely (dk_ckpt_verify). Each

@@ -87,11 +87,13 @@ static void test_list_finds_only_checkpoints_newest_first(void **state)
     touch(dir, "ckpt-000000000003.dkc");
     touch(dir, "ckpt-000000000010.dkc");
     touch(dir, "ckpt-000000000002.dkc");
-    touch(dir, "ckpt-7.dkc"); /* not padded, still ckpt-<digits>.dkc */
-    /* Near misses, all ignored. */
+    touch(dir, "ckpt-1000000000007.dkc"); /* beyond 12 digits: as dk_ckpt_path writes it */
+    /* Near misses, all ignored: among them names distkan never writes, such as a copy a
+     * user made as ckpt-7.dkc, which a run must neither resume from nor prune. */
     const char *others[] = {"ckpt-000000000005.dkc.tmp.123", "ckpt-000000000011.dkc.bak", "ckpt-.dkc",
                             "ckpt-12a.dkc",                  "xckpt-000000000012.dkc",    "ckpt-000000000013.DKC",
-                            "ckpt-000000000014.dkc~",        "notes.txt",                 "ckpt-1234567890123456789.dkc" /* 19 digits */};
+                            "ckpt-000000000014.dkc~",        "notes.txt",                 "ckpt-1234567890123456789.dkc" /* 19 digits */,
+                            "ckpt-7.dkc",                    "ckpt-00000000015.dkc",      "ckpt-0000000000016.dkc"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         touch(dir, others[i]);
 
@@ -99,8 +101,9 @@ static void test_list_finds_only_checkpoints_newest_first(void **state)
     int n = -1;
     assert_dk_ok(dk_ckpt_list(dir, &list, &n));
     assert_int_equal(n, 4);
-    const long steps[] = {10, 7, 3, 2};
-    const char *names[] = {"ckpt-000000000010.dkc", "ckpt-7.dkc", "ckpt-000000000003.dkc", "ckpt-000000000002.dkc"};
+    const long steps[] = {1000000000007, 10, 3, 2};
+    const char *names[] = {"ckpt-1000000000007.dkc", "ckpt-000000000010.dkc", "ckpt-000000000003.dkc",
+                           "ckpt-000000000002.dkc"};
     for (int i = 0; i < 4; i++) {
         char want[600];
         snprintf(want, sizeof want, "%s/%s", dir, names[i]);
