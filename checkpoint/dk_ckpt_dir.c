@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -174,6 +175,24 @@ static const char *reason_of(const char *message, const char *path, size_t *leng
     return r;
 }
 
+/* A checkpoint that cannot be opened for want of permission, file descriptors or memory, or
+ * for an I/O error, is not a damaged file to skip for an older one: the run would give up
+ * the steps between them over a cause that is fixed outside it. An error naming it; any
+ * other failure to open is left to dk_ckpt_open_verified to report, and the file skipped. */
+static dk_err check_openable(const char *path)
+{
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not block */
+    if (fd >= 0) {
+        close(fd);
+        return DK_OK;
+    }
+    const int e = errno;
+    if (e == EACCES || e == EPERM || e == EIO || e == EMFILE || e == ENFILE || e == ENOMEM)
+        DK_ERROR(DK_ERR_IO, "cannot open checkpoint %s: %s (not skipped for an older checkpoint: fix the cause and "
+                 "run again, or give an older checkpoint by its path)", path, strerror(e));
+    return DK_OK;
+}
+
 dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, dk_ckpt_reader **out,
                                  FILE *warnings)
 {
@@ -185,6 +204,11 @@ dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
     int misnamed = 0, refused = 0;
     for (int i = 0; i < n; i++) {
+        const dk_err unopenable = check_openable(list[i].path);
+        if (unopenable != DK_OK) {
+            free(list);
+            return dk_error_push(unopenable, __FILE__, __LINE__, __func__);
+        }
         if (dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
             /* A file renamed or copied under another step's name would be taken for that
              * step: newer than it is, and older ones pruned in its favour. */

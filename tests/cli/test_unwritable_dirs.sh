@@ -41,6 +41,21 @@ chmod 644 run/metrics.jsonl
 grep -q "cannot read run/metrics.jsonl, the .*training log.*: Permission denied" err.txt \
     || { cat err.txt; fail "unreadable log: no message naming it"; }
 echo "ok: an unreadable training log stops the resume, naming it"
+# An unreadable newest checkpoint stops --resume latest and predict, naming it: it is not
+# damaged, and skipping it for the one before would give up the steps between them.
+newest=$(ls run/checkpoints/ckpt-*.dkc | tail -n 1)
+chmod 000 "$newest"
+printf 'x0,x1\n0.1,0.2\n' > points.csv
+for cmd in "train $cfg --run-dir run --set train.steps=50 --resume latest" "predict run points.csv"; do
+    rc=0
+    as_user "$DISTKAN" $cmd > out.txt 2> err.txt || rc=$?
+    [ "$rc" -eq 1 ] || { chmod 644 "$newest"; cat out.txt err.txt; fail "unreadable checkpoint, ${cmd%% *}: exit $rc, expected 1"; }
+    grep -q "cannot open checkpoint $newest: Permission denied (not skipped for an older checkpoint" err.txt \
+        || { chmod 644 "$newest"; cat err.txt; fail "unreadable checkpoint, ${cmd%% *}: no message naming it"; }
+done
+chmod 644 "$newest"
+[ -f "$newest" ] || fail "the unreadable checkpoint was moved"
+echo "ok: an unreadable newest checkpoint stops the resume and predict, naming it"
 "$DISTKAN" train "$cfg" --run-dir run --set train.steps=50 --resume latest > again.log || fail "the writable resume failed"
 # The first run's line (its last step, 5), then the resumed run's 10, 20, ..., 50.
 [ "$(grep '"phase"' run/metrics.jsonl | sed 's/^{"step": \([0-9]*\),.*/\1/' | tr '\n' ' ')" = "5 10 20 30 40 50 " ] \
