@@ -33,7 +33,9 @@ dk_err dk_make_dirs(const char *dir)
         }
     }
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    if (stat(dir, &st) != 0) /* a symbolic link loop (ELOOP), or one to nowhere (ENOENT) */
+        DK_ERROR(DK_ERR_IO, "cannot use '%s' as a directory: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
         DK_ERROR(DK_ERR_IO, "'%s' exists and is not a directory", dir);
     return DK_OK;
 }

@@ -32,3 +32,11 @@ for cmd in "check $cfg" "keys" "keys --markdown" "inspect symlinked" "--help" "-
         || { cat err.txt; fail "distkan $cmd > /dev/full: exit $rc"; }
     echo "ok: distkan $cmd > /dev/full: exit 1, $(head -n 1 err.txt)"
 done
+
+# A run directory that is a symbolic link loop, or a link to nowhere: the cause is named
+# (it was "exists and is not a directory").
+ln -s loop_b loop_a && ln -s loop_a loop_b && ln -s nowhere dangling
+expect_failure 1 "cannot use 'loop_a' as a directory: Too many levels of symbolic links" \
+    "$DISTKAN" train "$cfg" --run-dir loop_a --set train.steps=1
+expect_failure 1 "cannot use 'dangling' as a directory: No such file or directory" \
+    "$DISTKAN" train "$cfg" --run-dir dangling --set train.steps=1
