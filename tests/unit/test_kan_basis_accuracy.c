@@ -200,29 +200,37 @@ static void test_pieces_switch_cleanly(void **state)
 }
 
 /* Whether the layer and jet kernels give finite values, gradients, dx and first and second
- * derivatives at a point of every half span of uniform knots h apart from 0 (G = 6, all
- * coefficients 1), in the precision of the suffix. */
+ * derivatives at a point of every half span of uniform knots h apart from 0 (G = 6,
+ * coefficients 1, 2, ...), in the precision of the suffix; *unit_diff: the largest
+ * difference of the forward values from those of the same spline at spacing 1 (B-splines
+ * do not change when knots and x are scaled alike), against their size. */
 #define ALL_FINITE_AT_SPACING(SFX, REAL, DTYPE)                                                                           \
-    static bool all_finite_##SFX(int k, double h)                                                                     \
+    static bool all_finite_##SFX(int k, double h, double *unit_diff)                                                  \
     {                                                                                                                 \
         const int nk = G + 2 * k + 1, nb = G + k;                                                                     \
-        REAL t[MAX_NK], coef[MAX_NK], zero = 0, one = 1;                                                              \
-        for (int m = 0; m < nk; m++)                                                                                  \
+        REAL t[MAX_NK], t1[MAX_NK], coef[MAX_NK], zero = 0, one = 1;                                                  \
+        for (int m = 0; m < nk; m++) {                                                                                \
             t[m] = (REAL)(m * h);                                                                                     \
+            t1[m] = (REAL)m;                                                                                          \
+        }                                                                                                             \
         for (int c = 0; c < nb; c++)                                                                                  \
-            coef[c] = 1;                                                                                              \
+            coef[c] = (REAL)(c + 1);                                                                                  \
         const dk_kan_shape s = dk_kan_shape_make(1, 1, G, k, 1, 1);                                                   \
         const size_t bytes = dk_kan_workspace_bytes(&s, DTYPE), jbytes = dk_kan_jet_workspace_bytes(&s, 1, DTYPE);     \
         void *ws = aligned_alloc(64, ((bytes > jbytes ? bytes : jbytes) + 63) / 64 * 64);                             \
         assert_non_null(ws);                                                                                          \
-        const dk_kan_params_##SFX p = {t, coef, &zero, &one, &one};                                                  \
+        const dk_kan_params_##SFX p = {t, coef, &zero, &one, &one}, p1 = {t1, coef, &zero, &one, &one};              \
         bool finite = true;                                                                                           \
+        *unit_diff = 0;                                                                                               \
         for (int m = 0; m + 1 < nk; m++)                                                                              \
             for (int half = 0; half < 2; half++) {                                                                    \
-                const REAL x = t[m] + (t[m + 1] - t[m]) * (REAL)(half ? 0.8 : 0.3);                                   \
-                REAL y, dy = 1, dx, gc[MAX_NK], gb, gs, y1, y2;                                                       \
+                const REAL x = (REAL)((m + (half ? 0.8 : 0.3)) * h), x1 = (REAL)(m + (half ? 0.8 : 0.3));            \
+                REAL y, y_unit, dy = 1, dx, gc[MAX_NK], gb, gs, y1, y2;                                               \
                 const dk_kan_grads_##SFX g = {gc, &gb, &gs};                                                          \
                 dk_kan_forward_##SFX(&s, &p, 1, &x, &y, ws);                                                          \
+                dk_kan_forward_##SFX(&s, &p1, 1, &x1, &y_unit, ws);                                                   \
+                const double d = fabs((double)y - (double)y_unit) / nb;                                               \
+                *unit_diff = d > *unit_diff || !isfinite(d) ? d : *unit_diff;                                         \
                 dk_kan_backward_##SFX(&s, &p, 1, &x, &dy, &dx, &g, ws);                                               \
                 dk_kan_jet_forward_##SFX(&s, &p, 1, 1, 1, &x, NULL, NULL, &y, &y1, &y2, ws);                          \
                 finite = finite && isfinite(y) && isfinite(dx) && isfinite(y1) && isfinite(y2);                      \
@@ -236,55 +244,25 @@ ALL_FINITE_AT_SPACING(f32, float, DK_F32)
 ALL_FINITE_AT_SPACING(f64, double, DK_F64)
 
 /* The knot spacing that config checks, grid updates and extensions and checkpoint loading
- * require (dk_bspline_min_spacing) keeps every kernel output finite for k = 1..7 in both
- * precisions; a thousandth of it does not, so the limit guards against a real overflow
+ * require (dk_bspline_min_spacing) keeps every kernel output finite, and the spline the
+ * same as at spacing 1, for k = 1..7 in both precisions; a thousandth of it does not, so the limit guards against a real overflow
  * (the derivatives of order k behind each piece, of order 1/h^k). */
 static void test_min_spacing_keeps_the_kernels_finite(void **state)
 {
     (void)state;
     for (int k = 1; k <= 7; k++) {
         const double h32 = dk_bspline_min_spacing(k, FLT_MAX), h64 = dk_bspline_min_spacing(k, DBL_MAX);
-        print_message("k = %d: smallest spacing %.3g (float32), %.3g (float64)\n", k, h32, h64);
-        assert_true(all_finite_f32(k, h32));
-        assert_true(all_finite_f64(k, h64));
-        assert_false(all_finite_f32(k, h32 * 1e-3));
-        assert_false(all_finite_f64(k, h64 * 1e-3));
+        double d32, d64, unused;
+        assert_true(all_finite_f32(k, h32, &d32));
+        assert_true(all_finite_f64(k, h64, &d64));
+        print_message("k = %d: smallest spacing %.3g (float32, differs from spacing 1 by %.2g), %.3g (float64, %.2g)\n",
+                      k, h32, d32, h64, d64);
+        assert_true(d32 < 1e-5);
+        assert_true(d64 < 1e-13);
+        assert_false(all_finite_f32(k, h32 * 1e-3, &unused));
+        assert_false(all_finite_f64(k, h64 * 1e-3, &unused));
     }
 }
-
-/* The same spline, coefficients 1, 2, ..., at spacing h and at spacing 1 (B-splines do
- * not change when knots and x are scaled alike): the largest difference of the forward
- * values over a point of every half span, against the values' size. */
-#define SCALED_DIFFERENCE(SFX, REAL, DTYPE)                                                                           \
-    static double scaled_difference_##SFX(int k, double h)                                                           \
-    {                                                                                                                 \
-        const int nk = G + 2 * k + 1, nb = G + k;                                                                     \
-        REAL th[MAX_NK], t1[MAX_NK], coef[MAX_NK], zero = 0, one = 1;                                                 \
-        for (int m = 0; m < nk; m++) {                                                                                \
-            th[m] = (REAL)(m * h);                                                                                    \
-            t1[m] = (REAL)m;                                                                                          \
-        }                                                                                                             \
-        for (int c = 0; c < nb; c++)                                                                                  \
-            coef[c] = (REAL)(c + 1);                                                                                  \
-        const dk_kan_shape s = dk_kan_shape_make(1, 1, G, k, 1, 1);                                                   \
-        void *ws = aligned_alloc(64, (dk_kan_workspace_bytes(&s, DTYPE) + 63) / 64 * 64);                             \
-        assert_non_null(ws);                                                                                          \
-        const dk_kan_params_##SFX ph = {th, coef, &zero, &one, &one}, p1 = {t1, coef, &zero, &one, &one};            \
-        double worst = 0;                                                                                             \
-        for (int m = 0; m + 1 < nk; m++)                                                                              \
-            for (int half = 0; half < 2; half++) {                                                                    \
-                const REAL x1 = (REAL)(m + (half ? 0.8 : 0.3)), xh = (REAL)((m + (half ? 0.8 : 0.3)) * h);           \
-                REAL yh, y1;                                                                                          \
-                dk_kan_forward_##SFX(&s, &ph, 1, &xh, &yh, ws);                                                       \
-                dk_kan_forward_##SFX(&s, &p1, 1, &x1, &y1, ws);                                                       \
-                const double d = isfinite(yh) ? fabs((double)yh - (double)y1) / nb : INFINITY;                        \
-                worst = d > worst ? d : worst;                                                                        \
-            }                                                                                                         \
-        free(ws);                                                                                                     \
-        return worst;                                                                                                 \
-    }
-SCALED_DIFFERENCE(f32, float, DK_F32)
-SCALED_DIFFERENCE(f64, double, DK_F64)
 
 /* The widest spacing allowed (dk_bspline_max_spacing, checked where the smallest is) keeps
  * every kernel output finite and the spline the same as at spacing 1; a thousand times it
@@ -295,16 +273,16 @@ static void test_max_spacing_keeps_the_kernels_finite(void **state)
     (void)state;
     for (int k = 1; k <= 7; k++) {
         const double h32 = dk_bspline_max_spacing(k, FLT_MAX), h64 = dk_bspline_max_spacing(k, DBL_MAX);
-        const double d32 = scaled_difference_f32(k, h32), d64 = scaled_difference_f64(k, h64);
+        double d32, d64, unused;
+        assert_true(all_finite_f32(k, h32, &d32));
+        assert_true(all_finite_f64(k, h64, &d64));
         print_message("k = %d: widest spacing %.3g (float32, differs from spacing 1 by %.2g), %.3g (float64, %.2g)\n",
                       k, h32, d32, h64, d64);
-        assert_true(all_finite_f32(k, h32));
-        assert_true(all_finite_f64(k, h64));
         assert_true(d32 < 1e-5);
         assert_true(d64 < 1e-13);
         if (k >= 2) {
-            assert_false(all_finite_f32(k, h32 * 1e3));
-            assert_false(all_finite_f64(k, h64 * 1e3));
+            assert_false(all_finite_f32(k, h32 * 1e3, &unused));
+            assert_false(all_finite_f64(k, h64 * 1e3, &unused));
         }
     }
 }
