@@ -34,6 +34,13 @@ static size_t digits(const char *s)
     return n;
 }
 
+/* Whether the d digits at s are a step as dk_ckpt_path writes it: 12, zero padded, or more
+ * without a leading zero (up to 18, which keeps the step inside a long). */
+static bool step_digits(const char *s, size_t d)
+{
+    return d >= STEP_DIGITS && d <= 18 && (d == STEP_DIGITS || s[0] != '0');
+}
+
 /* The step of a name "ckpt-<digits>.dkc" as dk_ckpt_path writes it (12 digits, zero
  * padded, or more without a leading zero), or -1 for any other name: a copy a user made
  * as ckpt-40.dkc is no checkpoint of a run, to be resumed from or pruned. More than 18
@@ -44,7 +51,7 @@ static long checkpoint_step(const char *name)
     if (strncmp(name, PREFIX, p) != 0)
         return -1;
     const size_t d = digits(name + p);
-    if (d < STEP_DIGITS || d > 18 || (d > STEP_DIGITS && name[p] == '0') || strcmp(name + p + d, SUFFIX) != 0)
+    if (!step_digits(name + p, d) || strcmp(name + p + d, SUFFIX) != 0)
         return -1;
     long step = 0;
     for (size_t i = 0; i < d; i++)
@@ -63,7 +70,7 @@ static long leftover_temp(const char *name)
         return -1;
     const size_t d = digits(name + p);
     const char *rest = name + p + d;
-    if (d == 0 || strncmp(rest, SUFFIX, s) != 0)
+    if (!step_digits(name + p, d) || strncmp(rest, SUFFIX, s) != 0)
         return -1;
     rest += s;
     const bool staged = strncmp(rest, STAGED_MARK, f) == 0;
@@ -83,7 +90,8 @@ static int newest_first(const void *a, const void *b)
     const dk_ckpt_entry *x = a, *y = b;
     if (x->step != y->step)
         return x->step > y->step ? -1 : 1;
-    /* "ckpt-7.dkc" and "ckpt-000000000007.dkc": any fixed order, so listings repeat. */
+    /* Leftovers all map to 0 (checkpoint names give one step each): any fixed order, so
+     * listings repeat. */
     return strcmp(y->path, x->path);
 }
 
@@ -176,10 +184,8 @@ static const char *reason_of(const char *message, const char *path, size_t *leng
 }
 
 /* A checkpoint that cannot be opened for want of permission, file descriptors or memory, or
- * for an I/O error, is not a damaged file to skip for an older one: the run would give up
- * the steps between them over a cause that is fixed outside it. An error naming it; any
- * other failure to open is left to dk_ckpt_open_verified to report, and the file skipped. */
-static dk_err check_openable(const char *path)
+ * for an I/O error (dk_ckpt_open_latest_where): an error naming it. */
+static dk_err check_openable(const char *path, bool shared)
 {
     const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not block */
     if (fd >= 0) {
@@ -187,14 +193,18 @@ static dk_err check_openable(const char *path)
         return DK_OK;
     }
     const int e = errno;
-    if (e == EACCES || e == EPERM || e == EIO || e == EMFILE || e == ENFILE || e == ENOMEM)
-        DK_ERROR(DK_ERR_IO, "cannot open checkpoint %s: %s (not skipped for an older checkpoint: fix the cause and "
-                 "run again, or give an older checkpoint by its path)", path, strerror(e));
-    return DK_OK;
+    /* The others are left to dk_ckpt_open_verified to report, and the file skipped. */
+    if (!(e == EACCES || e == EPERM || e == EIO || e == EMFILE || e == ENFILE || e == ENOMEM))
+        return DK_OK;
+    if (shared)
+        DK_ERROR(DK_ERR_IO, "cannot open checkpoint %s: %s (in a directory other runs share: it may be theirs)", path,
+                 strerror(e));
+    DK_ERROR(DK_ERR_IO, "cannot open checkpoint %s: %s (not skipped for an older checkpoint: fix the cause and "
+             "run again, or give an older checkpoint by its path)", path, strerror(e));
 }
 
-dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, dk_ckpt_reader **out,
-                                 FILE *warnings)
+dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, bool shared,
+                                 dk_ckpt_reader **out, FILE *warnings)
 {
     *out = NULL;
     dk_ckpt_entry *list = NULL;
@@ -204,12 +214,12 @@ dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
     int misnamed = 0, refused = 0;
     for (int i = 0; i < n; i++) {
-        const dk_err unopenable = check_openable(list[i].path);
-        if (unopenable != DK_OK) {
+        const dk_err unopenable = check_openable(list[i].path, shared);
+        if (unopenable != DK_OK && !shared) {
             free(list);
             return dk_error_push(unopenable, __FILE__, __LINE__, __func__);
         }
-        if (dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
+        if (unopenable == DK_OK && dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
             /* A file renamed or copied under another step's name would be taken for that
              * step: newer than it is, and older ones pruned in its favour. */
             const Dk__Manifest *m = dk_ckpt_manifest(*out);
@@ -254,7 +264,7 @@ dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void
 
 dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings)
 {
-    return dk_ckpt_open_latest_where(dir, NULL, NULL, out, warnings);
+    return dk_ckpt_open_latest_where(dir, NULL, NULL, false, out, warnings);
 }
 
 dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *warnings)

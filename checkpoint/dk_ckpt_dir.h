@@ -42,10 +42,16 @@ dk_err dk_ckpt_find_latest(const char *dir, char *path, size_t capacity, FILE *w
 dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings);
 /* The same, for the newest valid checkpoint that accept(reader, ctx, &take) takes: it is
  * asked about each valid one, newest first, and an error it returns ends the search. When
- * valid checkpoints exist but it takes none, *out is NULL and the result DK_OK. */
+ * valid checkpoints exist but it takes none, *out is NULL and the result DK_OK.
+ *
+ * A checkpoint that cannot be opened for want of permission, file descriptors or memory,
+ * or for an I/O error, is not damaged: skipping it for an older one would give up the
+ * steps between them, so the search stops with an error naming it; unless `shared` (dir
+ * may hold other runs' checkpoints, which may be unreadable to this user): then it is
+ * skipped with a warning. dk_ckpt_open_latest and dk_ckpt_find_latest stop. */
 typedef dk_err (*dk_ckpt_accept_fn)(const dk_ckpt_reader *reader, void *ctx, bool *take);
-dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, dk_ckpt_reader **out,
-                                 FILE *warnings);
+dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, bool shared,
+                                 dk_ckpt_reader **out, FILE *warnings);
 
 /* Removes all but the `keep` newest checkpoints (keep >= 1) and leftover temporary files
  * of crashed writes. Called after a new checkpoint has been written and synced, so the

@@ -152,7 +152,7 @@ static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckp
         char dir[DK_PATH_MAX];
         if ((size_t)snprintf(dir, sizeof dir, "%s/%s", ckpt_dir, subs[i]->d_name) < sizeof dir) {
             search s = {.logs = logs};
-            if (dk_ckpt_open_latest_where(dir, continues_run, &s, out, NULL) != DK_OK)
+            if (dk_ckpt_open_latest_where(dir, continues_run, &s, true, out, NULL) != DK_OK)
                 dk_error_clear();
         }
     }
@@ -248,7 +248,8 @@ dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *w
         return dk_ckpt_open_latest(ckpt_dir, out, warnings);
     }
     search s = {.logs = logs, .first_refused = other_newer, .capacity = capacity};
-    dk_err err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, out, warnings);
+    const bool shared = !dk_run_checkpoints_inside(run_dir, ckpt_dir);
+    dk_err err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, shared, out, warnings);
     *n_other_newer = s.refused;
     if (err == DK_OK && !*out) {
         open_set_aside(ckpt_dir, logs, out);

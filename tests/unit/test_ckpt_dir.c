@@ -248,7 +248,8 @@ static void test_prune_keeps_the_newest_and_removes_leftover_temporaries_only(vo
     touch(dir, "ckpt-000000000007.dkc.first.tmp.99");   /* ... while it was being written */
     const char *kept[] = {"notes.txt", "ckpt-000000000001.dkc.bak", "x.tmp.5", "ckpt-000000000003.dkc.tmp.",
                           "ckpt-000000000003.dkc.tmp.12x", "ckpt-000000000003.dkc.partial", "ckpt-1.dkc.tmp",
-                          "ckpt-000000000003.dkc.firstx", "ckpt-000000000003.dkc.first.tmp."};
+                          "ckpt-000000000003.dkc.firstx", "ckpt-000000000003.dkc.first.tmp.",
+                          "ckpt-40.dkc.tmp.1", "ckpt-40.dkc.first" /* not names distkan writes */};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
         touch(dir, kept[i]);
 
