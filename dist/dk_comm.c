@@ -205,7 +205,9 @@ dk_err dk_comm_find_shared(dk_comm *c, const char *key, int *a, int *b, char *wh
     } mine = {c->rank, {0}}, *all = NULL;
     snprintf(mine.key, sizeof mine.key, "%s", key);
     DK_CALL(DK_CALLOC(all, (size_t)c->local_size, "the ranks' keys on this node"));
+    dk_comm_watch_enter(c, "MPI_Allgather (the ranks' keys on this node)");
     int rc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, c->node);
+    dk_comm_watch_leave(c);
     dk_err err = dk_comm_mpi_check(rc, "MPI_Allgather of the ranks' keys on this node", __FILE__, __LINE__);
     /* a * size + b of this node's lowest pair; the world's minimum is the lowest pair of all
      * (a first, then b). Reached on every rank even after a failure, so that the ranks issue
@@ -218,7 +220,9 @@ dk_err dk_comm_find_shared(dk_comm *c, const char *key, int *a, int *b, char *wh
                 pair = lo * c->size + hi;
         }
     free(all);
+    dk_comm_watch_enter(c, "MPI_Allreduce (a minimum)");
     rc = MPI_Allreduce(MPI_IN_PLACE, &pair, 1, MPI_LONG_LONG, MPI_MIN, c->world);
+    dk_comm_watch_leave(c);
     if (err == DK_OK)
         err = dk_comm_mpi_check(rc, "MPI_Allreduce of the lowest shared pair", __FILE__, __LINE__);
     if (err != DK_OK)
@@ -234,7 +238,7 @@ dk_err dk_comm_find_shared(dk_comm *c, const char *key, int *a, int *b, char *wh
         MPI_Get_processor_name(host, &len);
         snprintf(text, sizeof text, "%s on host %s", mine.key, host);
     }
-    MPI_CHECK(MPI_Bcast(text, (int)sizeof text, MPI_CHAR, *a, c->world));
+    MPI_CHECK_WATCHED(c, "MPI_Bcast", MPI_Bcast(text, (int)sizeof text, MPI_CHAR, *a, c->world));
     if (where && n)
         snprintf(where, n, "%s", text);
     return DK_OK;

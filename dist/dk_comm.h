@@ -104,9 +104,14 @@ dk_err dk_comm_agree(dk_comm *comm, dk_err local, int *report);
  * device buffers): a helper thread ends the job (a message naming this rank, its host and
  * the call, then MPI_Abort, exit status 1) when one has been open for timeout_s seconds,
  * i.e. when some rank is alive but stuck before it. Time while the whole process is
- * stopped (SIGSTOP) does not count. A no-op on one rank. dk_comm_finalize stops it. */
+ * stopped (SIGSTOP) does not count. A no-op on one rank or with timeout_s = 0.
+ * dk_comm_finalize stops it. */
 dk_err dk_comm_watch_start(dk_comm *comm, double timeout_s);
-/* DISTKAN_COMM_TIMEOUT's default, for this watchdog and NCCL's alike. */
+/* DISTKAN_MPI_TIMEOUT's default, for this watchdog: long, since a collective also waits
+ * for work rank 0 does alone (checkpoints written and verified, final outputs, checkpoints
+ * set aside across file systems). */
+#define DK_COMM_WATCH_DEFAULT_S 1800.0
+/* DISTKAN_COMM_TIMEOUT's default, for NCCL's calls. */
 #define DK_COMM_TIMEOUT_DEFAULT_S 600.0
 void dk_comm_watch_stop(dk_comm *comm);
 

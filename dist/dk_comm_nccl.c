@@ -30,7 +30,8 @@ enum {
 static dk_err lowest_failure(dk_comm *c, int failed, int *lowest)
 {
     *lowest = failed ? c->rank : c->size;
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, lowest, 1, MPI_INT, MPI_MIN, c->world));
+    MPI_CHECK_WATCHED(c, "MPI_Allreduce (a minimum)",
+                      MPI_Allreduce(MPI_IN_PLACE, lowest, 1, MPI_INT, MPI_MIN, c->world));
     return DK_OK;
 }
 
@@ -121,7 +122,7 @@ static dk_err init_nccl(dk_comm *c, struct dk_comm_device *d)
     char text[600];
     if (c->rank == 0)
         id.status = (int)ncclGetUniqueId(&id.id);
-    MPI_CHECK(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, c->world));
+    MPI_CHECK_WATCHED(c, "MPI_Bcast (the NCCL unique id)", MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, c->world));
     if (id.status != ncclSuccess) {
         dk_nccl_text(text, sizeof text, (ncclResult_t)id.status);
         DK_ERROR(DK_ERR_MPI, "ncclGetUniqueId failed on rank 0: %s", text);

@@ -62,7 +62,7 @@ _Noreturn static void end_job(struct dk_comm_watch *w, double waited, unsigned l
     fprintf(stderr,
             "distkan: rank %d (host %s): error: waited %.0f s in collective %lu of this process, %s, which every "
             "rank must reach: another rank is stuck before it (a hung file system, a stopped or traced process) or "
-            "the network between them is down; ending the job (DISTKAN_COMM_TIMEOUT sets this limit, %g s)\n",
+            "the network between them is down; ending the job (DISTKAN_MPI_TIMEOUT sets this limit, %g s)\n",
             w->c->rank, host, waited, call / 2 + 1, atomic_load(&w->what), w->timeout_s);
     fflush(stderr);
     /* From this helper thread MPI_Abort breaks MPI_THREAD_FUNNELED's letter; it only asks
@@ -97,10 +97,10 @@ dk_err dk_comm_watch_start(dk_comm *c, double timeout_s)
 {
     if (c->watch)
         DK_ERROR(DK_ERR_INTERNAL, "dk_comm_watch_start called twice");
-    if (c->size < 2)
-        return DK_OK; /* no peer to wait for */
+    if (c->size < 2 || timeout_s == 0.0)
+        return DK_OK; /* no peer to wait for, or no limit asked for */
     if (!(timeout_s > 0.0))
-        DK_ERROR(DK_ERR_INTERNAL, "dk_comm_watch_start: need a positive time limit (got %g s)", timeout_s);
+        DK_ERROR(DK_ERR_INTERNAL, "dk_comm_watch_start: need a time limit >= 0 (got %g s)", timeout_s);
     struct dk_comm_watch *w;
     DK_CALL(DK_CALLOC(w, 1, "the collectives' watchdog"));
     w->c = c;
@@ -119,9 +119,8 @@ dk_err dk_comm_watch_start(dk_comm *c, double timeout_s)
     if (rc != 0) {
         free(w);
         fprintf(stderr,
-                "distkan: rank %d: warning: no watchdog thread (error %d); a stuck "
-                "rank will leave the others "
-                "waiting in their next collective\n",
+                "distkan: rank %d: warning: no watchdog thread (error %d): this rank will wait in its "
+                "collectives without a time limit (DISTKAN_MPI_TIMEOUT)\n",
                 c->rank, rc);
         return DK_OK;
     }

@@ -348,10 +348,11 @@ dk_err dk_model_check_values(const dk_network *net, const char *label)
                              "below the %.3g that k = %d allows (the basis's derivatives would overflow): %s", label, l,
                              i, m, t - before, m - 1, limit, net->k, DK_FOREIGN_VALUE_HINT);
                 if (m > 0 && t - before > max_limit)
+                    /* No "not written by distkan": versions before this limit wrote such grids. */
                     DK_ERROR(DK_ERR_DATA, "%s: tensor layers.%d.knots, input %d: knot %d is %.3g above knot %d, above "
-                             "the %.3g that k = %d allows (the powers of the spacing in the basis's pieces would "
-                             "overflow): %s", label, l, i, m, t - before, m - 1, max_limit, net->k,
-                             DK_FOREIGN_VALUE_HINT);
+                             "the %.3g that k = %d allows (the powers of the spacing in the basis's pieces overflow "
+                             "or lose their precision): this grid cannot be evaluated reliably; retrain with the "
+                             "inputs scaled", label, l, i, m, t - before, m - 1, max_limit, net->k);
             }
         const size_t edges = (size_t)v->shape.in * (size_t)v->shape.out;
         for (size_t e = 0; e < edges; e++) {

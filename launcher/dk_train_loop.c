@@ -169,7 +169,9 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
         if (largest > 0.0 && isfinite(largest))
             scaled = test_set_pass(r, TEST_SSE_SCALED, largest);
         DK_CALL(dk_comm_allreduce_sum(r->comm, &scaled, 1, DK_F64, DK_MEM_HOST));
-        out->test_rmse = largest * sqrt(scaled / n_values) * 2.0; /* in this order: 2 largest may overflow */
+        /* An infinite output stays an infinite RMSE (inf times the 0 left in `scaled`
+         * would read NaN); else in this order, as 2 largest may overflow. */
+        out->test_rmse = isfinite(largest) ? largest * sqrt(scaled / n_values) * 2.0 : largest;
     }
     if (r->rank == 0 && t->test_size > 0 && !isfinite(out->test_rmse) && !r->warned_test_rmse_not_finite) {
         fprintf(stderr, "distkan: warning: the test RMSE is %g (shown as null in the JSON files): the model's "

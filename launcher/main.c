@@ -428,8 +428,8 @@ static int run_train(const cli *c, int argc, char **argv)
         fprintf(stderr, "distkan: warning: %s\n", dk_error_message());
     static double timeout_s; /* the deadline's callback reads it */
     dk_deadline *startup = NULL;
-    double comm_timeout_s = 0;
-    if (dk_env_seconds("DISTKAN_COMM_TIMEOUT", DK_COMM_TIMEOUT_DEFAULT_S, false, &comm_timeout_s) != DK_OK ||
+    double watch_s = 0;
+    if (dk_env_seconds("DISTKAN_MPI_TIMEOUT", DK_COMM_WATCH_DEFAULT_S, true, &watch_s) != DK_OK ||
         dk_env_seconds("DISTKAN_STARTUP_TIMEOUT_S", 600.0, true, &timeout_s) != DK_OK ||
         (timeout_s > 0 && dk_deadline_start(&startup, timeout_s, startup_expired, &timeout_s) != DK_OK)) {
         if (probably_rank0())
@@ -449,7 +449,7 @@ static int run_train(const cli *c, int argc, char **argv)
     dk_err agreed = dk_comm_agree(comm, err, &report);
     dk_deadline_stop(&startup); /* every rank has reached this first collective */
     /* From here on a stuck rank is found by the time its peers wait for it in a collective. */
-    if (dk_comm_watch_start(comm, comm_timeout_s) != DK_OK) {
+    if (dk_comm_watch_start(comm, watch_s) != DK_OK) {
         fprintf(stderr, "distkan: rank %d: warning: %s\n", rank, dk_error_message());
         dk_error_clear();
     }
