@@ -248,7 +248,7 @@ static int inspect_dir(const char *dir, int may_be_run, const char *of_run, cons
                 misnamed++;
             } else {
                 bool own = true;
-                if (dk_run_logs_count(logs) > 0 && dk_run_logs_continued_by(logs, m->metadata, (long)held, &own) != DK_OK) {
+                if (dk_run_logs_count(logs) > 0 && dk_run_logs_continued_by(logs, m, &own) != DK_OK) {
                     dk_error_clear(); /* a log it cannot read: no verdict */
                     own = true;
                 }

@@ -84,23 +84,32 @@ void dk_run_logs_free(dk_run_logs **logs)
 }
 
 /* Whether the log at path is empty or begins with the event line of a checkpoint at `step`
- * (what a run whose first line is its checkpoint's writes: an evaluate-only run, a stop
- * before the first step). */
-static bool empty_or_opened_by_checkpoint(const char *path, long step)
+ * holding `bytes` bytes of tensors (what a run whose first line is its checkpoint's writes:
+ * an evaluate-only run, a stop before the first step). */
+static bool empty_or_opened_by_checkpoint(const char *path, long step, uint64_t bytes)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return false;
-    char head[64], mark[64];
+    char head[160];
     const size_t got = fread(head, 1, sizeof head - 1, f);
     fclose(f);
     head[got] = '\0';
-    const int n = snprintf(mark, sizeof mark, "{\"step\": %ld, \"event\": \"checkpoint\"", step);
-    return got == 0 || (n > 0 && strncmp(head, mark, (size_t)n) == 0);
+    long line_step = -1;
+    int grid = 0;
+    unsigned long long line_bytes = 0;
+    return got == 0 || (sscanf(head, "{\"step\": %ld, \"event\": \"checkpoint\", \"grid\": %d, \"bytes\": %llu,",
+                               &line_step, &grid, &line_bytes) == 3 &&
+                        line_step == step && line_bytes == bytes);
 }
 
-dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, long step, bool *own)
+dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, bool *own)
 {
+    const Dk__Metadata *md = m->metadata;
+    const long step = m->schedule ? (long)m->schedule->step : -1;
+    uint64_t bytes = 0; /* as the checkpoint's event line counts them */
+    for (size_t i = 0; i < m->n_tensors; i++)
+        bytes += m->tensors[i]->nbytes;
     *own = true;
     if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
         return DK_OK;
@@ -109,10 +118,11 @@ dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md,
         return DK_OK;
     if (md->log_bytes == 0) {
         /* Written before the first line: the run's log is still empty, or its first line
-         * is this checkpoint's (another run's checkpoint at the same step would have had
-         * the same file name, in a directory holding one of them). */
+         * is this checkpoint's, by step and size (another run's at the same step and of the
+         * same size, set aside and replaced by this one, would pass: the same model and
+         * optimiser shapes, at step 0 or right after a stop at start-up). */
         for (int i = 0; i < logs->n && !*own; i++)
-            *own = empty_or_opened_by_checkpoint(logs->path[i], step);
+            *own = empty_or_opened_by_checkpoint(logs->path[i], step, bytes);
         return DK_OK;
     }
     for (int i = 0; i < logs->n; i++) {
@@ -133,8 +143,7 @@ typedef struct search {
 static dk_err continues_run(const dk_ckpt_reader *rd, void *ctx, bool *take)
 {
     search *s = ctx;
-    const Dk__Manifest *m = dk_ckpt_manifest(rd);
-    DK_CALL(dk_run_logs_continued_by(s->logs, m->metadata, m->schedule ? (long)m->schedule->step : -1, take));
+    DK_CALL(dk_run_logs_continued_by(s->logs, dk_ckpt_manifest(rd), take));
     if (!*take && s->refused++ == 0 && s->first_refused)
         snprintf(s->first_refused, s->capacity, "%s", dk_ckpt_label(rd));
     return DK_OK;

@@ -37,8 +37,8 @@ dk_err dk_run_logs_find(const char *run_dir, dk_run_logs **logs);
 void dk_run_logs_free(dk_run_logs **logs);
 /* How many logs the run directory has (0: nothing ties a checkpoint to it). */
 int dk_run_logs_count(const dk_run_logs *logs);
-/* *own: whether the checkpoint of metadata md, at `step`, belongs to the run of logs (above). */
-dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Metadata *md, long step, bool *own);
+/* *own: whether the checkpoint of manifest m belongs to the run of logs (above). */
+dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, bool *own);
 
 /* Whether ckpt_dir is run_dir's own checkpoints/ (however spelled), not a [checkpoint] dir
  * elsewhere that other runs may share. */
