@@ -54,6 +54,10 @@ typedef struct dk_pde_problem {
      * the points and the coefficients (dk_pde_task_linear_form); other problems train on
      * the CPU. */
     bool linear;
+    /* Optional (NULL: none): a caveat about these parameters for the run's header, written
+     * to text[n] and returned 1 (0: nothing to say), e.g. a problem whose solution is not
+     * unique for them. */
+    int (*caveat)(const dk_pde_params *p, char *text, size_t n);
 } dk_pde_problem;
 
 /* Built-in problems, terminated by a NULL pointer. */

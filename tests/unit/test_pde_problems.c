@@ -247,9 +247,46 @@ static void test_inputs_count_and_reject_bad_parameters(void **state)
         p.wavenumber = bad[i];
         assert_rejected("helmholtz2d", p, "finite");
     }
+    /* Finite, but their squares are not (the source term would be inf or NaN). */
+    p = ok;
+    p.wavenumber = 1e200;
+    assert_rejected("helmholtz2d", p, "squares stay finite");
+    p = ok;
+    p.a1 = -1e160;
+    assert_rejected("helmholtz2d", p, "squares stay finite");
     /* Problems without parameters ignore them. */
     p.dim = -5;
     assert_int_equal(dk_pde_problem_find("poisson2d")->inputs(&p, NULL, 0), 2);
+}
+
+/* helmholtz2d at a Dirichlet eigenvalue of the square, (pi^2/4)(m^2 + n^2), has no unique
+ * solution: the header warns, naming m and n; near one (0.1 %) too; elsewhere nothing. */
+static void test_helmholtz_resonance_is_a_caveat(void **state)
+{
+    (void)state;
+    const dk_pde_problem *h = dk_pde_problem_find("helmholtz2d");
+    const double pi = 3.14159265358979323846;
+    dk_pde_params p = {.a1 = 1.0, .a2 = 1.0};
+    char text[400];
+    const struct { double k; int says; const char *mentions; } cases[] = {
+        {pi * sqrt(2.0), 1, "equals the Dirichlet eigenvalue (pi^2/4)(m^2 + n^2) = 19.7392 (m = 2, n = 2)"},
+        {-pi / sqrt(2.0), 1, "(m = 1, n = 1)"},
+        {pi / 2.0 * sqrt(13.0), 1, "(m = 2, n = 3)"},
+        {pi / 2.0 * sqrt(13.0) * 1.0004, 1, "is within 0.1% of"},
+        {pi / 2.0 * sqrt(13.0) * 1.01, 0, ""},
+        {1.0, 0, ""},
+        {0.0, 0, ""},
+        {pi / 2.0 * sqrt(2.0e6 + 1.0), 1, ""}, /* 1000^2 + 1001^2, found in the search */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        p.wavenumber = cases[i].k;
+        text[0] = '\0';
+        const int says = h->caveat(&p, text, sizeof text);
+        if (says != cases[i].says || !strstr(text, cases[i].mentions))
+            fail_msg("k = %.17g: caveat %d (\"%s\"), expected %d mentioning \"%s\"", cases[i].k, says, text,
+                     cases[i].says, cases[i].mentions);
+    }
+    assert_null(dk_pde_problem_find("poisson2d")->caveat);
 }
 
 static void check_box(const char *name, const dk_pde_params *p, int n, double lo_want, double hi_want,
@@ -352,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_residual_partials_match_differences),
         cmocka_unit_test(test_registry_finds_every_problem_by_name),
         cmocka_unit_test(test_inputs_count_and_reject_bad_parameters),
+        cmocka_unit_test(test_helmholtz_resonance_is_a_caveat),
         cmocka_unit_test(test_domains_and_boundary_faces_are_as_documented),
         cmocka_unit_test(test_poisson2d_matches_hand_values),
         cmocka_unit_test(test_helmholtz2d_matches_hand_values),
