@@ -197,7 +197,7 @@ static dk_err check_openable(const char *path, bool shared)
     if (!(e == EACCES || e == EPERM || e == EIO || e == EMFILE || e == ENFILE || e == ENOMEM))
         return DK_OK;
     if (shared)
-        DK_ERROR(DK_ERR_IO, "cannot open checkpoint %s: %s (in a directory other runs share: it may be theirs)", path,
+        DK_ERROR(DK_ERR_IO, "%s: cannot be opened: %s (in a directory other runs share: it may be theirs)", path,
                  strerror(e));
     DK_ERROR(DK_ERR_IO, "cannot open checkpoint %s: %s (not skipped for an older checkpoint: fix the cause and "
              "run again, or give an older checkpoint by its path)", path, strerror(e));
@@ -212,13 +212,14 @@ dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void
     DK_CALL(dk_ckpt_list(dir, &list, &n));
     if (n == 0)
         DK_ERROR(DK_ERR_IO, "no checkpoint (ckpt-<step>.dkc) in %s", dir);
-    int misnamed = 0, refused = 0;
+    int misnamed = 0, refused = 0, closed = 0;
     for (int i = 0; i < n; i++) {
         const dk_err unopenable = check_openable(list[i].path, shared);
         if (unopenable != DK_OK && !shared) {
             free(list);
             return dk_error_push(unopenable, __FILE__, __LINE__, __func__);
         }
+        closed += unopenable != DK_OK;
         if (unopenable == DK_OK && dk_ckpt_open_verified(list[i].path, out) == DK_OK) {
             /* A file renamed or copied under another step's name would be taken for that
              * step: newer than it is, and older ones pruned in its favour. */
@@ -253,8 +254,12 @@ dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void
         dk_error_clear();
     }
     free(list);
-    if (refused > 0) /* valid ones, none taken: the caller decides */
+    if (refused > 0 || (shared && closed > 0)) /* valid ones none taken, or others' maybe: the caller decides */
         return DK_OK;
+    if (closed > 0)
+        DK_ERROR(DK_ERR_DATA, "no valid checkpoint in %s: of %d, %d cannot be opened (other runs' in a shared "
+                 "directory?), %d failed to verify and %d %s a name that gives another step than the one held", dir, n,
+                 closed, n - closed - misnamed, misnamed, misnamed == 1 ? "has" : "have");
     if (misnamed > 0)
         DK_ERROR(DK_ERR_DATA, "no valid checkpoint in %s: %d of %d failed to verify, %d %s a name that gives another "
                  "step than %s (give such a file by its path to use it)", dir, n - misnamed, n, misnamed,

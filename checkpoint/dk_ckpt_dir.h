@@ -48,7 +48,8 @@ dk_err dk_ckpt_open_latest(const char *dir, dk_ckpt_reader **out, FILE *warnings
  * or for an I/O error, is not damaged: skipping it for an older one would give up the
  * steps between them, so the search stops with an error naming it; unless `shared` (dir
  * may hold other runs' checkpoints, which may be unreadable to this user): then it is
- * skipped with a warning. dk_ckpt_open_latest and dk_ckpt_find_latest stop. */
+ * skipped with a warning, and if no valid one is found, *out is NULL and the result DK_OK
+ * as above. dk_ckpt_open_latest and dk_ckpt_find_latest stop. */
 typedef dk_err (*dk_ckpt_accept_fn)(const dk_ckpt_reader *reader, void *ctx, bool *take);
 dk_err dk_ckpt_open_latest_where(const char *dir, dk_ckpt_accept_fn accept, void *ctx, bool shared,
                                  dk_ckpt_reader **out, FILE *warnings);

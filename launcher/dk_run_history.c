@@ -267,7 +267,11 @@ dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *w
         else { /* valid ones, none of this run's: the newest (as before runs were told apart) */
             *found = logs->n == 0 ? DK_RUN_CKPT_NO_LOG : DK_RUN_CKPT_UNMATCHED;
             *n_other_newer = 0;
-            err = dk_ckpt_open_latest(ckpt_dir, out, NULL);
+            err = dk_ckpt_open_latest_where(ckpt_dir, NULL, NULL, shared, out, NULL);
+            if (err == DK_OK && !*out)
+                err = dk_error_set(DK_ERR_DATA, __FILE__, __LINE__, "no checkpoint of the run in %s (its run "
+                                   "directory %s): those there cannot be opened (other users' runs, sharing the "
+                                   "directory?) or fail to verify", ckpt_dir, run_dir);
         }
     }
     dk_run_logs_free(&logs);

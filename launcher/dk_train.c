@@ -546,13 +546,13 @@ static void print_header(const run *r)
                        a, t->lo[a], t->hi[a], cfg->grid_range[0], cfg->grid_range[1]);
                 break;
             }
-        /* A quadratic spline's second derivative is piecewise constant: through a hidden
-         * layer the residual then jumps as parameters move, and a line search stalls at a
-         * jump (docs/pde.md). */
         char caveat[400];
         const dk_pde_params params = dk_config_pde_params(cfg);
         if (t->problem->caveat && t->problem->caveat(&params, caveat, sizeof caveat))
             printf("warning: %s\n", caveat);
+        /* A quadratic spline's second derivative is piecewise constant: through a hidden
+         * layer the residual then jumps as parameters move, and a line search stalls at a
+         * jump (docs/pde.md). */
         if (cfg->k == 2 && cfg->n_widths > 2 && cfg->optimizer != DK_OPT_ADAM && cfg->lbfgs_steps > 0)
             printf("warning: k = 2 with a hidden layer: the splines' second derivatives, which the PDE residual uses, "
                    "jump at the knots, and L-BFGS tends to stop early at such a jump (\"no progress\"); k = 3 or "

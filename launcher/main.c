@@ -374,6 +374,18 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
         free(entries);
     }
     snprintf(chosen, sizeof chosen, "latest");
+    if (err == DK_OK && found > 0 && dk_comm_rank(comm) == 0 && !dk_run_checkpoints_inside(cfg->run_dir, dir)) {
+        /* A run directory without a log owns none of the checkpoints in a shared directory,
+         * whatever they are (other users' files it cannot even open, say). */
+        dk_run_logs *logs = NULL;
+        err = dk_run_logs_find(cfg->run_dir, &logs);
+        if (err == DK_OK && dk_run_logs_count(logs) == 0) {
+            printf("--resume auto: %s has no training log, and nothing ties the checkpoints in %s to it (another "
+                   "run's): starting a new run (they are set aside when it first saves)\n", cfg->run_dir, dir);
+            found = -1; /* said */
+        }
+        dk_run_logs_free(&logs);
+    }
     if (err == DK_OK && found > 0 && dk_comm_rank(comm) == 0) {
         dk_ckpt_reader *rd = NULL;
         dk_run_ckpt_found kind;
@@ -385,11 +397,7 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
             snprintf(chosen, sizeof chosen, "%s", dk_ckpt_label(rd));
             printf("--resume auto: this run's newest checkpoint is %s, where a run sharing the checkpoint directory "
                    "set it aside: continuing from it\n", chosen);
-        } else if (kind == DK_RUN_CKPT_NO_LOG) {
-            printf("--resume auto: %s has no training log, and nothing ties the checkpoints in %s to it (another "
-                   "run's): starting a new run (they are set aside when it first saves)\n", cfg->run_dir, dir);
-            found = -1; /* said */
-        }
+        } /* DK_RUN_CKPT_NO_LOG: a shared directory, handled above */
         dk_ckpt_close(&rd);
     }
     DK_CALL(dk_comm_agree(comm, err, report));

@@ -56,6 +56,26 @@ done
 chmod 644 "$newest"
 [ -f "$newest" ] || fail "the unreadable checkpoint was moved"
 echo "ok: an unreadable newest checkpoint stops the resume and predict, naming it"
+# In a [checkpoint] dir other runs share, an unreadable file may be theirs: skipped with a
+# warning. Run "a" writes there, run "b" a newer checkpoint that this user cannot read (and
+# sets a's aside); predict on "a" finds a's own, and a new run "c" with --resume auto (no
+# log yet) starts afresh, instead of failing on it.
+"$DISTKAN" train "$cfg" --run-dir a --set checkpoint.dir=shared --set train.steps=5 > a.log || fail "run a failed"
+"$DISTKAN" train "$cfg" --run-dir b --set checkpoint.dir=shared --set train.steps=9 --set model.seed=2 > b.log \
+    || fail "run b failed"
+theirs=shared/ckpt-000000000009.dkc
+[ -f "$theirs" ] || fail "run b wrote no $theirs: $(ls shared)"
+chmod 000 "$theirs"
+trap 'chmod -R u+w . 2> /dev/null; chmod -R a+r shared 2> /dev/null' EXIT
+as_user "$DISTKAN" predict a points.csv > /dev/null 2> a.err || { cat a.err; fail "shared: predict a failed"; }
+grep -q "skipping checkpoint $theirs: cannot be opened: Permission denied (in a directory other runs share" a.err \
+    || { cat a.err; fail "shared: predict did not say why it skipped $theirs"; }
+rc=0
+as_user "$DISTKAN" train "$cfg" --run-dir c --set checkpoint.dir=shared --set train.steps=3 --resume auto \
+    > c.log 2> c.err || rc=$?
+[ "$rc" -eq 0 ] || { cat c.log c.err; fail "shared: --resume auto beside another run's unreadable checkpoint: exit $rc"; }
+grep -q "starting a new run" c.log || { cat c.log; fail "shared: --resume auto did not start a new run"; }
+echo "ok: in a shared checkpoint directory another run's unreadable checkpoint is skipped, said so"
 "$DISTKAN" train "$cfg" --run-dir run --set train.steps=50 --resume latest > again.log || fail "the writable resume failed"
 # The first run's line (its last step, 5), then the resumed run's 10, 20, ..., 50.
 [ "$(grep '"phase"' run/metrics.jsonl | sed 's/^{"step": \([0-9]*\),.*/\1/' | tr '\n' ' ')" = "5 10 20 30 40 50 " ] \
