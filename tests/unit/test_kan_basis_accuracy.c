@@ -243,48 +243,43 @@ static void test_pieces_switch_cleanly(void **state)
 ALL_FINITE_AT_SPACING(f32, float, DK_F32)
 ALL_FINITE_AT_SPACING(f64, double, DK_F64)
 
-/* The knot spacing that config checks, grid updates and extensions and checkpoint loading
- * require (dk_bspline_min_spacing) keeps every kernel output finite, and the spline the
- * same as at spacing 1, for k = 1..7 in both precisions; a thousandth of it does not, so the limit guards against a real overflow
- * (the derivatives of order k behind each piece, of order 1/h^k). */
-static void test_min_spacing_keeps_the_kernels_finite(void **state)
+/* At the spacing limit(k, largest) for k = 1..7 in both precisions: every kernel output
+ * finite, and the spline the same as at spacing 1; at `beyond` times it (from degree
+ * beyond_from_k on) not finite, so that the limit guards a real overflow. */
+static void check_spacing_limit(const char *which, double (*limit)(int, double), double beyond, int beyond_from_k)
 {
-    (void)state;
     for (int k = 1; k <= 7; k++) {
-        const double h32 = dk_bspline_min_spacing(k, FLT_MAX), h64 = dk_bspline_min_spacing(k, DBL_MAX);
+        const double h32 = limit(k, FLT_MAX), h64 = limit(k, DBL_MAX);
         double d32, d64, unused;
         assert_true(all_finite_f32(k, h32, &d32));
         assert_true(all_finite_f64(k, h64, &d64));
-        print_message("k = %d: smallest spacing %.3g (float32, differs from spacing 1 by %.2g), %.3g (float64, %.2g)\n",
-                      k, h32, d32, h64, d64);
+        print_message("k = %d: %s spacing %.3g (float32, differs from spacing 1 by %.2g), %.3g (float64, %.2g)\n", k,
+                      which, h32, d32, h64, d64);
         assert_true(d32 < 1e-5);
         assert_true(d64 < 1e-13);
-        assert_false(all_finite_f32(k, h32 * 1e-3, &unused));
-        assert_false(all_finite_f64(k, h64 * 1e-3, &unused));
+        if (k >= beyond_from_k) {
+            assert_false(all_finite_f32(k, h32 * beyond, &unused));
+            assert_false(all_finite_f64(k, h64 * beyond, &unused));
+        }
     }
 }
 
-/* The widest spacing allowed (dk_bspline_max_spacing, checked where the smallest is) keeps
- * every kernel output finite and the spline the same as at spacing 1; a thousand times it
- * does not (k >= 2; at k = 1 the pieces hold no power of h above the first): the pieces
- * multiply derivatives of order d, about 1/h^d, by h^d / d!, which overflows. */
+/* The smallest spacing that config checks, grid updates and extensions and checkpoint
+ * loading require (dk_bspline_min_spacing); a thousandth of it overflows the derivatives
+ * of order k behind each piece, of order 1/h^k. */
+static void test_min_spacing_keeps_the_kernels_finite(void **state)
+{
+    (void)state;
+    check_spacing_limit("smallest", dk_bspline_min_spacing, 1e-3, 1);
+}
+
+/* The widest spacing, checked where the smallest is (dk_bspline_max_spacing); a thousand
+ * times it overflows the pieces, which multiply derivatives of order d, about 1/h^d, by
+ * h^d / d! (k >= 2; at k = 1 they hold no power of h above the first). */
 static void test_max_spacing_keeps_the_kernels_finite(void **state)
 {
     (void)state;
-    for (int k = 1; k <= 7; k++) {
-        const double h32 = dk_bspline_max_spacing(k, FLT_MAX), h64 = dk_bspline_max_spacing(k, DBL_MAX);
-        double d32, d64, unused;
-        assert_true(all_finite_f32(k, h32, &d32));
-        assert_true(all_finite_f64(k, h64, &d64));
-        print_message("k = %d: widest spacing %.3g (float32, differs from spacing 1 by %.2g), %.3g (float64, %.2g)\n",
-                      k, h32, d32, h64, d64);
-        assert_true(d32 < 1e-5);
-        assert_true(d64 < 1e-13);
-        if (k >= 2) {
-            assert_false(all_finite_f32(k, h32 * 1e3, &unused));
-            assert_false(all_finite_f64(k, h64 * 1e3, &unused));
-        }
-    }
+    check_spacing_limit("widest", dk_bspline_max_spacing, 1e3, 2);
 }
 
 int main(void)
