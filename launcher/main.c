@@ -529,6 +529,13 @@ int main(int argc, char **argv)
      * writer reports and cleans up after (no partial table, the earlier file kept),
      * instead of killing the process half-way through a file. */
     signal(SIGXFSZ, SIG_IGN);
+    /* The report commands' output, into a file or pipe, in one write at the end where it
+     * fits in 1 MiB: a write that fails mid-way (a full disk) loses its errno to stdio, and
+     * stdout_checked could then only say that some write failed, not why. Train's progress
+     * keeps the usual buffering. */
+    static char report_buffer[1 << 20];
+    if (!(argc >= 2 && !strcmp(argv[1], "train")) && !isatty(STDOUT_FILENO))
+        setvbuf(stdout, report_buffer, _IOFBF, sizeof report_buffer);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
         if (probably_rank0())
             fputs(usage_text, stdout);
