@@ -20,8 +20,8 @@ dk_err dk_ckpt_path(char *out, size_t capacity, const char *dir, long step)
         DK_ERROR(DK_ERR_INTERNAL, "checkpoint step %ld is negative", step);
     const int n = snprintf(out, capacity, "%s/%s%0*ld%s", dir, PREFIX, STEP_DIGITS, step, SUFFIX);
     if (n < 0 || (size_t)n >= capacity)
-        DK_ERROR(DK_ERR_USAGE, "checkpoint path %s/%s%0*ld%s is longer than %zu bytes", dir, PREFIX, STEP_DIGITS, step, SUFFIX,
-                 capacity - 1);
+        DK_ERROR(DK_ERR_USAGE, "checkpoint path %s/%s%0*ld%s is longer than %zu bytes", dir, PREFIX, STEP_DIGITS, step,
+                 SUFFIX, capacity - 1);
     return DK_OK;
 }
 

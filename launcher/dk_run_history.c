@@ -106,10 +106,6 @@ static bool empty_or_opened_by_checkpoint(const char *path, long step, uint64_t 
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, bool *own)
 {
     const Dk__Metadata *md = m->metadata;
-    const long step = m->schedule ? (long)m->schedule->step : -1;
-    uint64_t bytes = 0; /* as the checkpoint's event line counts them */
-    for (size_t i = 0; i < m->n_tensors; i++)
-        bytes += m->tensors[i]->nbytes;
     *own = true;
     if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
         return DK_OK;
@@ -121,6 +117,10 @@ dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, 
          * is this checkpoint's, by step and size (another run's at the same step and of the
          * same size, set aside and replaced by this one, would pass: the same model and
          * optimiser shapes, at step 0 or right after a stop at start-up). */
+        const long step = m->schedule ? (long)m->schedule->step : -1;
+        uint64_t bytes = 0; /* as the checkpoint's event line counts them */
+        for (size_t i = 0; i < m->n_tensors; i++)
+            bytes += m->tensors[i]->nbytes;
         for (int i = 0; i < logs->n && !*own; i++)
             *own = empty_or_opened_by_checkpoint(logs->path[i], step, bytes);
         return DK_OK;
@@ -251,13 +251,13 @@ dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *w
         other_newer[0] = '\0';
     dk_run_logs *logs = NULL;
     DK_CALL(dk_run_logs_find(run_dir, &logs));
-    if (logs->n == 0 && dk_run_checkpoints_inside(run_dir, ckpt_dir)) {
+    const bool shared = !dk_run_checkpoints_inside(run_dir, ckpt_dir);
+    if (logs->n == 0 && !shared) {
         /* Its own checkpoints/ (copied there, or the log deleted): nothing else to tell. */
         dk_run_logs_free(&logs);
         return dk_ckpt_open_latest(ckpt_dir, out, warnings);
     }
     search s = {.logs = logs, .first_refused = other_newer, .capacity = capacity};
-    const bool shared = !dk_run_checkpoints_inside(run_dir, ckpt_dir);
     dk_err err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, shared, out, warnings);
     *n_other_newer = s.refused;
     if (err == DK_OK && !*out) {

@@ -5,8 +5,9 @@
  * the lines up to its checkpoint over, a finished run renames metrics.jsonl.partial to
  * metrics.jsonl. So a checkpoint belongs to the run whose log, the run directory's
  * metrics.jsonl or metrics.jsonl.partial, begins with the bytes it recorded; one written
- * before the log's first line (an empty record) to a run whose log is still empty; none to
- * a run directory without a log. Checkpoints of versions that recorded nothing belong to
+ * before the log's first line (an empty record) to a run whose log is still empty or
+ * begins with that checkpoint's own event line (its step and tensor bytes); none to a run
+ * directory without a log. Checkpoints of versions that recorded nothing belong to
  * every run.
  *
  * Runs that share a [checkpoint] dir (a scratch directory set in a common config, each run
