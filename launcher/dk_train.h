@@ -8,8 +8,9 @@
 
 /* Trains as cfg says and writes cfg->run_dir/{metrics.jsonl, summary.json,
  * final_params.bin, final_state.bin, config.ini}, with checkpoints in the checkpoint
- * directory. Collective: every rank calls it. `resume` (NULL: start afresh) is "latest" or
- * a checkpoint path to continue from.
+ * directory. Collective: every rank calls it. `resume` (NULL: start afresh) is "latest", "auto"
+ * (as latest; main.c has already resolved --resume auto to it, a set-aside path or NULL)
+ * or a checkpoint path to continue from.
  *
  * A stop signal (SIGTERM, SIGUSR1; dk_signals.h) ends training at the next step boundary
  * with a checkpoint and returns DK_OK without the final outputs.

@@ -47,10 +47,11 @@ struct dk_resume {
 
 static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *path, size_t cap, bool *found);
 
-/* Rank 0, --resume latest: the newest checkpoint of the run in the run directory
- * (dk_run_open_checkpoint), not another run's that shares the checkpoint directory. When
- * the run's own were set aside by such a run, the user says which to continue. */
-static dk_err open_latest_of_run(dk_run *r, const char *dir)
+/* Rank 0, --resume latest (or auto, which main.c resolved to the same search): the newest
+ * checkpoint of the run in the run directory (dk_run_open_checkpoint), not another run's
+ * that shares the checkpoint directory. When the run's own were set aside by such a run,
+ * the user says which to continue. spec names the option in messages. */
+static dk_err open_latest_of_run(dk_run *r, const char *dir, const char *spec)
 {
     struct dk_resume *res = r->resume;
     dk_run_ckpt_found found;
@@ -62,10 +63,10 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir)
         snprintf(own, sizeof own, "%s", dk_ckpt_label(res->reader));
         dk_ckpt_close(&res->reader);
         DK_ERROR(DK_ERR_DATA,
-                 "--resume latest: no checkpoint in %s continues the run in %s (its training log): they are another "
+                 "--resume %s: no checkpoint in %s continues the run in %s (its training log): they are another "
                  "run's, which shares that checkpoint directory and set this run's aside; its newest is %s: give "
                  "--resume %s to continue this run from it",
-                 dir, r->cfg->run_dir, own, own);
+                 spec, dir, r->cfg->run_dir, own, own);
     }
     /* Nothing ties the newest checkpoint to this run directory. It is this run's history
      * when its log went aside: a fresh run started here and failed before it saved
@@ -87,18 +88,18 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir)
         snprintf(newest, sizeof newest, "%s", dk_ckpt_label(res->reader));
         dk_ckpt_close(&res->reader);
         DK_ERROR(DK_ERR_DATA,
-                 "--resume latest: %s, so nothing shows that the newest checkpoint in %s, %s, is this run's (it may "
+                 "--resume %s: %s, so nothing shows that the newest checkpoint in %s, %s, is this run's (it may "
                  "be another run's that shares the checkpoint directory): give --resume %s to continue from it",
-                 found == DK_RUN_CKPT_NO_LOG ? "the run directory has no training log (metrics.jsonl)"
+                 spec, found == DK_RUN_CKPT_NO_LOG ? "the run directory has no training log (metrics.jsonl)"
                                              : "no checkpoint there continues the run directory's training log "
                                                "(deleted or edited?)",
                  dir, newest, newest);
     }
     if (n_other > 0)
         fprintf(stderr,
-                "distkan: warning: --resume latest: skipping %d newer checkpoint%s in %s (the newest %s): %s another "
+                "distkan: warning: --resume %s: skipping %d newer checkpoint%s in %s (the newest %s): %s another "
                 "run's, which shares that checkpoint directory (the training log in %s does not continue from %s)\n",
-                n_other, n_other == 1 ? "" : "s", dir, other, n_other == 1 ? "it is" : "they are", r->cfg->run_dir,
+                spec, n_other, n_other == 1 ? "" : "s", dir, other, n_other == 1 ? "it is" : "they are", r->cfg->run_dir,
                 n_other == 1 ? "it" : "them");
     return DK_OK;
 }
@@ -107,10 +108,10 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir)
 static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64_t *size)
 {
     struct dk_resume *res = r->resume;
-    if (strcmp(spec, "latest") == 0) {
+    if (strcmp(spec, "latest") == 0 || strcmp(spec, "auto") == 0) {
         char dir[DK_PATH_MAX];
         DK_CALL(dk_config_checkpoint_dir(r->cfg, dir, sizeof dir));
-        DK_CALL(open_latest_of_run(r, dir));
+        DK_CALL(open_latest_of_run(r, dir, spec));
     } else {
         DK_CALL(dk_ckpt_open(&res->reader, spec));
         DK_CALL(dk_ckpt_verify(res->reader));

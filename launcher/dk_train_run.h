@@ -207,7 +207,7 @@ dk_err dk_train_checkpoint_set_aside(dk_run *r);
 dk_err dk_train_checkpoint_set_aside_history(dk_run *r);
 
 /* Resuming (dk_train_resume.c). dk_train_resume_open (before setup): rank 0 finds the
- * checkpoint ("latest" or a path), verifies it completely and broadcasts its manifest;
+ * checkpoint ("latest", "auto" or a path), verifies it completely and broadcasts its manifest;
  * every rank checks the config against it. dk_train_resume_grid gives the G the network
  * must be created with. dk_train_resume_restore (after setup): the tensors are read on
  * rank 0 and broadcast, and the counters, stages and data position are restored on every

@@ -373,7 +373,7 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
         err = dk_ckpt_list(dir, &entries, &found);
         free(entries);
     }
-    snprintf(chosen, sizeof chosen, "latest");
+    snprintf(chosen, sizeof chosen, "auto"); /* dk_train_run: as latest, named auto in its messages */
     if (err == DK_OK && found > 0 && dk_comm_rank(comm) == 0 && !dk_run_checkpoints_inside(cfg->run_dir, dir)) {
         /* A run directory without a log owns none of the checkpoints in a shared directory,
          * whatever they are (other users' files it cannot even open, say). */
@@ -392,7 +392,7 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
         int n_other = 0;
         char other[DK_CKPT_PATH_MAX];
         if (dk_run_open_checkpoint(cfg->run_dir, dir, NULL, &rd, &kind, &n_other, other, sizeof other) != DK_OK) {
-            dk_error_clear(); /* "latest" reports it, with the full story */
+            dk_error_clear(); /* the search in dk_train_run reports it, with the full story */
         } else if (kind == DK_RUN_CKPT_SET_ASIDE) {
             snprintf(chosen, sizeof chosen, "%s", dk_ckpt_label(rd));
             printf("--resume auto: this run's newest checkpoint is %s, where a run sharing the checkpoint directory "

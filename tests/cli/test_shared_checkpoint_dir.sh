@@ -76,13 +76,21 @@ grep -qF "skipping 1 newer checkpoint in shared (the newest shared/ckpt-00000000
 grep -q "^resuming from shared/ckpt-000000000150.dkc" A3.log || { cat A3.log; fail "(c): A did not resume from its own step 150"; }
 grep -qF "skipping 1 newer checkpoint in shared (the newest shared/ckpt-000000000400.dkc)" A3.log \
     || { cat A3.log; fail "(c): resume latest did not warn about C's checkpoint"; }
+# --resume auto takes the same checkpoint and names itself in the warning (C's step 400, set
+# aside by A's resume, put back).
+mv "$(ls shared/earlier-*/ckpt-000000000400.dkc | head -n 1)" shared/
+"$DISTKAN" train base.ini --run-dir runs/A "${shared[@]}" --set train.steps=170 --resume auto > A4.log 2>&1 \
+    || { cat A4.log; fail "resume auto of A (c) failed"; }
+grep -q "^resuming from shared/ckpt-000000000160.dkc" A4.log || { cat A4.log; fail "(c): auto did not resume A's step 160"; }
+grep -qF "warning: --resume auto: skipping 1 newer checkpoint in shared (the newest shared/ckpt-000000000400.dkc)" \
+    A4.log || { cat A4.log; fail "(c): resume auto did not warn about C's checkpoint, as itself"; }
 echo "ok (c): another run's newer checkpoint skipped: $(grep -m 1 -o 'skipping 1 newer[^(]*' predict_Ac.err)"
 
 # (d) A log no checkpoint continues (edited by hand; C's own checkpoint went aside when A
 # resumed): the newest checkpoint in the directory, with a warning.
 sed -i '1s/"phase"/"phase" /' runs/C/metrics.jsonl
 "$DISTKAN" predict runs/C points.csv > /dev/null 2> predict_C.err || { cat predict_C.err; fail "predict runs/C (d) failed"; }
-grep -q "warning: no checkpoint in shared continues the training log of the run in runs/C .*using the newest there, shared/ckpt-000000000160.dkc" \
+grep -q "warning: no checkpoint in shared continues the training log of the run in runs/C .*using the newest there, shared/ckpt-000000000170.dkc" \
     predict_C.err || { cat predict_C.err; fail "(d): no warning about the edited log"; }
 echo "ok (d): $(head -n 1 predict_C.err | cut -c1-100)..."
 
