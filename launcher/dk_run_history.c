@@ -84,23 +84,35 @@ void dk_run_logs_free(dk_run_logs **logs)
 }
 
 /* Whether the log at path is empty or begins with the event line of a checkpoint at `step`
- * holding `bytes` bytes of tensors (what a run whose first line is its checkpoint's writes:
- * an evaluate-only run, a stop before the first step). */
-static bool empty_or_opened_by_checkpoint(const char *path, long step, uint64_t bytes)
+ * holding `bytes` bytes of tensors and written by the process `writer` (what a run whose
+ * first line is its checkpoint's writes: a checkpoint before the first logged step, an
+ * evaluate-only run, a stop at start-up). A line or a checkpoint of a version that recorded
+ * no writer is matched by step and size alone. */
+static bool empty_or_opened_by_checkpoint(const char *path, long step, uint64_t bytes, uint64_t writer)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return false;
-    char head[160];
+    char head[320];
     const size_t got = fread(head, 1, sizeof head - 1, f);
     fclose(f);
     head[got] = '\0';
+    char *end = strchr(head, '\n');
+    if (end)
+        *end = '\0';
     long line_step = -1;
     int grid = 0;
-    unsigned long long line_bytes = 0;
-    return got == 0 || (sscanf(head, "{\"step\": %ld, \"event\": \"checkpoint\", \"grid\": %d, \"bytes\": %llu,",
-                               &line_step, &grid, &line_bytes) == 3 &&
-                        line_step == step && line_bytes == bytes);
+    unsigned long long line_bytes = 0, line_writer = 0;
+    if (got == 0)
+        return true;
+    if (sscanf(head, "{\"step\": %ld, \"event\": \"checkpoint\", \"grid\": %d, \"bytes\": %llu,", &line_step, &grid,
+               &line_bytes) != 3 ||
+        line_step != step || line_bytes != bytes)
+        return false;
+    const char *field = strstr(head, ", \"writer\": ");
+    if (!field || writer == 0)
+        return true;
+    return sscanf(field, ", \"writer\": %llu", &line_writer) == 1 && line_writer == writer;
 }
 
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, bool *own)
@@ -114,15 +126,15 @@ dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, 
         return DK_OK;
     if (md->log_bytes == 0) {
         /* Written before the first line: the run's log is still empty, or its first line
-         * is this checkpoint's, by step and size (another run's at the same step and of the
-         * same size, set aside and replaced by this one, would pass: the same model and
-         * optimiser shapes, at step 0 or right after a stop at start-up). */
+         * is this checkpoint's event line: the same step, size and writer (another run's at
+         * the same step and of the same size, a run sharing the checkpoint directory that
+         * also saves before it first logs, differs in its writer). */
         const long step = m->schedule ? (long)m->schedule->step : -1;
         uint64_t bytes = 0; /* as the checkpoint's event line counts them */
         for (size_t i = 0; i < m->n_tensors; i++)
             bytes += m->tensors[i]->nbytes;
         for (int i = 0; i < logs->n && !*own; i++)
-            *own = empty_or_opened_by_checkpoint(logs->path[i], step, bytes);
+            *own = empty_or_opened_by_checkpoint(logs->path[i], step, bytes, md->writer);
         return DK_OK;
     }
     for (int i = 0; i < logs->n; i++) {

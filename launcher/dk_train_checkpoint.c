@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -289,6 +290,23 @@ typedef struct manifest_parts {
     char hostname[256];
 } manifest_parts;
 
+/* A random id below 2^53 (a JSON number any reader holds exactly), never 0. Where the
+ * kernel gives no random bytes, the time and process id make one unlikely to repeat. */
+static uint64_t draw_writer_id(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 40);
+        v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9u; /* splitmix64's finaliser: spread the bits */
+        v = (v ^ (v >> 27)) * 0x94d049bb133111ebu;
+        v ^= v >> 31;
+    }
+    v &= (UINT64_C(1) << 53) - 1;
+    return v ? v : 1;
+}
+
 static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const char *reason)
 {
     const dk_network *net = r->net;
@@ -308,6 +326,9 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->meta.log_bytes = r->log_bytes;
     p->meta.log_crc32c = r->log_crc32c;
     p->meta.log_recorded = true;
+    if (r->writer == 0)
+        r->writer = draw_writer_id();
+    p->meta.writer = r->writer;
     p->m.metadata = &p->meta;
     p->m.config_ini = config_ini;
 
@@ -483,8 +504,8 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
     printf("checkpoint (%s) at step %ld: %s, %.1f MB in %.2f s\n", reason, r->step, path, (double)bytes / 1e6,
            seconds);
     fflush(stdout);
-    const char *const names[] = {"bytes", "seconds"};
-    const double values[] = {(double)bytes, seconds};
-    DK_CALL(dk_train_log_event(r, "checkpoint", 2, names, values));
+    const char *const names[] = {"bytes", "seconds", "writer"};
+    const double values[] = {(double)bytes, seconds, (double)r->writer}; /* below 2^53: exact */
+    DK_CALL(dk_train_log_event(r, "checkpoint", 3, names, values));
     return DK_OK;
 }

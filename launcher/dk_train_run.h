@@ -100,6 +100,8 @@ typedef struct dk_run {
     char aside_dir[DK_PATH_MAX]; /* where they go ("" until made) */
     uint64_t log_bytes;   /* rank 0: bytes of metrics.jsonl.partial covered by log_crc32c */
     uint32_t log_crc32c;  /* ... their CRC-32C (checkpoints record the log they continue) */
+    uint64_t writer;      /* rank 0: this process's random id, in its checkpoints and their event lines (0: not
+                           * drawn yet) */
     bool stopped;         /* a stop signal ended the run early, after a checkpoint */
     bool resumed;         /* the state was restored from a checkpoint */
     bool resumed_in_own_dir; /* rank 0: ... from one in this run's checkpoint directory */

@@ -15,7 +15,9 @@
 #      name the cause;
 #  (f) a checkpoint written before its run's first log line is not every run's;
 #  (g) --resume auto starts a new run directory afresh and continues a set-aside history;
-#      --resume latest in a run directory without a log refuses to guess.
+#      --resume latest in a run directory without a log refuses to guess;
+#  (h) two runs of the same shape that both save before their first log line: the one's
+#      first checkpoint is not the other's, though both record an empty log at the same step.
 source "$(dirname "$0")/../lib.sh"
 
 cp "$SOURCE_DIR/tests/mpi/small_fit.ini" base.ini
@@ -132,5 +134,27 @@ grep -q "^resuming from shared2/earlier-[0-9-]*/ckpt-000000000030.dkc" P2.log ||
 expect_failure 1 "--resume latest: the run directory has no training log .* give --resume shared2/ckpt-000000000040.dkc" \
     "$DISTKAN" train base.ini --run-dir runs/S "${s2[@]}" --set train.steps=50 --resume latest
 echo "ok (g): --resume auto starts a new run directory afresh and continues a set-aside history"
+
+# (h) X and Y save every 5 steps and log every 1000: each one's step-5 checkpoint precedes
+# its first log line, whose first line is then that checkpoint's event. Y (another seed) sets
+# X's checkpoints aside; Y's step 5, of the same step and size, stays Y's.
+s3=(--set checkpoint.dir=shared3 --set checkpoint.every=5 --set train.log_every=1000)
+"$DISTKAN" train base.ini --run-dir runs/X "${s3[@]}" --set train.steps=10 > X.log 2>&1 || { cat X.log; fail "X failed"; }
+"$DISTKAN" predict runs/X points.csv --out X_own.csv 2> /dev/null || fail "predict runs/X failed"
+"$DISTKAN" train base.ini --run-dir runs/Y "${s3[@]}" --set train.steps=15 --set model.seed=8 > Y.log 2>&1 \
+    || { cat Y.log; fail "Y failed"; }
+"$DISTKAN" predict runs/X points.csv --out X_now.csv 2> predict_X.err || { cat predict_X.err; fail "predict runs/X (h) failed"; }
+cmp -s X_now.csv X_own.csv || { cat predict_X.err; fail "(h): predict runs/X used Y's checkpoint"; }
+grep -q "the newest of the run in runs/X is shared3/earlier-[0-9-]*/ckpt-000000000010.dkc" predict_X.err \
+    || { cat predict_X.err; fail "(h): predict runs/X did not name X's own step 10"; }
+[ "$("$DISTKAN" inspect runs/X | grep -c "another run's: ")" -eq 3 ] \
+    || { "$DISTKAN" inspect runs/X; fail "(h): inspect runs/X did not mark Y's three checkpoints"; }
+expect_failure 1 "--resume latest: no checkpoint in shared3 continues the run in runs/X" \
+    "$DISTKAN" train base.ini --run-dir runs/X "${s3[@]}" --set train.steps=20 --resume latest
+"$DISTKAN" predict runs/Y points.csv --out Y.csv 2> predict_Y.err || { cat predict_Y.err; fail "predict runs/Y failed"; }
+grep -q "earlier\|skipping" predict_Y.err && { cat predict_Y.err; fail "(h): predict runs/Y did not take Y's newest"; }
+head -n 1 runs/X/metrics.jsonl | grep -q '^{"step": 5, "event": "checkpoint", .*"writer": [1-9]' \
+    || { head -n 1 runs/X/metrics.jsonl; fail "(h): X's log does not begin with its checkpoint's event line"; }
+echo "ok (h): two runs saving before their first log line keep their own checkpoints apart"
 
 echo "shared checkpoint directories: each run directory's tools and resume use that run's checkpoints"
