@@ -29,13 +29,24 @@
 #include "../common/dk_error.h"
 #include "dk_kan_layer.h"
 
-/* The widest layers the CUDA kernels' launch grids serve: inputs on gridDim.y, outputs in
- * warps of 32 on gridDim.z (CUDA: at most 65535 blocks along y and z). */
+/* The widest layers the CUDA kernels' launch grids serve: outputs in warps of 32 along
+ * gridDim.y of the forward kernels, inputs along gridDim.y or z of the others (CUDA: at most
+ * 65535 blocks along y and z). */
 enum { DK_KAN_CUDA_MAX_IN = 65535, DK_KAN_CUDA_MAX_OUT = 65535 * 32 };
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The dynamic shared memory per block that the parameter-gradient kernel needs at the least
+ * (one input per block): a column of G + k sums per edge, 32 edges. It grows with G, and
+ * past dk_kan_cuda_largest_grid the GPU cannot run the backward (jet: the PDE variant,
+ * which stages more basis values per sample). */
+size_t dk_kan_cuda_param_smem_bytes(int G, int k, dk_dtype dtype, int jet);
+/* The largest G whose dk_kan_cuda_param_smem_bytes is at most limit_bytes (0: none). */
+int dk_kan_cuda_largest_grid(int k, dk_dtype dtype, int jet, size_t limit_bytes);
+/* The most dynamic shared memory the current GPU gives one block (its opt-in limit). */
+dk_err dk_kan_cuda_smem_limit(size_t *bytes);
 
 /* Device scratch bytes for forward and backward on this shape and dtype. */
 size_t dk_kan_cuda_workspace_bytes(const dk_kan_shape *s, dk_dtype dtype);

@@ -17,6 +17,8 @@
  * result is bitwise reproducible); dx by its own kernel, one warp per (sample, input)
  * summing over the outputs in lanes and a fixed butterfly, again without atomics.
  */
+#include <climits>
+
 #include "dk_kan_cuda_common.cuh"
 
 namespace {
@@ -192,6 +194,40 @@ dk_err kan_backward(const dk_kan_shape *s, const P *p, int batch, const T *x, co
 } /* namespace */
 
 extern "C" {
+
+size_t dk_kan_cuda_param_smem_bytes(int G, int k, dk_dtype dtype, int jet)
+{
+    const size_t es = dk_dtype_size(dtype);
+    size_t bytes = 0;
+    if (jet) {
+        DK_KC_DISPATCH_K(k, bytes = dk_kc_param_smem_per_input(G + KK, dk_kc_param_sizes<KK, true>::NV,
+                                                               dk_kc_param_sizes<KK, true>::NS, es));
+    } else {
+        DK_KC_DISPATCH_K(k, bytes = dk_kc_param_smem_per_input(G + KK, dk_kc_param_sizes<KK, false>::NV,
+                                                               dk_kc_param_sizes<KK, false>::NS, es));
+    }
+    return bytes;
+}
+
+int dk_kan_cuda_largest_grid(int k, dk_dtype dtype, int jet, size_t limit_bytes)
+{
+    /* Linear in G: 32 elements per unit of G. */
+    const size_t at_1 = dk_kan_cuda_param_smem_bytes(1, k, dtype, jet), per_g = 32 * dk_dtype_size(dtype);
+    if (at_1 == 0 || at_1 > limit_bytes)
+        return 0;
+    const size_t more = (limit_bytes - at_1) / per_g;
+    return more >= (size_t)INT_MAX ? INT_MAX : 1 + (int)more;
+}
+
+dk_err dk_kan_cuda_smem_limit(size_t *bytes)
+{
+    int dev = 0, limit = 0;
+    DK_CUDA_CALL(cudaGetDevice(&dev), "cudaGetDevice");
+    DK_CUDA_CALL(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+                 "querying the shared memory per block");
+    *bytes = limit > 0 ? (size_t)limit : 0;
+    return DK_OK;
+}
 
 size_t dk_kan_cuda_workspace_bytes(const dk_kan_shape *s, dk_dtype dtype)
 {
