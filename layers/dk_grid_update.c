@@ -260,7 +260,7 @@ static dk_err update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G,
             DK_CALL(dk_spline_fit(ws->spline, t, G, k, n_fit, xs, weight, out, Y, fit, NULL));
             report->anchored++;
             dk_grid_update_note(report, "layer %d input %d: the refit at the samples swung to %.3g times the old "
-                     "spline's size between them: refitted with anchors; ", layer, i, swing);
+                     "spline's size between or beyond them: refitted with anchors; ", layer, i, swing);
         }
         for (long p = 0; p < n_fit; p++)
             for (int j = 0; j < out; j++) {
