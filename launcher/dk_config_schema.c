@@ -61,8 +61,9 @@ const dk_key_spec dk_config_keys[] = {
      .max_count = DK_MAX_LAYERS + 1,
      .doc = "Layer widths from inputs to outputs: 2,5,1 is 2 inputs, one hidden layer of 5, 1 output."},
     {.section = "model", .key = "grid", .type = DK_KEY_INT, .default_text = "5", FIELD(grid), .imin = 1, .imax = DK_MAX_GRID,
-     .doc = "Grid intervals G per input; each activation has G + k B-spline coefficients. Set-up and every grid "
-            "change cost O(G^3) per input (G = 2000: about 2 s, G = 4000: 20 s on one core)."},
+     .doc = "Grid intervals G per input; each activation has G + k B-spline coefficients. Set-up costs O(G k^2) "
+            "per input from G = 257 on; every grid change (extension, update from samples) O(G^3) per input (an "
+            "extension 1000 -> 2000: about 7 s, 2000 -> 4000: 49 s, on one core of a busy machine)."},
     {.section = "model", .key = "k", .type = DK_KEY_INT, .default_text = "3", FIELD(k), .imin = 1, .imax = 7,
      .doc = "B-spline degree (3 = cubic)."},
     {.section = "model", .key = "grid_range", .type = DK_KEY_DOUBLE_PAIR, .default_text = "-1,1", FIELD(grid_range),
@@ -217,8 +218,9 @@ const dk_key_spec dk_config_keys[] = {
     {.section = "pde", .key = "interior_points", .type = DK_KEY_INT, .default_text = "4096", FIELD(pde_interior),
      .imin = 1, .imax = LLONG_MAX, .doc = "Interior collocation points, summed over ranks; at least the number of ranks."},
     {.section = "pde", .key = "boundary_points", .type = DK_KEY_INT, .default_text = "1024", FIELD(pde_boundary),
-     .imin = 1, .imax = LLONG_MAX, .doc = "Boundary collocation points, summed over ranks (at least the number of ranks), shared equally by the "
-            "faces."},
+     .imin = 1, .imax = LLONG_MAX, .doc = "Boundary collocation points, summed over ranks (at least the number of ranks, "
+            "and one per face that carries boundary data: 4 for poisson2d and helmholtz2d, 2 dim for poisson_nd, "
+            "2 dim + 1 for heat_nd), shared equally by the faces."},
     {.section = "pde", .key = "sampling", .type = DK_KEY_ENUM, .default_text = "halton", FIELD(pde_sampling),
      .names = sampling_names,
      .doc = "Collocation points: uniform random, or the scrambled, randomly shifted Halton sequence (low discrepancy)."},
