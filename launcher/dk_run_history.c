@@ -83,28 +83,37 @@ void dk_run_logs_free(dk_run_logs **logs)
     *logs = NULL;
 }
 
-/* Whether the log at path is empty or begins with the event line of a checkpoint at `step`
- * holding `bytes` bytes of tensors and written by the process `writer` (what a run whose
- * first line is its checkpoint's writes: a checkpoint before the first logged step, an
- * evaluate-only run, a stop at start-up). A line or a checkpoint of a version that recorded
- * no writer is matched by step and size alone. */
-static bool empty_or_opened_by_checkpoint(const char *path, long step, uint64_t bytes, uint64_t writer)
+/* Whether the log at path begins with the event line of checkpoint m: its step, tensor bytes
+ * (as the line counts them) and writer, what a run whose first line is its checkpoint's
+ * writes (a checkpoint before the first logged step, an evaluate-only run, a stop at
+ * start-up). A line or a checkpoint of a version that recorded no writer is matched by step
+ * and size alone. *empty: the log is empty. */
+static bool opened_by_checkpoint(const char *path, const Dk__Manifest *m, bool *empty)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    *empty = false;
+    /* O_NONBLOCK: a FIFO under the log's name must not hang the run in open(). */
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return false;
-    char head[320];
-    const size_t got = fread(head, 1, sizeof head - 1, f);
-    fclose(f);
+    char head[512]; /* an event line is about 210 bytes */
+    const ssize_t got = read(fd, head, sizeof head - 1);
+    close(fd);
+    if (got < 0)
+        return false;
+    *empty = got == 0;
     head[got] = '\0';
     char *end = strchr(head, '\n');
-    if (end)
-        *end = '\0';
+    if (!end)
+        return false; /* no whole first line */
+    *end = '\0';
+    const long step = m->schedule ? (long)m->schedule->step : -1;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        bytes += m->tensors[i]->nbytes;
+    const uint64_t writer = m->metadata ? m->metadata->writer : 0;
     long line_step = -1;
     int grid = 0;
     unsigned long long line_bytes = 0, line_writer = 0;
-    if (got == 0)
-        return true;
     if (sscanf(head, "{\"step\": %ld, \"event\": \"checkpoint\", \"grid\": %d, \"bytes\": %llu,", &line_step, &grid,
                &line_bytes) != 3 ||
         line_step != step || line_bytes != bytes)
@@ -113,6 +122,18 @@ static bool empty_or_opened_by_checkpoint(const char *path, long step, uint64_t 
     if (!field || writer == 0)
         return true;
     return sscanf(field, ", \"writer\": %llu", &line_writer) == 1 && line_writer == writer;
+}
+
+bool dk_log_opened_by_checkpoint(const char *path, const Dk__Manifest *m)
+{
+    bool empty;
+    return opened_by_checkpoint(path, m, &empty);
+}
+
+/* A checkpoint written before its log's first line records an empty log. */
+static bool records_empty_log(const Dk__Manifest *m)
+{
+    return m->metadata && m->metadata->log_recorded && m->metadata->log_bytes == 0;
 }
 
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, bool *own)
@@ -129,12 +150,10 @@ dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, 
          * is this checkpoint's event line: the same step, size and writer (another run's at
          * the same step and of the same size, a run sharing the checkpoint directory that
          * also saves before it first logs, differs in its writer). */
-        const long step = m->schedule ? (long)m->schedule->step : -1;
-        uint64_t bytes = 0; /* as the checkpoint's event line counts them */
-        for (size_t i = 0; i < m->n_tensors; i++)
-            bytes += m->tensors[i]->nbytes;
-        for (int i = 0; i < logs->n && !*own; i++)
-            *own = empty_or_opened_by_checkpoint(logs->path[i], step, bytes, md->writer);
+        for (int i = 0; i < logs->n && !*own; i++) {
+            bool empty;
+            *own = opened_by_checkpoint(logs->path[i], m, &empty) || empty;
+        }
         return DK_OK;
     }
     for (int i = 0; i < logs->n; i++) {
@@ -180,10 +199,13 @@ static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckp
     free_set_aside(subs, n);
 }
 
-dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Metadata *md, const char *what, char *path,
+dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Manifest *m, const char *what, char *path,
                                  size_t cap, bool *found)
 {
+    const Dk__Metadata *md = m->metadata;
     *found = false;
+    if (!md)
+        return DK_OK;
     struct dirent **subs;
     const int n = set_aside_dirs(ckpt_dir, &subs);
     static const char *const names[] = {"metrics.jsonl.partial", "metrics.jsonl"};
@@ -194,7 +216,10 @@ dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Metadata *md, c
             if ((size_t)snprintf(path, cap, "%s/%s/%s", ckpt_dir, subs[i]->d_name, names[j]) >= cap ||
                 stat(path, &st) != 0 || !S_ISREG(st.st_mode))
                 continue;
-            err = dk_log_begins_with(path, md->log_bytes, md->log_crc32c, what, found);
+            if (records_empty_log(m))
+                *found = dk_log_opened_by_checkpoint(path, m); /* not any log: every one begins with 0 bytes */
+            else
+                err = dk_log_begins_with(path, md->log_bytes, md->log_crc32c, what, found);
         }
     free_set_aside(subs, n);
     return err;

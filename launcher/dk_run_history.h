@@ -6,7 +6,7 @@
  * metrics.jsonl. So a checkpoint belongs to the run whose log, the run directory's
  * metrics.jsonl or metrics.jsonl.partial, begins with the bytes it recorded; one written
  * before the log's first line (an empty record) to a run whose log is still empty or
- * begins with that checkpoint's own event line (its step and tensor bytes); none to a run
+ * begins with that checkpoint's own event line (its step, tensor bytes and writer); none to a run
  * directory without a log. Checkpoints of versions that recorded nothing belong to
  * every run.
  *
@@ -55,11 +55,15 @@ bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir);
 dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir);
 bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, time_t *written);
 
+/* Whether the log at path begins with checkpoint m's own event line (step, tensor bytes and
+ * writer): the log of the run that wrote m before its first line, m recording an empty log. */
+bool dk_log_opened_by_checkpoint(const char *path, const Dk__Manifest *m);
+
 /* A log in ckpt_dir's earlier-<time>/ directories (where a fresh run sets the run
- * directory's unfinished log aside), newest first, that begins with the log md recorded:
- * its path in path[cap], *found false if none does. A log that cannot be read is an error
- * naming it as `what`. */
-dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Metadata *md, const char *what, char *path,
+ * directory's unfinished log aside), newest first, that begins with the log checkpoint m
+ * recorded (for an empty record: with m's own event line): its path in path[cap], *found
+ * false if none does. A log that cannot be read is an error naming it as `what`. */
+dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Manifest *m, const char *what, char *path,
                                  size_t cap, bool *found);
 
 /* Where dk_run_open_checkpoint found the checkpoint it opened. */

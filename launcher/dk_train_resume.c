@@ -45,7 +45,7 @@ struct dk_resume {
  * Finding and sharing the checkpoint
  * ------------------------------------------------------------------------------------- */
 
-static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *path, size_t cap, bool *found);
+static dk_err find_set_aside_log(const dk_run *r, const Dk__Manifest *m, char *path, size_t cap, bool *found);
 
 /* Rank 0, --resume latest (or auto, which main.c resolved to the same search): the newest
  * checkpoint of the run in the run directory (dk_run_open_checkpoint), not another run's
@@ -75,7 +75,7 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir, const char *spec)
     bool history = false;
     if (found == DK_RUN_CKPT_UNMATCHED) {
         char log[DK_PATH_MAX];
-        const dk_err err = find_set_aside_log(r, dk_ckpt_manifest(res->reader)->metadata, log, sizeof log, &history);
+        const dk_err err = find_set_aside_log(r, dk_ckpt_manifest(res->reader), log, sizeof log, &history);
         if (err != DK_OK)
             dk_ckpt_close(&res->reader);
         DK_CALL(err);
@@ -138,8 +138,9 @@ static dk_err check_manifest(const dk_run *r, const Dk__Manifest *m, const char 
 }
 
 /* A log set aside by an earlier run into this run's checkpoint directory
- * (dk_run_find_set_aside_log) that begins with the log md recorded; false if none does. */
-static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *path, size_t cap, bool *found)
+ * (dk_run_find_set_aside_log) that begins with the log checkpoint m recorded; false if none
+ * does. */
+static dk_err find_set_aside_log(const dk_run *r, const Dk__Manifest *m, char *path, size_t cap, bool *found)
 {
     *found = false;
     char dir[DK_PATH_MAX];
@@ -147,21 +148,25 @@ static dk_err find_set_aside_log(const dk_run *r, const Dk__Metadata *md, char *
         dk_error_clear();
         return DK_OK;
     }
-    return dk_run_find_set_aside_log(dir, md, "the training log to carry over", path, cap, found);
+    return dk_run_find_set_aside_log(dir, m, "the training log to carry over", path, cap, found);
 }
 
-/* Rank 0: the lines of the training log up to the checkpoint: lines of later steps, and
+/* Rank 0: the lines of the training log up to checkpoint m: lines of later steps, and
  * lines after the checkpoint's own event at its step, were written after it. The log is
  * the run directory's metrics.jsonl.partial (a stopped run's) or metrics.jsonl (a finished
  * one's), the newer first, and it must begin with the log the checkpoint recorded (its
- * length and CRC-32C): another run's log there (a fresh run that failed before it saved
- * anything leaves its own .partial) is not this history, and the history's own may have
- * been set aside by such a run, into <checkpoint dir>/earlier-<time>, where it is looked for
- * next. r->carried_from_partial: the source was the run directory's .partial (the only
- * one the resumed run's log may replace; anything else there is set aside). warn_if_none:
- * say so when no log continues (the run's log starts again at the checkpoint's step). */
-static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step, bool warn_if_none)
+ * length and CRC-32C), or, for a checkpoint written before the log's first line, with its
+ * own event line (which is then all that is carried): another run's log there (a fresh run
+ * that failed before it saved anything leaves its own .partial) is not this history, and
+ * the history's own may have been set aside by such a run, into <checkpoint
+ * dir>/earlier-<time>, where it is looked for next. r->carried_from_partial: the source was
+ * the run directory's .partial (the only one the resumed run's log may replace; anything
+ * else there is set aside). warn_if_none: say so when no log continues (the run's log
+ * starts again at the checkpoint's step). */
+static dk_err read_metrics_to_carry(dk_run *r, const Dk__Manifest *m, bool warn_if_none)
 {
+    const Dk__Metadata *md = m->metadata;
+    const long step = (long)m->schedule->step;
     char path[3][DK_PATH_MAX + 64];
     struct stat st[2];
     bool found[3] = {false, false, false};
@@ -174,19 +179,21 @@ static dk_err read_metrics_to_carry(dk_run *r, const Dk__Metadata *md, long step
      * finished run that is now trained further: the newer first. */
     const int first = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
     const bool recorded = md->log_bytes > 0; /* older checkpoints: the newer file, unchecked */
-    if (md->log_recorded && md->log_bytes == 0)
-        return DK_OK; /* written before the history's first line: nothing to carry */
+    /* Written before the history's first line: only its own event line, if the log has it. */
+    const bool empty_record = md->log_recorded && md->log_bytes == 0;
     int pick = -1;
     for (int k = 0; k < 2 && pick < 0; k++) {
         const int i = k == 0 ? first : 1 - first;
-        bool begins = !recorded;
+        bool begins = !recorded && !empty_record;
         if (found[i] && recorded)
             DK_CALL(dk_log_begins_with(path[i], md->log_bytes, md->log_crc32c, "the training log to carry over", &begins));
+        else if (found[i] && empty_record)
+            begins = dk_log_opened_by_checkpoint(path[i], m);
         if (found[i] && begins)
             pick = i;
     }
-    if (pick < 0 && recorded) {
-        DK_CALL(find_set_aside_log(r, md, path[2], sizeof path[2], &found[2]));
+    if (pick < 0 && (recorded || empty_record)) {
+        DK_CALL(find_set_aside_log(r, m, path[2], sizeof path[2], &found[2]));
         if (found[2])
             pick = 2;
     }
@@ -312,8 +319,8 @@ dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
         r->resumed_step = (long)m->schedule->step;
         /* From another directory, the log is carried too when it is this checkpoint's (a
          * run's own checkpoint, set aside by a run sharing its checkpoint directory). */
-        if (r->resumed_in_own_dir || (m->metadata && m->metadata->log_bytes > 0))
-            err = read_metrics_to_carry(r, m->metadata, (long)m->schedule->step, r->resumed_in_own_dir);
+        if (r->resumed_in_own_dir || (m->metadata && (m->metadata->log_bytes > 0 || m->metadata->log_recorded)))
+            err = read_metrics_to_carry(r, m, r->resumed_in_own_dir);
     }
     /* A log that cannot be carried over stops the resume: going on would end the history
      * where it began. */

@@ -18,6 +18,10 @@
 #      --resume latest in a run directory without a log refuses to guess;
 #  (h) two runs of the same shape that both save before their first log line: the one's
 #      first checkpoint is not the other's, though both record an empty log at the same step.
+#  (i) resuming from a checkpoint written before the log's first line carries that
+#      checkpoint's event line over: the log goes on, and the checkpoint stays the run's own;
+#  (j) such a checkpoint of another run is not taken for this run's history because some
+#      log was set aside in the shared directory (every log begins with an empty one).
 source "$(dirname "$0")/../lib.sh"
 
 cp "$SOURCE_DIR/tests/mpi/small_fit.ini" base.ini
@@ -156,5 +160,32 @@ grep -q "earlier\|skipping" predict_Y.err && { cat predict_Y.err; fail "(h): pre
 head -n 1 runs/X/metrics.jsonl | grep -q '^{"step": 5, "event": "checkpoint", .*"writer": [1-9]' \
     || { head -n 1 runs/X/metrics.jsonl; fail "(h): X's log does not begin with its checkpoint's event line"; }
 echo "ok (h): two runs saving before their first log line keep their own checkpoints apart"
+
+# (i) E saves at step 5 before its first log line (its log begins with that event line),
+# then logs step 7 and ends without a final checkpoint; resumed from step 5, the log keeps
+# the step-5 line and nothing is set aside as an earlier run's.
+e=(--set checkpoint.every=5 --set train.log_every=1000 --set checkpoint.final=false)
+"$DISTKAN" train base.ini --run-dir runs/E "${e[@]}" --set train.steps=7 > E.log 2>&1 || { cat E.log; fail "E failed"; }
+step5=$(head -n 1 runs/E/metrics.jsonl)
+"$DISTKAN" train base.ini --run-dir runs/E "${e[@]}" --set train.steps=12 --resume latest > E2.log 2>&1 \
+    || { cat E2.log; fail "E's resume failed"; }
+grep -q "^resuming from runs/E/checkpoints/ckpt-000000000005.dkc" E2.log || { cat E2.log; fail "(i): E did not resume step 5"; }
+[ "$(head -n 1 runs/E/metrics.jsonl)" = "$step5" ] || { head -n 2 runs/E/metrics.jsonl; fail "(i): the step-5 line was not carried over"; }
+! grep -q "earlier unfinished run" E2.log || { cat E2.log; fail "(i): E's own log was set aside as another run's"; }
+! "$DISTKAN" inspect runs/E | grep -q "another run's" || { "$DISTKAN" inspect runs/E; fail "(i): E's own checkpoint called another run's"; }
+
+# (j) Z runs twice in one run directory and shared directory, saving only at step 5: the
+# second sets the first's log and checkpoint aside, and its own step 5 is all that shared4
+# holds. V, a run of its own elsewhere, pointed at shared4 with --resume latest, must not
+# take Z's checkpoint for its history because Z's first log lies set aside there.
+z=(--set checkpoint.dir=shared4 "${e[@]}" --set train.steps=7)
+for n in 1 2; do
+    "$DISTKAN" train base.ini --run-dir runs/Z "${z[@]}" > "Z$n.log" 2>&1 || { cat "Z$n.log"; fail "Z ($n) failed"; }
+done
+ls shared4/earlier-*/metrics.jsonl > /dev/null || { ls -R shared4; fail "(j): Z's first log was not set aside"; }
+"$DISTKAN" train base.ini --run-dir runs/V --set train.steps=10 > V.log 2>&1 || { cat V.log; fail "V failed"; }
+expect_failure 1 "--resume latest: no checkpoint there continues the run directory's training log" \
+    "$DISTKAN" train base.ini --run-dir runs/V --set checkpoint.dir=shared4 --set train.steps=12 --resume latest
+echo "ok (i), (j): checkpoints saved before the first log line: carried over by their own, not by another's"
 
 echo "shared checkpoint directories: each run directory's tools and resume use that run's checkpoints"
