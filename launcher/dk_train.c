@@ -612,10 +612,19 @@ static void print_stop(const run *r)
     /* The ranks share that a stop was asked for, not by which signal: only rank 0's own
      * is known here. */
     const int sig = dk_signals_stop_requested();
-    printf("stopped by %s at step %ld of %ld; resume with: the same command line plus --resume latest "
-           "(run directory %s, checkpoints in %s)\n",
+    /* The option may be given once: a job script with --resume auto or latest needs no
+     * change, one that named a checkpoint names the newest instead. */
+    const char *opt = r->resume_option;
+    char how[DK_PATH_MAX + 96];
+    if (!opt)
+        snprintf(how, sizeof how, "the same command line plus --resume latest");
+    else if (!strcmp(opt, "auto") || !strcmp(opt, "latest"))
+        snprintf(how, sizeof how, "the same command line (its --resume %s goes on from here)", opt);
+    else
+        snprintf(how, sizeof how, "the same command line with --resume latest in place of --resume %s", opt);
+    printf("stopped by %s at step %ld of %ld; resume with: %s (run directory %s, checkpoints in %s)\n",
            sig == SIGUSR1 ? "SIGUSR1" : sig == SIGTERM ? "SIGTERM" : "a stop signal to another rank", r->step,
-           r->total_steps, r->cfg->run_dir, r->ckpt_dir);
+           r->total_steps, how, r->cfg->run_dir, r->ckpt_dir);
     fflush(stdout);
 }
 
@@ -646,11 +655,12 @@ static dk_err train_and_save(run *r)
     return DK_OK;
 }
 
-dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int *local_failure)
+dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, const char *resume_option,
+                    int *local_failure)
 {
     /* No evaluation yet: NaN, which checkpoints and logs show as "not measured", not 0. */
     run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm), .first_loss_step = -1,
-             .eval = {NAN, NAN, NAN, NAN}};
+             .eval = {NAN, NAN, NAN, NAN}, .resume_option = resume_option};
     r.t_start = dk_train_now();
     *local_failure = 0;
     /* Installed before setup, so that a signal during a long setup is kept for the first

@@ -10,7 +10,8 @@
  * final_params.bin, final_state.bin, config.ini}, with checkpoints in the checkpoint
  * directory. Collective: every rank calls it. `resume` (NULL: start afresh) is "latest", "auto"
  * (as latest; main.c has already resolved --resume auto to it, a set-aside path or NULL)
- * or a checkpoint path to continue from.
+ * or a checkpoint path to continue from. `resume_option`: the --resume option as the user gave
+ * it (NULL: none), for the hint printed after a stop.
  *
  * A stop signal (SIGTERM, SIGUSR1; dk_signals.h) ends training at the next step boundary
  * with a checkpoint and returns DK_OK without the final outputs.
@@ -20,6 +21,7 @@
  * this rank found it (and so should print it). Errors during training end the job
  * through dk_comm_abort, except agreed ones (dk_error_is_agreed: a non-finite all-reduced
  * loss), which every rank raises alike and returns, with *local_failure set on rank 0. */
-dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, int *local_failure);
+dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, const char *resume_option,
+                    int *local_failure);
 
 #endif

@@ -112,6 +112,7 @@ typedef struct dk_run {
     char data_range_warning[320]; /* fit: the training inputs leave the grid range ("" if not) */
     double last_lr;       /* learning rate of the last Adam update */
     struct dk_resume *resume; /* while a resumed run is set up */
+    const char *resume_option; /* --resume as given (NULL: none): the stop hint says what to change */
     /* Device (dk_train_device.h): NULL on the CPU. */
     dk_device_choice device;
     struct dk_device_run *dev;

@@ -467,7 +467,7 @@ static int run_train(const cli *c, int argc, char **argv)
     if (agreed == DK_OK && resume && !strcmp(resume, "auto"))
         agreed = resolve_auto_resume(comm, &cfg, &resume, &report);
     if (agreed == DK_OK) {
-        agreed = dk_train_run(&cfg, comm, resume, &report);
+        agreed = dk_train_run(&cfg, comm, resume, c->resume, &report);
     }
     if (agreed != DK_OK && report) {
         if (world > 1 && dk_error_is_agreed())

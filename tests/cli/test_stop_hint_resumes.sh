@@ -1,7 +1,8 @@
 # After a stop signal, the printed hint is one a user can follow literally: it names the
 # run directory and the checkpoint directory, and the same command line (here with
 # --run-dir and a --set that moves the checkpoints) plus --resume latest continues from
-# the stop checkpoint and finishes the run.
+# the stop checkpoint and finishes the run; for a run started with --resume auto, the same
+# command line as it was.
 source "$(dirname "$0")/../lib.sh"
 cfg="$SOURCE_DIR/tests/mpi/slow_pde.ini"
 args=("$cfg" --run-dir elsewhere --set checkpoint.dir=ckpts --set checkpoint.every=0)
@@ -35,4 +36,29 @@ grep -q "^valid    .*ckpts/ckpt-0*$step.dkc  step $step," inspect.out || { cat i
 grep -q "^resuming from ckpts/ckpt-0*$step.dkc: step $step," resumed.log \
     || { cat resumed.log; fail "following the hint did not resume from the stop checkpoint"; }
 grep -q '"steps": 1600,' elsewhere/summary.json || fail "the resumed run did not finish"
+echo "ok: $hint: followed, it resumed from step $step and finished"
+
+# A job script with --resume auto (a requeueable job's first start): the hint says that the
+# same command line goes on, and it does (adding --resume latest would give the option twice).
+auto=("$cfg" --run-dir auto_run --set checkpoint.every=0 --resume auto)
+"$DISTKAN" train "${auto[@]}" > auto_stopped.log 2>&1 &
+pid=$!
+logging=0
+for _ in $(seq 1 400); do
+    [ "$(cat auto_run/metrics.jsonl.partial 2> /dev/null | grep -c '"phase"')" -ge 2 ] && { logging=1; break; }
+    sleep 0.05
+done
+[ "$logging" -eq 1 ] || fail "the auto run did not start logging"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 0 ] || { cat auto_stopped.log; fail "the stopped auto run exited $rc"; }
+hint=$(grep '^stopped by SIGTERM at step ' auto_stopped.log) || { cat auto_stopped.log; fail "no stop line (auto)"; }
+step=$(echo "$hint" | sed -n 's/^stopped by SIGTERM at step \([0-9]*\) of .*/\1/p')
+echo "$hint" | grep -qF "resume with: the same command line (its --resume auto goes on from here)" \
+    || fail "the hint of a --resume auto run does not say that the same command line goes on: $hint"
+"$DISTKAN" train "${auto[@]}" > auto_resumed.log || { cat auto_resumed.log; fail "the resumed auto run failed"; }
+grep -q "^resuming from auto_run/checkpoints/ckpt-0*$step.dkc: step $step," auto_resumed.log \
+    || { cat auto_resumed.log; fail "the same --resume auto command line did not resume from the stop checkpoint"; }
+grep -q '"steps": 1600,' auto_run/summary.json || fail "the resumed auto run did not finish"
 echo "ok: $hint: followed, it resumed from step $step and finished"
