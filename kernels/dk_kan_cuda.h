@@ -45,8 +45,9 @@ extern "C" {
 size_t dk_kan_cuda_param_smem_bytes(int G, int k, dk_dtype dtype, int jet);
 /* The largest G whose dk_kan_cuda_param_smem_bytes is at most limit_bytes (0: none). */
 int dk_kan_cuda_largest_grid(int k, dk_dtype dtype, int jet, size_t limit_bytes);
-/* The most dynamic shared memory the current GPU gives one block (its opt-in limit). */
-dk_err dk_kan_cuda_smem_limit(size_t *bytes);
+/* The most dynamic shared memory GPU `device` (an ordinal) gives one block (its opt-in
+ * limit); it need not be the current GPU. */
+dk_err dk_kan_cuda_smem_limit(int device, size_t *bytes);
 
 /* Device scratch bytes for forward and backward on this shape and dtype. */
 size_t dk_kan_cuda_workspace_bytes(const dk_kan_shape *s, dk_dtype dtype);

@@ -309,14 +309,22 @@ inline dk_err dk_kc_check(const dk_kan_shape *s, int batch, const void *workspac
     return DK_OK;
 }
 
+/* The most dynamic shared memory the current GPU gives one block (its opt-in limit), and
+ * which GPU that is. */
+inline dk_err dk_kc_smem_limit(int *dev, int *limit)
+{
+    DK_CUDA_CALL(cudaGetDevice(dev), "cudaGetDevice");
+    DK_CUDA_CALL(cudaDeviceGetAttribute(limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, *dev),
+                 "querying the shared memory per block");
+    return DK_OK;
+}
+
 /* Dynamic shared memory of `bytes` for `kernel`: refused with a message naming the shape
  * when the GPU cannot give that much to one block, opted into beyond the default 48 KB. */
 inline dk_err dk_kc_smem_ready(const void *kernel, size_t bytes, const dk_kan_shape *s, const char *what)
 {
     int dev = 0, limit = 0;
-    DK_CUDA_CALL(cudaGetDevice(&dev), "cudaGetDevice");
-    DK_CUDA_CALL(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
-                 "querying the shared memory per block");
+    DK_CALL(dk_kc_smem_limit(&dev, &limit));
     if (bytes > (size_t)limit)
         DK_ERROR(DK_ERR_USAGE,
                  "%s: KAN layer %dx%d, G=%d, k=%d needs %zu bytes of shared memory per block, GPU %d allows %d: "
@@ -542,7 +550,14 @@ inline dk_err dk_kc_param_grads(const dk_kan_shape *s, dk_kc_args<T> a, const dk
 {
     constexpr int NV = dk_kc_param_sizes<K, JET>::NV, NS = dk_kc_param_sizes<K, JET>::NS;
     const size_t per_input = dk_kc_param_smem_per_input(s->n_basis, NV, NS, sizeof(T));
-    size_t ib = DK_KC_PARAM_SMEM_TARGET / per_input;
+    /* Inputs per block: as many as fit the target, and the GPU (below 96 KiB per block on
+     * some: a T4 gives 64). One input per block is the least, which set-up checks
+     * (dk_kan_cuda_param_smem_bytes). Each edge's sums run in sample order whatever ib is,
+     * so ib changes no result. */
+    int dev = 0, limit = 0;
+    DK_CALL(dk_kc_smem_limit(&dev, &limit));
+    const size_t budget = (size_t)limit < DK_KC_PARAM_SMEM_TARGET ? (size_t)limit : DK_KC_PARAM_SMEM_TARGET;
+    size_t ib = budget / per_input;
     ib = ib < 1 ? 1 : ib > 8 ? 8 : ib;
     ib = ib > (size_t)s->in ? (size_t)s->in : ib;
     const size_t smem = ib * per_input;

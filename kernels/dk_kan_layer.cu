@@ -219,11 +219,10 @@ int dk_kan_cuda_largest_grid(int k, dk_dtype dtype, int jet, size_t limit_bytes)
     return more >= (size_t)INT_MAX ? INT_MAX : 1 + (int)more;
 }
 
-dk_err dk_kan_cuda_smem_limit(size_t *bytes)
+dk_err dk_kan_cuda_smem_limit(int device, size_t *bytes)
 {
-    int dev = 0, limit = 0;
-    DK_CUDA_CALL(cudaGetDevice(&dev), "cudaGetDevice");
-    DK_CUDA_CALL(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+    int limit = 0;
+    DK_CUDA_CALL(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
                  "querying the shared memory per block");
     *bytes = limit > 0 ? (size_t)limit : 0;
     return DK_OK;

@@ -241,7 +241,7 @@ const dk_key_spec dk_config_keys[] = {
      FIELD(device), .names = device_names,
      .doc = "Where each rank computes: cuda (one GPU per rank, chosen by its rank on the node), cpu, or auto "
             "(cuda when every rank sees a GPU, distkan was built with CUDA and the model fits the GPU kernels: "
-            "at most 65535 inputs per layer, and a largest G of the grid schedule that fits the GPU's shared "
+            "at most 65535 inputs and 65535 x 32 outputs per layer, and a largest G of the grid schedule that fits the GPU's shared "
             "memory, 899 at k = 3 in float64 on an H100 (docs/gpu.md); else cpu, saying why)."},
     {.section = "dist", .key = "comm", .resume_may_change = true, .type = DK_KEY_ENUM, .default_text = "auto",
      FIELD(comm), .names = comm_names,

@@ -17,11 +17,12 @@ static void use_cpu(dk_device_choice *d, const char *why)
 }
 
 #ifdef DISTKAN_HAVE_CUDA
-/* Whether the activated GPU can run the backward at the largest G of the run's grid
+/* Whether the chosen GPUs can run the backward at the largest G of the run's grid
  * schedule: the parameter-gradient kernel keeps a column of G + k sums per edge in shared
  * memory (float64, k = 3: G <= 899 on an H100, 889 for the PDE kernels). Found here rather
- * than at the first backward at that G, which may come after hours of a grid schedule. The
- * verdict is every rank's (GPUs may differ): "" when it fits, else why not, in `why`. */
+ * than at the first backward at that G, which may come after hours of a grid schedule, and
+ * before the GPU is made current, so that `auto` leaves it untouched. The smallest GPU of
+ * the job decides, for every rank alike: "" when it fits, else why not, in `why`. */
 static dk_err grid_fits_gpu(dk_run *r, char *why, size_t cap, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
@@ -31,16 +32,17 @@ static dk_err grid_fits_gpu(dk_run *r, char *why, size_t cap, int *local_failure
     for (int s = 0; s < plan.n_stages; s++)
         G = plan.G[s] > G ? plan.G[s] : G;
     const int jet = cfg->task == DK_TASK_PDE;
-    size_t limit = 0;
-    DK_CALL(dk_comm_agree(r->comm, dk_kan_cuda_smem_limit(&limit), local_failure));
+    size_t mine = 0;
+    DK_CALL(dk_comm_agree(r->comm, dk_kan_cuda_smem_limit(r->device.ordinal, &mine), local_failure));
+    double neg_limit = -(double)mine; /* the smallest limit, as a maximum */
+    DK_CALL(dk_comm_allreduce_max_f64(r->comm, &neg_limit, 1));
+    const size_t limit = (size_t)-neg_limit;
     why[0] = '\0';
     const size_t need = dk_kan_cuda_param_smem_bytes(G, cfg->k, cfg->precision, jet);
-    double short_by = need > limit ? 1.0 : 0.0;
-    DK_CALL(dk_comm_allreduce_max_f64(r->comm, &short_by, 1));
-    if (short_by > 0)
+    if (need > limit)
         snprintf(why, cap, "G = %d needs %zu bytes of shared memory per block in the CUDA %sbackward, more than "
-                 "%s GPU gives (%zu bytes here: at most G = %d at k = %d in %s)", G, need, jet ? "second-order " : "",
-                 need > limit ? "this" : "another rank's", limit,
+                 "the GPU%s gives (%zu bytes: at most G = %d at k = %d in %s)", G, need, jet ? "second-order " : "",
+                 r->world > 1 ? " of the job that gives least" : "", limit,
                  dk_kan_cuda_largest_grid(cfg->k, cfg->precision, jet, limit), cfg->k,
                  cfg->precision == DK_F64 ? "float64" : "float32");
     return DK_OK;
@@ -80,7 +82,6 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
         use_cpu(&r->device, why);
         return DK_OK;
     }
-    DK_CALL(dk_comm_agree(r->comm, dk_device_activate(&r->device), local_failure));
 #ifdef DISTKAN_HAVE_CUDA
     char why_not[sizeof r->device.why - 16];
     DK_CALL(grid_fits_gpu(r, why_not, sizeof why_not, local_failure));
@@ -97,6 +98,7 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
         return DK_OK;
     }
 #endif
+    DK_CALL(dk_comm_agree(r->comm, dk_device_activate(&r->device), local_failure));
     /* Two ranks of a node on one physical GPU (the same PCI bus id, whatever ordinal each
      * sees it under) put the all-reduce on MPI for every rank. Counting ranks against
      * visible GPUs would not do: a scheduler may give each rank a single GPU of its own. */

@@ -15,7 +15,7 @@ expect_failure 2 "\[model\] grid / \[grid\] schedule: G = 6000 needs [0-9]+ byte
     "$DISTKAN" train "$fit" --run-dir cuda --set model.grid=6000 "${one_step[@]}" --set dist.device=cuda
 [ ! -e cuda ] || fail "the refused run created its run directory"
 largest=$(sed -n 's/.*at most G = \([0-9]*\) at k = 3 in float64.*/\1/p' err.txt)
-limit=$(sed -n 's/.*(\([0-9]*\) bytes here.*/\1/p' err.txt)
+limit=$(sed -n 's/.*(\([0-9]*\) bytes: at most.*/\1/p' err.txt)
 [ -n "$largest" ] && [ "$largest" -gt 5 ] || { cat err.txt; fail "no largest G in the message"; }
 # Worked by hand for an H100's 232448 bytes: 32 edges x (G + 3) float64 sums, plus 32
 # samples x (4 basis values + silu) float64 and 32 ints, at most 232448: G + 3 <= 902.
