@@ -59,6 +59,12 @@ dk_err dk_signals_install(void)
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         if (sigaction(sigs[i], &sa, NULL) != 0)
             DK_ERROR(DK_ERR_INTERNAL, "cannot install the handler of signal %d: %s", sigs[i], strerror(errno));
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    if (sigaction(SIGPIPE, &ignore, NULL) != 0)
+        DK_ERROR(DK_ERR_INTERNAL, "cannot ignore SIGPIPE: %s", strerror(errno));
     return DK_OK;
 }
 

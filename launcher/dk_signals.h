@@ -19,7 +19,10 @@ enum { DK_SIGNAL_REPEAT_DEFAULT_S = 2 };
 
 /* Installs the handlers (sigaction, SA_RESTART so that file writes are not interrupted);
  * reads DISTKAN_SIGNAL_REPEAT_S (a bad value is a DK_ERR_USAGE naming it). Calling it
- * again keeps a request that has already arrived. */
+ * again keeps a request that has already arrived. SIGPIPE is ignored: a reader of the
+ * progress output that goes away (`| head`, a `tee` that was killed) would otherwise end
+ * the run at once, without a checkpoint; the progress writes then fail (EPIPE, warned of
+ * once) and training and its files go on. */
 dk_err dk_signals_install(void);
 /* The signal number of the first stop request, or 0. */
 int dk_signals_stop_requested(void);

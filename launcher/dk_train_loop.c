@@ -233,7 +233,13 @@ static dk_err write_log(dk_run *r, const char *phase, double phase_value, int ev
     else
         printf("  lr %.3e", phase_value);
     printf("  samples/s %.4g\n", samples_per_s);
-    fflush(stdout);
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && !r->warned_stdout_gone) {
+        r->warned_stdout_gone = true;
+        fprintf(stderr, "distkan: warning: the progress output cannot be written (%s): training goes on without it "
+                        "(its log: %s/metrics.jsonl.partial, metrics.jsonl when it ends)\n",
+                errno ? strerror(errno) : "a write failed", r->cfg->run_dir);
+    }
     FILE *f = r->metrics;
     fprintf(f, "{\"step\": %ld, \"phase\": \"%s\", \"grid\": %d", r->step, phase, r->net->G);
     json_field(f, "loss", r->loss.total);

@@ -109,6 +109,7 @@ typedef struct dk_run {
     bool carried_from_partial; /* rank 0: its log lines came from the run directory's .partial */
     bool warned_rel_l2_undefined; /* the PDE evaluation set cannot give a relative error */
     bool warned_test_rmse_not_finite;
+    bool warned_stdout_gone; /* rank 0: the progress output failed (a closed pipe, a full disk) */
     char data_range_warning[320]; /* fit: the training inputs leave the grid range ("" if not) */
     double last_lr;       /* learning rate of the last Adam update */
     struct dk_resume *resume; /* while a resumed run is set up */

@@ -3,7 +3,9 @@
 #   the run replaces the name, and the file it pointed at keeps its bytes;
 # - a FIFO under that name: the run replaces it too, instead of waiting for a reader;
 # - a command whose standard output cannot be written (/dev/full) exits 1 saying so, for
-#   every command that prints (check, keys, inspect, --help, --version, device).
+#   every command that prints (check, keys, inspect, --help, --version, device);
+# - a training run whose progress reader goes away (`| head -n 3`) trains on to the end
+#   and writes its results, warning once, instead of dying of SIGPIPE without a checkpoint.
 source "$(dirname "$0")/../lib.sh"
 cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
 opts=(--set train.steps=5 --set checkpoint.every=5)
@@ -40,3 +42,12 @@ expect_failure 1 "cannot use 'loop_a' as a directory: Too many levels of symboli
     "$DISTKAN" train "$cfg" --run-dir loop_a --set train.steps=1
 expect_failure 1 "cannot use 'dangling' as a directory: No such file or directory" \
     "$DISTKAN" train "$cfg" --run-dir dangling --set train.steps=1
+
+{ "$DISTKAN" train "$cfg" --run-dir piped --set train.steps=300 --set train.log_every=1 2> piped.err; echo $? > piped.rc; } \
+    | head -n 3 > /dev/null
+rc=$(cat piped.rc)
+[ "$rc" -eq 0 ] || { cat piped.err; fail "a training run piped into head exited $rc"; }
+grep -q '"steps": 300,' piped/summary.json || { cat piped.err; fail "the piped run did not finish"; }
+[ "$(grep -c "warning: the progress output cannot be written (Broken pipe): training goes on" piped.err)" -eq 1 ] \
+    || { cat piped.err; fail "the piped run did not warn once that its progress is lost"; }
+echo "ok: a run piped into head trains to the end and says so once"
