@@ -538,14 +538,20 @@ static void print_header(const run *r)
         printf("collocation: %ld interior + %ld boundary points (%s%s), %ld evaluation points\n", t->n_int, t->n_bnd,
                cfg->pde_sampling == DK_SAMPLING_HALTON ? "Halton" : "uniform",
                cfg->pde_resample_every ? ", resampled" : "", t->n_eval);
-        /* Inputs outside the grid see only the base branch: say so rather than train badly. */
+        /* Inputs beyond the grid range see the splines fade, and past the extension knots
+         * only the base branch: say so rather than train badly. */
+        int outside = 0, first = -1;
         for (int a = 0; a < t->dim; a++)
             if (t->lo[a] < cfg->grid_range[0] || t->hi[a] > cfg->grid_range[1]) {
-                printf("warning: the domain of input %d is [%g, %g] but [model] grid_range is [%g, %g]: spline "
-                       "terms vanish outside the grid\n",
-                       a, t->lo[a], t->hi[a], cfg->grid_range[0], cfg->grid_range[1]);
-                break;
+                outside++;
+                first = first < 0 ? a : first;
             }
+        if (outside > 0)
+            printf("warning: the domain leaves [model] grid_range [%g, %g]: input %d spans [%g, %g] (%d of %d inputs "
+                   "outside); spline terms fade out beyond the grid, and vanish k knot intervals past it: set "
+                   "grid_range to cover the domain%s\n",
+                   cfg->grid_range[0], cfg->grid_range[1], first, t->lo[first], t->hi[first], outside, t->dim,
+                   cfg->grid_update_every ? "" : " or enable grid updates ([grid] update_every)");
         char caveat[400];
         const dk_pde_params params = dk_config_pde_params(cfg);
         if (t->problem->caveat && t->problem->caveat(&params, caveat, sizeof caveat))

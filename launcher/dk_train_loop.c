@@ -301,11 +301,15 @@ static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int ev
  * Adam
  * ------------------------------------------------------------------------------------- */
 
+/* A NaN as printf spells it depends on its sign bit, which means nothing: "-nan" in a
+ * message reads as a negative loss. */
+static double unsigned_nan(double v) { return isnan(v) ? fabs(v) : v; }
+
 dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where)
 {
     DK_ERROR_AGREED(DK_ERR_NUMERIC,
                     "the training loss is %g at step %ld%s: lower [train] lr (now %g) or check the data or problem",
-                    loss, r->step, where, r->cfg->lr);
+                    unsigned_nan(loss), r->step, where, r->cfg->lr);
 }
 
 dk_err dk_train_initial_loss_not_finite(double loss)
@@ -315,7 +319,7 @@ dk_err dk_train_initial_loss_not_finite(double loss)
                     "the training loss of the initial model is %g, before any update: check the data (non-finite or "
                     "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, "
                     "scale_sp) and the problem",
-                    loss);
+                    unsigned_nan(loss));
 }
 
 static dk_err adam_update(dk_run *r)
@@ -390,7 +394,7 @@ static dk_err lbfgs_update(dk_run *r, dk_lbfgs_report *rep)
             dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
         DK_CALL(lbfgs_objective(r, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r)));
         if (!isfinite(r->lbfgs_f))
-            DK_ERROR_AGREED(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", r->lbfgs_f, r->step);
+            DK_ERROR_AGREED(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", unsigned_nan(r->lbfgs_f), r->step);
         r->lbfgs_fresh = false;
     }
     dk_err err = dk_lbfgs_step(r->lbfgs, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r), lbfgs_objective, r, rep);

@@ -12,7 +12,7 @@ expect_failure 1 "training loss of the initial model is inf, before any update: 
     "$DISTKAN" train "$cfg" --run-dir evaluate_only --set train.steps=0 --set model.scale_sp=1e308 \
     --set model.scale_base_mu=1e308
 [ ! -e evaluate_only/summary.json ] || fail "an evaluation of a non-finite model wrote results"
-expect_failure 1 "training loss is -?nan at step 2: lower \[train\] lr \(now 1e\+300\)" \
+expect_failure 1 "training loss is nan at step 2: lower \[train\] lr \(now 1e\+300\)" \
     "$DISTKAN" train "$cfg" --run-dir step2 --set train.lr=1e300
 # On several ranks every rank sees the same all-reduced loss and stops at the same step:
 # rank 0 reports it once (not one traceback per rank), and the job ends without MPI_Abort.
@@ -25,8 +25,8 @@ one_report() { # NAME PATTERN SET...: 3 ranks, exit 1, the error printed exactly
     grep -q "MPI_ABORT" err.txt && fail "$name: the job was aborted instead of ending"
     [ -e "$name/metrics.jsonl.partial" ] || fail "$name: the log of the failed run was not kept"
 }
-one_report adam_ranks "training loss is -?nan at step 2" --set train.lr=1e300
-one_report grid_ranks "training loss is -?nan at step 2, before the grid update: lower \[train\] lr" \
+one_report adam_ranks "training loss is nan at step 2" --set train.lr=1e300
+one_report grid_ranks "training loss is nan at step 2, before the grid update: lower \[train\] lr" \
     --set train.lr=1e300 --set grid.update_every=1
 one_report lbfgs_ranks "the loss is inf where L-BFGS starts" --set train.optimizer=lbfgs \
     --set model.scale_sp=1e308 --set model.scale_base_mu=1e308
