@@ -476,23 +476,30 @@ static double measure_attempt(void *attempt, void *ctx, bench_timing *tm)
     return rw->load_c;
 }
 
-/* The row's C columns, measured again while it ran beside another job. */
-static void measure_row(row *rw, const options *o, bench_timing *tm)
+/* The row's C columns, measured again while it ran beside another job; then the two
+ * implementations' results of the row's last steps compared (the start-up check covers
+ * small shapes only): 0 when they disagree. */
+static int measure_row(row *rw, const options *o, bench_timing *tm)
 {
     problem pr;
     const bench_layer_dims d = {rw->dt, rw->n, rw->G, o->k, o->batch};
     if (problem_init(&pr, &d, rw->threads, o->jitter, 1)) {
         fprintf(stderr, "bench_kan_layer: out of memory for %s n=%d G=%d, row skipped\n",
                 dk_dtype_name(rw->dt), rw->n, rw->G);
-        return;
+        return 1;
     }
     char label[96];
     snprintf(label, sizeof label, "%s threads=%d n=%d G=%d", dk_dtype_name(rw->dt), rw->threads, rw->n, rw->G);
     row scratch[2];
     bench_measure_quietly(rw, scratch, sizeof *rw, rw->threads, label, tm, measure_attempt, &pr);
+    double diff[BENCH_LAYER_N_RESULTS];
+    const double worst = bench_layer_compare(&pr.fused, &pr.dense, &d, diff);
+    const int ok = worst <= (rw->dt == DK_F64 ? 1e-10 : 1e-3); /* as run_check; NaN fails */
     problem_free(&pr);
-    fprintf(stderr, "%s: fused %.0f/s (%d reps), dense %.0f/s (%d reps), others' load %.0f%%\n", label,
-            rw->fused, rw->reps_fused, rw->dense, rw->reps_dense, 100 * rw->load_c);
+    fprintf(stderr, "%s: fused %.0f/s (%d reps), dense %.0f/s (%d reps), others' load %.0f%%; fused vs dense "
+            "max rel diff %.1e %s\n", label, rw->fused, rw->reps_fused, rw->dense, rw->reps_dense, 100 * rw->load_c,
+            worst, ok ? "ok" : "MISMATCH");
+    return ok;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -556,7 +563,7 @@ int main(int argc, char **argv)
     run_torch(rn.rows, rn.n_rows, &o, &rn.ti);
     bench_timing tm = bench_timing_start(&o.run, &o.cpu);
     for (int r = 0; r < rn.n_rows; r++)
-        measure_row(&rn.rows[r], &o, &tm);
+        rn.all_ok &= measure_row(&rn.rows[r], &o, &tm);
 
     printf("\nsamples/s of fused forward+backward (with dx), batch %d, k %d:\n\n", o.batch, o.k);
     print_table(stdout, rn.rows, rn.n_rows, 0);
@@ -569,7 +576,7 @@ int main(int argc, char **argv)
     if (o.run.md_path && bench_save_md("bench_kan_layer", o.run.md_path, &report_md, write_generated, &rn))
         return 1;
     if (!rn.all_ok) {
-        fprintf(stderr, "bench_kan_layer: fused and dense disagree (see 'check' lines)\n");
+        fprintf(stderr, "bench_kan_layer: fused and dense disagree (see the 'check' and row lines)\n");
         return 1;
     }
     return 0;
