@@ -92,7 +92,7 @@ static int is_dir(const char *path)
 /* The run directory's config.ini, as this version reads it (NULL: none, or not readable as
  * one); when the file is there, when it was written in *written (else 0). One copy, static:
  * it is large, and the tools that load models are single-threaded. */
-static const dk_config *run_config(const char *run_dir, time_t *written)
+static const dk_config *run_config(const char *run_dir, struct timespec *written)
 {
     static dk_config cfg;
     char ini[DK_CKPT_PATH_MAX];
@@ -100,7 +100,7 @@ static const dk_config *run_config(const char *run_dir, time_t *written)
     if ((size_t)snprintf(ini, sizeof ini, "%s/config.ini", run_dir) >= sizeof ini || stat(ini, &st) != 0 ||
         access(ini, R_OK) != 0)
         return NULL;
-    *written = st.st_mtime;
+    *written = st.st_mtim;
     if (dk_config_load(&cfg, ini, NULL, 0) != DK_OK) {
         dk_error_clear();
         return NULL;
@@ -114,13 +114,17 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
 {
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
-    time_t ini_written = 0, note_written = 0;
+    struct timespec ini_written = {0, 0}, note_written = {0, 0};
     const dk_config *cfg = run_config(run_dir, &ini_written); /* unreadable: the default place */
     /* A run that has not ended (stopped, or still going) has no config.ini yet, or an
-     * earlier run's: the note its start left says where its checkpoints go. */
+     * earlier run's: the note its start left says where its checkpoints go. To the
+     * nanosecond, and a tie to the note: a run that starts within the second in which the
+     * one before it ended must not be sent to the earlier run's checkpoints (both files of
+     * one run name the same place). */
     char noted[DK_CKPT_PATH_MAX];
     if (dk_run_noted_checkpoint_dir(run_dir, noted, sizeof noted, &note_written) &&
-        (ini_written == 0 || note_written > ini_written)) {
+        (note_written.tv_sec > ini_written.tv_sec ||
+         (note_written.tv_sec == ini_written.tv_sec && note_written.tv_nsec >= ini_written.tv_nsec))) {
         if (!is_dir(noted))
             DK_ERROR(DK_ERR_IO, "%s: its %s names %s, which is not a directory (moved?): give the checkpoint directory "
                      "itself", run_dir, DK_RUN_CHECKPOINT_NOTE, noted);
@@ -143,7 +147,7 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
 
 dk_err dk_model_run_without_checkpoints(const char *run_dir, const char *dir)
 {
-    time_t written;
+    struct timespec written;
     const dk_config *cfg = run_config(run_dir, &written);
     if (cfg && !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0)
         DK_ERROR(DK_ERR_IO,

@@ -87,10 +87,9 @@ void dk_run_logs_free(dk_run_logs **logs)
  * (as the line counts them) and writer, what a run whose first line is its checkpoint's
  * writes (a checkpoint before the first logged step, an evaluate-only run, a stop at
  * start-up). A line or a checkpoint of a version that recorded no writer is matched by step
- * and size alone. *empty: the log is empty. */
-static bool opened_by_checkpoint(const char *path, const Dk__Manifest *m, bool *empty)
+ * and size alone. */
+bool dk_log_opened_by_checkpoint(const char *path, const Dk__Manifest *m)
 {
-    *empty = false;
     /* O_NONBLOCK: a FIFO under the log's name must not hang the run in open(). */
     const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -100,7 +99,6 @@ static bool opened_by_checkpoint(const char *path, const Dk__Manifest *m, bool *
     close(fd);
     if (got < 0)
         return false;
-    *empty = got == 0;
     head[got] = '\0';
     char *end = strchr(head, '\n');
     if (!end)
@@ -124,16 +122,28 @@ static bool opened_by_checkpoint(const char *path, const Dk__Manifest *m, bool *
     return sscanf(field, ", \"writer\": %llu", &line_writer) == 1 && line_writer == writer;
 }
 
-bool dk_log_opened_by_checkpoint(const char *path, const Dk__Manifest *m)
-{
-    bool empty;
-    return opened_by_checkpoint(path, m, &empty);
-}
-
 /* A checkpoint written before its log's first line records an empty log. */
 static bool records_empty_log(const Dk__Manifest *m)
 {
     return m->metadata && m->metadata->log_recorded && m->metadata->log_bytes == 0;
+}
+
+dk_err dk_log_continued_by(const char *path, const Dk__Manifest *m, bool *own)
+{
+    const Dk__Metadata *md = m->metadata;
+    *own = true;
+    if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
+        return DK_OK;
+    /* Written before the first line: the log's first line is this checkpoint's event line,
+     * the same step, size and writer (another run's at the same step and of the same size,
+     * a run sharing the checkpoint directory that also saves before it first logs, differs
+     * in its writer). An empty log proves nothing: a run killed before its first line
+     * leaves one, and it would own every such checkpoint of every run. */
+    if (md->log_bytes == 0) {
+        *own = dk_log_opened_by_checkpoint(path, m);
+        return DK_OK;
+    }
+    return dk_log_begins_with(path, md->log_bytes, md->log_crc32c, "the run's training log", own);
 }
 
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, bool *own)
@@ -143,24 +153,8 @@ dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, 
     if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
         return DK_OK;
     *own = false;
-    if (!logs)
-        return DK_OK;
-    if (md->log_bytes == 0) {
-        /* Written before the first line: the run's log is still empty, or its first line
-         * is this checkpoint's event line: the same step, size and writer (another run's at
-         * the same step and of the same size, a run sharing the checkpoint directory that
-         * also saves before it first logs, differs in its writer). */
-        for (int i = 0; i < logs->n && !*own; i++) {
-            bool empty;
-            *own = opened_by_checkpoint(logs->path[i], m, &empty) || empty;
-        }
-        return DK_OK;
-    }
-    for (int i = 0; i < logs->n; i++) {
-        DK_CALL(dk_log_begins_with(logs->path[i], md->log_bytes, md->log_crc32c, "the run's training log", own));
-        if (*own)
-            return DK_OK;
-    }
+    for (int i = 0; logs && i < logs->n && !*own; i++)
+        DK_CALL(dk_log_continued_by(logs->path[i], m, own));
     return DK_OK;
 }
 
@@ -250,14 +244,14 @@ dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir)
     return DK_OK;
 }
 
-bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, time_t *written)
+bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, struct timespec *written)
 {
     char note[DK_PATH_MAX + 32];
     struct stat st;
     if ((size_t)snprintf(note, sizeof note, "%s/%s", run_dir, DK_RUN_CHECKPOINT_NOTE) >= sizeof note ||
         stat(note, &st) != 0)
         return false;
-    *written = st.st_mtime;
+    *written = st.st_mtim;
     FILE *f = fopen(note, "r");
     if (!f)
         return false;

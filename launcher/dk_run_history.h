@@ -5,8 +5,9 @@
  * the lines up to its checkpoint over, a finished run renames metrics.jsonl.partial to
  * metrics.jsonl. So a checkpoint belongs to the run whose log, the run directory's
  * metrics.jsonl or metrics.jsonl.partial, begins with the bytes it recorded; one written
- * before the log's first line (an empty record) to a run whose log is still empty or
- * begins with that checkpoint's own event line (its step, tensor bytes and writer); none to a run
+ * before the log's first line (an empty record) to the run whose log begins with that
+ * checkpoint's own event line (its step, tensor bytes and writer; an empty log, left by a
+ * run killed before its first line, owns none); none to a run
  * directory without a log. Checkpoints of versions that recorded nothing belong to
  * every run.
  *
@@ -53,7 +54,12 @@ bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir);
  * written into *written (false if there is none). */
 #define DK_RUN_CHECKPOINT_NOTE ".distkan.checkpoints"
 dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir);
-bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, time_t *written);
+bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, struct timespec *written);
+
+/* *own: whether the log at path continues from checkpoint m: begins with the log m recorded,
+ * or with m's own event line where m recorded an empty log (an empty log owns nothing);
+ * true for a checkpoint of a version that recorded no log. An unreadable log is an error. */
+dk_err dk_log_continued_by(const char *path, const Dk__Manifest *m, bool *own);
 
 /* Whether the log at path begins with checkpoint m's own event line (step, tensor bytes and
  * writer): the log of the run that wrote m before its first line, m recording an empty log. */

@@ -21,6 +21,7 @@
 #include "../checkpoint/dk_ckpt_file.h"
 #include "../common/dk_fs.h"
 #include "dk_run_files.h"
+#include "dk_run_history.h"
 #include "dk_run_lock.h"
 #include "dk_signals.h"
 #include "dk_train_device.h"
@@ -90,7 +91,10 @@ static dk_err make_aside_dir(const char *ckpt_dir, char *aside, size_t cap)
 /* Whether a checkpoint belongs to the history this run continues: none does for a fresh
  * run, nor for one resumed from a checkpoint in another directory (the ones here are
  * another history, even with lower steps); those up to the resumed step do for a run
- * resumed from its own directory, if they hold the step their names give. */
+ * resumed from its own directory, if they hold the step their names give and the run's
+ * log (the lines it carried over, and its own) continues from them. Another run's
+ * checkpoints, in a directory runs share, are not this history whatever their steps
+ * (`--resume PATH` of another run's file would otherwise have pruned them). */
 static bool continued(const dk_run *r, const dk_ckpt_entry *e)
 {
     if (!r->resumed || !r->resumed_in_own_dir || e->step > r->resumed_step)
@@ -103,8 +107,14 @@ static bool continued(const dk_run *r, const dk_ckpt_entry *e)
         dk_error_clear();
         return true;
     }
-    const Dk__Schedule *sc = dk_ckpt_manifest(rd)->schedule;
-    const bool same = !sc || sc->step == e->step;
+    const Dk__Manifest *m = dk_ckpt_manifest(rd);
+    bool same = !m->schedule || m->schedule->step == e->step;
+    char log[DK_PATH_MAX + 32];
+    if (same && (size_t)snprintf(log, sizeof log, "%s/metrics.jsonl.partial", r->cfg->run_dir) < sizeof log &&
+        dk_log_continued_by(log, m, &same) != DK_OK) {
+        dk_error_clear();
+        same = false; /* unsure: set aside, never pruned */
+    }
     dk_ckpt_close(&rd);
     return same;
 }

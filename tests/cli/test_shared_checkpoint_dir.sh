@@ -22,6 +22,9 @@
 #      checkpoint's event line over: the log goes on, and the checkpoint stays the run's own;
 #  (j) such a checkpoint of another run is not taken for this run's history because some
 #      log was set aside in the shared directory (every log begins with an empty one).
+#  (k) --resume PATH of another run's checkpoint there, with keep = 1: the other run's
+#      checkpoints are set aside, never pruned as if they were this run's history;
+#  (l) an empty log (a run killed before its first line) owns no other run's checkpoint.
 source "$(dirname "$0")/../lib.sh"
 
 cp "$SOURCE_DIR/tests/mpi/small_fit.ini" base.ini
@@ -187,5 +190,23 @@ ls shared4/earlier-*/metrics.jsonl > /dev/null || { ls -R shared4; fail "(j): Z'
 expect_failure 1 "--resume latest: no checkpoint there continues the run directory's training log" \
     "$DISTKAN" train base.ini --run-dir runs/V --set checkpoint.dir=shared4 --set train.steps=12 --resume latest
 echo "ok (i), (j): checkpoints saved before the first log line: carried over by their own, not by another's"
+
+# (k) K saves at 30, 40, 50 in shared5; L resumes K's step 50 by path and keeps 1.
+"$DISTKAN" train base.ini --run-dir runs/K --set checkpoint.dir=shared5 --set checkpoint.every=10 > K.log 2>&1 \
+    || { cat K.log; fail "K failed"; }
+k_sums=$(cd shared5 && sha256sum ckpt-*.dkc | cut -c1-64 | sort)
+"$DISTKAN" train base.ini --run-dir runs/L --set checkpoint.dir=shared5 --set checkpoint.every=10 --set checkpoint.keep=1 \
+    --set train.steps=80 --resume shared5/ckpt-000000000050.dkc > L.log 2>&1 || { cat L.log; fail "L failed"; }
+[ "$(find shared5 -name 'ckpt-*.dkc' -exec sha256sum {} + | cut -c1-64 | sort | grep -cxF "$k_sums")" -eq 3 ] \
+    || { cat L.log; find shared5; fail "(k): L pruned K's checkpoints"; }
+
+# (l) A6 saves every step before its first log line; R6's log is empty (killed before its
+# first line): nothing ties A6's checkpoints to it.
+"$DISTKAN" train base.ini --run-dir runs/A6 --set checkpoint.dir=shared6 --set checkpoint.every=1 \
+    --set checkpoint.keep=100 --set train.log_every=1000 --set train.steps=3 > A6.log 2>&1 || { cat A6.log; fail "A6 failed"; }
+mkdir -p runs/R6 && : > runs/R6/metrics.jsonl.partial
+expect_failure 1 "--resume latest: no checkpoint there continues the run directory's training log" \
+    "$DISTKAN" train base.ini --run-dir runs/R6 --set checkpoint.dir=shared6 --set train.steps=5 --resume latest
+echo "ok (k), (l): another run's checkpoints are never pruned by a resume of one of them, nor owned by an empty log"
 
 echo "shared checkpoint directories: each run directory's tools and resume use that run's checkpoints"
