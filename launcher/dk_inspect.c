@@ -192,7 +192,23 @@ static int inspect_dir(const char *dir, int may_be_run, const char *of_run, cons
     }
     if (n == 0) {
         free(entries);
-        if (of_run) { /* why the run has none, if its config says */
+        if (of_run) {
+            /* The run's own, set aside by a run that saved none of its own here? */
+            dk_ckpt_reader *rd = NULL;
+            dk_run_ckpt_found found;
+            int n_other = 0;
+            char other[DK_CKPT_PATH_MAX], own[DK_CKPT_PATH_MAX];
+            if (dk_run_open_checkpoint(of_run, dir, NULL, &rd, &found, &n_other, other, sizeof other) == DK_OK &&
+                found == DK_RUN_CKPT_SET_ASIDE) {
+                snprintf(own, sizeof own, "%s", dk_ckpt_label(rd));
+                dk_ckpt_close(&rd);
+                printf("no checkpoint in %s itself; the run's newest, set aside there by a run sharing the "
+                       "directory: %s\n", dir, own);
+                return inspect_file(own);
+            }
+            dk_ckpt_close(&rd);
+            dk_error_clear();
+            /* why the run has none, if its config says */
             dk_model_run_without_checkpoints(of_run, dir);
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());
             return 1;

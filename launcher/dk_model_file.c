@@ -145,6 +145,21 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
     return DK_OK;
 }
 
+/* Whether the last run in run_dir has ended (its config.ini is newer than the note of any
+ * later start) with a config that saves no checkpoint: final = false, no every, no
+ * every_seconds. Checkpoints in its directory are then another run's, whatever they are. */
+static bool ended_without_checkpoints(const char *run_dir)
+{
+    struct timespec ini_written = {0, 0}, note_written = {0, 0};
+    const dk_config *cfg = run_config(run_dir, &ini_written);
+    char noted[DK_CKPT_PATH_MAX];
+    if (!cfg || (dk_run_noted_checkpoint_dir(run_dir, noted, sizeof noted, &note_written) &&
+                 (note_written.tv_sec > ini_written.tv_sec ||
+                  (note_written.tv_sec == ini_written.tv_sec && note_written.tv_nsec >= ini_written.tv_nsec))))
+        return false;
+    return !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0;
+}
+
 dk_err dk_model_run_without_checkpoints(const char *run_dir, const char *dir)
 {
     struct timespec written;
@@ -209,12 +224,17 @@ static dk_err open_model(const char *path, FILE *warnings, dk_ckpt_reader **read
                  path);
     DK_CALL(dk_ckpt_list(dir, &entries, &n));
     free(entries);
-    if (n == 0)
+    if (ended_without_checkpoints(path)) /* those there are another run's */
         return dk_model_run_without_checkpoints(path, dir);
     dk_run_ckpt_found found;
     int n_other = 0;
     char other[DK_CKPT_PATH_MAX];
-    DK_CALL(dk_run_open_checkpoint(path, dir, warnings, reader, &found, &n_other, other, sizeof other));
+    const dk_err err = dk_run_open_checkpoint(path, dir, warnings, reader, &found, &n_other, other, sizeof other);
+    if (err != DK_OK && n == 0) { /* none there, and none of the run's set aside: say why */
+        dk_error_clear();
+        return dk_model_run_without_checkpoints(path, dir);
+    }
+    DK_CALL(err);
     if (warnings && found == DK_RUN_CKPT_SET_ASIDE)
         fprintf(warnings,
                 "distkan: note: the checkpoints in %s are another run's (a run sharing that checkpoint directory); the "

@@ -288,8 +288,23 @@ dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *w
         dk_run_logs_free(&logs);
         return dk_ckpt_open_latest(ckpt_dir, out, warnings);
     }
+    /* A directory with no checkpoint at all may still hold the run's own, set aside by a
+     * run that saved none of its own there (final = false, or a finished run requeued). */
+    dk_ckpt_entry *entries = NULL;
+    int n_top = 0;
+    dk_err err = dk_ckpt_list(ckpt_dir, &entries, &n_top);
+    free(entries);
+    if (err == DK_OK && n_top == 0 && logs->n > 0) {
+        open_set_aside(ckpt_dir, logs, out);
+        if (*out) {
+            *found = DK_RUN_CKPT_SET_ASIDE;
+            dk_run_logs_free(&logs);
+            return DK_OK;
+        }
+    }
     search s = {.logs = logs, .first_refused = other_newer, .capacity = capacity};
-    dk_err err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, shared, out, warnings);
+    if (err == DK_OK)
+        err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, shared, out, warnings);
     *n_other_newer = s.refused;
     if (err == DK_OK && !*out) {
         open_set_aside(ckpt_dir, logs, out);

@@ -25,6 +25,9 @@
 #  (k) --resume PATH of another run's checkpoint there, with keep = 1: the other run's
 #      checkpoints are set aside, never pruned as if they were this run's history;
 #  (l) an empty log (a run killed before its first line) owns no other run's checkpoint.
+#  (m) a run that saves nothing ([checkpoint] final = false) sets the others' checkpoints
+#      aside and leaves the directory's top level empty: their runs still find their own
+#      (predict, inspect, --resume auto), and its own run directory is told it has none.
 source "$(dirname "$0")/../lib.sh"
 
 cp "$SOURCE_DIR/tests/mpi/small_fit.ini" base.ini
@@ -208,5 +211,25 @@ mkdir -p runs/R6 && : > runs/R6/metrics.jsonl.partial
 expect_failure 1 "--resume latest: no checkpoint there continues the run directory's training log" \
     "$DISTKAN" train base.ini --run-dir runs/R6 --set checkpoint.dir=shared6 --set train.steps=5 --resume latest
 echo "ok (k), (l): another run's checkpoints are never pruned by a resume of one of them, nor owned by an empty log"
+
+# (m) A7 finishes in shared7; B7 saves nothing there, setting A7's checkpoint aside.
+"$DISTKAN" train base.ini --run-dir runs/A7 --set checkpoint.dir=shared7 --set train.steps=20 > A7.log 2>&1 \
+    || { cat A7.log; fail "A7 failed"; }
+"$DISTKAN" predict runs/A7 points.csv --out A7_own.csv 2> /dev/null || fail "predict runs/A7 failed"
+"$DISTKAN" train base.ini --run-dir runs/B7 --set checkpoint.dir=shared7 --set checkpoint.final=false \
+    --set train.steps=10 --set model.seed=8 > B7.log 2>&1 || { cat B7.log; fail "B7 failed"; }
+[ -z "$(ls shared7/*.dkc 2> /dev/null)" ] || { ls -R shared7; fail "(m): shared7's top level is not empty"; }
+"$DISTKAN" predict runs/A7 points.csv --out A7_now.csv 2> predict_A7.err || { cat predict_A7.err; fail "(m): predict runs/A7 failed"; }
+cmp -s A7_now.csv A7_own.csv || fail "(m): predict runs/A7 did not use A7's set-aside checkpoint"
+"$DISTKAN" inspect runs/A7 > inspect_A7.out 2>&1 || { cat inspect_A7.out; fail "(m): inspect runs/A7 failed"; }
+grep -q "set aside there by a run sharing the directory: shared7/earlier-[0-9-]*/ckpt-000000000020.dkc" inspect_A7.out \
+    || { cat inspect_A7.out; fail "(m): inspect runs/A7 did not name the set-aside checkpoint"; }
+expect_failure 1 "the run in runs/B7 wrote no checkpoint: its config.ini sets \[checkpoint\] final = false" \
+    "$DISTKAN" predict runs/B7 points.csv
+"$DISTKAN" train base.ini --run-dir runs/A7 --set checkpoint.dir=shared7 --set train.steps=30 --resume auto > A7b.log 2>&1 \
+    || { cat A7b.log; fail "(m): A7's requeue failed"; }
+grep -q "^resuming from shared7/earlier-[0-9-]*/ckpt-000000000020.dkc" A7b.log \
+    || { cat A7b.log; fail "(m): --resume auto started A7 over instead of going on from its set-aside checkpoint"; }
+echo "ok (m): an emptied shared directory still leads each run to its own checkpoints"
 
 echo "shared checkpoint directories: each run directory's tools and resume use that run's checkpoints"
