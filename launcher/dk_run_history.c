@@ -174,20 +174,35 @@ static dk_err continues_run(const dk_ckpt_reader *rd, void *ctx, bool *take)
     return DK_OK;
 }
 
-/* The run's newest own checkpoint in the set-aside directories of ckpt_dir, newest first;
- * *out NULL if none. A fallback search: a directory it cannot read, or whose checkpoints
- * are damaged, is passed over. */
+/* The run's own checkpoint of the highest step in the set-aside directories of ckpt_dir
+ * (a tie to the newer directory); *out NULL if none. Every directory is asked: a history
+ * can be split between two of them (a resume from the middle of it sets the later steps
+ * aside first, a later run the earlier ones). A fallback search: a directory it cannot
+ * read, or whose checkpoints are damaged, is passed over. */
 static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckpt_reader **out)
 {
     *out = NULL;
     struct dirent **subs;
     const int n = set_aside_dirs(ckpt_dir, &subs);
-    for (int i = n - 1; i >= 0 && !*out; i--) {
+    uint64_t best = 0;
+    for (int i = n - 1; i >= 0; i--) {
         char dir[DK_PATH_MAX];
+        dk_ckpt_reader *rd = NULL;
         if ((size_t)snprintf(dir, sizeof dir, "%s/%s", ckpt_dir, subs[i]->d_name) < sizeof dir) {
             search s = {.logs = logs};
-            if (dk_ckpt_open_latest_where(dir, continues_run, &s, true, out, NULL) != DK_OK)
+            if (dk_ckpt_open_latest_where(dir, continues_run, &s, true, &rd, NULL) != DK_OK)
                 dk_error_clear();
+        }
+        if (!rd)
+            continue;
+        const Dk__Schedule *sc = dk_ckpt_manifest(rd)->schedule;
+        const uint64_t step = sc ? (uint64_t)sc->step : 0;
+        if (!*out || step > best) {
+            dk_ckpt_close(out);
+            *out = rd;
+            best = step;
+        } else {
+            dk_ckpt_close(&rd);
         }
     }
     free_set_aside(subs, n);

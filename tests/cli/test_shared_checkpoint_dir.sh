@@ -25,6 +25,7 @@
 #  (k) --resume PATH of another run's checkpoint there, with keep = 1: the other run's
 #      checkpoints are set aside, never pruned as if they were this run's history;
 #  (l) an empty log (a run killed before its first line) owns no other run's checkpoint.
+#  (n) a history split between two earlier-<time>/ directories: its highest step is found;
 #  (m) a run that saves nothing ([checkpoint] final = false) sets the others' checkpoints
 #      aside and leaves the directory's top level empty: their runs still find their own
 #      (predict, inspect, --resume auto), and its own run directory is told it has none.
@@ -231,5 +232,18 @@ expect_failure 1 "the run in runs/B7 wrote no checkpoint: its config.ini sets \[
 grep -q "^resuming from shared7/earlier-[0-9-]*/ckpt-000000000020.dkc" A7b.log \
     || { cat A7b.log; fail "(m): --resume auto started A7 over instead of going on from its set-aside checkpoint"; }
 echo "ok (m): an emptied shared directory still leads each run to its own checkpoints"
+
+# (n) N8 saves 40, 45, 50; P8, fresh, sets them aside; then N8's step 50 is moved into an
+# older set-aside directory, as a resume from the middle of a history sets its later steps
+# aside before a later run sets the earlier ones aside.
+s8=(--set checkpoint.dir=shared8)
+"$DISTKAN" train base.ini --run-dir runs/N8 "${s8[@]}" --set checkpoint.every=5 > N8.log 2>&1 || { cat N8.log; fail "N8 failed"; }
+"$DISTKAN" predict runs/N8 points.csv --out N8_own.csv 2> /dev/null || fail "predict runs/N8 failed"
+"$DISTKAN" train base.ini --run-dir runs/P8 "${s8[@]}" --set model.seed=3 > P8.log 2>&1 || { cat P8.log; fail "P8 failed"; }
+aside8=$(ls -d shared8/earlier-*)
+mkdir shared8/earlier-20000101-000000 && mv "$aside8/ckpt-000000000050.dkc" shared8/earlier-20000101-000000/
+"$DISTKAN" predict runs/N8 points.csv --out N8_now.csv 2> predict_N8.err || { cat predict_N8.err; fail "(n): predict runs/N8 failed"; }
+cmp -s N8_now.csv N8_own.csv || { cat predict_N8.err; fail "(n): predict runs/N8 did not use N8's step 50"; }
+echo "ok (n): a history split between two set-aside directories: its highest step"
 
 echo "shared checkpoint directories: each run directory's tools and resume use that run's checkpoints"
