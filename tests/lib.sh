@@ -33,3 +33,21 @@ expect_failure() {
     grep -qE -- "$pattern" err.txt || { cat err.txt; fail "'$*': stderr lacks /$pattern/"; }
     echo "ok: exit $rc, $(head -n 1 err.txt)"
 }
+
+# stop_train_after N DIR LOG ARGS...: `distkan train ARGS` (its run directory DIR, output to
+# LOG) stopped by SIGTERM once DIR's log holds N training lines; fails unless it stopped
+# cleanly (exit 0, a stop line).
+stop_train_after() {
+    local lines=$1 dir=$2 log=$3 logging=0 rc=0
+    shift 3
+    "$DISTKAN" train "$@" > "$log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 400); do
+        [ "$(cat "$dir/metrics.jsonl.partial" 2> /dev/null | grep -c '"phase"')" -ge "$lines" ] && { logging=1; break; }
+        sleep 0.05
+    done
+    [ "$logging" -eq 1 ] || fail "$dir: the run did not start logging"
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ] && grep -q "^stopped by SIGTERM" "$log" || { cat "$log"; fail "$dir: not stopped cleanly (exit $rc)"; }
+}

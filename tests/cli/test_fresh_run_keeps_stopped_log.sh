@@ -8,18 +8,9 @@ cfg="$SOURCE_DIR/tests/mpi/slow_pde.ini"
 
 # stop_run DIR ARGS...: a run in DIR stopped by SIGTERM once it has logged 4 training lines.
 stop_run() {
-    local dir=$1 logging=0 rc=0
+    local dir=$1
     shift
-    "$DISTKAN" train "$cfg" --run-dir "$dir" --set checkpoint.every=20 "$@" > "$dir.log" 2>&1 &
-    local pid=$!
-    for _ in $(seq 1 400); do
-        [ "$(cat "$dir/metrics.jsonl.partial" 2> /dev/null | grep -c '"phase"')" -ge 4 ] && { logging=1; break; }
-        sleep 0.05
-    done
-    [ "$logging" -eq 1 ] || fail "$dir: the run did not start logging"
-    kill -TERM "$pid"
-    wait "$pid" || rc=$?
-    [ "$rc" -eq 0 ] && grep -q "^stopped by SIGTERM" "$dir.log" || { cat "$dir.log"; fail "$dir: not stopped (exit $rc)"; }
+    stop_train_after 4 "$dir" "$dir.log" "$cfg" --run-dir "$dir" --set checkpoint.every=20 "$@"
 }
 
 # fresh_run_keeps DIR CKPT_DIR ARGS...: a stopped run in DIR, then a fresh one; the first's

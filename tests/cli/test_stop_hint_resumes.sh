@@ -7,20 +7,15 @@ source "$(dirname "$0")/../lib.sh"
 cfg="$SOURCE_DIR/tests/mpi/slow_pde.ini"
 args=("$cfg" --run-dir elsewhere --set checkpoint.dir=ckpts --set checkpoint.every=0)
 
-"$DISTKAN" train "${args[@]}" > stopped.log 2> stopped.err &
-pid=$!
-logging=0
-for _ in $(seq 1 400); do
-    [ "$(cat elsewhere/metrics.jsonl.partial 2> /dev/null | grep -c '"phase"')" -ge 2 ] && { logging=1; break; }
-    sleep 0.05
-done
-[ "$logging" -eq 1 ] || fail "the run did not start logging"
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" -eq 0 ] || { cat stopped.log stopped.err; fail "the stopped run exited $rc"; }
-hint=$(grep '^stopped by SIGTERM at step ' stopped.log) || { cat stopped.log; fail "no stop line"; }
-step=$(echo "$hint" | sed -n 's/^stopped by SIGTERM at step \([0-9]*\) of .*/\1/p')
+# stop_after_two_lines RUN_DIR LOG ARGS...: trains, stops the run by SIGTERM once it has
+# logged twice, and sets hint and step from its stop line.
+stop_after_two_lines() {
+    stop_train_after 2 "$@"
+    hint=$(grep '^stopped by SIGTERM at step ' "$2")
+    step=$(echo "$hint" | sed -n 's/^stopped by SIGTERM at step \([0-9]*\) of .*/\1/p')
+}
+
+stop_after_two_lines elsewhere stopped.log "${args[@]}"
 echo "$hint" | grep -qF "resume with: the same command line plus --resume latest (run directory elsewhere, checkpoints in ckpts)" \
     || fail "the hint does not say how to resume this run: $hint"
 [ -f "$(printf 'ckpts/ckpt-%012d.dkc' "$step")" ] || fail "no checkpoint of step $step in ckpts/"
@@ -41,20 +36,7 @@ echo "ok: $hint: followed, it resumed from step $step and finished"
 # A job script with --resume auto (a requeueable job's first start): the hint says that the
 # same command line goes on, and it does (adding --resume latest would give the option twice).
 auto=("$cfg" --run-dir auto_run --set checkpoint.every=0 --resume auto)
-"$DISTKAN" train "${auto[@]}" > auto_stopped.log 2>&1 &
-pid=$!
-logging=0
-for _ in $(seq 1 400); do
-    [ "$(cat auto_run/metrics.jsonl.partial 2> /dev/null | grep -c '"phase"')" -ge 2 ] && { logging=1; break; }
-    sleep 0.05
-done
-[ "$logging" -eq 1 ] || fail "the auto run did not start logging"
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" -eq 0 ] || { cat auto_stopped.log; fail "the stopped auto run exited $rc"; }
-hint=$(grep '^stopped by SIGTERM at step ' auto_stopped.log) || { cat auto_stopped.log; fail "no stop line (auto)"; }
-step=$(echo "$hint" | sed -n 's/^stopped by SIGTERM at step \([0-9]*\) of .*/\1/p')
+stop_after_two_lines auto_run auto_stopped.log "${auto[@]}"
 echo "$hint" | grep -qF "resume with: the same command line (its --resume auto goes on from here)" \
     || fail "the hint of a --resume auto run does not say that the same command line goes on: $hint"
 "$DISTKAN" train "${auto[@]}" > auto_resumed.log || { cat auto_resumed.log; fail "the resumed auto run failed"; }
