@@ -309,14 +309,19 @@ inline dk_err dk_kc_check(const dk_kan_shape *s, int batch, const void *workspac
     return DK_OK;
 }
 
-/* The most dynamic shared memory the current GPU gives one block (its opt-in limit), and
- * which GPU that is. */
+/* The most dynamic shared memory GPU `dev` gives one block (its opt-in limit). */
+inline dk_err dk_kc_smem_limit_of(int dev, int *limit)
+{
+    DK_CUDA_CALL(cudaDeviceGetAttribute(limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+                 "querying the shared memory per block");
+    return DK_OK;
+}
+
+/* The same for the current GPU, and which GPU that is. */
 inline dk_err dk_kc_smem_limit(int *dev, int *limit)
 {
     DK_CUDA_CALL(cudaGetDevice(dev), "cudaGetDevice");
-    DK_CUDA_CALL(cudaDeviceGetAttribute(limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, *dev),
-                 "querying the shared memory per block");
-    return DK_OK;
+    return dk_kc_smem_limit_of(*dev, limit);
 }
 
 /* Dynamic shared memory of `bytes` for `kernel`: refused with a message naming the shape

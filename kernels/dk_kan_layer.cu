@@ -222,8 +222,7 @@ int dk_kan_cuda_largest_grid(int k, dk_dtype dtype, int jet, size_t limit_bytes)
 dk_err dk_kan_cuda_smem_limit(int device, size_t *bytes)
 {
     int limit = 0;
-    DK_CUDA_CALL(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-                 "querying the shared memory per block");
+    DK_CALL(dk_kc_smem_limit_of(device, &limit));
     *bytes = limit > 0 ? (size_t)limit : 0;
     return DK_OK;
 }

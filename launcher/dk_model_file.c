@@ -108,23 +108,36 @@ static const dk_config *run_config(const char *run_dir, struct timespec *written
     return &cfg;
 }
 
+/* The run directory's config.ini (run_config), or NULL, and in noted[cap] the checkpoint
+ * directory its note names where the note is at least as new (true returned): a run that
+ * has not ended (stopped, or still going) has no config.ini yet, or an earlier run's, and
+ * the note its start left says where its checkpoints go. To the nanosecond, and a tie to
+ * the note: a run that starts within the second in which the one before it ended must not
+ * be sent to the earlier run's checkpoints (both files of one run name the same place). */
+static bool note_decides(const char *run_dir, const dk_config **cfg, char *noted, size_t cap)
+{
+    struct timespec ini_written = {0, 0}, note_written = {0, 0};
+    *cfg = run_config(run_dir, &ini_written);
+    return dk_run_noted_checkpoint_dir(run_dir, noted, cap, &note_written) &&
+           (note_written.tv_sec > ini_written.tv_sec ||
+            (note_written.tv_sec == ini_written.tv_sec && note_written.tv_nsec >= ini_written.tv_nsec));
+}
+
+/* The config writes no checkpoint: final = false, no every, no every_seconds. */
+static bool saves_no_checkpoint(const dk_config *cfg)
+{
+    return !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0;
+}
+
 /* A relative [checkpoint] dir was taken from where the run started, which the run
  * directory does not record: it is tried from here. */
 dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
 {
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
-    struct timespec ini_written = {0, 0}, note_written = {0, 0};
-    const dk_config *cfg = run_config(run_dir, &ini_written); /* unreadable: the default place */
-    /* A run that has not ended (stopped, or still going) has no config.ini yet, or an
-     * earlier run's: the note its start left says where its checkpoints go. To the
-     * nanosecond, and a tie to the note: a run that starts within the second in which the
-     * one before it ended must not be sent to the earlier run's checkpoints (both files of
-     * one run name the same place). */
+    const dk_config *cfg; /* unreadable: the default place */
     char noted[DK_CKPT_PATH_MAX];
-    if (dk_run_noted_checkpoint_dir(run_dir, noted, sizeof noted, &note_written) &&
-        (note_written.tv_sec > ini_written.tv_sec ||
-         (note_written.tv_sec == ini_written.tv_sec && note_written.tv_nsec >= ini_written.tv_nsec))) {
+    if (note_decides(run_dir, &cfg, noted, sizeof noted)) {
         if (!is_dir(noted))
             DK_ERROR(DK_ERR_IO, "%s: its %s names %s, which is not a directory (moved?): give the checkpoint directory "
                      "itself", run_dir, DK_RUN_CHECKPOINT_NOTE, noted);
@@ -150,21 +163,16 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
  * every_seconds. Checkpoints in its directory are then another run's, whatever they are. */
 static bool ended_without_checkpoints(const char *run_dir)
 {
-    struct timespec ini_written = {0, 0}, note_written = {0, 0};
-    const dk_config *cfg = run_config(run_dir, &ini_written);
+    const dk_config *cfg;
     char noted[DK_CKPT_PATH_MAX];
-    if (!cfg || (dk_run_noted_checkpoint_dir(run_dir, noted, sizeof noted, &note_written) &&
-                 (note_written.tv_sec > ini_written.tv_sec ||
-                  (note_written.tv_sec == ini_written.tv_sec && note_written.tv_nsec >= ini_written.tv_nsec))))
-        return false;
-    return !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0;
+    return !note_decides(run_dir, &cfg, noted, sizeof noted) && cfg && saves_no_checkpoint(cfg);
 }
 
 dk_err dk_model_run_without_checkpoints(const char *run_dir, const char *dir)
 {
     struct timespec written;
     const dk_config *cfg = run_config(run_dir, &written);
-    if (cfg && !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0)
+    if (cfg && saves_no_checkpoint(cfg))
         DK_ERROR(DK_ERR_IO,
                  "the run in %s wrote no checkpoint: its config.ini sets [checkpoint] final = false, and neither every "
                  "nor every_seconds; its final_params.bin and final_state.bin hold the model, but predict, functions "

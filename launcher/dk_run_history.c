@@ -122,17 +122,16 @@ bool dk_log_opened_by_checkpoint(const char *path, const Dk__Manifest *m)
     return sscanf(field, ", \"writer\": %llu", &line_writer) == 1 && line_writer == writer;
 }
 
-/* A checkpoint written before its log's first line records an empty log. */
-static bool records_empty_log(const Dk__Manifest *m)
+bool dk_ckpt_records_log(const Dk__Manifest *m)
 {
-    return m->metadata && m->metadata->log_recorded && m->metadata->log_bytes == 0;
+    return m->metadata && (m->metadata->log_recorded || m->metadata->log_bytes > 0);
 }
 
-dk_err dk_log_continued_by(const char *path, const Dk__Manifest *m, bool *own)
+dk_err dk_log_continued_by(const char *path, const Dk__Manifest *m, const char *what, bool *own)
 {
     const Dk__Metadata *md = m->metadata;
     *own = true;
-    if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
+    if (!dk_ckpt_records_log(m)) /* an older version's: no record to go by */
         return DK_OK;
     /* Written before the first line: the log's first line is this checkpoint's event line,
      * the same step, size and writer (another run's at the same step and of the same size,
@@ -143,18 +142,14 @@ dk_err dk_log_continued_by(const char *path, const Dk__Manifest *m, bool *own)
         *own = dk_log_opened_by_checkpoint(path, m);
         return DK_OK;
     }
-    return dk_log_begins_with(path, md->log_bytes, md->log_crc32c, "the run's training log", own);
+    return dk_log_begins_with(path, md->log_bytes, md->log_crc32c, what, own);
 }
 
 dk_err dk_run_logs_continued_by(const dk_run_logs *logs, const Dk__Manifest *m, bool *own)
 {
-    const Dk__Metadata *md = m->metadata;
-    *own = true;
-    if (!md || (!md->log_recorded && md->log_bytes == 0)) /* an older version's: no record to go by */
-        return DK_OK;
-    *own = false;
+    *own = !dk_ckpt_records_log(m); /* an older version's: every run's */
     for (int i = 0; logs && i < logs->n && !*own; i++)
-        DK_CALL(dk_log_continued_by(logs->path[i], m, own));
+        DK_CALL(dk_log_continued_by(logs->path[i], m, "the run's training log", own));
     return DK_OK;
 }
 
@@ -211,9 +206,8 @@ static void open_set_aside(const char *ckpt_dir, const dk_run_logs *logs, dk_ckp
 dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Manifest *m, const char *what, char *path,
                                  size_t cap, bool *found)
 {
-    const Dk__Metadata *md = m->metadata;
     *found = false;
-    if (!md)
+    if (!m->metadata)
         return DK_OK;
     struct dirent **subs;
     const int n = set_aside_dirs(ckpt_dir, &subs);
@@ -225,10 +219,7 @@ dk_err dk_run_find_set_aside_log(const char *ckpt_dir, const Dk__Manifest *m, co
             if ((size_t)snprintf(path, cap, "%s/%s/%s", ckpt_dir, subs[i]->d_name, names[j]) >= cap ||
                 stat(path, &st) != 0 || !S_ISREG(st.st_mode))
                 continue;
-            if (records_empty_log(m))
-                *found = dk_log_opened_by_checkpoint(path, m); /* not any log: every one begins with 0 bytes */
-            else
-                err = dk_log_begins_with(path, md->log_bytes, md->log_crc32c, what, found);
+            err = dk_log_continued_by(path, m, what, found);
         }
     free_set_aside(subs, n);
     return err;
@@ -304,21 +295,14 @@ dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *w
         return dk_ckpt_open_latest(ckpt_dir, out, warnings);
     }
     /* A directory with no checkpoint at all may still hold the run's own, set aside by a
-     * run that saved none of its own there (final = false, or a finished run requeued). */
+     * run that saved none of its own there (final = false, or a finished run requeued):
+     * straight to the set-aside search, whose fallback then says there is none. */
     dk_ckpt_entry *entries = NULL;
     int n_top = 0;
     dk_err err = dk_ckpt_list(ckpt_dir, &entries, &n_top);
     free(entries);
-    if (err == DK_OK && n_top == 0 && logs->n > 0) {
-        open_set_aside(ckpt_dir, logs, out);
-        if (*out) {
-            *found = DK_RUN_CKPT_SET_ASIDE;
-            dk_run_logs_free(&logs);
-            return DK_OK;
-        }
-    }
     search s = {.logs = logs, .first_refused = other_newer, .capacity = capacity};
-    if (err == DK_OK)
+    if (err == DK_OK && (n_top > 0 || logs->n == 0))
         err = dk_ckpt_open_latest_where(ckpt_dir, continues_run, &s, shared, out, warnings);
     *n_other_newer = s.refused;
     if (err == DK_OK && !*out) {

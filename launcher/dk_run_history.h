@@ -56,10 +56,15 @@ bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir);
 dk_err dk_run_note_checkpoint_dir(const char *run_dir, const char *ckpt_dir);
 bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity, struct timespec *written);
 
+/* Whether checkpoint m records the log it continues (Metadata.log_bytes and log_crc32c,
+ * an empty log included); older versions recorded none. */
+bool dk_ckpt_records_log(const Dk__Manifest *m);
+
 /* *own: whether the log at path continues from checkpoint m: begins with the log m recorded,
  * or with m's own event line where m recorded an empty log (an empty log owns nothing);
- * true for a checkpoint of a version that recorded no log. An unreadable log is an error. */
-dk_err dk_log_continued_by(const char *path, const Dk__Manifest *m, bool *own);
+ * true for a checkpoint that records no log. A log that cannot be read is an error naming
+ * it as `what`. */
+dk_err dk_log_continued_by(const char *path, const Dk__Manifest *m, const char *what, bool *own);
 
 /* Whether the log at path begins with checkpoint m's own event line (step, tensor bytes and
  * writer): the log of the run that wrote m before its first line, m recording an empty log. */

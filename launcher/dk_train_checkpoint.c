@@ -111,7 +111,7 @@ static bool continued(const dk_run *r, const dk_ckpt_entry *e)
     bool same = !m->schedule || m->schedule->step == e->step;
     char log[DK_PATH_MAX + 32];
     if (same && (size_t)snprintf(log, sizeof log, "%s/metrics.jsonl.partial", r->cfg->run_dir) < sizeof log &&
-        dk_log_continued_by(log, m, &same) != DK_OK) {
+        dk_log_continued_by(log, m, "the run's training log", &same) != DK_OK) {
         dk_error_clear();
         same = false; /* unsure: set aside, never pruned */
     }

@@ -16,6 +16,25 @@ static void use_cpu(dk_device_choice *d, const char *why)
     snprintf(d->name, sizeof d->name, "cpu");
 }
 
+/* A model the CUDA kernels cannot serve (why_not, e.g. "layer 1 (70000 -> 1) is too wide for
+ * the CUDA kernels"), found at set-up rather than mid-run, for every rank alike: `cuda` is a
+ * configuration error naming `key` (detail: more on the limit) and what to do instead
+ * (`advice`), `auto` takes the CPU and says why. */
+static dk_err refuse_or_use_cpu(dk_run *r, const char *key, const char *why_not, const char *detail,
+                                const char *advice, int *local_failure)
+{
+    const dk_config *cfg = r->cfg;
+    if (cfg->device == DK_DEVICE_CUDA)
+        DK_CALL(dk_comm_agree(r->comm,
+                              dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: %s: %s%s; use [dist] device = cpu, or %s",
+                                           cfg->source_path, key, why_not, detail, advice),
+                              local_failure));
+    char why[sizeof r->device.why];
+    snprintf(why, sizeof why, "device = auto: %s", why_not);
+    use_cpu(&r->device, why);
+    return DK_OK;
+}
+
 #ifdef DISTKAN_HAVE_CUDA
 /* Whether the chosen GPUs can run the backward at the largest G of the run's grid
  * schedule: the parameter-gradient kernel keeps a column of G + k sums per edge in shared
@@ -64,39 +83,21 @@ dk_err dk_train_device_open(dk_run *r, int *local_failure)
         return DK_OK;
     /* The kernels' launch limits, here rather than at the first forward, mid-run: `auto`
      * then takes the CPU, `cuda` is a configuration error. The same verdict on every rank. */
+    char why_not[sizeof r->device.why - 16];
     for (int l = 0; l + 1 < cfg->n_widths; l++) {
         if (cfg->widths[l] <= DK_KAN_CUDA_MAX_IN && cfg->widths[l + 1] <= DK_KAN_CUDA_MAX_OUT)
             continue;
-        if (cfg->device == DK_DEVICE_CUDA)
-            DK_CALL(dk_comm_agree(r->comm,
-                                  dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                                               "%s: [model] widths: layer %d (%d -> %d) is too wide for the CUDA "
-                                               "kernels (at most %d inputs and %d outputs per layer); use [dist] "
-                                               "device = cpu, or narrower layers",
-                                               cfg->source_path, l, cfg->widths[l], cfg->widths[l + 1],
-                                               DK_KAN_CUDA_MAX_IN, DK_KAN_CUDA_MAX_OUT),
-                                  local_failure));
-        char why[sizeof r->device.why];
-        snprintf(why, sizeof why, "device = auto: layer %d (%d -> %d) is too wide for the CUDA kernels", l,
-                 cfg->widths[l], cfg->widths[l + 1]);
-        use_cpu(&r->device, why);
-        return DK_OK;
+        char detail[96];
+        snprintf(why_not, sizeof why_not, "layer %d (%d -> %d) is too wide for the CUDA kernels", l, cfg->widths[l],
+                 cfg->widths[l + 1]);
+        snprintf(detail, sizeof detail, " (at most %d inputs and %d outputs per layer)", DK_KAN_CUDA_MAX_IN,
+                 DK_KAN_CUDA_MAX_OUT);
+        return refuse_or_use_cpu(r, "[model] widths", why_not, detail, "narrower layers", local_failure);
     }
 #ifdef DISTKAN_HAVE_CUDA
-    char why_not[sizeof r->device.why - 16];
     DK_CALL(grid_fits_gpu(r, why_not, sizeof why_not, local_failure));
-    if (why_not[0] && cfg->device == DK_DEVICE_CUDA)
-        DK_CALL(dk_comm_agree(r->comm,
-                              dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                                           "%s: [model] grid / [grid] schedule: %s; use [dist] device = cpu, or a "
-                                           "smaller G", cfg->source_path, why_not),
-                              local_failure));
-    if (why_not[0]) {
-        char why[sizeof r->device.why];
-        snprintf(why, sizeof why, "device = auto: %s", why_not);
-        use_cpu(&r->device, why);
-        return DK_OK;
-    }
+    if (why_not[0])
+        return refuse_or_use_cpu(r, "[model] grid / [grid] schedule", why_not, "", "a smaller G", local_failure);
 #endif
     DK_CALL(dk_comm_agree(r->comm, dk_device_activate(&r->device), local_failure));
     /* Two ranks of a node on one physical GPU (the same PCI bus id, whatever ordinal each

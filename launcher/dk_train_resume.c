@@ -178,27 +178,26 @@ static dk_err read_metrics_to_carry(dk_run *r, const Dk__Manifest *m, bool warn_
     /* A stale .partial of an older failed run must not win over the committed file of a
      * finished run that is now trained further: the newer first. */
     const int first = found[0] && (!found[1] || st[0].st_mtime >= st[1].st_mtime) ? 0 : 1;
-    const bool recorded = md->log_bytes > 0; /* older checkpoints: the newer file, unchecked */
-    /* Written before the history's first line: only its own event line, if the log has it. */
-    const bool empty_record = md->log_recorded && md->log_bytes == 0;
+    /* Older checkpoints record no log: the newer file, unchecked. One written before the
+     * history's first line: a log that begins with its own event line, which is then all
+     * that is carried. */
+    const bool recorded = dk_ckpt_records_log(m);
     int pick = -1;
     for (int k = 0; k < 2 && pick < 0; k++) {
         const int i = k == 0 ? first : 1 - first;
-        bool begins = !recorded && !empty_record;
-        if (found[i] && recorded)
-            DK_CALL(dk_log_begins_with(path[i], md->log_bytes, md->log_crc32c, "the training log to carry over", &begins));
-        else if (found[i] && empty_record)
-            begins = dk_log_opened_by_checkpoint(path[i], m);
-        if (found[i] && begins)
+        bool begins = false;
+        if (found[i])
+            DK_CALL(dk_log_continued_by(path[i], m, "the training log to carry over", &begins));
+        if (begins)
             pick = i;
     }
-    if (pick < 0 && (recorded || empty_record)) {
+    if (pick < 0 && recorded) {
         DK_CALL(find_set_aside_log(r, m, path[2], sizeof path[2], &found[2]));
         if (found[2])
             pick = 2;
     }
     if (pick < 0) {
-        if (recorded && warn_if_none)
+        if (md->log_bytes > 0 && warn_if_none) /* an empty record's line may simply not be written yet */
             fprintf(stderr, "distkan: warning: no training log in %s or set aside in its checkpoint directory begins "
                             "with the log %s continues (%llu bytes; deleted or edited?): the log starts again at "
                             "step %ld\n",
@@ -319,7 +318,7 @@ dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
         r->resumed_step = (long)m->schedule->step;
         /* From another directory, the log is carried too when it is this checkpoint's (a
          * run's own checkpoint, set aside by a run sharing its checkpoint directory). */
-        if (r->resumed_in_own_dir || (m->metadata && (m->metadata->log_bytes > 0 || m->metadata->log_recorded)))
+        if (r->resumed_in_own_dir || dk_ckpt_records_log(m))
             err = read_metrics_to_carry(r, m, r->resumed_in_own_dir);
     }
     /* A log that cannot be carried over stops the resume: going on would end the history

@@ -386,38 +386,21 @@ static dk_err resolve_auto_resume(dk_comm *comm, const dk_config *cfg, const cha
         }
         dk_run_logs_free(&logs);
     }
-    if (err == DK_OK && found == 0 && dk_comm_rank(comm) == 0) {
-        /* None there, but the run's own may have been set aside (by a run that saved none
-         * of its own, say): a requeued job goes on from them instead of starting over. */
-        dk_run_logs *logs = NULL;
-        err = dk_run_logs_find(cfg->run_dir, &logs);
-        if (err == DK_OK && dk_run_logs_count(logs) > 0) {
-            dk_ckpt_reader *rd = NULL;
-            dk_run_ckpt_found kind;
-            int n_other = 0;
-            char other[DK_CKPT_PATH_MAX];
-            if (dk_run_open_checkpoint(cfg->run_dir, dir, NULL, &rd, &kind, &n_other, other, sizeof other) != DK_OK)
-                dk_error_clear();
-            else if (kind == DK_RUN_CKPT_SET_ASIDE) {
-                snprintf(chosen, sizeof chosen, "%s", dk_ckpt_label(rd));
-                printf("--resume auto: this run's newest checkpoint is %s, where a run sharing the checkpoint "
-                       "directory set it aside: continuing from it\n", chosen);
-                found = 1;
-            }
-            dk_ckpt_close(&rd);
-        }
-        dk_run_logs_free(&logs);
-    } else if (err == DK_OK && found > 0 && dk_comm_rank(comm) == 0) {
+    if (err == DK_OK && found >= 0 && dk_comm_rank(comm) == 0) {
+        /* Where a run sharing the directory set this run's own aside, auto takes its newest
+         * there (a requeued job goes on by itself), also from a directory that run left
+         * empty (it saved none of its own). */
         dk_ckpt_reader *rd = NULL;
         dk_run_ckpt_found kind;
         int n_other = 0;
         char other[DK_CKPT_PATH_MAX];
         if (dk_run_open_checkpoint(cfg->run_dir, dir, NULL, &rd, &kind, &n_other, other, sizeof other) != DK_OK) {
-            dk_error_clear(); /* the search in dk_train_run reports it, with the full story */
+            dk_error_clear(); /* the search in dk_train_run reports it, with the full story (none: a new run) */
         } else if (kind == DK_RUN_CKPT_SET_ASIDE) {
             snprintf(chosen, sizeof chosen, "%s", dk_ckpt_label(rd));
             printf("--resume auto: this run's newest checkpoint is %s, where a run sharing the checkpoint directory "
                    "set it aside: continuing from it\n", chosen);
+            found = found > 0 ? found : 1;
         } /* DK_RUN_CKPT_NO_LOG: a shared directory, handled above */
         dk_ckpt_close(&rd);
     }
