@@ -97,10 +97,19 @@ dk_err dk_config_checkpoint_dir(const dk_config *cfg, char *out, size_t capacity
     return DK_OK;
 }
 
+void dk_config_print_unread(const dk_config *cfg, FILE *f, const char *prefix)
+{
+    for (const char *line = cfg->unread_keys; *line;) {
+        const size_t n = strcspn(line, "\n");
+        fprintf(f, "%swarning: %.*s\n", prefix, (int)n, line);
+        line += n + (line[n] == '\n');
+    }
+}
+
 void dk_config_write_ini(const dk_config *cfg, FILE *f)
 {
     static char value[DK_PATH_MAX + 16];
-    fprintf(f, "# distkan configuration: every key with the value the run used.\n");
+    fprintf(f, "%s\n", DK_CONFIG_WRITTEN_HEADER);
     if (cfg->source_path[0]) {
         /* A comment is a line too: a long path loses its start rather than make the text
          * unreadable. */
@@ -173,7 +182,7 @@ static dk_err report_unstorable(const dk_config *cfg, const char *text, const ch
             DK_ERROR(DK_ERR_USAGE,
                      "%s (with any --set and --run-dir): [%s] %.*s = '%.*s' cannot be stored in config.ini and "
                      "checkpoints: it reads back as "
-                     "'%.*s' (an INI value cannot begin or end with blanks, and ' ;' or ' #' starts a comment); "
+                     "'%.*s' (an INI value cannot begin or end with blanks, and ' ;' starts a comment); "
                      "choose a value without them",
                      cfg->source_path, section, key_len, a, (int)(na - (size_t)(value - a)), value,
                      (int)(nb - (size_t)(value_b - b)), value_b);

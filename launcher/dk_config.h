@@ -114,6 +114,10 @@ typedef struct dk_config {
 
     /* Where the configuration came from, for messages and the summary. */
     char source_path[DK_PATH_MAX];
+    /* Warnings, one line each, about keys the file or --set gave that this configuration
+     * never reads (a [pde] section in a fit run, say); empty when none. Filled by
+     * dk_config_load; `check` and `train` print them. */
+    char unread_keys[4096];
 } dk_config;
 
 /* The config spelling of an optimizer ("adam", "lbfgs", "adam_then_lbfgs"). */
@@ -142,6 +146,9 @@ dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overr
 /* Applies one "section.key=value" assignment (no cross-key checks); `origin` names it in
  * errors, e.g. "--set train.lr=0.1"; NULL means "--set <assignment>". */
 dk_err dk_config_set(dk_config *cfg, const char *assignment, const char *origin);
+
+/* Prints each line of cfg->unread_keys as "<prefix>warning: <line>". */
+void dk_config_print_unread(const dk_config *cfg, FILE *f, const char *prefix);
 
 /* Writes the resolved configuration as a valid INI file (every key, current values), so
  * that a run can be reproduced from its run directory. */

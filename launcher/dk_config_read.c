@@ -15,8 +15,11 @@
  *     are errors. Indented lines are ordinary lines (inih's multi-line continuation values
  *     are disabled, because an indented `key = value` would silently be glued onto the
  *     previous key's value).
- *   - Lines are limited to 197 characters (inih's fixed line buffer); longer values can
- *     be given with --set.
+ *   - Only a comment may follow a section header on its line ("[train] steps = 5" is an
+ *     error: inih would drop the key without a word).
+ *   - Lines are limited to 197 characters (inih's fixed line buffer), end with LF or CR LF
+ *     (a lone CR is an error) and may begin with a UTF-8 byte order mark. The limit holds
+ *     for --set values too: config.ini and the checkpoints store each key on one line.
  */
 #include "dk_config_schema.h"
 
@@ -51,10 +54,39 @@ static long next_line(dk_config_load_state *st, bool *has_nul)
     return c == EOF && n == 0 ? -1 : n;
 }
 
+/* A section header "[name] rest" as inih should see it, or NULL after an error. inih
+ * drops whatever follows the ']' (so "[train] steps = 5" would set nothing and say
+ * nothing) and cuts names at 49 characters: the header is checked here and handed on
+ * as the bare "[name]". Only a comment may follow it. */
+static char *section_line(dk_config_load_state *st, char *buf, int num, const char *name, const char *rest,
+                          const char *end)
+{
+    char where[DK_PATH_MAX + 32];
+    snprintf(where, sizeof where, "%s:%d", st->path, st->lineno);
+    if (dk_config_find_section(name) < 0) {
+        dk_config_unknown_section(where, name);
+        fail_at(st, st->lineno);
+        return NULL;
+    }
+    while (rest < end && isspace((unsigned char)*rest))
+        rest++;
+    if (rest < end && *rest != ';' && *rest != '#') {
+        dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                     "%s: '%.*s' follows the section header [%s] on its line: put each key = value on a line of "
+                     "its own (only a ';' or '#' comment may follow a header)",
+                     where, (int)(end - rest), rest, name);
+        fail_at(st, st->lineno);
+        return NULL;
+    }
+    snprintf(buf, (size_t)num, "[%s]\n", name); /* a known name: short */
+    return buf;
+}
+
 /* inih's fgets-style reader. Reading lines ourselves gives the handler the line number
- * that Debian's inih does not pass, turns inih's silent splitting of over-long lines into
- * an error, and lets us strip leading whitespace so that inih never treats an indented
- * line as the continuation of the previous value. */
+ * that Debian's inih does not pass, turns inih's silent splitting of over-long lines and
+ * of CR-only files into errors, checks section headers, and lets us strip leading
+ * whitespace so that inih never treats an indented line as the continuation of the
+ * previous value. */
 static char *read_line(char *buf, int num, void *stream)
 {
     dk_config_load_state *st = stream;
@@ -81,16 +113,29 @@ static char *read_line(char *buf, int num, void *stream)
     char *start = st->line;
     if (st->lineno == 1 && !strncmp(start, "\xEF\xBB\xBF", 3)) /* UTF-8 byte order mark */
         start += 3;
+    if (st->lineno == 1 && len >= 0)
+        st->written = !strncmp(start, DK_CONFIG_WRITTEN_HEADER, strlen(DK_CONFIG_WRITTEN_HEADER));
     while (*start && isspace((unsigned char)*start))
         start++;
     size_t n = len < 0 ? sizeof st->line : strlen(start);
     while (n > 0 && n < sizeof st->line && start[n - 1] == '\r')
         n--;
+    /* A carriage return inside a line: a file with CR-only (classic Mac OS) line endings,
+     * which inih would read as one line, a header whose keys vanish without a word. */
+    if (memchr(len < 0 ? st->line : start, '\r', len < 0 ? sizeof st->line - 1 : n)) {
+        dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
+                     "%s:%d: a carriage return (CR) inside the line: the file seems to end its lines with CR alone "
+                     "(classic Mac OS); save it with LF (Unix) or CR LF (Windows) line endings",
+                     st->path, st->lineno);
+        fail_at(st, st->lineno);
+        return NULL;
+    }
     /* inih needs room for "\r\n\0" after the longest line. */
     if (num < 3 || n > (size_t)num - 3) {
         dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__,
-                     "%s:%d: line is longer than %d characters, the limit of the INI parser; shorten it or "
-                     "give the value with --set section.key=value",
+                     "%s:%d: line is longer than %d characters, the limit of the INI parser (config.ini and every "
+                     "checkpoint hold each key on one such line too): shorten it (a comment can go on a line of "
+                     "its own, a long path can be a symbolic link)",
                      st->path, st->lineno, num - 3);
         fail_at(st, st->lineno);
         return NULL;
@@ -100,18 +145,32 @@ static char *read_line(char *buf, int num, void *stream)
     if (start[0] == '[') {
         const char *close = memchr(start, ']', n);
         char name[256]; /* the line is shorter than this */
-        if (close && dk_config_copy_trimmed(name, sizeof name, start + 1, close) && dk_config_find_section(name) < 0) {
-            char where[DK_PATH_MAX + 32];
-            snprintf(where, sizeof where, "%s:%d", st->path, st->lineno);
-            dk_config_unknown_section(where, name);
-            fail_at(st, st->lineno);
-            return NULL;
-        }
+        if (close && dk_config_copy_trimmed(name, sizeof name, start + 1, close))
+            return section_line(st, buf, num, name, close + 1, start + n);
     }
     memcpy(buf, start, n);
     buf[n] = '\n';
     buf[n + 1] = '\0';
     return buf;
+}
+
+/* A path in a file someone wrote is taken literally, so text that other INI dialects
+ * would strip (quotes, a '#' comment) would become part of the directory created or the
+ * file looked for. Stored configurations and --set values are taken as they are: a
+ * person typed the latter on purpose, and the former were checked when first read. */
+static dk_err path_reads_as_meant(const dk_key_spec *s, const char *value, const char *where)
+{
+    if (!s->path)
+        return DK_OK;
+    const size_t n = strlen(value);
+    if (n >= 2 && (value[0] == '"' || value[0] == '\'') && value[n - 1] == value[0])
+        DK_ERROR(DK_ERR_USAGE, "%s: [%s] %s = '%s': quotes are not removed from values here, so they would be part "
+                 "of the path: write it without them", where, s->section, s->key, value);
+    if (strstr(value, " #") || strstr(value, "\t#"))
+        DK_ERROR(DK_ERR_USAGE, "%s: [%s] %s = '%s': '#' after a value does not start a comment here (inline comments "
+                 "start with ' ;'), so it would be part of the path: remove the comment or start it with ';' (a path "
+                 "that really holds ' #' can be given with --set)", where, s->section, s->key, value);
+    return DK_OK;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -128,10 +187,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (!dk_config_copy_trimmed(sec, sizeof sec, section, section + strlen(section)))
         sec[0] = '?', sec[1] = '\0';
     if (!sec[0]) {
-        int elsewhere = dk_config_find_key_named(name, "");
-        char hint[128] = "";
-        if (elsewhere >= 0)
-            snprintf(hint, sizeof hint, "; it belongs in section [%s]", dk_config_keys[elsewhere].section);
+        char sections[256], hint[300] = "";
+        if (dk_config_sections_with_key(name, "", sections, sizeof sections) > 0)
+            snprintf(hint, sizeof hint, "; it belongs in section %s", sections);
         dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: key '%s' comes before any [section] header%s", where, name,
                      hint);
         fail_at(st, st->lineno);
@@ -154,7 +212,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
         fail_at(st, st->lineno);
         return 0;
     }
-    if (dk_config_set_key(st->cfg, &dk_config_keys[idx], value, where) != DK_OK) {
+    if ((st->user_file && path_reads_as_meant(&dk_config_keys[idx], value, where) != DK_OK) ||
+        dk_config_set_key(st->cfg, &dk_config_keys[idx], value, where) != DK_OK) {
         fail_at(st, st->lineno);
         return 0;
     }
@@ -170,8 +229,15 @@ static dk_err apply_assignment(dk_config *cfg, const char *assignment, const cha
     const char *dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
     char sec[DK_NAME_MAX], key[DK_NAME_MAX];
     if (!dot || !dk_config_copy_trimmed(sec, sizeof sec, assignment, dot) || !dk_config_copy_trimmed(key, sizeof key, dot + 1, eq) ||
-        !sec[0] || !key[0])
+        !sec[0] || !key[0]) {
+        /* "--set steps=5": name the sections that hold the key. */
+        char sections[256] = "";
+        if (eq && !dot && dk_config_copy_trimmed(key, sizeof key, assignment, eq) && key[0] &&
+            dk_config_sections_with_key(key, "", sections, sizeof sections) > 0)
+            DK_ERROR(DK_ERR_USAGE, "%s: expected section.key=value: '%s' is a key of section %s (e.g. --set %.*s.%s)",
+                     origin, key, sections, (int)strcspn(sections + 1, "]"), sections + 1, assignment);
         DK_ERROR(DK_ERR_USAGE, "%s: expected section.key=value, e.g. --set train.lr=0.001", origin);
+    }
     if (dk_config_find_section(sec) < 0)
         DK_CALL(dk_config_unknown_section(origin, sec));
     int idx = dk_config_find_key(sec, key);
@@ -217,9 +283,9 @@ void dk_config_defaults(dk_config *cfg)
 /* Parses `file` (called `path` in messages) over the defaults already in cfg, applies the
  * overrides and checks the cross-key rules. */
 static dk_err load_stream(dk_config *cfg, FILE *file, const char *path, const char *const *overrides,
-                          int n_overrides)
+                          int n_overrides, bool user_file)
 {
-    dk_config_load_state st = {.cfg = cfg, .path = path, .overrides = overrides, .file = file};
+    dk_config_load_state st = {.cfg = cfg, .path = path, .overrides = overrides, .file = file, .user_file = user_file};
     int ret = ini_parse_stream(read_line, &st, on_key, &st);
     if (ret == -2)
         DK_ERROR(DK_ERR_MEMORY, "%s: out of memory while parsing", path);
@@ -239,6 +305,8 @@ static dk_err load_stream(dk_config *cfg, FILE *file, const char *path, const ch
     }
 
     DK_CALL(dk_config_check_rules(&st));
+    if (user_file)
+        dk_config_note_unread(&st, cfg->unread_keys, sizeof cfg->unread_keys);
     /* The header promises "function is empty when csv is set": the fit task then has one
      * source of data to look at. */
     if (cfg->csv[0])
@@ -263,7 +331,7 @@ dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overr
     FILE *file = fopen(path, "r");
     if (!file)
         DK_ERROR(DK_ERR_USAGE, "cannot open config file '%s': %s", path, strerror(errno));
-    dk_err err = load_stream(cfg, file, path, overrides, n_overrides);
+    dk_err err = load_stream(cfg, file, path, overrides, n_overrides, true);
     fclose(file);
     DK_CALL(err);
     if (!cfg->run_dir[0])
@@ -279,7 +347,7 @@ dk_err dk_config_load_text(dk_config *cfg, const char *text, const char *label)
     FILE *file = fmemopen((void *)text, strlen(text), "r");
     if (!file)
         DK_ERROR(DK_ERR_MEMORY, "%s: cannot read the configuration text: %s", label, strerror(errno));
-    dk_err err = load_stream(cfg, file, label, NULL, 0);
+    dk_err err = load_stream(cfg, file, label, NULL, 0, false);
     fclose(file);
     DK_CALL(err);
     return DK_OK;

@@ -184,7 +184,7 @@ const dk_key_spec dk_config_keys[] = {
     {.section = "fit", .key = "function", .type = DK_KEY_STRING, .default_text = "exp_sin_sq", FIELD(function),
      .accepts = accepts_function, .expect = dk_config_expect_function,
      .doc = "Built-in target function; ignored, and cleared, when csv is set."},
-    {.section = "fit", .key = "csv", .type = DK_KEY_STRING, .default_text = "", FIELD(csv), .expect = expect_csv,
+    {.section = "fit", .key = "csv", .type = DK_KEY_STRING, .default_text = "", FIELD(csv), .expect = expect_csv, .path = true,
      .resume_may_change = true,
      .doc = "CSV dataset; when non-empty, function is ignored. The last target_columns columns are targets. On "
             "resume the path may differ, the file's contents may not (checked by size and CRC-32C)."},
@@ -251,7 +251,7 @@ const dk_key_spec dk_config_keys[] = {
 
     /* [output] */
     {.section = "output", .key = "run_dir", .resume_may_change = true, .type = DK_KEY_STRING, .default_text = "", FIELD(run_dir),
-     .expect = expect_run_dir,
+     .expect = expect_run_dir, .path = true,
      .doc = "Directory for logs, checkpoints and the resolved config; empty = runs/<config file stem>; "
             "--run-dir overrides."},
 
@@ -268,7 +268,7 @@ const dk_key_spec dk_config_keys[] = {
      .imax = 1000000, .resume_may_change = true,
      .doc = "Newest checkpoints kept; older ones are removed once a new one is safely on disk."},
     {.section = "checkpoint", .key = "dir", .type = DK_KEY_STRING, .default_text = "", FIELD(ckpt_dir),
-     .expect = expect_checkpoint_dir, .resume_may_change = true,
+     .expect = expect_checkpoint_dir, .path = true, .resume_may_change = true,
      .doc = "Directory of the checkpoints (ckpt-<step>.dkc); empty = <run_dir>/checkpoints."},
     {.section = "checkpoint", .key = "chunk_bytes", .type = DK_KEY_INT, .default_text = "67108864",
      FIELD(ckpt_chunk_bytes), .imin = 1, .imax = 1073741824, .resume_may_change = true,
@@ -303,12 +303,20 @@ int dk_config_find_key(const char *section, const char *key)
     return -1;
 }
 
-int dk_config_find_key_named(const char *key, const char *skip_section)
+int dk_config_sections_with_key(const char *key, const char *skip_section, char *buf, size_t n)
 {
+    int found = 0, total = 0;
     for (int i = 0; i < DK_CONFIG_N_KEYS; i++)
-        if (strcmp(dk_config_keys[i].key, key) == 0 && strcmp(dk_config_keys[i].section, skip_section) != 0)
-            return i;
-    return -1;
+        total += strcmp(dk_config_keys[i].key, key) == 0 && strcmp(dk_config_keys[i].section, skip_section) != 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < DK_CONFIG_N_KEYS && used < n; i++)
+        if (strcmp(dk_config_keys[i].key, key) == 0 && strcmp(dk_config_keys[i].section, skip_section) != 0) {
+            found++;
+            const char *sep = found == 1 ? "" : found == total ? " or " : ", ";
+            used += (size_t)snprintf(buf + used, n - used, "%s[%s]", sep, dk_config_keys[i].section);
+        }
+    return found;
 }
 
 const char *dk_config_optimizer_name(dk_optimizer_kind kind) { return optimizer_names[kind]; }

@@ -53,6 +53,7 @@ typedef struct dk_key_spec {
     const char *const *names;      /* DK_KEY_ENUM, NULL-terminated */
     bool (*accepts)(const char *value);        /* DK_KEY_STRING: extra validation */
     void (*expect)(char *buf, size_t n);       /* DK_KEY_STRING: expectation text */
+    bool path;                     /* DK_KEY_STRING: a file or directory, taken literally */
     bool resume_may_change;        /* a resumed run may use another value (dk_config_check_resume) */
     const char *doc;
 } dk_key_spec;
@@ -62,10 +63,12 @@ enum { DK_CONFIG_N_KEYS = 66, DK_CONFIG_N_SECTIONS = 10 };
 extern const dk_key_spec dk_config_keys[];
 extern const char *const dk_config_sections[]; /* in the printed order */
 
-/* Indices into the tables, or -1. find_key_named looks for the key in any other section. */
+/* Indices into the tables, or -1. */
 int dk_config_find_section(const char *name);
 int dk_config_find_key(const char *section, const char *key);
-int dk_config_find_key_named(const char *key, const char *skip_section);
+/* The sections other than skip_section that hold the key, as "[train], [lbfgs] or [grid]"
+ * in buf; how many. */
+int dk_config_sections_with_key(const char *key, const char *skip_section, char *buf, size_t n);
 /* What [fit] function and [pde] problem accept, as "one of: ..." */
 void dk_config_expect_function(char *buf, size_t n);
 void dk_config_expect_problem(char *buf, size_t n);
@@ -98,7 +101,21 @@ typedef struct dk_config_load_state {
      * 0 = default, > 0 = file line, < 0 = -(1 + index of the --set override). */
     int from[DK_CONFIG_N_KEYS];
     const char *const *overrides;
+    bool user_file;      /* a file a person wrote, not a stored configuration */
+    bool written;        /* a configuration distkan wrote (its first line is DK_CONFIG_WRITTEN_HEADER) */
 } dk_config_load_state;
+
+/* The first line of every configuration distkan writes (config.ini, checkpoints). */
+#define DK_CONFIG_WRITTEN_HEADER "# distkan configuration: every key with the value the run used."
+
+/* Where key idx got its value: "fit.ini:7", "--set train.lr=0.5" or, for a default,
+ * "fit.ini". */
+void dk_config_origin_of(const dk_config_load_state *st, int idx, char *buf, size_t n);
+
+/* Lines "[pde] dim (fit.ini:9) set but not used: <why>" in notes[cap] (empty when none)
+ * for the keys a person set that the resolved configuration never reads
+ * (dk_config_unused.c). */
+void dk_config_note_unread(const dk_config_load_state *st, char *notes, size_t cap);
 
 /* The rules across keys (dk_config_rules.c); may set [model] grid from [grid] schedule. */
 dk_err dk_config_check_rules(const dk_config_load_state *st);

@@ -37,10 +37,16 @@ static int edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
-/* A suggestion is worth making only when it is much closer than a random word. */
+/* A suggestion is worth making only when it is much closer than a random word. Case is
+ * ignored: names are lower case, and "LR" means lr. */
 static bool close_enough(const char *typed, const char *candidate)
 {
-    int d = edit_distance(typed, candidate);
+    char lower[64];
+    size_t n = 0;
+    for (; typed[n] && n + 1 < sizeof lower; n++)
+        lower[n] = (char)tolower((unsigned char)typed[n]);
+    lower[n] = '\0';
+    int d = edit_distance(lower, candidate);
     return d <= 2 && (size_t)d < strlen(candidate);
 }
 
@@ -406,9 +412,8 @@ dk_err dk_config_set_key(dk_config *cfg, const dk_key_spec *s, const char *value
     char expect[1024];
     dk_config_describe_key(s, expect, sizeof expect);
     /* inih only strips ';' comments, so "lr = 0.1  # note" arrives with the note. */
-    const char *hint = (strstr(value, " #") || strstr(value, "\t#")) && !detail[0]
-                           ? " (inline comments start with ';', not '#')"
-                           : "";
+    const char *hint =
+        strstr(value, " #") || strstr(value, "\t#") ? " (inline comments start with ';', not '#')" : "";
     DK_ERROR(DK_ERR_USAGE, "%s: [%s] %s = '%s': expected %s%s%s", where, s->section, s->key, value, expect, detail,
              hint);
 }
@@ -427,7 +432,7 @@ dk_err dk_config_unknown_section(const char *where, const char *name)
 
 dk_err dk_config_unknown_key(const char *where, const char *section, const char *key)
 {
-    char known[1024] = "", hint[160] = "";
+    char known[1024] = "", hint[320] = "";
     size_t used = 0;
     for (int i = 0; i < DK_CONFIG_N_KEYS; i++) {
         if (strcmp(dk_config_keys[i].section, section) != 0)
@@ -436,9 +441,9 @@ dk_err dk_config_unknown_key(const char *where, const char *section, const char 
         if (!hint[0] && close_enough(key, dk_config_keys[i].key))
             snprintf(hint, sizeof hint, "; did you mean '%s'?", dk_config_keys[i].key);
     }
-    int elsewhere = dk_config_find_key_named(key, section);
-    if (elsewhere >= 0)
-        snprintf(hint, sizeof hint, "; it belongs in section [%s]", dk_config_keys[elsewhere].section);
+    char sections[256];
+    if (dk_config_sections_with_key(key, section, sections, sizeof sections) > 0)
+        snprintf(hint, sizeof hint, "; it belongs in section %s", sections);
     DK_ERROR(DK_ERR_USAGE, "%s: unknown key '%s' in section [%s]%s (known keys: %s)", where, key, section, hint,
              known);
 }

@@ -36,6 +36,9 @@ typedef struct dk_pde_params {
 typedef struct dk_pde_problem {
     const char *name;
     const char *summary; /* one line: the equation, domain and solution */
+    /* The [pde] parameters it reads (dk_pde_params' fields by their key names), separated
+     * by spaces, "" for none: a key given to a problem that ignores it is warned of. */
+    const char *params;
     /* Number of network inputs for these parameters, or -1 with a message in why[n]
      * when the parameters are out of range for this problem. */
     int (*inputs)(const dk_pde_params *p, char *why, size_t n);

@@ -63,6 +63,7 @@ static double residual(const dk_pde_params *p, const double *x, double u, const 
 
 const dk_pde_problem dk_pde_heat_nd = {
     .name = "heat_nd",
+    .params = "dim diffusivity",
     .summary = "u_t = kappa sum_i u_ii on [0,1]^d x [0,1] (t last), u = exp(-kappa pi^2 t) sum_i sin(pi x_i) "
                "(params dim = d, diffusivity = kappa), Dirichlet on spatial faces and t = 0, none at t = 1",
     .inputs = inputs,

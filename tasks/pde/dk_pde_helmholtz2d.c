@@ -81,6 +81,7 @@ static double residual(const dk_pde_params *p, const double *x, double u, const 
 
 const dk_pde_problem dk_pde_helmholtz2d = {
     .name = "helmholtz2d",
+    .params = "a1 a2 wavenumber",
     .summary = "u_xx + u_yy + k^2 u = q on [-1,1]^2, u = sin(a1 pi x) sin(a2 pi y) "
                "(params a1, a2, wavenumber k), Dirichlet on all faces",
     .inputs = inputs,

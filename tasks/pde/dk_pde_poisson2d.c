@@ -39,6 +39,7 @@ static double residual(const dk_pde_params *p, const double *x, double u, const 
 
 const dk_pde_problem dk_pde_poisson2d = {
     .name = "poisson2d",
+    .params = "",
     .summary = "u_xx + u_yy = f on [-1,1]^2, u = sin(pi x) sin(pi y^2) (KAN paper), Dirichlet on all faces",
     .inputs = inputs,
     .domain = domain,

@@ -46,6 +46,7 @@ static double residual(const dk_pde_params *p, const double *x, double u, const 
 
 const dk_pde_problem dk_pde_poisson_nd = {
     .name = "poisson_nd",
+    .params = "dim",
     .summary = "sum_i u_ii + (pi^2/4) sum_i sin(pi x_i/2) = 0 on [0,1]^d, u = sum_i sin(pi x_i/2) "
                "(param dim = d), Dirichlet on all faces",
     .inputs = inputs,

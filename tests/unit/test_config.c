@@ -313,6 +313,85 @@ static void test_dialect_details(void **state)
     assert_int_equal(c.k, 1);
 }
 
+/* inih drops whatever follows a header's ']' and reads a CR-only file as one line: either
+ * would lose keys without a word. */
+static void test_headers_and_line_ends_lose_no_key(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "inline.ini", "[model]\nwidths = 2,5,1\n[train] steps = 5\nlr = 0.5\n", NULL, 0),
+                 "inline.ini:3: 'steps = 5' follows the section header [train] on its line",
+                 "put each key = value on a line of its own");
+    EXPECT_USAGE(load_text(&c, "bracket.ini", "[train]]\nsteps = 5\n", NULL, 0),
+                 "bracket.ini:1: ']' follows the section header [train]");
+    EXPECT_USAGE(load_text(&c, "cr.ini", "[train]\rsteps = 5\rlr = 0.5\r", NULL, 0),
+                 "cr.ini:1: a carriage return (CR) inside the line", "LF (Unix) or CR LF (Windows)");
+    /* Longer than the parser's line, still named as a line-ending problem. */
+    char text[600] = "[train]\rsteps = 5\r";
+    for (int i = 0; i < 40; i++)
+        strcat(text, "; comment\r");
+    EXPECT_USAGE(load_text(&c, "cr_long.ini", text, NULL, 0), "cr_long.ini:1: a carriage return (CR)");
+    /* A comment may follow a header, and a header padded beyond inih's 49-character
+     * section names is still the section it names. */
+    check_ok(load_text(&c, "header_comment.ini",
+                       "[train] ; Adam\nsteps = 5\n[                                                    model   ] "
+                       "# padded\ngrid = 4\n",
+                       NULL, 0));
+    assert_int_equal(c.steps, 5);
+    assert_int_equal(c.grid, 4);
+}
+
+static void load_written(const dk_config *src, const char *name, dk_config *back);
+
+/* Keys a person set that the configuration never reads are warned of, one line per reason,
+ * each key with where it was set; keys it reads, defaults, and the keys of a config.ini
+ * distkan wrote (every key, by design) are not. */
+static void test_unread_keys_are_noted(void **state)
+{
+    (void)state;
+    static dk_config c;
+    static char expected[4096];
+    const char *text = "[model]\nwidths = 2,6,1\n[pde]\nproblem = heat_nd\ndim = 1\n[lbfgs]\nhistory = 20\n"
+                       "[train]\nlr = 0.1\nlr_min = 0.001\n";
+    const char *set[] = {"pde.a1=3"};
+    check_ok(load_text(&c, "notask.ini", text, set, 1));
+    const char *t = tmp_dir;
+    snprintf(expected, sizeof expected,
+             "[train] lr_min (%s/notask.ini:10) set but not used: only lr_schedule = cosine reads it\n"
+             "[lbfgs] history (%s/notask.ini:7) set but not used: [train] optimizer = adam runs no L-BFGS iteration\n"
+             "[pde] problem (%s/notask.ini:4), dim (%s/notask.ini:5), a1 (--set pde.a1=3) set but not used: [task] "
+             "type is fit (the default), which reads no [pde] key: to solve the PDE, set [task] type = pde\n",
+             t, t, t, t);
+    assert_string_equal(c.unread_keys, expected);
+    /* With the task given, the problem's own parameters are told apart from the others. */
+    const char *pde[] = {"task.type=pde", "model.widths=2,6,1", "pde.a1=3", "pde.dim=2", "train.optimizer=lbfgs",
+                         "train.lr=0.5"};
+    check_ok(load_text(&c, "pde.ini", "[fit]\ntrain_size = 10\n[lbfgs]\nhistory = 20\n", pde, 6));
+    snprintf(expected, sizeof expected,
+             "[train] lr (--set train.lr=0.5) set but not used: [train] optimizer = lbfgs runs no Adam step\n"
+             "[fit] train_size (%s/pde.ini:2) set but not used: [task] type = pde reads no [fit] key\n"
+             "[pde] dim (--set pde.dim=2), a1 (--set pde.a1=3) set but not used: [pde] problem = poisson2d does not "
+             "read it (its parameters: none)\n",
+             t);
+    assert_string_equal(c.unread_keys, expected);
+    /* Keys the configuration reads are not noted. */
+    check_ok(load_text(&c, "used.ini",
+                       "[task]\ntype = pde\n[pde]\nproblem = heat_nd\ndim = 1\ndiffusivity = 0.3\n[model]\n"
+                       "widths = 2,6,1\n[train]\noptimizer = adam_then_lbfgs\n[lbfgs]\nhistory = 20\n",
+                       NULL, 0));
+    assert_string_equal(c.unread_keys, "");
+    /* A written configuration lists every key by design: only the overrides count. */
+    static dk_config back;
+    check_ok(load_text(&c, "plain.ini", "[train]\nsteps = 5\n", NULL, 0));
+    load_written(&c, "plain_written.ini", &back);
+    assert_string_equal(back.unread_keys, "");
+    const char *over[] = {"lbfgs.c1=0.01"};
+    dk_error_clear();
+    check_ok(dk_config_load(&back, tmp_path("plain_written.ini"), over, 1));
+    assert_string_equal(back.unread_keys, "[lbfgs] c1 (--set lbfgs.c1=0.01) set but not used: [train] optimizer = adam "
+                                          "runs no L-BFGS iteration\n");
+}
+
 /* ---- unknown names and syntax ------------------------------------------------------------ */
 
 static void test_unknown_key_names_file_line_and_key(void **state)
@@ -324,6 +403,32 @@ static void test_unknown_key_names_file_line_and_key(void **state)
                  "known keys: widths, grid, k, grid_range");
     EXPECT_USAGE(load_text(&c, "wrong_section.ini", "[model]\n\nlr = 0.1\n", NULL, 0),
                  "wrong_section.ini:3: unknown key 'lr' in section [model]", "it belongs in section [train]");
+    EXPECT_USAGE(load_text(&c, "three_sections.ini", "[model]\nsteps = 5\n", NULL, 0),
+                 "unknown key 'steps' in section [model]; it belongs in section [train], [lbfgs] or [grid]");
+    EXPECT_USAGE(load_text(&c, "upper.ini", "[train]\nLR = 0.1\n", NULL, 0),
+                 "upper.ini:2: unknown key 'LR' in section [train]; did you mean 'lr'?");
+}
+
+/* Other INI dialects strip quotes and '#' comments; here a path takes them literally, so
+ * a file that holds them is refused rather than creating "out  # note" or "\"out\"". */
+static void test_paths_refuse_quotes_and_hash_comments(void **state)
+{
+    (void)state;
+    dk_config c;
+    EXPECT_USAGE(load_text(&c, "hash.ini", "[output]\nrun_dir = out1   # scratch\n", NULL, 0),
+                 "hash.ini:2: [output] run_dir = 'out1   # scratch': '#' after a value does not start a comment");
+    EXPECT_USAGE(load_text(&c, "quoted.ini", "[fit]\ncsv = \"data.csv\"\n", NULL, 0),
+                 "quoted.ini:2: [fit] csv = '\"data.csv\"': quotes are not removed");
+    EXPECT_USAGE(load_text(&c, "squoted.ini", "[checkpoint]\ndir = 'ck'\n", NULL, 0),
+                 "squoted.ini:2: [checkpoint] dir = ''ck'': quotes are not removed");
+    /* A '#' inside a name, and a path given on purpose with --set, stay as they are. */
+    check_ok(load_text(&c, "inside.ini", "[output]\nrun_dir = runs/#3\n", NULL, 0));
+    assert_string_equal(c.run_dir, "runs/#3");
+    const char *set[] = {"output.run_dir=a #b"};
+    check_ok(load_text(&c, "set_hash.ini", "[train]\nsteps = 5\n", set, 1));
+    assert_string_equal(c.run_dir, "a #b");
+    expect_bad_value("model", "widths", "2,5,1   # two inputs",
+                     "(entry 3, '1   # two inputs', is not an integer) (inline comments start with ';', not '#')");
 }
 
 static void test_unknown_section_is_reported_at_its_header(void **state)
@@ -372,7 +477,7 @@ static void test_overlong_line_is_an_error(void **state)
     snprintf(text, sizeof text, "[fit]\ncsv = %0250d\n", 7);
     dk_config c;
     EXPECT_USAGE(load_text(&c, "long.ini", text, NULL, 0), "long.ini:2: line is longer than 197 characters",
-                 "--set section.key=value");
+                 "config.ini and every checkpoint hold each key on one such line too");
 }
 
 static void test_missing_or_unreadable_file(void **state)
@@ -522,13 +627,19 @@ static void test_set_overrides_beat_the_file_in_order(void **state)
 static void test_malformed_set_explains_the_form(void **state)
 {
     (void)state;
-    const char *bad[] = {"trainlr=3", "train.lr", "train.lr 3", ".lr=3", "train.=3", "lr=3.5"};
+    const char *bad[] = {"trainlr=3", "train.lr", "train.lr 3", ".lr=3", "train.=3", "rl=3.5"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         dk_config c;
         char head[64];
         snprintf(head, sizeof head, "--set %s: expected section.key=value", bad[i]);
         EXPECT_USAGE(load_text(&c, "set.ini", "", &bad[i], 1), head, "e.g. --set train.lr=0.001");
     }
+    /* A key without its section: every section that holds it is named. */
+    dk_config c;
+    const char *bare[] = {"steps=5"};
+    EXPECT_USAGE(load_text(&c, "set.ini", "", bare, 1),
+                 "--set steps=5: expected section.key=value: 'steps' is a key of section [train], [lbfgs] or [grid] "
+                 "(e.g. --set train.steps=5)");
 }
 
 static void test_set_unknown_names_and_bad_values(void **state)
@@ -715,10 +826,13 @@ static void load_written(const dk_config *src, const char *name, dk_config *back
     check_ok(dk_config_load(back, path, NULL, 0));
 }
 
+/* The same values; where they came from and what their reading warned of aside. */
 static void assert_same_config(dk_config a, dk_config b)
 {
     memset(a.source_path, 0, sizeof a.source_path);
     memset(b.source_path, 0, sizeof b.source_path);
+    memset(a.unread_keys, 0, sizeof a.unread_keys);
+    memset(b.unread_keys, 0, sizeof b.unread_keys);
     assert_memory_equal(&a, &b, sizeof a);
 }
 
@@ -933,8 +1047,11 @@ int main(void)
         cmocka_unit_test(test_empty_file_gives_defaults_and_run_dir_from_stem),
         cmocka_unit_test(test_full_file_sets_every_field),
         cmocka_unit_test(test_dialect_details),
+        cmocka_unit_test(test_headers_and_line_ends_lose_no_key),
+        cmocka_unit_test(test_unread_keys_are_noted),
         cmocka_unit_test(test_unknown_key_names_file_line_and_key),
         cmocka_unit_test(test_unknown_section_is_reported_at_its_header),
+        cmocka_unit_test(test_paths_refuse_quotes_and_hash_comments),
         cmocka_unit_test(test_key_before_any_section),
         cmocka_unit_test(test_syntax_errors_name_the_line),
         cmocka_unit_test(test_key_set_twice_is_an_error),

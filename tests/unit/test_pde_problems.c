@@ -387,12 +387,62 @@ static void test_poisson_nd_matches_hand_values(void **state)
     assert_close_rel(prob->residual(&p, x, 0.0, zero, zero, &dr_du, dr_ddu, dr_dd2u), 1.5 * pi * pi / 4.0, 1e-15);
 }
 
+/* Each problem's `params` names exactly the [pde] parameters it reads (the config warns of
+ * the others, dk_config_unused.c): changing a parameter it does not list changes neither
+ * its inputs, domain, solution nor residual; changing one it lists changes one of them. */
+static void test_params_lists_what_each_problem_reads(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"dim", "a1", "a2", "wavenumber", "diffusivity"};
+    for (int i = 0; dk_pde_problems[i]; i++) {
+        const dk_pde_problem *prob = dk_pde_problems[i];
+        assert_non_null(prob->params);
+        const dk_pde_params base = {.dim = 2, .a1 = 1.0, .a2 = 4.0, .wavenumber = 1.0, .diffusivity = 0.1};
+        for (int k = 0; k < 5; k++) {
+            dk_pde_params p = base;
+            switch (k) {
+            case 0: p.dim = 3; break;
+            case 1: p.a1 = 2.5; break;
+            case 2: p.a2 = 1.5; break;
+            case 3: p.wavenumber = 2.0; break;
+            default: p.diffusivity = 0.7; break;
+            }
+            const size_t len = strlen(names[k]);
+            bool listed = false;
+            for (const char *q = prob->params; (q = strstr(q, names[k])) != NULL; q += len)
+                listed |= (q == prob->params || q[-1] == ' ') && (q[len] == ' ' || q[len] == '\0');
+            bool differs = inputs_of(prob, &p) != inputs_of(prob, &base);
+            const int n = inputs_of(prob, &base);
+            double lo[MAXN], hi[MAXN], lo2[MAXN], hi2[MAXN];
+            if (!differs) {
+                prob->domain(&base, lo, hi);
+                prob->domain(&p, lo2, hi2);
+                differs = memcmp(lo, lo2, (size_t)n * sizeof *lo) || memcmp(hi, hi2, (size_t)n * sizeof *hi);
+            }
+            for (uint64_t pt = 0; pt < N_POINTS && !differs; pt++) {
+                double x[MAXN], du[MAXN], d2u[MAXN], g[3 * MAXN];
+                random_interior(prob, &base, n, pt, x);
+                for (int a = 0; a < n; a++)
+                    du[a] = 0.3 + 0.1 * a, d2u[a] = -0.2 * a;
+                double r_du;
+                const double r1 = prob->residual(&base, x, 0.7, du, d2u, &r_du, g, g + MAXN);
+                const double r2 = prob->residual(&p, x, 0.7, du, d2u, &r_du, g, g + MAXN);
+                differs = prob->exact(&base, x) != prob->exact(&p, x) || r1 != r2;
+            }
+            if (listed != differs)
+                fail_msg("%s: [pde] %s is %slisted in params (\"%s\") but changing it %s the problem", prob->name,
+                         names[k], listed ? "" : "not ", prob->params, differs ? "changes" : "does not change");
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_solutions_satisfy_their_pdes),
         cmocka_unit_test(test_residual_partials_match_differences),
         cmocka_unit_test(test_registry_finds_every_problem_by_name),
+        cmocka_unit_test(test_params_lists_what_each_problem_reads),
         cmocka_unit_test(test_inputs_count_and_reject_bad_parameters),
         cmocka_unit_test(test_helmholtz_resonance_is_a_caveat),
         cmocka_unit_test(test_domains_and_boundary_faces_are_as_documented),
