@@ -10,6 +10,7 @@
  * batches are functions of (seed, position), so a checkpoint resumes on any number of ranks.
  * On the same number of ranks, with the same threads, the resumed run repeats the
  * uninterrupted one bit for bit. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -57,7 +58,16 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir, const char *spec)
     dk_run_ckpt_found found;
     int n_other = 0;
     char other[DK_CKPT_PATH_MAX];
-    DK_CALL(dk_run_open_checkpoint(r->cfg->run_dir, dir, stderr, &res->reader, &found, &n_other, other, sizeof other));
+    const dk_err opened =
+        dk_run_open_checkpoint(r->cfg->run_dir, dir, stderr, &res->reader, &found, &n_other, other, sizeof other);
+    if (opened == DK_ERR_IO && strcmp(spec, "latest") == 0 &&
+        strstr(dk_error_message(), "no checkpoint (ckpt-<step>.dkc)"))
+        /* A first submission of a job script written for requeues: say what starts it. */
+        DK_ERROR(DK_ERR_IO,
+                 "--resume latest: no checkpoint (ckpt-<step>.dkc) in %s to continue (--resume auto starts a new run "
+                 "where there is none, and continues the newest where there is one)",
+                 dir);
+    DK_CALL(opened);
     if (found == DK_RUN_CKPT_SET_ASIDE) {
         char own[DK_CKPT_PATH_MAX];
         snprintf(own, sizeof own, "%s", dk_ckpt_label(res->reader));
@@ -104,6 +114,111 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir, const char *spec)
     return DK_OK;
 }
 
+/* The edit distance between a and b (insertions, deletions, substitutions and swaps of
+ * neighbours), case ignored; 3 for anything farther than 2. */
+static int typo_distance(const char *a, const char *b)
+{
+    enum { MAX = 8 };
+    const int n = (int)strlen(a), m = (int)strlen(b);
+    if (n > MAX || m > MAX || abs(n - m) > 2)
+        return 3;
+    int d[MAX + 1][MAX + 1];
+    for (int i = 0; i <= n; i++)
+        for (int j = 0; j <= m; j++) {
+            if (i == 0 || j == 0) {
+                d[i][j] = i + j;
+                continue;
+            }
+            const char x = (char)tolower((unsigned char)a[i - 1]), y = (char)tolower((unsigned char)b[j - 1]);
+            int best = d[i - 1][j - 1] + (x != y);
+            best = d[i - 1][j] + 1 < best ? d[i - 1][j] + 1 : best;
+            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
+            if (i > 1 && j > 1 && x == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == y &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m] < 3 ? d[n][m] : 3;
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* Rank 0, --resume PATH: a path that does not exist or is a directory is a mistake in the
+ * command line, not a failure of the run: exit 2, or a job script that requeues on exit 1
+ * repeats it forever. The message says what was likely meant. Other paths are left to
+ * dk_ckpt_open, which names the cause. */
+static dk_err check_resume_path(const dk_run *r, const char *spec)
+{
+    struct stat st;
+    if (stat(spec, &st) != 0) {
+        const int e = errno;
+        if (e != ENOENT && e != ENOTDIR)
+            return DK_OK;
+        const int to_latest = typo_distance(spec, "latest"), to_auto = typo_distance(spec, "auto");
+        if (!strchr(spec, '/') && (to_latest <= 2 || to_auto <= 2))
+            DK_ERROR(DK_ERR_USAGE,
+                     "--resume %s: no such file; did you mean --resume %s? (--resume takes latest, auto or the path "
+                     "of a checkpoint file)",
+                     spec, to_latest <= to_auto ? "latest" : "auto");
+        DK_ERROR(DK_ERR_USAGE, "--resume %s: %s (--resume takes latest, auto or the path of a checkpoint file)", spec,
+                 strerror(e));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return DK_OK;
+    /* As predict and inspect tell them apart: a directory holding checkpoints is a
+     * checkpoint directory, any other a run directory. */
+    dk_ckpt_entry *entries = NULL;
+    int n = 0;
+    char newest[DK_CKPT_PATH_MAX] = "";
+    if (dk_ckpt_list(spec, &entries, &n) != DK_OK) {
+        dk_error_clear();
+        n = 0;
+    }
+    if (n > 0)
+        snprintf(newest, sizeof newest, "%s", entries[0].path);
+    free(entries);
+    char own[DK_PATH_MAX];
+    if (dk_config_checkpoint_dir(r->cfg, own, sizeof own) != DK_OK) {
+        dk_error_clear();
+        own[0] = '\0';
+    }
+    if (same_dir(spec, r->cfg->run_dir) || (n > 0 && own[0] && same_dir(spec, own)))
+        DK_ERROR(DK_ERR_USAGE,
+                 "--resume %s: a directory, this run's %s directory; --resume takes latest, auto or a checkpoint "
+                 "file: give --resume latest to continue from its newest checkpoint",
+                 spec, n > 0 ? "checkpoint" : "run");
+    if (n == 0)
+        DK_ERROR(DK_ERR_USAGE,
+                 "--resume %s: a directory; --resume takes latest, auto or a checkpoint file: to continue the run in "
+                 "the run directory %s, give --run-dir %s --resume latest",
+                 spec, spec, spec);
+    /* A run's own checkpoints/: its run directory says it all. */
+    char parent[DK_CKPT_PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", spec);
+    for (size_t len = strlen(parent); len > 1 && parent[len - 1] == '/'; len--)
+        parent[len - 1] = '\0';
+    char *base = strrchr(parent, '/');
+    if (!strcmp(base ? base + 1 : parent, "checkpoints")) {
+        if (base)
+            *base = '\0';
+        else
+            snprintf(parent, sizeof parent, ".");
+        DK_ERROR(DK_ERR_USAGE,
+                 "--resume %s: a checkpoint directory; --resume takes latest, auto or a checkpoint file: to continue "
+                 "the run in %s, give --run-dir %s --resume latest, or give one of the files (the newest: %s)",
+                 spec, parent[0] ? parent : "/", parent[0] ? parent : "/", newest);
+    }
+    DK_ERROR(DK_ERR_USAGE,
+             "--resume %s: a checkpoint directory; --resume takes latest, auto or a checkpoint file: give --resume "
+             "latest with [checkpoint] dir = %s (--set checkpoint.dir=%s, and the --run-dir of its run), or give one "
+             "of the files (the newest: %s)",
+             spec, spec, spec, newest);
+}
+
 /* Rank 0: resolves spec, opens and verifies the file, packs its manifest. */
 static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64_t *size)
 {
@@ -113,6 +228,7 @@ static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64
         DK_CALL(dk_config_checkpoint_dir(r->cfg, dir, sizeof dir));
         DK_CALL(open_latest_of_run(r, dir, spec));
     } else {
+        DK_CALL(check_resume_path(r, spec));
         DK_CALL(dk_ckpt_open(&res->reader, spec));
         DK_CALL(dk_ckpt_verify(res->reader));
     }

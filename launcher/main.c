@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +87,8 @@ static const char usage_text[] =
     "                            directory, or from the file CKPT; auto: as latest if the\n"
     "                            directory holds a checkpoint, else start a new run (for\n"
     "                            job scripts that are requeued)\n"
+    "  an option's value follows it or an '=' (--out FILE, --out=FILE); -- ends the options\n"
+    "  (a path after it may start with -)\n"
     "\n"
     "  SIGTERM or SIGUSR1 make train write a checkpoint at the next step and exit 0; a second\n"
     "  SIGTERM (2 s or more after the first: DISTKAN_SIGNAL_REPEAT_S) exits at once.\n";
@@ -105,45 +106,126 @@ static int probably_rank0(void)
     return 1;
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+/* The commands, as bits: an option lists those that take it. */
+enum {
+    CMD_TRAIN = 1 << 0,
+    CMD_CHECK = 1 << 1,
+    CMD_INSPECT = 1 << 2,
+    CMD_PREDICT = 1 << 3,
+    CMD_FUNCTIONS = 1 << 4,
+    CMD_KEYS = 1 << 5,
+    CMD_DEVICE = 1 << 6
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} commands[] = {{"train", CMD_TRAIN},         {"check", CMD_CHECK}, {"inspect", CMD_INSPECT}, {"predict", CMD_PREDICT},
+                {"functions", CMD_FUNCTIONS}, {"keys", CMD_KEYS},   {"device", CMD_DEVICE}};
+
+/* The bit of the command called name, or 0. */
+static unsigned find_command(const char *name)
 {
-    if (probably_rank0()) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "distkan: ");
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n\n%s", usage_text);
-        va_end(ap);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(name, commands[i].name))
+            return commands[i].bit;
+    return 0;
+}
+
+typedef enum { OPT_SET, OPT_RUN_DIR, OPT_RESUME, OPT_DERIVATIVES, OPT_OUT, OPT_POINTS, OPT_RANGE, OPT_MARKDOWN } opt_id;
+
+/* value: what the option's value is (NULL: a flag); path: the value names a file, which
+ * ./ can make look unlike an option. */
+static const struct option_spec {
+    opt_id id;
+    const char *name;
+    unsigned commands;
+    const char *value;
+    int path;
+} option_specs[] = {
+    {OPT_SET, "--set", CMD_TRAIN | CMD_CHECK, "section.key=value", 0},
+    {OPT_RUN_DIR, "--run-dir", CMD_TRAIN, "DIR", 1},
+    {OPT_RESUME, "--resume", CMD_TRAIN, "latest|auto|CKPT", 1},
+    {OPT_DERIVATIVES, "--derivatives", CMD_PREDICT, NULL, 0},
+    {OPT_OUT, "--out", CMD_PREDICT | CMD_FUNCTIONS, "FILE", 1},
+    {OPT_POINTS, "--points", CMD_FUNCTIONS, "N", 0},
+    {OPT_RANGE, "--range", CMD_FUNCTIONS, "LO,HI", 0},
+    {OPT_MARKDOWN, "--markdown", CMD_KEYS, NULL, 0},
+};
+typedef struct option_spec option_spec;
+
+/* The option named by a's first n characters, or NULL. */
+static const option_spec *find_option(const char *a, size_t n)
+{
+    for (size_t i = 0; i < sizeof option_specs / sizeof *option_specs; i++)
+        if (strlen(option_specs[i].name) == n && !strncmp(a, option_specs[i].name, n))
+            return &option_specs[i];
+    return NULL;
+}
+
+static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+/* Whether argv asks for help: a --help or -h where an option may stand, not an option's
+ * value (`--out -h` is an --out without a file, not a request for help) nor a path after
+ * `--`. */
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (is_help(argv[i]))
+            return 1;
+        const option_spec *o = find_option(argv[i], strlen(argv[i]));
+        if (o && o->value)
+            i++;
     }
-    return 2;
+    return 0;
 }
 
 /* Stores the value v of option `name` in *slot, once: a second --out (or --run-dir, ...)
  * would silently win over the first, so it is an error. Only --set repeats. */
-static int set_once(const char **slot, const char *name, const char *v)
+static dk_err set_once(const char **slot, const char *name, const char *v)
 {
     if (*slot && !strcmp(v, name)) /* a flag */
-        return usage_error("%s given twice: give it once", name);
+        DK_ERROR(DK_ERR_USAGE, "%s given twice: give it once", name);
     if (*slot)
-        return usage_error("%s given twice ('%s', then '%s'): give it once", name, *slot, v);
+        DK_ERROR(DK_ERR_USAGE, "%s given twice ('%s', then '%s'): give it once", name, *slot, v);
     *slot = v;
-    return 0;
+    return DK_OK;
 }
 
-/* The value of the option at argv[*i], which is argv[*i + 1] (then *i moves past it), in
- * *v; a usage error if it is missing or is itself an option: `--out --derivatives` would
- * write a file called --derivatives and no derivatives. */
-static int option_value(int argc, char **argv, int *i, const char **v)
+/* The value of option o at argv[*i], which is argv[*i + 1] (then *i moves past it), in *v;
+ * a usage error if it is missing or is itself an option: `--out --derivatives` would write
+ * a file called --derivatives and no derivatives, and `--out -h` one called -h. */
+static dk_err next_value(int argc, char **argv, int *i, const option_spec *o, const char **v)
 {
-    const char *name = argv[*i];
     if (*i + 1 >= argc)
-        return usage_error("%s needs a value", name);
+        DK_ERROR(DK_ERR_USAGE, "%s needs a value (%s)", o->name, o->value);
     *v = argv[++*i];
-    if ((*v)[0] == '-' && (*v)[1] == '-')
-        return usage_error("%s needs a value, but is followed by the option '%s' (a path that starts with -- "
-                           "can be given as ./%s)",
-                           name, *v, *v);
-    return 0;
+    if (((*v)[0] == '-' && (*v)[1] == '-') || !strcmp(*v, "-h")) {
+        if (o->path)
+            DK_ERROR(DK_ERR_USAGE,
+                     "%s needs a value, but is followed by the option '%s' (a path that starts with - can be given "
+                     "as ./%s, or as %s=%s)",
+                     o->name, *v, *v, o->name, *v);
+        DK_ERROR(DK_ERR_USAGE, "%s needs a value, but is followed by the option '%s' (its value is %s)", o->name, *v,
+                 o->value);
+    }
+    return DK_OK;
+}
+
+/* "train", "predict and functions": the commands of the bits, for messages. */
+static const char *command_names(unsigned bits, char *buf, size_t capacity)
+{
+    const char *names[sizeof commands / sizeof *commands];
+    int n = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (bits & commands[i].bit)
+            names[n++] = commands[i].name;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const size_t used = strlen(buf);
+        snprintf(buf + used, capacity - used, "%s%s", i == 0 ? "" : i == n - 1 ? " and " : ", ", names[i]);
+    }
+    return buf;
 }
 
 /* s past any blanks: a value may be quoted with spaces around it (strtol and strtod skip
@@ -177,135 +259,143 @@ static int parse_range(const char *s, double *lo, double *hi)
     return end != second && !*skip_blanks(end) && isfinite(*lo) && isfinite(*hi) && *lo < *hi;
 }
 
-/* predict MODEL POINTS.csv [--derivatives] [--out FILE]
- * functions MODEL [--points N] [--range LO,HI] [--out FILE] */
-static int parse_model_tool(int argc, char **argv, cli *c)
+/* What has been given of the options that may be given once, for set_once. */
+typedef struct seen {
+    const char *out, *points, *range, *derivatives, *markdown;
+} seen;
+
+static dk_err apply_option(cli *c, seen *s, const option_spec *o, const char *v)
 {
-    const int predict = !strcmp(c->command, "predict");
-    const char *positional[2] = {NULL, NULL};
-    int n_positional = 0;
-    const char *out = NULL, *points = NULL, *range = NULL, *derivatives = NULL;
-    c->functions.points = DK_FUNCTIONS_DEFAULT_POINTS;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const int takes_value = !strcmp(a, "--out") || (!predict && (!strcmp(a, "--points") || !strcmp(a, "--range")));
-        const char *v = NULL;
-        int rc = takes_value ? option_value(argc, argv, &i, &v) : 0;
-        if (rc)
-            return rc;
-        if (!strcmp(a, "--out")) {
-            if (!v[0])
-                return usage_error("--out needs a file name (or - for standard output)");
-            if ((rc = set_once(&out, a, v)))
-                return rc;
-            c->predict.out = c->functions.out = v;
-        } else if (predict && !strcmp(a, "--derivatives")) {
-            if ((rc = set_once(&derivatives, a, a)))
-                return rc;
-            c->predict.derivatives = 1;
-        } else if (!predict && !strcmp(a, "--points")) {
-            if ((rc = set_once(&points, a, v)))
-                return rc;
-            c->functions.points = parse_count(v, 2, DK_FUNCTIONS_MAX_POINTS);
-            if (c->functions.points < 0)
-                return usage_error("--points '%s': expected an integer from 2 to 1000000", v);
-        } else if (!predict && !strcmp(a, "--range")) {
-            if ((rc = set_once(&range, a, v)))
-                return rc;
-            if (!parse_range(v, &c->functions.lo, &c->functions.hi))
-                return usage_error("--range '%s': expected LO,HI, two finite numbers with LO < HI", v);
-            c->functions.has_range = 1;
-        } else if (a[0] == '-' && a[1]) {
-            return usage_error("unknown option '%s'", a);
-        } else if (n_positional < (predict ? 2 : 1)) {
-            positional[n_positional++] = a;
-        } else {
-            return usage_error("unexpected argument '%s'", a);
-        }
+    switch (o->id) {
+    case OPT_SET:
+        if (c->n_overrides >= MAX_OVERRIDES)
+            DK_ERROR(DK_ERR_USAGE, "too many --set options (the limit is %d)", MAX_OVERRIDES);
+        c->overrides[c->n_overrides++] = v;
+        return DK_OK;
+    case OPT_RUN_DIR:
+        if (!v[0])
+            DK_ERROR(DK_ERR_USAGE, "--run-dir needs a non-empty directory");
+        return set_once(&c->run_dir, o->name, v);
+    case OPT_RESUME:
+        if (!v[0])
+            DK_ERROR(DK_ERR_USAGE, "--resume needs a value: 'latest', 'auto' or a checkpoint path");
+        return set_once(&c->resume, o->name, v);
+    case OPT_DERIVATIVES:
+        c->predict.derivatives = 1;
+        return set_once(&s->derivatives, o->name, o->name);
+    case OPT_MARKDOWN:
+        c->markdown = 1;
+        return set_once(&s->markdown, o->name, o->name);
+    case OPT_OUT:
+        if (!v[0])
+            DK_ERROR(DK_ERR_USAGE, "--out needs a file name (or - for standard output)");
+        DK_CALL(set_once(&s->out, o->name, v));
+        c->predict.out = c->functions.out = v;
+        return DK_OK;
+    case OPT_POINTS:
+        DK_CALL(set_once(&s->points, o->name, v));
+        c->functions.points = parse_count(v, 2, DK_FUNCTIONS_MAX_POINTS);
+        if (c->functions.points < 0)
+            DK_ERROR(DK_ERR_USAGE, "--points '%s': expected an integer from 2 to 1000000", v);
+        return DK_OK;
+    case OPT_RANGE:
+        DK_CALL(set_once(&s->range, o->name, v));
+        if (!parse_range(v, &c->functions.lo, &c->functions.hi))
+            DK_ERROR(DK_ERR_USAGE, "--range '%s': expected LO,HI, two finite numbers with LO < HI", v);
+        c->functions.has_range = 1;
+        return DK_OK;
     }
-    if (n_positional < (predict ? 2 : 1))
-        return usage_error("%s", predict ? "predict needs a MODEL (checkpoint file or directory) and a POINTS.csv file"
-                                         : "functions needs a MODEL (checkpoint file or directory)");
-    if (!positional[0][0] || (predict && !positional[1][0]))
-        return usage_error("%s is an empty path", !positional[0][0] ? "MODEL" : "POINTS.csv");
-    c->predict.model = c->functions.model = positional[0];
-    c->predict.points = positional[1];
-    return 0;
+    DK_ERROR(DK_ERR_INTERNAL, "option %s has no handler", o->name);
 }
 
-/* Returns 0 on success, else the exit code of a usage error (already reported). */
-static int parse_cli(int argc, char **argv, cli *c)
+/* The command's positional arguments, once the options are parsed. */
+static dk_err take_positional(cli *c, unsigned cmd, const char **positional, int n)
+{
+    switch (cmd) {
+    case CMD_TRAIN:
+    case CMD_CHECK:
+        if (n == 0)
+            DK_ERROR(DK_ERR_USAGE, "%s needs a CONFIG.ini file", c->command);
+        c->config_path = positional[0];
+        return DK_OK;
+    case CMD_INSPECT:
+        if (n == 0 || !positional[0][0])
+            DK_ERROR(DK_ERR_USAGE, "inspect takes one checkpoint file or directory%s",
+                     n ? " (the path given is empty)" : "");
+        c->config_path = positional[0];
+        return DK_OK;
+    case CMD_PREDICT:
+    case CMD_FUNCTIONS: {
+        const int predict = cmd == CMD_PREDICT;
+        if (n < (predict ? 2 : 1))
+            DK_ERROR(DK_ERR_USAGE, "%s",
+                     predict ? "predict needs a MODEL (checkpoint file or directory) and a POINTS.csv file"
+                             : "functions needs a MODEL (checkpoint file or directory)");
+        if (!positional[0][0] || (predict && !positional[1][0]))
+            DK_ERROR(DK_ERR_USAGE, "%s is an empty path", !positional[0][0] ? "MODEL" : "POINTS.csv");
+        c->predict.model = c->functions.model = positional[0];
+        c->predict.points = predict ? positional[1] : NULL;
+        return DK_OK;
+    }
+    default:
+        return DK_OK;
+    }
+}
+
+/* Every command alike: options in either form (`--out FILE`, `--out=FILE`), anywhere
+ * among the positional arguments; `--` ends the options, so that a path may start with -. */
+static dk_err parse_cli(int argc, char **argv, cli *c)
 {
     memset(c, 0, sizeof *c);
+    c->functions.points = DK_FUNCTIONS_DEFAULT_POINTS;
     if (argc < 2)
-        return usage_error("no command given");
+        DK_ERROR(DK_ERR_USAGE, "no command given");
     c->command = argv[1];
-    if (!strcmp(c->command, "device")) {
-        if (argc != 2)
-            return usage_error("device takes no arguments");
-        return 0;
-    }
-    if (!strcmp(c->command, "predict") || !strcmp(c->command, "functions"))
-        return parse_model_tool(argc, argv, c);
-    if (!strcmp(c->command, "inspect")) {
-        if (argc != 3 || argv[2][0] == '-' || !argv[2][0])
-            return usage_error("inspect takes one checkpoint file or directory%s", argc == 3 && !argv[2][0] ? " (the "
-                               "path given is empty)" : "");
-        c->config_path = argv[2];
-        return 0;
-    }
-    int takes_config = !strcmp(c->command, "train") || !strcmp(c->command, "check");
-    if (!takes_config && strcmp(c->command, "keys") != 0)
-        return usage_error("unknown command '%s' (expected train, check, keys, inspect, predict, functions, device, "
-                           "--help or --version)",
-                           c->command);
+    const unsigned cmd = find_command(c->command);
+    if (!cmd)
+        DK_ERROR(DK_ERR_USAGE,
+                 "unknown command '%s' (expected train, check, keys, inspect, predict, functions, device, --help or "
+                 "--version)",
+                 c->command);
+    int max_positional = cmd == CMD_PREDICT ? 2 : 0;
+    if (cmd & (CMD_TRAIN | CMD_CHECK | CMD_INSPECT | CMD_FUNCTIONS))
+        max_positional = 1;
+    const char *positional[2] = {NULL, NULL};
+    int n_positional = 0, options_ended = 0;
+    seen s = {0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        int rc = 0;
-        if (takes_config && (!strcmp(a, "--set") || !strcmp(a, "--run-dir") || !strcmp(a, "--resume"))) {
-            const char *v = NULL;
-            if ((rc = option_value(argc, argv, &i, &v)))
-                return rc;
-            if (strcmp(a, "--set") != 0 && !strcmp(c->command, "check"))
-                return usage_error("%s is an option of train only", a);
-            if (!strcmp(a, "--resume")) {
-                if (!v[0])
-                    return usage_error("--resume needs 'latest', 'auto' or a checkpoint path");
-                if ((rc = set_once(&c->resume, a, v)))
-                    return rc;
-            } else if (!strcmp(a, "--run-dir")) {
-                if ((rc = set_once(&c->run_dir, a, v)))
-                    return rc;
-            } else if (c->n_overrides < MAX_OVERRIDES) {
-                c->overrides[c->n_overrides++] = v;
-            } else {
-                return usage_error("too many --set options (the limit is %d)", MAX_OVERRIDES);
-            }
-        } else if (takes_config && !strncmp(a, "--set=", 6)) {
-            if (c->n_overrides >= MAX_OVERRIDES)
-                return usage_error("too many --set options (the limit is %d)", MAX_OVERRIDES);
-            c->overrides[c->n_overrides++] = a + 6;
-        } else if (takes_config && !strncmp(a, "--run-dir=", 10) && strcmp(c->command, "train") == 0) {
-            if ((rc = set_once(&c->run_dir, "--run-dir", a + 10)))
-                return rc;
-        } else if (takes_config && !strncmp(a, "--resume=", 9) && a[9] && strcmp(c->command, "train") == 0) {
-            if ((rc = set_once(&c->resume, "--resume", a + 9)))
-                return rc;
-        } else if (!takes_config && !strcmp(a, "--markdown")) {
-            c->markdown = 1;
-        } else if (a[0] == '-') {
-            return usage_error("unknown option '%s'", a);
-        } else if (takes_config && !c->config_path) {
-            c->config_path = a;
-        } else {
-            return usage_error("unexpected argument '%s'", a);
+        if (cmd == CMD_DEVICE)
+            DK_ERROR(DK_ERR_USAGE, "device takes no arguments");
+        if (!options_ended && !strcmp(a, "--")) {
+            options_ended = 1;
+            continue;
         }
+        if (options_ended || a[0] != '-' || !a[1]) {
+            if (n_positional == max_positional && cmd == CMD_INSPECT)
+                DK_ERROR(DK_ERR_USAGE, "inspect takes one checkpoint file or directory");
+            if (n_positional == max_positional)
+                DK_ERROR(DK_ERR_USAGE, "unexpected argument '%s'", a);
+            positional[n_positional++] = a;
+            continue;
+        }
+        const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+        const option_spec *o = find_option(a, eq ? (size_t)(eq - a) : strlen(a));
+        if (!o)
+            DK_ERROR(DK_ERR_USAGE, "unknown option '%s'", a);
+        if (!(o->commands & cmd)) {
+            char names[64];
+            DK_ERROR(DK_ERR_USAGE, "unknown option '%s' for %s: %s is an option of %s only", o->name, c->command,
+                     o->name, command_names(o->commands, names, sizeof names));
+        }
+        if (!o->value && eq)
+            DK_ERROR(DK_ERR_USAGE, "%s takes no value (given '%s')", o->name, a);
+        const char *v = eq ? eq + 1 : NULL;
+        if (o->value && !eq)
+            DK_CALL(next_value(argc, argv, &i, o, &v));
+        DK_CALL(apply_option(c, &s, o, v));
     }
-    if (takes_config && !c->config_path)
-        return usage_error("%s needs a CONFIG.ini file", c->command);
-    if (c->run_dir && !c->run_dir[0])
-        return usage_error("--run-dir needs a non-empty directory");
-    return 0;
+    return take_positional(c, cmd, positional, n_positional);
 }
 
 static dk_err load_config(const cli *c, dk_config *cfg)
@@ -492,6 +582,7 @@ static int run_check(const cli *c)
         fprintf(stderr, "distkan: error: %s\n", dk_error_message());
         return exit_code_for(dk_error_code());
     }
+    dk_config_print_unread(&cfg, stderr, "distkan: ");
     printf("# %s is valid; resolved configuration:\n", c->config_path);
     dk_config_write_ini(&cfg, stdout);
     return 0;
@@ -527,6 +618,20 @@ static int stdout_checked(int rc)
     return rc ? rc : 1;
 }
 
+/* A command line distkan cannot run: the error, and where the usage is (the whole text
+ * would bury the one line that matters). Returns the exit code. */
+static int usage_failed(const char *command, dk_err err)
+{
+    if (probably_rank0()) {
+        /* The cause alone: the frames of the parser tell a user nothing. */
+        const char *message = dk_error_message();
+        fprintf(stderr, "distkan: error: %.*s\n", (int)strcspn(message, "\n"), message);
+        const int known = command && find_command(command);
+        fprintf(stderr, "distkan: see 'distkan %s%s--help' for the usage\n", known ? command : "", known ? " " : "");
+    }
+    return exit_code_for(err);
+}
+
 int main(int argc, char **argv)
 {
     /* A write beyond the file size limit (ulimit -f) then fails with EFBIG, which every
@@ -547,22 +652,22 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
         if (argc > 2)
-            return usage_error("--version takes no arguments");
+            return usage_failed(argv[1],
+                                dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "--version takes no arguments"));
         if (probably_rank0())
             printf("distkan %s\n", DISTKAN_VERSION);
         return stdout_checked(0);
     }
     /* `distkan predict --help` and the like: the one usage text covers every command. */
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            if (probably_rank0())
-                fputs(usage_text, stdout);
-            return stdout_checked(0);
-        }
+    if (wants_help(argc, argv)) {
+        if (probably_rank0())
+            fputs(usage_text, stdout);
+        return stdout_checked(0);
+    }
     cli c;
-    int rc = parse_cli(argc, argv, &c);
-    if (rc != 0)
-        return rc;
+    const dk_err parsed = parse_cli(argc, argv, &c);
+    if (parsed != DK_OK)
+        return usage_failed(argc >= 2 ? argv[1] : NULL, parsed);
     /* Every command but train is the work of one process: started under mpirun, the other
      * ranks leave at once, rather than print everything again or race rank 0 for the
      * same output file. */

@@ -50,6 +50,45 @@ for cmd in train check keys inspect predict functions device; do
     grep -q "^usage: distkan train" help.txt || fail "distkan $cmd --help printed no usage"
 done
 echo "ok: option values that are options and repeated options exit 2; every command takes --help"
+# --opt=value for every option that takes a value, alike in every command (the model is
+# missing: parsed, they get as far as reading it).
+expect_failure 1 "nowhere: No such file" "$DISTKAN" functions nowhere --points=5 --range=-1,1 --out=phi.csv
+expect_failure 1 "nowhere: No such file" "$DISTKAN" predict nowhere points.csv --out=pred.csv
+# An option of another command says so in the --opt=value form too (as in --opt value); an
+# empty --resume= needs a value.
+expect_failure 2 "--run-dir is an option of train only" "$DISTKAN" check ok.ini --run-dir=x
+expect_failure 2 "--resume needs a value" "$DISTKAN" train ok.ini --resume=
+# -h or --help as an option's value is a missing value, not a request for help; --set's
+# hint is about its section.key=value, not paths.
+expect_failure 2 "--out needs a value, but is followed by the option '-h'" "$DISTKAN" predict run points.csv --out -h
+expect_failure 2 "--set needs a value, but is followed by the option '-h'" "$DISTKAN" check ok.ini --set -h
+expect_failure 2 "--set needs a value, but is followed by the option '--help'" "$DISTKAN" check ok.ini --set --help
+[ ! -e ./-h ] || fail "a file called -h was written"
+expect_failure 2 "--set needs a value, but is followed by the option '--run-dir=x' \(its value is section.key=value\)$" \
+    "$DISTKAN" train ok.ini --set --run-dir=x
+expect_failure 2 "--markdown given twice" "$DISTKAN" keys --markdown --markdown
+expect_failure 2 "--markdown takes no value" "$DISTKAN" keys --markdown=yes
+# A usage error is the error and one line pointing to the command's --help, not the whole
+# usage text, for every command.
+check_short() {
+    expect_failure 2 "$@"
+    [ "$(wc -l < err.txt)" -eq 2 ] && ! grep -q "^usage:" err.txt && grep -q "^distkan: see 'distkan $3 --help'" err.txt \
+        || { cat err.txt; fail "'${*:2}': not the error and a pointer to distkan $3 --help"; }
+}
+check_short "--points '1'" "$DISTKAN" functions run --points 1
+check_short "predict needs a MODEL" "$DISTKAN" predict run
+check_short "unknown option '--bogus'" "$DISTKAN" train ok.ini --bogus
+check_short "check needs a CONFIG.ini" "$DISTKAN" check
+check_short "inspect takes one checkpoint" "$DISTKAN" inspect a b
+check_short "unexpected argument 'x'" "$DISTKAN" keys x
+check_short "device takes no arguments" "$DISTKAN" device x
+# -- ends the options: what follows is a path even where it starts with -.
+"$DISTKAN" check -- ok.ini > resolved.txt || fail "check -- ok.ini failed"
+grep -q "^# ok.ini is valid" resolved.txt || fail "check -- ok.ini did not check ok.ini"
+expect_failure 1 "cannot open checkpoint -h" "$DISTKAN" inspect -- -h
+expect_failure 1 "-odd: No such file" "$DISTKAN" functions --points 3 -- -odd
+expect_failure 2 "cannot open config file '--set'" "$DISTKAN" check -- --set
+echo "ok: --opt=value everywhere, -h as a value, --markdown once, short usage errors, --"
 # Values the INI format cannot carry (config.ini and checkpoints would read them back
 # otherwise) are named by key, with what they would read back as.
 expect_failure 2 "\[output\] run_dir = 'out ;x' cannot be stored .* reads back as 'out'" \

@@ -11,10 +11,35 @@ ls "$ckdir"
 snapshot() { (cd run && find . -type f -exec md5sum {} + | sort); }
 snapshot > before.md5
 
-# Nothing to resume from.
-expect_failure 1 "no valid checkpoint.*empty/checkpoints|empty/checkpoints.*no valid checkpoint|empty/checkpoints" \
+# Nothing to resume from: a runtime failure (exit 1), which names the option that starts a
+# new run where there is no checkpoint yet.
+expect_failure 1 "--resume latest: no checkpoint \(ckpt-<step>.dkc\) in empty/checkpoints to continue \(--resume auto starts a new run" \
     "$DISTKAN" train "$cfg" --run-dir empty --resume latest
-expect_failure 1 "nonexistent.dkc" "$DISTKAN" train "$cfg" --run-dir run --resume nonexistent.dkc
+# A --resume that names no file, or a directory, is a usage error (exit 2: a job script that
+# requeues on exit 1 would loop on it), with what was likely meant; nothing is created.
+expect_failure 2 "--resume nonexistent.dkc: No such file or directory \(--resume takes latest, auto or the path" \
+    "$DISTKAN" train "$cfg" --run-dir run --resume nonexistent.dkc
+for typo in Latest lastest LATEST latets; do
+    expect_failure 2 "--resume $typo: no such file; did you mean --resume latest\?" \
+        "$DISTKAN" train "$cfg" --run-dir typo --resume "$typo"
+done
+for typo in AUTO auot aut; do
+    expect_failure 2 "--resume $typo: no such file; did you mean --resume auto\?" \
+        "$DISTKAN" train "$cfg" --run-dir typo --resume "$typo"
+done
+rc=0; run_ranks 2 train "$cfg" --run-dir typo --resume Latest > out.txt 2> err.txt || rc=$?
+[ "$rc" -eq 2 ] && [ "$(grep -c 'did you mean --resume latest' err.txt)" -eq 1 ] \
+    || { cat err.txt; fail "--resume Latest under mpirun -np 2: exit $rc, expected 2 and one message"; }
+expect_failure 2 "--resume run: a directory, this run's run directory; .*: give --resume latest" \
+    "$DISTKAN" train "$cfg" --run-dir run --resume run
+expect_failure 2 "--resume run: a directory; .*: to continue the run in the run directory run, give --run-dir run --resume latest" \
+    "$DISTKAN" train "$cfg" --run-dir typo --resume run
+expect_failure 2 "--resume run/checkpoints: a checkpoint directory; .*: to continue the run in run, give --run-dir run --resume latest, or give one of the files \(the newest: run/checkpoints/ckpt-000000000050.dkc\)" \
+    "$DISTKAN" train "$cfg" --run-dir typo --resume run/checkpoints
+mkdir loose && cp "$ckdir/ckpt-000000000050.dkc" loose/
+expect_failure 2 "--resume loose: a checkpoint directory; .*give --resume latest with \[checkpoint\] dir = loose \(--set checkpoint.dir=loose" \
+    "$DISTKAN" train "$cfg" --run-dir typo --resume loose
+[ ! -e typo ] || fail "a refused --resume created the run directory"
 
 # Keys that cannot change: each is named with both values.
 expect_failure 2 "\[model\] k: the checkpoint has '3', the config '2'" \
