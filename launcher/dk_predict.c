@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/dk_bspline.h"
 #include "../layers/dk_network.h"
 #include "../tasks/dk_csv.h"
 #include "dk_model_file.h"
@@ -21,6 +22,7 @@ typedef struct predict_job {
     int digits;               /* dk_dtype_digits: every value reads back exactly */
     const char *out_base;     /* the outputs' column names: out_base, or out_base0, out_base1, ... */
     char numbered_base[24];   /* out_base when the usual names are all taken: out_v2, out_v3, ... */
+    int version;              /* that base's number (2, 3, ...), 0 for a named base */
 } predict_job;
 
 /* Rows whose outputs (or derivatives) came out NaN or infinite: inputs far beyond the
@@ -37,11 +39,14 @@ typedef struct predict_tally {
     long first_bad_line; /* the first such row's line in the points file */
 } predict_tally;
 
-/* Output o's column name: "out" for a single output, else "out0", "out1", ... */
+/* Output o's column name: "out" for a single output, else "out0", "out1", ...; of a numbered
+ * base, out0_v2, out1_v2, ... (out_v20 would read as version 20). */
 static const char *output_name(const predict_job *j, int o, char *buf, size_t n)
 {
     if (j->n_out == 1)
         snprintf(buf, n, "%s", j->out_base);
+    else if (j->version)
+        snprintf(buf, n, "out%d_v%d", o, j->version);
     else
         snprintf(buf, n, "%s%d", j->out_base, o);
     return buf;
@@ -73,11 +78,10 @@ static int added_name(const predict_job *j, const char *col, const char *out)
 }
 
 /* "out", unless the points file has a column of a name the table would add for it (out or
- * out0, ..., d_out/d_x, ...): then "predicted", then "model_out", then out_v2, out_v3, ...,
- * so that no two columns of the table share a name. A column rules out at most one base
- * per way of splitting its digits into a base's number and an output's (out_v211: output
- * 11 of out_v2, or 1 of out_v21), so a free base is found well within the bound below; an
- * error, never a clash, if not. */
+ * out0, ..., d_out/d_x, ...): then "predicted", then "model_out", then out_v2, out_v3, ...
+ * (out0_v2, out1_v2, ... for several outputs), so that no two columns of the table share a
+ * name. A column rules out at most one numbered base, so a free base is found well within
+ * the bound below; an error, never a clash, if not. */
 static dk_err choose_out_base(predict_job *j, const char *points)
 {
     static const char *const bases[] = {"out", "predicted", "model_out"};
@@ -87,7 +91,8 @@ static dk_err choose_out_base(predict_job *j, const char *points)
         if (b < n_named) {
             j->out_base = bases[b];
         } else {
-            snprintf(j->numbered_base, sizeof j->numbered_base, "out_v%d", b - n_named + 2);
+            j->version = b - n_named + 2;
+            snprintf(j->numbered_base, sizeof j->numbered_base, "out_v%d", j->version);
             j->out_base = j->numbered_base;
         }
         int clash = 0;
@@ -190,6 +195,78 @@ static void write_block(FILE *f, const predict_job *j, long first, long rows, co
     }
 }
 
+/* An input's points outside its first-layer grid [t_k, t_(G+k)]: the model extrapolates there,
+ * which a table of plausible numbers does not show (errors of 5 where the grid gave 0.06). */
+typedef struct grid_leave {
+    long outside;
+    double lo, hi; /* the input's range over the points */
+} grid_leave;
+
+/* Points just past the grid's ends are no extrapolation worth a warning (a PDE's boundary
+ * after grid updates fitted to interior points, test data a hair beyond the training
+ * samples' range): a point counts where the spline basis has lost more than this share of
+ * its weight, 1 - sum_c B_c(x) (0 on the grid, ((t_k - x)/h)^k / k! within the first
+ * extension interval of width h, 1 past the extended grid). */
+#define PREDICT_FADE_REPORTED 1e-3
+
+static double basis_fade(const double *t, int n_knots, int k, double x)
+{
+    double v[DK_MAX_DEGREE + 1];
+    if (dk_bspline_eval_f64(t, n_knots, k, x, 0, v) < 0)
+        return 1.0;
+    double sum = 0.0;
+    for (int r = 0; r <= k; r++)
+        sum += v[r];
+    return 1.0 - sum;
+}
+
+/* leave[a] for every input a of the n rows of values [n][n_cols]; t: scratch for a knot row. */
+static void count_outside_grid(const predict_job *j, long n, const void *values, double *t, grid_leave *leave)
+{
+    const dk_network *net = j->net;
+    const dk_layer_view *v = &net->layers[0];
+    const int n_knots = v->shape.n_knots;
+    for (int a = 0; a < j->n_in; a++) {
+        dk_load_block(net->dtype, net->state, v->grid + (size_t)a * (size_t)n_knots, (size_t)n_knots, t);
+        const double t_lo = t[net->k], t_hi = t[net->k + net->G];
+        grid_leave g = {0, INFINITY, -INFINITY};
+        for (long r = 0; r < n; r++) {
+            /* Values and knots both as the model stores them: float32 points at the grid's ends
+             * are the knots themselves, inside. */
+            const double x = dk_load(net->dtype, values, (size_t)r * j->n_cols + a);
+            if (x < t_lo || x > t_hi)
+                g.outside += basis_fade(t, n_knots, net->k, x) > PREDICT_FADE_REPORTED;
+            g.lo = fmin(g.lo, x);
+            g.hi = fmax(g.hi, x);
+        }
+        leave[a] = g;
+    }
+}
+
+/* One warning per input whose points leave its grid, in the words of train's grid_range
+ * warning. */
+static void warn_outside_grid(const predict_job *j, long n, const grid_leave *leave, const char *points, FILE *report)
+{
+    const dk_network *net = j->net;
+    const dk_layer_view *v = &net->layers[0];
+    for (int a = 0; a < j->n_in; a++) {
+        if (leave[a].outside == 0)
+            continue;
+        double t_lo, t_hi;
+        dk_network_edge_range(net, 0, a, &t_lo, &t_hi);
+        const size_t row = v->grid + (size_t)a * (size_t)v->shape.n_knots;
+        const double ext_lo = dk_load(net->dtype, net->state, row);
+        const double ext_hi = dk_load(net->dtype, net->state, row + (size_t)v->shape.n_knots - 1);
+        fprintf(report,
+                "distkan: warning: the points of %s leave the model's grid for input %d ('%s'), [%g, %g]: the input "
+                "spans [%g, %g] (%ld of %ld points far enough outside for the spline terms to lose more than 0.1%% "
+                "of their weight); spline terms fade out beyond the grid, and vanish k = %d knot intervals past it "
+                "(outside [%g, %g]): there the model extrapolates\n",
+                points, a, j->names[a], t_lo, t_hi, leave[a].lo, leave[a].hi, leave[a].outside, n, net->k, ext_lo,
+                ext_hi);
+    }
+}
+
 /* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
 /* x holds a block of inputs, u_plain (with derivatives) a block of outputs. */
 static void evaluate(dk_network *net, const predict_job *j, long n, const void *values, void *x, void *u_plain,
@@ -227,6 +304,8 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     dk_csv_info info = {0};
     dk_table_out out = {0};
     long *slot = NULL;
+    grid_leave *leave = NULL;
+    double *knots = NULL;
     void *values = NULL, *x = NULL, *u_plain = NULL;
     const int n_in = net->widths[0], n_out = net->widths[net->n_layers];
     const size_t es = dk_dtype_size(net->dtype);
@@ -251,18 +330,22 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
         DK_CALL_GOTO(err, done,
                      dk_aligned_alloc(&u_plain, (size_t)PREDICT_BLOCK_ROWS * n_out * es, "a block of outputs"));
     DK_CALL_GOTO(err, done, dk_csv_read_rows(o->points, &info, slot, net->dtype, values));
+    DK_CALL_GOTO(err, done, DK_CALLOC(leave, (size_t)n_in, "the inputs' ranges"));
+    DK_CALL_GOTO(err, done, DK_CALLOC(knots, (size_t)net->layers[0].shape.n_knots, "an input's knots"));
 
     predict_job job = {.net = net, .n_in = n_in, .n_out = n_out, .n_cols = info.n_cols,
                        .derivatives = o->derivatives, .names = (const char *const *)info.names,
                        .digits = dk_dtype_digits(net->dtype)};
     DK_CALL_GOTO(err, done, check_input_names(&job, o->points));
     DK_CALL_GOTO(err, done, choose_out_base(&job, o->points));
+    count_outside_grid(&job, info.n_rows, values, knots, leave);
     DK_CALL_GOTO(err, done, dk_table_out_open(&out, o->out, o->points));
     predict_tally tally = {0};
     write_header(out.f, &job);
     evaluate(net, &job, info.n_rows, values, x, u_plain, out.f, &tally);
     DK_CALL_GOTO(err, done, dk_table_out_commit(&out));
     fprintf(report, "distkan: %ld point%s evaluated with %s\n", info.n_rows, info.n_rows == 1 ? "" : "s", source);
+    warn_outside_grid(&job, info.n_rows, leave, o->points, report);
     if (tally.non_finite > 0)
         fprintf(report,
                 "distkan: warning: %ld row%s gave NaN or infinite values (the first: %s:%ld): the model's values "
@@ -282,6 +365,8 @@ done:
     free(u_plain);
     free(values);
     free(slot);
+    free(leave);
+    free(knots);
     dk_csv_info_free(&info);
     dk_network_destroy(&net);
     return err;

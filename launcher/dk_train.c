@@ -63,13 +63,18 @@ static dk_err check_data_range(run *r)
             outside++;
             first = first < 0 ? a : first;
         }
+    /* A CSV's input by its column's name too: counting columns from 0 is error-prone. */
+    char name[96] = "";
+    if (outside > 0 && t->names)
+        snprintf(name, sizeof name, " ('%.64s%s')", t->names[first], strlen(t->names[first]) > 64 ? "..." : "");
     if (outside > 0)
         snprintf(r->data_range_warning, sizeof r->data_range_warning,
-                 "the training inputs leave [model] grid_range [%g, %g]: input %d spans [%g, %g] (%d of %d inputs "
+                 "the training inputs leave [model] grid_range [%g, %g]: input %d%s spans [%g, %g] (%d of %d inputs "
                  "outside); spline terms fade out beyond the grid, and vanish k knot intervals past it: set grid_range "
                  "to the data's range or enable "
                  "grid updates ([grid] update_every)",
-                 cfg->grid_range[0], cfg->grid_range[1], first, -ext[2 * first + 1], ext[2 * first], outside, t->n_in);
+                 cfg->grid_range[0], cfg->grid_range[1], first, name, -ext[2 * first + 1], ext[2 * first], outside,
+                 t->n_in);
     free(ext);
     DK_CALL(err);
     return DK_OK;
@@ -97,6 +102,37 @@ static dk_err check_csv_same_on_ranks(run *r)
     return err;
 }
 
+/* A CSV's value of largest magnitude over every rank's training rows (the first line of equal
+ * ones), for the errors of a non-finite training loss: each rank holds only its own rows,
+ * and rank 0 reports. Agreed here, since the training step may not allocate. */
+static dk_err agree_largest_value(run *r)
+{
+    typedef struct {
+        double value;
+        long line;
+        int column;
+    } largest;
+    largest mine, *all;
+    memset(&mine, 0, sizeof mine); /* the padding too: it is sent */
+    mine.value = r->fit->largest_value;
+    mine.line = r->fit->largest_line;
+    mine.column = r->fit->largest_column;
+    DK_CALL(DK_CALLOC(all, (size_t)r->world, "the ranks' largest values"));
+    dk_err err = dk_comm_allgather(r->comm, &mine, all, sizeof mine);
+    r->data_largest_line = 0;
+    for (int i = 0; err == DK_OK && i < r->world; i++) {
+        const double m = fabs(all[i].value), best = fabs(r->data_largest);
+        if (all[i].line > 0 &&
+            (r->data_largest_line == 0 || m > best || (m == best && all[i].line < r->data_largest_line))) {
+            r->data_largest = all[i].value;
+            r->data_largest_line = all[i].line;
+            r->data_largest_column = all[i].column;
+        }
+    }
+    free(all);
+    return err;
+}
+
 /* The fit task and the network's batch capacity for it. */
 static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
 {
@@ -107,8 +143,10 @@ static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
         .batch = cfg->batch, .lo = cfg->grid_range[0], .hi = cfg->grid_range[1],
         .rank = r->rank, .world_size = r->world};
     DK_CALL(agree(r, dk_fit_task_create(&r->fit, &ts), local_failure));
-    if (cfg->csv[0])
+    if (cfg->csv[0]) {
         DK_CALL(agree(r, check_csv_same_on_ranks(r), local_failure));
+        DK_CALL(agree(r, agree_largest_value(r), local_failure));
+    }
     const dk_fit_task *t = r->fit;
     dk_err shape_err = DK_OK;
     if (t->n_in != cfg->widths[0] || t->n_out != cfg->widths[cfg->n_widths - 1])
@@ -533,6 +571,7 @@ static void print_header(const run *r)
     const dk_config *cfg = r->cfg;
     printf("distkan %s: %d rank%s (%s), task: %s\n", DISTKAN_VERSION, r->world, r->world == 1 ? "" : "s",
            dk_comm_backend_name(r->comm), r->pde ? r->pde->description : r->fit->description);
+    dk_config_print_unread(cfg, stdout, "");
     if (r->pde) {
         const dk_pde_task *t = r->pde;
         printf("collocation: %ld interior + %ld boundary points (%s%s), %ld evaluation points\n", t->n_int, t->n_bnd,
@@ -605,7 +644,7 @@ static dk_err measure_initial_model(run *r)
     /* As a training run would stop at its first update: results of a model whose loss is
      * not finite are no results. */
     if (!isfinite(loss))
-        DK_CALL(dk_train_initial_loss_not_finite(loss));
+        DK_CALL(dk_train_initial_loss_not_finite(r, loss));
     DK_CALL(dk_train_evaluate(r, &r->eval));
     return DK_OK;
 }

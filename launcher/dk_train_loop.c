@@ -305,21 +305,41 @@ static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int ev
  * message reads as a negative loss. */
 static double unsigned_nan(double v) { return isnan(v) ? fabs(v) : v; }
 
-dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where)
+const char *dk_train_largest_value_note(const dk_run *r, const char *before, const char *after, char *buf, size_t size)
 {
-    DK_ERROR_AGREED(DK_ERR_NUMERIC,
-                    "the training loss is %g at step %ld%s: lower [train] lr (now %g) or check the data or problem",
-                    unsigned_nan(loss), r->step, where, r->cfg->lr);
+    buf[0] = '\0';
+    if (r->fit && r->fit->names && r->data_largest_line > 0) {
+        const char *name = r->fit->names[r->data_largest_column];
+        snprintf(buf, size,
+                 "%sof the training rows, the value of largest magnitude is %g, at %s:%ld, column %d "
+                 "('%.64s%s')%s",
+                 before, r->data_largest, r->cfg->csv, r->data_largest_line, r->data_largest_column + 1, name,
+                 strlen(name) > 64 ? "..." : "", after);
+    }
+    return buf;
 }
 
-dk_err dk_train_initial_loss_not_finite(double loss)
+/* A CSV's huge value (a target of 1e300 squares to inf) is named by these messages rather
+ * than refused when read: whether a value overflows the loss depends on the model, the
+ * precision and whether it is an input or a target, and test rows never do. */
+dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where)
+{
+    char note[DK_PATH_MAX + 256];
+    DK_ERROR_AGREED(DK_ERR_NUMERIC,
+                    "the training loss is %g at step %ld%s: lower [train] lr (now %g) or check the data%s or problem",
+                    unsigned_nan(loss), r->step, where, r->cfg->lr,
+                    dk_train_largest_value_note(r, " (", ")", note, sizeof note));
+}
+
+dk_err dk_train_initial_loss_not_finite(const dk_run *r, double loss)
 {
     /* Before the first update the learning rate cannot be the cause: say what can. */
+    char note[DK_PATH_MAX + 256];
     DK_ERROR_AGREED(DK_ERR_NUMERIC,
                     "the training loss of the initial model is %g, before any update: check the data (non-finite or "
-                    "huge values), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, "
+                    "huge values%s), the [model] initialisation (noise_scale, scale_base_mu, scale_base_sigma, "
                     "scale_sp) and the problem",
-                    unsigned_nan(loss));
+                    unsigned_nan(loss), dk_train_largest_value_note(r, "; ", "", note, sizeof note));
 }
 
 static dk_err adam_update(dk_run *r)
@@ -329,7 +349,7 @@ static dk_err adam_update(dk_run *r)
     /* The loss is all-reduced: every rank sees the same value and stops here alike. */
     if (!isfinite(r->loss.total)) {
         if (r->adam_done == 1)
-            DK_CALL(dk_train_initial_loss_not_finite(r->loss.total));
+            DK_CALL(dk_train_initial_loss_not_finite(r, r->loss.total));
         DK_CALL(dk_train_loss_not_finite(r, r->loss.total, ""));
     }
     double lr = dk_lr_at(&r->lr, r->adam_done);
@@ -393,8 +413,11 @@ static dk_err lbfgs_update(dk_run *r, dk_lbfgs_report *rep)
         else
             dk_load_block(r->net->dtype, r->net->params, 0, r->net->n_params, r->lbfgs_x);
         DK_CALL(lbfgs_objective(r, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r)));
-        if (!isfinite(r->lbfgs_f))
-            DK_ERROR_AGREED(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)", unsigned_nan(r->lbfgs_f), r->step);
+        if (!isfinite(r->lbfgs_f)) {
+            char note[DK_PATH_MAX + 256];
+            DK_ERROR_AGREED(DK_ERR_NUMERIC, "the loss is %g where L-BFGS starts (step %ld)%s", unsigned_nan(r->lbfgs_f),
+                            r->step, dk_train_largest_value_note(r, "; ", "", note, sizeof note));
+        }
         r->lbfgs_fresh = false;
     }
     dk_err err = dk_lbfgs_step(r->lbfgs, lbfgs_x(r), &r->lbfgs_f, lbfgs_g(r), lbfgs_objective, r, rep);

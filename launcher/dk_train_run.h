@@ -110,7 +110,13 @@ typedef struct dk_run {
     bool warned_rel_l2_undefined; /* the PDE evaluation set cannot give a relative error */
     bool warned_test_rmse_not_finite;
     bool warned_stdout_gone; /* rank 0: the progress output failed (a closed pipe, a full disk) */
-    char data_range_warning[320]; /* fit: the training inputs leave the grid range ("" if not) */
+    char data_range_warning[400]; /* fit: the training inputs leave the grid range ("" if not) */
+    /* Fit from a CSV: the value of largest magnitude in the training rows of all ranks, its
+     * line in the file and 0-based column (data_largest_line 0: none), which the errors of a
+     * non-finite training loss name (dk_train_largest_value_note). */
+    double data_largest;
+    long data_largest_line;
+    int data_largest_column;
     double last_lr;       /* learning rate of the last Adam update */
     struct dk_resume *resume; /* while a resumed run is set up */
     const char *resume_option; /* --resume as given (NULL: none): the stop hint says what to change */
@@ -137,11 +143,16 @@ dk_err dk_train_optimise(dk_run *r);
 dk_err dk_train_full_loss(dk_run *r, double *loss);
 /* The error of a non-finite training loss, `loss` at r->step, `where` added after the step
  * (or ""): agreed (dk_error_mark_agreed), since every loss is all-reduced and every rank
- * meets it alike; names the learning rate. Always fails. */
+ * meets it alike; names the learning rate, and a CSV fit's value of largest magnitude
+ * (dk_train_largest_value_note). Always fails. */
 dk_err dk_train_loss_not_finite(const dk_run *r, double loss, const char *where);
 /* The agreed error for a non-finite loss of the model before any update (its causes are
- * the data, the initialisation or the problem, not the learning rate). */
-dk_err dk_train_initial_loss_not_finite(double loss);
+ * the data, the initialisation or the problem, not the learning rate); a CSV fit's names
+ * the data's value of largest magnitude and where it is. */
+dk_err dk_train_initial_loss_not_finite(const dk_run *r, double loss);
+/* For these messages: before, "of the training rows, the value of largest magnitude is ...,
+ * at FILE:LINE, column C ('NAME')", after; or "" where the data are no CSV's. Returns buf. */
+const char *dk_train_largest_value_note(const dk_run *r, const char *before, const char *after, char *buf, size_t size);
 
 /* Fresh optimiser state for the current network (zero Adam moments and step, empty
  * L-BFGS history) and the buffers sized by its parameter count; frees any old ones.

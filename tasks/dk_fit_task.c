@@ -210,6 +210,18 @@ static dk_err create_csv(dk_fit_task *t, const dk_fit_task_settings *s)
     const char *test_values = values + (size_t)local_train * (size_t)info.n_cols * es;
     copy_columns(es, test_values, info.n_cols, (size_t)t->local_test, 0, t->n_in, t->test_x);
     copy_columns(es, test_values, info.n_cols, (size_t)t->local_test, t->n_in, t->n_out, t->test_y);
+    /* File order, so that among equal magnitudes the first line wins on any number of ranks. */
+    for (long i = 0; i < n; i++)
+        for (int c = 0; slot[i] >= 0 && slot[i] < local_train && c < info.n_cols; c++) {
+            const double v = dk_load(t->dtype, values, (size_t)slot[i] * (size_t)info.n_cols + (size_t)c);
+            if (t->largest_line == 0 || fabs(v) > fabs(t->largest_value)) {
+                t->largest_value = v;
+                t->largest_line = i + 2; /* the header is line 1 */
+                t->largest_column = c;
+            }
+        }
+    t->names = info.names; /* kept for messages */
+    info.names = NULL;
 
     snprintf(t->description, sizeof t->description, "%s: %d input%s, %d target%s, %ld rows (%ld train, %ld test)",
              s->csv, t->n_in, t->n_in == 1 ? "" : "s", t->n_out, t->n_out == 1 ? "" : "s", n, t->train_size,
@@ -248,6 +260,9 @@ void dk_fit_task_destroy(dk_fit_task **task)
     free(t->train_y);
     free(t->test_x);
     free(t->test_y);
+    for (int c = 0; t->names && c < t->n_in + t->n_out; c++)
+        free(t->names[c]);
+    free(t->names);
     free(t);
     *task = NULL;
 }

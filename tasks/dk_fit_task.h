@@ -55,6 +55,13 @@ typedef struct dk_fit_task {
                                       because batch does not divide the training set */
     uint64_t csv_bytes;            /* a CSV's size and CRC-32C (dk_csv_info); 0 for a built-in */
     uint32_t csv_crc32c;
+    char **names;                  /* a CSV's column names [n_in + n_out], blanks trimmed; NULL for a built-in */
+    /* A CSV's value of largest magnitude among this rank's training rows (the first in the
+     * file of equal ones), its line in the file and 0-based column (largest_line 0: no CSV):
+     * the error of a non-finite training loss names it. */
+    double largest_value;
+    long largest_line;
+    int largest_column;
 } dk_fit_task;
 
 dk_err dk_fit_task_create(dk_fit_task **out, const dk_fit_task_settings *settings);

@@ -119,7 +119,7 @@ close "$lo" -6.8 1e-9 && close "$hi" -0.2 1e-9 || fail "outside: z knots [$lo, $
 # Without grid updates the same data trains on the initial grid, where the spline terms
 # vanish: the run's header says which input leaves the grid and what to do.
 train outside_fixed 1 base.ini --set fit.csv=outside.csv --set grid.update_every=0 --set train.steps=5
-expect_line outside_fixed "warning: the training inputs leave [model] grid_range [-1, 1]: input 0 spans [3"
+expect_line outside_fixed "warning: the training inputs leave [model] grid_range [-1, 1]: input 0 ('x') spans [3"
 expect_line outside_fixed "(2 of 2 inputs outside); spline terms fade out beyond the grid"
 ! grep -q "leave \[model\] grid_range" outside.log || fail "outside: a run with grid updates warned about the grid range"
 # In float32, data ending exactly at grid_range's ends (-0.1 and 0.1, neither a float) are

@@ -59,4 +59,21 @@ for np in 1 3; do
     grep -q "warning: the test RMSE" "big$np.err" && fail "big$np: a finite RMSE was warned of"
 done
 echo "ok: a test target of 2e154 (line $found): test RMSE $rmse on 1 and 3 ranks, the closed form to 1e-12"
+# A huge but finite training value (a target of 1e300 on line 17: its square is inf) is read,
+# and the initial model's loss names it by file, line, column and value: on 1 rank, on 2 and
+# 3 (where the seeded split gives line 17 to another rank than rank 0, which reports), where
+# L-BFGS starts, and at a later step whose batch first holds it (batch 10: step 3).
+awk -F, 'NR == 17 { $2 = "1e300" } { print }' OFS=, moderate.csv > huge.csv
+printf '[model]\nwidths = 1,3,1\n[train]\nsteps = 3\n[fit]\ncsv = huge.csv\ntrain_size = 0\ntest_size = 0\n' > huge.ini
+note="of the training rows, the value of largest magnitude is 1e\+300, at huge.csv:17, column 2 \('y'\)"
+expect_failure 1 "the training loss of the initial model is inf, before any update: check the data \(non-finite or huge values; $note\)" \
+    "$DISTKAN" train huge.ini --run-dir huge
+for np in 2 3; do
+    expect_failure 1 "the training loss of the initial model is inf, before any update: check the data \(non-finite or huge values; $note\)" \
+        run_ranks "$np" train huge.ini --run-dir "huge$np"
+done
+expect_failure 1 "the loss is inf where L-BFGS starts \(step 1\); $note" \
+    "$DISTKAN" train huge.ini --run-dir huge_lbfgs --set train.optimizer=lbfgs
+expect_failure 1 "the training loss is inf at step 3: lower \[train\] lr \(now 0.01\) or check the data \($note\) or problem" \
+    "$DISTKAN" train huge.ini --run-dir huge_batch --set train.batch=10
 echo "non-finite losses name their likely cause; finite blow-ups are warned of"

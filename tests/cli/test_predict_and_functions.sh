@@ -174,6 +174,34 @@ printf 'x,d_out/d_x\n0.5,0.5\n' > named_d.csv
 printf 'out,predicted,model_out\n0.1,0.2,2\n' > taken.csv
 "$DISTKAN" predict two taken.csv 2> /dev/null | head -n 1 | grep -qx 'out,predicted,model_out,out_v2' \
     || fail "all usual output names taken: $("$DISTKAN" predict two taken.csv 2> /dev/null | head -n 1)"
+# Several outputs with every usual name taken: out0_v2, out1_v2 (out_v20 read as version 20).
+awk 'BEGIN { print "x,a,b"; for (i = 0; i < 40; i++) { x = -1 + 2 * i / 39; printf "%.17g,%.17g,%.17g\n", x, x * x, -x } }' \
+    > two_targets.csv
+printf '[model]\nwidths = 1,3,2\n[train]\nsteps = 2\n[fit]\ncsv = two_targets.csv\ntarget_columns = 2\ntrain_size = 0\ntest_size = 0\n' \
+    > two_out.ini
+"$DISTKAN" train two_out.ini --run-dir two_out > /dev/null || fail "the 2-output run failed"
+printf 'out0,predicted1,model_out0\n0.1,0.2,2\n' > taken2.csv
+"$DISTKAN" predict two_out taken2.csv --derivatives 2> /dev/null | head -n 1 \
+    | grep -qx 'out0,predicted1,model_out0,out0_v2,out1_v2,d_out0_v2/d_out0,d2_out0_v2/d_out0^2,d_out1_v2/d_out0,d2_out1_v2/d_out0^2' \
+    || fail "2 outputs, usual names taken: $("$DISTKAN" predict two_out taken2.csv --derivatives 2> /dev/null | head -n 1)"
+# Points beyond the model's grid for an input ([-1, 1], with k = 3 extension intervals of
+# h = 0.4: [-2.2, 2.2]) draw one warning per such input on stderr, naming its column and
+# counting the points where the spline basis has lost more than 0.1% of its weight,
+# ((1 - |x|)/h)^3 / 6 within the first extension interval: x = -3, 2.5 (past the extended
+# grid) and 1.2 (0.021), not 1.01 (2.6e-6, nor y = 1.01). The table is as before, row by
+# row (a row's values depend on that row alone).
+printf 'x,y\n-3,0.5\n0.2,0.1\n2.5,-0.3\n1,-1\n1.01,1.01\n1.2,0\n' > beyond.csv
+"$DISTKAN" predict two beyond.csv > beyond_pred.csv 2> beyond.log || { cat beyond.log; fail "predict beyond the grid failed"; }
+grep -qxF "distkan: warning: the points of beyond.csv leave the model's grid for input 0 ('x'), [-1, 1]: the input spans [-3, 2.5] (3 of 6 points far enough outside for the spline terms to lose more than 0.1% of their weight); spline terms fade out beyond the grid, and vanish k = 3 knot intervals past it (outside [-2.2, 2.2]): there the model extrapolates" beyond.log \
+    || { cat beyond.log; fail "no warning for points beyond the grid of input x"; }
+[ "$(grep -c warning beyond.log)" -eq 1 ] || { cat beyond.log; fail "input y (at most 1.01) was warned of"; }
+for row in 2 3 4 5 6 7; do
+    sed -n "1p;${row}p" beyond.csv > one_row.csv
+    "$DISTKAN" predict two one_row.csv 2> /dev/null | sed -n 2p | cmp -s - <(sed -n "${row}p" beyond_pred.csv) \
+        || fail "row $row of the table beyond the grid differs from its own prediction"
+done
+"$DISTKAN" predict two taken.csv 2>&1 > /dev/null | grep -q "leave the model's grid" \
+    && fail "points inside the grid were warned of"
 printf 'x,x\n0.1,0.2\n' > same.csv
 expect_failure 1 "same.csv:1: columns 1 and 2 are both named 'x'" "$DISTKAN" predict two same.csv --derivatives \
     --out same_out.csv

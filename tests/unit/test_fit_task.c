@@ -432,6 +432,50 @@ static void test_csv_rows_follow_the_seeded_permutation(void **state)
     dk_fit_task_destroy(&t);
 }
 
+/* A loss that overflows before any update names the CSV's training value of largest
+ * magnitude: each rank's is the largest of its own training rows (file row i, column c
+ * holds i + c / 8, so it is the highest training row's last column), and the largest over
+ * the ranks is that of all training rows, found here from the permutation alone. */
+static void test_largest_training_value_is_located_in_the_file(void **state)
+{
+    long perm[23];
+    dk_csv_permutation(42, csv_rows, perm);
+    long highest = -1; /* training rows are permuted rows 5.. (test_size 5); 18 rows, 3 blocks of 6 */
+    for (long k = 5; k < 23; k++)
+        highest = perm[k] > highest ? perm[k] : highest;
+    dk_fit_task_settings s = csv_settings(0, 5, 6);
+    for (int p = 1; p <= MAX_RANKS; p++) {
+        double best = -1.0;
+        long best_line = 0;
+        for (int r = 0; r < p; r++) {
+            s.rank = r;
+            s.world_size = p;
+            dk_fit_task *t = create(&s);
+            const double *x = t->train_x;
+            long mine = -1; /* this rank's highest training row, from its data */
+            for (long i = 0; i < t->n_batches * t->local_batch; i++)
+                mine = (long)x[i * 3] > mine ? (long)x[i * 3] : mine;
+            assert_true(t->largest_value == (double)mine + 4 / 8.0);
+            assert_int_equal(t->largest_line, mine + 2);
+            assert_int_equal(t->largest_column, 4);
+            assert_string_equal(t->names[0], "a");
+            assert_string_equal(t->names[4], "v");
+            if (t->largest_value > best) {
+                best = t->largest_value;
+                best_line = t->largest_line;
+            }
+            dk_fit_task_destroy(&t);
+        }
+        assert_true(best == (double)highest + 0.5);
+        assert_int_equal(best_line, highest + 2);
+    }
+    s = builtin("xy", 10, 0, 0);
+    dk_fit_task *t = create(&s);
+    assert_int_equal(t->largest_line, 0); /* generated data: no file to point into */
+    assert_null(t->names);
+    dk_fit_task_destroy(&t);
+}
+
 static void test_conflicting_or_missing_sources_are_usage_errors(void **state)
 {
     dk_fit_task *t = NULL;
@@ -475,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_float32_rows_are_the_rounded_float64_rows),
         cmocka_unit_test(test_csv_shards_concatenate_to_single_rank_data),
         cmocka_unit_test(test_csv_rows_follow_the_seeded_permutation),
+        cmocka_unit_test(test_largest_training_value_is_located_in_the_file),
         cmocka_unit_test(test_conflicting_or_missing_sources_are_usage_errors),
     };
     return cmocka_run_group_tests(tests, write_csv, remove_csv);
