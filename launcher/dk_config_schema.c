@@ -148,7 +148,8 @@ const dk_key_spec dk_config_keys[] = {
     {.section = "lbfgs", .key = "tolerance_change", .resume_may_change = true, .type = DK_KEY_DOUBLE, .default_text = "0",
      FIELD(lbfgs_tolerance_change), .dmin = 0, .range = DK_RANGE_MIN,
      .doc = "Stop when both the loss change and the largest parameter change of a step are below this "
-            "(0 = never)."},
+            "(0 = never); a line search also stops narrowing its bracket once the bracket's width moves no "
+            "parameter by this much (torch: a fixed 1e-9)."},
 
     /* [grid] */
     {.section = "grid", .key = "schedule", .type = DK_KEY_INT_LIST, .default_text = "", FIELD(grid_schedule),
