@@ -18,7 +18,10 @@ static inline const char *dk_dtype_name(dk_dtype t) { return t == DK_F64 ? "floa
  * (printf "%.*g"): 17 for float64, 9 for float32. */
 static inline int dk_dtype_digits(dk_dtype t) { return t == DK_F64 ? 17 : 9; }
 
-/* Element access for the few non-hot paths that handle both types. */
+/* Element access for code that handles both types, one element at a time: checks of
+ * values read back, and also loops run every step where the network's passes around them
+ * cost far more (the full-batch gradient average of launcher/dk_train_loop.c, the PDE
+ * residual of tasks/dk_pde_task.c). */
 static inline double dk_load(dk_dtype t, const void *buf, size_t i)
 {
     return t == DK_F64 ? ((const double *)buf)[i] : (double)((const float *)buf)[i];

@@ -9,7 +9,9 @@
  *     from tasks/dk_fit_task.c:140 (dk_fit_task_create)
  *     from launcher/dk_train.c:97 (dk_train_run)
  *
- * Kernels do not use this: they take validated arrays and cannot fail.
+ * The CPU kernels do not use this: they take validated arrays and cannot fail. The CUDA
+ * kernels' wrappers do (kernels/dk_kan_cuda.h): a shape the GPU cannot serve, a launch
+ * that fails.
  */
 #ifndef DK_ERROR_H
 #define DK_ERROR_H

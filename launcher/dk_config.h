@@ -18,12 +18,14 @@
 #include "../common/dk_device.h"
 #include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
+#include "../layers/dk_network.h"
 #include "../optim/dk_grid_schedule.h"
 #include "../optim/dk_lr_schedule.h"
 #include "../tasks/dk_collocation.h"
 #include "../tasks/dk_pde_problem.h"
 
-enum { DK_MAX_LAYERS = 64, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 }; /* grid stages: DK_GRID_MAX_STAGES */
+/* Layers: the network's own limit. Grid stages: DK_GRID_MAX_STAGES. */
+enum { DK_MAX_LAYERS = DK_NETWORK_MAX_LAYERS, DK_PATH_MAX = 4096, DK_NAME_MAX = 64 };
 /* The largest grid: initialisation and every grid change solve dense least-squares
  * problems of (G + k) unknowns per input, O(G^3) (G = 4000: about 20 s per input on one
  * core, and 8 (G + 1) (G + k) bytes), so beyond this a run would look hung. */

@@ -142,110 +142,143 @@ static dk_err model_loads(dk_ckpt_reader *rd)
     return err;
 }
 
+/* A checkpoint that fails a check is invalid, exit 1, also where the check's own class is a
+ * usage error (the config stored in it does not parse): the file is at fault, not the
+ * command line. */
+static dk_err invalid_checkpoint(dk_err err)
+{
+    static char reason[16384]; /* the whole message with its frames: dk_error_set overwrites it */
+    snprintf(reason, sizeof reason, "%s", dk_error_message());
+    return dk_error_set(err == DK_ERR_USAGE ? DK_ERR_DATA : err, __FILE__, __LINE__, "invalid checkpoint: %s", reason);
+}
+
 /* One file: the summary, the config, then every checksum and the model. */
-static int inspect_file(const char *path)
+static dk_err inspect_file(const char *path, FILE *out)
 {
     dk_ckpt_reader *rd = NULL;
-    if (dk_ckpt_open(&rd, path) != DK_OK) {
-        fprintf(stderr, "distkan: error: invalid checkpoint: %s\n", dk_error_message());
-        return 1;
-    }
-    print_summary(stdout, rd);
-    print_config(stdout, dk_ckpt_manifest(rd));
-    fflush(stdout);
-    dk_err err = dk_ckpt_verify(rd);
+    dk_err err = dk_ckpt_open(&rd, path);
+    if (err != DK_OK)
+        return invalid_checkpoint(err);
+    const Dk__Manifest *m = dk_ckpt_manifest(rd);
+    print_summary(out, rd);
+    print_config(out, m);
+    /* Verifying a large checkpoint takes a while: the summary shows meanwhile, and comes
+     * before the verdict on stderr where both go to one file. */
+    fflush(out);
     size_t chunks = 0;
-    for (size_t i = 0; i < dk_ckpt_manifest(rd)->n_tensors; i++)
-        chunks += dk_ckpt_manifest(rd)->tensors[i]->n_chunks;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        chunks += m->tensors[i]->n_chunks;
+    err = dk_ckpt_verify(rd);
     if (err == DK_OK)
         err = model_loads(rd);
-    if (err == DK_OK)
-        printf("valid: header, manifest and all %zu chunk checksums verified; the model loads\n", chunks);
-    else
-        fprintf(stderr, "distkan: error: invalid checkpoint: %s\n", dk_error_message());
+    const bool has_schedule = m->schedule != NULL;
+    const long long held = has_schedule ? (long long)m->schedule->step : 0;
+    dk_ckpt_close(&rd);
+    if (err != DK_OK)
+        return invalid_checkpoint(err);
+    fprintf(out, "valid: header, manifest and all %zu chunk checksums verified; the model loads\n", chunks);
     /* As in a directory listing: a name that gives another step makes --resume latest
      * skip the file, so say so (and exit 1) here too. */
     const char *base = strrchr(path, '/');
     const long named = dk_ckpt_name_step(base ? base + 1 : path);
-    const Dk__Schedule *sc = dk_ckpt_manifest(rd)->schedule;
-    int misnamed = 0;
-    if (err == DK_OK && sc && named >= 0 && named != (long)sc->step) {
-        fprintf(stderr, "distkan: error: MISNAMED: %s: its name says step %ld but it holds step %lld (renamed or copied?); "
-                        "--resume latest skips it\n", path, named, (long long)sc->step);
-        misnamed = 1;
-    }
-    dk_ckpt_close(&rd);
-    return err == DK_OK && !misnamed ? 0 : 1;
+    if (has_schedule && named >= 0 && named != held)
+        DK_ERROR(DK_ERR_DATA,
+                 "MISNAMED: %s: its name says step %ld but it holds step %lld (renamed or copied?); --resume latest "
+                 "skips it",
+                 path, named, held);
+    return DK_OK;
 }
 
-/* A directory: one line per checkpoint, newest first. A directory without checkpoints may
- * be a run directory (`may_be_run`): then its checkpoint directory's (`of_run` names the
- * run directory), where checkpoints of other runs sharing that directory are marked
- * (`logs`, the run's: dk_run_history.h). */
-static int inspect_dir(const char *dir, int may_be_run, const char *of_run, const dk_run_logs *logs)
+/* What inspect reads: one checkpoint file, or the checkpoints of a directory. */
+typedef struct inspect_target {
+    const char *file;       /* a checkpoint file, or NULL: */
+    const char *dir;        /* the directory listed, */
+    dk_ckpt_entry *entries; /* its checkpoints, newest first (malloc'ed) */
+    int n;
+    dk_run_logs *logs; /* of a run directory's checkpoints: the run's logs, which tell other runs' apart */
+    char run_ckpt_dir[DK_CKPT_PATH_MAX], set_aside[DK_CKPT_PATH_MAX];
+} inspect_target;
+
+static int is_dir(const char *path)
 {
-    dk_ckpt_entry *entries = NULL;
-    int n = 0;
-    if (dk_ckpt_list(dir, &entries, &n) != DK_OK) {
-        fprintf(stderr, "distkan: error: %s\n", dk_error_message());
-        return 1;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A directory without checkpoints of its own, taken for a run directory: its checkpoints
+ * are where predict would look for them, in a checkpoint directory that other runs may
+ * share (dk_run_history.h). */
+static dk_err resolve_run(const char *run_dir, FILE *out, inspect_target *t)
+{
+    const char *dir = t->run_ckpt_dir;
+    DK_CALL(dk_model_run_checkpoint_dir(run_dir, t->run_ckpt_dir, sizeof t->run_ckpt_dir));
+    if (!is_dir(dir))
+        DK_ERROR(DK_ERR_IO, "%s holds no checkpoints (ckpt-<step>.dkc) and is no run directory", run_dir);
+    fprintf(out, "checkpoints of the run in %s: %s\n", run_dir, dir);
+    DK_CALL(dk_run_logs_find(run_dir, &t->logs));
+    DK_CALL(dk_ckpt_list(dir, &t->entries, &t->n));
+    if (t->n > 0) {
+        t->dir = dir;
+        return DK_OK;
     }
-    if (n == 0) {
-        free(entries);
-        if (of_run) {
-            /* The run's own, set aside by a run that saved none of its own here? */
-            dk_ckpt_reader *rd = NULL;
-            dk_run_ckpt_found found;
-            int n_other = 0;
-            char other[DK_CKPT_PATH_MAX], own[DK_CKPT_PATH_MAX];
-            if (dk_run_open_checkpoint(of_run, dir, NULL, &rd, &found, &n_other, other, sizeof other) == DK_OK &&
-                found == DK_RUN_CKPT_SET_ASIDE) {
-                snprintf(own, sizeof own, "%s", dk_ckpt_label(rd));
-                dk_ckpt_close(&rd);
-                printf("no checkpoint in %s itself; the run's newest, set aside there by a run sharing the "
-                       "directory: %s\n", dir, own);
-                return inspect_file(own);
-            }
-            dk_ckpt_close(&rd);
-            dk_error_clear();
-            /* why the run has none, if its config says */
-            dk_model_run_without_checkpoints(of_run, dir);
-            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
-            return 1;
-        }
-        /* A run directory: its checkpoints are where predict would look for them. */
-        char ckpt_dir[DK_CKPT_PATH_MAX];
-        struct stat st;
-        if (may_be_run && dk_model_run_checkpoint_dir(dir, ckpt_dir, sizeof ckpt_dir) != DK_OK) {
-            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
-            return 1;
-        }
-        if (may_be_run && stat(ckpt_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
-            printf("checkpoints of the run in %s: %s\n", dir, ckpt_dir);
-            dk_run_logs *own = NULL;
-            if (dk_run_logs_find(dir, &own) != DK_OK) {
-                fprintf(stderr, "distkan: error: %s\n", dk_error_message());
-                return 1;
-            }
-            const int status = inspect_dir(ckpt_dir, 0, dir, own);
-            dk_run_logs_free(&own);
-            return status;
-        }
-        fprintf(stderr, "distkan: error: %s holds no checkpoints (ckpt-<step>.dkc) and is no run directory\n", dir);
-        return 1;
+    /* The run's own, set aside by a run that saved none of its own here? */
+    dk_ckpt_reader *rd = NULL;
+    dk_run_ckpt_found found;
+    int n_other = 0;
+    char other[DK_CKPT_PATH_MAX];
+    if (dk_run_open_checkpoint(run_dir, dir, NULL, &rd, &found, &n_other, other, sizeof other) == DK_OK &&
+        found == DK_RUN_CKPT_SET_ASIDE) {
+        snprintf(t->set_aside, sizeof t->set_aside, "%s", dk_ckpt_label(rd));
+        dk_ckpt_close(&rd);
+        fprintf(out,
+                "no checkpoint in %s itself; the run's newest, set aside there by a run sharing the directory: %s\n",
+                dir, t->set_aside);
+        t->file = t->set_aside;
+        return DK_OK;
     }
-    int bad = 0, misnamed = 0, gone = 0, other_runs = 0;
-    for (int i = 0; i < n; i++) {
+    dk_ckpt_close(&rd);
+    dk_error_clear();
+    /* why the run has none, if its config says */
+    return dk_error_push(dk_model_run_without_checkpoints(run_dir, dir), __FILE__, __LINE__, __func__);
+}
+
+static dk_err resolve_target(const char *path, FILE *out, inspect_target *t)
+{
+    if (!is_dir(path)) {
+        t->file = path;
+        return DK_OK;
+    }
+    DK_CALL(dk_ckpt_list(path, &t->entries, &t->n));
+    if (t->n > 0) {
+        t->dir = path;
+        return DK_OK;
+    }
+    free(t->entries);
+    t->entries = NULL;
+    DK_CALL(resolve_run(path, out, t));
+    return DK_OK;
+}
+
+/* What a listing found: its last line and the exit status. */
+typedef struct inspect_tally {
+    int bad, misnamed, gone, other_runs;
+} inspect_tally;
+
+/* One line per checkpoint, newest first; each is verified as a single file is, and one
+ * that fails is listed as such (the others are still listed). */
+static void list_and_verify(const inspect_target *t, FILE *out, inspect_tally *tally)
+{
+    for (int i = 0; i < t->n; i++) {
+        const dk_ckpt_entry *e = &t->entries[i];
         dk_ckpt_reader *rd = NULL;
-        dk_err err = dk_ckpt_open(&rd, entries[i].path);
+        dk_err err = dk_ckpt_open(&rd, e->path);
         struct stat st;
-        if (err != DK_OK && lstat(entries[i].path, &st) != 0 && errno == ENOENT) {
+        if (err != DK_OK && lstat(e->path, &st) != 0 && errno == ENOENT) {
             /* Listed, then removed before it could be opened: a run writing into this
              * directory pruned it (keep). Not a damaged checkpoint. */
-            printf("removed  %s  (deleted while this listing ran: a run is pruning this directory)\n",
-                   entries[i].path);
+            fprintf(out, "removed  %s  (deleted while this listing ran: a run is pruning this directory)\n", e->path);
             dk_error_clear();
-            gone++;
+            tally->gone++;
             continue;
         }
         if (err == DK_OK)
@@ -254,51 +287,69 @@ static int inspect_dir(const char *dir, int may_be_run, const char *of_run, cons
             err = model_loads(rd);
         if (err == DK_OK) {
             const Dk__Manifest *m = dk_ckpt_manifest(rd);
-            const long long held = m->schedule ? (long long)m->schedule->step : entries[i].step;
-            if (held != entries[i].step) {
+            const long long held = m->schedule ? (long long)m->schedule->step : e->step;
+            if (held != e->step) {
                 /* --resume latest, predict and functions skip it (dk_ckpt_open_latest): it
                  * would pass for a newer checkpoint than it is. */
-                printf("MISNAMED %s  its name says step %ld but it holds step %lld (renamed or copied?); latest "
-                       "skips it\n",
-                       entries[i].path, entries[i].step, held);
-                misnamed++;
+                fprintf(out,
+                        "MISNAMED %s  its name says step %ld but it holds step %lld (renamed or copied?); latest "
+                        "skips it\n",
+                        e->path, e->step, held);
+                tally->misnamed++;
             } else {
                 bool own = true;
-                if (dk_run_logs_count(logs) > 0 && dk_run_logs_continued_by(logs, m, &own) != DK_OK) {
+                if (dk_run_logs_count(t->logs) > 0 && dk_run_logs_continued_by(t->logs, m, &own) != DK_OK) {
                     dk_error_clear(); /* a log it cannot read: no verdict */
                     own = true;
                 }
-                printf("valid    %s  step %lld, loss %.6e (%s)%s\n", entries[i].path, held,
-                       m->loss ? m->loss->total : NAN, m->metadata ? m->metadata->reason : "?",
-                       own ? "" : "  another run's: the run's training log does not continue from it");
-                other_runs += !own;
+                fprintf(out, "valid    %s  step %lld, loss %.6e (%s)%s\n", e->path, held,
+                        m->loss ? m->loss->total : NAN, m->metadata ? m->metadata->reason : "?",
+                        own ? "" : "  another run's: the run's training log does not continue from it");
+                tally->other_runs += !own;
             }
         } else {
-            printf("INVALID  %s  %s\n", entries[i].path, dk_error_message());
-            bad++;
+            fprintf(out, "INVALID  %s  %s\n", e->path, dk_error_message());
+            dk_error_clear(); /* reported on its line: the listing goes on */
+            tally->bad++;
         }
         dk_ckpt_close(&rd);
     }
-    free(entries);
-    n -= gone;
-    if (n == 0) {
-        fprintf(stderr, "distkan: error: %s holds no checkpoints any more (all were removed while listing)\n", dir);
-        return 1;
-    }
-    printf("%d of %d checkpoint%s valid", n - bad - misnamed, n, n == 1 ? "" : "s");
-    if (misnamed)
-        printf(", %d misnamed", misnamed);
-    if (other_runs)
-        printf(", %d of another run (sharing the checkpoint directory; predict, functions and --resume latest use "
-               "the run's own, in %s/earlier-*/ when it was set aside there)", other_runs, dir);
-    printf("\n");
-    return bad || misnamed ? 1 : 0;
 }
 
-int dk_inspect(const char *path)
+static dk_err print_total(const inspect_target *t, const inspect_tally *tally, FILE *out, bool *all_valid)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return inspect_dir(path, 1, NULL, NULL);
-    return inspect_file(path);
+    const int n = t->n - tally->gone;
+    if (n == 0)
+        DK_ERROR(DK_ERR_IO, "%s holds no checkpoints any more (all were removed while listing)", t->dir);
+    fprintf(out, "%d of %d checkpoint%s valid", n - tally->bad - tally->misnamed, n, n == 1 ? "" : "s");
+    if (tally->misnamed)
+        fprintf(out, ", %d misnamed", tally->misnamed);
+    if (tally->other_runs)
+        fprintf(out,
+                ", %d of another run (sharing the checkpoint directory; predict, functions and --resume latest use "
+                "the run's own, in %s/earlier-*/ when it was set aside there)",
+                tally->other_runs, t->dir);
+    fprintf(out, "\n");
+    *all_valid = !tally->bad && !tally->misnamed;
+    return DK_OK;
+}
+
+dk_err dk_inspect(const char *path, FILE *out, bool *all_valid)
+{
+    *all_valid = false;
+    inspect_target t = {0};
+    dk_err err;
+    DK_CALL_GOTO(err, done, resolve_target(path, out, &t));
+    if (t.file) {
+        DK_CALL_GOTO(err, done, inspect_file(t.file, out));
+        *all_valid = true;
+    } else {
+        inspect_tally tally = {0};
+        list_and_verify(&t, out, &tally);
+        DK_CALL_GOTO(err, done, print_total(&t, &tally, out, all_valid));
+    }
+done:
+    free(t.entries);
+    dk_run_logs_free(&t.logs);
+    return err;
 }

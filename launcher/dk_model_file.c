@@ -12,6 +12,7 @@
 #include "../checkpoint/dk_ckpt_file.h"
 #include "../kernels/dk_bspline.h"
 #include "dk_config.h"
+#include "dk_run_formats.h"
 #include "dk_run_history.h"
 
 void dk_state_tensor_set(dk_state_tensor *t, const char *name, dk_dtype dtype, void *data, int n_dims,
@@ -197,10 +198,7 @@ static long summary_final_step(const char *run_dir)
     const size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = '\0';
-    const char *at = strstr(text, "\n  \"steps\": "); /* the top-level member, not a stage's */
-    char *end = NULL;
-    const long step = at ? strtol(at + strlen("\n  \"steps\": "), &end, 10) : -1;
-    return at && end != at + strlen("\n  \"steps\": ") && step >= 0 ? step : -1;
+    return dk_summary_steps_read(text);
 }
 
 /* A checkpoint file, a checkpoint directory or a run directory, opened and verified. */

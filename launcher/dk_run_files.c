@@ -42,8 +42,9 @@ dk_err dk_make_dirs(const char *dir)
 
 enum { PATH_CAP = 4200 };
 
-const char *const dk_run_output_names[DK_RUN_OUTPUTS] = {"config.ini", "final_params.bin", "final_state.bin",
-                                                        "summary.json", "metrics.jsonl"};
+const char *const dk_run_output_names[DK_RUN_OUTPUTS] = {
+    [DK_OUT_CONFIG] = "config.ini",     [DK_OUT_PARAMS] = "final_params.bin", [DK_OUT_STATE] = "final_state.bin",
+    [DK_OUT_SUMMARY] = "summary.json", [DK_OUT_LOG] = "metrics.jsonl"};
 
 static void partial_path(char *out, size_t cap, const char *dir, const char *name)
 {

@@ -11,10 +11,18 @@
 
 #include "../common/dk_error.h"
 
-/* The files a run leaves in its run directory, in the order they are written: metrics.jsonl
- * is its log, open (as metrics.jsonl.partial) from set-up on; the others are written at
- * the end. */
-enum { DK_RUN_OUTPUTS = 5, DK_RUN_OUTPUTS_AT_END = 4 };
+/* The files a run leaves in its run directory, indices into dk_run_output_names in the
+ * order they are written: the log, open (as metrics.jsonl.partial) from set-up on, comes
+ * last; the others are written at the end. */
+enum {
+    DK_OUT_CONFIG,  /* config.ini */
+    DK_OUT_PARAMS,  /* final_params.bin */
+    DK_OUT_STATE,   /* final_state.bin */
+    DK_OUT_SUMMARY, /* summary.json */
+    DK_OUT_LOG,     /* metrics.jsonl */
+    DK_RUN_OUTPUTS,
+    DK_RUN_OUTPUTS_AT_END = DK_OUT_LOG
+};
 extern const char *const dk_run_output_names[DK_RUN_OUTPUTS];
 
 /* mkdir -p: creates dir and its missing parents (mode 0755). */

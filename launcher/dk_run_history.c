@@ -16,6 +16,7 @@
 
 #include "dk_config.h"
 #include "dk_run_files.h"
+#include "dk_run_formats.h"
 
 struct dk_run_logs {
     int n;
@@ -83,11 +84,11 @@ void dk_run_logs_free(dk_run_logs **logs)
     *logs = NULL;
 }
 
-/* Whether the log at path begins with the event line of checkpoint m: its step, tensor bytes
- * (as the line counts them) and writer, what a run whose first line is its checkpoint's
- * writes (a checkpoint before the first logged step, an evaluate-only run, a stop at
- * start-up). A line or a checkpoint of a version that recorded no writer is matched by step
- * and size alone. */
+/* Whether the log at path begins with the event line of checkpoint m (dk_run_formats.h):
+ * its step, tensor bytes (as the line counts them) and writer, what a run whose first line
+ * is its checkpoint's writes (a checkpoint before the first logged step, an evaluate-only
+ * run, a stop at start-up). A line or a checkpoint of a version that recorded no writer is
+ * matched by step and size alone. */
 bool dk_log_opened_by_checkpoint(const char *path, const Dk__Manifest *m)
 {
     /* O_NONBLOCK: a FIFO under the log's name must not hang the run in open(). */
@@ -109,17 +110,10 @@ bool dk_log_opened_by_checkpoint(const char *path, const Dk__Manifest *m)
     for (size_t i = 0; i < m->n_tensors; i++)
         bytes += m->tensors[i]->nbytes;
     const uint64_t writer = m->metadata ? m->metadata->writer : 0;
-    long line_step = -1;
-    int grid = 0;
-    unsigned long long line_bytes = 0, line_writer = 0;
-    if (sscanf(head, "{\"step\": %ld, \"event\": \"checkpoint\", \"grid\": %d, \"bytes\": %llu,", &line_step, &grid,
-               &line_bytes) != 3 ||
-        line_step != step || line_bytes != bytes)
+    dk_log_ckpt_event line;
+    if (!dk_log_ckpt_event_parse(head, &line) || line.step != step || line.bytes != bytes)
         return false;
-    const char *field = strstr(head, ", \"writer\": ");
-    if (!field || writer == 0)
-        return true;
-    return sscanf(field, ", \"writer\": %llu", &line_writer) == 1 && line_writer == writer;
+    return line.writer == 0 || writer == 0 || line.writer == writer;
 }
 
 bool dk_ckpt_records_log(const Dk__Manifest *m)

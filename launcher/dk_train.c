@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include "dk_run_files.h"
+#include "dk_run_formats.h"
 #include "dk_run_history.h"
 #include "dk_run_lock.h"
 #include "dk_signals.h"
@@ -20,11 +21,9 @@
 #error "final_params.bin is documented as little-endian: a big-endian build needs byte swapping"
 #endif
 
-typedef dk_run run;
-
 /* Setup failures may hit some ranks only: every rank takes part in the agreement, and
  * *report marks the one rank that prints the message. */
-static dk_err agree(run *r, dk_err local, int *report)
+static dk_err agree(dk_run *r, dk_err local, int *report)
 {
     return dk_comm_agree(r->comm, local, report);
 }
@@ -33,7 +32,7 @@ static dk_err agree(run *r, dk_err local, int *report)
  * from a CSV this is easy to miss (physical units, the default grid_range [-1, 1]), so the
  * training inputs' global ranges are compared with the grid range and a run without grid
  * updates says so in its header. */
-static dk_err check_data_range(run *r)
+static dk_err check_data_range(dk_run *r)
 {
     const dk_fit_task *t = r->fit;
     const dk_config *cfg = r->cfg;
@@ -84,7 +83,7 @@ static dk_err check_data_range(run *r)
  * that read different contents would train one model on mixed data without a sign. Their
  * fingerprints (size and CRC-32C, as a resume checks them) must agree with rank 0's; the
  * same error on every rank. */
-static dk_err check_csv_same_on_ranks(run *r)
+static dk_err check_csv_same_on_ranks(dk_run *r)
 {
     const uint64_t mine[2] = {(uint64_t)r->fit->csv_bytes, (uint64_t)r->fit->csv_crc32c};
     uint64_t *all;
@@ -105,7 +104,7 @@ static dk_err check_csv_same_on_ranks(run *r)
 /* A CSV's value of largest magnitude over every rank's training rows (the first line of equal
  * ones), for the errors of a non-finite training loss: each rank holds only its own rows,
  * and rank 0 reports. Agreed here, since the training step may not allocate. */
-static dk_err agree_largest_value(run *r)
+static dk_err agree_largest_value(dk_run *r)
 {
     typedef struct {
         double value;
@@ -134,7 +133,7 @@ static dk_err agree_largest_value(run *r)
 }
 
 /* The fit task and the network's batch capacity for it. */
-static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
+static dk_err setup_fit(dk_run *r, long *max_batch, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
     dk_fit_task_settings ts = {
@@ -174,7 +173,7 @@ static dk_err setup_fit(run *r, long *max_batch, int *local_failure)
     return DK_OK;
 }
 
-static dk_err setup_pde(run *r, long *max_batch, int *local_failure)
+static dk_err setup_pde(dk_run *r, long *max_batch, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
     dk_pde_task_settings ps = {
@@ -189,7 +188,7 @@ static dk_err setup_pde(run *r, long *max_batch, int *local_failure)
     return DK_OK;
 }
 
-dk_err dk_train_create_optimisers(run *r)
+dk_err dk_train_create_optimisers(dk_run *r)
 {
     const dk_config *cfg = r->cfg;
     const size_t n = r->net->n_params;
@@ -222,7 +221,7 @@ dk_err dk_train_create_optimisers(run *r)
     return DK_OK;
 }
 
-static dk_err setup_optimisers(run *r, int *local_failure)
+static dk_err setup_optimisers(dk_run *r, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
     bool adam = cfg->optimizer != DK_OPT_LBFGS, lbfgs = cfg->optimizer != DK_OPT_ADAM;
@@ -248,7 +247,7 @@ static dk_err setup_optimisers(run *r, int *local_failure)
  * the outputs' places are made ready: a run killed while replacing them left a mix, which
  * is repaired (its log stays, as after any failed run), and a directory where an output
  * goes would fail the run only at its end. */
-static dk_err claim_dirs(run *r)
+static dk_err claim_dirs(dk_run *r)
 {
     const char *dir = r->cfg->run_dir;
     struct stat st;
@@ -274,7 +273,7 @@ static dk_err claim_dirs(run *r)
     return DK_OK;
 }
 
-static dk_err setup(run *r, int *local_failure)
+static dk_err setup(dk_run *r, int *local_failure)
 {
     const dk_config *cfg = r->cfg;
     long max_batch = 1;
@@ -292,23 +291,15 @@ static dk_err setup(run *r, int *local_failure)
         .scale_base_sigma = cfg->scale_base_sigma, .scale_sp = cfg->scale_sp,
         .max_batch = (int)(max_batch > 0 ? max_batch : 1), .n_threads = cfg->threads, .jet = r->pde != NULL,
         .no_init = r->resume != NULL}; /* dk_train_resume_restore reads every value */
-    dk_err net_err = dk_network_create(&r->net, &ns);
-    /* Only the batch-sized buffers: parameters and optimiser state are the same on every rank. */
-    if (net_err == DK_ERR_MEMORY && r->fit && strstr(dk_error_message(), "activation")) {
-        /* Which setting sizes those buffers is not visible from the network. */
-        char cause[512];
-        const char *m = dk_error_message(), *after = strstr(m, ": "), *end;
-        if (after && after < strchr(m, ' ')) /* the "<file>:<line>: " of the allocation helper */
-            m = after + 2;
-        end = strchr(m, '\n');
-        snprintf(cause, sizeof cause, "%.*s", (int)(end ? end - m : (ptrdiff_t)strlen(m)), m);
-        net_err = dk_error_set(DK_ERR_MEMORY, __FILE__, __LINE__,
-                               "%s (the network keeps %ld rows per layer: rank %d's share of [train] batch, or with "
-                               "batch = 0 of [fit] train_size, and of the test set in blocks of at most 4096): set a "
-                               "smaller [train] batch, or use more ranks",
-                               cause, max_batch, r->rank);
-    }
-    DK_CALL(agree(r, net_err, local_failure));
+    /* Which setting sizes the batch-sized buffers is not visible from the network. */
+    char batch_note[320];
+    snprintf(batch_note, sizeof batch_note,
+             "(the network keeps %ld rows per layer: rank %d's share of [train] batch, or with batch = 0 of [fit] "
+             "train_size, and of the test set in blocks of at most 4096): set a smaller [train] batch, or use more "
+             "ranks",
+             max_batch, r->rank);
+    ns.batch_note = r->fit ? batch_note : NULL;
+    DK_CALL(agree(r, dk_network_create(&r->net, &ns), local_failure));
     if (r->pde)
         DK_CALL(agree(r, dk_pde_task_bind(r->pde, r->net), local_failure));
     /* Initialisation is a pure function of the seed, so every rank already holds the same
@@ -358,7 +349,7 @@ static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-static dk_err check_ranks_agree(run *r)
+static dk_err check_ranks_agree(dk_run *r)
 {
     size_t es = dk_dtype_size(r->net->dtype);
     uint64_t mine = hash_bytes(0xcbf29ce484222325ULL, r->net->params, r->net->n_params * es);
@@ -377,7 +368,7 @@ static dk_err check_ranks_agree(run *r)
 /* summary.json: one member per line. */
 static void json_pair(FILE *f, const char *name, double v) { dk_json_field(f, ",\n  ", name, v); }
 
-static void write_summary_body(const run *r, FILE *f, double wall)
+static void write_summary_body(const dk_run *r, FILE *f, double wall)
 {
     const dk_config *cfg = r->cfg;
     const dk_network *net = r->net;
@@ -387,8 +378,9 @@ static void write_summary_body(const run *r, FILE *f, double wall)
     dk_json_string(f, cfg->source_path);
     fputs(",\n  \"task\": ", f);
     dk_json_string(f, r->pde ? r->pde->description : r->fit->description);
-    fprintf(f, ",\n  \"optimizer\": \"%s\",\n  \"steps\": %ld,\n  \"adam_steps\": %ld,\n  \"lbfgs_steps\": %ld",
-            dk_config_optimizer_name(cfg->optimizer), r->step, r->adam_steps, r->lbfgs_steps);
+    fprintf(f, ",\n  \"optimizer\": \"%s\"", dk_config_optimizer_name(cfg->optimizer));
+    dk_summary_steps_write(f, r->step); /* read back: dk_model_file.c */
+    fprintf(f, ",\n  \"adam_steps\": %ld,\n  \"lbfgs_steps\": %ld", r->adam_steps, r->lbfgs_steps);
     if (r->lbfgs) {
         fputs(",\n  \"lbfgs_stop\": ", f);
         dk_json_string(f, r->lbfgs_stop[0] ? r->lbfgs_stop : "not run");
@@ -444,28 +436,30 @@ static void write_summary_body(const run *r, FILE *f, double wall)
     fputs("\n  ]\n}\n", f);
 }
 
-/* Output i's content, into its open .partial file (errors surface when it is closed). */
-static void write_output(const run *r, int i, FILE *f, double wall)
+/* Output i's content (DK_OUT_*), into its open .partial file (errors surface when it is
+ * closed). */
+static void write_output(const dk_run *r, int i, FILE *f, double wall)
 {
     const size_t es = dk_dtype_size(r->net->dtype);
     switch (i) {
-    case 0:
+    case DK_OUT_CONFIG:
         dk_config_write_ini(r->cfg, f);
         break;
-    case 1:
+    case DK_OUT_PARAMS:
         fwrite(r->net->params, es, r->net->n_params, f);
         break;
-    case 2: /* knots move with grid updates and G with the schedule: the parameters alone
-             * do not define the model */
+    case DK_OUT_STATE: /* knots move with grid updates and G with the schedule: the parameters
+                        * alone do not define the model */
         fwrite(r->net->state, es, r->net->n_state, f);
         break;
-    default:
+    case DK_OUT_SUMMARY:
         write_summary_body(r, f, wall);
+        break;
     }
 }
 
 /* Every output as a fsynced .partial file; *started counts those begun, for the cleanup. */
-static dk_err write_partials(run *r, double wall, int *started)
+static dk_err write_partials(dk_run *r, double wall, int *started)
 {
     const char *dir = r->cfg->run_dir;
     for (int i = 0; i < DK_RUN_OUTPUTS_AT_END; i++) {
@@ -477,7 +471,7 @@ static dk_err write_partials(run *r, double wall, int *started)
     }
     FILE *log = r->metrics;
     r->metrics = NULL; /* closed by dk_partial_close whatever happens */
-    DK_CALL(dk_partial_close(log, dir, "metrics.jsonl"));
+    DK_CALL(dk_partial_close(log, dir, dk_run_output_names[DK_OUT_LOG]));
     return DK_OK;
 }
 
@@ -485,7 +479,7 @@ static dk_err write_partials(run *r, double wall, int *started)
  * the run ends normally, so say it. Training lowers the loss, grid extensions keep it;
  * a hundredfold rise is a diverging run (a learning rate too high, beta2 = 0), not noise
  * between mini-batches. */
-static void warn_if_diverged(const run *r)
+static void warn_if_diverged(const dk_run *r)
 {
     if (r->first_loss_step < 0 || !(r->first_loss > 0.0) || !(r->loss.total > 100.0 * r->first_loss))
         return;
@@ -512,7 +506,7 @@ static void warn_if_diverged(const run *r)
 /* Rank 0 replaces the run directory's outputs as one set, at the end, so that a failed
  * run (or a failure while writing them: a full disk, a name that cannot be replaced)
  * leaves an earlier run's files in the same directory as they were, all of them. */
-static dk_err write_outputs(run *r)
+static dk_err write_outputs(dk_run *r)
 {
     const char *dir = r->cfg->run_dir;
     double wall = dk_train_now() - r->t_start;
@@ -545,7 +539,7 @@ static dk_err write_outputs(run *r)
     return DK_OK;
 }
 
-static void teardown(run *r)
+static void teardown(dk_run *r)
 {
     dk_train_resume_close(r);
     if (r->metrics)
@@ -566,7 +560,7 @@ static void teardown(run *r)
     dk_pde_task_destroy(&r->pde);
 }
 
-static void print_header(const run *r)
+static void print_header(const dk_run *r)
 {
     const dk_config *cfg = r->cfg;
     printf("distkan %s: %d rank%s (%s), task: %s\n", DISTKAN_VERSION, r->world, r->world == 1 ? "" : "s",
@@ -637,7 +631,7 @@ static void print_header(const run *r)
  * the training loss only as part of an update, so without this the loss would stay at
  * its initial zero in the output, summary.json and the stage. The full objective is the
  * one the loop uses around grid changes: one all-reduce, the same value on every rank. */
-static dk_err measure_initial_model(run *r)
+static dk_err measure_initial_model(dk_run *r)
 {
     double loss;
     DK_CALL(dk_train_full_loss(r, &loss));
@@ -652,7 +646,7 @@ static dk_err measure_initial_model(run *r)
 /* Rank 0, after a stop signal: how to continue. The command line itself is not known
  * here, and only all of it (the --set options, --run-dir, mpirun's arguments) finds the
  * same directories again. */
-static void print_stop(const run *r)
+static void print_stop(const dk_run *r)
 {
     /* The ranks share that a stop was asked for, not by which signal: only rank 0's own
      * is known here. */
@@ -673,7 +667,7 @@ static void print_stop(const run *r)
     fflush(stdout);
 }
 
-static dk_err train_and_save(run *r)
+static dk_err train_and_save(dk_run *r)
 {
     if (r->rank == 0)
         print_header(r);
@@ -704,7 +698,7 @@ dk_err dk_train_run(const dk_config *cfg, dk_comm *comm, const char *resume, con
                     int *local_failure)
 {
     /* No evaluation yet: NaN, which checkpoints and logs show as "not measured", not 0. */
-    run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm), .first_loss_step = -1,
+    dk_run r = {.cfg = cfg, .comm = comm, .rank = dk_comm_rank(comm), .world = dk_comm_size(comm), .first_loss_step = -1,
              .eval = {NAN, NAN, NAN, NAN}, .resume_option = resume_option};
     r.t_start = dk_train_now();
     *local_failure = 0;

@@ -1,5 +1,9 @@
 /* Writing checkpoints of a training run: when (every N updates, every N seconds, on a stop
- * signal, at the end), and what (dk_train_state_tensors and the manifest below).
+ * signal, at the end), and what (dk_train_state_tensors and the manifest below). And,
+ * since a run's log and checkpoints take the names an earlier run's hold, setting that
+ * run's files aside into <checkpoint dir>/earlier-<time>/ (dk_train_checkpoint_set_aside*):
+ * its unfinished log at set-up, its checkpoints and results before this run first saves
+ * either, so that no run deletes another's work.
  *
  * Parameters, optimiser state and grids are identical on every rank (the same reduced
  * gradient meets the same update), so rank 0 alone writes; the others go on to the next
@@ -281,8 +285,8 @@ static void fill_eval(Dk__Eval *e, const dk_eval *v)
     e->mse = v->mse;
 }
 
-/* Everything the manifest points to lives here, on the writer's stack frame: protobuf-c
- * messages refer to their parts by pointer. */
+/* Everything the manifest points to lives here, in dk_train_checkpoint_save's one static
+ * instance: protobuf-c messages refer to their parts by pointer. */
 typedef struct manifest_parts {
     Dk__Manifest m;
     Dk__Metadata meta;
@@ -514,8 +518,6 @@ dk_err dk_train_checkpoint_save(dk_run *r, const char *reason)
     printf("checkpoint (%s) at step %ld: %s, %.1f MB in %.2f s\n", reason, r->step, path, (double)bytes / 1e6,
            seconds);
     fflush(stdout);
-    const char *const names[] = {"bytes", "seconds", "writer"};
-    const double values[] = {(double)bytes, seconds, (double)r->writer}; /* below 2^53: exact */
-    DK_CALL(dk_train_log_event(r, "checkpoint", 3, names, values));
+    DK_CALL(dk_train_log_checkpoint(r, bytes, seconds));
     return DK_OK;
 }

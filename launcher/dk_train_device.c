@@ -129,7 +129,7 @@ dk_err dk_train_device_lbfgs_alloc(dk_run *r) { UNREACHABLE; }
 dk_err dk_train_device_points_changed(dk_run *r) { UNREACHABLE; }
 dk_err dk_train_device_to_host(dk_run *r) { UNREACHABLE; }
 dk_err dk_train_device_from_host(dk_run *r) { UNREACHABLE; }
-dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[4]) { UNREACHABLE; }
+dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[DK_N_SLOTS]) { UNREACHABLE; }
 dk_err dk_train_device_adam(dk_run *r, double lr) { UNREACHABLE; }
 double *dk_train_device_lbfgs_x(dk_run *r) { return NULL; }
 double *dk_train_device_lbfgs_g(dk_run *r) { return NULL; }

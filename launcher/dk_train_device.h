@@ -45,7 +45,7 @@ dk_err dk_train_device_from_host(dk_run *r);
 /* The global loss and gradient on the GPU (see global_loss in dk_train_loop.c): this
  * rank's loss terms and gradient, the control word, one all-reduce; *sums receives the
  * reduced total, interior, boundary and control word. */
-dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[4]);
+dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[DK_N_SLOTS]);
 
 /* One Adam update of the device parameters with the device gradient. */
 dk_err dk_train_device_adam(dk_run *r, double lr);

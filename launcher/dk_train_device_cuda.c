@@ -34,7 +34,7 @@ struct dk_device_run {
     /* losses */
     double *acc;              /* device accumulators: [0] fit loss / eval SSE, [1] interior, [2] boundary, [3] spare */
     void *scratch;            /* reduction scratch of the loss kernels */
-    double *pinned;           /* page-locked: [0..3] results read back, [4] control word sent */
+    double *pinned;           /* page-locked: [0, DK_N_SLOTS) slots read back, [DK_N_SLOTS] control word sent */
 };
 
 static void free_binding(struct dk_device_run *d)
@@ -321,7 +321,7 @@ static dk_err pde_local(dk_run *r)
     return DK_OK;
 }
 
-dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[4])
+dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[DK_N_SLOTS])
 {
     struct dk_device_run *d = r->dev;
     const dk_network *net = r->net;
@@ -329,24 +329,26 @@ dk_err dk_train_device_global_loss(dk_run *r, long step, bool full, double sums[
     const size_t es = dk_dtype_size(dt);
     DK_CALL(dk_cuda_memset_zero(d->acc, 4 * sizeof(double), d->stream));
     DK_CALL(r->pde ? pde_local(r) : fit_local(r, step, full));
-    /* The loss terms go into the gradient's spare slots on the device, the control word
-     * (host-side) beside them, and one all-reduce carries everything. */
-    char *extra = (char *)d->net->grads + net->n_params * es;
-    DK_CALL(dk_vec_cuda_store_scalars(dt, extra, d->acc, 3, d->stream));
+    /* The loss terms (acc[0..2], in slot order) go into the gradient's spare slots on the
+     * device, the control word (host-side) beside them, and one all-reduce carries
+     * everything. */
+    char *slots = (char *)d->net->grads + net->n_params * es;
+    DK_CALL(dk_vec_cuda_store_scalars(dt, slots, d->acc, DK_SLOT_CONTROL, d->stream));
+    double *control = &d->pinned[DK_N_SLOTS]; /* pinned's staging element, after the read-back */
     if (dt == DK_F64)
-        d->pinned[4] = dk_train_control_word(r);
+        *control = dk_train_control_word(r);
     else
-        ((float *)&d->pinned[4])[0] = (float)dk_train_control_word(r);
-    /* Queued without a wait, so that the host does not stall the step here: pinned[4] is
-     * next written in the next evaluation, after the read-back below has waited for this
-     * stream. */
-    DK_CALL(dk_cuda_to_device_async(extra + 3 * es, &d->pinned[4], es, d->stream));
-    DK_CALL(dk_comm_allreduce_sum(r->comm, d->net->grads, net->n_params + 4, dt, DK_MEM_DEVICE));
-    DK_CALL(dk_cuda_to_host(d->pinned, extra, 4 * es, d->stream));
-    for (int i = 0; i < 4; i++)
+        ((float *)control)[0] = (float)dk_train_control_word(r);
+    /* Queued without a wait, so that the host does not stall the step here: the staging
+     * element is next written in the next evaluation, after the read-back below has waited
+     * for this stream. */
+    DK_CALL(dk_cuda_to_device_async(slots + DK_SLOT_CONTROL * es, control, es, d->stream));
+    DK_CALL(dk_comm_allreduce_sum(r->comm, d->net->grads, net->n_params + DK_N_SLOTS, dt, DK_MEM_DEVICE));
+    DK_CALL(dk_cuda_to_host(d->pinned, slots, DK_N_SLOTS * es, d->stream));
+    for (int i = 0; i < DK_N_SLOTS; i++)
         sums[i] = dk_load(dt, d->pinned, (size_t)i);
     if (r->pde)
-        sums[0] = sums[1] + sums[2];
+        sums[DK_SLOT_LOSS] = sums[DK_SLOT_INTERIOR] + sums[DK_SLOT_BOUNDARY];
     return DK_OK;
 }
 

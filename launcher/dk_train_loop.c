@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dk_run_files.h"
+#include "dk_run_formats.h"
 #include "dk_train_device.h"
 #include "dk_train_run.h"
 
@@ -46,7 +47,7 @@ static double fit_local_loss(dk_run *r, long step, bool full)
 /* This rank's loss terms and gradient on the host, with the control word, summed over
  * ranks by one all-reduce of the gradient buffer, whose spare slots carry the scalars.
  * sums: the reduced total, interior and boundary loss and control word. */
-static dk_err host_global_loss(dk_run *r, long step, bool full, double sums[4])
+static dk_err host_global_loss(dk_run *r, long step, bool full, double sums[DK_N_SLOTS])
 {
     dk_network *net = r->net;
     double local = 0.0, interior = 0.0, boundary = 0.0;
@@ -54,13 +55,14 @@ static dk_err host_global_loss(dk_run *r, long step, bool full, double sums[4])
         local = dk_pde_task_loss(r->pde, net, &interior, &boundary);
     else
         local = fit_local_loss(r, step, full);
-    dk_store(net->dtype, net->grads, net->n_params, local);
-    dk_store(net->dtype, net->grads, net->n_params + 1, interior);
-    dk_store(net->dtype, net->grads, net->n_params + 2, boundary);
-    dk_store(net->dtype, net->grads, net->n_params + 3, dk_train_control_word(r));
-    DK_CALL(dk_comm_allreduce_sum(r->comm, net->grads, net->n_params + 4, net->dtype, DK_MEM_HOST));
-    for (int i = 0; i < 4; i++)
-        sums[i] = dk_load(net->dtype, net->grads, net->n_params + (size_t)i);
+    const size_t slots = net->n_params;
+    dk_store(net->dtype, net->grads, slots + DK_SLOT_LOSS, local);
+    dk_store(net->dtype, net->grads, slots + DK_SLOT_INTERIOR, interior);
+    dk_store(net->dtype, net->grads, slots + DK_SLOT_BOUNDARY, boundary);
+    dk_store(net->dtype, net->grads, slots + DK_SLOT_CONTROL, dk_train_control_word(r));
+    DK_CALL(dk_comm_allreduce_sum(r->comm, net->grads, net->n_params + DK_N_SLOTS, net->dtype, DK_MEM_HOST));
+    for (int i = 0; i < DK_N_SLOTS; i++)
+        sums[i] = dk_load(net->dtype, net->grads, slots + (size_t)i);
     return DK_OK;
 }
 
@@ -68,15 +70,15 @@ static dk_err host_global_loss(dk_run *r, long step, bool full, double sums[4])
  * network's (or its device mirror's) gradient buffer. */
 static dk_err global_loss(dk_run *r, long step, bool full)
 {
-    double sums[4];
+    double sums[DK_N_SLOTS];
     if (r->dev)
         DK_CALL(dk_train_device_global_loss(r, step, full, sums));
     else
         DK_CALL(host_global_loss(r, step, full, sums));
-    r->loss.total = sums[0];
-    r->loss.interior = r->pde ? sums[1] : NAN;
-    r->loss.boundary = r->pde ? sums[2] : NAN;
-    r->control = sums[3];
+    r->loss.total = sums[DK_SLOT_LOSS];
+    r->loss.interior = r->pde ? sums[DK_SLOT_INTERIOR] : NAN;
+    r->loss.boundary = r->pde ? sums[DK_SLOT_BOUNDARY] : NAN;
+    r->control = sums[DK_SLOT_CONTROL];
     if (r->first_loss_step < 0 && isfinite(r->loss.total)) {
         r->first_loss = r->loss.total;
         r->first_loss_step = r->step;
@@ -265,12 +267,17 @@ dk_err dk_train_log_event(dk_run *r, const char *event, int n_fields, const char
 {
     if (r->rank != 0)
         return DK_OK;
-    FILE *f = r->metrics;
-    fprintf(f, "{\"step\": %ld, \"event\": \"%s\", \"grid\": %d", r->step, event, r->net->G);
-    for (int i = 0; i < n_fields; i++)
-        json_field(f, names[i], values[i]);
-    json_field(f, "wall_s", dk_train_now() - r->t_start);
-    fputs("}\n", f);
+    dk_log_event_write(r->metrics, r->step, event, r->net->G, n_fields, names, values, dk_train_now() - r->t_start);
+    DK_CALL(log_line_written(r));
+    return DK_OK;
+}
+
+dk_err dk_train_log_checkpoint(dk_run *r, uint64_t bytes, double seconds)
+{
+    if (r->rank != 0)
+        return DK_OK;
+    const dk_log_ckpt_event e = {.step = r->step, .grid = r->net->G, .bytes = bytes, .writer = r->writer};
+    dk_log_ckpt_event_write(r->metrics, &e, seconds, dk_train_now() - r->t_start);
     DK_CALL(log_line_written(r));
     return DK_OK;
 }

@@ -1,6 +1,9 @@
-/* The state of one `distkan train` run, shared by its two halves: dk_train.c (setup,
- * outputs, the entry point) and dk_train_loop.c (loss, optimiser phases, evaluation and
- * logging). Internal to the launcher. */
+/* The state of one `distkan train` run, shared by the files that make up the command:
+ * dk_train.c (setup, outputs, the entry point), dk_train_loop.c (loss, optimiser phases,
+ * evaluation and logging), dk_train_grid.c (grid extensions and updates),
+ * dk_train_checkpoint.c (checkpoints, and setting an earlier run's files aside),
+ * dk_train_resume.c (resuming) and, through dk_train_device.h, dk_train_device*.c (the GPU
+ * side). Internal to the launcher. */
 #ifndef DK_TRAIN_RUN_H
 #define DK_TRAIN_RUN_H
 
@@ -43,6 +46,13 @@ typedef struct dk_stage {
     double loss;              /* the loss at the end of the stage */
     dk_eval eval;             /* and the evaluation there */
 } dk_stage;
+
+/* The gradient buffer's spare slots after the parameters (dk_network.h), summed over ranks
+ * by the gradient's own all-reduce: the training loss, its PDE interior and boundary terms
+ * (0 in a fit), and the control word that stops or checkpoints every rank at the same step
+ * (dk_train_control_word). One all-reduce per step carries all of it. */
+enum { DK_SLOT_LOSS, DK_SLOT_INTERIOR, DK_SLOT_BOUNDARY, DK_SLOT_CONTROL, DK_N_SLOTS };
+_Static_assert((int)DK_N_SLOTS == (int)DK_GRAD_EXTRA, "the network's spare gradient slots are these");
 
 typedef struct dk_run {
     const dk_config *cfg;
@@ -179,6 +189,10 @@ dk_err dk_train_gather_grid_samples(dk_comm *comm, const dk_fit_task *fit, const
 /* Writes one metrics.jsonl event line (rank 0): {"step": S, "event": NAME, "grid": G, ...}
  * with the given numeric fields. */
 dk_err dk_train_log_event(dk_run *r, const char *event, int n_fields, const char *const *names, const double *values);
+/* Writes the event line of the checkpoint just saved at r->step (rank 0): its tensor bytes,
+ * the seconds it took and r->writer, the line that tells it from other runs' checkpoints
+ * (dk_run_formats.h). */
+dk_err dk_train_log_checkpoint(dk_run *r, uint64_t bytes, double seconds);
 
 /* Evaluates the model on the test set (fit) or against the exact solution (PDE). */
 dk_err dk_train_evaluate(dk_run *r, dk_eval *out);

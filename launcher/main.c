@@ -11,8 +11,10 @@
  *   distkan device                           where `device = auto` would run this process
  *   distkan --help | --version
  *
- * Exit codes: 0 success (also a run stopped by SIGTERM/SIGUSR1 after its checkpoint),
- * 1 runtime failure or invalid checkpoint, 2 usage or configuration error.
+ * Exit codes (README's list): 0 success (also a run stopped by SIGTERM/SIGUSR1 after its
+ * checkpoint), 1 runtime failure or invalid checkpoint, 2 usage or configuration error,
+ * 143 (128 + SIGTERM) when a second SIGTERM ends a run at once without a checkpoint or a
+ * SIGTERM arrives before its handler is installed, 138 (128 + SIGUSR1) for a SIGUSR1 then.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -682,8 +684,13 @@ int main(int argc, char **argv)
     }
     if (!strcmp(c.command, "check"))
         return stdout_checked(run_check(&c));
-    if (!strcmp(c.command, "inspect"))
-        return stdout_checked(dk_inspect(c.config_path));
+    if (!strcmp(c.command, "inspect")) {
+        bool all_valid = false;
+        const dk_err err = dk_inspect(c.config_path, stdout, &all_valid);
+        if (err != DK_OK)
+            fprintf(stderr, "distkan: error: %s\n", dk_error_message());
+        return stdout_checked(err != DK_OK ? exit_code_for(err) : all_valid ? 0 : 1);
+    }
     if (!strcmp(c.command, "device"))
         return stdout_checked(print_device());
     if (!strcmp(c.command, "predict") || !strcmp(c.command, "functions")) {

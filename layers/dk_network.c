@@ -153,7 +153,14 @@ static dk_err check_settings(const dk_network_settings *s)
 
 /* Jet buffers: derivatives of layer l's input (l >= 1) along every input direction and
  * their loss gradients; the workspace grows to what the jet kernels need. */
-static dk_err alloc_jets(dk_network *net, size_t *work)
+/* A batch-sized buffer's name for messages: what, then the caller's batch_note if any. */
+static const char *batch_label(char *buf, size_t n, const char *what, const dk_network_settings *s)
+{
+    snprintf(buf, n, "%s%s%s", what, s->batch_note ? " " : "", s->batch_note ? s->batch_note : "");
+    return buf;
+}
+
+static dk_err alloc_jets(dk_network *net, const dk_network_settings *s, size_t *work)
 {
     const size_t es = dk_dtype_size(net->dtype);
     net->n_dir = net->widths[0];
@@ -167,15 +174,21 @@ static dk_err alloc_jets(dk_network *net, size_t *work)
         size_t w = dk_kan_jet_workspace_bytes(sh, net->n_dir, net->dtype);
         *work = w > *work ? w : *work;
         size_t bytes = 0, in_bytes = 0;
-        DK_CALL(dk_array_bytes(&bytes, (size_t)net->max_batch * (size_t)net->n_dir, (size_t)sh->out, es,
-                               "activation derivatives"));
-        DK_CALL(dk_array_bytes(&in_bytes, (size_t)net->max_batch * (size_t)net->n_dir, (size_t)sh->in, es,
-                               "derivative gradients"));
-        DK_CALL(dk_aligned_alloc(&net->jet1[l + 1], bytes, "activation first derivatives"));
-        DK_CALL(dk_aligned_alloc(&net->jet2[l + 1], bytes, "activation second derivatives"));
+        char label[1024];
+        const size_t rows = (size_t)net->max_batch * (size_t)net->n_dir;
+        DK_CALL(dk_array_bytes(&bytes, rows, (size_t)sh->out, es,
+                               batch_label(label, sizeof label, "activation derivatives", s)));
+        DK_CALL(dk_array_bytes(&in_bytes, rows, (size_t)sh->in, es,
+                               batch_label(label, sizeof label, "derivative gradients", s)));
+        DK_CALL(dk_aligned_alloc(&net->jet1[l + 1], bytes,
+                                 batch_label(label, sizeof label, "activation first derivatives", s)));
+        DK_CALL(dk_aligned_alloc(&net->jet2[l + 1], bytes,
+                                 batch_label(label, sizeof label, "activation second derivatives", s)));
         if (l > 0) {
-            DK_CALL(dk_aligned_alloc(&net->gjet1[l], in_bytes, "first-derivative gradients"));
-            DK_CALL(dk_aligned_alloc(&net->gjet2[l], in_bytes, "second-derivative gradients"));
+            DK_CALL(dk_aligned_alloc(&net->gjet1[l], in_bytes,
+                                     batch_label(label, sizeof label, "first-derivative gradients", s)));
+            DK_CALL(dk_aligned_alloc(&net->gjet2[l], in_bytes,
+                                     batch_label(label, sizeof label, "second-derivative gradients", s)));
         }
     }
     return DK_OK;
@@ -211,15 +224,20 @@ dk_err dk_network_create(dk_network **out, const dk_network_settings *s)
         size_t w = dk_kan_workspace_bytes(sh, s->dtype);
         work = w > work ? w : work;
         size_t act = 0, dact = 0;
-        DK_CALL_GOTO(err, fail, dk_array_bytes(&act, (size_t)s->max_batch, (size_t)sh->out, es, "activations"));
+        char label[1024];
         DK_CALL_GOTO(err, fail,
-                     dk_array_bytes(&dact, (size_t)s->max_batch, (size_t)sh->in, es, "activation gradients"));
-        DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->acts[l + 1], act, "activations"));
+                     dk_array_bytes(&act, (size_t)s->max_batch, (size_t)sh->out, es,
+                                    batch_label(label, sizeof label, "activations", s)));
+        DK_CALL_GOTO(err, fail,
+                     dk_array_bytes(&dact, (size_t)s->max_batch, (size_t)sh->in, es,
+                                    batch_label(label, sizeof label, "activation gradients", s)));
+        DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->acts[l + 1], act, batch_label(label, sizeof label, "activations", s)));
         if (l > 0)
-            DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->dacts[l], dact, "activation gradients"));
+            DK_CALL_GOTO(err, fail,
+                         dk_aligned_alloc(&net->dacts[l], dact, batch_label(label, sizeof label, "activation gradients", s)));
     }
     if (s->jet)
-        DK_CALL_GOTO(err, fail, alloc_jets(net, &work));
+        DK_CALL_GOTO(err, fail, alloc_jets(net, s, &work));
     DK_CALL_GOTO(err, fail, dk_aligned_alloc(&net->workspace, work, "kernel workspace"));
     for (int l = 0; l < net->n_layers && !s->no_init; l++)
         DK_CALL_GOTO(err, fail, init_layer(net, l, s));

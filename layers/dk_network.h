@@ -49,6 +49,9 @@ typedef struct dk_network_settings {
      * (refinement, a checkpoint's model): the initial least-squares fits, O(G^3) per
      * input, would be thrown away; the seed and initialisation settings are then unused. */
     bool no_init;
+    /* Optional: appended to the name of every buffer sized by max_batch in an allocation
+     * error, to say which of the caller's settings sized it (the network cannot know). */
+    const char *batch_note;
 } dk_network_settings;
 
 typedef struct dk_layer_view {
