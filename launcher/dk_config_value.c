@@ -205,141 +205,176 @@ void dk_config_describe_key(const dk_key_spec *s, char *buf, size_t n)
     snprintf(buf, n, "?");
 }
 
-/* Parses `value` into the key's field of cfg. On failure the field is unchanged and
- * `detail` may receive a parenthesized reason appended to the expectation. */
+/* One parser per key type: each parses `value` into `field` and returns whether it could;
+ * on failure the field is unchanged and `detail` may receive a parenthesized reason
+ * appended to the expectation. */
+
+static bool parse_int_key(const dk_key_spec *s, const char *value, void *field, char *detail, size_t dn)
+{
+    long long v = 0;
+    int_parse r = parse_integer(value, &v);
+    double d;
+    if (r == INT_NOT_INTEGER) {
+        if (parse_number(value, &d)) /* 1e3, 2.0: numbers, but not written as integers */
+            snprintf(detail, dn, " (write integers in plain digits, without exponent or decimal point)");
+        return false;
+    }
+    if (r == INT_OVERFLOW || v < s->imin || v > s->imax || v > type_max(s)) {
+        /* The expectation does not show a bound that is only the field's type limit. */
+        if (s->imax >= type_max(s) && (r == INT_OVERFLOW ? value[0] != '-' : v > type_max(s)))
+            snprintf(detail, dn, " (at most %lld)", type_max(s));
+        return false;
+    }
+    store_integer(s, field, v);
+    return true;
+}
+
+static bool parse_double_key(const dk_key_spec *s, const char *value, void *field)
+{
+    double v;
+    if (!parse_number(value, &v) || !in_range(s, v))
+        return false;
+    memcpy(field, &v, sizeof v);
+    return true;
+}
+
+static bool parse_enum_key(const dk_key_spec *s, const char *value, void *field)
+{
+    for (int i = 0; s->names[i]; i++)
+        if (strcmp(value, s->names[i]) == 0) {
+            memcpy(field, &i, sizeof i);
+            return true;
+        }
+    return false;
+}
+
+static bool parse_bool_key(const char *value, void *field)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(value, yes[i]) || !strcmp(value, no[i])) {
+            bool b = !strcmp(value, yes[i]);
+            memcpy(field, &b, sizeof b);
+            return true;
+        }
+    return false;
+}
+
+static bool parse_string_key(const dk_key_spec *s, const char *value, void *field, char *detail, size_t dn)
+{
+    size_t len = strlen(value);
+    if (len >= s->size) {
+        snprintf(detail, dn, " (too long: %zu characters, at most %zu)", len, s->size - 1);
+        return false;
+    }
+    if (s->accepts && !s->accepts(value))
+        return false;
+    /* Zero the whole field so that equal configurations compare equal bytewise. */
+    memset(field, 0, s->size);
+    memcpy(field, value, len);
+    return true;
+}
+
+/* The list's entries go to `field`, their count to cfg's count_offset field. */
+static bool parse_int_list_key(const dk_key_spec *s, const char *value, dk_config *cfg, void *field, char *detail,
+                               size_t dn)
+{
+    int tmp[DK_MAX_LAYERS + 1];
+    int count = 0;
+    if (!value[0] && s->min_count > 0)
+        return false;
+    if (!value[0]) {
+        memset(field, 0, s->size);
+        memcpy((char *)cfg + s->count_offset, &count, sizeof count);
+        return true;
+    }
+    for (const char *p = value;;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        char token[32];
+        long long v = 0;
+        if (count == s->max_count) {
+            snprintf(detail, dn, " (more than %d entries)", s->max_count);
+            return false;
+        }
+        if (!dk_config_copy_trimmed(token, sizeof token, p, end)) {
+            snprintf(detail, dn, " (entry %d is not an integer)", count + 1);
+            return false;
+        }
+        if (!token[0]) {
+            snprintf(detail, dn, " (entry %d is empty)", count + 1);
+            return false;
+        }
+        int_parse r = parse_integer(token, &v);
+        if (r == INT_NOT_INTEGER) {
+            snprintf(detail, dn, " (entry %d, '%s', is not an integer)", count + 1, token);
+            return false;
+        }
+        if (r == INT_OVERFLOW || v > INT_MAX || v > s->imax) {
+            snprintf(detail, dn, " (entry %d, %s, is too large)", count + 1, token);
+            return false;
+        }
+        if (v < s->imin) {
+            snprintf(detail, dn, " (entry %d is %s)", count + 1, token);
+            return false;
+        }
+        tmp[count++] = (int)v;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    if (count < s->min_count) {
+        snprintf(detail, dn, " (found %d entr%s)", count, count == 1 ? "y" : "ies");
+        return false;
+    }
+    memset(field, 0, s->size);
+    memcpy(field, tmp, (size_t)count * sizeof tmp[0]);
+    memcpy((char *)cfg + s->count_offset, &count, sizeof count);
+    return true;
+}
+
+static bool parse_double_pair_key(const char *value, void *field, char *detail, size_t dn)
+{
+    const char *comma = strchr(value, ',');
+    char a[64], b[64];
+    double pair[2];
+    if (!comma || strchr(comma + 1, ',')) {
+        if (value[0])
+            snprintf(detail, dn, " (found %s)", comma ? "more than two entries" : "one entry");
+        return false;
+    }
+    if (!dk_config_copy_trimmed(a, sizeof a, value, comma) ||
+        !dk_config_copy_trimmed(b, sizeof b, comma + 1, comma + strlen(comma)) || !parse_number(a, &pair[0]) ||
+        !parse_number(b, &pair[1]))
+        return false;
+    if (!(pair[0] < pair[1])) {
+        snprintf(detail, dn, " (lo is not below hi)");
+        return false;
+    }
+    memcpy(field, pair, sizeof pair);
+    return true;
+}
+
+/* Parses `value` into the key's field of cfg, by the key's type. */
 static bool parse_into(const dk_key_spec *s, const char *value, dk_config *cfg, char *detail, size_t dn)
 {
     void *field = (char *)cfg + s->offset;
     detail[0] = '\0';
     switch (s->type) {
-    case DK_KEY_INT: {
-        long long v = 0;
-        int_parse r = parse_integer(value, &v);
-        double d;
-        if (r == INT_NOT_INTEGER) {
-            if (parse_number(value, &d)) /* 1e3, 2.0: numbers, but not written as integers */
-                snprintf(detail, dn, " (write integers in plain digits, without exponent or decimal point)");
-            return false;
-        }
-        if (r == INT_OVERFLOW || v < s->imin || v > s->imax || v > type_max(s)) {
-            /* The expectation does not show a bound that is only the field's type limit. */
-            if (s->imax >= type_max(s) && (r == INT_OVERFLOW ? value[0] != '-' : v > type_max(s)))
-                snprintf(detail, dn, " (at most %lld)", type_max(s));
-            return false;
-        }
-        store_integer(s, field, v);
-        return true;
-    }
-    case DK_KEY_DOUBLE: {
-        double v;
-        if (!parse_number(value, &v) || !in_range(s, v))
-            return false;
-        memcpy(field, &v, sizeof v);
-        return true;
-    }
+    case DK_KEY_INT:
+        return parse_int_key(s, value, field, detail, dn);
+    case DK_KEY_DOUBLE:
+        return parse_double_key(s, value, field);
     case DK_KEY_ENUM:
-        for (int i = 0; s->names[i]; i++)
-            if (strcmp(value, s->names[i]) == 0) {
-                memcpy(field, &i, sizeof i);
-                return true;
-            }
-        return false;
-    case DK_KEY_BOOL: {
-        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(value, yes[i]) || !strcmp(value, no[i])) {
-                bool b = !strcmp(value, yes[i]);
-                memcpy(field, &b, sizeof b);
-                return true;
-            }
-        return false;
-    }
-    case DK_KEY_STRING: {
-        size_t len = strlen(value);
-        if (len >= s->size) {
-            snprintf(detail, dn, " (too long: %zu characters, at most %zu)", len, s->size - 1);
-            return false;
-        }
-        if (s->accepts && !s->accepts(value))
-            return false;
-        /* Zero the whole field so that equal configurations compare equal bytewise. */
-        memset(field, 0, s->size);
-        memcpy(field, value, len);
-        return true;
-    }
-    case DK_KEY_INT_LIST: {
-        int tmp[DK_MAX_LAYERS + 1];
-        int count = 0;
-        if (!value[0] && s->min_count > 0)
-            return false;
-        if (!value[0]) {
-            memset(field, 0, s->size);
-            memcpy((char *)cfg + s->count_offset, &count, sizeof count);
-            return true;
-        }
-        for (const char *p = value;;) {
-            const char *comma = strchr(p, ',');
-            const char *end = comma ? comma : p + strlen(p);
-            char token[32];
-            long long v = 0;
-            if (count == s->max_count) {
-                snprintf(detail, dn, " (more than %d entries)", s->max_count);
-                return false;
-            }
-            if (!dk_config_copy_trimmed(token, sizeof token, p, end)) {
-                snprintf(detail, dn, " (entry %d is not an integer)", count + 1);
-                return false;
-            }
-            if (!token[0]) {
-                snprintf(detail, dn, " (entry %d is empty)", count + 1);
-                return false;
-            }
-            int_parse r = parse_integer(token, &v);
-            if (r == INT_NOT_INTEGER) {
-                snprintf(detail, dn, " (entry %d, '%s', is not an integer)", count + 1, token);
-                return false;
-            }
-            if (r == INT_OVERFLOW || v > INT_MAX || v > s->imax) {
-                snprintf(detail, dn, " (entry %d, %s, is too large)", count + 1, token);
-                return false;
-            }
-            if (v < s->imin) {
-                snprintf(detail, dn, " (entry %d is %s)", count + 1, token);
-                return false;
-            }
-            tmp[count++] = (int)v;
-            if (!comma)
-                break;
-            p = comma + 1;
-        }
-        if (count < s->min_count) {
-            snprintf(detail, dn, " (found %d entr%s)", count, count == 1 ? "y" : "ies");
-            return false;
-        }
-        memset(field, 0, s->size);
-        memcpy(field, tmp, (size_t)count * sizeof tmp[0]);
-        memcpy((char *)cfg + s->count_offset, &count, sizeof count);
-        return true;
-    }
-    case DK_KEY_DOUBLE_PAIR: {
-        const char *comma = strchr(value, ',');
-        char a[64], b[64];
-        double pair[2];
-        if (!comma || strchr(comma + 1, ',')) {
-            if (value[0])
-                snprintf(detail, dn, " (found %s)", comma ? "more than two entries" : "one entry");
-            return false;
-        }
-        if (!dk_config_copy_trimmed(a, sizeof a, value, comma) || !dk_config_copy_trimmed(b, sizeof b, comma + 1, comma + strlen(comma)) ||
-            !parse_number(a, &pair[0]) || !parse_number(b, &pair[1]))
-            return false;
-        if (!(pair[0] < pair[1])) {
-            snprintf(detail, dn, " (lo is not below hi)");
-            return false;
-        }
-        memcpy(field, pair, sizeof pair);
-        return true;
-    }
+        return parse_enum_key(s, value, field);
+    case DK_KEY_BOOL:
+        return parse_bool_key(value, field);
+    case DK_KEY_STRING:
+        return parse_string_key(s, value, field, detail, dn);
+    case DK_KEY_INT_LIST:
+        return parse_int_list_key(s, value, cfg, field, detail, dn);
+    case DK_KEY_DOUBLE_PAIR:
+        return parse_double_pair_key(value, field, detail, dn);
     }
     return false;
 }

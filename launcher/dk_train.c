@@ -1,3 +1,8 @@
+/* One training run from start to end (dk_train_run): set-up on every rank (the task, the
+ * network, the optimisers, the run and checkpoint directories, a resume), the training
+ * (dk_train_loop.c), the check that every rank ends with the same model, the final
+ * checkpoint and outputs (dk_train_outputs.c), and teardown. What rank 0 prints about it
+ * is in dk_train_report.c. */
 #include "dk_train.h"
 
 #include <limits.h>
@@ -7,19 +12,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <signal.h>
-
 #include "dk_run_files.h"
-#include "dk_run_formats.h"
 #include "dk_run_history.h"
 #include "dk_run_lock.h"
 #include "dk_signals.h"
 #include "dk_train_device.h"
 #include "dk_train_run.h"
-
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "final_params.bin is documented as little-endian: a big-endian build needs byte swapping"
-#endif
 
 /* Setup failures may hit some ranks only: every rank takes part in the agreement, and
  * *report marks the one rank that prints the message. */
@@ -365,180 +363,6 @@ static dk_err check_ranks_agree(dk_run *r)
     return err;
 }
 
-/* summary.json: one member per line. */
-static void json_pair(FILE *f, const char *name, double v) { dk_json_field(f, ",\n  ", name, v); }
-
-static void write_summary_body(const dk_run *r, FILE *f, double wall)
-{
-    const dk_config *cfg = r->cfg;
-    const dk_network *net = r->net;
-    fputs("{\n  \"distkan_version\": ", f);
-    dk_json_string(f, DISTKAN_VERSION);
-    fputs(",\n  \"config\": ", f);
-    dk_json_string(f, cfg->source_path);
-    fputs(",\n  \"task\": ", f);
-    dk_json_string(f, r->pde ? r->pde->description : r->fit->description);
-    fprintf(f, ",\n  \"optimizer\": \"%s\"", dk_config_optimizer_name(cfg->optimizer));
-    dk_summary_steps_write(f, r->step); /* read back: dk_model_file.c */
-    fprintf(f, ",\n  \"adam_steps\": %ld,\n  \"lbfgs_steps\": %ld", r->adam_steps, r->lbfgs_steps);
-    if (r->lbfgs) {
-        fputs(",\n  \"lbfgs_stop\": ", f);
-        dk_json_string(f, r->lbfgs_stop[0] ? r->lbfgs_stop : "not run");
-    }
-    fprintf(f, ",\n  \"world_size\": %d,\n  \"threads_per_rank\": %d,\n", r->world, cfg->threads);
-    fprintf(f, "  \"precision\": \"%s\",\n  \"seed\": %llu,\n  \"widths\": [", dk_dtype_name(net->dtype), cfg->seed);
-    for (int l = 0; l <= net->n_layers; l++)
-        fprintf(f, "%s%d", l ? ", " : "", net->widths[l]);
-    fprintf(f, "],\n  \"grid\": %d,\n  \"k\": %d,\n  \"param_count\": %zu", net->G, net->k, net->n_params);
-    json_pair(f, "final_loss", r->loss.total);
-    if (r->pde) {
-        const dk_pde_task *t = r->pde;
-        fprintf(f, ",\n  \"interior_points\": %ld,\n  \"boundary_points\": %ld,\n  \"eval_points\": %ld", t->n_int,
-                t->n_bnd, t->n_eval);
-        json_pair(f, "final_loss_interior", r->loss.interior);
-        json_pair(f, "final_loss_boundary", r->loss.boundary);
-    } else {
-        const dk_fit_task *t = r->fit;
-        fprintf(f, ",\n  \"global_batch\": %ld,\n  \"train_size\": %ld,\n  \"test_size\": %ld", t->batch,
-                t->train_size, t->test_size);
-    }
-    dk_train_write_eval(f, ",\n  ", r, &r->eval);
-    json_pair(f, "wall_s", wall);
-    fprintf(f, ",\n  \"grid_updates\": %ld,\n  \"stages\": [", r->grid_updates);
-    for (int s = 0; s < r->schedule.n_stages; s++) {
-        const dk_stage *st = &r->stages[s];
-        fprintf(f, "%s\n    {\"grid\": %d, \"first_step\": %ld, \"steps\": %ld", s ? "," : "", st->G,
-                st->first_step, st->done);
-        if (s > 0) { /* the first stage has no extension before it */
-            dk_json_field(f, ", ", "loss_before_extension", st->loss_before);
-            dk_json_field(f, ", ", "loss_after_extension", st->loss_after);
-            dk_json_field(f, ", ", "extension_max_change", st->refine_change);
-        }
-        dk_json_field(f, ", ", "loss", st->loss);
-        dk_train_write_eval(f, ", ", r, &st->eval);
-        fputs("}", f);
-    }
-    fputs("\n  ]", f);
-    /* Where each block sits in final_params.bin and final_state.bin, in elements. */
-    fputs(",\n  \"final_params_layout\": [", f);
-    for (int l = 0; l < net->n_layers; l++) {
-        const dk_layer_view *v = &net->layers[l];
-        fprintf(f, "%s\n    {\"layer\": %d, \"in\": %d, \"out\": %d, \"n_basis\": %d, \"coef\": %zu, "
-                   "\"scale_base\": %zu, \"scale_sp\": %zu}",
-                l ? "," : "", l, v->shape.in, v->shape.out, v->shape.n_basis, v->coef, v->scale_base, v->scale_sp);
-    }
-    fputs("\n  ],\n  \"final_state_layout\": [", f);
-    for (int l = 0; l < net->n_layers; l++) {
-        const dk_layer_view *v = &net->layers[l];
-        fprintf(f, "%s\n    {\"layer\": %d, \"knots\": %zu, \"n_knots\": %d, \"mask\": %zu}", l ? "," : "", l,
-                v->grid, v->shape.n_knots, v->mask);
-    }
-    fputs("\n  ]\n}\n", f);
-}
-
-/* Output i's content (DK_OUT_*), into its open .partial file (errors surface when it is
- * closed). */
-static void write_output(const dk_run *r, int i, FILE *f, double wall)
-{
-    const size_t es = dk_dtype_size(r->net->dtype);
-    switch (i) {
-    case DK_OUT_CONFIG:
-        dk_config_write_ini(r->cfg, f);
-        break;
-    case DK_OUT_PARAMS:
-        fwrite(r->net->params, es, r->net->n_params, f);
-        break;
-    case DK_OUT_STATE: /* knots move with grid updates and G with the schedule: the parameters
-                        * alone do not define the model */
-        fwrite(r->net->state, es, r->net->n_state, f);
-        break;
-    case DK_OUT_SUMMARY:
-        write_summary_body(r, f, wall);
-        break;
-    }
-}
-
-/* Every output as a fsynced .partial file; *started counts those begun, for the cleanup. */
-static dk_err write_partials(dk_run *r, double wall, int *started)
-{
-    const char *dir = r->cfg->run_dir;
-    for (int i = 0; i < DK_RUN_OUTPUTS_AT_END; i++) {
-        FILE *f;
-        DK_CALL(dk_partial_open(&f, dir, dk_run_output_names[i]));
-        *started = i + 1;
-        write_output(r, i, f, wall);
-        DK_CALL(dk_partial_close(f, dir, dk_run_output_names[i]));
-    }
-    FILE *log = r->metrics;
-    r->metrics = NULL; /* closed by dk_partial_close whatever happens */
-    DK_CALL(dk_partial_close(log, dir, dk_run_output_names[DK_OUT_LOG]));
-    return DK_OK;
-}
-
-/* A loss that blew up but stayed finite stops nothing (a non-finite one does, exit 1):
- * the run ends normally, so say it. Training lowers the loss, grid extensions keep it;
- * a hundredfold rise is a diverging run (a learning rate too high, beta2 = 0), not noise
- * between mini-batches. */
-static void warn_if_diverged(const dk_run *r)
-{
-    if (r->first_loss_step < 0 || !(r->first_loss > 0.0) || !(r->loss.total > 100.0 * r->first_loss))
-        return;
-    char advice[320];
-    /* A grid change's jump is not the optimiser's doing, unless the loss rose a hundredfold
-     * again after it. */
-    if (r->grid_rise >= 10.0 && !(r->loss.total > 100.0 * r->grid_rise_loss))
-        snprintf(advice, sizeof advice,
-                 "the grid %s at step %ld raised the loss %.3g-fold (see its note above)%s", r->grid_rise_extension
-                 ? "extension" : "update", r->grid_rise_step, r->grid_rise, r->grid_rise_extension
-                 ? ": a schedule in which each G is a multiple of the one before refits exactly"
-                 : ": update from more samples ([grid] update_samples), or less often ([grid] update_every, "
-                   "update_until)");
-    else if (r->cfg->optimizer == DK_OPT_LBFGS) /* its line search accepts no rise */
-        snprintf(advice, sizeof advice, "L-BFGS accepts only decreasing steps, so look at the grid updates ([grid] "
-                 "update_every) and new collocation points ([pde] resample_every)");
-    else
-        snprintf(advice, sizeof advice, "lower [train] lr (now %g) or check [train] beta1/beta2 and the data",
-                 r->cfg->lr);
-    fprintf(stderr, "distkan: warning: the training loss rose from %.6e at step %ld to %.6e at step %ld: the run "
-            "diverged; %s\n", r->first_loss, r->first_loss_step, r->loss.total, r->step, advice);
-}
-
-/* Rank 0 replaces the run directory's outputs as one set, at the end, so that a failed
- * run (or a failure while writing them: a full disk, a name that cannot be replaced)
- * leaves an earlier run's files in the same directory as they were, all of them. */
-static dk_err write_outputs(dk_run *r)
-{
-    const char *dir = r->cfg->run_dir;
-    double wall = dk_train_now() - r->t_start;
-    int started = 0;
-    DK_CALL(dk_run_lock_recheck()); /* before this run replaces the directory's outputs */
-    dk_err err = write_partials(r, wall, &started);
-    /* Written, so the earlier history can go aside (with a copy of the results replaced
-     * next): a failure to write them leaves it in place. */
-    if (err == DK_OK)
-        err = dk_train_checkpoint_set_aside_history(r);
-    if (err == DK_OK)
-        err = dk_partial_commit_set(dir, dk_run_output_names, DK_RUN_OUTPUTS);
-    if (err != DK_OK) {
-        /* metrics.jsonl.partial stays, as after any failed run, for diagnosis. */
-        for (int i = 0; i < started; i++)
-            dk_partial_discard(dir, dk_run_output_names[i]);
-        return dk_error_push(err, __FILE__, __LINE__, __func__);
-    }
-    warn_if_diverged(r);
-    if (r->pde)
-        printf("done: %ld steps in %.2f s, final loss %.6e, rel L2 %.4e, max error %.4e, MSE %.4e; results in %s/\n",
-               r->step, wall, r->loss.total, r->eval.rel_l2, r->eval.max_err, r->eval.mse, dir);
-    else {
-        char test[48] = "no test set";
-        if (r->fit->test_size > 0)
-            snprintf(test, sizeof test, "test RMSE %.6e", r->eval.test_rmse);
-        printf("done: %ld steps in %.2f s, final loss %.6e, %s; results in %s/\n", r->step, wall, r->loss.total, test,
-               dir);
-    }
-    return DK_OK;
-}
-
 static void teardown(dk_run *r)
 {
     dk_train_resume_close(r);
@@ -560,73 +384,6 @@ static void teardown(dk_run *r)
     dk_pde_task_destroy(&r->pde);
 }
 
-static void print_header(const dk_run *r)
-{
-    const dk_config *cfg = r->cfg;
-    printf("distkan %s: %d rank%s (%s), task: %s\n", DISTKAN_VERSION, r->world, r->world == 1 ? "" : "s",
-           dk_comm_backend_name(r->comm), r->pde ? r->pde->description : r->fit->description);
-    dk_config_print_unread(cfg, stdout, "");
-    if (r->pde) {
-        const dk_pde_task *t = r->pde;
-        printf("collocation: %ld interior + %ld boundary points (%s%s), %ld evaluation points\n", t->n_int, t->n_bnd,
-               cfg->pde_sampling == DK_SAMPLING_HALTON ? "Halton" : "uniform",
-               cfg->pde_resample_every ? ", resampled" : "", t->n_eval);
-        /* Inputs beyond the grid range see the splines fade, and past the extension knots
-         * only the base branch: say so rather than train badly. */
-        int outside = 0, first = -1;
-        for (int a = 0; a < t->dim; a++)
-            if (t->lo[a] < cfg->grid_range[0] || t->hi[a] > cfg->grid_range[1]) {
-                outside++;
-                first = first < 0 ? a : first;
-            }
-        if (outside > 0)
-            printf("warning: the domain leaves [model] grid_range [%g, %g]: input %d spans [%g, %g] (%d of %d inputs "
-                   "outside); spline terms fade out beyond the grid, and vanish k knot intervals past it: set "
-                   "grid_range to cover the domain%s\n",
-                   cfg->grid_range[0], cfg->grid_range[1], first, t->lo[first], t->hi[first], outside, t->dim,
-                   cfg->grid_update_every ? "" : " or enable grid updates ([grid] update_every)");
-        char caveat[400];
-        const dk_pde_params params = dk_config_pde_params(cfg);
-        if (t->problem->caveat && t->problem->caveat(&params, caveat, sizeof caveat))
-            printf("warning: %s\n", caveat);
-        /* A quadratic spline's second derivative is piecewise constant: through a hidden
-         * layer the residual then jumps as parameters move, and a line search stalls at a
-         * jump (docs/pde.md). */
-        if (cfg->k == 2 && cfg->n_widths > 2 && cfg->optimizer != DK_OPT_ADAM && cfg->lbfgs_steps > 0)
-            printf("warning: k = 2 with a hidden layer: the splines' second derivatives, which the PDE residual uses, "
-                   "jump at the knots, and L-BFGS tends to stop early at such a jump (\"no progress\"); k = 3 or "
-                   "more gives smooth second derivatives\n");
-    } else {
-        printf("global batch %ld (%ld per step per rank on rank 0), train %ld, test %ld\n", r->fit->batch,
-               r->fit->local_batch, r->fit->train_size, r->fit->test_size);
-        if (r->fit->warning[0])
-            printf("warning: %s\n", r->fit->warning);
-        if (r->data_range_warning[0])
-            printf("warning: %s\n", r->data_range_warning);
-    }
-    const char *all_reduce = !r->dev           ? ""
-                             : r->world == 1   ? ", all-reduce: none (one rank)"
-                             : dk_comm_device_backend(r->comm) == DK_COMM_NCCL ? ", all-reduce: NCCL"
-                                                                               : ", all-reduce: MPI staged through host memory";
-    printf("device: %s (%s)%s%s%s\n", r->device.name, r->device.why, all_reduce, r->dev && r->device.shared ? ": " : "",
-           r->dev && r->device.shared ? r->device.sharing : "");
-    dk_network_view(r->net, stdout);
-    if (r->schedule.n_stages > 1) {
-        printf("grid schedule:");
-        for (int s = 0; s < r->schedule.n_stages; s++)
-            printf("%s G %d for %ld updates", s ? "," : "", r->stages[s].G, r->stages[s].planned);
-        printf("\n");
-    }
-    if (r->n_grid_samples > 0) {
-        printf("grid updates from %ld samples (grid_eps %g) before update 0, %ld, %ld, ... of every stage", r->n_grid_samples,
-               cfg->grid_eps, cfg->grid_update_every, 2 * cfg->grid_update_every);
-        if (cfg->grid_update_until)
-            printf(" below %ld", cfg->grid_update_until);
-        printf("\n");
-    }
-    fflush(stdout);
-}
-
 /* An evaluate-only run (no updates planned) reports its initial model. The loop measures
  * the training loss only as part of an update, so without this the loss would stay at
  * its initial zero in the output, summary.json and the stage. The full objective is the
@@ -643,34 +400,10 @@ static dk_err measure_initial_model(dk_run *r)
     return DK_OK;
 }
 
-/* Rank 0, after a stop signal: how to continue. The command line itself is not known
- * here, and only all of it (the --set options, --run-dir, mpirun's arguments) finds the
- * same directories again. */
-static void print_stop(const dk_run *r)
-{
-    /* The ranks share that a stop was asked for, not by which signal: only rank 0's own
-     * is known here. */
-    const int sig = dk_signals_stop_requested();
-    /* The option may be given once: a job script with --resume auto or latest needs no
-     * change, one that named a checkpoint names the newest instead. */
-    const char *opt = r->resume_option;
-    char how[DK_PATH_MAX + 96];
-    if (!opt)
-        snprintf(how, sizeof how, "the same command line plus --resume latest");
-    else if (!strcmp(opt, "auto") || !strcmp(opt, "latest"))
-        snprintf(how, sizeof how, "the same command line (its --resume %s goes on from here)", opt);
-    else
-        snprintf(how, sizeof how, "the same command line with --resume latest in place of --resume %s", opt);
-    printf("stopped by %s at step %ld of %ld; resume with: %s (run directory %s, checkpoints in %s)\n",
-           sig == SIGUSR1 ? "SIGUSR1" : sig == SIGTERM ? "SIGTERM" : "a stop signal to another rank", r->step,
-           r->total_steps, how, r->cfg->run_dir, r->ckpt_dir);
-    fflush(stdout);
-}
-
 static dk_err train_and_save(dk_run *r)
 {
     if (r->rank == 0)
-        print_header(r);
+        dk_train_print_header(r);
     if (!r->resumed && r->total_steps == 0)
         DK_CALL(measure_initial_model(r));
     DK_CALL(dk_train_optimise(r));
@@ -683,12 +416,12 @@ static dk_err train_and_save(dk_run *r)
         /* The run is not finished: no final outputs, and metrics.jsonl stays .partial
          * until a resumed run completes it. */
         if (r->rank == 0)
-            print_stop(r);
+            dk_train_print_stop(r);
     } else {
         if (r->cfg->ckpt_final && r->last_ckpt_step != r->step)
             DK_CALL(dk_train_checkpoint_save(r, "final"));
         if (r->rank == 0)
-            DK_CALL(write_outputs(r));
+            DK_CALL(dk_train_write_outputs(r));
     }
     DK_CALL(dk_comm_barrier(r->comm));
     return DK_OK;

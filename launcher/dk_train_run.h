@@ -148,6 +148,16 @@ static inline double dk_train_wall(const dk_run *r) { return dk_train_now() - r-
 /* Runs the optimiser phases the config asks for, stage by stage, logging as it goes. */
 dk_err dk_train_optimise(dk_run *r);
 
+/* Rank 0's console reports (dk_train_report.c): the run's header before training, a loss
+ * that rose a hundredfold yet stayed finite (a warning, the run ends normally), and how to
+ * resume after a stop signal. */
+void dk_train_print_header(const dk_run *r);
+void dk_train_warn_if_diverged(const dk_run *r);
+void dk_train_print_stop(const dk_run *r);
+/* Rank 0: the run's final outputs, replaced as one set (dk_train_outputs.c): a failure
+ * while writing them leaves an earlier run's files in the directory as they were. */
+dk_err dk_train_write_outputs(dk_run *r);
+
 /* The full objective at the current parameters (every batch of a fit task, this epoch's
  * points of a PDE), all-reduced; leaves the gradient in net->grads and sets r->loss. */
 dk_err dk_train_full_loss(dk_run *r, double *loss);
