@@ -6,10 +6,16 @@
 #include "../dist/dk_comm.h"
 #include "dk_config.h"
 
+/* --resume auto, before dk_train_run (collective): *resume becomes "auto" (continue the
+ * run's newest checkpoint, named auto in messages), the path of the run's newest checkpoint
+ * that a run sharing the checkpoint directory set aside, or NULL (a new run); rank 0 looks
+ * and says which (dk_train_resume.c). */
+dk_err dk_train_resume_resolve_auto(dk_comm *comm, const dk_config *cfg, const char **resume, int *report);
+
 /* Trains as cfg says and writes cfg->run_dir/{metrics.jsonl, summary.json,
  * final_params.bin, final_state.bin, config.ini}, with checkpoints in the checkpoint
  * directory. Collective: every rank calls it. `resume` (NULL: start afresh) is "latest", "auto"
- * (as latest; main.c has already resolved --resume auto to it, a set-aside path or NULL)
+ * (as latest; dk_train_resume_resolve_auto has already turned --resume auto into it, a set-aside path or NULL)
  * or a checkpoint path to continue from. `resume_option`: the --resume option as the user gave
  * it (NULL: none), for the hint printed after a stop.
  *

@@ -388,6 +388,67 @@ static bool in_own_checkpoint_dir(const dk_run *r, const char *path)
     return stat(own, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* --resume auto: "latest" when the checkpoint directory holds a checkpoint file, else a new
+ * run, so that one job script serves the first submission and every requeue. A directory
+ * whose checkpoints all fail to verify still means "latest", which then says so: starting
+ * afresh over them would quietly throw away the work they hold. Rank 0 looks (it alone
+ * reads checkpoints) and tells the others. In a [checkpoint] dir shared by several runs,
+ * "latest" means this run's newest (dk_run_open_checkpoint); where a run sharing the
+ * directory set this run's aside, auto takes that file (a requeued job goes on by itself);
+ * a run directory without a log owns none of the checkpoints there, and auto starts a new
+ * run (a job's first start in a shared directory). */
+dk_err dk_train_resume_resolve_auto(dk_comm *comm, const dk_config *cfg, const char **resume, int *report)
+{
+    static char chosen[DK_CKPT_PATH_MAX];
+    int found = 0;
+    char dir[DK_PATH_MAX];
+    dk_err err = dk_config_checkpoint_dir(cfg, dir, sizeof dir);
+    if (err == DK_OK && dk_comm_rank(comm) == 0) {
+        dk_ckpt_entry *entries = NULL;
+        err = dk_ckpt_list(dir, &entries, &found);
+        free(entries);
+    }
+    snprintf(chosen, sizeof chosen, "auto"); /* dk_train_run: as latest, named auto in its messages */
+    if (err == DK_OK && found > 0 && dk_comm_rank(comm) == 0 && !dk_run_checkpoints_inside(cfg->run_dir, dir)) {
+        /* A run directory without a log owns none of the checkpoints in a shared directory,
+         * whatever they are (other users' files it cannot even open, say). */
+        dk_run_logs *logs = NULL;
+        err = dk_run_logs_find(cfg->run_dir, &logs);
+        if (err == DK_OK && dk_run_logs_count(logs) == 0) {
+            printf("--resume auto: %s has no training log, and nothing ties the checkpoints in %s to it (another "
+                   "run's): starting a new run (they are set aside when it first saves)\n", cfg->run_dir, dir);
+            found = -1; /* said */
+        }
+        dk_run_logs_free(&logs);
+    }
+    if (err == DK_OK && found >= 0 && dk_comm_rank(comm) == 0) {
+        /* Where a run sharing the directory set this run's own aside, auto takes its newest
+         * there (a requeued job goes on by itself), also from a directory that run left
+         * empty (it saved none of its own). */
+        dk_ckpt_reader *rd = NULL;
+        dk_run_ckpt_found kind;
+        int n_other = 0;
+        char other[DK_CKPT_PATH_MAX];
+        if (dk_run_open_checkpoint(cfg->run_dir, dir, NULL, &rd, &kind, &n_other, other, sizeof other) != DK_OK) {
+            dk_error_clear(); /* the search in dk_train_run reports it, with the full story (none: a new run) */
+        } else if (kind == DK_RUN_CKPT_SET_ASIDE) {
+            snprintf(chosen, sizeof chosen, "%s", dk_ckpt_label(rd));
+            printf("--resume auto: this run's newest checkpoint is %s, where a run sharing the checkpoint directory "
+                   "set it aside: continuing from it\n", chosen);
+            found = found > 0 ? found : 1;
+        } /* DK_RUN_CKPT_NO_LOG: a shared directory, handled above */
+        dk_ckpt_close(&rd);
+    }
+    DK_CALL(dk_comm_agree(comm, err, report));
+    DK_CALL(dk_comm_broadcast(comm, &found, sizeof found, 0, DK_MEM_HOST));
+    DK_CALL(dk_comm_broadcast(comm, chosen, sizeof chosen, 0, DK_MEM_HOST));
+    *resume = found > 0 ? chosen : NULL;
+    if (found == 0 && dk_comm_rank(comm) == 0 && err == DK_OK)
+        printf("--resume auto: no checkpoint in %s: starting a new run\n", dir);
+    return DK_OK;
+}
+
+
 dk_err dk_train_resume_open(dk_run *r, const char *spec, int *local_failure)
 {
     DK_CALL(dk_comm_agree(r->comm, DK_CALLOC(r->resume, 1, "resume state"), local_failure));
