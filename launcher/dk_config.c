@@ -101,7 +101,7 @@ void dk_config_print_unread(const dk_config *cfg, FILE *f, const char *prefix)
 {
     for (const char *line = cfg->unread_keys; *line;) {
         const size_t n = strcspn(line, "\n");
-        fprintf(f, "%swarning: %.*s\n", prefix, (int)n, line);
+        fprintf(f, "%swarning: %s: %.*s\n", prefix, cfg->source_path, (int)n, line);
         line += n + (line[n] == '\n');
     }
 }

@@ -149,7 +149,7 @@ dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overr
  * errors, e.g. "--set train.lr=0.1"; NULL means "--set <assignment>". */
 dk_err dk_config_set(dk_config *cfg, const char *assignment, const char *origin);
 
-/* Prints each line of cfg->unread_keys as "<prefix>warning: <line>". */
+/* Prints each line of cfg->unread_keys as "<prefix>warning: <config file>: <line>". */
 void dk_config_print_unread(const dk_config *cfg, FILE *f, const char *prefix);
 
 /* Writes the resolved configuration as a valid INI file (every key, current values), so

@@ -113,8 +113,9 @@ static char *read_line(char *buf, int num, void *stream)
     char *start = st->line;
     if (st->lineno == 1 && !strncmp(start, "\xEF\xBB\xBF", 3)) /* UTF-8 byte order mark */
         start += 3;
-    if (st->lineno == 1 && len >= 0)
-        st->written = !strncmp(start, DK_CONFIG_WRITTEN_HEADER, strlen(DK_CONFIG_WRITTEN_HEADER));
+    /* Line 2 too: `distkan check x.ini > resolved.ini` puts its own line first. */
+    if (st->lineno <= 2 && len >= 0 && !strncmp(start, DK_CONFIG_WRITTEN_HEADER, strlen(DK_CONFIG_WRITTEN_HEADER)))
+        st->written = true;
     while (*start && isspace((unsigned char)*start))
         start++;
     size_t n = len < 0 ? sizeof st->line : strlen(start);
@@ -156,8 +157,9 @@ static char *read_line(char *buf, int num, void *stream)
 
 /* A path in a file someone wrote is taken literally, so text that other INI dialects
  * would strip (quotes, a '#' comment) would become part of the directory created or the
- * file looked for. Stored configurations and --set values are taken as they are: a
- * person typed the latter on purpose, and the former were checked when first read. */
+ * file looked for. Configurations distkan wrote (config.ini, checkpoints, check's output)
+ * and --set values are taken as they are: a person typed the latter on purpose, and a
+ * written one holds what --set or --run-dir gave. */
 static dk_err path_reads_as_meant(const dk_key_spec *s, const char *value, const char *where)
 {
     if (!s->path)
@@ -212,7 +214,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
         fail_at(st, st->lineno);
         return 0;
     }
-    if ((st->user_file && path_reads_as_meant(&dk_config_keys[idx], value, where) != DK_OK) ||
+    if ((st->user_file && !st->written && path_reads_as_meant(&dk_config_keys[idx], value, where) != DK_OK) ||
         dk_config_set_key(st->cfg, &dk_config_keys[idx], value, where) != DK_OK) {
         fail_at(st, st->lineno);
         return 0;

@@ -14,7 +14,8 @@
 #include "../tasks/dk_fit_functions.h"
 #include "../tasks/dk_pde_problem.h"
 
-void dk_config_origin_of(const dk_config_load_state *st, int idx, char *buf, size_t n)
+/* "fit.ini:7", "--set train.lr=0.5" or, for a default, "fit.ini". */
+static void origin_of(const dk_config_load_state *st, int idx, char *buf, size_t n)
 {
     int from = st->from[idx];
     if (from > 0)
@@ -40,7 +41,7 @@ static dk_err cross_error(const dk_config_load_state *st, const char *section, c
 {
     int idx = key_index(section, key);
     char where[DK_PATH_MAX + 64], value[DK_PATH_MAX + 16];
-    dk_config_origin_of(st, idx, where, sizeof where);
+    origin_of(st, idx, where, sizeof where);
     dk_config_format_key(&dk_config_keys[idx], st->cfg, value, sizeof value);
     DK_ERROR(DK_ERR_USAGE, "%s: [%s] %s = '%s': %s", where, section, key, value, what);
 }

@@ -102,19 +102,15 @@ typedef struct dk_config_load_state {
     int from[DK_CONFIG_N_KEYS];
     const char *const *overrides;
     bool user_file;      /* a file a person wrote, not a stored configuration */
-    bool written;        /* a configuration distkan wrote (its first line is DK_CONFIG_WRITTEN_HEADER) */
+    bool written;        /* a configuration distkan wrote (DK_CONFIG_WRITTEN_HEADER on line 1 or 2) */
 } dk_config_load_state;
 
 /* The first line of every configuration distkan writes (config.ini, checkpoints). */
 #define DK_CONFIG_WRITTEN_HEADER "# distkan configuration: every key with the value the run used."
 
-/* Where key idx got its value: "fit.ini:7", "--set train.lr=0.5" or, for a default,
- * "fit.ini". */
-void dk_config_origin_of(const dk_config_load_state *st, int idx, char *buf, size_t n);
-
-/* Lines "[pde] dim (fit.ini:9) set but not used: <why>" in notes[cap] (empty when none)
- * for the keys a person set that the resolved configuration never reads
- * (dk_config_unused.c). */
+/* Lines "[pde] dim (line 9), a1 (--set) set but not used: <why>" in notes[cap] (empty
+ * when none) for the keys a person set that the resolved configuration never reads
+ * (dk_config_unused.c); the file is named when they are printed. */
 void dk_config_note_unread(const dk_config_load_state *st, char *notes, size_t cap);
 
 /* The rules across keys (dk_config_rules.c); may set [model] grid from [grid] schedule. */

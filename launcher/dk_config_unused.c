@@ -53,6 +53,8 @@ static const char *why_unread(const dk_config *cfg, const dk_key_spec *s, bool t
     if ((is(s, "grid", "update_until") || is(s, "grid", "update_samples") || is(s, "model", "grid_eps")) &&
         cfg->grid_update_every == 0)
         return "it applies to grid updates from samples, and [grid] update_every = 0 makes none";
+    if (is(s, "train", "batch") && cfg->task == DK_TASK_PDE)
+        return "a PDE run takes all its collocation points at every step ([pde] interior_points, boundary_points)";
     if (is(s, "dist", "comm") && cfg->device == DK_DEVICE_CPU)
         return "it chooses the GPUs' all-reduce, and [dist] device = cpu (CPU runs always use MPI)";
     if (is(s, "pde", NULL) && cfg->task == DK_TASK_PDE) {
@@ -83,8 +85,9 @@ void dk_config_note_unread(const dk_config_load_state *st, char *notes, size_t c
     const bool task_given = st->from[dk_config_find_key("task", "type")] != 0;
     size_t used = 0;
     notes[0] = '\0';
-    /* One line per reason, listing its keys: "[lbfgs] history (fit.ini:12), c1 (--set
-     * lbfgs.c1=0.1) are set but not used: ...". */
+    /* One line per reason, listing its keys: "[lbfgs] history (line 12), c1 (--set) set but
+     * not used: ...". Where a key was set, briefly: the file's path, which may be long, is
+     * printed once per line (dk_config_print_unread). */
     bool said[DK_CONFIG_N_KEYS] = {false};
     char why[DK_CONFIG_N_KEYS][320];
     const char *reason[DK_CONFIG_N_KEYS];
@@ -100,8 +103,9 @@ void dk_config_note_unread(const dk_config_load_state *st, char *notes, size_t c
             if (!reason[j] || said[j] || strcmp(reason[j], reason[i]) != 0)
                 continue;
             said[j] = true;
-            char origin[DK_PATH_MAX + 64];
-            dk_config_origin_of(st, j, origin, sizeof origin);
+            char origin[32] = "--set";
+            if (st->from[j] > 0)
+                snprintf(origin, sizeof origin, "line %d", st->from[j]);
             const bool same_section = section && !strcmp(section, dk_config_keys[j].section);
             section = dk_config_keys[j].section;
             used += (size_t)snprintf(notes + used, cap - used, "%s%s%s%s%s (%s)", j == i ? "" : ", ",

@@ -186,17 +186,13 @@ static dk_err check_resume_path(const dk_run *r, const char *spec)
         dk_error_clear();
         own[0] = '\0';
     }
-    if (same_dir(spec, r->cfg->run_dir) || (n > 0 && own[0] && same_dir(spec, own)))
+    const bool own_checkpoints = own[0] && same_dir(spec, own);
+    if (same_dir(spec, r->cfg->run_dir) || own_checkpoints)
         DK_ERROR(DK_ERR_USAGE,
                  "--resume %s: a directory, this run's %s directory; --resume takes latest, auto or a checkpoint "
                  "file: give --resume latest to continue from its newest checkpoint",
-                 spec, n > 0 ? "checkpoint" : "run");
-    if (n == 0)
-        DK_ERROR(DK_ERR_USAGE,
-                 "--resume %s: a directory; --resume takes latest, auto or a checkpoint file: to continue the run in "
-                 "the run directory %s, give --run-dir %s --resume latest",
-                 spec, spec, spec);
-    /* A run's own checkpoints/: its run directory says it all. */
+                 spec, own_checkpoints ? "checkpoint" : "run");
+    /* A run's checkpoints/, even one that holds none yet: its run directory says it all. */
     char parent[DK_CKPT_PATH_MAX];
     snprintf(parent, sizeof parent, "%s", spec);
     for (size_t len = strlen(parent); len > 1 && parent[len - 1] == '/'; len--)
@@ -207,11 +203,19 @@ static dk_err check_resume_path(const dk_run *r, const char *spec)
             *base = '\0';
         else
             snprintf(parent, sizeof parent, ".");
+        char files[DK_CKPT_PATH_MAX + 64] = " (it holds none yet)";
+        if (n > 0)
+            snprintf(files, sizeof files, ", or give one of the files (the newest: %s)", newest);
         DK_ERROR(DK_ERR_USAGE,
                  "--resume %s: a checkpoint directory; --resume takes latest, auto or a checkpoint file: to continue "
-                 "the run in %s, give --run-dir %s --resume latest, or give one of the files (the newest: %s)",
-                 spec, parent[0] ? parent : "/", parent[0] ? parent : "/", newest);
+                 "the run in %s, give --run-dir %s --resume latest%s",
+                 spec, parent[0] ? parent : "/", parent[0] ? parent : "/", files);
     }
+    if (n == 0)
+        DK_ERROR(DK_ERR_USAGE,
+                 "--resume %s: a directory; --resume takes latest, auto or a checkpoint file: to continue the run in "
+                 "the run directory %s, give --run-dir %s --resume latest",
+                 spec, spec, spec);
     DK_ERROR(DK_ERR_USAGE,
              "--resume %s: a checkpoint directory; --resume takes latest, auto or a checkpoint file: give --resume "
              "latest with [checkpoint] dir = %s (--set checkpoint.dir=%s, and the --run-dir of its run), or give one "

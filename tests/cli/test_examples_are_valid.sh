@@ -14,9 +14,9 @@ echo "all $n examples are valid"
 # so first thing, with the keys it does not read and where they were set.
 printf '[model]\nwidths = 2,6,1\n[pde]\nproblem = heat_nd\ndim = 1\n[train]\nsteps = 2\n' > notask.ini
 "$DISTKAN" check notask.ini > check.txt 2> err.txt || fail "check refused notask.ini"
-grep -q "^distkan: warning: \[pde\] problem (notask.ini:4), dim (notask.ini:5) set but not used: \[task\] type is fit (the default), which reads no \[pde\] key: to solve the PDE, set \[task\] type = pde$" err.txt ||
+grep -q "^distkan: warning: notask.ini: \[pde\] problem (line 4), dim (line 5) set but not used: \[task\] type is fit (the default), which reads no \[pde\] key: to solve the PDE, set \[task\] type = pde$" err.txt ||
     { cat err.txt; fail "check did not warn of the unread [pde] keys"; }
 "$DISTKAN" train notask.ini --run-dir run > out.txt 2> err.txt || { cat err.txt; fail "train notask.ini failed"; }
-sed -n 2p out.txt | grep -q "^warning: \[pde\] problem (notask.ini:4), dim (notask.ini:5) set but not used" ||
+sed -n 2p out.txt | grep -q "^warning: notask.ini: \[pde\] problem (line 4), dim (line 5) set but not used" ||
     { cat out.txt; fail "train's header does not warn of the unread [pde] keys"; }
 echo "ok: keys the configuration does not read are warned of by check and train"

@@ -36,6 +36,11 @@ expect_failure 2 "--resume run: a directory; .*: to continue the run in the run 
     "$DISTKAN" train "$cfg" --run-dir typo --resume run
 expect_failure 2 "--resume run/checkpoints: a checkpoint directory; .*: to continue the run in run, give --run-dir run --resume latest, or give one of the files \(the newest: run/checkpoints/ckpt-000000000050.dkc\)" \
     "$DISTKAN" train "$cfg" --run-dir typo --resume run/checkpoints
+# A run's checkpoints/ that holds none yet is still its checkpoint directory, not a run
+# directory of its own.
+mkdir -p fresh/checkpoints
+expect_failure 2 "--resume fresh/checkpoints: a checkpoint directory; .*: to continue the run in fresh, give --run-dir fresh --resume latest \(it holds none yet\)" \
+    "$DISTKAN" train "$cfg" --run-dir typo --resume fresh/checkpoints
 mkdir loose && cp "$ckdir/ckpt-000000000050.dkc" loose/
 expect_failure 2 "--resume loose: a checkpoint directory; .*give --resume latest with \[checkpoint\] dir = loose \(--set checkpoint.dir=loose" \
     "$DISTKAN" train "$cfg" --run-dir typo --resume loose

@@ -350,37 +350,35 @@ static void test_unread_keys_are_noted(void **state)
 {
     (void)state;
     static dk_config c;
-    static char expected[4096];
     const char *text = "[model]\nwidths = 2,6,1\n[pde]\nproblem = heat_nd\ndim = 1\n[lbfgs]\nhistory = 20\n"
                        "[train]\nlr = 0.1\nlr_min = 0.001\n";
     const char *set[] = {"pde.a1=3"};
     check_ok(load_text(&c, "notask.ini", text, set, 1));
-    const char *t = tmp_dir;
-    snprintf(expected, sizeof expected,
-             "[train] lr_min (%s/notask.ini:10) set but not used: only lr_schedule = cosine reads it\n"
-             "[lbfgs] history (%s/notask.ini:7) set but not used: [train] optimizer = adam runs no L-BFGS iteration\n"
-             "[pde] problem (%s/notask.ini:4), dim (%s/notask.ini:5), a1 (--set pde.a1=3) set but not used: [task] "
-             "type is fit (the default), which reads no [pde] key: to solve the PDE, set [task] type = pde\n",
-             t, t, t, t);
-    assert_string_equal(c.unread_keys, expected);
+    assert_string_equal(c.unread_keys,
+                        "[train] lr_min (line 10) set but not used: only lr_schedule = cosine reads it\n"
+                        "[lbfgs] history (line 7) set but not used: [train] optimizer = adam runs no L-BFGS "
+                        "iteration\n"
+                        "[pde] problem (line 4), dim (line 5), a1 (--set) set but not used: [task] type is fit (the "
+                        "default), which reads no [pde] key: to solve the PDE, set [task] type = pde\n");
     /* With the task given, the problem's own parameters are told apart from the others. */
     const char *pde[] = {"task.type=pde", "model.widths=2,6,1", "pde.a1=3", "pde.dim=2", "train.optimizer=lbfgs",
-                         "train.lr=0.5"};
-    check_ok(load_text(&c, "pde.ini", "[fit]\ntrain_size = 10\n[lbfgs]\nhistory = 20\n", pde, 6));
-    snprintf(expected, sizeof expected,
-             "[train] lr (--set train.lr=0.5) set but not used: [train] optimizer = lbfgs runs no Adam step\n"
-             "[fit] train_size (%s/pde.ini:2) set but not used: [task] type = pde reads no [fit] key\n"
-             "[pde] dim (--set pde.dim=2), a1 (--set pde.a1=3) set but not used: [pde] problem = poisson2d does not "
-             "read it (its parameters: none)\n",
-             t);
-    assert_string_equal(c.unread_keys, expected);
+                         "train.lr=0.5", "train.batch=7"};
+    check_ok(load_text(&c, "pde.ini", "[fit]\ntrain_size = 10\n[lbfgs]\nhistory = 20\n", pde, 7));
+    assert_string_equal(c.unread_keys,
+                        "[train] lr (--set) set but not used: [train] optimizer = lbfgs runs no Adam step\n"
+                        "[train] batch (--set) set but not used: a PDE run takes all its collocation points at every "
+                        "step ([pde] interior_points, boundary_points)\n"
+                        "[fit] train_size (line 2) set but not used: [task] type = pde reads no [fit] key\n"
+                        "[pde] dim (--set), a1 (--set) set but not used: [pde] problem = poisson2d does not read it "
+                        "(its parameters: none)\n");
     /* Keys the configuration reads are not noted. */
     check_ok(load_text(&c, "used.ini",
                        "[task]\ntype = pde\n[pde]\nproblem = heat_nd\ndim = 1\ndiffusivity = 0.3\n[model]\n"
                        "widths = 2,6,1\n[train]\noptimizer = adam_then_lbfgs\n[lbfgs]\nhistory = 20\n",
                        NULL, 0));
     assert_string_equal(c.unread_keys, "");
-    /* A written configuration lists every key by design: only the overrides count. */
+    /* A written configuration lists every key by design: only the overrides count, also
+     * where `distkan check` put its own line first. */
     static dk_config back;
     check_ok(load_text(&c, "plain.ini", "[train]\nsteps = 5\n", NULL, 0));
     load_written(&c, "plain_written.ini", &back);
@@ -388,8 +386,16 @@ static void test_unread_keys_are_noted(void **state)
     const char *over[] = {"lbfgs.c1=0.01"};
     dk_error_clear();
     check_ok(dk_config_load(&back, tmp_path("plain_written.ini"), over, 1));
-    assert_string_equal(back.unread_keys, "[lbfgs] c1 (--set lbfgs.c1=0.01) set but not used: [train] optimizer = adam "
-                                          "runs no L-BFGS iteration\n");
+    assert_string_equal(back.unread_keys,
+                        "[lbfgs] c1 (--set) set but not used: [train] optimizer = adam runs no L-BFGS iteration\n");
+    FILE *f = fopen(tmp_path("checked.ini"), "w");
+    assert_non_null(f);
+    fprintf(f, "# plain.ini is valid; resolved configuration:\n");
+    dk_config_write_ini(&c, f);
+    assert_int_equal(fclose(f), 0);
+    dk_error_clear();
+    check_ok(dk_config_load(&back, tmp_path("checked.ini"), NULL, 0));
+    assert_string_equal(back.unread_keys, "");
 }
 
 /* ---- unknown names and syntax ------------------------------------------------------------ */
@@ -421,12 +427,17 @@ static void test_paths_refuse_quotes_and_hash_comments(void **state)
                  "quoted.ini:2: [fit] csv = '\"data.csv\"': quotes are not removed");
     EXPECT_USAGE(load_text(&c, "squoted.ini", "[checkpoint]\ndir = 'ck'\n", NULL, 0),
                  "squoted.ini:2: [checkpoint] dir = ''ck'': quotes are not removed");
-    /* A '#' inside a name, and a path given on purpose with --set, stay as they are. */
+    /* A '#' inside a name, and a path given on purpose with --set, stay as they are, also
+     * when the config.ini distkan wrote is read again (a resume from it, predict's search). */
     check_ok(load_text(&c, "inside.ini", "[output]\nrun_dir = runs/#3\n", NULL, 0));
     assert_string_equal(c.run_dir, "runs/#3");
-    const char *set[] = {"output.run_dir=a #b"};
-    check_ok(load_text(&c, "set_hash.ini", "[train]\nsteps = 5\n", set, 1));
+    const char *set[] = {"output.run_dir=a #b", "checkpoint.dir=\"ck\""};
+    check_ok(load_text(&c, "set_hash.ini", "[train]\nsteps = 5\n", set, 2));
     assert_string_equal(c.run_dir, "a #b");
+    static dk_config back;
+    load_written(&c, "set_hash_written.ini", &back);
+    assert_string_equal(back.run_dir, "a #b");
+    assert_string_equal(back.ckpt_dir, "\"ck\"");
     expect_bad_value("model", "widths", "2,5,1   # two inputs",
                      "(entry 3, '1   # two inputs', is not an integer) (inline comments start with ';', not '#')");
 }
