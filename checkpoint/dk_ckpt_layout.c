@@ -3,7 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "dk_crc32c.h"
+#include "../common/dk_crc32c.h"
 
 enum {
     MAGIC_BYTES = 8,

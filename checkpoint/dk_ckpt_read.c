@@ -16,7 +16,7 @@
 
 #include "dk_ckpt_layout.h"
 #include "dk_ckpt_table.h"
-#include "dk_crc32c.h"
+#include "../common/dk_crc32c.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint tensors are stored little-endian and read without conversion"

@@ -15,7 +15,7 @@
 
 #include "../common/dk_fs.h"
 #include "dk_ckpt_layout.h"
-#include "dk_crc32c.h"
+#include "../common/dk_crc32c.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint tensors are stored little-endian and written without conversion"

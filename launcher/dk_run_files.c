@@ -12,7 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "../checkpoint/dk_crc32c.h"
+#include "../common/dk_crc32c.h"
 #include "../common/dk_fs.h"
 
 dk_err dk_make_dirs(const char *dir)

@@ -117,39 +117,41 @@ static double test_set_pass(dk_run *r, enum test_sum what, double scale)
     return acc;
 }
 
-dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
+/* The PDE's errors against its exact solution on the evaluation set, all-reduced. */
+static dk_err evaluate_pde(dk_run *r, dk_eval *out)
 {
-    *out = (dk_eval){NAN, NAN, NAN, NAN};
-    dk_network *net = r->net;
-    if (r->pde) {
-        double sums[2], mx;
-        if (r->dev)
-            DK_CALL(dk_train_device_evaluate(r, sums, &mx));
+    double sums[2], mx;
+    if (r->dev)
+        DK_CALL(dk_train_device_evaluate(r, sums, &mx));
+    else
+        dk_pde_task_evaluate(r->pde, r->net, &sums[0], &sums[1], &mx);
+    DK_CALL(dk_comm_allreduce_sum(r->comm, sums, 2, DK_F64, DK_MEM_HOST));
+    DK_CALL(dk_comm_allreduce_max_f64(r->comm, &mx, 1));
+    out->mse = sums[0] / (double)r->pde->n_eval;
+    bool defined = dk_pde_task_rel_l2_defined(r->pde, sums[1]);
+    out->rel_l2 = defined ? sqrt(sums[0] / sums[1]) : NAN;
+    if (r->rank == 0 && !defined && !r->warned_rel_l2_undefined) {
+        /* Zero over the whole domain (a problem's parameters can make it so), no
+         * evaluation set helps; zero only at the evaluation points, a larger one does. */
+        if (r->pde->solution_rms == 0.0)
+            fprintf(stderr,
+                    "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero over "
+                    "the whole domain (the problem's parameters make it so); max_err and mse are the errors\n");
         else
-            dk_pde_task_evaluate(r->pde, net, &sums[0], &sums[1], &mx);
-        DK_CALL(dk_comm_allreduce_sum(r->comm, sums, 2, DK_F64, DK_MEM_HOST));
-        DK_CALL(dk_comm_allreduce_max_f64(r->comm, &mx, 1));
-        out->mse = sums[0] / (double)r->pde->n_eval;
-        bool defined = dk_pde_task_rel_l2_defined(r->pde, sums[1]);
-        out->rel_l2 = defined ? sqrt(sums[0] / sums[1]) : NAN;
-        if (r->rank == 0 && !defined && !r->warned_rel_l2_undefined) {
-            /* Zero over the whole domain (a problem's parameters can make it so), no
-             * evaluation set helps; zero only at the evaluation points, a larger one does. */
-            if (r->pde->solution_rms == 0.0)
-                fprintf(stderr,
-                        "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero over "
-                        "the whole domain (the problem's parameters make it so); max_err and mse are the errors\n");
-            else
-                fprintf(stderr,
-                        "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero, to "
-                        "rounding, at all %ld evaluation points (rms %.3g there, %.3g over the domain); raise [pde] "
-                        "eval_grid or eval_points\n",
-                        r->pde->n_eval, sqrt(sums[1] / (double)r->pde->n_eval), r->pde->solution_rms);
-            r->warned_rel_l2_undefined = true;
-        }
-        out->max_err = mx;
-        return DK_OK;
+            fprintf(stderr,
+                    "distkan: warning: rel_l2 is undefined and reported as nan: the exact solution is zero, to "
+                    "rounding, at all %ld evaluation points (rms %.3g there, %.3g over the domain); raise [pde] "
+                    "eval_grid or eval_points\n",
+                    r->pde->n_eval, sqrt(sums[1] / (double)r->pde->n_eval), r->pde->solution_rms);
+        r->warned_rel_l2_undefined = true;
     }
+    out->max_err = mx;
+    return DK_OK;
+}
+
+/* The fit's RMSE on the test set, all-reduced. */
+static dk_err evaluate_fit(dk_run *r, dk_eval *out)
+{
     const dk_fit_task *t = r->fit;
     const double n_values = (double)t->test_size * t->n_out;
     double sse = 0.0;
@@ -182,6 +184,12 @@ dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
         r->warned_test_rmse_not_finite = true;
     }
     return DK_OK;
+}
+
+dk_err dk_train_evaluate(dk_run *r, dk_eval *out)
+{
+    *out = (dk_eval){NAN, NAN, NAN, NAN};
+    return r->pde ? evaluate_pde(r, out) : evaluate_fit(r, out);
 }
 
 void dk_train_write_eval(FILE *f, const char *sep, const dk_run *r, const dk_eval *e)

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../checkpoint/dk_crc32c.h"
+#include "../common/dk_crc32c.h"
 #include "../common/dk_device.h"
 #include "../common/dk_env.h"
 #include "../common/dk_error.h"

@@ -22,7 +22,7 @@ build=$(cd "$build" && pwd)
 
 protoc-c --proto_path=. --c_out="$build/gen" checkpoint/dk_checkpoint.proto
 # The reader's whole closure: the checkpoint code, its generated manifest code, errors.
-sources=(checkpoint/*.c "$build/gen/checkpoint/dk_checkpoint.pb-c.c" common/dk_error.c common/dk_fs.c)
+sources=(checkpoint/*.c "$build/gen/checkpoint/dk_checkpoint.pb-c.c" common/dk_crc32c.c common/dk_error.c common/dk_fs.c)
 read -r -a pb_cflags <<< "$(pkg-config --cflags libprotobuf-c)"
 read -r -a pb_libs <<< "$(pkg-config --libs libprotobuf-c)"
 flags=(-std=c11 -D_POSIX_C_SOURCE=200809L -I. -I"$build/gen" "${pb_cflags[@]}" -g -Wall -Wextra)

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "../checkpoint/dk_crc32c.h"
+#include "../common/dk_crc32c.h"
 #include "../common/dk_rng.h"
 
 /* Records an error and leaves through the function's cleanup label. */

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "checkpoint/dk_ckpt_file.h"
-#include "checkpoint/dk_crc32c.h"
+#include "common/dk_crc32c.h"
 
 static void require(int ok, const char *what)
 {

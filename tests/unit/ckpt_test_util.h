@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "checkpoint/dk_crc32c.h"
+#include "common/dk_crc32c.h"
 #include "common/dk_error.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); path has room for 256 bytes. */

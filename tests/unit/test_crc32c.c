@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint/dk_crc32c.h"
+#include "common/dk_crc32c.h"
 
 /* The definition: register starts at all ones, each input bit (least significant first)
  * shifts the register right and XORs the reflected polynomial when the bit shifted out

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint/dk_crc32c.h"
+#include "common/dk_crc32c.h"
 #include "tasks/dk_csv.h"
 #include "tasks/dk_fit_task.h"
 
