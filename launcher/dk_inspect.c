@@ -66,6 +66,9 @@ static void print_summary(FILE *f, const dk_ckpt_reader *rd)
             fprintf(f, "%s%d", i ? "," : "", md_->widths[i]);
         fprintf(f, ", G %d, k %d, %s, %llu parameters, %llu state values (knots, masks)\n", md_->grid, md_->k,
                 dk_ckpt_proto_dtype_name(md_->dtype), (unsigned long long)md_->n_params, (unsigned long long)md_->n_state);
+        for (size_t i = 0; i < md_->n_input_names; i++) /* the training CSV's header */
+            fprintf(f, "%s%s%s", i ? "," : "    inputs (training CSV's columns): ", md_->input_names[i],
+                    i + 1 == md_->n_input_names ? "\n" : "");
         for (size_t l = 0; l < md_->n_layers; l++)
             fprintf(f, "    layer %zu: %d -> %d, %d basis functions, %d knots per input\n", l, md_->layers[l]->in,
                     md_->layers[l]->out, md_->layers[l]->n_basis, md_->layers[l]->n_knots);

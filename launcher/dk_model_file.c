@@ -296,6 +296,9 @@ dk_err dk_model_check_layers(const Dk__Model *m, const char *label)
             ly->n_basis != m->grid + m->k || ly->n_knots != m->grid + 2 * m->k + 1)
             DK_ERROR(DK_ERR_DATA, "%s: layer %zu's shape disagrees with the model's widths, G and k", label, l);
     }
+    if (m->n_input_names != 0 && m->n_input_names != (size_t)m->widths[0])
+        DK_ERROR(DK_ERR_DATA, "%s: the model names %zu inputs but has %d (%s)", label, m->n_input_names, m->widths[0],
+                 DK_FOREIGN_VALUE_HINT);
     return DK_OK;
 }
 

@@ -347,6 +347,10 @@ static void fill_manifest(dk_run *r, manifest_parts *p, char *config_ini, const 
     p->m.config_ini = config_ini;
 
     dk_model_manifest_fill(&p->model, net);
+    if (r->fit && r->fit->names) { /* a CSV's: its header names the inputs first */
+        p->model.model.n_input_names = (size_t)r->fit->n_in;
+        p->model.model.input_names = r->fit->names;
+    }
     p->m.model = &p->model.model;
 
     dk__schedule__init(&p->schedule);

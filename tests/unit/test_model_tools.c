@@ -103,13 +103,16 @@ static void ref_forward(const model *m, const double *x, double *y)
     memcpy(y, a, sizeof(double) * widths[N_LAYERS]);
 }
 
-/* Writes the model's tensors and manifest as a checkpoint, as a training run would. */
-static void save_model(const dk_network *net, const char *path)
+/* Writes the model's tensors and manifest as a checkpoint, as a training run would, with
+ * n_names input names (a CSV fit's header) when names is not NULL. */
+static void save_model_named(const dk_network *net, const char *path, char **names, size_t n_names)
 {
     Dk__Manifest man;
     dk__manifest__init(&man);
     dk_model_manifest mm;
     dk_model_manifest_fill(&mm, net);
+    mm.model.input_names = names;
+    mm.model.n_input_names = names ? n_names : 0;
     man.model = &mm.model;
     dk_state_tensor t[DK_MODEL_TENSORS_PER_LAYER * N_LAYERS];
     dk_ckpt_tensor_source src[DK_MODEL_TENSORS_PER_LAYER * N_LAYERS];
@@ -123,6 +126,8 @@ static void save_model(const dk_network *net, const char *path)
     }
     assert_dk_ok(dk_ckpt_write(path, &man, src, n, 0));
 }
+
+static void save_model(const dk_network *net, const char *path) { save_model_named(net, path, NULL, 0); }
 
 /* Removes a scratch tree two levels deep (run/checkpoints/...). */
 static void remove_tree(const char *dir)
@@ -308,6 +313,14 @@ static void test_load_errors(void **state)
     assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_DATA,
                     "tensor layers.1.knots, input 0: knot 4");
     knots[4] = keep;
+    /* Input names: one per input or none. */
+    char *names[] = {"a", "b", "c", "d"};
+    save_model_named(m.net, path, names, (size_t)m.net->widths[0]);
+    assert_dk_ok(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source));
+    dk_network_destroy(&net);
+    save_model_named(m.net, path, names, (size_t)m.net->widths[0] + 1);
+    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_DATA,
+                    "the model names 4 inputs but has 3");
     assert_null(net);
     free_model(&m);
     scratch_remove(dir);
