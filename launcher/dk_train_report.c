@@ -16,6 +16,8 @@ void dk_train_print_header(const dk_run *r)
     printf("distkan %s: %d rank%s (%s), task: %s\n", DISTKAN_VERSION, r->world, r->world == 1 ? "" : "s",
            dk_comm_backend_name(r->comm), r->pde ? r->pde->description : r->fit->description);
     dk_config_print_unread(cfg, stdout, "");
+    if (r->cpu_warning[0])
+        printf("warning: %s\n", r->cpu_warning);
     if (r->pde) {
         const dk_pde_task *t = r->pde;
         printf("collocation: %ld interior + %ld boundary points (%s%s), %ld evaluation points\n", t->n_int, t->n_bnd,
