@@ -3,8 +3,10 @@
 
 #include <cuda_runtime_api.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 static _Atomic size_t memory_used, memory_peak;
 
@@ -20,14 +22,18 @@ dk_err dk_cuda_check(int cuda_status, const char *file, int line, const char *wh
                         "%s on GPU %d: %s (%s)", what, device, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
-static char no_device_reason[200] = "no device";
+static char no_device_reason[320] = "no device";
 
 int dk_cuda_device_count(void)
 {
     int n = 0;
     const cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
-        snprintf(no_device_reason, sizeof no_device_reason, "cudaGetDeviceCount: %s (%s)", cudaGetErrorString(e),
+        /* Without any NVIDIA driver the runtime says its version is "insufficient", which
+         * sends one looking for a newer driver rather than for a GPU node. */
+        const bool no_driver = e == cudaErrorInsufficientDriver && access("/dev/nvidiactl", F_OK) != 0;
+        snprintf(no_device_reason, sizeof no_device_reason, "%scudaGetDeviceCount: %s (%s)",
+                 no_driver ? "no NVIDIA driver loaded (/dev/nvidiactl is missing); " : "", cudaGetErrorString(e),
                  cudaGetErrorName(e));
         (void)cudaGetLastError();
         return 0;

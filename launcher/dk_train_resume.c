@@ -539,6 +539,11 @@ void dk_train_resume_announce(const dk_run *r)
         printf("note: the checkpoint was written by %d rank%s and resumes on %d: the split of the batch and the "
                "collocation points changes, so results agree with an uninterrupted run to rounding only\n",
                md->world_size, md->world_size == 1 ? "" : "s", r->world);
+    /* The kernels split their sums over the threads: another count sums in another order. */
+    if (res->saved->threads != r->cfg->threads)
+        printf("note: the checkpoint was written with [dist] threads = %d and resumes with %d: the kernels' sums run "
+               "in another order, so results agree with an uninterrupted run to rounding only\n",
+               res->saved->threads, r->cfg->threads);
     fflush(stdout);
 }
 

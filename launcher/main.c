@@ -464,15 +464,20 @@ static int run_train(const cli *c, int argc, char **argv)
 {
     /* A stop signal that arrives while MPI starts (a job preempted right after launch, a
      * USR1 forwarded by mpirun) is kept for the first step boundary instead of killing the
-     * rank with the signal's default action. dk_train_run installs the handlers again
-     * once MPI is up, in case its start-up replaced them. */
-    if (dk_signals_install() != DK_OK)
-        fprintf(stderr, "distkan: warning: %s\n", dk_error_message());
+     * rank with the signal's default action: the handlers are installed before MPI starts
+     * (dk_signals_install below), and dk_train_run installs them again once MPI is up, in
+     * case its start-up replaced them. */
     static double timeout_s; /* the deadline's callback reads it */
     dk_deadline *startup = NULL;
-    double watch_s = 0;
-    if (dk_env_seconds("DISTKAN_MPI_TIMEOUT", DK_COMM_WATCH_DEFAULT_S, true, &watch_s) != DK_OK ||
+    double watch_s = 0, unused = 0;
+    /* Every timing variable is checked here, once, and reported by one rank: a bad
+     * DISTKAN_SIGNAL_REPEAT_S would otherwise be reported by every rank, and a typo in
+     * DISTKAN_COMM_TIMEOUT, which only GPU runs read, would surface only on a GPU job. */
+    if (dk_env_seconds("DISTKAN_SIGNAL_REPEAT_S", 0.0, true, &unused) != DK_OK ||
+        dk_env_seconds("DISTKAN_COMM_TIMEOUT", 1.0, false, &unused) != DK_OK ||
+        dk_env_seconds("DISTKAN_MPI_TIMEOUT", DK_COMM_WATCH_DEFAULT_S, true, &watch_s) != DK_OK ||
         dk_env_seconds("DISTKAN_STARTUP_TIMEOUT_S", 600.0, true, &timeout_s) != DK_OK ||
+        dk_signals_install() != DK_OK ||
         (timeout_s > 0 && dk_deadline_start(&startup, timeout_s, startup_expired, &timeout_s) != DK_OK)) {
         if (probably_rank0())
             fprintf(stderr, "distkan: error: %s\n", dk_error_message());

@@ -52,6 +52,18 @@ done
 expect_failure 2 "DISTKAN_STARTUP_TIMEOUT_S = 'soon': expected a number of seconds >= 0" \
     env DISTKAN_STARTUP_TIMEOUT_S=soon "$DISTKAN" train "$cfg" --run-dir never
 [ ! -e never ] || fail "a bad DISTKAN_STARTUP_TIMEOUT_S created a run directory"
+# Every timing variable is checked at start-up and reported once, also one that only GPU
+# runs read (a typo would otherwise show on the GPU job only).
+for var in DISTKAN_SIGNAL_REPEAT_S DISTKAN_COMM_TIMEOUT DISTKAN_MPI_TIMEOUT; do
+    rc=0
+    env "$var=soon" "$MPIEXEC" --oversubscribe -x "$var" -np 2 "$DISTKAN" train "$cfg" --run-dir never \
+        > out.txt 2> err.txt || rc=$?
+    [ "$rc" -eq 2 ] || { cat err.txt; fail "$var=soon: exit $rc, expected 2"; }
+    [ "$(grep -c "$var = 'soon': expected a number of seconds" err.txt)" -eq 1 ] ||
+        { cat err.txt; fail "$var=soon: not reported exactly once"; }
+    [ ! -e never ] || fail "a bad $var created a run directory"
+done
+echo "ok: bad timing variables are reported once, with exit 2"
 # A command other than train under a launcher, run by rank 0 alone (a guarded script):
 # it starts no MPI and so waits for no one.
 timeout 60 "$MPIEXEC" --oversubscribe -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 0 ] && exec "$@"; exit 0' guard \

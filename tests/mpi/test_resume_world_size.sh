@@ -40,3 +40,15 @@ check fit 2 1 20 30 "$mpi/small_fit.ini"
 check fit 1 2 20 30 "$mpi/small_fit.ini"
 check pde 2 1 5 10 "$mpi/small_pde.ini"
 check pde 1 2 15 25 "$mpi/small_pde.ini"
+
+# Another thread count changes the kernels' summation order as another world size changes
+# the split: the resume says so, and says nothing where both stay.
+ckpt=$(printf 'fit.1-to-2/straight/checkpoints/ckpt-%012d.dkc' 20)
+run_ranks 1 train "$mpi/small_fit.ini" --run-dir threads2 --resume "$ckpt" --set dist.threads=2 > threads2.log \
+    || { cat threads2.log; fail "resuming with 2 threads failed"; }
+grep -q "written with \[dist\] threads = 1 and resumes with 2: .*rounding only" threads2.log \
+    || { cat threads2.log; fail "the resume does not note the new thread count"; }
+run_ranks 1 train "$mpi/small_fit.ini" --run-dir threads1 --resume "$ckpt" > threads1.log \
+    || { cat threads1.log; fail "resuming on the same ranks and threads failed"; }
+! grep -q "note:" threads1.log || { cat threads1.log; fail "a note where neither ranks nor threads changed"; }
+echo "ok: a resume with another thread count says its results agree to rounding only"
