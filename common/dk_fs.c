@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 dk_err dk_fsync_dir(const char *dir)
@@ -38,4 +39,10 @@ dk_err dk_fsync_dir_of(const char *path)
     const dk_err err = dk_fsync_dir(dir);
     free(dir);
     return err;
+}
+
+bool dk_same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }

@@ -2,6 +2,8 @@
  * messages, and formatted back to the text that reads back to the same value. */
 #include "dk_config_schema.h"
 
+#include "../common/dk_edit_distance.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -9,44 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Optimal-string-alignment distance, so that a swapped pair of letters ("widht") counts
- * as one edit when suggesting the key that was probably meant. */
-static int edit_distance(const char *a, const char *b)
-{
-    enum { MAX = 64 };
-    size_t la = strlen(a), lb = strlen(b);
-    if (la >= MAX || lb >= MAX)
-        return INT_MAX;
-    int d[MAX + 1][MAX + 1];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int best = d[i - 1][j - 1] + cost;
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    return d[la][lb];
-}
-
 /* A suggestion is worth making only when it is much closer than a random word. Case is
  * ignored: names are lower case, and "LR" means lr. */
 static bool close_enough(const char *typed, const char *candidate)
 {
-    char lower[64];
-    size_t n = 0;
-    for (; typed[n] && n + 1 < sizeof lower; n++)
-        lower[n] = (char)tolower((unsigned char)typed[n]);
-    lower[n] = '\0';
-    int d = edit_distance(lower, candidate);
+    int d = dk_edit_distance(typed, candidate);
     return d <= 2 && (size_t)d < strlen(candidate);
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/dk_fs.h"
 #include "dk_config.h"
 #include "dk_run_files.h"
 #include "dk_run_formats.h"
@@ -267,9 +268,7 @@ bool dk_run_noted_checkpoint_dir(const char *run_dir, char *dir, size_t capacity
 bool dk_run_checkpoints_inside(const char *run_dir, const char *ckpt_dir)
 {
     char own[DK_PATH_MAX];
-    struct stat a, b;
-    return (size_t)snprintf(own, sizeof own, "%s/checkpoints", run_dir) < sizeof own && stat(own, &a) == 0 &&
-           stat(ckpt_dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    return (size_t)snprintf(own, sizeof own, "%s/checkpoints", run_dir) < sizeof own && dk_same_file(own, ckpt_dir);
 }
 
 dk_err dk_run_open_checkpoint(const char *run_dir, const char *ckpt_dir, FILE *warnings, dk_ckpt_reader **out,

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "../checkpoint/dk_ckpt_dir.h"
+#include "../common/dk_edit_distance.h"
+#include "../common/dk_fs.h"
 #include "../checkpoint/dk_ckpt_file.h"
 #include "dk_run_files.h"
 #include "dk_run_history.h"
@@ -114,39 +116,6 @@ static dk_err open_latest_of_run(dk_run *r, const char *dir, const char *spec)
     return DK_OK;
 }
 
-/* The edit distance between a and b (insertions, deletions, substitutions and swaps of
- * neighbours), case ignored; 3 for anything farther than 2. */
-static int typo_distance(const char *a, const char *b)
-{
-    enum { MAX = 8 };
-    const int n = (int)strlen(a), m = (int)strlen(b);
-    if (n > MAX || m > MAX || abs(n - m) > 2)
-        return 3;
-    int d[MAX + 1][MAX + 1];
-    for (int i = 0; i <= n; i++)
-        for (int j = 0; j <= m; j++) {
-            if (i == 0 || j == 0) {
-                d[i][j] = i + j;
-                continue;
-            }
-            const char x = (char)tolower((unsigned char)a[i - 1]), y = (char)tolower((unsigned char)b[j - 1]);
-            int best = d[i - 1][j - 1] + (x != y);
-            best = d[i - 1][j] + 1 < best ? d[i - 1][j] + 1 : best;
-            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
-            if (i > 1 && j > 1 && x == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == y &&
-                d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    return d[n][m] < 3 ? d[n][m] : 3;
-}
-
-static bool same_dir(const char *a, const char *b)
-{
-    struct stat x, y;
-    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
 /* Rank 0, --resume PATH: a path that does not exist or is a directory is a mistake in the
  * command line, not a failure of the run: exit 2, or a job script that requeues on exit 1
  * repeats it forever. The message says what was likely meant. Other paths are left to
@@ -158,7 +127,7 @@ static dk_err check_resume_path(const dk_run *r, const char *spec)
         const int e = errno;
         if (e != ENOENT && e != ENOTDIR)
             return DK_OK;
-        const int to_latest = typo_distance(spec, "latest"), to_auto = typo_distance(spec, "auto");
+        const int to_latest = dk_edit_distance(spec, "latest"), to_auto = dk_edit_distance(spec, "auto");
         if (!strchr(spec, '/') && (to_latest <= 2 || to_auto <= 2))
             DK_ERROR(DK_ERR_USAGE,
                      "--resume %s: no such file; did you mean --resume %s? (--resume takes latest, auto or the path "
@@ -186,8 +155,8 @@ static dk_err check_resume_path(const dk_run *r, const char *spec)
         dk_error_clear();
         own[0] = '\0';
     }
-    const bool own_checkpoints = own[0] && same_dir(spec, own);
-    if (same_dir(spec, r->cfg->run_dir) || own_checkpoints)
+    const bool own_checkpoints = own[0] && dk_same_file(spec, own);
+    if (dk_same_file(spec, r->cfg->run_dir) || own_checkpoints)
         DK_ERROR(DK_ERR_USAGE,
                  "--resume %s: a directory, this run's %s directory; --resume takes latest, auto or a checkpoint "
                  "file: give --resume latest to continue from its newest checkpoint",
@@ -388,8 +357,7 @@ static bool in_own_checkpoint_dir(const dk_run *r, const char *path)
         dir[1] = '\0'; /* a checkpoint in / */
     else
         *slash = '\0';
-    struct stat a, b;
-    return stat(own, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    return dk_same_file(own, dir);
 }
 
 /* --resume auto: "latest" when the checkpoint directory holds a checkpoint file, else a new
