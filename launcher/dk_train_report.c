@@ -62,6 +62,11 @@ void dk_train_print_header(const dk_run *r)
                                                                                : ", all-reduce: MPI staged through host memory";
     printf("device: %s (%s)%s%s%s\n", r->device.name, r->device.why, all_reduce, r->dev && r->device.shared ? ": " : "",
            r->dev && r->device.shared ? r->device.sharing : "");
+    /* device = cpu with comm = nccl is a static contradiction, found by the config's
+     * unused-key check; auto falling back to the CPU is known only here. */
+    if (!r->dev && cfg->comm == DK_COMM_CHOICE_NCCL)
+        printf("warning: [dist] comm = nccl is not used: the ranks compute on CPUs, whose gradients are summed with "
+               "MPI\n");
     dk_network_view(r->net, stdout);
     if (r->schedule.n_stages > 1) {
         printf("grid schedule:");
