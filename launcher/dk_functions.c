@@ -66,9 +66,10 @@ dk_err dk_functions(const dk_functions_options *o, FILE *report)
         DK_ERROR(DK_ERR_USAGE, "--points %ld: expected an integer in [2, %d]", o->points, DK_FUNCTIONS_MAX_POINTS);
     if (o->has_range && !(isfinite(o->lo) && isfinite(o->hi) && o->lo < o->hi))
         DK_ERROR(DK_ERR_USAGE, "--range %g,%g: expected two finite numbers LO,HI with LO < HI", o->lo, o->hi);
-    dk_network *net = NULL;
-    char source[DK_PATH_MAX];
-    DK_CALL(dk_model_load(o->model, 1, 1, 0, report, &net, source, sizeof source));
+    dk_trained_model model;
+    DK_CALL(dk_model_load(o->model, 1, 1, 0, report, &model));
+    const dk_network *net = model.net;
+    const char *source = model.source;
     dk_table_out out;
     dk_err err = DK_OK;
     if (o->has_range && net->dtype == DK_F32 && (fabs(o->lo) > FLT_MAX || fabs(o->hi) > FLT_MAX))
@@ -94,7 +95,7 @@ dk_err dk_functions(const dk_functions_options *o, FILE *report)
                     tally.non_finite, tally.non_finite == 1 ? "" : "s", tally.layer, tally.input, tally.output,
                     tally.x);
     }
-    dk_network_destroy(&net);
+    dk_trained_model_free(&model);
     DK_CALL(err);
     return DK_OK;
 }

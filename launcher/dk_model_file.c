@@ -426,18 +426,42 @@ dk_err dk_model_read(dk_ckpt_reader *rd, int max_batch, int n_threads, int jet, 
     return DK_OK;
 }
 
-dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_network **net,
-                     char *source, size_t capacity)
+void dk_trained_model_free(dk_trained_model *m)
 {
-    *net = NULL;
+    if (m->input_names) /* set only with a network, one per input */
+        for (int a = 0; a < m->net->widths[0]; a++)
+            free(m->input_names[a]);
+    free(m->input_names);
+    free(m->source);
+    dk_network_destroy(&m->net);
+    *m = (dk_trained_model){0};
+}
+
+/* The checkpoint's own copies of the names go with its reader: the model keeps its own. */
+static dk_err copy_input_names(const Dk__Model *m, dk_trained_model *out)
+{
+    if (m->n_input_names == 0) /* dk_model_read has checked it is 0 or one per input */
+        return DK_OK;
+    DK_CALL(DK_CALLOC(out->input_names, m->n_input_names, "the model's input names"));
+    for (size_t a = 0; a < m->n_input_names; a++)
+        if (!(out->input_names[a] = strdup(m->input_names[a])))
+            DK_ERROR(DK_ERR_MEMORY, "out of memory copying the model's input names");
+    return DK_OK;
+}
+
+dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_trained_model *out)
+{
+    *out = (dk_trained_model){0};
     dk_ckpt_reader *rd = NULL;
     DK_CALL(open_model(path, warnings, &rd));
-    dk_err err = dk_model_read(rd, max_batch, n_threads, jet, net);
-    if (err == DK_OK && (size_t)snprintf(source, capacity, "%s", dk_ckpt_label(rd)) >= capacity)
-        err = dk_error_set(DK_ERR_USAGE, __FILE__, __LINE__, "%s: the path is too long", dk_ckpt_label(rd));
+    dk_err err = dk_model_read(rd, max_batch, n_threads, jet, &out->net);
+    if (err == DK_OK && !(out->source = strdup(dk_ckpt_label(rd))))
+        err = dk_error_set(DK_ERR_MEMORY, __FILE__, __LINE__, "out of memory copying a path");
+    if (err == DK_OK)
+        err = copy_input_names(dk_ckpt_manifest(rd)->model, out);
     dk_ckpt_close(&rd);
     if (err != DK_OK) {
-        dk_network_destroy(net);
+        dk_trained_model_free(out);
         return dk_error_push(err, __FILE__, __LINE__, __func__);
     }
     return DK_OK;

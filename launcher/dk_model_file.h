@@ -75,15 +75,23 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
  * false, no every or every_seconds). Always returns an error (DK_ERR_IO). */
 dk_err dk_model_run_without_checkpoints(const char *run_dir, const char *dir);
 
+/* A trained model as the tools that use one read it back. */
+typedef struct dk_trained_model {
+    dk_network *net;
+    char *source;       /* the checkpoint file it was read from */
+    char **input_names; /* the training CSV's input columns, net->widths[0] of them; NULL when the
+                         * checkpoint names none (a built-in function, a PDE, an older version) */
+} dk_trained_model;
+
 /* The trained model stored in `path`: a checkpoint file, a directory of checkpoints, or a
  * run directory (whose checkpoints/ is used when it holds none itself). A directory gives
  * its newest checkpoint that verifies; newer ones that fail are skipped with a warning on
  * `warnings` (if not NULL). A file is verified whole (every chunk's CRC) before use. The
- * model is then read as dk_model_read does; the checkpoint's path goes to
- * source[capacity]. Errors name the path and what is wrong: no checkpoint, a damaged file
- * (DK_ERR_DATA), a model that dk_model_read refuses. */
-dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_network **net,
-                     char *source, size_t capacity);
+ * network is then read as dk_model_read does. Errors name the path and what is wrong: no
+ * checkpoint, a damaged file (DK_ERR_DATA), a model that dk_model_read refuses; out is
+ * then all NULL. Free with dk_trained_model_free. */
+dk_err dk_model_load(const char *path, int max_batch, int n_threads, int jet, FILE *warnings, dk_trained_model *out);
+void dk_trained_model_free(dk_trained_model *m);
 
 /* The model of a checkpoint already open and verified: builds a CPU network of the model's
  * widths, G, k and precision with room for max_batch rows (with buffers for

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../checkpoint/dk_ckpt_file.h"
 #include "../kernels/dk_bspline.h"
 #include "../layers/dk_network.h"
 #include "../tasks/dk_csv.h"
@@ -289,27 +288,22 @@ static void name_list(char *buf, size_t n_chars, const char *const *names, size_
  * fit records the training header's input names (Model.input_names): a warning when the
  * points' names differ, saying whether they are only reordered. A model without names (a
  * built-in function, a PDE, an older version) is not checked. */
-static void warn_input_names(const predict_job *j, const char *source, const char *points, FILE *report)
+static void warn_input_names(const predict_job *j, const char *const *model_names, const char *points,
+                             FILE *report)
 {
-    dk_ckpt_reader *rd = NULL;
-    if (dk_ckpt_open(&rd, source) != DK_OK) { /* read moments ago: only a race could fail it */
-        dk_error_clear();
-        return;
-    }
-    const Dk__Model *m = dk_ckpt_manifest(rd)->model;
-    const size_t n = m && m->n_input_names == (size_t)j->n_in ? m->n_input_names : 0;
+    const size_t n = model_names ? (size_t)j->n_in : 0;
     size_t differ = 0, found = 0;
     for (size_t a = 0; a < n; a++) {
-        differ += strcmp(m->input_names[a], j->names[a]) != 0;
+        differ += strcmp(model_names[a], j->names[a]) != 0;
         for (size_t b = 0; b < n; b++)
-            if (!strcmp(m->input_names[a], j->names[b])) {
+            if (!strcmp(model_names[a], j->names[b])) {
                 found++;
                 break;
             }
     }
     if (differ > 0) {
         char model[512], file[512];
-        name_list(model, sizeof model, (const char *const *)m->input_names, n);
+        name_list(model, sizeof model, model_names, n);
         name_list(file, sizeof file, j->names, n);
         fprintf(report,
                 "distkan: warning: %s names its input columns %s; the model was trained on %s%s: predict takes "
@@ -319,7 +313,6 @@ static void warn_input_names(const predict_job *j, const char *source, const cha
                 found == n ? "the model sees these inputs swapped: reorder the columns" : "check that they hold the "
                 "model's inputs in its order");
     }
-    dk_ckpt_close(&rd);
 }
 
 /* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
@@ -352,10 +345,10 @@ static void evaluate(dk_network *net, const predict_job *j, long n, const void *
 
 dk_err dk_predict(const dk_predict_options *o, FILE *report)
 {
-    dk_network *net = NULL;
-    char source[DK_PATH_MAX];
-    DK_CALL(dk_model_load(o->model, PREDICT_BLOCK_ROWS, omp_get_max_threads(), o->derivatives, report, &net, source,
-                          sizeof source));
+    dk_trained_model model;
+    DK_CALL(dk_model_load(o->model, PREDICT_BLOCK_ROWS, omp_get_max_threads(), o->derivatives, report, &model));
+    dk_network *net = model.net;
+    const char *source = model.source;
     dk_csv_info info = {0};
     dk_table_out out = {0};
     long *slot = NULL;
@@ -400,7 +393,7 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     evaluate(net, &job, info.n_rows, values, x, u_plain, out.f, &tally);
     DK_CALL_GOTO(err, done, dk_table_out_commit(&out));
     fprintf(report, "distkan: %ld point%s evaluated with %s\n", info.n_rows, info.n_rows == 1 ? "" : "s", source);
-    warn_input_names(&job, source, o->points, report);
+    warn_input_names(&job, (const char *const *)model.input_names, o->points, report);
     warn_outside_grid(&job, info.n_rows, leave, o->points, report);
     if (tally.non_finite > 0)
         fprintf(report,
@@ -424,6 +417,6 @@ done:
     free(leave);
     free(knots);
     dk_csv_info_free(&info);
-    dk_network_destroy(&net);
+    dk_trained_model_free(&model);
     return err;
 }

@@ -225,7 +225,7 @@ static void check_same_network(const dk_network *a, const dk_network *b)
  * back bit for bit; a directory gives its newest checkpoint. */
 static void load_round_trip(dk_dtype dtype)
 {
-    char dir[256], ckdir[512], path[600], older[600], source[1024];
+    char dir[256], ckdir[512], path[600], older[600];
     scratch_dir(dir, "model-load");
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     assert_int_equal(mkdir(ckdir, 0755), 0);
@@ -236,12 +236,13 @@ static void load_round_trip(dk_dtype dtype)
     save_model(m.net, path);
     const char *where[] = {path, ckdir, dir};
     for (int w = 0; w < 3; w++) {
-        dk_network *back = NULL;
-        assert_dk_ok(dk_model_load(where[w], 32, 1, 0, NULL, &back, source, sizeof source));
-        check_same_network(back, m.net);
-        assert_string_equal(source, path);
-        assert_int_equal(back->max_batch, 32);
-        dk_network_destroy(&back);
+        dk_trained_model back;
+        assert_dk_ok(dk_model_load(where[w], 32, 1, 0, NULL, &back));
+        check_same_network(back.net, m.net);
+        assert_string_equal(back.source, path);
+        assert_int_equal(back.net->max_batch, 32);
+        assert_null(back.input_names); /* none saved */
+        dk_trained_model_free(&back);
     }
     free_model(&other);
     free_model(&m);
@@ -255,7 +256,7 @@ static void test_load_round_trip_f32(void **state) { load_round_trip(DK_F32); }
  * named by its tensor when given by name. */
 static void test_load_skips_damaged_newest(void **state)
 {
-    char dir[256], good[600], bad[600], source[1024];
+    char dir[256], good[600], bad[600];
     scratch_dir(dir, "model-damaged");
     model m = make_model(DK_F64, 3);
     snprintf(good, sizeof good, "%s/ckpt-000000000001.dkc", dir);
@@ -268,34 +269,35 @@ static void test_load_skips_damaged_newest(void **state)
     spit(bad, bytes, n);
     free(bytes);
 
-    dk_network *back = NULL;
-    assert_dk_error(dk_model_load(bad, 8, 1, 0, NULL, &back, source, sizeof source), DK_ERR_DATA, "layers.1.mask");
-    assert_null(back);
+    dk_trained_model back;
+    assert_dk_error(dk_model_load(bad, 8, 1, 0, NULL, &back), DK_ERR_DATA, "layers.1.mask");
+    assert_null(back.net);
+    assert_null(back.source);
     captured_text warn;
-    assert_dk_ok(dk_model_load(dir, 8, 1, 0, capture_begin(&warn), &back, source, sizeof source));
+    assert_dk_ok(dk_model_load(dir, 8, 1, 0, capture_begin(&warn), &back));
     char *text = capture_end(&warn);
     assert_non_null(strstr(text, "skipping checkpoint"));
     assert_non_null(strstr(text, "ckpt-000000000002.dkc"));
-    assert_string_equal(source, good);
-    check_same_network(back, m.net);
+    assert_string_equal(back.source, good);
+    check_same_network(back.net, m.net);
     free(text);
-    dk_network_destroy(&back);
+    dk_trained_model_free(&back);
     free_model(&m);
     scratch_remove(dir);
 }
 
 static void test_load_errors(void **state)
 {
-    char dir[256], path[600], source[1024];
+    char dir[256], path[600];
     scratch_dir(dir, "model-errors");
-    dk_network *net = NULL;
+    dk_trained_model net;
     snprintf(path, sizeof path, "%s/missing.dkc", dir);
-    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_IO, "missing.dkc");
-    assert_dk_error(dk_model_load(dir, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_IO,
+    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net), DK_ERR_IO, "missing.dkc");
+    assert_dk_error(dk_model_load(dir, 8, 1, 0, NULL, &net), DK_ERR_IO,
                     "holds no checkpoint");
     snprintf(path, sizeof path, "%s/notes.txt", dir);
     write_text(path, "not a checkpoint\n");
-    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_DATA, "notes.txt");
+    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net), DK_ERR_DATA, "notes.txt");
 
     /* A manifest whose G disagrees with its layers, and knots out of order: files that
      * verify (their CRCs are right) but do not hold a model distkan can run. */
@@ -304,24 +306,28 @@ static void test_load_errors(void **state)
     m.net->G += 1;
     save_model(m.net, path);
     m.net->G -= 1;
-    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_DATA,
+    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net), DK_ERR_DATA,
                     "layer 0's shape disagrees");
     double *knots = (double *)m.net->state + m.net->layers[1].grid;
     const double keep = knots[4];
     knots[4] = knots[3];
     save_model(m.net, path);
-    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_DATA,
+    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net), DK_ERR_DATA,
                     "tensor layers.1.knots, input 0: knot 4");
     knots[4] = keep;
-    /* Input names: one per input or none. */
+    /* Input names: one per input or none; the loaded model keeps its own copies. */
     char *names[] = {"a", "b", "c", "d"};
     save_model_named(m.net, path, names, (size_t)m.net->widths[0]);
-    assert_dk_ok(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source));
-    dk_network_destroy(&net);
+    assert_dk_ok(dk_model_load(path, 8, 1, 0, NULL, &net));
+    assert_non_null(net.input_names);
+    for (int a = 0; a < m.net->widths[0]; a++)
+        assert_string_equal(net.input_names[a], names[a]);
+    dk_trained_model_free(&net);
+    assert_null(net.net);
     save_model_named(m.net, path, names, (size_t)m.net->widths[0] + 1);
-    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net, source, sizeof source), DK_ERR_DATA,
-                    "the model names 4 inputs but has 3");
-    assert_null(net);
+    assert_dk_error(dk_model_load(path, 8, 1, 0, NULL, &net), DK_ERR_DATA, "the model names 4 inputs but has 3");
+    assert_null(net.net);
+    assert_null(net.input_names);
     free_model(&m);
     scratch_remove(dir);
 }
