@@ -78,10 +78,14 @@ dk_unpack_main() {
     if ls "$debs"/fallback/*.deb >/dev/null 2>&1; then
       mkdir -p "$R/fallback"
       for f in "$debs"/fallback/*.deb; do dpkg -x "$f" "$R/fallback"; done
-      local lib name
+      # The list is read whole before grep looks at it: sourced under `set -o pipefail` (as
+      # gpu_check.sh does), `ldconfig -p | awk | grep -q` failed whenever grep's early exit
+      # killed awk with SIGPIPE, and a library the system has (libz.so.1) read as missing.
+      local lib name system_libs
+      system_libs=$({ /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | awk '{print $1}')
       for lib in $(find "$R/fallback" -name 'lib*.so.[0-9]' \( -type f -o -type l \)); do
         name=${lib##*/}
-        if ! { /sbin/ldconfig -p 2>/dev/null || ldconfig -p 2>/dev/null; } | awk '{print $1}' | grep -qxF "$name"; then
+        if ! grep -qxF "$name" <<< "$system_libs"; then
           ln -sf "$lib" "$L/$name" && echo "dkdeps: the system lacks $name; using Debian's"
         fi
       done
@@ -161,7 +165,8 @@ dk_unpack_main() {
     tk=$(cd "$(dirname "$(readlink -f "$nvcc")")/.." && pwd)
     for d in "$tk/lib64" "$tk/lib" "$tk/targets/x86_64-linux/lib"; do
       [ -d "$d" ] && d=$(readlink -f "$d") || continue
-      if ls "$d" 2>/dev/null | grep -qE '^lib(cudart|nccl)\.so' && [[ ":$LD_LIBRARY_PATH:" != *":$d:"* ]]; then
+      if { compgen -G "$d/libcudart.so*" || compgen -G "$d/libnccl.so*"; } >/dev/null \
+         && [[ ":$LD_LIBRARY_PATH:" != *":$d:"* ]]; then
         export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
       fi
     done
