@@ -89,8 +89,17 @@ step() {
   fi
   echo "=== [$(stamp)] $name (limit ${limit}s): $*"
   local t0=$SECONDS
-  timeout -k 10 "$limit" "$@" 2>&1 | tee "$W/$name.log"
-  local rc=${PIPESTATUS[0]}
+  # Echoed from the step's log file, not through a pipe to tee: a child that outlives the
+  # step (an MPI rank left behind by a killed mpirun) would hold the pipe, and tee with it,
+  # open past the step's limit and the device tool's, and the summary would be lost.
+  : > "$W/$name.log" # there before tail opens it
+  timeout -k 10 "$limit" "$@" >> "$W/$name.log" 2>&1 < /dev/null &
+  local pid=$!
+  tail -n +1 -s 0.2 --pid="$pid" -f "$W/$name.log" &
+  local tail_pid=$!
+  wait "$pid"
+  local rc=$?
+  wait "$tail_pid"
   local dt=$(( SECONDS - t0 ))
   secs+=("$dt")
   if (( rc == 0 )); then
@@ -194,14 +203,14 @@ if [ "$mode" != tests ]; then
     step bench bench_gpu_layer 120 20 "$B/bench_gpu_layer" --quick --md "$OUT/bench_gpu_layer.md"
     step bench allreduce_nccl_1rank 60 15 mpirun -np 1 "${mpi_flags[@]}" "$B/bench_allreduce" nccl --quick
     step bench allreduce_mpi_2ranks 60 15 mpirun -np 2 "${mpi_flags[@]}" "$B/bench_allreduce" mpi --quick
-    step bench pde_gpu_vs_cpu 120 30 env POINTS=100000 STEPS=6 bench/gpu/bench_pde_gpu.sh "$BUILD_DIR" "$W/pde"
+    step bench pde_gpu_vs_cpu 120 30 env POINTS=100000 STEPS=6 bash bench/gpu/bench_pde_gpu.sh "$BUILD_DIR" "$W/pde"
   else
     # torch.compile: the G = 10 rows only (the target's), at most 60 s of compiling.
     step bench bench_gpu_layer 330 90 "$B/bench_gpu_layer" --compile-grids 10 --compile-budget 60 \
       --md "$OUT/bench_gpu_layer.md"
     step bench allreduce_nccl_1rank 90 20 mpirun -np 1 "${mpi_flags[@]}" "$B/bench_allreduce" nccl
     step bench allreduce_mpi_2ranks 120 30 mpirun -np 2 "${mpi_flags[@]}" "$B/bench_allreduce" mpi
-    step bench pde_gpu_vs_cpu 180 60 bench/gpu/bench_pde_gpu.sh "$BUILD_DIR" "$W/pde"
+    step bench pde_gpu_vs_cpu 180 60 bash bench/gpu/bench_pde_gpu.sh "$BUILD_DIR" "$W/pde"
   fi
 fi
 
