@@ -25,7 +25,9 @@ dk_err dk_make_dirs(const char *dir)
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
-            if (path[0] && mkdir(path, 0755) != 0 && errno != EEXIST)
+            /* 0777 and 0666 for every file: the umask decides, so that a project group's
+             * members (umask 002) can resume each other's runs in a shared directory. */
+            if (path[0] && mkdir(path, 0777) != 0 && errno != EEXIST)
                 DK_ERROR(DK_ERR_IO, "cannot create directory '%s': %s", path, strerror(errno));
             *p = saved;
             if (saved == '\0')
@@ -60,7 +62,7 @@ static dk_err create_exclusive(const char *fresh, FILE **out)
     if (lstat(fresh, &st) == 0 && !S_ISDIR(st.st_mode))
         unlink(fresh);
     /* Readable too: a run reads its log back to record its checksum in checkpoints. */
-    const int fd = open(fresh, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    const int fd = open(fresh, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0)
         DK_ERROR(DK_ERR_IO, "cannot create '%s': %s", fresh, strerror(errno));
     FILE *f = fdopen(fd, "wb");
@@ -272,7 +274,7 @@ static dk_err copy_file(const char *from, const char *to)
     FILE *in = fopen(from, "rb");
     if (!in)
         DK_ERROR(DK_ERR_IO, "cannot open '%s' to copy it: %s", from, strerror(errno));
-    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!out) {
         int e = errno;

@@ -84,7 +84,7 @@ static dk_err take_lock(const char *path, const char *dir, const char *what, con
     *fd_out = -1;
     /* Not through a symbolic link: the holder's line would overwrite whatever file it
      * names, which anyone able to write to a shared run directory could choose. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0 && errno == ELOOP)
         DK_ERROR(DK_ERR_IO, "the lock file '%s' of %s '%s' is a symbolic link: refusing to follow it (remove it)",
                  path, what, dir);

@@ -84,7 +84,7 @@ static dk_err make_aside_dir(const char *ckpt_dir, char *aside, size_t cap)
                          : snprintf(aside, cap, "%s/earlier-%s-%d", ckpt_dir, stamp, k);
         if (len < 0 || (size_t)len >= cap)
             DK_ERROR(DK_ERR_USAGE, "%s: path too long", ckpt_dir);
-        if (mkdir(aside, 0755) == 0)
+        if (mkdir(aside, 0777) == 0)
             return DK_OK;
         if (errno != EEXIST)
             DK_ERROR(DK_ERR_IO, "cannot create %s: %s", aside, strerror(errno));
