@@ -34,19 +34,33 @@ expect_failure() {
     echo "ok: exit $rc, $(head -n 1 err.txt)"
 }
 
+# How long a test waits for a background run to reach a point (its first log lines): long,
+# since a loaded machine or a Debug build may take half a minute to start a run; the wait
+# ends as soon as the point is reached. DK_TEST_WAIT_S overrides.
+DK_TEST_WAIT_S=${DK_TEST_WAIT_S:-120}
+
+# wait_for_lines FILE PATTERN N: until FILE holds N lines matching PATTERN; returns 1 when
+# DK_TEST_WAIT_S seconds have passed first.
+wait_for_lines() {
+    local file=$1 pattern=$2 n=$3 deadline=$((SECONDS + DK_TEST_WAIT_S)) c
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        c=$(grep -c -- "$pattern" "$file" 2> /dev/null || true)
+        [ "${c:-0}" -ge "$n" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # stop_train_after N DIR LOG ARGS...: `distkan train ARGS` (its run directory DIR, output to
 # LOG) stopped by SIGTERM once DIR's log holds N training lines; fails unless it stopped
 # cleanly (exit 0, a stop line).
 stop_train_after() {
-    local lines=$1 dir=$2 log=$3 logging=0 rc=0
+    local lines=$1 dir=$2 log=$3 rc=0
     shift 3
     "$DISTKAN" train "$@" > "$log" 2>&1 &
     local pid=$!
-    for _ in $(seq 1 400); do
-        [ "$(cat "$dir/metrics.jsonl.partial" 2> /dev/null | grep -c '"phase"')" -ge "$lines" ] && { logging=1; break; }
-        sleep 0.05
-    done
-    [ "$logging" -eq 1 ] || fail "$dir: the run did not start logging"
+    wait_for_lines "$dir/metrics.jsonl.partial" '"phase"' "$lines" ||
+        { kill -KILL "$pid" 2> /dev/null; cat "$log"; fail "$dir: the run did not start logging in ${DK_TEST_WAIT_S} s"; }
     kill -TERM "$pid"
     wait "$pid" || rc=$?
     [ "$rc" -eq 0 ] && grep -q "^stopped by SIGTERM" "$log" || { cat "$log"; fail "$dir: not stopped cleanly (exit $rc)"; }

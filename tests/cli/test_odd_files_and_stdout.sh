@@ -7,7 +7,10 @@
 # - a training run whose progress reader goes away (`| head -n 3`) trains on to the end
 #   and writes its results, warning once, instead of dying of SIGPIPE without a checkpoint.
 source "$(dirname "$0")/../lib.sh"
-cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
+# A copy in the scratch directory: the commands below are word-split strings, and the
+# source tree's path may hold spaces.
+cp "$SOURCE_DIR/tests/mpi/small_fit.ini" small_fit.ini
+cfg=small_fit.ini
 opts=(--set train.steps=5 --set checkpoint.every=5)
 
 echo precious > precious.txt

@@ -3,7 +3,10 @@
 # directory and the option that chose it, before any training step. Before, an existing
 # writable lock file let the run train to its first checkpoint and fail there.
 source "$(dirname "$0")/../lib.sh"
-cfg="$SOURCE_DIR/tests/mpi/small_fit.ini"
+# A copy in the scratch directory: the commands below are word-split strings, and the
+# source tree's path may hold spaces.
+cp "$SOURCE_DIR/tests/mpi/small_fit.ini" small_fit.ini
+cfg=small_fit.ini
 if [ "$(id -u)" = 0 ]; then
     command -v setpriv > /dev/null || { echo "root without setpriv: permissions cannot be enforced: skipped"; exit 77; }
     as_user() { setpriv --bounding-set -dac_override,-dac_read_search "$@"; }

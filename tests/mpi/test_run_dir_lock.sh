@@ -9,11 +9,7 @@ cfg="$SOURCE_DIR/tests/mpi/slow_pde.ini"
 
 # wait_for_log DIR: until DIR's run has logged two training lines.
 wait_for_log() {
-    for _ in $(seq 1 400); do
-        [ "$(cat "$1/metrics.jsonl.partial" 2> /dev/null | grep -c '"phase"')" -ge 2 ] && return 0
-        sleep 0.05
-    done
-    fail "$1: the run did not start logging"
+    wait_for_lines "$1/metrics.jsonl.partial" '"phase"' 2 || fail "$1: the run did not start logging in ${DK_TEST_WAIT_S} s"
 }
 
 # A checkpoint after every update, so that checkpoints, their temporary files and pruning

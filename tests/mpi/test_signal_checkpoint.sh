@@ -16,11 +16,9 @@ run_ranks 2 train "$cfg" --run-dir reference > reference.log || { cat reference.
 start() {
     "$MPIEXEC" --oversubscribe -np 2 "$DISTKAN" train "$cfg" --run-dir "$1" "${@:2}" > "$1.log" 2> "$1.err" &
     pid=$!
-    for _ in $(seq 1 200); do
-        [ "$(cat "$1/metrics.jsonl.partial" 2> /dev/null | wc -l)" -ge 4 ] && return 0
-        sleep 0.05
-    done
-    fail "$1: the run did not start logging"
+    wait_for_lines "$1/metrics.jsonl.partial" . 4 && return 0
+    kill -TERM "$pid" 2> /dev/null # mpirun passes it on to the ranks
+    fail "$1: the run did not start logging in ${DK_TEST_WAIT_S} s"
 }
 
 # stop_and_resume NAME SIGNAL TARGET EXPECTED_STATUS: stops the run with SIGNAL sent to
