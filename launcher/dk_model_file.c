@@ -130,14 +130,28 @@ static bool saves_no_checkpoint(const dk_config *cfg)
     return !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0;
 }
 
-/* A relative [checkpoint] dir was taken from where the run started, which the run
- * directory does not record: it is tried from here. */
+/* The last path component of `path`, trailing slashes left out, in out[cap]. */
+static void last_component(const char *path, char *out, size_t cap)
+{
+    size_t end = strlen(path);
+    while (end > 1 && path[end - 1] == '/')
+        end--;
+    size_t start = end;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+    snprintf(out, cap, "%.*s", (int)(end - start), path + start);
+}
+
+/* A relative [checkpoint] dir was taken from where the run started. It is tried from here;
+ * failing that, the absolute path the run's start noted (DK_RUN_CHECKPOINT_NOTE) is taken
+ * when it is a directory of the same name: the note of the run that wrote config.ini, as
+ * a later start would have replaced it and made it decide. */
 dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
 {
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
     const dk_config *cfg; /* unreadable: the default place */
-    char noted[DK_CKPT_PATH_MAX];
+    char noted[DK_CKPT_PATH_MAX] = "";
     if (note_decides(run_dir, &cfg, noted, sizeof noted)) {
         if (!is_dir(noted))
             DK_ERROR(DK_ERR_IO, "%s: its %s names %s, which is not a directory (moved?): give the checkpoint directory "
@@ -148,6 +162,16 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
     }
     if (!cfg || !cfg->ckpt_dir[0])
         return DK_OK;
+    if (!is_dir(cfg->ckpt_dir) && cfg->ckpt_dir[0] != '/' && noted[0] == '/' && is_dir(noted)) {
+        char want[256], have[256];
+        last_component(cfg->ckpt_dir, want, sizeof want);
+        last_component(noted, have, sizeof have);
+        if (!strcmp(want, have)) {
+            if ((size_t)snprintf(dir, capacity, "%s", noted) >= capacity)
+                DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", noted);
+            return DK_OK;
+        }
+    }
     if (!is_dir(cfg->ckpt_dir))
         DK_ERROR(DK_ERR_IO,
                  "%s: its config.ini sets [checkpoint] dir = %s, which is not a directory%s: give the checkpoint "

@@ -230,6 +230,13 @@ cmp -s custom_pred.csv kept.csv || fail "predict through [checkpoint] dir wrote 
 mv custom_ckpts moved_ckpts
 expect_failure 1 "custom_run: its config.ini sets \[checkpoint\] dir = custom_ckpts, which is not a directory from here" \
     "$DISTKAN" predict custom_run grid.csv --out custom_pred.csv
+# A run started elsewhere with a relative [checkpoint] dir: from here that dir does not
+# resolve, and the absolute path its start noted in the run directory is taken.
+mkdir started_there
+(cd started_there && "$DISTKAN" train "$SOURCE_DIR/tests/mpi/small_fit.ini" --run-dir there --set train.steps=3 \
+    --set checkpoint.dir=rel_ckpts > /dev/null) || fail "the run with a relative checkpoint dir failed"
+"$DISTKAN" predict started_there/there grid.csv --out there.csv 2> there.log || { cat there.log; fail "predict on a run started elsewhere"; }
+grep -q "evaluated with $PWD/started_there/rel_ckpts/ckpt-000000000003.dkc" there.log || { cat there.log; fail "not the noted checkpoint"; }
 # A run whose newest checkpoint is older than its end ([checkpoint] final = false): the
 # model is that checkpoint's, and predict says so.
 cp -r run early_run
