@@ -74,6 +74,7 @@ struct block {
     std::map<const void *, std::unique_ptr<unsigned char[]>> shared;
     std::unique_ptr<unsigned char[]> dynamic;
     size_t dynamic_bytes = 0;
+    size_t static_bytes = 0; /* the __shared__ arrays' so far */
     void (*body)(void *) = nullptr;
     void *arg = nullptr;
 };
@@ -214,6 +215,7 @@ void run_block(block &b, const launch_config &c, uint3 idx, unsigned threads, bo
         std::memset(b.warps[w].bank, 0, sizeof b.warps[w].bank);
     }
     b.shared.clear();
+    b.static_bytes = 0;
     b.dynamic.reset(fresh_zone(c.shared_bytes));
     b.dynamic_bytes = c.shared_bytes;
     const dim3 bd = c.block;
@@ -332,8 +334,18 @@ void *block_shared(const void *site, size_t bytes)
     block &b = *running;
     me("a __shared__ declaration");
     auto &zone = b.shared[site];
-    if (!zone)
+    if (!zone) {
+        /* nvcc refuses static shared memory beyond 48 KiB per block at compile time, and a
+         * launch whose static and dynamic parts exceed the opt-in limit fails. */
+        b.static_bytes += bytes;
+        if (b.static_bytes > DEFAULT_SHARED)
+            fatal("%zu bytes of static __shared__ arrays in one block, beyond the 48 KiB a GPU allows (ptxas "
+                  "refuses it)", b.static_bytes);
+        if (b.static_bytes + b.dynamic_bytes > OPTIN_SHARED)
+            fatal("%zu bytes of static and %zu of dynamic shared memory in one block, beyond the %zu a GPU allows",
+                  b.static_bytes, b.dynamic_bytes, (size_t)OPTIN_SHARED);
         zone.reset(fresh_zone(bytes));
+    }
     return zone.get();
 }
 
@@ -391,7 +403,9 @@ cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, 
     if (!func || attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || (size_t)value > OPTIN_SHARED)
         return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute(%p, %d, %d)", func, (int)attr, value);
     /* Per kernel on a GPU; the emulator keeps the largest any kernel was given, so it only
-     * catches a launch that no kernel was ever opted in for. */
+     * catches a launch that no kernel was ever opted in for. (A launch names its kernel only
+     * as the call in a lambda, cu_to_cpp.sed: a template deduced from the arguments, as most
+     * are, has no address to compare with `func`.) */
     std::lock_guard<std::mutex> l(limit_m);
     if ((size_t)value > raised_shared)
         raised_shared = (size_t)value;

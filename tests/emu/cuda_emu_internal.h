@@ -11,6 +11,8 @@
  * error a GPU would return:
  *   - launch configurations (block of at most 1024 threads, grid limits, dynamic shared
  *     memory beyond 48 KiB only after cudaFuncSetAttribute, at most the opt-in limit);
+ *     static __shared__ arrays of at most 48 KiB per block, and with the dynamic part
+ *     within the opt-in limit;
  *   - shared memory: fresh per block, 0xFF-filled, one heap block per array (ASan bounds);
  *     fresh device and pinned buffers are 0xFF-filled too;
  *   - barriers: a __syncthreads or shuffle that not every running thread (lane) reaches is

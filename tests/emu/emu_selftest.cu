@@ -67,6 +67,15 @@ __global__ void use_dynamic_shared(float *out)
     out[threadIdx.x] = zone[threadIdx.x];
 }
 
+/* 52 KB of static shared memory: nvcc would refuse it at compile time; this file is built
+ * for the emulator only. */
+__global__ void use_big_static_shared(float *out)
+{
+    __shared__ float table[13000];
+    table[threadIdx.x] = 1.0f;
+    out[threadIdx.x] = table[threadIdx.x];
+}
+
 static void check(cudaError_t e, const char *what)
 {
     if (e != cudaSuccess) {
@@ -247,6 +256,15 @@ static int big_shared(void)
     return 0;
 }
 
+static int big_static_shared(void)
+{
+    float *d = device_buffer();
+    use_big_static_shared<<<1, 32>>>(d);
+    check(cudaStreamSynchronize(0), "cudaStreamSynchronize");
+    printf("big_static_shared: ran\n");
+    return 0;
+}
+
 static int double_free(void)
 {
     float *d = device_buffer();
@@ -274,6 +292,7 @@ static const struct {
     {"deadlock", deadlock},
     {"big_block", big_block},
     {"big_shared", big_shared},
+    {"big_static_shared", big_static_shared},
     {"double_free", double_free},
 };
 

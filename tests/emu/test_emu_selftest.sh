@@ -56,6 +56,7 @@ expect_reported wrong_direction 'copy in the wrong direction: cudaErrorInvalidVa
 expect_reported big_block 'a block of 2048 threads: cudaErrorInvalidConfiguration' 'invalid launch configuration'
 expect_reported big_shared 'cudaErrorInvalidValue before opting in, cudaSuccess after' \
     '65536 bytes of dynamic shared memory, beyond the 49152 allowed'
+expect_stopped big_static_shared 'cuda emulator: 52000 bytes of static __shared__ arrays in one block, beyond the 48 KiB'
 expect_reported double_free 'second cudaFree: cudaErrorInvalidValue' 'not the start of a live device allocation'
 
 # Fresh device and pinned memory reads as NaN (0xFF bytes), not as zeros. Deferred
