@@ -34,6 +34,17 @@ for np in 1 2; do
 done
 echo "ok: fit, 0 steps: final loss $want (the initial model's) everywhere, on 1 and 2 ranks"
 
+# L-BFGS's objective with [train] batch set is the mean over the mini-batches: with 4 equal
+# batches (96 of 384 rows) that is the full-batch MSE, to rounding (a sum of the batches'
+# losses would read 4 times it). Reference: the Adam full-batch value above, on 1 rank.
+run_ranks 1 train "$fit" --run-dir lbfgs_batches --set train.optimizer=lbfgs --set lbfgs.steps=0 \
+    --set train.batch=96 > lbfgs_batches.log || { cat lbfgs_batches.log; fail "the evaluate-only L-BFGS run failed"; }
+grep -q "^global batch 96 " lbfgs_batches.log || { cat lbfgs_batches.log; fail "not 4 batches of 96"; }
+awk -v a="$(json_number lbfgs_batches/summary.json final_loss)" -v b="$(first_line_field fit_ref1/metrics.jsonl loss)" \
+    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-12 * b) }' ||
+    fail "L-BFGS over 4 batches: loss $(json_number lbfgs_batches/summary.json final_loss), expected the full-batch $(first_line_field fit_ref1/metrics.jsonl loss)"
+echo "ok: L-BFGS over 4 mini-batches minimises their mean, the full-batch loss"
+
 # PDE: the loss and both of its terms, on the points of epoch 0.
 "$DISTKAN" train "$pde" --run-dir pde_ref --set train.steps=1 --set lbfgs.steps=0 --set train.log_every=1 > /dev/null \
     || fail "the one-step PDE run failed"

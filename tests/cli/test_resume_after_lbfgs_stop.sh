@@ -57,3 +57,16 @@ echo "reopened with tolerance_change = 0: $done_steps -> $looser_steps steps"
 expect_failure 2 "grid stage 1 \(G 3\) was finished with 50 updates planned .* the step counts now plan 40: a finished stage keeps its count; change \[grid\] steps .* for stage 2 \(the current one\) or later stages only" \
     "$DISTKAN" train "$cfg" "${lb[@]}" --set lbfgs.steps=100 --set grid.schedule=3,5 --set model.grid=3 \
     --set grid.steps=40,60 --run-dir staged --resume latest
+
+# adam_then_lbfgs: once L-BFGS has started, the Adam phase is over, and a resume that plans
+# more Adam steps is refused (it would run Adam steps after L-BFGS ones), the run untouched.
+"$DISTKAN" train "$cfg" --set train.optimizer=adam_then_lbfgs --set train.steps=10 --set lbfgs.steps=4 \
+    --run-dir phases > phases.log || { cat phases.log; fail "the adam_then_lbfgs run failed"; }
+snapshot phases > phases_before.md5
+expect_failure 2 "\[train\] steps = 20 cannot continue .*: it has done 10 Adam steps and started L-BFGS, so the Adam phase is over" \
+    "$DISTKAN" train "$cfg" --set train.optimizer=adam_then_lbfgs --set train.steps=20 --set lbfgs.steps=10 \
+    --run-dir phases --resume latest
+snapshot phases | cmp -s - phases_before.md5 || fail "the refused resume changed the run's files"
+"$DISTKAN" train "$cfg" --set train.optimizer=adam_then_lbfgs --set train.steps=10 --set lbfgs.steps=10 \
+    --run-dir phases --resume latest > phases2.log || { cat phases2.log; fail "more L-BFGS steps after the Adam ones were refused"; }
+echo "ok: more Adam steps after L-BFGS started are refused; more L-BFGS steps resume"

@@ -34,6 +34,16 @@ mkdir -p moved && cp data.csv moved/data.csv
 run_ranks 2 train csv.ini --run-dir part --set fit.csv="$PWD/moved/data.csv" --resume latest > part2.log \
     || { cat part2.log; fail "the same data under another path did not resume"; }
 cmp -s whole/final_params.bin part/final_params.bin || fail "6 + 6 steps through a moved CSV differ from 12"
+# Two rows swapped: the same size, other bytes; refused by the checksum, not the size.
+cp data.csv data.orig
+sed -i '5{h;d};6G' data.csv
+[ "$(wc -c < data.csv)" -eq "$(wc -c < data.orig)" ] && ! cmp -s data.csv data.orig ||
+    fail "the swap should keep the file's size and change its bytes"
+rc=0
+run_ranks 2 train csv.ini --run-dir part --set train.steps=18 --resume latest > swap.log 2> swap.err || rc=$?
+[ "$rc" -eq 2 ] && grep -q "holds other data than the run that wrote" swap.err ||
+    { cat swap.log swap.err; fail "two rows swapped (same size): exit $rc, expected 2"; }
+mv data.orig data.csv
 # Changed data under the original path: refused before anything is written.
 sed -i '5c0.5,0.5,0.25' data.csv
 cmp -s data.csv moved/data.csv && fail "the test did not change the data"
