@@ -182,6 +182,10 @@ dk_err dk_manifest_check_config(const Dk__Manifest *m, const dk_config *cfg, con
     if (m->data->seed != (uint64_t)cfg->seed)
         DK_ERROR(DK_ERR_DATA, "%s: the data position was drawn with seed %llu, its config says %lld: %s", path,
                  (unsigned long long)m->data->seed, (long long)cfg->seed, DK_FOREIGN_VALUE_HINT);
+    /* A fit draws batch b at Adam step b: another clock would train on other batches. */
+    if (cfg->task == DK_TASK_FIT && m->data->fit_batch != sc->adam_done)
+        DK_ERROR(DK_ERR_DATA, "%s: the batch clock (%lld) differs from the Adam step count (%lld): %s", path,
+                 (long long)m->data->fit_batch, (long long)sc->adam_done, DK_FOREIGN_VALUE_HINT);
     bool ok = model->n_widths == (size_t)cfg->n_widths && model->k == cfg->k &&
               model->dtype == (cfg->precision == DK_F64 ? DK__DTYPE__F64 : DK__DTYPE__F32);
     for (size_t i = 0; ok && i < model->n_widths; i++)

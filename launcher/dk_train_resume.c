@@ -631,9 +631,6 @@ static dk_err restore_counters(dk_run *r)
     }
     if (r->pde)
         DK_CALL(dk_pde_task_set_epoch(r->pde, (long)m->data->pde_epoch));
-    if (r->fit && m->data->fit_batch != r->adam_done)
-        DK_ERROR(DK_ERR_DATA, "%s: the batch clock (%lld) differs from the Adam step count (%ld)", res->path,
-                 (long long)m->data->fit_batch, r->adam_done);
     /* A CSV is identified by its content: the path may differ (a job requeued from another
      * directory, a moved file), the data may not. */
     if (r->fit && r->fit->csv_bytes > 0) {

@@ -4,7 +4,7 @@
  * Writes a copy of a verified checkpoint in which element INDEX of TENSOR is VALUE (any
  * strtod text: 5.0, -inf, nan), or a manifest field is (@adam.step, @lbfgs.steps,
  * @metadata.world_size, @metadata.wall_s, @schedule.step, @schedule.stage, @data.seed,
- * @data.pde_points,
+ * @data.pde_points, @data.fit_batch,
  * @layers.L.in), with every checksum recomputed: a file that passes every integrity check
  * and still holds a value distkan never writes. Tests use it to show that such values are
  * caught where they are read (resume, predict, inspect), not trained on. */
@@ -63,6 +63,8 @@ int main(int argc, char **argv)
             copy->data->seed = (uint64_t)value, edited = 1;
         else if (!strcmp(f, "data.pde_points") && copy->data)
             copy->data->pde_points = (uint32_t)value, edited = 1;
+        else if (!strcmp(f, "data.fit_batch") && copy->data)
+            copy->data->fit_batch = (int64_t)value, edited = 1;
         else if (sscanf(f, "layers.%d.in", &layer) == 1 && copy->model && layer >= 0 &&
                  (size_t)layer < copy->model->n_layers)
             copy->model->layers[layer]->in = (int32_t)value, edited = 1;
