@@ -82,6 +82,76 @@ static void test_init_splines_interpolate_the_noise_at_grid_points(void **state)
     dk_network_destroy(&net);
 }
 
+/* pykan: scale_base = mu/sqrt(in) + sigma * (2 rand - 1)/sqrt(in), one uniform draw per
+ * edge from stream DK_STREAM_INIT_SCALE_BASE at the edge's scale_base parameter offset.
+ * A bound |scale_base| <= 1/sqrt(in) alone does not see a draw of sigma * rand (in [0, 1))
+ * in place of sigma * (2 rand - 1), so every value is recomputed here from the draw, with
+ * mu = 0.3 so that a wrong offset, a missing mu or a missing 1/sqrt(in) shows too, and
+ * with enough edges (42, each negative with probability 0.35) that some scale_base must
+ * be negative, which sigma * rand with mu > 0 can never give. Everything else (knots,
+ * masks, coefficients, scale_sp) must be what the same seed gives with mu = 0: mu only
+ * moves scale_base. Both float64 and float32 storage are checked. */
+static void test_init_scale_base_is_mu_plus_sigma_times_symmetric_draw(void **state)
+{
+    (void)state;
+    const int widths[] = {4, 6, 3}; /* in = 4 and 6: different 1/sqrt(in) per layer */
+    const int G = 5, k = 3;
+    const unsigned long long seed = 42;
+    const double mu = 0.3, sigma = 1.0;
+    const dk_dtype dtypes[] = {DK_F64, DK_F32};
+    for (int d = 0; d < 2; d++) {
+        const dk_dtype dt = dtypes[d];
+        dk_network_settings s = {.widths = widths, .n_widths = 3, .G = G, .k = k, .grid_lo = -1.0,
+                                 .grid_hi = 1.0, .dtype = dt, .seed = seed, .noise_scale = 0.3,
+                                 .scale_base_mu = mu, .scale_base_sigma = sigma, .scale_sp = 1.0,
+                                 .max_batch = 4, .n_threads = 1};
+        dk_network *net = NULL, *ref = make(widths, 3, G, k, dt, 4, seed); /* ref: mu = 0 */
+        assert_int_equal(dk_network_create(&net, &s), DK_OK);
+        assert_int_equal(net->n_params, ref->n_params);
+        assert_int_equal(net->n_state, ref->n_state);
+        int n_edges = 0, n_negative = 0, n_positive = 0;
+        for (int l = 0; l < net->n_layers; l++) {
+            const dk_layer_view *v = &net->layers[l];
+            const int in = v->shape.in, out = v->shape.out, nb = v->shape.n_basis;
+            const double inv_sqrt_in = 1.0 / sqrt((double)in);
+            for (size_t edge = 0; edge < (size_t)in * out; edge++) {
+                double u = dk_rng_uniform(seed, DK_STREAM_INIT_SCALE_BASE, v->scale_base + edge);
+                double expect = mu / sqrt((double)in) + sigma * (u * 2.0 - 1.0) / sqrt((double)in);
+                double sb = dk_load(dt, net->params, v->scale_base + edge);
+                /* 1e-15 relative to the terms' size: mu and the draw may nearly cancel */
+                double tol = 1e-15 * (fabs(mu) + fabs(sigma)) * inv_sqrt_in;
+                if (dt == DK_F32)
+                    tol += 0x1p-24 * fabs(expect); /* one float32 rounding */
+                if (!(fabs(sb - expect) <= tol))
+                    fail_msg("dtype %d layer %d edge %zu: scale_base %.17g, expected %.17g (u = %.17g)", (int)dt,
+                             l, edge, sb, expect, u);
+                n_edges++;
+                n_negative += sb < 0.0;
+                n_positive += sb > 0.0;
+                /* untouched by mu: scale_sp, mask and coefficients */
+                assert_true(fabs(dk_load(dt, net->params, v->scale_sp + edge) - inv_sqrt_in) <=
+                            (dt == DK_F32 ? 0x1p-24 : 1e-16) * inv_sqrt_in);
+                assert_true(dk_load(dt, net->params, v->scale_sp + edge) ==
+                            dk_load(dt, ref->params, v->scale_sp + edge));
+                assert_true(dk_load(dt, net->state, v->mask + edge) == 1.0);
+                for (int c = 0; c < nb; c++)
+                    assert_true(dk_load(dt, net->params, v->coef + edge * nb + c) ==
+                                dk_load(dt, ref->params, v->coef + edge * nb + c));
+            }
+        }
+        assert_int_equal(n_edges, 4 * 6 + 6 * 3);
+        print_message("dtype %d: %d of %d initial scale_base negative, %d positive\n", (int)dt, n_negative, n_edges,
+                      n_positive);
+        /* mu = 0.3, sigma = 1: 2u - 1 < -0.3 for some of the 42 draws of this seed */
+        assert_true(n_negative >= 1);
+        assert_true(n_positive >= 1);
+        /* knots and masks: the whole state equals the mu = 0 network's */
+        assert_memory_equal(net->state, ref->state, net->n_state * dk_dtype_size(dt));
+        dk_network_destroy(&net);
+        dk_network_destroy(&ref);
+    }
+}
+
 static void test_same_seed_same_parameters_other_seed_differs(void **state)
 {
     (void)state;
@@ -214,6 +284,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout_packs_every_layer_contiguously),
         cmocka_unit_test(test_init_splines_interpolate_the_noise_at_grid_points),
+        cmocka_unit_test(test_init_scale_base_is_mu_plus_sigma_times_symmetric_draw),
         cmocka_unit_test(test_same_seed_same_parameters_other_seed_differs),
         cmocka_unit_test(test_network_gradients_match_central_differences),
         cmocka_unit_test(test_float32_forward_matches_float64),
