@@ -474,6 +474,60 @@ static void test_writing_over_a_checkpoint_replaces_it(void **state)
     dk_ckpt_close(&r);
 }
 
+/* A chunk longer than the reader's 4 MiB verification buffer: dk_ckpt_verify reads such a
+ * chunk in pieces and must carry the CRC from piece to piece. Every other test writes
+ * chunks far below 4 MiB, so a reader that restarted the CRC at each piece (checking only
+ * the last piece against the whole chunk's CRC) would pass them all; here the intact file
+ * would fail. One float64 tensor of 655,360 elements (5 MiB, values i * 0.5) under the
+ * default 64 MiB chunk size (chunk_bytes 0) is one 5 MiB chunk: pieces 0..4 MiB - 1 and
+ * 4 MiB..5 MiB - 1. The CRC recorded for it is checked against a one-shot CRC of the
+ * 5 MiB computed here, and a byte flipped at data offset 4 MiB + 1, in the second piece,
+ * must be caught. */
+static void test_a_chunk_longer_than_the_verify_buffer_is_checked_whole(void **state)
+{
+    fixture *fx = *state;
+    const char *path = fx->path;
+    enum { ELEMENTS = 655360, BYTES = ELEMENTS * 8, FLIP_AT = (4 << 20) + 1 };
+    tensor_set *s = &fx->sets[0];
+    add_tensor(s, "big", DK_F64, 1, (const uint64_t[]){ELEMENTS}, 1);
+    double *values = s->data[0];
+    for (size_t i = 0; i < ELEMENTS; i++)
+        values[i] = (double)i * 0.5;
+    Dk__Manifest manifest = DK__MANIFEST__INIT;
+    assert_dk_ok(dk_ckpt_write(path, &manifest, s->src, s->n, 0));
+
+    dk_ckpt_reader *r = NULL;
+    assert_dk_ok(dk_ckpt_open_verified(path, &r));
+    const Dk__Tensor *t = dk_ckpt_find(r, "big");
+    assert_non_null(t);
+    assert_int_equal(t->nbytes, BYTES);
+    assert_int_equal(t->n_chunks, 1);
+    assert_int_equal(t->chunks[0]->offset, 0);
+    assert_int_equal(t->chunks[0]->length, BYTES);
+    assert_int_equal(t->chunks[0]->crc32c, dk_crc32c(values, BYTES));
+    dk_ckpt_close(&r);
+
+    /* The file holds the values where the layout puts them; flip one bit of the byte at
+     * data offset 4 MiB + 1 (inside element 524,288, whose value 262,144 = 0x4110000000000000
+     * has byte 1 zero) and write it back. */
+    size_t size;
+    unsigned char *file = fx->file = slurp(path, &size); /* freed by the teardown */
+    const uint64_t msize = get_le(file + 16, 8);
+    assert_int_equal(get_le(file + 24, 8), BYTES);
+    assert_int_equal(size, 40 + msize + BYTES);
+    assert_memory_equal(file + 40 + msize, values, BYTES);
+    assert_int_equal(get_le(file + 40 + msize + (4 << 20), 8), 0x4110000000000000ull);
+    file[40 + msize + FLIP_AT] ^= 0x01;
+    spit(path, file, size);
+    /* The header and manifest are intact, so it opens; only the chunk's CRC fails. */
+    assert_dk_ok(dk_ckpt_open(&r, path));
+    dk_ckpt_close(&r);
+    char want[300];
+    snprintf(want, sizeof want, "%s: tensor 'big' chunk 0 (data bytes 0..5242879): checksum mismatch", path);
+    assert_dk_error(dk_ckpt_open_verified(path, &r), DK_ERR_DATA, want);
+    assert_null(r);
+}
+
 /* --- the small checkpoint the damage tests start from -------------------------------------- */
 
 /* Tensors w (float64 [2][3], 48 bytes: chunks 0..23, 24..47), b (float32 [5], 20 bytes:
@@ -992,6 +1046,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_small_chunk_limit_cuts_tensors_into_the_expected_chunks, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_writing_over_a_checkpoint_replaces_it, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_a_chunk_longer_than_the_verify_buffer_is_checked_whole, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_every_truncation_is_rejected_as_truncated, small_checkpoint_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_every_byte_flip_is_rejected_naming_the_damaged_part,
