@@ -130,8 +130,9 @@ static bool saves_no_checkpoint(const dk_config *cfg)
     return !cfg->ckpt_final && cfg->ckpt_every == 0 && cfg->ckpt_every_seconds == 0.0;
 }
 
-/* The last path component of `path`, trailing slashes left out, in out[cap]. */
-static void last_component(const char *path, char *out, size_t cap)
+/* The last path component of `path`, trailing slashes left out: *len characters from the
+ * returned pointer. */
+static const char *last_component(const char *path, size_t *len)
 {
     size_t end = strlen(path);
     while (end > 1 && path[end - 1] == '/')
@@ -139,47 +140,50 @@ static void last_component(const char *path, char *out, size_t cap)
     size_t start = end;
     while (start > 0 && path[start - 1] != '/')
         start--;
-    snprintf(out, cap, "%.*s", (int)(end - start), path + start);
+    *len = end - start;
+    return path + start;
 }
 
-/* A relative [checkpoint] dir was taken from where the run started. It is tried from here;
- * failing that, the absolute path the run's start noted (DK_RUN_CHECKPOINT_NOTE) is taken
- * when it is a directory of the same name: the note of the run that wrote config.ini, as
- * a later start would have replaced it and made it decide. */
+/* The directory a finished run's relative [checkpoint] dir named, when it does not resolve
+ * from here: the absolute path the run's start noted (DK_RUN_CHECKPOINT_NOTE), if that is
+ * a directory of the same name (the note of the run that wrote config.ini: a later start
+ * would have replaced it and made it decide); else NULL. */
+static const char *noted_in_place_of(const char *relative, const char *noted)
+{
+    size_t a, b;
+    const char *want = last_component(relative, &a), *have = last_component(noted, &b);
+    return noted[0] == '/' && a == b && !memcmp(want, have, a) && is_dir(noted) ? noted : NULL;
+}
+
+/* A relative [checkpoint] dir was taken from where the run started. It is tried from here,
+ * then through the run's note (noted_in_place_of). */
 dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
 {
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
         DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", run_dir);
     const dk_config *cfg; /* unreadable: the default place */
     char noted[DK_CKPT_PATH_MAX] = "";
+    const char *found;
     if (note_decides(run_dir, &cfg, noted, sizeof noted)) {
         if (!is_dir(noted))
             DK_ERROR(DK_ERR_IO, "%s: its %s names %s, which is not a directory (moved?): give the checkpoint directory "
                      "itself", run_dir, DK_RUN_CHECKPOINT_NOTE, noted);
-        if ((size_t)snprintf(dir, capacity, "%s", noted) >= capacity)
-            DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", noted);
-        return DK_OK;
-    }
-    if (!cfg || !cfg->ckpt_dir[0])
-        return DK_OK;
-    if (!is_dir(cfg->ckpt_dir) && cfg->ckpt_dir[0] != '/' && noted[0] == '/' && is_dir(noted)) {
-        char want[256], have[256];
-        last_component(cfg->ckpt_dir, want, sizeof want);
-        last_component(noted, have, sizeof have);
-        if (!strcmp(want, have)) {
-            if ((size_t)snprintf(dir, capacity, "%s", noted) >= capacity)
-                DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", noted);
+        found = noted;
+    } else {
+        if (!cfg || !cfg->ckpt_dir[0])
             return DK_OK;
-        }
+        found = is_dir(cfg->ckpt_dir)     ? cfg->ckpt_dir
+                : cfg->ckpt_dir[0] != '/' ? noted_in_place_of(cfg->ckpt_dir, noted)
+                                          : NULL;
+        if (!found)
+            DK_ERROR(DK_ERR_IO,
+                     "%s: its config.ini sets [checkpoint] dir = %s, which is not a directory%s: give the checkpoint "
+                     "directory itself",
+                     run_dir, cfg->ckpt_dir,
+                     cfg->ckpt_dir[0] == '/' ? "" : " from here (a relative dir is taken from where the run started)");
     }
-    if (!is_dir(cfg->ckpt_dir))
-        DK_ERROR(DK_ERR_IO,
-                 "%s: its config.ini sets [checkpoint] dir = %s, which is not a directory%s: give the checkpoint "
-                 "directory itself",
-                 run_dir, cfg->ckpt_dir,
-                 cfg->ckpt_dir[0] == '/' ? "" : " from here (a relative dir is taken from where the run started)");
-    if ((size_t)snprintf(dir, capacity, "%s", cfg->ckpt_dir) >= capacity)
-        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", cfg->ckpt_dir);
+    if ((size_t)snprintf(dir, capacity, "%s", found) >= capacity)
+        DK_ERROR(DK_ERR_USAGE, "%s: the path is too long", found);
     return DK_OK;
 }
 
