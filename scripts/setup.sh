@@ -27,27 +27,24 @@ else
     missing=() missing_optional=()
     for p in "${required[@]}"; do installed "$p" || missing+=("$p"); done
     for p in "${optional[@]}"; do installed "$p" || missing_optional+=("$p"); done
-    if [ "$(id -u)" -eq 0 ]; then
-        sudo=()
-    elif command -v sudo > /dev/null && sudo -n true 2> /dev/null; then
-        sudo=(sudo -n)
-    else
-        sudo=(none)
+    sudo=() can_install=1
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo > /dev/null && sudo -n true 2> /dev/null; then sudo=(sudo -n); else can_install=0; fi
     fi
-    if [ ${#missing[@]} -gt 0 ] && [ "${sudo[*]}" = none ]; then
+    if [ ${#missing[@]} -gt 0 ] && [ "$can_install" -eq 0 ]; then
         echo "setup: missing packages (${missing[*]}), and neither root nor password-less sudo is available" \
              "to install them: ask your administrator, or run this as root" >&2
         exit 1
     fi
     wanted=("${missing[@]}")
-    [ "${sudo[*]}" = none ] || wanted+=("${missing_optional[@]}")
+    [ "$can_install" -eq 0 ] || wanted+=("${missing_optional[@]}")
     if [ ${#wanted[@]} -gt 0 ]; then
         echo "setup: installing ${wanted[*]}"
         "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
         if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
              "${wanted[@]}"; then
-            [ ${#missing[@]} -gt 0 ] || echo "setup: warning: could not install ${wanted[*]} (optional)" >&2
             [ ${#missing[@]} -eq 0 ] || exit 1
+            echo "setup: warning: could not install ${wanted[*]} (optional)" >&2
         fi
     elif [ ${#missing_optional[@]} -gt 0 ]; then
         echo "setup: warning: ${missing_optional[*]} not installed (optional: the fuzz smoke test will skip)" >&2
