@@ -40,9 +40,10 @@ echo "ok: fit, 0 steps: final loss $want (the initial model's) everywhere, on 1 
 run_ranks 1 train "$fit" --run-dir lbfgs_batches --set train.optimizer=lbfgs --set lbfgs.steps=0 \
     --set train.batch=96 > lbfgs_batches.log || { cat lbfgs_batches.log; fail "the evaluate-only L-BFGS run failed"; }
 grep -q "^global batch 96 " lbfgs_batches.log || { cat lbfgs_batches.log; fail "not 4 batches of 96"; }
-awk -v a="$(json_number lbfgs_batches/summary.json final_loss)" -v b="$(first_line_field fit_ref1/metrics.jsonl loss)" \
-    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-12 * b) }' ||
-    fail "L-BFGS over 4 batches: loss $(json_number lbfgs_batches/summary.json final_loss), expected the full-batch $(first_line_field fit_ref1/metrics.jsonl loss)"
+got=$(json_number lbfgs_batches/summary.json final_loss)
+full=$(first_line_field fit_ref1/metrics.jsonl loss)
+awk -v a="$got" -v b="$full" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-12 * b) }' ||
+    fail "L-BFGS over 4 batches: loss $got, expected the full-batch $full"
 echo "ok: L-BFGS over 4 mini-batches minimises their mean, the full-batch loss"
 
 # PDE: the loss and both of its terms, on the points of epoch 0.

@@ -69,10 +69,7 @@ echo "ok: three runs refused while the first ran; the first run's checkpoints an
 pid=$!
 wait_for_log purged
 rm purged/.distkan.lock purged/checkpoints/.distkan.lock
-for _ in $(seq 1 200); do
-    [ "$(grep -c 'was removed or replaced while this run held it' purged.err)" -ge 2 ] && break
-    sleep 0.05
-done
+wait_for_lines purged.err 'was removed or replaced while this run held it' 2 || true
 [ "$(grep -c 'was removed or replaced while this run held it' purged.err)" -eq 2 ] \
     || { cat purged.err; fail "the run did not notice both lock files gone"; }
 expect_failure 2 "run directory purged is in use by another distkan run \(pid $pid on host" \
