@@ -387,6 +387,99 @@ static void test_swinging_refit_is_anchored(void **state)
     free_layer(&L);
 }
 
+/* The swing that the update tolerates, computed here as dk_grid_update.h defines it: over
+ * outputs j, the largest |value| of the unweighted least-squares fit (normal equations) at
+ * the anchors (k + 3 per interval of the new knots t, evenly spread) over the old spline's
+ * largest |value| at the samples and the anchors. */
+static double swing_here(const splines *old, const double *t, int nk, int k, int out, long n, const double *x)
+{
+    enum { MAX_ANCHORS = 64 * 8 };
+    const int nb = nk - k - 1, per = k + 3;
+    double plain[4 * 64], anchor[MAX_ANCHORS], *y = malloc(sizeof(double) * (size_t)n * out), worst = 0.0;
+    assert_non_null(y);
+    assert_true((nk - 1) * per <= MAX_ANCHORS);
+    for (long p = 0; p < n; p++)
+        for (int j = 0; j < out; j++)
+            y[p * out + j] = ref_spline(old->grid, nk, k, old->coef + (size_t)j * nb, x[p]);
+    ref_spline_lstsq(t, nk, k, n, x, out, y, plain);
+    for (int a = 0; a < (nk - 1) * per; a++)
+        anchor[a] = t[a / per] + (t[a / per + 1] - t[a / per]) * (a % per + 0.5) / per;
+    for (int j = 0; j < out; j++) {
+        double old_max = 0.0, new_max = 0.0;
+        for (long p = 0; p < n; p++)
+            old_max = fmax(old_max, fabs(y[p * out + j]));
+        for (int a = 0; a < (nk - 1) * per; a++) {
+            old_max = fmax(old_max, fabs(ref_spline(old->grid, nk, k, old->coef + (size_t)j * nb, anchor[a])));
+            new_max = fmax(new_max, fabs(ref_spline(t, nk, k, plain + (size_t)j * nb, anchor[a])));
+        }
+        worst = fmax(worst, new_max / old_max);
+    }
+    free(y);
+    return worst;
+}
+
+/* The samples of test_swinging_refit_is_anchored with the lone sample in the gap at
+ * lo + (5 + s) h: the further it sits inside its basis function's support, the smaller the
+ * swing. Updates a copy of L0; returns the swing computed here and whether it anchored. */
+typedef struct swing_trial {
+    double swing;
+    long anchored;
+} swing_trial;
+
+static swing_trial update_with_lone_sample(const layer *L0, double s)
+{
+    enum { DENSE = 300, N = 2 * DENSE + 1 };
+    const int k = L0->k, G = L0->G;
+    const double lo = L0->grid[k], hi = L0->grid[k + G], w = hi - lo, h = w / G;
+    double x[N];
+    for (int p = 0; p < DENSE; p++) {
+        x[p] = lo + 0.5 * w * p / (DENSE - 1);
+        x[DENSE + p] = lo + 0.9 * w + 0.1 * w * p / (DENSE - 1);
+    }
+    x[N - 1] = lo + (5.0 + s) * h;
+    layer L = *L0;
+    splines old = copy_splines(L0), updated = copy_splines(L0);
+    L.grid = updated.grid;
+    L.coef = updated.coef;
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(NULL, 1, L.out, k, G, 1.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    assert_int_equal(r.underdetermined, 0);
+    const swing_trial trial = {swing_here(&old, L.grid, L.nk, k, L.out, N, x), r.anchored};
+    free_splines(&old);
+    free_splines(&updated);
+    return trial;
+}
+
+/* The anchored refit starts at a swing of 10 times the old spline's size (dk_grid_update.h),
+ * not somewhere else: the lone sample is moved by bisection until the swing lies within 2%
+ * of 10 on each side, and the update anchors just above 10 and not just below. */
+static void test_anchoring_starts_at_ten_times(void **state)
+{
+    (void)state;
+    layer L0 = make_layer(&rng, 1, 2, 10, 3);
+    double above = 0.01, below = 2.0; /* inside the gap's basis function: swing >> 10, then ~1 */
+    swing_trial a = update_with_lone_sample(&L0, above), b = update_with_lone_sample(&L0, below);
+    assert_true(a.swing > 10.0 && b.swing < 10.0);
+    for (int step = 0; step < 60 && (a.swing > 10.2 || b.swing < 9.8); step++) {
+        const double mid = 0.5 * (above + below);
+        const swing_trial m = update_with_lone_sample(&L0, mid);
+        if (m.swing > 10.0) {
+            above = mid;
+            a = m;
+        } else {
+            below = mid;
+            b = m;
+        }
+    }
+    print_message("lone sample at 5 + %.6f h: swing %.4f, anchored %ld; at 5 + %.6f h: swing %.4f, anchored %ld\n",
+                  above, a.swing, a.anchored, below, b.swing, b.anchored);
+    assert_true(a.swing > 10.0 && a.swing <= 10.2);
+    assert_true(b.swing < 10.0 && b.swing >= 9.8);
+    assert_int_equal(a.anchored, 1);
+    assert_int_equal(b.anchored, 0);
+    free_layer(&L0);
+}
+
 /* Input 1's samples are all equal: its knots and coefficients stay bit for bit, input 0 is
  * updated, and the note names the case. */
 static void test_all_equal_samples_keep_the_input(void **state)
@@ -753,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_general_edges_get_the_least_squares_fit),
         cmocka_unit_test(test_few_samples_partly_outside_are_anchored),
         cmocka_unit_test(test_swinging_refit_is_anchored),
+        cmocka_unit_test(test_anchoring_starts_at_ten_times),
         cmocka_unit_test(test_all_equal_samples_keep_the_input),
         cmocka_unit_test(test_no_samples_keep_the_layer),
         cmocka_unit_test(test_tied_samples_raise_grid_eps),
