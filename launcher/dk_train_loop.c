@@ -530,6 +530,18 @@ dk_err dk_train_optimise(dk_run *r)
         snprintf(r->lbfgs_stop, sizeof r->lbfgs_stop, "steps");
         DK_CALL(dk_train_grid_extend(r, r->stage));
     }
+    /* Adam's loss is its batch's before the update (as logged), so a run ending in Adam
+     * has not yet measured the parameters it saves: a last update that diverged (a
+     * learning rate too high) would be saved and reported with the loss of the model
+     * before it. The full-batch loss of the final parameters is final_loss, and the last
+     * stage's loss, instead (the same whether or not the run was resumed at its end);
+     * L-BFGS already reports the loss at the point it accepted. */
+    if (!r->stopped && r->adam_done > 0 && r->adam_done == r->adam_steps && r->lbfgs_steps == 0) {
+        DK_CALL(global_loss(r, 0, true));
+        if (!isfinite(r->loss.total))
+            DK_CALL(dk_train_loss_not_finite(r, r->loss.total, " (the final parameters', after the last update)"));
+        r->stages[r->stage].loss = r->loss.total;
+    }
     if (r->step == 0 || r->last_logged != r->step)
         DK_CALL(dk_train_evaluate(r, &r->eval));
     return DK_OK;

@@ -108,7 +108,7 @@ void dk_train_warn_if_diverged(const dk_run *r)
     else
         snprintf(advice, sizeof advice, "lower [train] lr (now %g) or check [train] beta1/beta2 and the data",
                  r->cfg->lr);
-    fprintf(stderr, "distkan: warning: the training loss rose from %.6e at step %ld to %.6e at step %ld: the run "
+    fprintf(stderr, "distkan: warning: the training loss rose from %.6e before step %ld to %.6e after step %ld: the run "
             "diverged; %s\n", r->first_loss, r->first_loss_step, r->loss.total, r->step, advice);
 }
 
