@@ -27,6 +27,46 @@ void dk_grid_refine_knots(int k, int G_old, const double *t_old, int G_new, doub
     }
 }
 
+/* NaN wins, so that a failed refit shows. */
+static double fmax_nan(double a, double b) { return b > a || isnan(b) ? b : a; }
+
+/* Over one input's `out` edges: the largest |new spline - old spline| at the points x [n],
+ * where the old splines' values are Y [n][out] when known, else computed into Y. */
+static double largest_difference(int k, int nk_old, const double *t_old, const double *coef_old, int nk_new,
+                                 const double *t_new, const double *coef_new, int out, long n, const double *x,
+                                 double *Y)
+{
+    const int nb_old = nk_old - k - 1, nb_new = nk_new - k - 1;
+    double worst = 0.0;
+    for (int j = 0; j < out; j++)
+        for (long p = 0; p < n; p++) {
+            const double old = Y ? Y[(size_t)p * out + j]
+                                 : dk_spline_value(t_old, nk_old, k, coef_old + (size_t)j * nb_old, x[p]);
+            worst = fmax_nan(worst, fabs(dk_spline_value(t_new, nk_new, k, coef_new + (size_t)j * nb_new, x[p]) - old));
+        }
+    return worst;
+}
+
+dk_err dk_grid_refine_change(int in, int out, int k, int G_old, const double *grid_old, const double *coef_old,
+                             int G_new, const double *grid_new, const double *coef_new, double *max_change)
+{
+    const int nk_old = G_old + 2 * k + 1, nb_old = G_old + k, nk_new = G_new + 2 * k + 1, nb_new = G_new + k;
+    const int per_interval = k + 3;
+    const long n_pts = (long)per_interval * (G_new + 2 * k);
+    double *x = NULL, worst = 0.0;
+    DK_CALL(DK_CALLOC(x, (size_t)n_pts, "refinement points"));
+    for (int i = 0; i < in; i++) {
+        const double *t_new = grid_new + (size_t)i * nk_new;
+        dk_spline_fit_points(t_new, nk_new, per_interval, x);
+        worst = fmax_nan(worst, largest_difference(k, nk_old, grid_old + (size_t)i * nk_old,
+                                                   coef_old + (size_t)i * out * nb_old, nk_new, t_new,
+                                                   coef_new + (size_t)i * out * nb_new, out, n_pts, x, NULL));
+    }
+    free(x);
+    *max_change = worst;
+    return DK_OK;
+}
+
 dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *grid_old, const double *coef_old,
                             int G_new, double *grid_new, double *coef_new, double *max_change)
 {
@@ -65,11 +105,9 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
             double *cn = coef_new + ((size_t)i * out + j) * nb_new;
             for (int c = 0; c < nb_new; c++)
                 cn[c] = fit[(size_t)j * nb_new + c];
-            for (long p = 0; p < n_pts; p++) {
-                double d = fabs(dk_spline_value(t_new, nk_new, k, cn, x[p]) - Y[(size_t)p * out + j]);
-                worst = d > worst || isnan(d) ? d : worst;
-            }
         }
+        worst = fmax_nan(worst, largest_difference(k, nk_old, t_old, coef_old + (size_t)i * out * nb_old, nk_new,
+                                                   t_new, coef_new + (size_t)i * out * nb_new, out, n_pts, x, Y));
     }
     if (max_change)
         *max_change = worst;

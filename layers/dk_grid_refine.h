@@ -44,6 +44,12 @@
 dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *grid_old, const double *coef_old,
                             int G_new, double *grid_new, double *coef_new, double *max_change);
 
+/* The largest |new spline - old spline| at the fitting points of the new knots, for knots
+ * and coefficients as a caller stores them: a float32 network's rounded values change its
+ * splines by far more than the float64 refit does (7 digits against 15). */
+dk_err dk_grid_refine_change(int in, int out, int k, int G_old, const double *grid_old, const double *coef_old,
+                             int G_new, const double *grid_new, const double *coef_new, double *max_change);
+
 /* The knots of one input after refinement (what dk_grid_refine_layer gives it): t_old
  * [G_old + 2k + 1] -> t_new [G_new + 2k + 1]. The config check uses it to foresee the
  * knots a grid schedule will make. */

@@ -103,7 +103,10 @@ struct dk_grid_update_ws {
     double *xs, *weight, *Y, *inner, *t, *fit;
     size_t n_xs, n_weight, n_Y, n_inner, n_t, n_fit; /* capacities, in doubles */
     dk_spline_fit_ws *spline;
+    dk_dtype store_as; /* the caller's precision: results are rounded to it before measuring */
 };
+
+void dk_grid_update_ws_store_as(dk_grid_update_ws *ws, dk_dtype dtype) { ws->store_as = dtype; }
 
 dk_err dk_grid_update_ws_create(dk_grid_update_ws **ws)
 {
@@ -261,6 +264,12 @@ static dk_err update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G,
             report->anchored++;
             dk_grid_update_note(report, "layer %d input %d: the refit at the samples swung to %.3g times the old "
                      "spline's size between or beyond them: refitted with anchors; ", layer, i, swing);
+        }
+        if (ws->store_as == DK_F32) { /* as dk_store_block will: the change is the stored splines' */
+            for (int m = 0; m < nk; m++)
+                t[m] = (double)(float)t[m];
+            for (size_t c = 0; c < (size_t)out * nb; c++)
+                fit[c] = (double)(float)fit[c];
         }
         for (long p = 0; p < n_fit; p++)
             for (int j = 0; j < out; j++) {

@@ -55,6 +55,7 @@
 #ifndef DK_GRID_UPDATE_H
 #define DK_GRID_UPDATE_H
 
+#include "../common/dk_dtype.h"
 #include "../common/dk_error.h"
 
 typedef struct dk_grid_update_report {
@@ -76,6 +77,11 @@ dk_err dk_grid_update_ws_create(dk_grid_update_ws **ws);
 void dk_grid_update_ws_destroy(dk_grid_update_ws **ws); /* NULL is a no-op */
 /* For a layer of `out` outputs, degree k and G intervals, updated from n >= 1 samples. */
 dk_err dk_grid_update_ws_reserve(dk_grid_update_ws *ws, int out, int k, int G, long n);
+/* The precision the caller stores the updated knots and coefficients in (DK_F64 unless
+ * set): they are rounded to it before the change is measured, so that max_change and
+ * max_change_between describe the splines the network will compute with (in float32 the
+ * rounding moves them by some 1e-8 of their size, far beyond a float64 refit's error). */
+void dk_grid_update_ws_store_as(dk_grid_update_ws *ws, dk_dtype dtype);
 
 /* x: [n][in] the layer's input samples (float64). grid [in][G+2k+1] and coef [in][out][G+k] are
  * updated in place. `layer` is only for the notes. Accumulates into *report (caller zeroes it).

@@ -101,10 +101,16 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
         double change = 0.0;
         DK_CALL_GOTO(err, done, dk_grid_refine_layer(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new, grid1,
                                                      coef1, &change));
-        worst = change > worst || isnan(change) ? change : worst;
         DK_CALL_GOTO(err, done, check_refined_knots(grid1, a->shape.in, b->shape.n_knots, k, net->dtype, l, G_new));
         dk_store_block(net->dtype, net->state, b->grid, n_grid1, grid1);
         dk_store_block(net->dtype, net->params, b->coef, n_coef1, coef1);
+        if (net->dtype != DK_F64) { /* the change is that of the splines as stored, rounded */
+            dk_load_block(net->dtype, net->state, b->grid, n_grid1, grid1);
+            dk_load_block(net->dtype, net->params, b->coef, n_coef1, coef1);
+            DK_CALL_GOTO(err, done, dk_grid_refine_change(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new,
+                                                          grid1, coef1, &change));
+        }
+        worst = change > worst || isnan(change) ? change : worst;
         const size_t blocks[2][2] = {{a->scale_base, b->scale_base}, {a->scale_sp, b->scale_sp}};
         for (int q = 0; q < 2; q++) {
             dk_load_block(old->dtype, old->params, blocks[q][0], io, small);
@@ -261,6 +267,7 @@ static dk_err update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const
      * state to put back, so the network is either fully updated or unchanged. */
     memcpy(params0, net->params, net->n_params * es);
     memcpy(state0, net->state, net->n_state * es);
+    dk_grid_update_ws_store_as(ws->layer, net->dtype);
     for (int l = 0; l < net->n_layers; l++) {
         const dk_layer_view *v = &net->layers[l];
         const size_t n_grid = (size_t)v->shape.in * v->shape.n_knots;

@@ -785,6 +785,63 @@ static void test_network_update_keeps_the_function_on_the_samples(void **state)
     check_network_update(DK_F32, 1e-4);
 }
 
+/* A float32 network's update is measured on the splines it stores: rounded to float32, they
+ * move by some 1e-8 where the float64 refit of polynomial edges is exact to 1e-16. One
+ * layer (its inputs are the samples, float32 values), cubic edges; reference: the stored
+ * splines before and after, evaluated here at the samples and at the anchors (k + 3 per
+ * interval of the new knots). */
+static void test_float32_update_measures_the_stored_splines(void **state)
+{
+    (void)state;
+    enum { IN = 2, OUT = 3, G = 5, K = 3, NK = G + 2 * K + 1, NB = G + K, N = 200, PER = K + 3 };
+    const int w[] = {IN, OUT};
+    dk_network_settings s = {.widths = w, .n_widths = 2, .G = G, .k = K, .grid_lo = -1.0, .grid_hi = 1.0,
+                             .dtype = DK_F32, .seed = 3, .noise_scale = 0.5, .scale_sp = 1.0, .max_batch = 64,
+                             .n_threads = 1};
+    dk_network *net = NULL;
+    assert_int_equal(dk_network_create(&net, &s), DK_OK);
+    const dk_layer_view *v = &net->layers[0];
+    double t0[IN][NK], c0[IN][OUT][NB], t1[IN][NK], c1[IN][OUT][NB], x[N * IN];
+    for (int i = 0; i < IN; i++) {
+        dk_load_block(DK_F32, net->state, v->grid + (size_t)i * NK, NK, t0[i]);
+        for (int j = 0; j < OUT; j++) {
+            double a[4] = {ref_sym(&rng, 0.3), ref_sym(&rng, 0.3), ref_sym(&rng, 0.3), ref_sym(&rng, 0.3)};
+            polynomial_coef(t0[i], NK, K, a, c0[i][j]);
+            dk_store_block(DK_F32, net->params, v->coef + ((size_t)i * OUT + j) * NB, NB, c0[i][j]);
+            dk_load_block(DK_F32, net->params, v->coef + ((size_t)i * OUT + j) * NB, NB, c0[i][j]); /* as stored */
+        }
+    }
+    for (int e = 0; e < N * IN; e++)
+        x[e] = (float)ref_sym(&rng, 0.9);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_network_update_grid(net, NULL, N, x, 0.02, &r), DK_OK);
+    double at_samples = 0.0, between = 0.0;
+    for (int i = 0; i < IN; i++) {
+        dk_load_block(DK_F32, net->state, v->grid + (size_t)i * NK, NK, t1[i]);
+        for (int j = 0; j < OUT; j++) {
+            dk_load_block(DK_F32, net->params, v->coef + ((size_t)i * OUT + j) * NB, NB, c1[i][j]);
+            for (int p = 0; p < N; p++) {
+                const double xp = x[p * IN + i];
+                at_samples = fmax(at_samples, fabs(ref_spline(t1[i], NK, K, c1[i][j], xp) -
+                                                   ref_spline(t0[i], NK, K, c0[i][j], xp)));
+            }
+            for (int a = 0; a < (NK - 1) * PER; a++) {
+                const double xa = t1[i][a / PER] + (t1[i][a / PER + 1] - t1[i][a / PER]) * (a % PER + 0.5) / PER;
+                between = fmax(between, fabs(ref_spline(t1[i], NK, K, c1[i][j], xa) -
+                                             ref_spline(t0[i], NK, K, c0[i][j], xa)));
+            }
+        }
+    }
+    print_message("float32 update: max_change %.3g (stored splines %.3g), between %.3g (stored %.3g)\n",
+                  r.max_change, at_samples, r.max_change_between, between);
+    assert_true(at_samples > 1e-10); /* the rounding shows */
+    assert_true(fabs(r.max_change - at_samples) <= 1e-13);
+    /* The anchors sit where the unrounded knots put them, 1e-8 away: the change there (beyond
+     * the samples it is no longer small) agrees to that. */
+    assert_true(fabs(r.max_change_between - between) <= 1e-6 * between);
+    dk_network_destroy(&net);
+}
+
 /* Random splines (dk_network_create's noise): not in the new spaces, so the output moves by
  * the least-squares error of each layer; the call is still deterministic. */
 static void test_network_update_of_random_splines(void **state)
@@ -856,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_notes_are_truncated_cleanly),
         cmocka_unit_test(test_network_update_keeps_the_function_on_the_samples),
         cmocka_unit_test(test_network_update_of_random_splines),
+        cmocka_unit_test(test_float32_update_measures_the_stored_splines),
         cmocka_unit_test(test_network_update_failure_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
