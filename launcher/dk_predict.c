@@ -317,6 +317,18 @@ static void warn_input_names(const predict_job *j, const char *const *model_name
 
 /* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
 /* x holds a block of inputs, u_plain (with derivatives) a block of outputs. */
+/* A diverged run's checkpoint holds huge or non-finite parameters: its outputs overflow
+ * at any input, which the warning on non-finite rows should then say. NaN wins. */
+static double largest_parameter(const dk_network *net)
+{
+    double largest = 0.0;
+    for (size_t e = 0; e < net->n_params; e++) {
+        const double v = fabs(dk_load(net->dtype, net->params, e));
+        largest = v > largest || isnan(v) ? v : largest;
+    }
+    return largest;
+}
+
 static void evaluate(dk_network *net, const predict_job *j, long n, const void *values, void *x, void *u_plain,
                      FILE *f, predict_tally *t)
 {
@@ -395,12 +407,17 @@ dk_err dk_predict(const dk_predict_options *o, FILE *report)
     fprintf(report, "distkan: %ld point%s evaluated with %s\n", info.n_rows, info.n_rows == 1 ? "" : "s", source);
     warn_input_names(&job, (const char *const *)model.input_names, o->points, report);
     warn_outside_grid(&job, info.n_rows, leave, o->points, report);
-    if (tally.non_finite > 0)
+    if (tally.non_finite > 0) {
+        const double largest = largest_parameter(net);
         fprintf(report,
                 "distkan: warning: %ld row%s gave NaN or infinite values (the first: %s:%ld): the model's values "
                 "overflow there, as inputs far outside the range it was trained on do; derivatives also do when "
-                "its knots are very close together (their size grows as a power of 1/spacing per layer)\n",
-                tally.non_finite, tally.non_finite == 1 ? "" : "s", o->points, tally.first_bad_line);
+                "its knots are very close together (their size grows as a power of 1/spacing per layer); the "
+                "model's largest parameter is %g in magnitude%s\n",
+                tally.non_finite, tally.non_finite == 1 ? "" : "s", o->points, tally.first_bad_line, largest,
+                largest > 1e30 || !isfinite(largest) ? ", so the model itself is broken (a checkpoint of a "
+                                                       "training run that diverged)" : "");
+    }
     if (info.n_cols > n_in)
         fprintf(report, "distkan: RMSE against the %d target column%s of %s: %.6e\n", n_out, n_out == 1 ? "" : "s",
                 o->points,

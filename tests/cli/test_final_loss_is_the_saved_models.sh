@@ -43,6 +43,14 @@ expect_failure 1 "the training loss is nan at step 1 \(the final parameters'" \
 [ "$(grep -c 'error' err.txt)" -eq 1 ] || { cat err.txt; fail "3 ranks: not exactly one error report"; }
 [ ! -e broken3/summary.json ] || fail "a run whose final model is not finite wrote results"
 
+# Its checkpoint of that step (checkpoint.every = 1) is what predict then finds: the
+# warning on its NaN rows says the model itself is broken, not the inputs.
+expect_failure 1 "the final parameters'" "$DISTKAN" train fit.ini --run-dir broken_ckpt --set train.lr=1e300 \
+    --set train.steps=1 --set checkpoint.every=1
+"$DISTKAN" predict broken_ckpt data.csv --out broken.csv 2> predict.err || { cat predict.err; fail "predict failed"; }
+grep -q "warning: 64 rows gave NaN or infinite values .* the model's largest parameter is 1e+300 in magnitude, so the model itself is broken" \
+    predict.err || { cat predict.err; fail "predict's warning does not say the model is broken"; }
+
 # A last update that makes the loss huge but finite ends normally and says so.
 "$DISTKAN" train fit.ini --run-dir huge --set train.lr=100 --set train.steps=1 > huge.log 2> huge.err ||
     { cat huge.err; fail "a finite blow-up in the last update failed the run"; }
