@@ -236,7 +236,7 @@ static dk_err check_grid_range(const dk_config_load_state *st)
             for (int m = 0; m < nk; m++) /* stored; the next grid is refined from these */
                 t[m] = f32 ? (double)(float)t[m] : t[m];
             dk_knot_spacing sp;
-            dk_network_knots_usable(t, nk, cfg->k, cfg->precision, &sp);
+            dk_knots_usable(t, nk, cfg->k, cfg->precision, &sp);
             if (sp.gap < gap)
                 gap = sp.gap, G_at = G_prev;
             widest = fmax(widest, sp.widest);

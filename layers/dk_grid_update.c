@@ -1,6 +1,5 @@
 #include "dk_grid_update.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 #include <string.h>
 
 #include "../kernels/dk_bspline.h"
+#include "dk_knot_limits.h"
 #include "dk_spline_fit.h"
 
 /* The smallest grid_eps the robustness rule falls back to: every gap >= MIN_EPS * h. */
@@ -232,15 +232,16 @@ static dk_err update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G,
                      layer, i, xs[0], xs[n - 1]);
             continue;
         }
-        /* Knots closer than the basis can bear even in float64 (subnormal samples, say)
-         * are kept from the fit too: LAPACK's SVD on such a scale fails or does not stop.
-         * (A float32 network's stricter limit is applied by dk_network_update_grid.) */
-        const double limit = dk_bspline_min_spacing(k, DBL_MAX);
-        if (gap < limit) {
+        /* Knots the stored network cannot use keep the input as it is: too close for the
+         * basis (subnormal samples, say; LAPACK's SVD on such a scale fails or does not
+         * stop, so before the fit), too wide, or colliding once rounded to float32. */
+        dk_knot_spacing spacing;
+        if (!dk_knots_usable(t, nk, k, ws->store_as, &spacing)) {
+            char why[256];
+            dk_knots_problem(&spacing, why, sizeof why);
             report->kept++;
-            dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] would be %.6g apart, below the %.6g "
-                                "that k = %d allows in float64 (the basis's derivatives would overflow): grid kept; ",
-                                layer, i, t[0], t[nk - 1], gap, limit, k);
+            dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] %s: grid kept; ", layer, i, t[0],
+                                t[nk - 1], why);
             continue;
         }
         const double *t_old = grid + (size_t)i * nk;

@@ -31,6 +31,7 @@
 #include "../common/dk_error.h"
 #include "../kernels/dk_kan_layer.h"
 #include "dk_grid_update.h"
+#include "dk_knot_limits.h"
 
 enum { DK_GRAD_EXTRA = 4, DK_NETWORK_MAX_LAYERS = 64 };
 
@@ -107,22 +108,6 @@ void dk_network_jet_backward(dk_network *net, long rows, const void *gu, const v
  * evaluated in several backward calls, since backward overwrites net->grads. */
 void dk_network_accumulate_grads(const dk_network *net, void *sum, bool first);
 
-/* Knot spacings as stored, against what the kernels can bear (dk_network_knots_usable). */
-typedef struct {
-    double gap, widest;        /* smallest (-inf when not increasing or not finite) and largest spacing */
-    double min_limit, max_limit; /* dk_bspline_min_spacing and dk_bspline_max_spacing of k and dtype */
-    int k;
-    dk_dtype dtype;
-} dk_knot_spacing;
-
-/* Whether knots t[0..n-1] (float64 values), stored in dtype, are usable by the kernels at
- * degree k: finite, strictly increasing, nowhere closer than dk_bspline_min_spacing and
- * nowhere wider apart than dk_bspline_max_spacing allow in that precision. *s: the
- * spacings and limits (for dk_network_knots_problem). */
-bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, dk_knot_spacing *s);
-/* Why knots with spacings *s are not usable, for messages: "are not strictly increasing in
- * float32", "would be 1e-13 apart, below the ...", "would be 2e6 apart, above the ...". */
-void dk_network_knots_problem(const dk_knot_spacing *s, char *text, size_t size);
 
 /* Grid extension of the whole network: a new network with the same widths, k, dtype,
  * batch capacity, threads and jet buffers, G_new intervals per input on each input's old
@@ -130,7 +115,7 @@ void dk_network_knots_problem(const dk_knot_spacing *s, char *text, size_t size)
  * (float64) and scale_base, scale_sp and mask copied. The parameter layout changes with G,
  * so optimiser state tied to it must be rebuilt by the caller. *max_change (optional) is
  * the largest change of any edge's spline at the fitting points. Refined knots that are
- * not usable (dk_network_knots_usable) are an error. */
+ * not usable (dk_knots_usable) are an error. */
 dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, double *max_change);
 
 /* Grid update from samples of the whole network (pykan's update_grid_from_samples): layer by

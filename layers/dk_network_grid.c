@@ -13,44 +13,8 @@
 #include "../kernels/dk_bspline.h"
 #include "dk_grid_refine.h"
 #include "dk_grid_update.h"
+#include "dk_knot_limits.h"
 #include "dk_network.h"
-
-bool dk_network_knots_usable(const double *t, int n, int k, dk_dtype dtype, dk_knot_spacing *s)
-{
-    const bool f32 = dtype == DK_F32;
-    const double largest = f32 ? FLT_MAX : DBL_MAX;
-    *s = (dk_knot_spacing){.gap = INFINITY, .widest = 0.0, .min_limit = dk_bspline_min_spacing(k, largest),
-                           .max_limit = dk_bspline_max_spacing(k, largest), .k = k, .dtype = dtype};
-    double prev = 0.0;
-    for (int m = 0; m < n; m++) {
-        /* As stored: knots apart in float64 can collide in a float32 network (a grid range
-         * of a few float32 ulps cut into G pieces). */
-        const double v = f32 ? (double)(float)t[m] : t[m];
-        if (!isfinite(v)) {
-            s->gap = -INFINITY;
-            return false;
-        }
-        if (m > 0) {
-            s->gap = fmin(s->gap, v - prev);
-            s->widest = fmax(s->widest, v - prev);
-        }
-        prev = v;
-    }
-    return s->gap >= s->min_limit && s->widest <= s->max_limit;
-}
-
-void dk_network_knots_problem(const dk_knot_spacing *s, char *text, size_t size)
-{
-    const char *precision = s->dtype == DK_F32 ? "float32" : "float64";
-    if (!(s->gap > 0.0))
-        snprintf(text, size, "are not strictly increasing in %s", precision);
-    else if (s->gap < s->min_limit)
-        snprintf(text, size, "would be %.3g apart, below the %.3g that k = %d allows in %s (the basis's derivatives "
-                 "would overflow)", s->gap, s->min_limit, s->k, precision);
-    else
-        snprintf(text, size, "would be %.3g apart, above the %.3g that k = %d allows in %s (the powers of the spacing "
-                 "in the basis's pieces would overflow; scale the inputs)", s->widest, s->max_limit, s->k, precision);
-}
 
 /* Refined knots the kernels cannot use: an error rather than a grid with repeated knots or
  * an overflowing basis (an extension changes G, so there is no old grid to keep). */
@@ -60,10 +24,10 @@ static dk_err check_refined_knots(const double *grid, int in, int n_knots, int k
     for (int i = 0; i < in; i++) {
         const double *t = grid + (size_t)i * n_knots;
         dk_knot_spacing s;
-        if (dk_network_knots_usable(t, n_knots, k, dtype, &s))
+        if (dk_knots_usable(t, n_knots, k, dtype, &s))
             continue;
         char why[256];
-        dk_network_knots_problem(&s, why, sizeof why);
+        dk_knots_problem(&s, why, sizeof why);
         /* Refinement only narrows the spans: knots too wide apart were so before it. */
         DK_ERROR(DK_ERR_NUMERIC, "grid extension to G = %d: layer %d input %d has knots in [%.9g, %.9g] that %s; use "
                  "a smaller G%s", G_new, layer, i, t[0], t[n_knots - 1], why,
@@ -147,28 +111,6 @@ static void layer_inputs(dk_network *net, int l, long n, const double *x, void *
             src = net->acts[l];
         }
         dk_load_block(net->dtype, src, 0, (size_t)rows * wl, h + (size_t)b0 * wl);
-    }
-}
-
-/* Updated knots the kernels cannot use (dk_network_knots_usable): such an input keeps its
- * knots and coefficients as they are in the network, as dk_grid_update_layer does for
- * knots that collide in float64. */
-static void keep_unusable_knots(const dk_network *net, const dk_layer_view *v, int l, double *grid, double *coef,
-                                dk_grid_update_report *report)
-{
-    const size_t nk = (size_t)v->shape.n_knots, per = (size_t)v->shape.out * v->shape.n_basis;
-    for (int i = 0; i < v->shape.in; i++) {
-        const double *t = grid + (size_t)i * nk;
-        dk_knot_spacing s;
-        if (dk_network_knots_usable(t, (int)nk, net->k, net->dtype, &s))
-            continue;
-        report->kept++;
-        char why[256];
-        dk_network_knots_problem(&s, why, sizeof why);
-        dk_grid_update_note(report, "layer %d input %d: knots in [%.9g, %.9g] %s: grid kept; ", l, i, t[0], t[nk - 1],
-                            why);
-        dk_load_block(net->dtype, net->state, v->grid + (size_t)i * nk, nk, grid + (size_t)i * nk);
-        dk_load_block(net->dtype, net->params, v->coef + (size_t)i * per, per, coef + (size_t)i * per);
     }
 }
 
@@ -279,7 +221,6 @@ static dk_err update_grid(dk_network *net, dk_network_grid_ws *ws, long n, const
         dk_load_block(net->dtype, net->params, v->coef, n_coef, coef);
         DK_CALL_GOTO(err, restore, dk_grid_update_layer(ws->layer, v->shape.in, v->shape.out, net->k, net->G,
                                                         grid_eps, n, h, grid, coef, l, report));
-        keep_unusable_knots(net, v, l, grid, coef, report);
         dk_store_block(net->dtype, net->state, v->grid, n_grid, grid);
         dk_store_block(net->dtype, net->params, v->coef, n_coef, coef);
     }

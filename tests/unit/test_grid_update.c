@@ -842,6 +842,49 @@ static void test_float32_update_measures_the_stored_splines(void **state)
     dk_network_destroy(&net);
 }
 
+/* An input whose new knots collide once rounded to float32 (samples spread over 8 float32
+ * ulps at 0.5, G = 10) keeps its knots and coefficients bit for bit, is counted as kept,
+ * and its fit is neither stored nor measured: the change reported is the other input's
+ * (cubic edges: only float32 rounding, below 1e-6), finite. */
+static void test_float32_collision_keeps_the_input_unmeasured(void **state)
+{
+    (void)state;
+    enum { IN = 2, OUT = 2, G = 10, K = 3, NK = G + 2 * K + 1, NB = G + K, N = 40 };
+    const int w[] = {IN, OUT};
+    dk_network_settings s = {.widths = w, .n_widths = 2, .G = G, .k = K, .grid_lo = -1.0, .grid_hi = 1.0,
+                             .dtype = DK_F32, .seed = 4, .noise_scale = 0.5, .scale_sp = 1.0, .max_batch = 64,
+                             .n_threads = 1};
+    dk_network *net = NULL;
+    assert_int_equal(dk_network_create(&net, &s), DK_OK);
+    const dk_layer_view *v = &net->layers[0];
+    double t[NK], c[NB], x[N * IN];
+    dk_load_block(DK_F32, net->state, v->grid + NK, NK, t); /* input 1: cubic edges */
+    for (int j = 0; j < OUT; j++) {
+        const double a[4] = {0.1, -0.2 * j, 0.3, 0.05};
+        polynomial_coef(t, NK, K, a, c);
+        dk_store_block(DK_F32, net->params, v->coef + ((size_t)OUT + j) * NB, NB, c);
+    }
+    const float ulp = 0x1p-24f; /* of float32 values in [0.5, 1) */
+    for (int p = 0; p < N; p++) {
+        x[p * IN] = 0.5f + 2.0f * ulp * (float)(p % 4);
+        x[p * IN + 1] = (float)ref_sym(&rng, 0.9);
+    }
+    float grid0[NK], coef0[OUT * NB];
+    memcpy(grid0, (const float *)net->state + v->grid, sizeof grid0);
+    memcpy(coef0, (const float *)net->params + v->coef, sizeof coef0);
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_network_update_grid(net, NULL, N, x, 0.02, &r), DK_OK);
+    print_message("float32 collision: kept %ld, max_change %.3g, between %.3g; %s\n", r.kept, r.max_change,
+                  r.max_change_between, r.notes);
+    assert_int_equal(r.kept, 1);
+    assert_non_null(strstr(r.notes, "layer 0 input 0: knots in ["));
+    assert_non_null(strstr(r.notes, "are not strictly increasing in float32: grid kept"));
+    assert_memory_equal(grid0, (const float *)net->state + v->grid, sizeof grid0);
+    assert_memory_equal(coef0, (const float *)net->params + v->coef, sizeof coef0);
+    assert_true(isfinite(r.max_change) && r.max_change < 1e-6);
+    dk_network_destroy(&net);
+}
+
 /* Random splines (dk_network_create's noise): not in the new spaces, so the output moves by
  * the least-squares error of each layer; the call is still deterministic. */
 static void test_network_update_of_random_splines(void **state)
@@ -914,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_network_update_keeps_the_function_on_the_samples),
         cmocka_unit_test(test_network_update_of_random_splines),
         cmocka_unit_test(test_float32_update_measures_the_stored_splines),
+        cmocka_unit_test(test_float32_collision_keeps_the_input_unmeasured),
         cmocka_unit_test(test_network_update_failure_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
