@@ -267,6 +267,9 @@ dk_err dk_config_check_rules(const dk_config_load_state *st)
 {
     const dk_config *cfg = st->cfg;
     char what[1200];
+    /* The grid keys first: they set [model] grid from [grid] schedule, whose first size the
+     * range's checks start from. */
+    DK_CALL(check_grid_keys(st));
     DK_CALL(check_grid_range(st));
     if (cfg->lr_schedule == DK_LR_COSINE && !(cfg->lr_min < cfg->lr)) {
         char lr[32];
@@ -284,7 +287,6 @@ dk_err dk_config_check_rules(const dk_config_load_state *st)
         snprintf(what, sizeof what, "expected a number > [lbfgs] c1 = %s (strong Wolfe needs 0 < c1 < c2 < 1)", c1);
         DK_CALL(cross_error(st, "lbfgs", "c2", what));
     }
-    DK_CALL(check_grid_keys(st));
     if (cfg->task == DK_TASK_FIT)
         DK_CALL(check_fit_keys(st));
     else

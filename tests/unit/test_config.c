@@ -982,6 +982,12 @@ static void test_grid_range_must_give_usable_knots(void **state)
     /* The first grid of a schedule is the widest. */
     EXPECT_USAGE(load_text(&c, "r11.ini", "[model]\ngrid = 2\ngrid_range = 0,1e5\n[train]\nsteps = 4\n"
                            "[grid]\nschedule = 2,50\n", f32k7, 2), "with G = 2 the knots come 50000 apart");
+    /* With [model] grid unset, the schedule's first size is the first grid, not grid's
+     * default of 5 (whose spacing, 2e6, this range would exceed). */
+    check_ok(load_text(&c, "r12.ini", "[model]\ngrid_range = 0,1e7\n[train]\nsteps = 4\n[grid]\nschedule = 400,800\n",
+                       f32k7, 2));
+    EXPECT_USAGE(load_text(&c, "r13.ini", "[model]\ngrid_range = 0,1e7\n[train]\nsteps = 4\n[grid]\nschedule = 100,800\n",
+                           f32k7, 2), "with G = 100 the knots come 100000 apart");
 }
 
 static void test_pde_boundary_points_cover_every_face(void **state)
