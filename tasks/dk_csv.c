@@ -145,11 +145,15 @@ static dk_err parse_header(const char *path, char *line, size_t n, dk_csv_info *
     return DK_OK;
 }
 
+static dk_err parse_row(const char *path, long line_no, char *s, size_t n, const dk_csv_info *info,
+                        dk_dtype dtype, void *out, size_t out_index);
+
 dk_err dk_csv_scan(const char *path, dk_csv_info *info)
 {
     dk_err err = DK_OK;
     FILE *f = NULL;
     char *line = NULL;
+    double *row = NULL; /* one row's values, parsed to be checked and dropped */
     size_t cap = 0;
     memset(info, 0, sizeof *info);
     /* Checked before opening: opening a named pipe would wait for a writer. */
@@ -210,6 +214,7 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
                  path);
     char other_sep = 0;
     DK_CALL_GOTO(err, done, parse_header(path, head, n, info, &other_sep));
+    DK_CALL_GOTO(err, done, DK_CALLOC(row, (size_t)info->n_cols, "a CSV row"));
 
     /* Only trailing blank lines are allowed: a blank line followed by data would shift
      * every later row's line number and usually means a damaged file. */
@@ -242,6 +247,9 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
         if (first_blank)
             CSV_FAIL(DK_ERR_DATA, "%s:%ld: blank line inside the data (only trailing blank lines are "
                      "allowed)", path, first_blank);
+        /* Every row, not only those a rank will read: whether a file is accepted must not
+         * depend on the seed's train/test split or the number of ranks. */
+        DK_CALL_GOTO(err, done, parse_row(path, line_no, line, len, info, DK_F64, row, 0));
         info->n_rows++;
     }
     if (ferror(f))
@@ -251,6 +259,7 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
 
 done:
     free(line);
+    free(row);
     fclose(f);
     if (err)
         dk_csv_info_free(info);

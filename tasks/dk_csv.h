@@ -8,8 +8,10 @@
  * name. Numbers are read with strtod in the C locale's format and must be
  * finite.
  *
- * Reading is two passes so that a rank converts only its shard: dk_csv_scan checks the
- * header and counts the rows, dk_csv_read_rows parses just the rows it is given slots for.
+ * Reading is two passes so that a rank stores only its shard: dk_csv_scan checks the
+ * header and every row (so that a file is accepted or refused whole, whatever the seed's
+ * train/test split and the number of ranks) and counts the rows, dk_csv_read_rows converts
+ * just the rows it is given slots for.
  * Line numbers in messages are 1-based with the header as line 1, so data row i (0-based)
  * is line i + 2.
  */
@@ -32,16 +34,18 @@ typedef struct dk_csv_info {
     uint32_t crc32c;
 } dk_csv_info;
 
-/* First pass: validates the header, counts the data rows and fingerprints the file. DK_ERR_IO when the file
- * cannot be read; DK_ERR_USAGE when path names no regular file (a pipe cannot be read twice); DK_ERR_DATA for an empty file, a missing or empty column name, no data
- * rows, or a blank line followed by more data. */
+/* First pass: validates the header and every row, counts the data rows and fingerprints
+ * the file. DK_ERR_IO when the file cannot be read; DK_ERR_USAGE when path names no regular
+ * file (a pipe cannot be read twice); DK_ERR_DATA for an empty file, a missing or empty
+ * column name, no data rows, a blank line followed by more data, or a row with a wrong
+ * column count, a field that is not a number or a non-finite value (named by line). */
 dk_err dk_csv_scan(const char *path, dk_csv_info *info);
 void dk_csv_info_free(dk_csv_info *info);
 
 /* Second pass: for every data row i with slot[i] >= 0, parses its n_cols numbers into
  * values[slot[i] * n_cols + c] (in dtype); other rows are skipped unparsed. DK_ERR_DATA
- * names the path and line for a wrong column count, a field that is not a number, a
- * non-finite value, or (float32) a value beyond the float range. */
+ * names the path and line for (float32) a value beyond the float range, and for what the
+ * scan refuses, should the file have changed since. */
 dk_err dk_csv_read_rows(const char *path, const dk_csv_info *info, const long *slot, dk_dtype dtype,
                         void *values);
 
