@@ -315,8 +315,6 @@ static void warn_input_names(const predict_job *j, const char *const *model_name
     }
 }
 
-/* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
-/* x holds a block of inputs, u_plain (with derivatives) a block of outputs. */
 /* A diverged run's checkpoint holds huge or non-finite parameters: its outputs overflow
  * at any input, which the warning on non-finite rows should then say. NaN wins. */
 static double largest_parameter(const dk_network *net)
@@ -329,6 +327,8 @@ static double largest_parameter(const dk_network *net)
     return largest;
 }
 
+/* Runs the network block by block over the n rows of values [n][n_cols] and writes them. */
+/* x holds a block of inputs, u_plain (with derivatives) a block of outputs. */
 static void evaluate(dk_network *net, const predict_job *j, long n, const void *values, void *x, void *u_plain,
                      FILE *f, predict_tally *t)
 {

@@ -31,10 +31,11 @@ void dk_grid_refine_knots(int k, int G_old, const double *t_old, int G_new, doub
 static double fmax_nan(double a, double b) { return b > a || isnan(b) ? b : a; }
 
 /* Over one input's `out` edges: the largest |new spline - old spline| at the points x [n],
- * where the old splines' values are Y [n][out] when known, else computed into Y. */
+ * the old splines' values taken from Y [n][out] when the caller has them (Y not NULL),
+ * else evaluated here. */
 static double largest_difference(int k, int nk_old, const double *t_old, const double *coef_old, int nk_new,
                                  const double *t_new, const double *coef_new, int out, long n, const double *x,
-                                 double *Y)
+                                 const double *Y)
 {
     const int nb_old = nk_old - k - 1, nb_new = nk_new - k - 1;
     double worst = 0.0;
@@ -106,8 +107,9 @@ dk_err dk_grid_refine_layer(int in, int out, int k, int G_old, const double *gri
             for (int c = 0; c < nb_new; c++)
                 cn[c] = fit[(size_t)j * nb_new + c];
         }
-        worst = fmax_nan(worst, largest_difference(k, nk_old, t_old, coef_old + (size_t)i * out * nb_old, nk_new,
-                                                   t_new, coef_new + (size_t)i * out * nb_new, out, n_pts, x, Y));
+        if (max_change) /* a float32 caller measures the rounded splines instead */
+            worst = fmax_nan(worst, largest_difference(k, nk_old, t_old, coef_old + (size_t)i * out * nb_old, nk_new,
+                                                       t_new, coef_new + (size_t)i * out * nb_new, out, n_pts, x, Y));
     }
     if (max_change)
         *max_change = worst;

@@ -63,12 +63,13 @@ dk_err dk_network_refine(const dk_network *old, int G_new, dk_network **out, dou
         dk_load_block(old->dtype, old->state, a->grid, n_grid0, grid0);
         dk_load_block(old->dtype, old->params, a->coef, n_coef0, coef0);
         double change = 0.0;
+        const bool f64 = net->dtype == DK_F64;
         DK_CALL_GOTO(err, done, dk_grid_refine_layer(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new, grid1,
-                                                     coef1, &change));
+                                                     coef1, f64 ? &change : NULL));
         DK_CALL_GOTO(err, done, check_refined_knots(grid1, a->shape.in, b->shape.n_knots, k, net->dtype, l, G_new));
         dk_store_block(net->dtype, net->state, b->grid, n_grid1, grid1);
         dk_store_block(net->dtype, net->params, b->coef, n_coef1, coef1);
-        if (net->dtype != DK_F64) { /* the change is that of the splines as stored, rounded */
+        if (!f64) { /* the change is that of the splines as stored, rounded */
             dk_load_block(net->dtype, net->state, b->grid, n_grid1, grid1);
             dk_load_block(net->dtype, net->params, b->coef, n_coef1, coef1);
             DK_CALL_GOTO(err, done, dk_grid_refine_change(a->shape.in, a->shape.out, k, old->G, grid0, coef0, G_new,
