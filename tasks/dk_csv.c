@@ -1,6 +1,6 @@
 /* Numeric CSV reading in two passes (see dk_csv.h). */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* getline, strdup */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #endif
 
 #include "dk_csv.h"
@@ -17,6 +17,7 @@
 
 #include "../common/dk_crc32c.h"
 #include "../common/dk_rng.h"
+#include "dk_csv_line.h"
 
 /* Records an error and leaves through the function's cleanup label. */
 #define CSV_FAIL(code, ...)                                                                \
@@ -75,6 +76,20 @@ static size_t count_fields(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         fields += s[i] == ',';
     return fields;
+}
+
+/* The error for a line that could not be read whole: a read error, a NUL byte, or no line
+ * end within the limit (a binary file, or one whose line ends were lost). */
+static dk_err unreadable_line(const char *path, long line_no, dk_csv_line_status status)
+{
+    if (status == DK_CSV_LINE_ERROR)
+        DK_ERROR(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
+    if (status == DK_CSV_LINE_NUL)
+        DK_ERROR(DK_ERR_DATA, "%s:%ld: the line holds NUL bytes (expected ASCII or UTF-8 text)", path, line_no);
+    DK_ERROR(DK_ERR_DATA,
+             "%s:%ld: no line end within %zu MiB, the longest line accepted: not a text file, or one whose line "
+             "ends were lost? (expected one row of comma-separated numbers per line)",
+             path, line_no, DK_CSV_LINE_MAX >> 20);
 }
 
 static dk_err open_for_reading(const char *path, FILE **f)
@@ -173,18 +188,16 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
                  path);
     DK_CALL(open_for_reading(path, &f));
 
-    ssize_t got = getline(&line, &cap, f);
-    if (got > 0) {
-        info->bytes += (uint64_t)got;
-        info->crc32c = dk_crc32c_update(info->crc32c, line, (size_t)got);
-    }
-    if (got < 0) {
-        if (ferror(f))
-            CSV_FAIL(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
+    size_t got = 0;
+    dk_csv_line_status status = dk_csv_read_line(f, &line, &cap, DK_CSV_LINE_MAX, &got);
+    if (status == DK_CSV_LINE_END)
         CSV_FAIL(DK_ERR_DATA, "%s: the file is empty (expected a header line, then data rows)", path);
-    }
+    if (status == DK_CSV_LINE_ERROR || status == DK_CSV_LINE_TOO_LONG)
+        DK_CALL_GOTO(err, done, unreadable_line(path, 1, status));
+    info->bytes += (uint64_t)got;
+    info->crc32c = dk_crc32c_update(info->crc32c, line, got);
     char *head = line;
-    size_t n = (size_t)got;
+    size_t n = got;
     /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the first name. */
     if (n >= 3 && memcmp(head, "\xEF\xBB\xBF", 3) == 0) {
         head += 3;
@@ -197,7 +210,7 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
         CSV_FAIL(DK_ERR_DATA, "%s: the file is UTF-16 text (it starts with a UTF-16 byte-order mark): save it as "
                               "UTF-8 or ASCII CSV",
                  path);
-    if (memchr(head, '\0', n))
+    if (status == DK_CSV_LINE_NUL)
         CSV_FAIL(DK_ERR_DATA, "%s:1: the line holds NUL bytes: UTF-16 text or not a text file (expected ASCII "
                               "or UTF-8 CSV)",
                  path);
@@ -219,14 +232,13 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
     /* Only trailing blank lines are allowed: a blank line followed by data would shift
      * every later row's line number and usually means a damaged file. */
     long line_no = 1, first_blank = 0;
-    while ((got = getline(&line, &cap, f)) >= 0) {
-        info->bytes += (uint64_t)got;
-        info->crc32c = dk_crc32c_update(info->crc32c, line, (size_t)got);
+    while ((status = dk_csv_read_line(f, &line, &cap, DK_CSV_LINE_MAX, &got)) != DK_CSV_LINE_END) {
         line_no++;
-        if (memchr(line, '\0', (size_t)got))
-            CSV_FAIL(DK_ERR_DATA, "%s:%ld: the line holds NUL bytes (expected ASCII or UTF-8 text)", path,
-                     line_no);
-        const size_t len = trim_right(line, (size_t)got);
+        if (status != DK_CSV_LINE_OK)
+            DK_CALL_GOTO(err, done, unreadable_line(path, line_no, status));
+        info->bytes += (uint64_t)got;
+        info->crc32c = dk_crc32c_update(info->crc32c, line, got);
+        const size_t len = trim_right(line, got);
         if (len == 0) {
             if (!first_blank)
                 first_blank = line_no;
@@ -252,8 +264,6 @@ dk_err dk_csv_scan(const char *path, dk_csv_info *info)
         DK_CALL_GOTO(err, done, parse_row(path, line_no, line, len, info, DK_F64, row, 0));
         info->n_rows++;
     }
-    if (ferror(f))
-        CSV_FAIL(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
     if (info->n_rows == 0)
         CSV_FAIL(DK_ERR_DATA, "%s: no data rows after the header", path);
 
@@ -320,20 +330,24 @@ dk_err dk_csv_read_rows(const char *path, const dk_csv_info *info, const long *s
     char *line = NULL;
     size_t cap = 0;
     DK_CALL(open_for_reading(path, &f));
-    ssize_t got = getline(&line, &cap, f); /* the header, checked by dk_csv_scan */
-    for (long i = 0; got >= 0 && i <= last; i++) {
-        got = getline(&line, &cap, f);
-        if (got < 0)
+    /* Every line up to the last wanted is read, so that a file changed since its scan is
+     * still read with bounded memory and refused where it no longer holds a row. */
+    size_t got = 0;
+    dk_csv_line_status status = DK_CSV_LINE_OK;
+    for (long line_no = 1; line_no <= last + 2; line_no++) {
+        status = dk_csv_read_line(f, &line, &cap, DK_CSV_LINE_MAX, &got);
+        if (status == DK_CSV_LINE_END)
             break;
-        if (slot[i] < 0)
+        if (status != DK_CSV_LINE_OK)
+            DK_CALL_GOTO(err, done, unreadable_line(path, line_no, status));
+        const long i = line_no - 2; /* the data row; the header (line 1) was checked by dk_csv_scan */
+        if (i < 0 || slot[i] < 0)
             continue;
-        size_t n = trim_right(line, (size_t)got);
+        size_t n = trim_right(line, got);
         DK_CALL_GOTO(err, done,
-                     parse_row(path, i + 2, line, n, info, dtype, values, (size_t)slot[i] * (size_t)info->n_cols));
+                     parse_row(path, line_no, line, n, info, dtype, values, (size_t)slot[i] * (size_t)info->n_cols));
     }
-    if (ferror(f))
-        CSV_FAIL(DK_ERR_IO, "cannot read CSV file %s: %s", path, strerror(errno));
-    if (got < 0)
+    if (status == DK_CSV_LINE_END)
         CSV_FAIL(DK_ERR_DATA, "%s: the file became shorter while it was being read (had %ld data rows)",
                  path, info->n_rows);
 

@@ -6,7 +6,8 @@
  * may be enclosed in one pair of double quotes (R's write.csv quotes its names), which are
  * dropped; a comma always separates fields, even inside quotes. UTF-16 text is refused by
  * name. Numbers are read with strtod in the C locale's format and must be
- * finite.
+ * finite. A line holds at most DK_CSV_LINE_MAX bytes and no NUL byte: either is refused
+ * where it occurs, so a binary file costs no more memory than one line.
  *
  * Reading is two passes so that a rank stores only its shard: dk_csv_scan checks the
  * header and every row (so that a file is accepted or refused whole, whatever the seed's

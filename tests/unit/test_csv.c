@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/dk_crc32c.h"
 #include "tasks/dk_csv.h"
+#include "tasks/dk_csv_line.h"
 #include "tasks/dk_fit_task.h"
 
 typedef struct temp_file {
@@ -311,6 +313,81 @@ static void test_utf16_and_nul_bytes_are_named(void **state)
     }
 }
 
+static long peak_resident_kib(void)
+{
+    struct rusage u;
+    assert_int_equal(getrusage(RUSAGE_SELF, &u), 0);
+    return u.ru_maxrss;
+}
+
+/* A binary file is refused at its first NUL byte, not after its whole "line" is held in
+ * memory: 256 MiB of zeros after two good lines (a sparse file, so nothing is written)
+ * used to raise the peak resident size by more than 256 MiB before the error. */
+static void test_nul_bytes_stop_reading_at_once(void **state)
+{
+    temp_file f = write_temp("x,y\n1,2\n");
+    FILE *grow = fopen(f.path, "r+b");
+    assert_non_null(grow);
+    assert_int_equal(ftruncate(fileno(grow), (off_t)256 << 20), 0);
+    assert_int_equal(fclose(grow), 0);
+    const long before = peak_resident_kib();
+    const char *msg = expect_failure(f.path, DK_ERR_DATA);
+    const long grown_kib = peak_resident_kib() - before;
+    unlink(f.path);
+    assert_contains(msg, ":3: the line holds NUL bytes");
+    if (grown_kib > 32 * 1024)
+        fail_msg("refusing a file of zeros raised the peak resident size by %ld KiB", grown_kib);
+}
+
+/* Writes a header (or nothing), then one line of `len` bytes: `fill` repeated, the last
+ * byte a line end when `terminated`. */
+static temp_file write_long_line(const char *header, size_t len, char fill, int terminated)
+{
+    char *text = malloc(strlen(header) + len + 1);
+    assert_non_null(text);
+    strcpy(text, header);
+    char *row = text + strlen(header);
+    memset(row, fill, len);
+    if (terminated)
+        row[len - 1] = '\n';
+    row[len] = '\0';
+    temp_file f = write_temp(text);
+    free(text);
+    return f;
+}
+
+/* Lines are read up to DK_CSV_LINE_MAX bytes, terminator included; a file without line ends
+ * (or with lines longer than that) is refused at the limit, naming the line. */
+static void test_line_length_is_bounded(void **state)
+{
+    /* At the limit: a row of 16 MiB, its line end included (zeros, then a 7), is read. */
+    temp_file at = write_long_line("x\n", DK_CSV_LINE_MAX, '0', 1);
+    FILE *f = fopen(at.path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, -2, SEEK_END), 0);
+    assert_int_equal(fputc('7', f), '7');
+    assert_int_equal(fclose(f), 0);
+    dk_csv_info info;
+    assert_int_equal(dk_csv_scan(at.path, &info), DK_OK);
+    assert_int_equal(info.n_rows, 1);
+    long slot[1] = {0};
+    double v = 0;
+    assert_int_equal(dk_csv_read_rows(at.path, &info, slot, DK_F64, &v), DK_OK);
+    assert_true(v == 7.0);
+    dk_csv_info_free(&info);
+    unlink(at.path);
+
+    /* One byte more, in a data row and in the header. */
+    temp_file over = write_long_line("x\n", DK_CSV_LINE_MAX + 1, '1', 1);
+    const char *msg = expect_failure(over.path, DK_ERR_DATA);
+    unlink(over.path);
+    assert_contains(msg, ":2: no line end within 16 MiB");
+    temp_file header = write_long_line("", DK_CSV_LINE_MAX + 100, 'a', 0);
+    msg = expect_failure(header.path, DK_ERR_DATA);
+    unlink(header.path);
+    assert_contains(msg, ":1: no line end within 16 MiB");
+}
+
 static void test_blank_lines_only_at_the_end(void **state)
 {
     EXPECT_DATA_ERROR("x,y\n1,2\n\n3,4\n", ":3: blank line inside the data");
@@ -524,6 +601,8 @@ int main(void)
         cmocka_unit_test(test_bad_headers_are_rejected),
         cmocka_unit_test(test_quoted_fields),
         cmocka_unit_test(test_utf16_and_nul_bytes_are_named),
+        cmocka_unit_test(test_nul_bytes_stop_reading_at_once),
+        cmocka_unit_test(test_line_length_is_bounded),
         cmocka_unit_test(test_blank_lines_only_at_the_end),
         cmocka_unit_test(test_train_plus_test_beyond_the_file_is_rejected),
         cmocka_unit_test(test_missing_file_is_an_io_error),
