@@ -6,7 +6,9 @@
  * (--set train.optimizer=lbfgs) must not make the rest of it invalid.
  *
  * A configuration distkan wrote (config.ini, which lists every key) is not a person's
- * choice of keys: there only the --set overrides are looked at. */
+ * choice of keys: there only the --set overrides are looked at.
+ *
+ * A file that sets no key at all is warned of too. */
 #include "dk_config_schema.h"
 
 #include <string.h>
@@ -85,6 +87,15 @@ void dk_config_note_unread(const dk_config_load_state *st, char *notes, size_t c
     const bool task_given = st->from[dk_config_find_key("task", "type")] != 0;
     size_t used = 0;
     notes[0] = '\0';
+    /* A file that sets nothing (empty, or comments and section headers only) is more often
+     * the wrong file or a truncated copy than a wish for every default. */
+    bool any_set = false;
+    for (int i = 0; i < DK_CONFIG_N_KEYS; i++)
+        any_set |= st->from[i] != 0;
+    if (!any_set)
+        used += (size_t)snprintf(notes, cap, "sets no key (and no --set was given): every setting is its default, "
+                                             "so the run fits the built-in function %s\n",
+                                 cfg->function);
     /* One line per reason, listing its keys: "[lbfgs] history (line 12), c1 (--set) set but
      * not used: ...". Where a key was set, briefly: the file's path, which may be long, is
      * printed once per line (dk_config_print_unread). */

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -63,6 +64,14 @@ static bool parse_number(const char *s, double *out)
         return false;
     *out = v;
     return true;
+}
+
+/* Whether a number that parsed underflowed: strtod flags results below the normal range. */
+static bool underflows(const char *s)
+{
+    errno = 0;
+    const double v = strtod(s, NULL);
+    return errno == ERANGE && fabs(v) < DBL_MIN;
 }
 
 static bool in_range(const dk_key_spec *s, double v)
@@ -198,11 +207,17 @@ static bool parse_int_key(const dk_key_spec *s, const char *value, void *field, 
     return true;
 }
 
-static bool parse_double_key(const dk_key_spec *s, const char *value, void *field)
+static bool parse_double_key(const dk_key_spec *s, const char *value, void *field, char *detail, size_t dn)
 {
     double v;
-    if (!parse_number(value, &v) || !in_range(s, v))
+    if (!parse_number(value, &v))
         return false;
+    if (!in_range(s, v)) {
+        /* 1e-400 for a key that must be > 0: say why a positive number is refused. */
+        if (underflows(value))
+            snprintf(detail, dn, " (%s is below the smallest double, %.3g, and reads as %g)", value, DBL_MIN, v);
+        return false;
+    }
     memcpy(field, &v, sizeof v);
     return true;
 }
@@ -333,7 +348,7 @@ static bool parse_into(const dk_key_spec *s, const char *value, dk_config *cfg, 
     case DK_KEY_INT:
         return parse_int_key(s, value, field, detail, dn);
     case DK_KEY_DOUBLE:
-        return parse_double_key(s, value, field);
+        return parse_double_key(s, value, field, detail, dn);
     case DK_KEY_ENUM:
         return parse_enum_key(s, value, field);
     case DK_KEY_BOOL:

@@ -221,6 +221,8 @@ static void test_empty_file_gives_defaults_and_run_dir_from_stem(void **state)
     assert_string_equal(loaded.source_path, created[n_created - 1]);
     memset(loaded.run_dir, 0, sizeof loaded.run_dir);
     memset(loaded.source_path, 0, sizeof loaded.source_path);
+    assert_non_null(strstr(loaded.unread_keys, "sets no key")); /* the warning (test_unread_keys_are_noted) */
+    memset(loaded.unread_keys, 0, sizeof loaded.unread_keys);
     assert_memory_equal(&loaded, &defaults, sizeof loaded);
 
     check_ok(load_text(&loaded, "two.dots.cfg", "", NULL, 0));
@@ -371,6 +373,16 @@ static void test_unread_keys_are_noted(void **state)
                         "[fit] train_size (line 2) set but not used: [task] type = pde reads no [fit] key\n"
                         "[pde] dim (--set), a1 (--set) set but not used: [pde] problem = poisson2d does not read it "
                         "(its parameters: none)\n");
+    /* A file that sets nothing runs every default: said, since it is more likely a mistake. */
+    check_ok(load_text(&c, "empty.ini", "", NULL, 0));
+    assert_string_equal(c.unread_keys, "sets no key (and no --set was given): every setting is its default, so the "
+                                       "run fits the built-in function exp_sin_sq\n");
+    check_ok(load_text(&c, "headers.ini", "; nothing yet\n[model]\n[train]\n", NULL, 0));
+    assert_string_equal(c.unread_keys, "sets no key (and no --set was given): every setting is its default, so the "
+                                       "run fits the built-in function exp_sin_sq\n");
+    const char *steps[] = {"train.steps=3"};
+    check_ok(load_text(&c, "set_only.ini", "", steps, 1));
+    assert_string_equal(c.unread_keys, "");
     /* Keys the configuration reads are not noted. */
     check_ok(load_text(&c, "used.ini",
                        "[task]\ntype = pde\n[pde]\nproblem = heat_nd\ndim = 1\ndiffusivity = 0.3\n[model]\n"
@@ -542,7 +554,9 @@ static void test_out_of_range_values_are_rejected(void **state)
     expect_bad_value("train", "beta1", "1", "a number in [0, 1)");
     expect_bad_value("train", "beta2", "-0.1", "a number in [0, 1)");
     expect_bad_value("train", "lr_gamma", "0", "a number in (0, 1]");
-    expect_bad_value("train", "eps", "1e-400", "a number > 0");
+    /* Underflow reads as 0: the message says why a positive number is refused. */
+    expect_bad_value("train", "eps", "1e-400", "a number > 0 (1e-400 is below the smallest double, 2.23e-308, "
+                                               "and reads as 0)");
     /* A huge decay would overflow Adam's second moment and freeze the run silently. */
     expect_bad_value("train", "weight_decay", "1e200", "a number in [0, 1000]");
     expect_bad_value("train", "weight_decay", "-1e-3", "a number in [0, 1000]");
