@@ -3,6 +3,7 @@
 #include "dk_comm.h"
 
 #include <limits.h>
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +23,28 @@ dk_err dk_comm_mpi_check(int rc, const char *what, const char *file, int line)
     return dk_error_set(DK_ERR_MPI, file, line, "%s failed: %s", what, text);
 }
 
+/* MPI_MAX's result for a NaN is unspecified: x > NaN and NaN > x are both false, so
+ * whether Open MPI keeps it depends on the order it combines the ranks in, and on 3 ranks
+ * a NaN on any one of them (a diverged model's error on its share of the points) came out
+ * as the others' maximum. Here NaN wins; otherwise it is the plain maximum, exact and
+ * independent of the order. */
+static void nan_max(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    const double *a = in;
+    double *b = inout;
+    for (int i = 0; i < *len; i++)
+        if (isnan(a[i]) || a[i] > b[i])
+            b[i] = a[i];
+}
+
 dk_err dk_comm_init(int *argc, char ***argv, dk_comm **out)
 {
     *out = NULL;
     dk_comm *c;
     DK_CALL(DK_CALLOC(c, 1, "communicator"));
+    c->node = MPI_COMM_NULL;
+    c->nan_max = MPI_OP_NULL;
     int already = 0;
     MPI_Initialized(&already);
     if (!already) {
@@ -47,6 +65,7 @@ dk_err dk_comm_init(int *argc, char ***argv, dk_comm **out)
     MPI_CHECK(MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node));
     MPI_CHECK(MPI_Comm_rank(c->node, &c->local_rank));
     MPI_CHECK(MPI_Comm_size(c->node, &c->local_size));
+    MPI_CHECK(MPI_Op_create(nan_max, 1, &c->nan_max));
     *out = c;
     return DK_OK;
 }
@@ -63,6 +82,8 @@ void dk_comm_finalize(dk_comm **comm)
     dk_comm_watch_stop(c);
     if (c->node != MPI_COMM_NULL)
         MPI_Comm_free(&c->node);
+    if (c->nan_max != MPI_OP_NULL)
+        MPI_Op_free(&c->nan_max);
     if (c->initialised_mpi)
         MPI_Finalize();
     free(c);
@@ -161,7 +182,7 @@ dk_err dk_comm_allreduce_max_f64(dk_comm *c, double *buf, size_t count)
     if (count > MAX_CHUNK)
         DK_ERROR(DK_ERR_INTERNAL, "allreduce_max of %zu values: too many", count);
     MPI_CHECK_WATCHED(c, "MPI_Allreduce (a maximum)",
-                      MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_DOUBLE, MPI_MAX, c->world));
+                      MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_DOUBLE, c->nan_max, c->world));
     return DK_OK;
 }
 

@@ -77,7 +77,8 @@ dk_err dk_comm_allreduce_sum(dk_comm *comm, void *buf, size_t count, dk_dtype dt
  * watchdog thread ends the job if a started sum does not complete within the timeout. */
 dk_err dk_comm_allreduce_start(dk_comm *comm, void *buf, size_t count, dk_dtype dtype);
 dk_err dk_comm_allreduce_wait(dk_comm *comm);
-/* In-place maximum of doubles (e.g. agreeing on an error flag or a wall time). */
+/* In-place maximum of doubles (e.g. agreeing on an error flag or a wall time); a NaN on
+ * any rank makes that entry NaN on every rank. */
 dk_err dk_comm_allreduce_max_f64(dk_comm *comm, double *buf, size_t count);
 /* Copies `bytes` bytes from root's buf to every rank's buf. */
 dk_err dk_comm_broadcast(dk_comm *comm, void *buf, size_t bytes, int root, dk_memspace where);

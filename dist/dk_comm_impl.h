@@ -15,6 +15,7 @@ struct dk_comm {
     MPI_Comm node; /* processes sharing this node's memory */
     int rank, size, local_rank, local_size;
     int initialised_mpi;        /* we called MPI_Init_thread, so we finalise */
+    MPI_Op nan_max;             /* MPI_MAX that keeps NaN (dk_comm_allreduce_max_f64) */
     struct dk_comm_device *dev;  /* NULL until dk_comm_enable_device */
     struct dk_comm_watch *watch; /* dk_comm_watch_mpi.c; NULL until dk_comm_watch_start */
 };

@@ -218,6 +218,10 @@ static dk_err log_line_written(const dk_run *r)
              e ? strerror(e) : "a write to it failed");
 }
 
+/* A NaN as printf spells it depends on its sign bit, which means nothing: "-nan" in a
+ * message reads as a negative loss. */
+static double unsigned_nan(double v) { return isnan(v) ? fabs(v) : v; }
+
 /* phase_value: the learning rate (Adam) or the accepted step length (L-BFGS). */
 static dk_err write_log(dk_run *r, const char *phase, double phase_value, int evals, double samples_per_s)
 {
@@ -225,16 +229,16 @@ static dk_err write_log(dk_run *r, const char *phase, double phase_value, int ev
         return DK_OK;
     double wall = dk_train_now() - r->t_start;
     int width = 1 + (int)log10((double)(r->total_steps > 0 ? r->total_steps : 1));
-    printf("%-5s step %*ld/%ld  loss %.6e", phase, width, r->step, r->total_steps, r->loss.total);
+    printf("%-5s step %*ld/%ld  loss %.6e", phase, width, r->step, r->total_steps, unsigned_nan(r->loss.total));
     if (r->schedule.n_stages > 1 || r->n_grid_samples > 0)
         printf("  G %d", r->net->G);
     if (r->pde)
-        printf(" (interior %.3e, boundary %.3e)  rel_l2 %.4e  max_err %.4e", r->loss.interior, r->loss.boundary,
-               r->eval.rel_l2, r->eval.max_err);
+        printf(" (interior %.3e, boundary %.3e)  rel_l2 %.4e  max_err %.4e", unsigned_nan(r->loss.interior),
+               unsigned_nan(r->loss.boundary), unsigned_nan(r->eval.rel_l2), unsigned_nan(r->eval.max_err));
     else if (r->fit->test_size == 0)
         printf("  test_rmse -"); /* no test set */
     else
-        printf("  test_rmse %.6e", r->eval.test_rmse);
+        printf("  test_rmse %.6e", unsigned_nan(r->eval.test_rmse));
     /* By phase, not by evals: an L-BFGS stop may have evaluated nothing (a gradient already
      * below tolerance_grad), and it has no learning rate to print. */
     const bool lbfgs = !strcmp(phase, "lbfgs");
@@ -315,10 +319,6 @@ static dk_err maybe_log(dk_run *r, const char *phase, double phase_value, int ev
 /* ---------------------------------------------------------------------------------------
  * Adam
  * ------------------------------------------------------------------------------------- */
-
-/* A NaN as printf spells it depends on its sign bit, which means nothing: "-nan" in a
- * message reads as a negative loss. */
-static double unsigned_nan(double v) { return isnan(v) ? fabs(v) : v; }
 
 const char *dk_train_largest_value_note(const dk_run *r, const char *before, const char *after, char *buf, size_t size)
 {

@@ -30,6 +30,15 @@ one_report grid_ranks "training loss is nan at step 2, before the grid update: l
     --set train.lr=1e300 --set grid.update_every=1
 one_report lbfgs_ranks "the loss is inf where L-BFGS starts" --set train.optimizer=lbfgs \
     --set model.scale_sp=1e308 --set model.scale_base_mu=1e308
+# A PDE model that an update broke: its error on the evaluation points is NaN whatever the
+# rank count, and the progress line spells it nan, never -nan. With eval_grid = 2 and 3
+# ranks, rank 0 holds no evaluation point: the maximum over ranks must keep the others' NaN.
+printf '[model]\nwidths = 1,2,1\ngrid = 3\ngrid_range = 0,1\n[train]\nsteps = 5\nlr = 1e300\nlog_every = 1\n[task]\ntype = pde\n[pde]\nproblem = poisson_nd\ndim = 1\ninterior_points = 5\nboundary_points = 4\neval_grid = 2\n' > nan_pde.ini
+for np in 1 3; do
+    run_ranks "$np" train nan_pde.ini --run-dir "nan_pde$np" > out.txt 2> err.txt && fail "nan_pde$np: the run succeeded"
+    grep -qE "step 1/5 .* rel_l2 nan  max_err nan  lr" out.txt || { cat out.txt; fail "nan_pde$np: step 1 hid the NaN error"; }
+    grep -q -- "-nan" out.txt && fail "nan_pde$np: the progress line printed -nan"
+done
 # A blow-up that stays finite ends normally, with a warning that names it: a learning rate
 # of 1e6 takes the loss from 6 to about 1e32 in 30 steps. A run that trains says nothing.
 "$DISTKAN" train "$cfg" --run-dir finite --set train.lr=1e6 --set train.steps=30 > out.txt 2> err.txt ||
