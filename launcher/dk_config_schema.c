@@ -210,7 +210,7 @@ const dk_key_spec dk_config_keys[] = {
      .doc = "helmholtz2d: k in u_xx + u_yy + k^2 u = q; where k^2 is an eigenvalue (pi^2/4)(m^2 + n^2) of the "
             "square the solution is not unique, and the run warns (docs/pde.md)."},
     {.section = "pde", .key = "diffusivity", .type = DK_KEY_DOUBLE, .default_text = "0.1", FIELD(pde_diffusivity),
-     .dmin = 0, .range = DK_RANGE_MIN | DK_RANGE_MIN_OPEN, .doc = "heat_nd: kappa in u_t = kappa Laplacian u."},
+     .dmin = 0, .range = DK_RANGE_MIN | DK_RANGE_MIN_OPEN, .doc = "heat_nd: kappa in u_t = kappa Laplacian u; kappa pi^2 must be finite."},
     {.section = "pde", .key = "alpha", .type = DK_KEY_DOUBLE, .default_text = "0.01", FIELD(pde_alpha), .dmin = 0,
      /* Bounded for the reason weight_decay is: a huge weight squares past the largest
       * double (float: 1e38) in Adam's second moment, which then freezes the run silently. */

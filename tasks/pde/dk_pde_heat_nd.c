@@ -7,7 +7,7 @@
  * t = 0 face; the final-time face t = 1 carries none (the solution there is an output of
  * the evolution, not data).
  * Residual r = u_t - kappa sum_{a<d} u_aa.
- * Parameters: dim = d, 1 <= d <= DIM_MAX; diffusivity = kappa, finite and > 0.
+ * Parameters: dim = d, 1 <= d <= DIM_MAX; diffusivity = kappa > 0, kappa pi^2 finite.
  */
 #include "../dk_pde_problem.h"
 
@@ -23,9 +23,11 @@ static int inputs(const dk_pde_params *p, char *why, size_t n)
 {
     if (dk_pde_check_dim("heat_nd", p->dim, DIM_MAX, why, n) != 0)
         return -1;
-    if (!(isfinite(p->diffusivity) && p->diffusivity > 0.0)) {
+    /* The decay rate kappa pi^2 must stay finite too: past it, exp(-kappa pi^2 t) at t = 0
+     * is exp(-inf * 0), NaN, and every initial value with it. */
+    if (!(isfinite(p->diffusivity * pi * pi) && p->diffusivity > 0.0)) {
         if (why && n > 0)
-            snprintf(why, n, "heat_nd needs a finite diffusivity > 0 (got %g)", p->diffusivity);
+            snprintf(why, n, "heat_nd needs a diffusivity > 0 whose kappa pi^2 is finite (got %g)", p->diffusivity);
         return -1;
     }
     return p->dim + 1;

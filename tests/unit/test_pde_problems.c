@@ -229,11 +229,14 @@ static void test_inputs_count_and_reject_bad_parameters(void **state)
     }
 
     p = ok;
-    const double bad_kappa[] = {0.0, -1.0, NAN, INFINITY};
-    for (int i = 0; i < 4; i++) {
+    /* 1e308 is finite, but its decay rate kappa pi^2 is not (initial values NaN). */
+    const double bad_kappa[] = {0.0, -1.0, NAN, INFINITY, 1e308};
+    for (int i = 0; i < 5; i++) {
         p.diffusivity = bad_kappa[i];
         assert_rejected("heat_nd", p, "diffusivity");
     }
+    p.diffusivity = 1e307; /* kappa pi^2 = 9.9e307: finite, accepted */
+    assert_int_equal(dk_pde_problem_find("heat_nd")->inputs(&p, why, sizeof why), 8);
 
     const double bad[] = {NAN, INFINITY, -INFINITY};
     for (int i = 0; i < 3; i++) {
