@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dk_signals.h"
 #include "dk_train_device.h"
@@ -130,8 +131,16 @@ void dk_train_print_stop(const dk_run *r)
         snprintf(how, sizeof how, "the same command line (its --resume %s goes on from here)", opt);
     else
         snprintf(how, sizeof how, "the same command line with --resume latest in place of --resume %s", opt);
-    printf("stopped by %s at step %ld of %ld; resume with: %s (run directory %s, checkpoints in %s)\n",
+    /* Relative paths are the working directory's: a job script that cds elsewhere before
+     * resuming must know which one (a relative [checkpoint] dir moves with it). */
+    char cwd[DK_PATH_MAX + 32] = "";
+    if (r->cfg->run_dir[0] != '/' || r->ckpt_dir[0] != '/') {
+        char here[DK_PATH_MAX];
+        if (getcwd(here, sizeof here))
+            snprintf(cwd, sizeof cwd, "; from %s", here);
+    }
+    printf("stopped by %s at step %ld of %ld; resume with: %s (run directory %s, checkpoints in %s%s)\n",
            sig == SIGUSR1 ? "SIGUSR1" : sig == SIGTERM ? "SIGTERM" : "a stop signal to another rank", r->step,
-           r->total_steps, how, r->cfg->run_dir, r->ckpt_dir);
+           r->total_steps, how, r->cfg->run_dir, r->ckpt_dir, cwd);
     fflush(stdout);
 }

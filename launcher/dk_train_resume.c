@@ -192,6 +192,42 @@ static dk_err check_resume_path(const dk_run *r, const char *spec)
              spec, spec, spec, newest);
 }
 
+/* A relative [checkpoint] dir is taken from the working directory, so a run resumed from
+ * another one (a requeued job script that cds elsewhere) looks in a directory that holds
+ * none of its checkpoints: latest would fail, and auto would start afresh and drop the work.
+ * The note the run's start left (DK_RUN_CHECKPOINT_NOTE, an absolute path) tells: where it
+ * names another directory that holds checkpoints while dir holds none, this is an error that
+ * names both. */
+static dk_err check_moved_relative_dir(const dk_config *cfg, const char *dir)
+{
+    char noted[DK_CKPT_PATH_MAX];
+    struct timespec written;
+    if (!cfg->ckpt_dir[0] || cfg->ckpt_dir[0] == '/' ||
+        !dk_run_noted_checkpoint_dir(cfg->run_dir, noted, sizeof noted, &written) || noted[0] != '/' ||
+        dk_same_file(noted, dir))
+        return DK_OK;
+    dk_ckpt_entry *entries = NULL;
+    int here = 0, there = 0;
+    if (dk_ckpt_list(dir, &entries, &here) != DK_OK)
+        return dk_error_push(dk_error_code(), __FILE__, __LINE__, __func__);
+    free(entries);
+    entries = NULL;
+    if (here > 0 || dk_ckpt_list(noted, &entries, &there) != DK_OK || there == 0) {
+        dk_error_clear(); /* an unreadable noted directory: the usual search reports what it finds */
+        free(entries);
+        return DK_OK;
+    }
+    free(entries);
+    char cwd[DK_PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        snprintf(cwd, sizeof cwd, "the working directory");
+    DK_ERROR(DK_ERR_USAGE,
+             "[checkpoint] dir = %s is relative, so it is taken from the working directory: from %s it holds no "
+             "checkpoint, but this run (%s) started with it in %s, which holds %d; nothing was changed: run from "
+             "the directory the run started in, or give the checkpoint directory absolutely (--set checkpoint.dir=%s)",
+             cfg->ckpt_dir, cwd, cfg->run_dir, noted, there, noted);
+}
+
 /* Rank 0: resolves spec, opens and verifies the file, packs its manifest. */
 static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64_t *size)
 {
@@ -199,6 +235,7 @@ static dk_err open_on_root(dk_run *r, const char *spec, uint8_t **packed, uint64
     if (strcmp(spec, "latest") == 0 || strcmp(spec, "auto") == 0) {
         char dir[DK_PATH_MAX];
         DK_CALL(dk_config_checkpoint_dir(r->cfg, dir, sizeof dir));
+        DK_CALL(check_moved_relative_dir(r->cfg, dir));
         DK_CALL(open_latest_of_run(r, dir, spec));
     } else {
         DK_CALL(check_resume_path(r, spec));
@@ -379,6 +416,8 @@ dk_err dk_train_resume_resolve_auto(dk_comm *comm, const dk_config *cfg, const c
         dk_ckpt_entry *entries = NULL;
         err = dk_ckpt_list(dir, &entries, &found);
         free(entries);
+        if (err == DK_OK && found == 0)
+            err = check_moved_relative_dir(cfg, dir);
     }
     snprintf(chosen, sizeof chosen, "auto"); /* dk_train_run: as latest, named auto in its messages */
     if (err == DK_OK && found > 0 && dk_comm_rank(comm) == 0 && !dk_run_checkpoints_inside(cfg->run_dir, dir)) {

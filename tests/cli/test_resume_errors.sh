@@ -181,3 +181,27 @@ grep -qF "$note" pts_old.log || { cat pts_old.log; fail "no note about the old p
     --set train.steps=10 --resume pts/checkpoints/ckpt-000000000005.dkc > pts_new.log 2>&1 || { cat pts_new.log; fail "resume failed"; }
 ! grep -qF "$note" pts_new.log || fail "a current checkpoint got the old-points note"
 echo "ok: a checkpoint with the plain Halton points resumes with a note"
+
+# A relative [checkpoint] dir is taken from the working directory. A job that resumes the
+# run from another one (a requeue script that cds elsewhere) finds none of its checkpoints
+# there: auto and latest refuse (exit 2), naming the directory the run's start noted,
+# instead of auto starting afresh over the stopped run; nothing is changed, and from the
+# first working directory, or with the noted directory given absolutely, it resumes.
+mkdir -p cwd_a cwd_b
+rel_run="$PWD/rel_run"
+(cd cwd_a && "$DISTKAN" train "$cfg" --run-dir "$rel_run" --set checkpoint.dir=ck --set checkpoint.every=10 \
+    --set checkpoint.final=false --set train.steps=25 > ../rel_a.log 2>&1) || { cat rel_a.log; fail "rel_run failed"; }
+rel_snapshot() { (cd "$rel_run" && find . -type f -exec md5sum {} + | sort; cd ../cwd_a && find . -type f | sort); }
+rel_snapshot > rel_before.md5
+for how in auto latest; do
+    (cd cwd_b && expect_failure 2 "\[checkpoint\] dir = ck is relative, so it is taken from the working directory: from .*/cwd_b it holds no checkpoint, but this run \(.*rel_run\) started with it in .*/cwd_a/ck, which holds 2" \
+        "$DISTKAN" train "$cfg" --run-dir "$rel_run" --set checkpoint.dir=ck --set checkpoint.every=10 \
+        --set checkpoint.final=false --set train.steps=40 --resume "$how")
+    rel_snapshot | cmp -s - rel_before.md5 || fail "--resume $how from another directory changed the run"
+    [ ! -e cwd_b/ck ] || fail "--resume $how from another directory created cwd_b/ck"
+done
+(cd cwd_b && "$DISTKAN" train "$cfg" --run-dir "$rel_run" --set checkpoint.dir="$PWD/../cwd_a/ck" \
+    --set checkpoint.every=10 --set checkpoint.final=false --set train.steps=40 --resume auto > ../rel_b.log 2>&1) \
+    || { cat rel_b.log; fail "the resume with the noted directory given absolutely failed"; }
+grep -q "resum.*ckpt-000000000020.dkc" rel_b.log || { cat rel_b.log; fail "the absolute resume did not continue from step 20"; }
+echo "ok: a relative checkpoint dir resumed from another working directory is refused, naming where the run's checkpoints are"

@@ -1,5 +1,6 @@
 # After a stop signal, the printed hint is one a user can follow literally: it names the
-# run directory and the checkpoint directory, and the same command line (here with
+# run directory and the checkpoint directory (relative ones with the working directory they
+# are taken from), and the same command line (here with
 # --run-dir and a --set that moves the checkpoints) plus --resume latest continues from
 # the stop checkpoint and finishes the run; for a run started with --resume auto, the same
 # command line as it was.
@@ -16,8 +17,8 @@ stop_after_two_lines() {
 }
 
 stop_after_two_lines elsewhere stopped.log "${args[@]}"
-echo "$hint" | grep -qF "resume with: the same command line plus --resume latest (run directory elsewhere, checkpoints in ckpts)" \
-    || fail "the hint does not say how to resume this run: $hint"
+echo "$hint" | grep -qF "resume with: the same command line plus --resume latest (run directory elsewhere, checkpoints in ckpts; from $PWD)" \
+    || fail "the hint does not say how to resume this run (relative paths: from where): $hint"
 [ -f "$(printf 'ckpts/ckpt-%012d.dkc' "$step")" ] || fail "no checkpoint of step $step in ckpts/"
 
 # The stopped run has no config.ini yet: its directory still leads the tools to ckpts/ (the
