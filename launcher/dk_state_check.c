@@ -37,6 +37,11 @@ dk_err dk_optimizer_check_values(const dk_optimizer_view *v, const char *label)
             !isfinite(v->rho[slot]))
             DK_ERROR(DK_ERR_DATA, "%s: L-BFGS correction pair %d (slot %d) holds a value that is not finite: %s", label,
                      k, slot, DK_FOREIGN_VALUE_HINT);
+        /* rho = 1 / y.s, and a pair is stored only with y.s > 0 (the curvature test):
+         * with rho <= 0 the two-loop recursion may turn the direction uphill. */
+        if (!(v->rho[slot] > 0.0))
+            DK_ERROR(DK_ERR_DATA, "%s: L-BFGS correction pair %d (slot %d) has rho = 1 / y.s = %g (expected > 0: only "
+                     "pairs of positive curvature are stored): %s", label, k, slot, v->rho[slot], DK_FOREIGN_VALUE_HINT);
     }
     if ((bad = dk_first_not_finite(DK_F64, v->x, v->n)) >= 0)
         DK_ERROR(DK_ERR_DATA, "%s: element %ld of the L-BFGS iterate is %g: %s", label, bad, v->x[bad],

@@ -1,7 +1,7 @@
 # A checkpoint whose every checksum holds but whose values distkan never writes (edited,
 # or written by other means): a NaN or infinite knot, knots out of order or too wide apart
 # for the basis, a mask of 2, a NaN parameter, Adam moment or L-BFGS pair, a negative
-# second moment. Each is refused
+# second moment or L-BFGS rho. Each is refused
 # where it is read, exit 1, naming the file and the tensor: by train --resume (two ranks;
 # before, a NaN knot crashed the kernels with SIGSEGV and the others trained on garbage
 # with exit 0), by predict and by inspect (which said "valid"). The unedited checkpoint
@@ -34,6 +34,7 @@ check adam.m 4 inf "Adam's first moment 4 is inf"
 check adam.v 3 -1 "Adam's second moment 3 is -1 \(expected >= 0\)"
 check adam.v 2 nan "Adam's second moment 2 is -?nan"
 check lbfgs.s 0 nan "L-BFGS correction pair [0-9]+ \(slot 0\) holds a value that is not finite"
+check lbfgs.rho 0 -1 "L-BFGS correction pair [0-9]+ \(slot 0\) has rho = 1 / y.s = -1 \(expected > 0"
 check lbfgs.g 1 inf "element 1 of the L-BFGS gradient is inf"
 # Manifest fields no config can check, edited likewise (the checksums recomputed): inspect
 # and resume refuse each alike (resume used to accept a layer table inspect refused, and
