@@ -120,7 +120,7 @@ typedef struct dk_run {
     bool warned_rel_l2_undefined; /* the PDE evaluation set cannot give a relative error */
     bool warned_test_rmse_not_finite;
     bool warned_stdout_gone; /* rank 0: the progress output failed (a closed pipe, a full disk) */
-    char data_range_warning[400]; /* fit: the training inputs leave the grid range ("" if not) */
+    char data_range_warning[640]; /* fit: the training inputs leave the grid range ("" if not) */
     char cpu_warning[400];        /* more OpenMP threads than cores ("" if not) */
     /* Fit from a CSV: the value of largest magnitude in the training rows of all ranks, its
      * line in the file and 0-based column (data_largest_line 0: none), which the errors of a
