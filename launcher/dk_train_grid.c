@@ -128,6 +128,10 @@ dk_err dk_train_grid_extend(dk_run *r, int stage)
     DK_CALL(dk_train_full_loss(r, &st->loss_before));
     if (!isfinite(st->loss_before)) /* as before a grid update */
         DK_CALL(dk_train_loss_not_finite(r, st->loss_before, ", before the grid extension"));
+    /* It is also the loss the stage ended with: an Adam stage's last logged loss is its
+     * batch's before the last update, which would pair a minibatch of the parameters
+     * before it with the evaluation of those after (the last stage: dk_train_optimise). */
+    r->stages[stage - 1].loss = st->loss_before;
     dk_network *fine = NULL;
     if (r->dev)
         DK_CALL(dk_train_device_to_host(r));

@@ -1,5 +1,5 @@
-# A run that ends with Adam reports, as final_loss, the training loss of the parameters it
-# saves. Adam's logged loss is its batch's before the update, so without a measurement after
+# A run that ends with Adam reports, as final_loss (and as each grid stage's loss), the
+# training loss of the parameters it saves (the stage ended with). Adam's logged loss is its batch's before the update, so without a measurement after
 # the last update a run could save a model broken by that update (a learning rate too high)
 # and report the loss of the model before it, exit 0 and print no warning.
 # Reference: the mean squared error of `distkan predict`'s outputs over the training rows
@@ -27,6 +27,19 @@ for np in 1 3; do
     grep -q "^done: 40 steps in .*, final loss $(printf '%.6e' "$want")," "adam$np.log" ||
         { cat "adam$np.log"; fail "$np ranks: the done line does not give the saved model's loss $want"; }
     echo "ok: $np ranks: final_loss $final = the saved model's MSE $want (last batch before its update: $logged)"
+done
+
+# Likewise every stage of a grid schedule: a stage's loss in summary.json is the full-batch
+# MSE of the parameters it ended with (its checkpoint, written before the extension), not
+# the loss of its last batch before the update (1 and 3 ranks).
+for np in 1 3; do
+    run_ranks "$np" train fit.ini --run-dir "stages$np" --set grid.schedule=3,5 --set grid.steps=20,20 \
+        --set checkpoint.every=20 --set checkpoint.keep=5 > "stages$np.log" || { cat "stages$np.log"; fail "stages$np failed"; }
+    stage0=$(grep '{"grid": 3, "first_step": 0' "stages$np/summary.json" | sed 's/.*"loss": \([-0-9.eE+]*\).*/\1/')
+    want=$(mse_of_predictions "stages$np/checkpoints/ckpt-000000000020.dkc")
+    awk -v a="$stage0" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-12 * b) }' ||
+        fail "$np ranks: the G = 3 stage's loss is $stage0, expected its final model's MSE $want"
+    echo "ok: $np ranks: the first stage's loss $stage0 = the MSE of the model it ended with, $want"
 done
 
 # A last update that breaks the model fails the run (exit 1, the learning rate named), once
