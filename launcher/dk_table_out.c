@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 
 #include "../checkpoint/dk_ckpt_file.h"
 #include "dk_run_files.h"
+#include "dk_run_history.h"
 #include "dk_run_lock.h"
 
 /* The partial file being written, for the signal handler: a tool interrupted with SIGINT
@@ -44,8 +46,14 @@ static void guard_partial(const dk_table_out *o)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
         sigaddset(&sa.sa_mask, sigs[i]);
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+    /* A signal ignored when the tool started (nohup's SIGHUP, SIGINT in a script's
+     * background job) stays ignored: handling it would let it end the tool. */
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
         sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 static void unguard_partial(void) { partial_live = 0; }
@@ -69,11 +77,46 @@ static dk_err split_path(dk_table_out *o, const char *path)
     return DK_OK;
 }
 
+static bool exists_in(const char *dir, const char *name)
+{
+    char path[2 * DK_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Whether dir holds a run's files: its lock or checkpoint note, a stopped run's log, or two
+ * of a run's outputs besides `name` (results set aside in earlier-<time>/, or a run whose
+ * lock file a scratch purge removed). One config.ini is a person's own file. */
+static bool is_run_dir(const char *dir, const char *name)
+{
+    if (exists_in(dir, DK_RUN_LOCK_FILE) || exists_in(dir, DK_RUN_CHECKPOINT_NOTE) ||
+        exists_in(dir, "metrics.jsonl.partial"))
+        return true;
+    int outputs = 0;
+    for (int i = 0; i < DK_RUN_OUTPUTS; i++)
+        outputs += strcmp(name, dk_run_output_names[i]) != 0 && exists_in(dir, dk_run_output_names[i]);
+    return outputs >= 2;
+}
+
+/* Whether name is one of a run's files: an output, its partial form (a stopped run's log
+ * is metrics.jsonl.partial) or that file's temporary name. */
+static bool is_run_file_name(const char *name)
+{
+    for (int i = 0; i < DK_RUN_OUTPUTS; i++) {
+        const char *out = dk_run_output_names[i];
+        const size_t n = strlen(out);
+        if (!strncmp(name, out, n) &&
+            (!strcmp(name + n, "") || !strcmp(name + n, ".partial") || !strcmp(name + n, ".partial.new")))
+            return true;
+    }
+    return false;
+}
+
 /* A table written over a checkpoint (the model just read, say) or over a run's own files
  * would destroy what training produced: refused are names of the checkpoint form
  * (ckpt-*.dkc, which a resume would take for a checkpoint), an existing file that is a
- * distkan checkpoint whatever its name, the run lock file, and a run's outputs in a
- * directory a run has used (it holds the run lock file). */
+ * distkan checkpoint whatever its name, the run lock file and checkpoint note, and a run's
+ * outputs and logs in a directory that holds a run's files (is_run_dir). */
 static dk_err refuse_run_files(const dk_table_out *o, const char *given)
 {
     char path[2 * DK_PATH_MAX + 2];
@@ -97,13 +140,12 @@ static dk_err refuse_run_files(const dk_table_out *o, const char *given)
     if (!strcmp(o->name, DK_RUN_LOCK_FILE))
         DK_ERROR(DK_ERR_USAGE, "--out %s: %s is the lock file of runs in %s; choose another name", given, o->name,
                  o->dir);
-    snprintf(path, sizeof path, "%s/%s", o->dir, DK_RUN_LOCK_FILE);
-    if (access(path, F_OK) != 0)
-        return DK_OK;
-    for (int i = 0; i < DK_RUN_OUTPUTS; i++)
-        if (!strcmp(o->name, dk_run_output_names[i]))
-            DK_ERROR(DK_ERR_USAGE, "--out %s would replace the %s of the run in %s; choose another name", given,
-                     o->name, o->dir);
+    if (!strcmp(o->name, DK_RUN_CHECKPOINT_NOTE))
+        DK_ERROR(DK_ERR_USAGE, "--out %s: %s is where a run notes its checkpoint directory; choose another name", given,
+                 o->name);
+    if (is_run_file_name(o->name) && is_run_dir(o->dir, o->name))
+        DK_ERROR(DK_ERR_USAGE, "--out %s would replace the %s of the run in %s; choose another name", given, o->name,
+                 o->dir);
     return DK_OK;
 }
 

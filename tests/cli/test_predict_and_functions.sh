@@ -137,7 +137,7 @@ grep -q "File too large" limited.err || { cat limited.err; fail "the size limit'
 cmp -s limited.csv kept.csv || fail "the size limit changed the earlier limited.csv"
 echo "ok: beyond the file size limit: exit 1, $(grep -o 'File too large' limited.err), no partial, earlier file kept"
 # Nor may the table replace a trained model or a run's files: the checkpoint it reads (by
-# its name or another), any checkpoint name, a run's outputs and its lock file.
+# its name or another), any checkpoint name, a run's outputs, logs, lock file and note.
 cp -r run guarded
 ckpt=guarded/checkpoints/ckpt-000000000035.dkc
 cp "$ckpt" model_copy.bin
@@ -152,6 +152,19 @@ for f in config.ini summary.json final_params.bin metrics.jsonl; do
 done
 expect_failure 2 "--out guarded/.distkan.lock: .distkan.lock is the lock file of runs in guarded" \
     "$DISTKAN" functions guarded --out guarded/.distkan.lock
+expect_failure 2 "--out guarded/.distkan.checkpoints: .distkan.checkpoints is where a run notes its checkpoint" \
+    "$DISTKAN" functions guarded --out guarded/.distkan.checkpoints
+# Also where the lock file is gone (a scratch purge) and in results set aside: two of a
+# run's outputs, or a stopped run's log, mark a run's directory; its log is guarded too.
+cp -r run unlocked && rm -f unlocked/.distkan.lock
+expect_failure 2 "--out unlocked/summary.json would replace the summary.json of the run in unlocked" \
+    "$DISTKAN" functions guarded --out unlocked/summary.json
+mkdir stopped && printf '{"step": 1}\n' > stopped/metrics.jsonl.partial
+expect_failure 2 "--out stopped/metrics.jsonl.partial would replace the metrics.jsonl.partial of the run in stopped" \
+    "$DISTKAN" functions guarded --out stopped/metrics.jsonl.partial
+[ "$(cat stopped/metrics.jsonl.partial)" = '{"step": 1}' ] || fail "a refused --out changed a stopped run's log"
+mkdir own && printf '[train]\nsteps = 5\n' > own/config.ini
+"$DISTKAN" functions guarded --out own/summary.json 2> /dev/null || fail "a directory with only a config.ini was taken for a run's"
 ln -s guarded/summary.json summary_link.json
 expect_failure 2 "--out summary_link.json would replace the summary.json of the run" \
     "$DISTKAN" predict guarded grid.csv --out summary_link.json
@@ -261,3 +274,14 @@ for t in 0.4 0.9 1.4; do
     [ ! -e big_pred.csv.partial ] || fail "SIGTERM after ${t}s left big_pred.csv.partial (exit $rc)"
     echo "ok: SIGTERM after ${t}s (exit $rc) left no partial table"
 done
+# A signal ignored when the tool starts (nohup's SIGHUP) stays ignored: the table is written
+# whole. (The guard above used to handle SIGHUP regardless, and died of it, exit 129.)
+rm -f nohup_pred.csv
+( trap '' HUP; exec "$DISTKAN" predict run big.csv --derivatives --out nohup_pred.csv 2> /dev/null ) &
+pid=$!
+for _ in $(seq 200); do [ -e nohup_pred.csv.partial ] && break; sleep 0.05; done
+kill -HUP "$pid" 2> /dev/null || true
+rc=0; wait "$pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "predict with SIGHUP ignored died of SIGHUP (exit $rc)"
+[ "$(wc -l < nohup_pred.csv)" -eq 1000001 ] || fail "predict with SIGHUP ignored wrote $(wc -l < nohup_pred.csv) lines"
+echo "ok: SIGHUP, ignored as under nohup, did not end predict"
