@@ -155,8 +155,8 @@ static const char *noted_in_place_of(const char *relative, const char *noted)
     return noted[0] == '/' && a == b && !memcmp(want, have, a) && is_dir(noted) ? noted : NULL;
 }
 
-/* A relative [checkpoint] dir was taken from where the run started. It is tried from here,
- * then through the run's note (noted_in_place_of). */
+/* A relative [checkpoint] dir was taken from where the run started. It is tried through the
+ * run's note (noted_in_place_of), then from here. */
 dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capacity)
 {
     if ((size_t)snprintf(dir, capacity, "%s/checkpoints", run_dir) >= capacity)
@@ -172,9 +172,10 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
     } else {
         if (!cfg || !cfg->ckpt_dir[0])
             return DK_OK;
-        found = is_dir(cfg->ckpt_dir)     ? cfg->ckpt_dir
-                : cfg->ckpt_dir[0] != '/' ? noted_in_place_of(cfg->ckpt_dir, noted)
-                                          : NULL;
+        /* A relative dir through the note first: a directory of that name here may be
+         * another run's (a run started elsewhere with the same [checkpoint] dir). */
+        const char *through_note = cfg->ckpt_dir[0] != '/' ? noted_in_place_of(cfg->ckpt_dir, noted) : NULL;
+        found = through_note ? through_note : is_dir(cfg->ckpt_dir) ? cfg->ckpt_dir : NULL;
         if (!found)
             DK_ERROR(DK_ERR_IO,
                      "%s: its config.ini sets [checkpoint] dir = %s, which is not a directory%s: give the checkpoint "

@@ -250,6 +250,14 @@ mkdir started_there
     --set checkpoint.dir=rel_ckpts > /dev/null) || fail "the run with a relative checkpoint dir failed"
 "$DISTKAN" predict started_there/there grid.csv --out there.csv 2> there.log || { cat there.log; fail "predict on a run started elsewhere"; }
 grep -q "evaluated with $PWD/started_there/rel_ckpts/ckpt-000000000003.dkc" there.log || { cat there.log; fail "not the noted checkpoint"; }
+# Also where a directory of that name here holds another run's checkpoints (a run started
+# here with the same relative [checkpoint] dir): the note decides, not the name.
+"$DISTKAN" train "$SOURCE_DIR/tests/mpi/small_fit.ini" --run-dir here_run --set train.steps=7 \
+    --set checkpoint.dir=rel_ckpts > /dev/null || fail "the run here with the same relative checkpoint dir failed"
+"$DISTKAN" predict started_there/there grid.csv --out there_again.csv 2> there_again.log || { cat there_again.log; fail "predict failed"; }
+grep -q "evaluated with $PWD/started_there/rel_ckpts/ckpt-000000000003.dkc" there_again.log \
+    || { cat there_again.log; fail "a same-named directory here was taken over the run's noted one"; }
+cmp -s there.csv there_again.csv || fail "the run's table changed with another run's checkpoints here"
 # A run whose newest checkpoint is older than its end ([checkpoint] final = false): the
 # model is that checkpoint's, and predict says so.
 cp -r run early_run
