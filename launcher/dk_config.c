@@ -106,20 +106,26 @@ void dk_config_print_unread(const dk_config *cfg, FILE *f, const char *prefix)
     }
 }
 
+void dk_config_write_path_comment(FILE *f, const char *before, const char *path, const char *after)
+{
+    /* A comment is a line too: a long path loses its start rather than make the text
+     * unreadable, and a line end or other control character in it (a file name may hold
+     * one) would start a line of its own. */
+    const size_t len = strlen(path), fixed = strlen("# ") + strlen(before) + strlen(after);
+    const size_t room = DK_INI_LINE_MAX > fixed + 3 ? DK_INI_LINE_MAX - fixed - 3 : 0;
+    const char *shown = len > room ? path + len - room : path;
+    fprintf(f, "# %s%s", before, len > room ? "..." : "");
+    for (const char *p = shown; *p; p++)
+        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+    fprintf(f, "%s\n", after);
+}
+
 void dk_config_write_ini(const dk_config *cfg, FILE *f)
 {
     static char value[DK_PATH_MAX + 16];
     fprintf(f, "%s\n", DK_CONFIG_WRITTEN_HEADER);
-    if (cfg->source_path[0]) {
-        /* A comment is a line too: a long path loses its start rather than make the text
-         * unreadable. */
-        const char *path = cfg->source_path;
-        const size_t len = strlen(path), room = DK_INI_LINE_MAX - strlen("# resolved from ...");
-        if (len > room)
-            fprintf(f, "# resolved from ...%s\n", path + len - room);
-        else
-            fprintf(f, "# resolved from %s\n", path);
-    }
+    if (cfg->source_path[0])
+        dk_config_write_path_comment(f, "resolved from ", cfg->source_path, "");
     for (int s = 0; s < DK_CONFIG_N_SECTIONS; s++) {
         fprintf(f, "\n[%s]\n", dk_config_sections[s]);
         for (int i = 0; i < DK_CONFIG_N_KEYS; i++) {

@@ -148,6 +148,10 @@ dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overr
 /* Applies one "section.key=value" assignment (no cross-key checks); `origin` names it in
  * errors, e.g. "--set train.lr=0.1"; NULL means "--set <assignment>". */
 dk_err dk_config_set(dk_config *cfg, const char *assignment, const char *origin);
+/* A configuration loaded from a file whose name holds a control character has no default
+ * run directory (runs/<name> could not be stored): an error naming the file unless
+ * [output] run_dir or --run-dir gave one. */
+dk_err dk_config_require_run_dir(const dk_config *cfg);
 
 /* Prints each line of cfg->unread_keys as "<prefix>warning: <config file>: <line>". */
 void dk_config_print_unread(const dk_config *cfg, FILE *f, const char *prefix);
@@ -157,6 +161,9 @@ void dk_config_print_unread(const dk_config *cfg, FILE *f, const char *prefix);
 void dk_config_write_ini(const dk_config *cfg, FILE *f);
 /* The same text in memory; *text is malloc'ed (free it). */
 dk_err dk_config_to_text(const dk_config *cfg, char **text);
+/* "# <before><path><after>" as one line a configuration may hold: a long path shortened
+ * to its end ("..." first), control characters written as '?'. */
+void dk_config_write_path_comment(FILE *f, const char *before, const char *path, const char *after);
 /* Whether the resolved configuration can be stored and read back: config.ini and every
  * checkpoint hold it as INI text, and a resume parses it again. DK_ERR_USAGE naming the
  * key whose line would be longer than the parser reads (a long run_dir or csv path), or

@@ -265,6 +265,11 @@ static dk_err default_run_dir(dk_config *cfg, const char *path)
      * above it): such a stem, like an empty one, gives runs/config. */
     if (len == 0 || (len == 1 && base[0] == '.') || (len == 2 && base[0] == '.' && base[1] == '.'))
         base = "config", len = strlen(base);
+    /* A line end in the name would break config.ini's run_dir line, which must read back:
+     * no default then (dk_config_require_run_dir says so where --run-dir does not give one). */
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)base[i] < 0x20 || base[i] == 0x7f)
+            return DK_OK;
     int n = snprintf(cfg->run_dir, sizeof cfg->run_dir, "runs/%.*s", (int)len, base);
     if (n < 0 || (size_t)n >= sizeof cfg->run_dir)
         DK_ERROR(DK_ERR_USAGE, "%s: the default run directory runs/<name> is too long; set [output] run_dir", path);
@@ -338,6 +343,16 @@ dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overr
     DK_CALL(err);
     if (!cfg->run_dir[0])
         DK_CALL(default_run_dir(cfg, path));
+    return DK_OK;
+}
+
+dk_err dk_config_require_run_dir(const dk_config *cfg)
+{
+    if (!cfg->run_dir[0])
+        DK_ERROR(DK_ERR_USAGE,
+                 "%s: the file name holds a line end or other control character, which the default run directory "
+                 "runs/<name> cannot: set [output] run_dir, or give --run-dir",
+                 cfg->source_path);
     return DK_OK;
 }
 

@@ -411,6 +411,7 @@ static dk_err load_config(const cli *c, dk_config *cfg)
                          *p, (int)((const char *)p - c->run_dir) + 1);
         strcpy(cfg->run_dir, c->run_dir);
     }
+    DK_CALL(dk_config_require_run_dir(cfg));
     DK_CALL(dk_config_check_storable(cfg));
     return DK_OK;
 }
@@ -528,7 +529,7 @@ static int run_check(const cli *c)
         return exit_code_for(dk_error_code());
     }
     dk_config_print_unread(&cfg, stderr, "distkan: ");
-    printf("# %s is valid; resolved configuration:\n", c->config_path);
+    dk_config_write_path_comment(stdout, "", c->config_path, " is valid; resolved configuration:");
     dk_config_write_ini(&cfg, stdout);
     return 0;
 }

@@ -20,3 +20,21 @@ grep -q "^distkan: warning: notask.ini: \[pde\] problem (line 4), dim (line 5) s
 sed -n 2p out.txt | grep -q "^warning: notask.ini: \[pde\] problem (line 4), dim (line 5) set but not used" ||
     { cat out.txt; fail "train's header does not warn of the unread [pde] keys"; }
 echo "ok: keys the configuration does not read are warned of by check and train"
+
+# `check`'s output is itself a configuration that reads back, whatever the file's name: a
+# long path is shortened in its comment lines (they too must fit inih's line), and a line
+# end in the name is shown as '?', where it would start a line of its own. A name with a
+# line end gives no default run directory (runs/<name> could not be stored): an error
+# naming the remedy, and with [output] run_dir set, a valid configuration.
+long=$(printf 'd%.0s' $(seq 120))
+mkdir -p "$long/$long" && cp "$SOURCE_DIR/examples/fit_exp_sin_sq.ini" "$long/$long/c.ini"
+"$DISTKAN" check "$long/$long/c.ini" > long_check.ini || fail "check of a long path failed"
+"$DISTKAN" check long_check.ini > /dev/null || fail "check's output for a long path does not read back"
+newline_name=$(printf 'new\nline.ini')
+cp "$SOURCE_DIR/examples/fit_exp_sin_sq.ini" "$newline_name"
+expect_failure 2 "the file name holds a line end or other control character, which the default run directory runs/<name> cannot: set \[output\] run_dir, or give --run-dir" \
+    "$DISTKAN" check "$newline_name"
+"$DISTKAN" check "$newline_name" --set output.run_dir=nl_run > nl_check.ini || fail "check with run_dir set failed"
+head -n 1 nl_check.ini | grep -qx '# new?line.ini is valid; resolved configuration:' || fail "check's first line: $(head -n 1 nl_check.ini)"
+"$DISTKAN" check nl_check.ini > /dev/null || fail "check's output for a name with a line end does not read back"
+echo "ok: check's output reads back for a long path and a name with a line end"
