@@ -201,6 +201,12 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
         }
     }
     DK_CALL(split_path(o, path));
+    /* Said of the path as given, not of the temporary file that would be created first. */
+    struct stat dir;
+    if (stat(o->dir, &dir) != 0)
+        DK_ERROR(DK_ERR_IO, "--out %s: cannot use the directory %s: %s", given, o->dir, strerror(errno));
+    if (!S_ISDIR(dir.st_mode))
+        DK_ERROR(DK_ERR_IO, "--out %s: %s is not a directory", given, o->dir);
     DK_CALL(refuse_run_files(o, given));
     const char *const names[] = {o->name};
     DK_CALL(dk_outputs_replaceable(o->dir, names, 1));

@@ -163,6 +163,10 @@ mkdir stopped && printf '{"step": 1}\n' > stopped/metrics.jsonl.partial
 expect_failure 2 "--out stopped/metrics.jsonl.partial would replace the metrics.jsonl.partial of the run in stopped" \
     "$DISTKAN" functions guarded --out stopped/metrics.jsonl.partial
 [ "$(cat stopped/metrics.jsonl.partial)" = '{"step": 1}' ] || fail "a refused --out changed a stopped run's log"
+# A directory that is not there is named as given, not the temporary file's name.
+expect_failure 1 "--out nodir/x.csv: cannot use the directory nodir: No such file or directory" \
+    "$DISTKAN" functions guarded --out nodir/x.csv
+grep -q "partial" err.txt && fail "the message names the temporary file: $(cat err.txt)"
 mkdir own && printf '[train]\nsteps = 5\n' > own/config.ini
 "$DISTKAN" functions guarded --out own/summary.json 2> /dev/null || fail "a directory with only a config.ini was taken for a run's"
 ln -s guarded/summary.json summary_link.json
