@@ -10,6 +10,7 @@
 
 #include "../checkpoint/dk_ckpt_dir.h"
 #include "../checkpoint/dk_ckpt_file.h"
+#include "../common/dk_fs.h"
 #include "../kernels/dk_bspline.h"
 #include "dk_config.h"
 #include "dk_run_formats.h"
@@ -175,7 +176,11 @@ dk_err dk_model_run_checkpoint_dir(const char *run_dir, char *dir, size_t capaci
         /* A relative dir through the note first: a directory of that name here may be
          * another run's (a run started elsewhere with the same [checkpoint] dir). */
         const char *through_note = cfg->ckpt_dir[0] != '/' ? noted_in_place_of(cfg->ckpt_dir, noted) : NULL;
-        found = through_note ? through_note : is_dir(cfg->ckpt_dir) ? cfg->ckpt_dir : NULL;
+        const bool here = is_dir(cfg->ckpt_dir);
+        /* The same directory keeps the spelling the run was given, in messages too. */
+        found = through_note && !(here && dk_same_file(through_note, cfg->ckpt_dir)) ? through_note
+                : here                                                              ? cfg->ckpt_dir
+                                                                                    : NULL;
         if (!found)
             DK_ERROR(DK_ERR_IO,
                      "%s: its config.ini sets [checkpoint] dir = %s, which is not a directory%s: give the checkpoint "
