@@ -220,9 +220,21 @@ static dk_err update_layer(dk_grid_update_ws *ws, int in, int out, int k, int G,
             count_ties(xs, n, &distinct, &tied);
             mixed_knots(xs, n, G, MIN_EPS, inner);
             report->eps_raised++;
-            dk_grid_update_note(report,
-                     "layer %d input %d: %ld of the %ld samples are tied (%ld distinct values for %d intervals): "
-                     "grid_eps raised to %g; ", layer, i, tied, n, distinct, G, MIN_EPS);
+            /* The cause as the samples show it: ties, too few samples, or (neither) a few
+             * far-out values that stretch the uniform spacing past the quantiles' gaps. */
+            if (tied > 0)
+                dk_grid_update_note(report,
+                         "layer %d input %d: %ld of the %ld samples are tied (%ld distinct values for %d intervals): "
+                         "grid_eps raised to %g; ", layer, i, tied, n, distinct, G, MIN_EPS);
+            else if (n <= G)
+                dk_grid_update_note(report,
+                         "layer %d input %d: %ld samples for %d intervals put quantile knots closer than %g of the "
+                         "uniform spacing: grid_eps raised to %g; ", layer, i, n, G, MIN_EPS, MIN_EPS);
+            else
+                dk_grid_update_note(report,
+                         "layer %d input %d: quantile knots closer than %g of the uniform spacing, no sample tied "
+                         "(outliers or a heavy tail stretch the range): grid_eps raised to %g; ", layer, i, MIN_EPS,
+                         MIN_EPS);
         }
         dk_bspline_extend_grid_f64(inner, G, k, t);
         const double gap = smallest_gap(t, nk);

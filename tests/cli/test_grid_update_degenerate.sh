@@ -155,7 +155,7 @@ done
 # The same with grid_eps = 0: 3 quantiles for 10 intervals collapse, so eps is raised as well.
 for np in 1 3; do
     train "few_eps0_$np" "$np" base.ini "${few[@]}" --set model.grid_eps=0
-    expect_line "few_eps0_$np" "0 inputs kept, 5 with grid_eps raised, 5 underdetermined, 0 refitted with anchors: layer 0 input 0: 0 of the 3 samples are tied (3 distinct values for 10 intervals): grid_eps raised to 0.01"
+    expect_line "few_eps0_$np" "0 inputs kept, 5 with grid_eps raised, 5 underdetermined, 0 refitted with anchors: layer 0 input 0: 3 samples for 10 intervals put quantile knots closer than 0.01 of the uniform spacing: grid_eps raised to 0.01"
     expect_counters "few_eps0_$np" 3 0 5 5
 done
 "$COMPARE_PARAMS" few_eps0_1/final_params.bin few_eps0_3/final_params.bin float64 1e-10 \

@@ -564,6 +564,30 @@ static void test_tied_samples_raise_grid_eps(void **state)
     free_layer(&L);
 }
 
+/* The same rule without a single tie: 995 distinct samples packed near the middle and 5 far
+ * out (a heavy tail) make the uniform spacing h so wide that quantile knots fall closer than
+ * 0.01 h. grid_eps is raised, and the note names the cause as the samples show it, not ties. */
+static void test_outliers_without_ties_raise_grid_eps(void **state)
+{
+    (void)state;
+    enum { OUT = 1, G = 20, K = 3, N = 1000 };
+    layer L = make_layer(&rng, 1, OUT, G, K);
+    double x[N];
+    for (int p = 0; p < N; p++)
+        x[p] = p < N - 5 ? 1e-3 * (p - N / 2) : 1e3 * (p - (N - 6)); /* -0.5..0.5, then 1000..5000 */
+    dk_grid_update_report r = {0};
+    assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, K, G, 0.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
+    double ref[64];
+    pykan_knots(x, N, 1, 0, G, K, 0.01, ref);
+    for (int m = 0; m < L.nk; m++)
+        assert_true(L.grid[m] == ref[m]);
+    assert_int_equal(r.eps_raised, 1);
+    if (!strstr(r.notes, "layer 0 input 0: quantile knots closer than 0.01 of the uniform spacing, no sample tied "
+                         "(outliers or a heavy tail stretch the range): grid_eps raised to 0.01"))
+        fail_msg("notes: %s", r.notes);
+    free_layer(&L);
+}
+
 /* 3 samples for G = 10 (13 coefficients): strictly increasing knots, the fit is counted as
  * underdetermined, and the minimum-norm solution still interpolates the old values. With
  * grid_eps = 0 the quantile knots repeat and grid_eps is raised as well. */
@@ -950,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_all_equal_samples_keep_the_input),
         cmocka_unit_test(test_no_samples_keep_the_layer),
         cmocka_unit_test(test_tied_samples_raise_grid_eps),
+        cmocka_unit_test(test_outliers_without_ties_raise_grid_eps),
         cmocka_unit_test(test_three_samples_are_interpolated),
         cmocka_unit_test(test_samples_all_outside_the_old_grid),
         cmocka_unit_test(test_bad_input_changes_nothing),
