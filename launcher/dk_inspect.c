@@ -47,7 +47,7 @@ static void print_summary(FILE *f, const dk_ckpt_reader *rd)
                 (long long)sc->adam_done, (long long)sc->adam_steps, (long long)sc->lbfgs_steps);
         if (sc->lbfgs_dropped)
             fprintf(f, " after %lld dropped by early stops", (long long)sc->lbfgs_dropped);
-        fprintf(f, "), grid stage %d of %zu, %lld grid updates", sc->stage + 1, sc->n_stages,
+        fprintf(f, "), grid stage %lld of %zu, %lld grid updates", (long long)sc->stage + 1, sc->n_stages,
                 (long long)sc->grid_updates);
         if (sc->adam_done > 0)
             fprintf(f, ", last lr %.3e", sc->lr);

@@ -321,9 +321,9 @@ dk_err dk_model_check_layers(const Dk__Model *m, const char *label)
     const size_t es = dk_ckpt_proto_dtype_size(m->dtype);
     if (es == 0)
         DK_ERROR(DK_ERR_DATA, "%s: the model's precision is not float32 or float64", label);
-    if (m->k < 1 || m->k > DK_MAX_DEGREE || m->grid < 1)
-        DK_ERROR(DK_ERR_DATA, "%s: the model has G = %d, k = %d (expected G >= 1, 1 <= k <= %d)", label, m->grid,
-                 m->k, DK_MAX_DEGREE);
+    if (m->k < 1 || m->k > DK_MAX_DEGREE || m->grid < 1 || m->grid > DK_MAX_GRID)
+        DK_ERROR(DK_ERR_DATA, "%s: the model has G = %d, k = %d (expected 1 <= G <= %d, 1 <= k <= %d)", label, m->grid,
+                 m->k, DK_MAX_GRID, DK_MAX_DEGREE);
     for (size_t l = 0; l < m->n_layers; l++) {
         const Dk__Layer *ly = m->layers[l];
         if (!ly || ly->in != m->widths[l] || ly->out != m->widths[l + 1] || ly->in < 1 || ly->out < 1 ||

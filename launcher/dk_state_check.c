@@ -126,8 +126,8 @@ dk_err dk_manifest_check_counters(const Dk__Manifest *m, const char *label)
         DK_ERROR(DK_ERR_DATA, "%s: the metadata say %d ranks and %g s of training (expected >= 1 and a finite time "
                  ">= 0): %s", label, md->world_size, md->wall_s, DK_FOREIGN_VALUE_HINT);
     if (sc->n_stages < 1 || sc->stage < 0 || (size_t)sc->stage >= sc->n_stages)
-        DK_ERROR(DK_ERR_DATA, "%s: the schedule is in grid stage %d of %zu: %s", label, sc->stage + 1, sc->n_stages,
-                 DK_FOREIGN_VALUE_HINT);
+        DK_ERROR(DK_ERR_DATA, "%s: the schedule is in grid stage %lld of %zu: %s", label, (long long)sc->stage + 1,
+                 sc->n_stages, DK_FOREIGN_VALUE_HINT);
     for (size_t s = 0; s < sc->n_stages; s++) {
         const Dk__Stage *st = sc->stages[s];
         if (!st || st->grid < 1 || st->first_step < 0 || st->planned < 0 || st->done < 0 || st->done > st->planned)
@@ -184,6 +184,9 @@ dk_err dk_manifest_check_config(const Dk__Manifest *m, const dk_config *cfg, con
     const Dk__Model *model = m->model;
     const Dk__Schedule *sc = m->schedule;
     DK_CALL(dk_manifest_check_counters(m, path));
+    /* Optional in the format: inspect may get here before the model is read. */
+    if (!model)
+        DK_ERROR(DK_ERR_DATA, "%s: the manifest holds no model: %s", path, DK_FOREIGN_VALUE_HINT);
     if (m->data->seed != (uint64_t)cfg->seed)
         DK_ERROR(DK_ERR_DATA, "%s: the data position was drawn with seed %llu, its config says %lld: %s", path,
                  (unsigned long long)m->data->seed, (long long)cfg->seed, DK_FOREIGN_VALUE_HINT);

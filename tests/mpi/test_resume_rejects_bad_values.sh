@@ -56,6 +56,11 @@ check_field @metadata.wall_s nan "the metadata say 2 ranks and -?nan s of traini
 check_field @metadata.wall_s -5 "the metadata say 2 ranks and -5 s of training"
 check_field @metadata.world_size 0 "the metadata say 0 ranks"
 check_field @schedule.stage 5 "the schedule is in grid stage 6 of 3"
+check_field @model.grid 2147483646 "the model has G = 2147483646"
+# The model is optional in the format: without it, inspect says so (it crashed, SIGSEGV).
+"$EDIT_CKPT" "$good" bad.dkc @model 0 0 || fail "edit_ckpt @model failed"
+expect_failure 1 "bad.dkc: the manifest holds no model" "$DISTKAN" inspect bad.dkc
+expect_failure 1 "bad.dkc: the manifest holds no model" run_ranks 2 train "$cfg" --run-dir rx --resume bad.dkc
 check_field @data.fit_batch 7 "the batch clock \(7\) differs from the Adam step count \([0-9]+\)"
 "$EDIT_CKPT" "$good" bad.dkc @data.seed 0 12345 || fail "edit_ckpt @data.seed failed"
 expect_failure 1 "bad.dkc: the data position was drawn with seed 12345" run_ranks 2 train "$cfg" --run-dir rx --resume bad.dkc

@@ -4,7 +4,7 @@
  * Writes a copy of a verified checkpoint in which element INDEX of TENSOR is VALUE (any
  * strtod text: 5.0, -inf, nan), or a manifest field is (@adam.step, @lbfgs.steps,
  * @metadata.world_size, @metadata.wall_s, @schedule.step, @schedule.stage, @data.seed,
- * @data.pde_points, @data.fit_batch,
+ * @data.pde_points, @data.fit_batch, @model.grid, @model with VALUE 0 (the model left out),
  * @layers.L.in), with every checksum recomputed: a file that passes every integrity check
  * and still holds a value distkan never writes. Tests use it to show that such values are
  * caught where they are read (resume, predict, inspect), not trained on. */
@@ -65,6 +65,10 @@ int main(int argc, char **argv)
             copy->data->pde_points = (uint32_t)value, edited = 1;
         else if (!strcmp(f, "data.fit_batch") && copy->data)
             copy->data->fit_batch = (int64_t)value, edited = 1;
+        else if (!strcmp(f, "model.grid") && copy->model)
+            copy->model->grid = (int32_t)value, edited = 1;
+        else if (!strcmp(f, "model") && copy->model && value == 0.0)
+            copy->model = NULL, edited = 1; /* the field is optional in the format (the copy leaks) */
         else if (sscanf(f, "layers.%d.in", &layer) == 1 && copy->model && layer >= 0 &&
                  (size_t)layer < copy->model->n_layers)
             copy->model->layers[layer]->in = (int32_t)value, edited = 1;
