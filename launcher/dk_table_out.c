@@ -211,6 +211,11 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
     const char *const names[] = {o->name};
     DK_CALL(dk_outputs_replaceable(o->dir, names, 1));
     DK_CALL(dk_partial_open(&o->f, o->dir, o->name));
+    struct stat own;
+    if (fstat(fileno(o->f), &own) == 0) {
+        o->partial_dev = (unsigned long long)own.st_dev;
+        o->partial_ino = (unsigned long long)own.st_ino;
+    }
     /* The table replaces a file with the permissions that file had (a private 0600 file
      * stays private), as cp onto it would. */
     struct stat target;
@@ -220,6 +225,16 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
         (void)fchmod(fileno(o->f), target.st_mode & 07777);
     guard_partial(o);
     return DK_OK;
+}
+
+/* Whether DIR/NAME.partial is still the file this process created. */
+static bool partial_is_own(const dk_table_out *o)
+{
+    char path[2 * DK_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s.partial", o->dir, o->name);
+    struct stat st;
+    return stat(path, &st) == 0 && (unsigned long long)st.st_dev == o->partial_dev &&
+           (unsigned long long)st.st_ino == o->partial_ino;
 }
 
 dk_err dk_table_out_commit(dk_table_out *o)
@@ -239,10 +254,18 @@ dk_err dk_table_out_commit(dk_table_out *o)
     FILE *f = o->f;
     o->f = NULL;
     dk_err err = dk_partial_close(f, o->dir, o->name);
+    /* Renamed by name, the partial file must still be this process's: another run of a
+     * tool with the same --out replaces it, and would then be committed half-written. */
+    const bool own = partial_is_own(o);
+    if (err == DK_OK && !own)
+        err = dk_error_set(DK_ERR_IO, __FILE__, __LINE__,
+                           "%s/%s: another process writing the same --out replaced this one's %s.partial while it "
+                           "wrote: this table was not written (give each its own --out)",
+                           o->dir, o->name, o->name);
     const char *const names[] = {o->name};
     if (err == DK_OK)
         err = dk_partial_commit_set(o->dir, names, 1);
-    if (err != DK_OK)
+    if (err != DK_OK && own)
         dk_partial_discard(o->dir, o->name);
     unguard_partial();
     if (err != DK_OK)
@@ -263,6 +286,7 @@ void dk_table_out_discard(dk_table_out *o)
     if (o->f)
         fclose(o->f);
     o->f = NULL;
-    dk_partial_discard(o->dir, o->name);
+    if (partial_is_own(o))
+        dk_partial_discard(o->dir, o->name);
     unguard_partial();
 }

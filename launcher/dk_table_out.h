@@ -18,6 +18,9 @@ typedef struct dk_table_out {
     int stream;             /* standard output or a special file: no partial file, no rename */
     char dir[DK_PATH_MAX];  /* the file's directory and name */
     char name[DK_PATH_MAX];
+    /* The partial file this process created: another one writing the same --out replaces
+     * it by name, which commit and discard must tell from their own. */
+    unsigned long long partial_dev, partial_ino;
 } dk_table_out;
 
 /* path NULL or "-": standard output. Else opens the partial file of path (or of the file

@@ -297,3 +297,25 @@ rc=0; wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || fail "predict with SIGHUP ignored died of SIGHUP (exit $rc)"
 [ "$(wc -l < nohup_pred.csv)" -eq 1000001 ] || fail "predict with SIGHUP ignored wrote $(wc -l < nohup_pred.csv) lines"
 echo "ok: SIGHUP, ignored as under nohup, did not end predict"
+# Two tools writing the same --out at once: the partial file is renamed by name, so the one
+# whose NAME.partial the other replaced must not commit it (it used to put the other's
+# half-written table in place and report success). Whatever the timing, a reported success
+# leaves a whole table; here the second writer is killed once the first has finished.
+rm -f race.csv race.csv.partial
+"$DISTKAN" predict run big.csv --derivatives --out race.csv > /dev/null 2> race_a.err &
+a=$!
+for _ in $(seq 200); do [ -e race.csv.partial ] && break; sleep 0.05; done
+"$DISTKAN" predict run big.csv --derivatives --out race.csv > /dev/null 2> race_b.err &
+b=$!
+rc_a=0; wait "$a" || rc_a=$?
+kill -KILL "$b" 2> /dev/null || true
+wait "$b" 2> /dev/null || true
+if [ "$rc_a" -eq 0 ]; then
+    [ "$(wc -l < race.csv)" -eq 1000001 ] && [ -z "$(tail -c 1 race.csv)" ] ||
+        fail "the first writer reported success with a table of $(wc -l < race.csv) lines"
+    echo "ok: the first writer finished before the second replaced its partial file"
+else
+    grep -q "another process writing the same --out replaced this one's race.csv.partial" race_a.err ||
+        { cat race_a.err; fail "the first writer failed without naming the clash"; }
+    echo "ok: the first writer, whose partial file the second replaced, wrote nothing and said why"
+fi
