@@ -525,6 +525,19 @@ static void test_no_samples_keep_the_layer(void **state)
     free_layer(&L);
 }
 
+/* Updates one-input layer L with grid_eps = 0 from n samples x, which must raise grid_eps:
+ * the knots are pykan's formula with grid_eps = 0.01, and the report counts one raise. */
+static void update_raising_grid_eps(layer *L, int out, int k, int G, int n, const double *x,
+                                    dk_grid_update_report *r)
+{
+    assert_int_equal(dk_grid_update_layer(NULL, 1, out, k, G, 0.0, n, x, L->grid, L->coef, 0, r), DK_OK);
+    double ref[64];
+    pykan_knots(x, n, 1, 0, G, k, 0.01, ref);
+    for (int m = 0; m < L->nk; m++)
+        assert_true(L->grid[m] == ref[m]);
+    assert_int_equal(r->eps_raised, 1);
+}
+
 /* grid_eps = 0 with 90% of the samples tied: the quantile knots collapse onto 0.25,
  * so grid_eps is raised to 0.01 for that input (pykan's formula with 0.01), every gap is at
  * least 0.01 h, and the old values at the samples are kept (the edge is a polynomial). */
@@ -545,16 +558,11 @@ static void test_tied_samples_raise_grid_eps(void **state)
         x[p] = p % 10 == 3 ? lo + w * (0.1 + 0.8 * ref_uni(&rng)) : tie;
     splines old = copy_splines(&L);
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, K, G, 0.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
-    double ref[64];
-    pykan_knots(x, N, 1, 0, G, K, 0.01, ref);
-    for (int m = 0; m < L.nk; m++)
-        assert_true(L.grid[m] == ref[m]);
+    update_raising_grid_eps(&L, OUT, K, G, N, x, &r);
     assert_strictly_increasing(L.grid, L.nk);
     const double h = (L.grid[K + G] - L.grid[K]) / G;
     for (int m = 1; m < L.nk; m++)
         assert_true(L.grid[m] - L.grid[m - 1] >= 0.01 * h * (1.0 - 1e-9));
-    assert_int_equal(r.eps_raised, 1);
     assert_non_null(strstr(r.notes, "layer 0 input 0: 900 of the 1000 samples are tied"));
     assert_non_null(strstr(r.notes, "grid_eps raised to 0.01"));
     const double diff = change_at_samples(&L, &old, N, x);
@@ -576,12 +584,7 @@ static void test_outliers_without_ties_raise_grid_eps(void **state)
     for (int p = 0; p < N; p++)
         x[p] = p < N - 5 ? 1e-3 * (p - N / 2) : 1e3 * (p - (N - 6)); /* -0.5..0.5, then 1000..5000 */
     dk_grid_update_report r = {0};
-    assert_int_equal(dk_grid_update_layer(NULL, 1, OUT, K, G, 0.0, N, x, L.grid, L.coef, 0, &r), DK_OK);
-    double ref[64];
-    pykan_knots(x, N, 1, 0, G, K, 0.01, ref);
-    for (int m = 0; m < L.nk; m++)
-        assert_true(L.grid[m] == ref[m]);
-    assert_int_equal(r.eps_raised, 1);
+    update_raising_grid_eps(&L, OUT, K, G, N, x, &r);
     if (!strstr(r.notes, "layer 0 input 0: quantile knots closer than 0.01 of the uniform spacing, no sample tied "
                          "(outliers or a heavy tail stretch the range): grid_eps raised to 0.01"))
         fail_msg("notes: %s", r.notes);
