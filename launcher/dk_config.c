@@ -116,7 +116,7 @@ void dk_config_write_path_comment(FILE *f, const char *before, const char *path,
     const char *shown = len > room ? path + len - room : path;
     fprintf(f, "# %s%s", before, len > room ? "..." : "");
     for (const char *p = shown; *p; p++)
-        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+        fputc(dk_config_is_control((unsigned char)*p) ? '?' : *p, f);
     fprintf(f, "%s\n", after);
 }
 

@@ -148,6 +148,9 @@ dk_err dk_config_load(dk_config *cfg, const char *path, const char *const *overr
 /* Applies one "section.key=value" assignment (no cross-key checks); `origin` names it in
  * errors, e.g. "--set train.lr=0.1"; NULL means "--set <assignment>". */
 dk_err dk_config_set(dk_config *cfg, const char *assignment, const char *origin);
+/* Whether byte c is a control character (C0 or DEL), which no value, path or comment line
+ * of a configuration may hold: a line end would start a line of its own. Values allow tab. */
+static inline bool dk_config_is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 /* A configuration loaded from a file whose name holds a control character has no default
  * run directory (runs/<name> could not be stored): an error naming the file unless
  * [output] run_dir or --run-dir gave one. */

@@ -268,7 +268,7 @@ static dk_err default_run_dir(dk_config *cfg, const char *path)
     /* A line end in the name would break config.ini's run_dir line, which must read back:
      * no default then (dk_config_require_run_dir says so where --run-dir does not give one). */
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)base[i] < 0x20 || base[i] == 0x7f)
+        if (dk_config_is_control((unsigned char)base[i]))
             return DK_OK;
     int n = snprintf(cfg->run_dir, sizeof cfg->run_dir, "runs/%.*s", (int)len, base);
     if (n < 0 || (size_t)n >= sizeof cfg->run_dir)

@@ -422,7 +422,7 @@ dk_err dk_config_set_key(dk_config *cfg, const dk_key_spec *s, const char *value
     /* A newline (--set "a.b=x<newline>c = d") would become a line of its own in config.ini
      * and the checkpoints; other control characters have no place in any value either. */
     for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+        if (dk_config_is_control(*p) && *p != '\t')
             DK_ERROR(DK_ERR_USAGE, "%s: [%s] %s: the value contains a control character (byte 0x%02X at position %d)",
                      where, s->section, s->key, *p, (int)((const char *)p - value) + 1);
     char detail[256];

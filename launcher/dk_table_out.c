@@ -35,9 +35,15 @@ static void on_interrupt(int sig)
     raise(sig);
 }
 
+/* DIR/NAME.partial, where the table is written before it is renamed into place. */
+static void partial_name(const dk_table_out *o, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s.partial", o->dir, o->name);
+}
+
 static void guard_partial(const dk_table_out *o)
 {
-    snprintf(partial_path, sizeof partial_path, "%s/%s.partial", o->dir, o->name);
+    partial_name(o, partial_path, sizeof partial_path);
     partial_live = 1;
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     struct sigaction sa;
@@ -231,7 +237,7 @@ dk_err dk_table_out_open(dk_table_out *o, const char *path, const char *input)
 static bool partial_is_own(const dk_table_out *o)
 {
     char path[2 * DK_PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/%s.partial", o->dir, o->name);
+    partial_name(o, path, sizeof path);
     struct stat st;
     return stat(path, &st) == 0 && (unsigned long long)st.st_dev == o->partial_dev &&
            (unsigned long long)st.st_ino == o->partial_ino;

@@ -406,7 +406,7 @@ static dk_err load_config(const cli *c, dk_config *cfg)
             DK_ERROR(DK_ERR_USAGE, "--run-dir: the path is longer than %zu characters", sizeof cfg->run_dir - 1);
         /* Like every value (dk_config.h): a newline would be a line of its own in config.ini. */
         for (const unsigned char *p = (const unsigned char *)c->run_dir; *p; p++)
-            if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            if (dk_config_is_control(*p) && *p != '\t')
                 DK_ERROR(DK_ERR_USAGE, "--run-dir: the path contains a control character (byte 0x%02X at position %d)",
                          *p, (int)((const char *)p - c->run_dir) + 1);
         strcpy(cfg->run_dir, c->run_dir);

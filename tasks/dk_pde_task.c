@@ -19,6 +19,17 @@ enum { N_PROBE_POINTS = 1024 };
 
 static dk_box task_box(const dk_pde_task *t) { return (dk_box){t->dim, t->lo, t->hi, t->face}; }
 
+/* Stores point x [dim] as row p of buf and sets x to the point as stored (rounded to the
+ * run's precision): the exact solution computed at x then belongs to the input the model
+ * sees (in float32 the unrounded point's differs by up to 1e-7). */
+static void store_point(dk_dtype dtype, void *buf, long p, int dim, double *x)
+{
+    for (int a = 0; a < dim; a++) {
+        dk_store(dtype, buf, (size_t)p * dim + a, x[a]);
+        x[a] = dk_load(dtype, buf, (size_t)p * dim + a);
+    }
+}
+
 /* An allocation that fails names the key that sized it. */
 #define INTERIOR_SHARE "interior points (this rank's share of [pde] interior_points)"
 #define BOUNDARY_SHARE(what) what " (this rank's share of [pde] boundary_points)"
@@ -115,13 +126,7 @@ dk_err dk_pde_task_create(dk_pde_task **out, const dk_pde_task_settings *s)
                 x[a] = t->lo[a] + (t->hi[a] - t->lo[a]) *
                                       dk_rng_uniform(s->seed, DK_STREAM_PDE_EVAL, (uint64_t)g * (uint64_t)dim + a);
         }
-        /* The exact solution at the point as stored, as for the boundary data: in float32
-         * the rounded point's u* differs from the point's by up to 1e-7, an error floor the
-         * model would be charged for. */
-        for (int a = 0; a < dim; a++) {
-            dk_store(t->dtype, t->x_eval, (size_t)p * dim + a, x[a]);
-            x[a] = dk_load(t->dtype, t->x_eval, (size_t)p * dim + a);
-        }
+        store_point(t->dtype, t->x_eval, p, dim, x); /* u* as the model is scored: at the stored point */
         t->u_eval[p] = s->problem->exact(&s->params, x);
     }
     double probe_ss = 0.0;
@@ -186,12 +191,7 @@ static void generate_points(dk_pde_task *t, long epoch)
     }
     for (long p = 0; p < t->local_bnd; p++) {
         dk_collocation_boundary(t->points, t->bnd_begin + p, x);
-        for (int a = 0; a < t->dim; a++)
-            dk_store(t->dtype, t->x_bnd, (size_t)p * t->dim + a, x[a]);
-        /* The boundary data are the exact solution at the point as stored (rounded to the
-         * run's precision), so that data and input agree. */
-        for (int a = 0; a < t->dim; a++)
-            x[a] = dk_load(t->dtype, t->x_bnd, (size_t)p * t->dim + a);
+        store_point(t->dtype, t->x_bnd, p, t->dim, x); /* data and input agree */
         dk_store(t->dtype, t->g_bnd, (size_t)p, t->problem->exact(&t->params, x));
     }
     t->epoch = epoch;
